@@ -1,0 +1,371 @@
+//! Staging commits: validating a group of commit requests in order against the state, each seeing
+//! the ones accepted before it, and producing the records, commit entries and new states to store.
+//!
+//! Nothing here touches the store or the projection: a refused request leaves the group as it was,
+//! and a group is applied to the projection only after the store has written and synced it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::chain::{commit_hash, Hash, RecordHasher};
+use crate::error::LedgerError;
+use crate::event::{Event, EventKind};
+use crate::ids::{check_text, ProjectId, ACTOR_LEN_MAX, SPONSOR_CHAIN};
+use crate::projection::{CommitHead, ProjectState, Projection};
+use crate::record::{request_hash, CommitEntry, IdEntry, Record, FORMAT_VERSION};
+use crate::rules::{decide, Facts, History};
+
+/// Most events one commit may carry; a larger request is refused whole, never split.
+pub const COMMIT_EVENTS_MAX: usize = 1_000;
+
+/// What the store can look up for staging: past events and the idempotency index.
+pub trait Lookup: History {
+    /// The idempotency entry of an event id, if it is recorded.
+    fn event_id(&self, id: &str) -> Result<Option<IdEntry>, LedgerError>;
+}
+
+/// One commit as a client asks for it: one or more events, all stored or none.
+#[derive(Clone, Debug)]
+pub struct CommitRequest {
+    /// The events, in order.
+    pub events: Vec<Event>,
+    /// Optional expected head seq per project; a mismatch refuses the commit.
+    pub expected_heads: Vec<(ProjectId, u64)>,
+    /// The authenticated principal.
+    pub actor: String,
+    /// Server time, µs since the epoch.
+    pub recorded_at: i64,
+}
+
+/// Where an event is stored.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Position {
+    /// The chain.
+    pub project: ProjectId,
+    /// Its seq.
+    pub seq: u64,
+}
+
+/// The answer to an accepted commit request.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Committed {
+    /// The commit number.
+    pub commit: u64,
+    /// Where each event of the request is, in request order.
+    pub positions: Vec<Position>,
+    /// True when every event was already recorded with the same content (nothing new was stored).
+    pub duplicate: bool,
+}
+
+/// A record ready to store.
+#[derive(Clone, Debug)]
+pub struct StagedRecord {
+    /// The stored bytes.
+    pub bytes: Vec<u8>,
+    /// Their hash.
+    pub hash: Hash,
+    /// Seq in its chain.
+    pub seq: u64,
+    /// The completed event.
+    pub event: Event,
+    /// Content hash of the request's event, for the idempotency index.
+    pub content: Hash,
+}
+
+/// A commit ready to store.
+#[derive(Clone, Debug)]
+pub struct StagedCommit {
+    /// The commit log entry.
+    pub entry: CommitEntry,
+    /// Its records, in commit order.
+    pub records: Vec<StagedRecord>,
+}
+
+/// A group of commits being staged on top of a projection.
+pub struct Group<'p> {
+    base: &'p Projection,
+    states: BTreeMap<ProjectId, ProjectState>,
+    head: CommitHead,
+    commits: Vec<StagedCommit>,
+    ids: HashMap<String, IdEntry>,
+    hasher: RecordHasher,
+}
+
+/// What a staged group changes: new chain states, the commit head, and what to write.
+pub struct Staged {
+    /// The states of every chain the group touched.
+    pub states: BTreeMap<ProjectId, ProjectState>,
+    /// The new commit head.
+    pub head: CommitHead,
+    /// The commits, in order.
+    pub commits: Vec<StagedCommit>,
+}
+
+impl<'p> Group<'p> {
+    /// An empty group on top of `base`.
+    pub fn new(base: &'p Projection) -> Group<'p> {
+        Group {
+            base,
+            states: BTreeMap::new(),
+            head: base.commit_head,
+            commits: Vec::new(),
+            ids: HashMap::new(),
+            hasher: RecordHasher::new(),
+        }
+    }
+
+    /// True when no commit was staged.
+    pub fn is_empty(&self) -> bool {
+        self.commits.is_empty()
+    }
+
+    /// What the group changes.
+    pub fn finish(self) -> Staged {
+        Staged { states: self.states, head: self.head, commits: self.commits }
+    }
+
+    fn state(&self, id: &str) -> Option<&ProjectState> {
+        self.states.get(id).or_else(|| self.base.project(id))
+    }
+
+    /// Validates one commit request against the state so far; on success stages it and answers.
+    /// On refusal the group is exactly as before.
+    pub fn stage(&mut self, req: &CommitRequest, lookup: &dyn Lookup) -> Result<Committed, LedgerError> {
+        if req.events.is_empty() {
+            return Err(LedgerError::invalid("events", "a commit needs at least one event"));
+        }
+        if req.events.len() > COMMIT_EVENTS_MAX {
+            return Err(LedgerError::invalid("events", format!("{} events; a commit holds at most {COMMIT_EVENTS_MAX}", req.events.len())));
+        }
+        if req.actor.len() > ACTOR_LEN_MAX {
+            return Err(LedgerError::invalid("actor", format!("at most {ACTOR_LEN_MAX} bytes")));
+        }
+        check_text("actor", &req.actor, ACTOR_LEN_MAX, false, false)?;
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, e) in req.events.iter().enumerate() {
+            e.validate(&format!("events[{i}]"))?;
+            if let Some(j) = seen.insert(e.event_id.as_str(), i) {
+                return Err(LedgerError::invalid(&format!("events[{i}].event_id"), format!("repeats events[{j}].event_id")));
+            }
+        }
+        if let Some(answer) = self.duplicates(req, lookup)? {
+            return Ok(answer);
+        }
+        for (project, expected) in &req.expected_heads {
+            let head = self.state(project.as_str()).map_or(0, |s| s.head.seq);
+            if head != *expected {
+                return Err(LedgerError::HeadMismatch { project: project.clone(), expected: *expected, head });
+            }
+        }
+
+        let number = self.head.number + 1;
+        let mut draft: BTreeMap<ProjectId, ProjectState> = BTreeMap::new();
+        let mut records: Vec<StagedRecord> = Vec::with_capacity(req.events.len());
+        for (i, event) in req.events.iter().enumerate() {
+            let field = format!("events[{i}]");
+            let state = match draft.remove(event.project.as_str()) {
+                Some(s) => s,
+                None => self.state(event.project.as_str()).cloned().unwrap_or_else(|| ProjectState::new(event.project.clone())),
+            };
+            let sponsor = draft.get(SPONSOR_CHAIN).or_else(|| self.state(SPONSOR_CHAIN)).and_then(|s| s.closed_through);
+            let history = Layered { draft: &records, draft_project: &event.project, group: &self.commits, lookup };
+            let counterpart = |other: &ProjectId| -> Result<(), LedgerError> {
+                let s = if other == &event.project { Some(&state) } else { draft.get(other.as_str()).or_else(|| self.state(other.as_str())) };
+                match s {
+                    Some(s) if s.info.is_some() && !s.closed => Ok(()),
+                    Some(s) if s.closed => Err(LedgerError::ProjectClosed { project: other.clone() }),
+                    _ => Err(LedgerError::UnknownProject { project: other.clone() }),
+                }
+            };
+            let facts = Facts { sponsor_closed_through: sponsor, actor: &req.actor, history: &history, counterpart_open: &counterpart };
+            let kind = decide(&state, event, &facts, &field)?;
+            let mut state = state;
+            let completed = Event { kind, ..event.clone() };
+            let record = Record {
+                version: FORMAT_VERSION,
+                seq: state.head.seq + 1,
+                prev: state.head.hash,
+                commit: number,
+                recorded_at: req.recorded_at,
+                actor: req.actor.clone(),
+                event: completed,
+            };
+            let bytes = record.encode();
+            let hash = self.hasher.hash(&bytes);
+            state.apply(record.seq, hash, event.effective_date, &req.actor, &record.event.kind);
+            records.push(StagedRecord { bytes, hash, seq: record.seq, event: record.event, content: request_hash(event) });
+            draft.insert(event.project.clone(), state);
+        }
+        check_transfers(&req.events)?;
+
+        let hash = commit_hash(&self.head.hash, number, records.iter().map(|r| &r.hash));
+        let entry = CommitEntry {
+            version: FORMAT_VERSION,
+            number,
+            recorded_at: req.recorded_at,
+            records: records.iter().map(|r| (r.event.project.as_str().to_owned(), r.seq, r.hash)).collect(),
+            hash,
+        };
+        let positions = records.iter().map(|r| Position { project: r.event.project.clone(), seq: r.seq }).collect();
+        for r in &records {
+            let id = IdEntry { project: r.event.project.as_str().to_owned(), seq: r.seq, commit: number, content: r.content };
+            self.ids.insert(r.event.event_id.clone(), id);
+        }
+        self.states.extend(draft);
+        self.head = CommitHead { number, hash };
+        self.commits.push(StagedCommit { entry, records });
+        Ok(Committed { commit: number, positions, duplicate: false })
+    }
+
+    /// Answers a request whose every event is already recorded with the same content.
+    fn duplicates(&self, req: &CommitRequest, lookup: &dyn Lookup) -> Result<Option<Committed>, LedgerError> {
+        let mut found = Vec::new();
+        for (i, e) in req.events.iter().enumerate() {
+            let entry = match self.ids.get(&e.event_id) {
+                Some(entry) => Some(entry.clone()),
+                None => lookup.event_id(&e.event_id)?,
+            };
+            if let Some(entry) = entry {
+                if entry.content != request_hash(e) {
+                    let project = ProjectId::parse("project", &entry.project)?;
+                    return Err(LedgerError::IdConflict { event_id: e.event_id.clone(), project, seq: entry.seq });
+                }
+                found.push((i, entry));
+            }
+        }
+        if found.is_empty() {
+            return Ok(None);
+        }
+        if found.len() < req.events.len() {
+            let (i, entry) = &found[0];
+            return Err(LedgerError::Invalid {
+                field: format!("events[{i}].event_id"),
+                message: format!("is already recorded (commit {}) while other events of this commit are new", entry.commit),
+            });
+        }
+        let positions = found
+            .iter()
+            .map(|(_, e)| Ok(Position { project: ProjectId::parse("project", &e.project)?, seq: e.seq }))
+            .collect::<Result<Vec<_>, LedgerError>>()?;
+        Ok(Some(Committed { commit: found[0].1.commit, positions, duplicate: true }))
+    }
+}
+
+/// Every `TransferSent` must meet its `TransferReceived` in the same commit, so the clearing
+/// account nets to zero per commit.
+fn check_transfers(events: &[Event]) -> Result<(), LedgerError> {
+    let mut received: Vec<Option<(&ProjectId, &ProjectId, crate::money::Money)>> = events
+        .iter()
+        .map(|e| match &e.kind {
+            EventKind::TransferReceived { amount, from } => Some((from, &e.project, *amount)),
+            _ => None,
+        })
+        .collect();
+    for (i, e) in events.iter().enumerate() {
+        if let EventKind::TransferSent { amount, to } = &e.kind {
+            let slot = received.iter_mut().find(|r| matches!(r, Some((from, rto, a)) if *from == &e.project && *rto == to && a == amount));
+            match slot {
+                Some(s) => *s = None,
+                None => {
+                    return Err(LedgerError::invalid(
+                        &format!("events[{i}]"),
+                        format!("TransferSent to {to} of {amount} needs a TransferReceived from {} of the same amount in the same commit", e.project),
+                    ))
+                }
+            }
+        }
+    }
+    if let Some(i) = received.iter().position(Option::is_some) {
+        return Err(LedgerError::invalid(&format!("events[{i}]"), "TransferReceived needs its TransferSent in the same commit"));
+    }
+    Ok(())
+}
+
+/// History seen by a request being staged: its own earlier events, the group's, then the store.
+struct Layered<'a> {
+    draft: &'a [StagedRecord],
+    draft_project: &'a ProjectId,
+    group: &'a [StagedCommit],
+    lookup: &'a dyn Lookup,
+}
+
+impl History for Layered<'_> {
+    fn event_at(&self, project: &ProjectId, seq: u64) -> Result<Option<Event>, LedgerError> {
+        let _ = self.draft_project;
+        let staged = self
+            .draft
+            .iter()
+            .chain(self.group.iter().flat_map(|c| c.records.iter()))
+            .find(|r| r.seq == seq && &r.event.project == project);
+        match staged {
+            Some(r) => Ok(Some(r.event.clone())),
+            None => self.lookup.event_at(project, seq),
+        }
+    }
+}
+
+/// A [`Lookup`] over events kept in memory: what tests and the workload generator stage against.
+#[derive(Default)]
+pub struct MemoryLookup {
+    events: HashMap<(ProjectId, u64), Event>,
+    ids: HashMap<String, IdEntry>,
+}
+
+impl MemoryLookup {
+    /// Remembers what a staged group stored.
+    pub fn absorb(&mut self, commits: &[StagedCommit]) {
+        for c in commits {
+            for r in &c.records {
+                self.events.insert((r.event.project.clone(), r.seq), r.event.clone());
+                let id = IdEntry { project: r.event.project.as_str().to_owned(), seq: r.seq, commit: c.entry.number, content: r.content };
+                self.ids.insert(r.event.event_id.clone(), id);
+            }
+        }
+    }
+}
+
+impl History for MemoryLookup {
+    fn event_at(&self, project: &ProjectId, seq: u64) -> Result<Option<Event>, LedgerError> {
+        Ok(self.events.get(&(project.clone(), seq)).cloned())
+    }
+}
+
+impl Lookup for MemoryLookup {
+    fn event_id(&self, id: &str) -> Result<Option<IdEntry>, LedgerError> {
+        Ok(self.ids.get(id).cloned())
+    }
+}
+
+impl Projection {
+    /// Applies a staged group (after the store has made it durable).
+    pub fn absorb(&mut self, staged: Staged) -> Vec<StagedCommit> {
+        let added: u64 = staged.commits.iter().map(|c| c.records.len() as u64).sum();
+        for (_, state) in staged.states {
+            self.put(state);
+        }
+        self.commit_head = staged.head;
+        self.events += added;
+        staged.commits
+    }
+}
+
+/// An in-memory ledger: projection plus remembered events. Tests and the generator use it; the
+/// sled store does the same with durability.
+#[derive(Default)]
+pub struct MemoryLedger {
+    /// The state.
+    pub projection: Projection,
+    /// The events.
+    pub lookup: MemoryLookup,
+}
+
+impl MemoryLedger {
+    /// Commits one request; a refusal changes nothing.
+    pub fn commit(&mut self, req: &CommitRequest) -> Result<Committed, LedgerError> {
+        let mut group = Group::new(&self.projection);
+        let answer = group.stage(req, &self.lookup)?;
+        let staged = group.finish();
+        let commits = self.projection.absorb(staged);
+        self.lookup.absorb(&commits);
+        Ok(answer)
+    }
+}

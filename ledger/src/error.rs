@@ -1,0 +1,265 @@
+//! The ledger's one error type. Each variant carries the facts a caller needs to act on it.
+
+use rust_decimal::Decimal;
+
+use crate::ids::ProjectId;
+use crate::money::Currency;
+
+/// How a caller should treat an error; the daemon maps each class to one gRPC status.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ErrorClass {
+    /// Malformed input (`INVALID_ARGUMENT`).
+    Invalid,
+    /// A business rule refused the request (`FAILED_PRECONDITION`).
+    Refused,
+    /// Something named does not exist (`NOT_FOUND`).
+    NotFound,
+    /// The event id is taken by other content, or the project exists (`ALREADY_EXISTS`).
+    Conflict,
+    /// The caller's expectation of a chain head was wrong (`ABORTED`).
+    Stale,
+    /// Stored data failed verification (`DATA_LOSS`).
+    Corrupt,
+    /// The store or the disk failed (`INTERNAL` / `UNAVAILABLE`).
+    Storage,
+}
+
+/// Everything that can go wrong in the ledger. A refused commit changes nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    /// A field of a request is malformed.
+    #[error("invalid {field}: {message}")]
+    Invalid {
+        /// The field, as a path such as `events[2].amount`.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// No project with that id.
+    #[error("unknown project {project}")]
+    UnknownProject {
+        /// The project asked for.
+        project: ProjectId,
+    },
+    /// `ProjectOpened` for a project that exists.
+    #[error("project {project} is already open")]
+    ProjectExists {
+        /// The project.
+        project: ProjectId,
+    },
+    /// An event for a closed project.
+    #[error("project {project} is closed")]
+    ProjectClosed {
+        /// The project.
+        project: ProjectId,
+    },
+    /// An event dated on or before a closed period's end.
+    #[error("{project}: the books are closed through {through}; effective date {date} is refused")]
+    PeriodClosed {
+        /// The project.
+        project: ProjectId,
+        /// The event's effective date.
+        date: chrono::NaiveDate,
+        /// The last closed date.
+        through: chrono::NaiveDate,
+    },
+    /// A fund would go below zero (after holds).
+    #[error("overdraft on {project}/{fund}: available {available} {currency}, requested {requested}")]
+    Overdraft {
+        /// The project.
+        project: ProjectId,
+        /// The fund, `unrestricted` or `restricted:<purpose>`.
+        fund: String,
+        /// The currency.
+        currency: Currency,
+        /// What is available before the event.
+        available: Decimal,
+        /// What the event takes.
+        requested: Decimal,
+    },
+    /// More paid back or released than is outstanding.
+    #[error("{project}: {account} has {outstanding} {currency} outstanding, requested {requested}")]
+    ExceedsOutstanding {
+        /// The project.
+        project: ProjectId,
+        /// The account, as hledger names it.
+        account: String,
+        /// The currency.
+        currency: Currency,
+        /// What is outstanding.
+        outstanding: Decimal,
+        /// What the event asks for.
+        requested: Decimal,
+    },
+    /// More fulfilled or refunded than remains of a pledge or contribution.
+    #[error("{project}: {what} at seq {seq} has {remaining} left, requested {requested}")]
+    ExceedsRemaining {
+        /// The project.
+        project: ProjectId,
+        /// `pledge` or `contribution`.
+        what: &'static str,
+        /// The seq of the pledge or contribution.
+        seq: u64,
+        /// What remains.
+        remaining: Decimal,
+        /// What the event asks for.
+        requested: Decimal,
+    },
+    /// An advance over the project's advance limit.
+    #[error("{project}: advance limit {limit}, outstanding {outstanding}, requested {requested}")]
+    AdvanceLimit {
+        /// The project.
+        project: ProjectId,
+        /// The limit.
+        limit: Decimal,
+        /// Advances outstanding.
+        outstanding: Decimal,
+        /// The new advance.
+        requested: Decimal,
+    },
+    /// A reference (pledge, request, contribution, reversal target) to something that is not there.
+    #[error("{project}: {field} names seq {seq}, which is not {expected}")]
+    BadReference {
+        /// The project.
+        project: ProjectId,
+        /// The field holding the reference.
+        field: String,
+        /// The seq named.
+        seq: u64,
+        /// What it should name, such as `an open pledge` or `an approved expense request`.
+        expected: String,
+    },
+    /// An approval by the requester.
+    #[error("{project}: request {request} was filed by {actor}, who may not approve it")]
+    SelfApproval {
+        /// The project.
+        project: ProjectId,
+        /// The request's seq.
+        request: u64,
+        /// The requester and would-be approver.
+        actor: String,
+    },
+    /// A second reversal, a reversal of a reversal, or of an event without postings.
+    #[error("{project}: seq {seq} cannot be reversed: {reason}")]
+    NotReversible {
+        /// The project.
+        project: ProjectId,
+        /// The target seq.
+        seq: u64,
+        /// Why not.
+        reason: String,
+    },
+    /// Closing a project that still holds money or obligations.
+    #[error("{project} cannot be closed: {reason}")]
+    NotEmpty {
+        /// The project.
+        project: ProjectId,
+        /// What is left.
+        reason: String,
+    },
+    /// A refusal that fits none of the above.
+    #[error("{project}: {reason}")]
+    Refused {
+        /// The project.
+        project: ProjectId,
+        /// Why.
+        reason: String,
+    },
+    /// The event id is already recorded with other content.
+    #[error("event id {event_id:?} is already recorded as {project} seq {seq} with other content")]
+    IdConflict {
+        /// The event id.
+        event_id: String,
+        /// Where it is recorded.
+        project: ProjectId,
+        /// Its seq.
+        seq: u64,
+    },
+    /// `expected_seq` did not match the chain head.
+    #[error("{project}: expected head seq {expected}, the head is {head}")]
+    HeadMismatch {
+        /// The project.
+        project: ProjectId,
+        /// What the caller expected.
+        expected: u64,
+        /// The actual head seq.
+        head: u64,
+    },
+    /// A stored record failed verification.
+    #[error("corrupt record {project} seq {seq}: {problem}")]
+    Corrupt {
+        /// The chain.
+        project: String,
+        /// The first bad seq.
+        seq: u64,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The commit chain failed verification.
+    #[error("commit chain broken at commit {commit}: {problem}")]
+    CommitChain {
+        /// The first bad commit number.
+        commit: u64,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The store was written by a format this build does not know, or is not a Fiscus store.
+    #[error("store format: {0}")]
+    Format(String),
+    /// The store refuses writes until an operator acts (verification failed on open, or a write failed).
+    #[error("the store is read-only: {0}")]
+    ReadOnly(String),
+    /// sled failed.
+    #[cfg(feature = "store")]
+    #[error("storage: {0}")]
+    Storage(#[from] sled::Error),
+    /// The file system failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl LedgerError {
+    /// An [`LedgerError::Invalid`] for `field`.
+    pub fn invalid(field: &str, message: impl Into<String>) -> LedgerError {
+        LedgerError::Invalid { field: field.to_owned(), message: message.into() }
+    }
+
+    /// A [`LedgerError::Refused`] for `project`.
+    pub fn refused(project: &ProjectId, reason: impl Into<String>) -> LedgerError {
+        LedgerError::Refused { project: project.clone(), reason: reason.into() }
+    }
+
+    /// The class of the error, which decides its gRPC status.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            LedgerError::Invalid { .. } => ErrorClass::Invalid,
+            LedgerError::UnknownProject { .. } => ErrorClass::NotFound,
+            LedgerError::ProjectExists { .. } | LedgerError::IdConflict { .. } => ErrorClass::Conflict,
+            LedgerError::HeadMismatch { .. } => ErrorClass::Stale,
+            LedgerError::Corrupt { .. } | LedgerError::CommitChain { .. } | LedgerError::Format(_) => ErrorClass::Corrupt,
+            LedgerError::ReadOnly(_) | LedgerError::Io(_) => ErrorClass::Storage,
+            #[cfg(feature = "store")]
+            LedgerError::Storage(_) => ErrorClass::Storage,
+            LedgerError::ProjectClosed { .. }
+            | LedgerError::PeriodClosed { .. }
+            | LedgerError::Overdraft { .. }
+            | LedgerError::ExceedsOutstanding { .. }
+            | LedgerError::ExceedsRemaining { .. }
+            | LedgerError::AdvanceLimit { .. }
+            | LedgerError::BadReference { .. }
+            | LedgerError::SelfApproval { .. }
+            | LedgerError::NotReversible { .. }
+            | LedgerError::NotEmpty { .. }
+            | LedgerError::Refused { .. } => ErrorClass::Refused,
+        }
+    }
+
+    /// The request field the error is about, where there is one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            LedgerError::Invalid { field, .. } | LedgerError::BadReference { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}

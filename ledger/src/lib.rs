@@ -1,0 +1,25 @@
+//! Fiscus ledger core: money, events and their postings, the record format and its hash chains,
+//! projections, and (with the default `store` feature) the sled store with replay and verification.
+//!
+//! The core is synchronous and free of I/O: `rules::decide` checks an event against state,
+//! `posting::postings` expands it, `ProjectState::apply` folds it. The store wraps that with sled.
+
+pub mod chain;
+pub mod commit;
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod money;
+pub mod posting;
+pub mod projection;
+pub mod record;
+pub mod rules;
+pub mod workload;
+
+pub use chain::Hash;
+pub use commit::{CommitRequest, Committed, Position};
+pub use error::{ErrorClass, LedgerError};
+pub use event::{Event, EventKind, ExpenseDetails, Fund, ProjectKind, Receipt, Source};
+pub use ids::ProjectId;
+pub use money::{Currency, Money};
+pub use projection::{Balance, Projection, ProjectState};

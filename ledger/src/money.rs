@@ -1,0 +1,363 @@
+//! Money: ISO 4217 currencies with their minor units, validated request amounts, and fee rounding.
+//!
+//! Amounts are `rust_decimal::Decimal`, never floating point. On disk an amount is its normalised
+//! mantissa (`i64`) and scale (`u8`), so `10.5` and `10.50` give the same bytes and the same hash.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+
+use crate::error::LedgerError;
+
+/// Largest amount a single request may carry: 1e15 in the currency's major unit.
+pub const AMOUNT_MAX: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
+
+/// Largest fee in basis points a project or contribution may carry (50 %).
+pub const FEE_BPS_MAX: u32 = 5_000;
+
+/// The currencies Fiscus knows: ISO 4217 alphabetic code and minor units.
+const CURRENCIES: &[(&str, u8)] = &[
+    ("AED", 2),
+    ("ARS", 2),
+    ("AUD", 2),
+    ("BHD", 3),
+    ("BRL", 2),
+    ("CAD", 2),
+    ("CHF", 2),
+    ("CLP", 0),
+    ("CNY", 2),
+    ("COP", 2),
+    ("CZK", 2),
+    ("DKK", 2),
+    ("EGP", 2),
+    ("EUR", 2),
+    ("GBP", 2),
+    ("GHS", 2),
+    ("HKD", 2),
+    ("HUF", 2),
+    ("IDR", 2),
+    ("ILS", 2),
+    ("INR", 2),
+    ("ISK", 0),
+    ("JOD", 3),
+    ("JPY", 0),
+    ("KES", 2),
+    ("KRW", 0),
+    ("KWD", 3),
+    ("MXN", 2),
+    ("NGN", 2),
+    ("NOK", 2),
+    ("NZD", 2),
+    ("OMR", 3),
+    ("PHP", 2),
+    ("PLN", 2),
+    ("SEK", 2),
+    ("SGD", 2),
+    ("THB", 2),
+    ("TND", 3),
+    ("TRY", 2),
+    ("TWD", 2),
+    ("UGX", 0),
+    ("USD", 2),
+    ("VND", 0),
+    ("ZAR", 2),
+];
+
+/// An ISO 4217 currency from the built-in table. Only table entries can be constructed.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Currency {
+    code: [u8; 3],
+}
+
+impl Currency {
+    /// Looks a code up in the table (upper case, exactly three letters).
+    pub fn from_code(code: &str) -> Option<Currency> {
+        let bytes: [u8; 3] = code.as_bytes().try_into().ok()?;
+        Self::from_bytes(bytes)
+    }
+
+    fn from_bytes(code: [u8; 3]) -> Option<Currency> {
+        CURRENCIES
+            .iter()
+            .any(|(c, _)| c.as_bytes() == code)
+            .then_some(Currency { code })
+    }
+
+    /// Parses a currency code for request field `field`.
+    pub fn parse(field: &str, code: &str) -> Result<Currency, LedgerError> {
+        Currency::from_code(code).ok_or_else(|| LedgerError::invalid(field, format!("unknown currency code {code:?}")))
+    }
+
+    /// The three-letter code.
+    pub fn code(&self) -> &str {
+        std::str::from_utf8(&self.code).expect("currency codes in the table are ASCII")
+    }
+
+    /// How many decimal places the currency's minor unit has (USD 2, JPY 0, KWD 3).
+    pub fn minor_units(&self) -> u32 {
+        let (_, units) = CURRENCIES
+            .iter()
+            .find(|(c, _)| c.as_bytes() == self.code)
+            .expect("a Currency is only built from a table entry");
+        u32::from(*units)
+    }
+
+    /// Every currency of the table, in code order.
+    pub fn all() -> impl Iterator<Item = Currency> {
+        CURRENCIES.iter().map(|(c, _)| Currency::from_code(c).expect("table entry"))
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.code.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = <[u8; 3]>::deserialize(d)?;
+        Currency::from_bytes(code).ok_or_else(|| serde::de::Error::custom("unknown currency code"))
+    }
+}
+
+/// A validated request amount: positive, within the currency's minor units, at most [`AMOUNT_MAX`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(try_from = "StoredMoney", into = "StoredMoney")]
+pub struct Money {
+    amount: Decimal,
+    currency: Currency,
+}
+
+impl Money {
+    /// Validates `amount` in `currency` for request field `field`; the amount is normalised.
+    pub fn new(field: &str, amount: Decimal, currency: Currency) -> Result<Money, LedgerError> {
+        if amount <= Decimal::ZERO {
+            return Err(LedgerError::invalid(field, format!("amount must be positive, got {amount}")));
+        }
+        if amount > AMOUNT_MAX {
+            return Err(LedgerError::invalid(field, format!("amount {amount} is over the limit of {AMOUNT_MAX}")));
+        }
+        let amount = amount.normalize();
+        if amount.scale() > currency.minor_units() {
+            return Err(LedgerError::invalid(
+                field,
+                format!(
+                    "amount {amount} has {} decimal places; {currency} allows {}",
+                    amount.scale(),
+                    currency.minor_units()
+                ),
+            ));
+        }
+        Ok(Money { amount, currency })
+    }
+
+    /// Parses a decimal string such as `"1250.00"` and a currency code for request field `field`.
+    pub fn parse(field: &str, amount: &str, currency: &str) -> Result<Money, LedgerError> {
+        let currency = Currency::parse(&format!("{field}.currency"), currency)?;
+        let parsed = parse_decimal(field, amount)?;
+        Money::new(field, parsed, currency)
+    }
+
+    /// The amount, normalised (no trailing zeros).
+    pub fn amount(&self) -> Decimal {
+        self.amount
+    }
+
+    /// The currency.
+    pub fn currency(&self) -> Currency {
+        self.currency
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", format_amount(self.amount, self.currency), self.currency)
+    }
+}
+
+/// Parses a plain decimal string (digits, one optional point, optional leading minus), for field `field`.
+pub fn parse_decimal(field: &str, text: &str) -> Result<Decimal, LedgerError> {
+    let body = text.strip_prefix('-').unwrap_or(text);
+    let plain = !body.is_empty()
+        && body.len() <= 40
+        && body.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && body.bytes().filter(|&b| b == b'.').count() <= 1
+        && !body.starts_with('.')
+        && !body.ends_with('.');
+    if !plain {
+        return Err(LedgerError::invalid(field, format!("{text:?} is not a decimal number such as \"1250.00\"")));
+    }
+    Decimal::from_str(text).map_err(|e| LedgerError::invalid(field, format!("{text:?} is not a decimal number: {e}")))
+}
+
+/// Formats an amount with exactly the currency's minor units (`1250.5` USD → `"1250.50"`).
+pub fn format_amount(amount: Decimal, currency: Currency) -> String {
+    let mut a = amount;
+    a.rescale(currency.minor_units());
+    a.to_string()
+}
+
+/// `round(amount × bps / 10000)` to the currency's minor units, midpoint away from zero.
+pub fn fee(amount: Decimal, fee_bps: u32, currency: Currency) -> Decimal {
+    let raw = amount * Decimal::from(fee_bps) / Decimal::from(10_000u32);
+    raw.round_dp_with_strategy(currency.minor_units(), RoundingStrategy::MidpointAwayFromZero)
+        .normalize()
+}
+
+/// Serde form of a [`Decimal`] in records: normalised mantissa as `i64` and scale as `u8`.
+pub mod amount_codec {
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// Encodes a decimal as `(mantissa: i64, scale: u8)` after normalising it.
+    pub fn serialize<S: Serializer>(value: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+        let n = value.normalize();
+        let mantissa = i64::try_from(n.mantissa()).map_err(|_| serde::ser::Error::custom("amount out of range"))?;
+        let scale = u8::try_from(n.scale()).map_err(|_| serde::ser::Error::custom("scale out of range"))?;
+        (mantissa, scale).serialize(s)
+    }
+
+    /// Decodes `(mantissa, scale)`; a scale over 28 or a non-normalised pair is an error.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+        let (mantissa, scale) = <(i64, u8)>::deserialize(d)?;
+        if scale > 28 {
+            return Err(serde::de::Error::custom("decimal scale over 28"));
+        }
+        if scale > 0 && mantissa % 10 == 0 {
+            return Err(serde::de::Error::custom("decimal not normalised"));
+        }
+        Ok(Decimal::new(mantissa, u32::from(scale)))
+    }
+
+    /// The same for an optional decimal.
+    pub mod option {
+        use rust_decimal::Decimal;
+        use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+        #[derive(Serialize, Deserialize)]
+        struct Wrap(#[serde(with = "super")] Decimal);
+
+        /// Encodes `Option<Decimal>` as bincode's option tag then `(mantissa, scale)`.
+        pub fn serialize<S: Serializer>(value: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+            value.map(Wrap).serialize(s)
+        }
+
+        /// Decodes what [`serialize`] wrote.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+            Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredMoney {
+    currency: Currency,
+    #[serde(with = "amount_codec")]
+    amount: Decimal,
+}
+
+impl TryFrom<StoredMoney> for Money {
+    type Error = LedgerError;
+    fn try_from(m: StoredMoney) -> Result<Money, LedgerError> {
+        Money::new("amount", m.amount, m.currency)
+    }
+}
+
+impl From<Money> for StoredMoney {
+    fn from(m: Money) -> StoredMoney {
+        StoredMoney { currency: m.currency, amount: m.amount }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::prelude::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).expect("test decimal")
+    }
+
+    #[test]
+    fn table_has_at_least_25_currencies_with_minor_units() {
+        assert!(Currency::all().count() >= 25);
+        let usd = Currency::from_code("USD").expect("USD");
+        assert_eq!(usd.minor_units(), 2);
+        assert_eq!(Currency::from_code("JPY").expect("JPY").minor_units(), 0);
+        assert_eq!(Currency::from_code("KWD").expect("KWD").minor_units(), 3);
+        assert!(Currency::from_code("usd").is_none());
+        assert!(Currency::from_code("XXX").is_none());
+    }
+
+    #[test]
+    fn amount_max_is_one_e15() {
+        assert_eq!(AMOUNT_MAX, d("1000000000000000"));
+    }
+
+    #[test]
+    fn money_validation_names_the_field() {
+        let err = Money::parse("contribution.amount", "-5", "USD").expect_err("negative");
+        assert!(err.to_string().contains("contribution.amount"), "{err}");
+        let err = Money::parse("amount", "0", "USD").expect_err("zero");
+        assert!(err.to_string().contains("positive"));
+        let err = Money::parse("amount", "1.005", "USD").expect_err("scale");
+        assert!(err.to_string().contains("decimal places"), "{err}");
+        let err = Money::parse("amount", "1.5", "JPY").expect_err("scale");
+        assert!(err.to_string().contains("JPY"));
+        let err = Money::parse("amount", "1000000000000000.01", "USD").expect_err("size");
+        assert!(err.to_string().contains("limit"));
+        let err = Money::parse("amount", "1e3", "USD").expect_err("exponent");
+        assert!(err.to_string().contains("decimal number"));
+        let err = Money::parse("x", "12", "XYZ").expect_err("currency");
+        assert!(err.to_string().contains("x.currency"));
+        assert_eq!(Money::parse("a", "1000000000000000", "USD").expect("max").amount(), AMOUNT_MAX);
+        assert_eq!(Money::parse("a", "1.005", "KWD").expect("kwd").amount(), d("1.005"));
+    }
+
+    #[test]
+    fn money_is_normalised_so_equal_amounts_encode_equally() {
+        let a = Money::parse("a", "10.5", "EUR").expect("a");
+        let b = Money::parse("a", "10.50", "EUR").expect("b");
+        assert_eq!(a, b);
+        let cfg = crate::record::codec_config();
+        let ea = bincode::serde::encode_to_vec(a, cfg).expect("encode");
+        let eb = bincode::serde::encode_to_vec(b, cfg).expect("encode");
+        assert_eq!(ea, eb);
+        assert_eq!(a.amount().scale(), 1);
+    }
+
+    #[test]
+    fn fee_rounds_midpoint_away_from_zero() {
+        let usd = Currency::from_code("USD").expect("USD");
+        assert_eq!(fee(d("100"), 700, usd), d("7"));
+        // 0.125 → 0.13
+        assert_eq!(fee(d("1.25"), 1000, usd), d("0.13"));
+        // 0.0049 → 0.00
+        assert_eq!(fee(d("0.07"), 700, usd), d("0"));
+        let jpy = Currency::from_code("JPY").expect("JPY");
+        // 12.5 → 13
+        assert_eq!(fee(d("250"), 500, jpy), d("13"));
+    }
+
+    #[test]
+    fn format_amount_uses_minor_units() {
+        let usd = Currency::from_code("USD").expect("USD");
+        assert_eq!(format_amount(d("1250.5"), usd), "1250.50");
+        assert_eq!(format_amount(d("-3"), usd), "-3.00");
+    }
+}

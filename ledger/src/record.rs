@@ -1,0 +1,271 @@
+//! The record format: how one event is stored, byte for byte. `docs/FORMAT.md` is its specification.
+//!
+//! A record is encoded once, with bincode 2 and [`codec_config`], and kept as those bytes; its hash
+//! is taken over exactly them. Nothing re-encodes a stored record: verification re-hashes the bytes.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::chain::Hash;
+use crate::error::LedgerError;
+use crate::event::{Event, EventKind};
+use crate::ids::{check_slug, date_codec, ProjectId};
+
+/// The format byte every record starts with.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// Largest encoded record; the decoder refuses to read past it.
+pub const RECORD_BYTES_MAX: usize = 64 * 1024;
+
+/// The codec configuration of records and of every other stored value: little endian, variable-length
+/// integers (bincode's varint), at most [`RECORD_BYTES_MAX`] bytes decoded.
+pub type Codec = bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<RECORD_BYTES_MAX>,
+>;
+
+/// The one codec configuration (see [`Codec`]).
+pub fn codec_config() -> Codec {
+    bincode::config::standard()
+        .with_little_endian()
+        .with_variable_int_encoding()
+        .with_limit::<RECORD_BYTES_MAX>()
+}
+
+/// A decoded record: the chain fields, then the event.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Record {
+    /// Format version ([`FORMAT_VERSION`]).
+    pub version: u8,
+    /// Seq in the project's chain, from 1.
+    pub seq: u64,
+    /// Hash of the previous record (or the genesis hash).
+    pub prev: Hash,
+    /// The global commit number that stored it.
+    pub commit: u64,
+    /// When the server recorded it: microseconds since 1970-01-01 UTC.
+    pub recorded_at: i64,
+    /// The authenticated principal who recorded it.
+    pub actor: String,
+    /// The event (its `project` is the record's project).
+    pub event: Event,
+}
+
+#[derive(Serialize)]
+struct RecordOut<'a> {
+    version: u8,
+    project: &'a str,
+    seq: u64,
+    prev: &'a Hash,
+    commit: u64,
+    recorded_at: i64,
+    actor: &'a str,
+    event_id: &'a str,
+    #[serde(with = "date_codec")]
+    effective_date: NaiveDate,
+    memo: &'a str,
+    reference: Option<&'a str>,
+    kind: &'a EventKind,
+}
+
+/// A record decoded without copying its strings; what replay folds in.
+#[derive(Deserialize, Debug)]
+pub struct RecordView<'a> {
+    /// Format version.
+    pub version: u8,
+    /// The project (not yet validated).
+    pub project: &'a str,
+    /// Seq.
+    pub seq: u64,
+    /// Previous hash.
+    pub prev: Hash,
+    /// Commit number.
+    pub commit: u64,
+    /// Recorded at, µs since the epoch.
+    pub recorded_at: i64,
+    /// Actor.
+    pub actor: &'a str,
+    /// Event id.
+    pub event_id: &'a str,
+    /// Effective date.
+    #[serde(with = "date_codec")]
+    pub effective_date: NaiveDate,
+    /// Memo.
+    pub memo: &'a str,
+    /// Reference.
+    pub reference: Option<&'a str>,
+    /// The event.
+    pub kind: EventKind,
+}
+
+impl Record {
+    /// Encodes the record: these bytes are stored and hashed, once.
+    pub fn encode(&self) -> Vec<u8> {
+        debug_assert_eq!(self.version, FORMAT_VERSION);
+        let out = RecordOut {
+            version: self.version,
+            project: self.event.project.as_str(),
+            seq: self.seq,
+            prev: &self.prev,
+            commit: self.commit,
+            recorded_at: self.recorded_at,
+            actor: &self.actor,
+            event_id: &self.event.event_id,
+            effective_date: self.event.effective_date,
+            memo: &self.event.memo,
+            reference: self.event.reference.as_deref(),
+            kind: &self.event.kind,
+        };
+        bincode::serde::encode_to_vec(&out, codec_config()).expect("encoding into a Vec cannot fail for these types")
+    }
+
+    /// Decodes stored bytes into an owned record, checking the format byte and the project id.
+    pub fn decode(bytes: &[u8]) -> Result<Record, LedgerError> {
+        let v = RecordView::decode(bytes)?;
+        let project = ProjectId::parse("project", v.project).map_err(|e| LedgerError::Format(format!("record project: {e}")))?;
+        Ok(Record {
+            version: v.version,
+            seq: v.seq,
+            prev: v.prev,
+            commit: v.commit,
+            recorded_at: v.recorded_at,
+            actor: v.actor.to_owned(),
+            event: Event {
+                event_id: v.event_id.to_owned(),
+                project,
+                effective_date: v.effective_date,
+                memo: v.memo.to_owned(),
+                reference: v.reference.map(str::to_owned),
+                kind: v.kind,
+            },
+        })
+    }
+}
+
+impl<'a> RecordView<'a> {
+    /// Decodes stored bytes, borrowing strings; checks the format byte and that nothing trails.
+    pub fn decode(bytes: &'a [u8]) -> Result<RecordView<'a>, LedgerError> {
+        match bytes.first() {
+            Some(&FORMAT_VERSION) => {}
+            Some(v) => return Err(LedgerError::Format(format!("record format version {v} is unknown; this build reads {FORMAT_VERSION}"))),
+            None => return Err(LedgerError::Format("empty record".to_owned())),
+        }
+        let (view, used): (RecordView<'a>, usize) = bincode::serde::borrow_decode_from_slice(bytes, codec_config())
+            .map_err(|e| LedgerError::Format(format!("record does not decode: {e}")))?;
+        if used != bytes.len() {
+            return Err(LedgerError::Format(format!("record has {} trailing bytes", bytes.len() - used)));
+        }
+        Ok(view)
+    }
+
+    /// Checks the project id's alphabet (the key already told which chain this is).
+    pub fn check_project(&self) -> Result<(), LedgerError> {
+        check_slug("project", self.project, "project id").map_err(|e| LedgerError::Format(e.to_string()))
+    }
+}
+
+/// Appends one record to a stored value: a value holds one or more consecutive records of a project,
+/// each as a `u32` little-endian length then the record's bytes.
+pub fn push_framed(value: &mut Vec<u8>, record: &[u8]) {
+    let len = u32::try_from(record.len()).expect("records are at most RECORD_BYTES_MAX bytes");
+    value.extend_from_slice(&len.to_le_bytes());
+    value.extend_from_slice(record);
+}
+
+/// Splits a stored value into its records' bytes.
+pub struct Framed<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Framed<'a> {
+    /// Iterates the records of a stored value.
+    pub fn new(value: &'a [u8]) -> Framed<'a> {
+        Framed { rest: value }
+    }
+}
+
+impl<'a> Iterator for Framed<'a> {
+    type Item = Result<&'a [u8], LedgerError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let Some((len, tail)) = self.rest.split_first_chunk::<4>() else {
+            self.rest = &[];
+            return Some(Err(LedgerError::Format("truncated record length".to_owned())));
+        };
+        let len = u32::from_le_bytes(*len) as usize;
+        if len > RECORD_BYTES_MAX || len > tail.len() {
+            self.rest = &[];
+            return Some(Err(LedgerError::Format(format!("record length {len} runs past its value"))));
+        }
+        let (record, rest) = tail.split_at(len);
+        self.rest = rest;
+        Some(Ok(record))
+    }
+}
+
+/// An entry of the commit log: which records one commit stored, with their hashes.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct CommitEntry {
+    /// Format version ([`FORMAT_VERSION`]).
+    pub version: u8,
+    /// The commit number.
+    pub number: u64,
+    /// When it was recorded, µs since the epoch.
+    pub recorded_at: i64,
+    /// The records, in commit order: (project, seq, record hash).
+    pub records: Vec<(String, u64, Hash)>,
+    /// `commit_hash(prev, number, record hashes)`.
+    pub hash: Hash,
+}
+
+/// What the idempotency index keeps for an event id.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct IdEntry {
+    /// The project whose chain holds it.
+    pub project: String,
+    /// Its seq.
+    pub seq: u64,
+    /// The commit that stored it.
+    pub commit: u64,
+    /// blake3 of the request as submitted ([`request_hash`]).
+    pub content: Hash,
+}
+
+/// The content hash of an event as a client submitted it, which decides "same event id, same content".
+pub fn request_hash(event: &Event) -> Hash {
+    let out = RecordOut {
+        version: FORMAT_VERSION,
+        project: event.project.as_str(),
+        seq: 0,
+        prev: &[0; 32],
+        commit: 0,
+        recorded_at: 0,
+        actor: "",
+        event_id: &event.event_id,
+        effective_date: event.effective_date,
+        memo: &event.memo,
+        reference: event.reference.as_deref(),
+        kind: &event.kind,
+    };
+    let bytes = bincode::serde::encode_to_vec(&out, codec_config()).expect("encoding into a Vec cannot fail");
+    blake3::derive_key("fiscus request v1", &bytes)
+}
+
+/// Encodes a stored value other than a record (commit entries, id entries).
+pub fn encode_value<T: Serialize>(value: &T) -> Vec<u8> {
+    bincode::serde::encode_to_vec(value, codec_config()).expect("encoding into a Vec cannot fail for these types")
+}
+
+/// Decodes a stored value other than a record; `what` names it in the error.
+pub fn decode_value<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, LedgerError> {
+    let (v, used) = bincode::serde::decode_from_slice(bytes, codec_config())
+        .map_err(|e| LedgerError::Format(format!("{what} does not decode: {e}")))?;
+    if used != bytes.len() {
+        return Err(LedgerError::Format(format!("{what} has trailing bytes")));
+    }
+    Ok(v)
+}

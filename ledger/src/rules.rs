@@ -1,0 +1,358 @@
+//! The rules: whether one event may follow the state, and what the ledger completes in it.
+//!
+//! `decide` reads the project's state (and past events through [`History`]) and returns the event
+//! completed for storage, or the refusal. It changes nothing; `ProjectState::apply` folds the result.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use crate::error::LedgerError;
+use crate::event::{Event, EventKind, Fund};
+use crate::ids::ProjectId;
+use crate::money::{Currency, Money};
+use crate::posting::{postings, Account};
+use crate::projection::ProjectState;
+
+/// Past events the rules may need (a refunded contribution, a reversal's target).
+pub trait History {
+    /// The stored event at `seq` of `project`, if there is one.
+    fn event_at(&self, project: &ProjectId, seq: u64) -> Result<Option<Event>, LedgerError>;
+}
+
+/// What `decide` knows besides the project's own state.
+pub struct Facts<'a> {
+    /// Sponsor-wide closed period.
+    pub sponsor_closed_through: Option<NaiveDate>,
+    /// Who records the event.
+    pub actor: &'a str,
+    /// Past events.
+    pub history: &'a dyn History,
+    /// Checks that another project (a transfer's counterpart) exists and is open.
+    pub counterpart_open: &'a dyn Fn(&ProjectId) -> Result<(), LedgerError>,
+}
+
+/// Decides whether `event` may be recorded on `state` (a fresh `ProjectState` for a new chain).
+/// Returns the event's kind completed for storage. `field` prefixes the field names of errors.
+pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &str) -> Result<EventKind, LedgerError> {
+    let f = |name: &str| if field.is_empty() { name.to_owned() } else { format!("{field}.{name}") };
+    let project = &state.id;
+    let exists = state.info.is_some();
+    match &event.kind {
+        EventKind::ProjectOpened { .. } if exists || state.head.seq > 0 => {
+            return Err(LedgerError::ProjectExists { project: project.clone() })
+        }
+        EventKind::ProjectOpened { .. } if project.is_sponsor() => {
+            return Err(LedgerError::invalid(&f("project"), "\"sponsor\" is reserved for the sponsor-wide chain"))
+        }
+        EventKind::ProjectOpened { .. } => {}
+        _ if project.is_sponsor() => {}
+        _ if !exists => return Err(LedgerError::UnknownProject { project: project.clone() }),
+        _ if state.closed => return Err(LedgerError::ProjectClosed { project: project.clone() }),
+        _ => {}
+    }
+    let through = match (facts.sponsor_closed_through, state.closed_through) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    if let Some(through) = through {
+        if event.effective_date <= through {
+            return Err(LedgerError::PeriodClosed { project: project.clone(), date: event.effective_date, through });
+        }
+    }
+    let home = state.info.as_ref().map(|i| i.currency);
+    let mut released: Option<(Fund, Money)> = None;
+    let kind = match &event.kind {
+        EventKind::ContributionReceived { amount, from, source, fund, fee_bps } => EventKind::ContributionReceived {
+            amount: *amount,
+            from: from.clone(),
+            source: *source,
+            fund: fund.clone(),
+            fee_bps: Some(fee_bps.unwrap_or_else(|| fee_rate(state))),
+        },
+        EventKind::PledgeFulfilled { amount, pledge, fee_bps } => {
+            let open = open_pledge(state, *pledge, &f("pledge"))?;
+            same_currency(&f("amount.currency"), open.currency(), amount.currency())?;
+            if amount.amount() > open.amount() {
+                return Err(LedgerError::ExceedsRemaining {
+                    project: project.clone(),
+                    what: "pledge",
+                    seq: *pledge,
+                    remaining: open.amount(),
+                    requested: amount.amount(),
+                });
+            }
+            EventKind::PledgeFulfilled { amount: *amount, pledge: *pledge, fee_bps: Some(fee_bps.unwrap_or_else(|| fee_rate(state))) }
+        }
+        EventKind::PledgeCancelled { pledge, amount } => {
+            let open = open_pledge(state, *pledge, &f("pledge"))?;
+            if let Some(given) = amount {
+                if *given != open {
+                    return Err(LedgerError::invalid(&f("amount"), format!("the pledge has {open} left, not {given}")));
+                }
+            }
+            EventKind::PledgeCancelled { pledge: *pledge, amount: Some(open) }
+        }
+        EventKind::AdvanceIssued { amount, .. } => {
+            let home = home.expect("a project past the existence check has terms");
+            same_currency(&f("amount.currency"), home, amount.currency())?;
+            let info = state.info.as_ref().expect("checked above");
+            let outstanding = state.books(home).advances_receivable;
+            if outstanding + amount.amount() > info.advance_limit {
+                return Err(LedgerError::AdvanceLimit {
+                    project: project.clone(),
+                    limit: info.advance_limit,
+                    outstanding,
+                    requested: amount.amount(),
+                });
+            }
+            event.kind.clone()
+        }
+        EventKind::AdvanceRepaid { amount } => {
+            same_currency(&f("amount.currency"), home.expect("project has terms"), amount.currency())?;
+            event.kind.clone()
+        }
+        EventKind::ProjectTermsChanged { advance_limit: Some(limit), .. } => {
+            let home = home.expect("project has terms");
+            if limit.normalize().scale() > home.minor_units() {
+                return Err(LedgerError::invalid(&f("advance_limit"), format!("{limit} has more decimal places than {home} allows")));
+            }
+            event.kind.clone()
+        }
+        EventKind::ExpensePaid { request: Some(request), .. } => {
+            let r = state.requests.get(request).filter(|r| r.approved).ok_or_else(|| LedgerError::BadReference {
+                project: project.clone(),
+                field: f("request"),
+                seq: *request,
+                expected: "an approved, unpaid expense request".to_owned(),
+            })?;
+            released = Some((r.details.fund.clone(), r.details.amount));
+            EventKind::ExpensePaid { request: Some(*request), details: Some(r.details.clone()) }
+        }
+        EventKind::ExpenseApproved { request } => {
+            let r = state.requests.get(request).filter(|r| !r.approved).ok_or_else(|| LedgerError::BadReference {
+                project: project.clone(),
+                field: f("request"),
+                seq: *request,
+                expected: "a pending expense request".to_owned(),
+            })?;
+            if r.requester == facts.actor {
+                return Err(LedgerError::SelfApproval { project: project.clone(), request: *request, actor: facts.actor.to_owned() });
+            }
+            let (fund, amount) = (&r.details.fund, r.details.amount);
+            let available = state.books(amount.currency()).fund_available(fund);
+            if available < amount.amount() {
+                return Err(LedgerError::Overdraft {
+                    project: project.clone(),
+                    fund: fund.label(),
+                    currency: amount.currency(),
+                    available,
+                    requested: amount.amount(),
+                });
+            }
+            event.kind.clone()
+        }
+        EventKind::ExpenseRejected { request, .. } => {
+            if !state.requests.contains_key(request) {
+                return Err(LedgerError::BadReference {
+                    project: project.clone(),
+                    field: f("request"),
+                    seq: *request,
+                    expected: "a pending or approved expense request".to_owned(),
+                });
+            }
+            event.kind.clone()
+        }
+        EventKind::RefundIssued { amount, contribution, .. } => refund(state, *contribution, *amount, facts, &f)?,
+        EventKind::TransferSent { to: other, .. } | EventKind::TransferReceived { from: other, .. } => {
+            (facts.counterpart_open)(other)?;
+            event.kind.clone()
+        }
+        EventKind::EventReversed { target_seq, reason, .. } => reversal(state, event, *target_seq, reason, facts, &f)?,
+        EventKind::ProjectClosed {} => {
+            if let Some((c, b)) = state.books.iter().find(|(_, b)| !b.is_empty()) {
+                let what = if !b.unrestricted.is_zero() || b.restricted.values().any(|v| !v.is_zero()) {
+                    format!("it still holds {c} funds")
+                } else if !b.advances_receivable.is_zero() {
+                    format!("{} {c} of advances are outstanding", b.advances_receivable)
+                } else {
+                    format!("{c} pledges or holds are outstanding")
+                };
+                return Err(LedgerError::NotEmpty { project: project.clone(), reason: what });
+            }
+            if let Some(seq) = state.requests.keys().next() {
+                return Err(LedgerError::NotEmpty { project: project.clone(), reason: format!("expense request {seq} is still open") });
+            }
+            if let Some(seq) = state.pledges.keys().next() {
+                return Err(LedgerError::NotEmpty { project: project.clone(), reason: format!("pledge {seq} is still open") });
+            }
+            event.kind.clone()
+        }
+        EventKind::PeriodClosed { through } => {
+            if let Some(prev) = state.closed_through {
+                if *through <= prev {
+                    return Err(LedgerError::invalid(&f("through"), format!("the books are already closed through {prev}")));
+                }
+            }
+            event.kind.clone()
+        }
+        _ => event.kind.clone(),
+    };
+    check_balances(state, &kind, released)?;
+    Ok(kind)
+}
+
+fn fee_rate(state: &ProjectState) -> u32 {
+    state.info.as_ref().map_or(0, |i| i.fee_bps)
+}
+
+fn same_currency(field: &str, expected: Currency, got: Currency) -> Result<(), LedgerError> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(LedgerError::invalid(field, format!("must be {expected}, got {got}")))
+    }
+}
+
+fn open_pledge(state: &ProjectState, seq: u64, field: &str) -> Result<Money, LedgerError> {
+    state.pledges.get(&seq).copied().ok_or_else(|| LedgerError::BadReference {
+        project: state.id.clone(),
+        field: field.to_owned(),
+        seq,
+        expected: "an open pledge".to_owned(),
+    })
+}
+
+fn refund(
+    state: &ProjectState,
+    contribution: u64,
+    amount: Money,
+    facts: &Facts<'_>,
+    f: &dyn Fn(&str) -> String,
+) -> Result<EventKind, LedgerError> {
+    let bad = || LedgerError::BadReference {
+        project: state.id.clone(),
+        field: f("contribution"),
+        seq: contribution,
+        expected: "a contribution that was not reversed".to_owned(),
+    };
+    if state.reversed.contains(&contribution) || contribution > state.head.seq {
+        return Err(bad());
+    }
+    let target = facts.history.event_at(&state.id, contribution)?.ok_or_else(bad)?;
+    let EventKind::ContributionReceived { amount: paid, fund, fee_bps, .. } = target.kind else {
+        return Err(bad());
+    };
+    same_currency(&f("amount.currency"), paid.currency(), amount.currency())?;
+    let done = state.refunds.get(&contribution).copied().unwrap_or_default();
+    let remaining = paid.amount() - done.amount;
+    if amount.amount() > remaining {
+        return Err(LedgerError::ExceedsRemaining {
+            project: state.id.clone(),
+            what: "contribution",
+            seq: contribution,
+            remaining,
+            requested: amount.amount(),
+        });
+    }
+    // The fee given back is cumulative, so that refunding a contribution in full returns its whole fee.
+    let c = paid.currency();
+    let fee_total = crate::money::fee(paid.amount(), fee_bps.unwrap_or(0), c);
+    let share_after = (fee_total * (done.amount + amount.amount()) / paid.amount())
+        .round_dp_with_strategy(c.minor_units(), rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    let fee_share = (share_after - done.fee).normalize();
+    Ok(EventKind::RefundIssued { amount, contribution, fund: Some(fund), fee_share: Some(fee_share) })
+}
+
+fn reversal(
+    state: &ProjectState,
+    event: &Event,
+    target_seq: u64,
+    reason: &str,
+    facts: &Facts<'_>,
+    f: &dyn Fn(&str) -> String,
+) -> Result<EventKind, LedgerError> {
+    let refuse = |why: &str| LedgerError::NotReversible { project: state.id.clone(), seq: target_seq, reason: why.to_owned() };
+    if target_seq == 0 || target_seq > state.head.seq {
+        return Err(LedgerError::BadReference {
+            project: state.id.clone(),
+            field: f("target_seq"),
+            seq: target_seq,
+            expected: "an earlier event of this project".to_owned(),
+        });
+    }
+    if state.reversed.contains(&target_seq) {
+        return Err(refuse("it is already reversed"));
+    }
+    let target = facts.history.event_at(&state.id, target_seq)?.ok_or_else(|| refuse("it is not in the store"))?;
+    let _ = event;
+    match &target.kind {
+        EventKind::EventReversed { .. } => return Err(refuse("it is itself a reversal")),
+        EventKind::TransferSent { .. } | EventKind::TransferReceived { .. } => {
+            return Err(refuse("a transfer is undone by a transfer back, which keeps both projects' chains in step"))
+        }
+        k if !k.has_postings() => return Err(refuse("it moved no money")),
+        EventKind::PledgeRecorded { amount, .. } => {
+            if state.pledges.get(&target_seq) != Some(amount) {
+                return Err(refuse("the pledge was partly paid or cancelled; cancel what remains instead"));
+            }
+        }
+        EventKind::ContributionReceived { .. } if state.refunds.contains_key(&target_seq) => {
+            return Err(refuse("part of it was refunded; reverse the refunds first"))
+        }
+        _ => {}
+    }
+    Ok(EventKind::EventReversed { target_seq, reason: reason.to_owned(), target: Some(Box::new(target.kind)) })
+}
+
+/// Refuses an event whose postings would overdraw a fund (after holds) or pay back more than is owed.
+fn check_balances(state: &ProjectState, kind: &EventKind, released: Option<(Fund, Money)>) -> Result<(), LedgerError> {
+    let legs = postings(&state.id, kind);
+    for (i, leg) in legs.iter().enumerate() {
+        if legs[..i].iter().any(|l| l.account == leg.account && l.currency == leg.currency) {
+            continue;
+        }
+        let net: Decimal = legs.iter().filter(|l| l.account == leg.account && l.currency == leg.currency).map(|l| l.amount).sum();
+        let books = state.books(leg.currency);
+        let fund = match leg.account {
+            Account::Unrestricted(_) => Some(Fund::Unrestricted),
+            Account::Restricted(_, p) => Some(Fund::Restricted(p.to_owned())),
+            _ => None,
+        };
+        if let Some(fund) = fund {
+            if net > Decimal::ZERO {
+                let mut available = books.fund_available(&fund);
+                if let Some((rf, rm)) = &released {
+                    if *rf == fund && rm.currency() == leg.currency {
+                        available += rm.amount();
+                    }
+                }
+                if available < net {
+                    return Err(LedgerError::Overdraft {
+                        project: state.id.clone(),
+                        fund: fund.label(),
+                        currency: leg.currency,
+                        available,
+                        requested: net,
+                    });
+                }
+            }
+            continue;
+        }
+        let (outstanding, decreasing) = match leg.account {
+            Account::Pledged(_) => (-books.pledged, net > Decimal::ZERO),
+            Account::PledgesReceivable(_) => (books.pledges_receivable, net < Decimal::ZERO),
+            Account::AdvancesReceivable(_) => (books.advances_receivable, net < Decimal::ZERO),
+            _ => continue,
+        };
+        if decreasing && outstanding < net.abs() {
+            return Err(LedgerError::ExceedsOutstanding {
+                project: state.id.clone(),
+                account: leg.account.to_string(),
+                currency: leg.currency,
+                outstanding,
+                requested: net.abs(),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! A deterministic generator of a realistic sponsor year, shared by tests and benches.
