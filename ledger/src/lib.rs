@@ -12,8 +12,12 @@ pub mod ids;
 pub mod money;
 pub mod posting;
 pub mod projection;
+#[cfg(feature = "store")]
+pub mod replay;
 pub mod record;
 pub mod rules;
+#[cfg(feature = "store")]
+pub mod store;
 pub mod workload;
 
 pub use chain::Hash;

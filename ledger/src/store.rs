@@ -1,0 +1,339 @@
+//! The sled store: one tree, keyspaces by a leading byte, one atomic batch and one sync per commit group.
+//!
+//! | key | value |
+//! |---|---|
+//! | `c` commit u64 BE | [`CommitEntry`] |
+//! | `h` project | head seq u64 BE ‖ head hash |
+//! | `i` event id | [`IdEntry`] |
+//! | `m` name | meta (`format` → the format byte) |
+//! | `r` project 0x00 seq u64 BE | one or more consecutive records of the project, framed |
+//!
+//! Records are appended one value each; when a project's chain reaches a multiple of
+//! [`CHUNK_RECORDS`], the records of that chunk are rewritten as one value keyed by the chunk's first
+//! seq, in the same batch. Each record keeps its own bytes and hash either way; a chunk only saves
+//! sled one lookup per record on replay.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use crate::chain::Hash;
+use crate::commit::{CommitRequest, Committed, Group, Lookup, StagedCommit};
+use crate::error::LedgerError;
+use crate::event::Event;
+use crate::ids::ProjectId;
+use crate::projection::{Head, Projection};
+use crate::record::{decode_value, encode_value, push_framed, Framed, IdEntry, Record, FORMAT_VERSION};
+use crate::replay::{replay, Damage, Replayed};
+use crate::rules::History;
+
+/// Records per sealed chunk. Chunk boundaries are fixed: chunk k holds seqs `k*C+1 ..= (k+1)*C`.
+pub const CHUNK_RECORDS: u64 = 32;
+
+/// Most commit requests one group (one batch, one sync) takes.
+pub const GROUP_REQUESTS_MAX: usize = 4_096;
+
+pub(crate) const COMMITS: u8 = b'c';
+pub(crate) const HEADS: u8 = b'h';
+pub(crate) const IDS: u8 = b'i';
+pub(crate) const META: u8 = b'm';
+pub(crate) const RECORDS: u8 = b'r';
+
+/// Key of a record value: `r` project 0x00 seq.
+pub fn record_key(project: &str, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(project.len() + 10);
+    k.push(RECORDS);
+    k.extend_from_slice(project.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// Splits a record key into project and seq.
+pub fn parse_record_key(key: &[u8]) -> Option<(&str, u64)> {
+    let rest = key.strip_prefix(&[RECORDS])?;
+    let (body, seq) = rest.split_last_chunk::<8>()?;
+    let project = body.strip_suffix(&[0])?;
+    Some((std::str::from_utf8(project).ok()?, u64::from_be_bytes(*seq)))
+}
+
+fn prefixed(prefix: u8, body: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(body.len() + 1);
+    k.push(prefix);
+    k.extend_from_slice(body);
+    k
+}
+
+/// Key of a commit log entry.
+pub fn commit_key(number: u64) -> Vec<u8> {
+    prefixed(COMMITS, &number.to_be_bytes())
+}
+
+/// Encodes a head value: seq u64 BE ‖ hash.
+pub fn head_value(head: &Head) -> Vec<u8> {
+    let mut v = head.seq.to_be_bytes().to_vec();
+    v.extend_from_slice(&head.hash);
+    v
+}
+
+/// A stored record as the audit export hands it out: its bytes and their hash.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct RawRecord {
+    /// Seq.
+    pub seq: u64,
+    /// The stored bytes.
+    pub bytes: Vec<u8>,
+    /// blake3 (derive-key, "fiscus record v1") of the bytes.
+    pub hash: Hash,
+}
+
+/// The Fiscus store in a directory.
+pub struct Store {
+    db: sled::Db,
+    tree: sled::Tree,
+    log_file: File,
+    dir: PathBuf,
+    projection: Projection,
+    damage: Vec<Damage>,
+    read_only: Option<String>,
+}
+
+/// What opening a store found.
+#[derive(Clone, Debug)]
+pub struct OpenReport {
+    /// Records replayed.
+    pub events: u64,
+    /// Chains (projects and the sponsor chain).
+    pub chains: usize,
+    /// Commits.
+    pub commits: u64,
+    /// Damaged chains, each with its first bad record.
+    pub damage: Vec<Damage>,
+}
+
+impl Store {
+    /// Opens (creating when absent) the store in `dir`, verifies every chain and rebuilds the projection.
+    /// A store that fails verification opens read-only: [`Store::damage`] says where.
+    pub fn open(dir: &Path) -> Result<(Store, OpenReport), LedgerError> {
+        let db = sled::Config::new().path(dir).cache_capacity(256 * 1024 * 1024).open()?;
+        let tree = db.open_tree("fiscus")?;
+        match tree.get(prefixed(META, b"format"))? {
+            None if tree.is_empty() => {
+                tree.insert(prefixed(META, b"format"), &[FORMAT_VERSION])?;
+                db.flush()?;
+            }
+            None => return Err(LedgerError::Format("the store has data but no format byte".to_owned())),
+            Some(v) if v.as_ref() == [FORMAT_VERSION] => {}
+            Some(v) => return Err(LedgerError::Format(format!("store format {:?}; this build reads {FORMAT_VERSION}", v.as_ref()))),
+        }
+        let log_file = File::options().read(true).open(dir.join("db"))?;
+        let Replayed { projection, damage, commits } = replay(&tree, None)?;
+        let report = OpenReport { events: projection.events, chains: projection.chains().count(), commits, damage: damage.clone() };
+        let read_only = (!damage.is_empty()).then(|| {
+            let d = &damage[0];
+            format!("verification failed at {} seq {}: {}; an operator must act before writes resume", d.project, d.seq, d.problem)
+        });
+        let store = Store { db, tree, log_file, dir: dir.to_owned(), projection, damage, read_only };
+        Ok((store, report))
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The projection of every verified record.
+    pub fn projection(&self) -> &Projection {
+        &self.projection
+    }
+
+    /// Chains that failed verification on open (empty when the store is sound).
+    pub fn damage(&self) -> &[Damage] {
+        &self.damage
+    }
+
+    /// Commits one request: validated, written in one batch, synced, then applied.
+    pub fn commit(&mut self, request: &CommitRequest) -> Result<Committed, LedgerError> {
+        let mut answers = self.commit_group(std::slice::from_ref(request))?;
+        answers.pop().expect("one answer per request")
+    }
+
+    /// Commits a group of requests, each validated against the state including the ones accepted
+    /// before it, all accepted ones written as one atomic batch and synced once before anyone is
+    /// answered. The outer error is a storage failure (nothing was applied); inner errors are refusals.
+    pub fn commit_group(&mut self, requests: &[CommitRequest]) -> Result<Vec<Result<Committed, LedgerError>>, LedgerError> {
+        if let Some(why) = &self.read_only {
+            return Err(LedgerError::ReadOnly(why.clone()));
+        }
+        if requests.len() > GROUP_REQUESTS_MAX {
+            return Err(LedgerError::invalid("requests", format!("at most {GROUP_REQUESTS_MAX} per group")));
+        }
+        let mut group = Group::new(&self.projection);
+        let answers: Vec<_> = requests.iter().map(|r| group.stage(r, &*self)).collect();
+        if group.is_empty() {
+            return Ok(answers);
+        }
+        let staged = group.finish();
+        let batch = self.batch(&staged.commits, &staged.states)?;
+        if let Err(e) = self.write(batch) {
+            self.read_only = Some(format!("a write failed ({e}); reopen the store to recover what is durable"));
+            return Err(e);
+        }
+        self.projection.absorb(staged);
+        Ok(answers)
+    }
+
+    fn write(&self, batch: sled::Batch) -> Result<(), LedgerError> {
+        self.tree.apply_batch(batch)?;
+        self.db.flush()?;
+        // sled's flush syncs a file range only; this makes the data and its size durable.
+        self.log_file.sync_all()?;
+        Ok(())
+    }
+
+    fn batch(
+        &self,
+        commits: &[StagedCommit],
+        states: &std::collections::BTreeMap<ProjectId, crate::projection::ProjectState>,
+    ) -> Result<sled::Batch, LedgerError> {
+        let mut batch = sled::Batch::default();
+        let mut new: std::collections::BTreeMap<&str, Vec<(u64, &[u8])>> = std::collections::BTreeMap::new();
+        for c in commits {
+            batch.insert(commit_key(c.entry.number), encode_value(&c.entry));
+            for r in &c.records {
+                new.entry(r.event.project.as_str()).or_default().push((r.seq, &r.bytes));
+                let id = IdEntry { project: r.event.project.as_str().to_owned(), seq: r.seq, commit: c.entry.number, content: r.content };
+                batch.insert(prefixed(IDS, r.event.event_id.as_bytes()), encode_value(&id));
+            }
+        }
+        for (project, records) in &new {
+            let first_new = records[0].0;
+            let last_new = records[records.len() - 1].0;
+            let chunk_start = |seq: u64| (seq - 1) / CHUNK_RECORDS * CHUNK_RECORDS + 1;
+            let mut start = chunk_start(first_new);
+            while start <= last_new {
+                let end = start + CHUNK_RECORDS - 1;
+                if end <= last_new {
+                    let mut value = Vec::new();
+                    for seq in start..first_new.max(start) {
+                        let key = record_key(project, seq);
+                        let old = self.tree.get(&key)?.ok_or_else(|| LedgerError::Corrupt {
+                            project: (*project).to_owned(),
+                            seq,
+                            problem: "record missing while sealing its chunk".to_owned(),
+                        })?;
+                        value.extend_from_slice(&old);
+                        batch.remove(key);
+                    }
+                    for (_, bytes) in records.iter().filter(|(s, _)| (start..=end).contains(s)) {
+                        push_framed(&mut value, bytes);
+                    }
+                    batch.insert(record_key(project, start), value);
+                } else {
+                    for (seq, bytes) in records.iter().filter(|(s, _)| *s >= start) {
+                        let mut value = Vec::with_capacity(bytes.len() + 4);
+                        push_framed(&mut value, bytes);
+                        batch.insert(record_key(project, *seq), value);
+                    }
+                }
+                start += CHUNK_RECORDS;
+            }
+        }
+        for state in states.values() {
+            batch.insert(prefixed(HEADS, state.id.as_str().as_bytes()), head_value(&state.head));
+        }
+        Ok(batch)
+    }
+
+    /// Raw stored records of `project` from seq `from` (inclusive), at most `limit`.
+    pub fn raw_records(&self, project: &str, from: u64, limit: usize) -> Result<Vec<RawRecord>, LedgerError> {
+        let mut out = Vec::new();
+        let mut hasher = crate::chain::RecordHasher::new();
+        let from = from.max(1);
+        let start = chunk_floor(&self.tree, project, from)?;
+        for item in self.tree.range(record_key(project, start)..record_key(project, u64::MAX)) {
+            let (key, value) = item?;
+            let Some((_, mut seq)) = parse_record_key(&key) else { break };
+            for bytes in Framed::new(&value) {
+                let bytes = bytes?;
+                if seq >= from {
+                    if out.len() >= limit {
+                        return Ok(out);
+                    }
+                    out.push(RawRecord { seq, bytes: bytes.to_vec(), hash: hasher.hash(bytes) });
+                }
+                seq += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Decoded records of `project` from seq `from`, at most `limit`.
+    pub fn records(&self, project: &str, from: u64, limit: usize) -> Result<Vec<Record>, LedgerError> {
+        self.raw_records(project, from, limit)?.iter().map(|r| Record::decode(&r.bytes)).collect()
+    }
+
+    /// Bytes the store takes on disk, every file of its directory included.
+    pub fn disk_bytes(&self) -> Result<u64, LedgerError> {
+        dir_bytes(&self.dir)
+    }
+
+    /// Syncs everything and closes the store.
+    pub fn close(self) -> Result<(), LedgerError> {
+        self.db.flush()?;
+        self.log_file.sync_all()?;
+        Ok(())
+    }
+}
+
+/// The key seq of the value holding record `seq` of `project` (its chunk's first seq, or itself).
+fn chunk_floor(tree: &sled::Tree, project: &str, seq: u64) -> Result<u64, LedgerError> {
+    let lo = record_key(project, 0);
+    let hi = record_key(project, seq);
+    match tree.range(lo..=hi).next_back() {
+        Some(item) => {
+            let (key, _) = item?;
+            Ok(parse_record_key(&key).map_or(seq, |(_, s)| s))
+        }
+        None => Ok(seq),
+    }
+}
+
+/// Total size of the files under `dir`.
+pub fn dir_bytes(dir: &Path) -> Result<u64, LedgerError> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() { dir_bytes(&entry.path())? } else { meta.len() };
+    }
+    Ok(total)
+}
+
+impl History for Store {
+    fn event_at(&self, project: &ProjectId, seq: u64) -> Result<Option<Event>, LedgerError> {
+        if seq == 0 {
+            return Ok(None);
+        }
+        let records = self.raw_records(project.as_str(), seq, 1)?;
+        match records.first() {
+            Some(r) if r.seq == seq => Ok(Some(Record::decode(&r.bytes)?.event)),
+            _ => Ok(None),
+        }
+    }
+}
+
+impl Lookup for Store {
+    fn event_id(&self, id: &str) -> Result<Option<IdEntry>, LedgerError> {
+        match self.tree.get(prefixed(IDS, id.as_bytes()))? {
+            Some(v) => Ok(Some(decode_value("idempotency entry", &v)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Opens a store's sled tree without replaying it (tools that damage or inspect a store in tests).
+pub fn open_tree(dir: &Path) -> Result<(sled::Db, sled::Tree), LedgerError> {
+    let db = sled::Config::new().path(dir).open()?;
+    let tree = db.open_tree("fiscus")?;
+    Ok((db, tree))
+}

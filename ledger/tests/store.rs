@@ -1,0 +1,303 @@
+//! The sled store: atomic, idempotent commits; reopening rebuilds the same projection; every kind of
+//! damage on disk is reported with the first bad record.
+
+use std::path::Path;
+
+use chrono::NaiveDate;
+use fiscus_ledger::commit::CommitRequest;
+use fiscus_ledger::event::{Event, EventKind, Fund, ProjectKind, Source};
+use fiscus_ledger::money::{Currency, Money};
+use fiscus_ledger::store::{open_tree, parse_record_key, record_key, Store, CHUNK_RECORDS};
+use fiscus_ledger::{LedgerError, ProjectId};
+use rust_decimal::Decimal;
+
+fn usd(amount: &str) -> Money {
+    Money::parse("amount", amount, "USD").expect("test amount")
+}
+
+fn date(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 1, 1).expect("date") + chrono::Days::new(u64::from(d))
+}
+
+fn event(id: &str, project: &str, day: u32, kind: EventKind) -> Event {
+    Event {
+        event_id: id.to_owned(),
+        project: ProjectId::parse("project", project).expect("project id"),
+        effective_date: date(day),
+        memo: format!("memo of {id}"),
+        reference: None,
+        kind,
+    }
+}
+
+fn request(events: Vec<Event>) -> CommitRequest {
+    CommitRequest { events, expected_heads: vec![], actor: "accountant:alice".to_owned(), recorded_at: 1_767_225_600_000_000 }
+}
+
+fn open_event(id: &str, project: &str) -> Event {
+    event(
+        id,
+        project,
+        0,
+        EventKind::ProjectOpened {
+            name: format!("Project {project}"),
+            kind: ProjectKind::Conference,
+            fee_bps: 700,
+            currency: Currency::from_code("USD").expect("USD"),
+            advance_limit: Decimal::from(5_000),
+        },
+    )
+}
+
+fn contribution(id: &str, project: &str, amount: &str) -> Event {
+    event(
+        id,
+        project,
+        10,
+        EventKind::ContributionReceived { amount: usd(amount), from: "Acme".to_owned(), source: Source::Sponsorship, fund: Fund::Unrestricted, fee_bps: None },
+    )
+}
+
+/// A store with `projects` projects and `per_project` contributions each, committed one event per commit.
+fn build(dir: &Path, projects: usize, per_project: usize) -> Store {
+    let (mut store, _) = Store::open(dir).expect("open");
+    for p in 0..projects {
+        let id = format!("proj-{p}");
+        store.commit(&request(vec![open_event(&format!("open-{p}"), &id)])).expect("open project");
+    }
+    for i in 0..per_project {
+        let reqs: Vec<_> = (0..projects).map(|p| request(vec![contribution(&format!("c-{p}-{i}"), &format!("proj-{p}"), "100.50")])).collect();
+        for answer in store.commit_group(&reqs).expect("group") {
+            answer.expect("contribution accepted");
+        }
+    }
+    store
+}
+
+fn reopen(dir: &Path) -> Store {
+    Store::open(dir).expect("reopen").0
+}
+
+#[test]
+fn reopening_replays_to_the_same_projection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = build(dir.path(), 3, 40);
+    let live = store.projection().clone();
+    assert_eq!(live.events, 3 * 41);
+    let b = live.project("proj-1").expect("proj-1").balances();
+    // 40 × (100.50 − fee 7.04)
+    assert_eq!(b[0].balance, Decimal::new(3_738_40, 2));
+    store.close().expect("close");
+    let store = reopen(dir.path());
+    assert!(store.damage().is_empty(), "{:?}", store.damage());
+    assert_eq!(store.projection(), &live);
+}
+
+#[test]
+fn balances_follow_from_the_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = build(dir.path(), 2, 3);
+    let b = &store.projection().project("proj-0").expect("proj-0").balances()[0];
+    // 3 × (100.50 − fee 7.035 → 7.04) = 3 × 93.46
+    assert_eq!(b.balance, Decimal::new(28038, 2));
+    assert_eq!(b.fees_to_date, Decimal::new(2112, 2));
+    let trial = store.projection().trial_balance();
+    let sum: Decimal = trial.iter().map(|l| l.amount).sum();
+    assert_eq!(sum, Decimal::ZERO);
+    assert!(trial.iter().any(|l| l.account == "Assets:Bank:USD" && l.amount == Decimal::new(60300, 2)));
+}
+
+#[test]
+fn chunks_are_sealed_and_read_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let per = (CHUNK_RECORDS * 2 + 5) as usize;
+    let store = build(dir.path(), 1, per);
+    let raw = store.raw_records("proj-0", 1, usize::MAX).expect("records");
+    assert_eq!(raw.len(), per + 1);
+    assert!(raw.iter().enumerate().all(|(i, r)| r.seq == i as u64 + 1));
+    let mid = store.raw_records("proj-0", CHUNK_RECORDS + 3, 2).expect("records");
+    assert_eq!(mid.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![CHUNK_RECORDS + 3, CHUNK_RECORDS + 4]);
+    store.close().expect("close");
+    let (_db, tree) = open_tree(dir.path()).expect("tree");
+    let keys: Vec<u64> = tree.scan_prefix(b"r").keys().map(|k| parse_record_key(&k.expect("key")).expect("record key").1).collect();
+    // two sealed chunks, then the unsealed tail one record per key
+    let mut expected = vec![1, CHUNK_RECORDS + 1];
+    expected.extend(CHUNK_RECORDS * 2 + 1..=CHUNK_RECORDS * 2 + 6);
+    assert_eq!(keys, expected);
+}
+
+#[test]
+fn a_refused_commit_changes_nothing_on_disk_or_in_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = build(dir.path(), 3, 2);
+    let before = store.projection().clone();
+    let (_, tree_before) = dump(&store);
+    // a package whose third event overdraws: nothing of it may be stored
+    let package = request(vec![
+        contribution("pkg-0", "proj-0", "10"),
+        contribution("pkg-1", "proj-1", "10"),
+        event("pkg-2", "proj-2", 11, EventKind::GrantAwarded { amount: usd("10"), program: "x".to_owned() }),
+        event(
+            "pkg-3",
+            "proj-2",
+            11,
+            EventKind::ExpensePaid {
+                request: None,
+                details: Some(fiscus_ledger::ExpenseDetails {
+                    amount: usd("100000"),
+                    payee: "Venue".to_owned(),
+                    category: "venue".to_owned(),
+                    fund: Fund::Unrestricted,
+                    receipt: fiscus_ledger::Receipt { hash: [7; 32], file_name: "inv.pdf".to_owned() },
+                }),
+            },
+        ),
+    ]);
+    let err = store.commit(&package).expect_err("overdraft");
+    assert!(matches!(err, LedgerError::Overdraft { .. }), "{err}");
+    assert_eq!(store.projection(), &before);
+    let (_, tree_after) = dump(&store);
+    assert_eq!(tree_before, tree_after);
+    store.close().expect("close");
+    assert_eq!(reopen(dir.path()).projection(), &before);
+}
+
+fn dump(store: &Store) -> ((), Vec<(u64, Vec<u8>)>) {
+    let mut all = Vec::new();
+    for p in store.projection().chains() {
+        for r in store.raw_records(p.id.as_str(), 1, usize::MAX).expect("records") {
+            all.push((r.seq, r.bytes));
+        }
+    }
+    ((), all)
+}
+
+#[test]
+fn idempotent_by_event_id_across_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = build(dir.path(), 1, 1);
+    let req = request(vec![contribution("same", "proj-0", "5")]);
+    let first = store.commit(&req).expect("first");
+    assert!(!first.duplicate);
+    let again = store.commit(&req).expect("again");
+    assert!(again.duplicate);
+    assert_eq!(again.positions, first.positions);
+    assert_eq!(again.commit, first.commit);
+    store.close().expect("close");
+    let mut store = reopen(dir.path());
+    let events = store.projection().events;
+    assert!(store.commit(&req).expect("after reopen").duplicate);
+    let changed = request(vec![contribution("same", "proj-0", "6")]);
+    assert!(matches!(store.commit(&changed), Err(LedgerError::IdConflict { .. })));
+    assert_eq!(store.projection().events, events);
+}
+
+#[test]
+fn expected_head_mismatch_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = build(dir.path(), 1, 1);
+    let mut req = request(vec![contribution("x", "proj-0", "5")]);
+    req.expected_heads = vec![(ProjectId::parse("p", "proj-0").expect("id"), 1)];
+    match store.commit(&req) {
+        Err(LedgerError::HeadMismatch { expected: 1, head: 2, .. }) => {}
+        other => panic!("expected a head mismatch, got {other:?}"),
+    }
+    req.expected_heads[0].1 = 2;
+    assert_eq!(store.commit(&req).expect("matching head").positions[0].seq, 3);
+}
+
+// ---- damage on disk: each is found and named by project and first bad seq ----
+
+fn damaged(setup: impl FnOnce(&sled::Tree)) -> Vec<fiscus_ledger::replay::Damage> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    build(dir.path(), 2, 8).close().expect("close");
+    {
+        let (db, tree) = open_tree(dir.path()).expect("tree");
+        setup(&tree);
+        db.flush().expect("flush");
+    }
+    let (mut store, report) = Store::open(dir.path()).expect("a damaged store still opens read-only");
+    assert_eq!(report.damage, store.damage());
+    assert!(!store.damage().is_empty(), "damage not detected");
+    let err = store.commit(&request(vec![contribution("after", "proj-0", "1")])).expect_err("writes refused");
+    assert!(matches!(err, LedgerError::ReadOnly(_)), "{err}");
+    // the intact project is still fully there
+    assert_eq!(store.projection().project("proj-0").expect("intact").head.seq, 9);
+    store.damage().to_vec()
+}
+
+fn value(tree: &sled::Tree, seq: u64) -> Vec<u8> {
+    tree.get(record_key("proj-1", seq)).expect("get").expect("present").to_vec()
+}
+
+#[test]
+fn flipped_byte_is_reported_at_its_record() {
+    let d = damaged(|tree| {
+        let mut v = value(tree, 4);
+        let last = v.len() - 30;
+        v[last] ^= 0x01;
+        tree.insert(record_key("proj-1", 4), v).expect("insert");
+    });
+    assert_eq!((d[0].project.as_str(), d[0].seq), ("proj-1", 4), "{d:?}");
+}
+
+#[test]
+fn removed_record_is_reported() {
+    let d = damaged(|tree| {
+        tree.remove(record_key("proj-1", 5)).expect("remove");
+    });
+    assert_eq!((d[0].project.as_str(), d[0].seq), ("proj-1", 5), "{d:?}");
+}
+
+#[test]
+fn swapped_records_are_reported() {
+    let d = damaged(|tree| {
+        let (a, b) = (value(tree, 3), value(tree, 6));
+        tree.insert(record_key("proj-1", 3), b).expect("insert");
+        tree.insert(record_key("proj-1", 6), a).expect("insert");
+    });
+    assert_eq!((d[0].project.as_str(), d[0].seq), ("proj-1", 3), "{d:?}");
+}
+
+#[test]
+fn inserted_record_is_reported() {
+    // a forged record that links correctly to the head, but no commit stored it
+    let d = damaged(|tree| {
+        let head = tree.get(b"hproj-1").expect("get").expect("head");
+        let prev: [u8; 32] = head[8..].try_into().expect("hash");
+        let forged = fiscus_ledger::record::Record {
+            version: 1,
+            seq: 10,
+            prev,
+            commit: 99,
+            recorded_at: 0,
+            actor: "mallory".to_owned(),
+            event: contribution("forged", "proj-1", "1000"),
+        };
+        let mut v = Vec::new();
+        fiscus_ledger::record::push_framed(&mut v, &forged.encode());
+        tree.insert(record_key("proj-1", 10), v).expect("insert");
+    });
+    assert_eq!((d[0].project.as_str(), d[0].seq), ("proj-1", 10), "{d:?}");
+}
+
+#[test]
+fn truncated_tail_is_reported() {
+    let d = damaged(|tree| {
+        tree.remove(record_key("proj-1", 9)).expect("remove");
+    });
+    assert_eq!((d[0].project.as_str(), d[0].seq), ("proj-1", 9), "{d:?}");
+}
+
+#[test]
+fn commit_chain_mismatch_is_reported() {
+    let d = damaged(|tree| {
+        // change the hash a commit entry holds for its record: the commit chain no longer adds up
+        let key = fiscus_ledger::store::commit_key(7);
+        let mut entry: fiscus_ledger::record::CommitEntry =
+            fiscus_ledger::record::decode_value("commit", &tree.get(&key).expect("get").expect("entry")).expect("decode");
+        entry.records[0].2[0] ^= 0xff;
+        tree.insert(key, fiscus_ledger::record::encode_value(&entry)).expect("insert");
+    });
+    assert!(d.iter().any(|x| x.problem.contains("commit chain broken at commit 7")), "{d:?}");
+}
