@@ -114,8 +114,7 @@ impl Store {
     /// Opens (creating when absent) the store in `dir`, verifies every chain and rebuilds the projection.
     /// A store that fails verification opens read-only: [`Store::damage`] says where.
     pub fn open(dir: &Path) -> Result<(Store, OpenReport), LedgerError> {
-        let db = sled::Config::new().path(dir).cache_capacity(256 * 1024 * 1024).open()?;
-        let tree = db.open_tree("fiscus")?;
+        let (db, tree) = open_tree(dir)?;
         match tree.get(prefixed(META, b"format"))? {
             None if tree.is_empty() => {
                 tree.insert(prefixed(META, b"format"), &[FORMAT_VERSION])?;
@@ -331,9 +330,29 @@ impl Lookup for Store {
     }
 }
 
+/// How long opening waits for a store that was just closed to release its lock.
+pub const OPEN_LOCK_WAIT_MS_MAX: u64 = 5_000;
+
 /// Opens a store's sled tree without replaying it (tools that damage or inspect a store in tests).
+///
+/// sled lets go of its file lock only when its I/O threads have finished with a closed handle, a few
+/// milliseconds after the close; a lock held that way is waited for, up to [`OPEN_LOCK_WAIT_MS_MAX`].
 pub fn open_tree(dir: &Path) -> Result<(sled::Db, sled::Tree), LedgerError> {
-    let db = sled::Config::new().path(dir).open()?;
+    // No background flusher: every commit flushes and syncs itself.
+    let config = sled::Config::new().path(dir).cache_capacity(256 * 1024 * 1024).flush_every_ms(None);
+    let started = std::time::Instant::now();
+    let db = loop {
+        match config.open() {
+            Ok(db) => break db,
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && started.elapsed() < std::time::Duration::from_millis(OPEN_LOCK_WAIT_MS_MAX) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     let tree = db.open_tree("fiscus")?;
     Ok((db, tree))
 }
