@@ -1,1 +1,158 @@
-fn main(){}
+//! `fiscus-bench`: measures Fiscus on generated sponsor books and prints one JSON object per command.
+//!
+//! `fiscus-bench replay --events N [--seed S] [--dir D] [--runs R]` builds (or reuses) a store of a
+//! generated sponsor year with N events, then runs each measured pass R times, each in a fresh
+//! child process of this binary (the OS page cache stays warm; sled's own cache starts cold, as
+//! when the daemon starts), alternating full verification and the hash-only baseline, and reports
+//! medians.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use fiscus_bench::{build_store, full_pass, hash_pass, median, peak_rss_bytes};
+use fiscus_ledger::store::dir_bytes;
+use fiscus_ledger::workload::{generate, WorkloadConfig};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(name = "fiscus-bench", about = "Fiscus benchmarks; each command prints one JSON object")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Replay speed of a generated store: full verification against a hash-only pass.
+    Replay {
+        /// Events in the generated store.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Seed of the generator.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Store directory (reused when it already holds this workload).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Measured runs of each pass.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+    /// One measured pass in this process (what `replay` runs in its children).
+    Pass {
+        /// Which pass.
+        #[arg(long, value_enum)]
+        mode: Mode,
+        /// Store directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    Full,
+    Hash,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Replay { events, seed, dir, runs } => replay(events, seed, dir, runs.max(1)),
+        Cmd::Pass { mode, dir } => pass(mode, &dir),
+    };
+    if let Err(e) = result {
+        eprintln!("fiscus-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn pass(mode: Mode, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::var_os("FISCUS_BENCH_PHASES").is_some() {
+        let (_, report) = fiscus_ledger::store::Store::open(dir)?;
+        for (name, d) in &report.phases {
+            eprintln!("{name}: {d:?}");
+        }
+    }
+    let p = match mode {
+        Mode::Full => full_pass(dir)?,
+        Mode::Hash => hash_pass(dir)?,
+    };
+    println!("{}", json!({ "events": p.events, "seconds": p.seconds, "peak_rss_bytes": peak_rss_bytes() }));
+    Ok(())
+}
+
+fn replay(events: u64, seed: u64, dir: Option<PathBuf>, runs: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("fiscus-bench-replay-{events}-{seed}")));
+    let marker = dir.join("fiscus-bench.json");
+    let wanted = json!({ "events": events, "seed": seed }).to_string();
+    let build_seconds = if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
+        eprintln!("reusing the store in {}", dir.display());
+        None
+    } else {
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        eprintln!("building a store of {events} generated events (seed {seed}) in {}", dir.display());
+        let started = std::time::Instant::now();
+        let config = WorkloadConfig::new(events, seed);
+        let mut last = 0;
+        let stored = build_store(&dir, generate(&config), |n| {
+            if n - last >= 100_000 || n >= events {
+                eprintln!("  {n} events stored");
+                last = n;
+            }
+        })?;
+        std::fs::write(&marker, &wanted)?;
+        eprintln!("built {stored} events in {:.1} s", started.elapsed().as_secs_f64());
+        Some(started.elapsed().as_secs_f64())
+    };
+    let store_bytes = dir_bytes(&dir)? - std::fs::metadata(&marker)?.len();
+
+    let exe = std::env::current_exe()?;
+    let (mut full, mut hash, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+    let mut replayed = 0u64;
+    for run in 0..runs {
+        for mode in [Mode::Full, Mode::Hash] {
+            let name = match mode {
+                Mode::Full => "full",
+                Mode::Hash => "hash",
+            };
+            let out = Command::new(&exe).args(["pass", "--mode", name, "--dir"]).arg(&dir).output()?;
+            if !out.status.success() {
+                return Err(format!("{name} pass failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+            }
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+            let n = v["events"].as_u64().ok_or("pass printed no events")?;
+            let s = v["seconds"].as_f64().ok_or("pass printed no seconds")?;
+            eprintln!("  run {} {name}: {n} events in {s:.3} s ({:.0} events/s)", run + 1, n as f64 / s);
+            match mode {
+                Mode::Full => {
+                    replayed = n;
+                    full.push(n as f64 / s);
+                    rss.push(v["peak_rss_bytes"].as_u64().unwrap_or(0) as f64);
+                }
+                Mode::Hash => hash.push(n as f64 / s),
+            }
+        }
+    }
+    let full_m = median(&mut full);
+    let hash_m = median(&mut hash);
+    let report = json!({
+        "events": replayed,
+        "seed": seed,
+        "runs": runs,
+        "passes": "each in a fresh child process; OS page cache warm, sled cache cold",
+        "full_verify_events_per_s": full_m.round(),
+        "hash_only_events_per_s": hash_m.round(),
+        "hash_over_full_ratio": (hash_m / full_m * 100.0).round() / 100.0,
+        "store_bytes": store_bytes,
+        "bytes_per_event": (store_bytes as f64 / replayed.max(1) as f64).round(),
+        "full_verify_peak_rss_bytes": median(&mut rss).round(),
+        "build_seconds": build_seconds,
+    });
+    println!("{report}");
+    Ok(())
+}

@@ -53,11 +53,65 @@ pub fn record_hash(stored: &[u8]) -> Hash {
 
 /// The hash of commit `number` holding records with `record_hashes`, chained to `prev`.
 pub fn commit_hash<'a>(prev: &Hash, number: u64, record_hashes: impl IntoIterator<Item = &'a Hash>) -> Hash {
-    let mut h = blake3::Hasher::new();
-    h.update(prev);
-    h.update(&number.to_be_bytes());
-    for r in record_hashes {
-        h.update(r);
+    CommitHasher::new().hash(prev, number, record_hashes)
+}
+
+/// Computes commit hashes with one reused hasher (a fresh blake3 hasher costs more than a short input).
+pub struct CommitHasher(blake3::Hasher);
+
+impl CommitHasher {
+    /// A plain blake3 hasher.
+    pub fn new() -> CommitHasher {
+        CommitHasher(blake3::Hasher::new())
     }
-    *h.finalize().as_bytes()
+
+    /// The hash of commit `number` holding records with `record_hashes`, chained to `prev`.
+    pub fn hash<'a>(&mut self, prev: &Hash, number: u64, record_hashes: impl IntoIterator<Item = &'a Hash>) -> Hash {
+        self.0.update(prev);
+        self.0.update(&number.to_be_bytes());
+        for r in record_hashes {
+            self.0.update(r);
+        }
+        let out = *self.0.finalize().as_bytes();
+        self.0.reset();
+        out
+    }
+}
+
+impl Default for CommitHasher {
+    fn default() -> Self {
+        CommitHasher::new()
+    }
+}
+
+/// Serde form of a hash in stored values: bincode bytes (a varint length, 32, then the 32 bytes),
+/// which decode in one copy rather than byte by byte.
+pub mod hash_bytes {
+    use serde::{Deserializer, Serializer};
+
+    use super::Hash;
+
+    /// Encodes a hash as a byte string.
+    pub fn serialize<S: Serializer>(hash: &Hash, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(hash)
+    }
+
+    /// Decodes a byte string of exactly 32 bytes.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Hash, D::Error> {
+        d.deserialize_bytes(HashVisitor)
+    }
+
+    struct HashVisitor;
+
+    impl serde::de::Visitor<'_> for HashVisitor {
+        type Value = Hash;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("32 bytes")
+        }
+
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Hash, E> {
+            Hash::try_from(v).map_err(|_| E::invalid_length(v.len(), &self))
+        }
+    }
 }

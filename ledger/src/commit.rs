@@ -11,7 +11,7 @@ use crate::error::LedgerError;
 use crate::event::{Event, EventKind};
 use crate::ids::{check_text, ProjectId, ACTOR_LEN_MAX, SPONSOR_CHAIN};
 use crate::projection::{CommitHead, ProjectState, Projection};
-use crate::record::{request_hash, CommitEntry, IdEntry, Record, FORMAT_VERSION};
+use crate::record::{request_hash, CommitEntry, IdEntry, Listed, Record, FORMAT_VERSION};
 use crate::rules::{decide, Facts, History};
 
 /// Most events one commit may carry; a larger request is refused whole, never split.
@@ -134,7 +134,10 @@ impl<'p> Group<'p> {
             return Err(LedgerError::invalid("events", "a commit needs at least one event"));
         }
         if req.events.len() > COMMIT_EVENTS_MAX {
-            return Err(LedgerError::invalid("events", format!("{} events; a commit holds at most {COMMIT_EVENTS_MAX}", req.events.len())));
+            return Err(LedgerError::invalid(
+                "events",
+                format!("{} events; a commit holds at most {COMMIT_EVENTS_MAX}", req.events.len()),
+            ));
         }
         if req.actor.len() > ACTOR_LEN_MAX {
             return Err(LedgerError::invalid("actor", format!("at most {ACTOR_LEN_MAX} bytes")));
@@ -144,7 +147,10 @@ impl<'p> Group<'p> {
         for (i, e) in req.events.iter().enumerate() {
             e.validate(&format!("events[{i}]"))?;
             if let Some(j) = seen.insert(e.event_id.as_str(), i) {
-                return Err(LedgerError::invalid(&format!("events[{i}].event_id"), format!("repeats events[{j}].event_id")));
+                return Err(LedgerError::invalid(
+                    &format!("events[{i}].event_id"),
+                    format!("repeats events[{j}].event_id"),
+                ));
             }
         }
         if let Some(answer) = self.duplicates(req, lookup)? {
@@ -164,19 +170,31 @@ impl<'p> Group<'p> {
             let field = format!("events[{i}]");
             let state = match draft.remove(event.project.as_str()) {
                 Some(s) => s,
-                None => self.state(event.project.as_str()).cloned().unwrap_or_else(|| ProjectState::new(event.project.clone())),
+                None => self
+                    .state(event.project.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| ProjectState::new(event.project.clone())),
             };
             let sponsor = draft.get(SPONSOR_CHAIN).or_else(|| self.state(SPONSOR_CHAIN)).and_then(|s| s.closed_through);
             let history = Layered { draft: &records, draft_project: &event.project, group: &self.commits, lookup };
             let counterpart = |other: &ProjectId| -> Result<(), LedgerError> {
-                let s = if other == &event.project { Some(&state) } else { draft.get(other.as_str()).or_else(|| self.state(other.as_str())) };
+                let s = if other == &event.project {
+                    Some(&state)
+                } else {
+                    draft.get(other.as_str()).or_else(|| self.state(other.as_str()))
+                };
                 match s {
                     Some(s) if s.info.is_some() && !s.closed => Ok(()),
                     Some(s) if s.closed => Err(LedgerError::ProjectClosed { project: other.clone() }),
                     _ => Err(LedgerError::UnknownProject { project: other.clone() }),
                 }
             };
-            let facts = Facts { sponsor_closed_through: sponsor, actor: &req.actor, history: &history, counterpart_open: &counterpart };
+            let facts = Facts {
+                sponsor_closed_through: sponsor,
+                actor: &req.actor,
+                history: &history,
+                counterpart_open: &counterpart,
+            };
             let kind = decide(&state, event, &facts, &field)?;
             let mut state = state;
             let completed = Event { kind, ..event.clone() };
@@ -192,7 +210,13 @@ impl<'p> Group<'p> {
             let bytes = record.encode();
             let hash = self.hasher.hash(&bytes);
             state.apply(record.seq, hash, event.effective_date, &req.actor, &record.event.kind);
-            records.push(StagedRecord { bytes, hash, seq: record.seq, event: record.event, content: request_hash(event) });
+            records.push(StagedRecord {
+                bytes,
+                hash,
+                seq: record.seq,
+                event: record.event,
+                content: request_hash(event),
+            });
             draft.insert(event.project.clone(), state);
         }
         check_transfers(&req.events)?;
@@ -202,12 +226,20 @@ impl<'p> Group<'p> {
             version: FORMAT_VERSION,
             number,
             recorded_at: req.recorded_at,
-            records: records.iter().map(|r| (r.event.project.as_str().to_owned(), r.seq, r.hash)).collect(),
+            records: records
+                .iter()
+                .map(|r| Listed { project: r.event.project.as_str().to_owned(), seq: r.seq, hash: r.hash })
+                .collect(),
             hash,
         };
         let positions = records.iter().map(|r| Position { project: r.event.project.clone(), seq: r.seq }).collect();
         for r in &records {
-            let id = IdEntry { project: r.event.project.as_str().to_owned(), seq: r.seq, commit: number, content: r.content };
+            let id = IdEntry {
+                project: r.event.project.as_str().to_owned(),
+                seq: r.seq,
+                commit: number,
+                content: r.content,
+            };
             self.ids.insert(r.event.event_id.clone(), id);
         }
         self.states.extend(draft);
@@ -239,7 +271,10 @@ impl<'p> Group<'p> {
             let (i, entry) = &found[0];
             return Err(LedgerError::Invalid {
                 field: format!("events[{i}].event_id"),
-                message: format!("is already recorded (commit {}) while other events of this commit are new", entry.commit),
+                message: format!(
+                    "is already recorded (commit {}) while other events of this commit are new",
+                    entry.commit
+                ),
             });
         }
         let positions = found
@@ -262,7 +297,9 @@ fn check_transfers(events: &[Event]) -> Result<(), LedgerError> {
         .collect();
     for (i, e) in events.iter().enumerate() {
         if let EventKind::TransferSent { amount, to } = &e.kind {
-            let slot = received.iter_mut().find(|r| matches!(r, Some((from, rto, a)) if *from == &e.project && *rto == to && a == amount));
+            let slot = received
+                .iter_mut()
+                .find(|r| matches!(r, Some((from, rto, a)) if *from == &e.project && *rto == to && a == amount));
             match slot {
                 Some(s) => *s = None,
                 None => {
@@ -275,7 +312,10 @@ fn check_transfers(events: &[Event]) -> Result<(), LedgerError> {
         }
     }
     if let Some(i) = received.iter().position(Option::is_some) {
-        return Err(LedgerError::invalid(&format!("events[{i}]"), "TransferReceived needs its TransferSent in the same commit"));
+        return Err(LedgerError::invalid(
+            &format!("events[{i}]"),
+            "TransferReceived needs its TransferSent in the same commit",
+        ));
     }
     Ok(())
 }
@@ -316,7 +356,12 @@ impl MemoryLookup {
         for c in commits {
             for r in &c.records {
                 self.events.insert((r.event.project.clone(), r.seq), r.event.clone());
-                let id = IdEntry { project: r.event.project.as_str().to_owned(), seq: r.seq, commit: c.entry.number, content: r.content };
+                let id = IdEntry {
+                    project: r.event.project.as_str().to_owned(),
+                    seq: r.seq,
+                    commit: c.entry.number,
+                    content: r.content,
+                };
                 self.ids.insert(r.event.event_id.clone(), id);
             }
         }

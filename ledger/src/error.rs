@@ -237,7 +237,9 @@ impl LedgerError {
             LedgerError::UnknownProject { .. } => ErrorClass::NotFound,
             LedgerError::ProjectExists { .. } | LedgerError::IdConflict { .. } => ErrorClass::Conflict,
             LedgerError::HeadMismatch { .. } => ErrorClass::Stale,
-            LedgerError::Corrupt { .. } | LedgerError::CommitChain { .. } | LedgerError::Format(_) => ErrorClass::Corrupt,
+            LedgerError::Corrupt { .. } | LedgerError::CommitChain { .. } | LedgerError::Format(_) => {
+                ErrorClass::Corrupt
+            }
             LedgerError::ReadOnly(_) | LedgerError::Io(_) => ErrorClass::Storage,
             #[cfg(feature = "store")]
             LedgerError::Storage(_) => ErrorClass::Storage,

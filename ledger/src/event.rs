@@ -11,8 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::LedgerError;
 use crate::ids::{
-    check_date, check_event_id, check_slug, check_text, ProjectId, MEMO_CHARS_MAX, NAME_CHARS_MAX,
-    REFERENCE_CHARS_MAX,
+    check_date, check_event_id, check_slug, check_text, ProjectId, MEMO_CHARS_MAX, NAME_CHARS_MAX, REFERENCE_CHARS_MAX,
 };
 use crate::money::{amount_codec, Currency, Money, AMOUNT_MAX, FEE_BPS_MAX};
 
@@ -93,6 +92,7 @@ impl Fund {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Receipt {
     /// blake3 of the file's bytes.
+    #[serde(with = "crate::chain::hash_bytes")]
     pub hash: [u8; 32],
     /// The file's name, at most 200 characters, no '/'.
     pub file_name: String,
@@ -344,11 +344,16 @@ impl Event {
         if self.project.is_sponsor() && !sponsor_only {
             return Err(LedgerError::invalid(
                 &f("project"),
-                format!("{:?} is the sponsor-wide chain; only PeriodClosed may be recorded there", self.project.as_str()),
+                format!(
+                    "{:?} is the sponsor-wide chain; only PeriodClosed may be recorded there",
+                    self.project.as_str()
+                ),
             ));
         }
         let fee = |name: &str, bps: Option<u32>| match bps {
-            Some(b) if b > FEE_BPS_MAX => Err(LedgerError::invalid(&f(name), format!("fee_bps {b} is over {FEE_BPS_MAX}"))),
+            Some(b) if b > FEE_BPS_MAX => {
+                Err(LedgerError::invalid(&f(name), format!("fee_bps {b} is over {FEE_BPS_MAX}")))
+            }
             _ => Ok(()),
         };
         let completed = |name: &str, set: bool| {
@@ -371,7 +376,16 @@ impl Event {
                 }
                 if let Some(l) = advance_limit {
                     if l.is_sign_negative() || *l > AMOUNT_MAX {
-                        return Err(LedgerError::invalid(&f("advance_limit"), format!("must be 0 to {AMOUNT_MAX}, got {l}")));
+                        return Err(LedgerError::invalid(
+                            &f("advance_limit"),
+                            format!("must be 0 to {AMOUNT_MAX}, got {l}"),
+                        ));
+                    }
+                    if l.normalize().scale() > crate::money::MINOR_UNITS_MAX {
+                        return Err(LedgerError::invalid(
+                            &f("advance_limit"),
+                            format!("{l} has more decimal places than any currency"),
+                        ));
                     }
                 }
             }
@@ -387,17 +401,26 @@ impl Event {
             EventKind::PledgeFulfilled { fee_bps, .. } => fee("fee_bps", *fee_bps)?,
             EventKind::PledgeCancelled { .. } => {}
             EventKind::GrantAwarded { program, .. } => check_slug(&f("program"), program, "program")?,
-            EventKind::AdvanceIssued { purpose, .. } => check_text(&f("purpose"), purpose, NAME_CHARS_MAX, false, false)?,
+            EventKind::AdvanceIssued { purpose, .. } => {
+                check_text(&f("purpose"), purpose, NAME_CHARS_MAX, false, false)?
+            }
             EventKind::AdvanceRepaid { .. } => {}
             EventKind::ExpensePaid { request, details } => match (request, details) {
                 (None, Some(d)) => d.validate(&f("details"))?,
                 (Some(_), None) => {}
                 (Some(_), Some(_)) => completed("details", true)?,
-                (None, None) => return Err(LedgerError::invalid(&f("request"), "give a request to pay, or the details of a direct payment")),
+                (None, None) => {
+                    return Err(LedgerError::invalid(
+                        &f("request"),
+                        "give a request to pay, or the details of a direct payment",
+                    ))
+                }
             },
             EventKind::ExpenseRequested { details } => details.validate(&f("details"))?,
             EventKind::ExpenseApproved { .. } => {}
-            EventKind::ExpenseRejected { reason, .. } => check_text(&f("reason"), reason, NAME_CHARS_MAX, false, false)?,
+            EventKind::ExpenseRejected { reason, .. } => {
+                check_text(&f("reason"), reason, NAME_CHARS_MAX, false, false)?
+            }
             EventKind::RefundIssued { fund, fee_share, .. } => {
                 completed("fund", fund.is_some())?;
                 completed("fee_share", fee_share.is_some())?;

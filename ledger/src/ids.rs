@@ -55,10 +55,16 @@ impl ProjectId {
 /// Checks `[a-z0-9-]{1,40}`, the alphabet of project ids and of names that go into account names.
 pub fn check_slug(field: &str, value: &str, what: &str) -> Result<(), LedgerError> {
     if value.is_empty() || value.len() > PROJECT_ID_LEN_MAX {
-        return Err(LedgerError::invalid(field, format!("{what} must be 1 to {PROJECT_ID_LEN_MAX} characters, got {}", value.len())));
+        return Err(LedgerError::invalid(
+            field,
+            format!("{what} must be 1 to {PROJECT_ID_LEN_MAX} characters, got {}", value.len()),
+        ));
     }
     if let Some(c) = value.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
-        return Err(LedgerError::invalid(field, format!("{what} {value:?} has {c:?}; only a-z, 0-9 and '-' are allowed")));
+        return Err(LedgerError::invalid(
+            field,
+            format!("{what} {value:?} has {c:?}; only a-z, 0-9 and '-' are allowed"),
+        ));
     }
     Ok(())
 }
@@ -98,7 +104,10 @@ impl fmt::Debug for ProjectId {
 /// Checks an event id: 1–64 printable ASCII characters.
 pub fn check_event_id(field: &str, id: &str) -> Result<(), LedgerError> {
     if id.is_empty() || id.len() > EVENT_ID_LEN_MAX {
-        return Err(LedgerError::invalid(field, format!("event id must be 1 to {EVENT_ID_LEN_MAX} characters, got {}", id.len())));
+        return Err(LedgerError::invalid(
+            field,
+            format!("event id must be 1 to {EVENT_ID_LEN_MAX} characters, got {}", id.len()),
+        ));
     }
     if !id.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
         return Err(LedgerError::invalid(field, "event id must be printable ASCII"));

@@ -12,10 +12,11 @@ pub mod ids;
 pub mod money;
 pub mod posting;
 pub mod projection;
+pub mod record;
 #[cfg(feature = "store")]
 pub mod replay;
-pub mod record;
 pub mod rules;
+pub mod statement;
 #[cfg(feature = "store")]
 pub mod store;
 pub mod workload;
@@ -26,4 +27,4 @@ pub use error::{ErrorClass, LedgerError};
 pub use event::{Event, EventKind, ExpenseDetails, Fund, ProjectKind, Receipt, Source};
 pub use ids::ProjectId;
 pub use money::{Currency, Money};
-pub use projection::{Balance, Projection, ProjectState};
+pub use projection::{Balance, ProjectState, Projection};

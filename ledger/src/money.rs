@@ -17,7 +17,10 @@ pub const AMOUNT_MAX: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, f
 /// Largest fee in basis points a project or contribution may carry (50 %).
 pub const FEE_BPS_MAX: u32 = 5_000;
 
-/// The currencies Fiscus knows: ISO 4217 alphabetic code and minor units.
+/// Most minor units of any currency in the table (KWD, BHD, JOD, OMR, TND have 3).
+pub const MINOR_UNITS_MAX: u32 = 3;
+
+/// The currencies Fiscus knows: ISO 4217 alphabetic code and minor units, in code order.
 const CURRENCIES: &[(&str, u8)] = &[
     ("AED", 2),
     ("ARS", 2),
@@ -66,9 +69,10 @@ const CURRENCIES: &[(&str, u8)] = &[
 ];
 
 /// An ISO 4217 currency from the built-in table. Only table entries can be constructed.
+/// (Its position in the table, which is in code order, so ordering is by code.)
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Currency {
-    code: [u8; 3],
+    index: u8,
 }
 
 impl Currency {
@@ -79,10 +83,8 @@ impl Currency {
     }
 
     fn from_bytes(code: [u8; 3]) -> Option<Currency> {
-        CURRENCIES
-            .iter()
-            .any(|(c, _)| c.as_bytes() == code)
-            .then_some(Currency { code })
+        let i = CURRENCIES.binary_search_by(|(c, _)| c.as_bytes().cmp(&code[..])).ok()?;
+        Some(Currency { index: u8::try_from(i).expect("the table has fewer than 256 entries") })
     }
 
     /// Parses a currency code for request field `field`.
@@ -91,17 +93,13 @@ impl Currency {
     }
 
     /// The three-letter code.
-    pub fn code(&self) -> &str {
-        std::str::from_utf8(&self.code).expect("currency codes in the table are ASCII")
+    pub fn code(&self) -> &'static str {
+        CURRENCIES[usize::from(self.index)].0
     }
 
     /// How many decimal places the currency's minor unit has (USD 2, JPY 0, KWD 3).
     pub fn minor_units(&self) -> u32 {
-        let (_, units) = CURRENCIES
-            .iter()
-            .find(|(c, _)| c.as_bytes() == self.code)
-            .expect("a Currency is only built from a table entry");
-        u32::from(*units)
+        u32::from(CURRENCIES[usize::from(self.index)].1)
     }
 
     /// Every currency of the table, in code order.
@@ -124,7 +122,8 @@ impl fmt::Debug for Currency {
 
 impl Serialize for Currency {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.code.serialize(s)
+        let code: [u8; 3] = self.code().as_bytes().try_into().expect("codes have three letters");
+        code.serialize(s)
     }
 }
 
@@ -214,9 +213,10 @@ pub fn format_amount(amount: Decimal, currency: Currency) -> String {
 
 /// `round(amount × bps / 10000)` to the currency's minor units, midpoint away from zero.
 pub fn fee(amount: Decimal, fee_bps: u32, currency: Currency) -> Decimal {
-    let raw = amount * Decimal::from(fee_bps) / Decimal::from(10_000u32);
-    raw.round_dp_with_strategy(currency.minor_units(), RoundingStrategy::MidpointAwayFromZero)
-        .normalize()
+    // × bps then four more decimal places: exact, and cheaper than a division on replay.
+    let mut raw = amount * Decimal::from(fee_bps);
+    raw.set_scale(raw.scale() + 4).expect("amounts have at most 3 decimal places, so the scale stays under 28");
+    raw.round_dp_with_strategy(currency.minor_units(), RoundingStrategy::MidpointAwayFromZero).normalize()
 }
 
 /// Serde form of a [`Decimal`] in records: normalised mantissa as `i64` and scale as `u8`.
@@ -274,7 +274,13 @@ struct StoredMoney {
 impl TryFrom<StoredMoney> for Money {
     type Error = LedgerError;
     fn try_from(m: StoredMoney) -> Result<Money, LedgerError> {
-        Money::new("amount", m.amount, m.currency)
+        // The codec already refused a non-normalised amount, so the checks need no normalising.
+        let ok = m.amount > Decimal::ZERO && m.amount <= AMOUNT_MAX && m.amount.scale() <= m.currency.minor_units();
+        if ok {
+            Ok(Money { amount: m.amount, currency: m.currency })
+        } else {
+            Money::new("amount", m.amount, m.currency)
+        }
     }
 }
 
@@ -291,6 +297,12 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).expect("test decimal")
+    }
+
+    #[test]
+    fn table_is_in_code_order() {
+        assert!(CURRENCIES.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(CURRENCIES.iter().all(|(c, _)| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase())));
     }
 
     #[test]

@@ -192,7 +192,9 @@ impl EventKind {
     /// True when every field the ledger completes on acceptance is filled in (always so when stored).
     pub fn is_completed(&self) -> bool {
         match self {
-            EventKind::ContributionReceived { fee_bps, .. } | EventKind::PledgeFulfilled { fee_bps, .. } => fee_bps.is_some(),
+            EventKind::ContributionReceived { fee_bps, .. } | EventKind::PledgeFulfilled { fee_bps, .. } => {
+                fee_bps.is_some()
+            }
             EventKind::PledgeCancelled { amount, .. } => amount.is_some(),
             EventKind::ExpensePaid { details, .. } => details.is_some(),
             EventKind::RefundIssued { fund, fee_share, .. } => fund.is_some() && fee_share.is_some(),

@@ -277,7 +277,8 @@ impl ProjectState {
                 self.pledges.remove(pledge);
             }
             EventKind::ExpenseRequested { details } => {
-                let request = PendingRequest { details: details.clone(), requester: actor.to_owned(), date, approved: false };
+                let request =
+                    PendingRequest { details: details.clone(), requester: actor.to_owned(), date, approved: false };
                 self.requests.insert(seq, request);
             }
             EventKind::ExpenseApproved { request } => {
@@ -495,11 +496,8 @@ impl Projection {
 
     /// Pending and approved expense requests of every project: (project, seq, request).
     pub fn pending_requests(&self) -> Vec<(&ProjectId, u64, &PendingRequest)> {
-        let mut out: Vec<_> = self
-            .chains
-            .values()
-            .flat_map(|c| c.requests.iter().map(move |(seq, r)| (&c.id, *seq, r)))
-            .collect();
+        let mut out: Vec<_> =
+            self.chains.values().flat_map(|c| c.requests.iter().map(move |(seq, r)| (&c.id, *seq, r))).collect();
         out.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         out
     }

@@ -27,10 +27,7 @@ pub type Codec = bincode::config::Configuration<
 
 /// The one codec configuration (see [`Codec`]).
 pub fn codec_config() -> Codec {
-    bincode::config::standard()
-        .with_little_endian()
-        .with_variable_int_encoding()
-        .with_limit::<RECORD_BYTES_MAX>()
+    bincode::config::standard().with_little_endian().with_variable_int_encoding().with_limit::<RECORD_BYTES_MAX>()
 }
 
 /// A decoded record: the chain fields, then the event.
@@ -57,6 +54,7 @@ struct RecordOut<'a> {
     version: u8,
     project: &'a str,
     seq: u64,
+    #[serde(with = "crate::chain::hash_bytes")]
     prev: &'a Hash,
     commit: u64,
     recorded_at: i64,
@@ -79,6 +77,7 @@ pub struct RecordView<'a> {
     /// Seq.
     pub seq: u64,
     /// Previous hash.
+    #[serde(with = "crate::chain::hash_bytes")]
     pub prev: Hash,
     /// Commit number.
     pub commit: u64,
@@ -123,7 +122,8 @@ impl Record {
     /// Decodes stored bytes into an owned record, checking the format byte and the project id.
     pub fn decode(bytes: &[u8]) -> Result<Record, LedgerError> {
         let v = RecordView::decode(bytes)?;
-        let project = ProjectId::parse("project", v.project).map_err(|e| LedgerError::Format(format!("record project: {e}")))?;
+        let project =
+            ProjectId::parse("project", v.project).map_err(|e| LedgerError::Format(format!("record project: {e}")))?;
         Ok(Record {
             version: v.version,
             seq: v.seq,
@@ -148,7 +148,11 @@ impl<'a> RecordView<'a> {
     pub fn decode(bytes: &'a [u8]) -> Result<RecordView<'a>, LedgerError> {
         match bytes.first() {
             Some(&FORMAT_VERSION) => {}
-            Some(v) => return Err(LedgerError::Format(format!("record format version {v} is unknown; this build reads {FORMAT_VERSION}"))),
+            Some(v) => {
+                return Err(LedgerError::Format(format!(
+                    "record format version {v} is unknown; this build reads {FORMAT_VERSION}"
+                )))
+            }
             None => return Err(LedgerError::Format("empty record".to_owned())),
         }
         let (view, used): (RecordView<'a>, usize) = bincode::serde::borrow_decode_from_slice(bytes, codec_config())
@@ -216,10 +220,64 @@ pub struct CommitEntry {
     pub number: u64,
     /// When it was recorded, µs since the epoch.
     pub recorded_at: i64,
-    /// The records, in commit order: (project, seq, record hash).
-    pub records: Vec<(String, u64, Hash)>,
+    /// The records, in commit order.
+    pub records: Vec<Listed>,
     /// `commit_hash(prev, number, record hashes)`.
+    #[serde(with = "crate::chain::hash_bytes")]
     pub hash: Hash,
+}
+
+/// One record as the commit log lists it.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Listed {
+    /// The record's project.
+    pub project: String,
+    /// Its seq.
+    pub seq: u64,
+    /// Its hash.
+    #[serde(with = "crate::chain::hash_bytes")]
+    pub hash: Hash,
+}
+
+/// A commit log entry decoded without copying its strings; what replay reads.
+#[derive(Deserialize, Debug)]
+pub struct CommitView<'a> {
+    /// Format version.
+    pub version: u8,
+    /// Commit number.
+    pub number: u64,
+    /// Recorded at, µs since the epoch.
+    pub recorded_at: i64,
+    /// The records, in commit order.
+    #[serde(borrow)]
+    pub records: Vec<ListedView<'a>>,
+    /// The commit hash.
+    #[serde(with = "crate::chain::hash_bytes")]
+    pub hash: Hash,
+}
+
+/// One listed record, borrowed.
+#[derive(Deserialize, Debug)]
+pub struct ListedView<'a> {
+    /// Project.
+    pub project: &'a str,
+    /// Seq.
+    pub seq: u64,
+    /// Record hash.
+    #[serde(with = "crate::chain::hash_bytes")]
+    pub hash: Hash,
+}
+
+impl<'a> CommitView<'a> {
+    /// Decodes one stored commit log entry.
+    pub fn decode(bytes: &'a [u8]) -> Result<CommitView<'a>, LedgerError> {
+        let (view, used): (CommitView<'a>, usize) = bincode::serde::borrow_decode_from_slice(bytes, value_config())
+            .map_err(|e| LedgerError::Format(format!("commit entry does not decode: {e}")))?;
+        if used != bytes.len() {
+            return Err(LedgerError::Format("commit entry has trailing bytes".to_owned()));
+        }
+        Ok(view)
+    }
 }
 
 /// What the idempotency index keeps for an event id.
@@ -232,6 +290,7 @@ pub struct IdEntry {
     /// The commit that stored it.
     pub commit: u64,
     /// blake3 of the request as submitted ([`request_hash`]).
+    #[serde(with = "crate::chain::hash_bytes")]
     pub content: Hash,
 }
 
@@ -255,14 +314,27 @@ pub fn request_hash(event: &Event) -> Hash {
     blake3::derive_key("fiscus request v1", &bytes)
 }
 
+/// Largest stored value other than a record (a commit entry of [`crate::commit::COMMIT_EVENTS_MAX`]
+/// records); bincode counts what decoding allocates against it, not only the bytes read.
+pub const VALUE_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// The codec of stored values other than records: as [`codec_config`], with [`VALUE_BYTES_MAX`].
+pub fn value_config() -> bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<VALUE_BYTES_MAX>,
+> {
+    bincode::config::standard().with_little_endian().with_variable_int_encoding().with_limit::<VALUE_BYTES_MAX>()
+}
+
 /// Encodes a stored value other than a record (commit entries, id entries).
 pub fn encode_value<T: Serialize>(value: &T) -> Vec<u8> {
-    bincode::serde::encode_to_vec(value, codec_config()).expect("encoding into a Vec cannot fail for these types")
+    bincode::serde::encode_to_vec(value, value_config()).expect("encoding into a Vec cannot fail for these types")
 }
 
 /// Decodes a stored value other than a record; `what` names it in the error.
 pub fn decode_value<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, LedgerError> {
-    let (v, used) = bincode::serde::decode_from_slice(bytes, codec_config())
+    let (v, used) = bincode::serde::decode_from_slice(bytes, value_config())
         .map_err(|e| LedgerError::Format(format!("{what} does not decode: {e}")))?;
     if used != bytes.len() {
         return Err(LedgerError::Format(format!("{what} has trailing bytes")));

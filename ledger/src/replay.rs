@@ -1,21 +1,25 @@
 //! Replay: reading every stored record back, verifying both chains, and rebuilding the projection.
 //!
 //! Two sequential scans: the commit log (re-hashing the commit chain, and keeping per project a
-//! digest of the `(seq, hash)` pairs it lists) and the records (re-hashing each record's stored
-//! bytes, checking seq and `prev`, decoding and folding it in, and keeping the same digest). A
-//! project verifies when both digests, its record count and its head entry agree. Only when one
-//! does not is the project read again, record by record, to name the first bad seq. Memory stays
-//! the projection's size (plus one digest per project), whatever the store's.
+//! fingerprint of the record hashes it lists, in order) and the records (re-hashing each record's
+//! stored bytes, checking seq and `prev`, decoding and folding it in, and keeping the same
+//! fingerprint). A project verifies when both fingerprints, its record count and its head entry
+//! agree. Only when one does not is the project read again, record by record, against the commit
+//! log, to name the first bad seq. Memory stays the projection's size (plus one fingerprint per
+//! project), whatever the store's.
+//!
+//! The fingerprint is a polynomial over GF(2^61 − 1) evaluated at points drawn at random when the
+//! replay starts (two independent sets), so whoever wrote the store cannot aim at them: two
+//! different sequences of n hashes collide with probability below (n / 2^60)², and it costs a few
+//! multiplications per record where a second hash of every record would cost as much as the first.
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
-
-use crate::chain::{commit_hash, genesis_hash, Hash, RecordHasher, COMMIT_GENESIS};
+use crate::chain::{genesis_hash, CommitHasher, Hash, RecordHasher, COMMIT_GENESIS};
 use crate::error::LedgerError;
 use crate::ids::ProjectId;
 use crate::projection::{CommitHead, Head, Projection};
-use crate::record::{Framed, RecordView, FORMAT_VERSION};
+use crate::record::{CommitView, Framed, RecordView, FORMAT_VERSION};
 use crate::store::{parse_record_key, record_key, COMMITS, HEADS, RECORDS};
 
 /// A chain that failed verification, with its first bad record.
@@ -37,40 +41,100 @@ pub struct Replayed {
     pub damage: Vec<Damage>,
     /// Commits in the commit log.
     pub commits: u64,
-}
-
-#[derive(Deserialize)]
-struct CommitView<'a> {
-    version: u8,
-    number: u64,
-    #[allow(dead_code)]
-    recorded_at: i64,
-    #[serde(borrow)]
-    records: Vec<(&'a str, u64, Hash)>,
-    hash: Hash,
+    /// Wall time of each phase: the commit log scan, the record scan.
+    pub phases: Vec<(&'static str, std::time::Duration)>,
 }
 
 struct Listed {
     next_seq: u64,
-    digest: blake3::Hasher,
+    digest: Fingerprint,
     problem: Option<(u64, String)>,
 }
 
 impl Listed {
     fn new() -> Listed {
-        Listed { next_seq: 1, digest: blake3::Hasher::new(), problem: None }
+        Listed { next_seq: 1, digest: Fingerprint::default(), problem: None }
     }
 }
 
-fn digest_pair(d: &mut blake3::Hasher, seq: u64, hash: &Hash) {
-    d.update(&seq.to_be_bytes());
-    d.update(hash);
+const P61: u64 = (1 << 61) - 1;
+
+/// `x mod 2^61 − 1` for `x < 2^127`.
+fn reduce128(x: u128) -> u64 {
+    let r = (x as u64 & P61) + ((x >> 61) as u64 & P61) + (x >> 122) as u64;
+    reduce(r)
+}
+
+/// `r mod 2^61 − 1` for `r < 2^63`.
+fn reduce(r: u64) -> u64 {
+    let r = (r & P61) + (r >> 61);
+    if r >= P61 {
+        r - P61
+    } else {
+        r
+    }
+}
+
+/// Random evaluation points of the fingerprint, drawn once per replay.
+struct FingerprintKeys {
+    limbs: [[u64; 4]; 2],
+    point: [u64; 2],
+}
+
+impl FingerprintKeys {
+    fn random() -> FingerprintKeys {
+        use std::hash::{BuildHasher, Hasher};
+        let state = std::collections::hash_map::RandomState::new();
+        let mut n = 0u64;
+        let mut draw = || {
+            n += 1;
+            let mut h = state.build_hasher();
+            h.write_u64(n);
+            reduce(h.finish() & P61) | 1
+        };
+        FingerprintKeys {
+            limbs: [[draw(), draw(), draw(), draw()], [draw(), draw(), draw(), draw()]],
+            point: [draw(), draw()],
+        }
+    }
+}
+
+/// `Σ e(hash_i) · point^i` over the hashes of one chain, in order, for both key sets.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Fingerprint {
+    sum: [u64; 2],
+    power: [u64; 2],
+}
+
+impl Default for Fingerprint {
+    fn default() -> Self {
+        Fingerprint { sum: [0; 2], power: [1; 2] }
+    }
+}
+
+impl Fingerprint {
+    fn push(&mut self, keys: &FingerprintKeys, hash: &Hash) {
+        let limbs: [u64; 4] = std::array::from_fn(|i| {
+            u64::from_le_bytes(hash[i * 8..i * 8 + 8].try_into().expect("32 bytes make four limbs"))
+        });
+        for k in 0..2 {
+            // four products below 2^125 each: their sum fits a u128
+            let e = limbs.iter().zip(keys.limbs[k]).map(|(l, a)| u128::from(*l) * u128::from(a)).sum::<u128>();
+            let e = reduce128(e);
+            self.sum[k] = reduce(self.sum[k] + reduce128(u128::from(e) * u128::from(self.power[k])));
+            self.power[k] = reduce128(u128::from(self.power[k]) * u128::from(keys.point[k]));
+        }
+    }
 }
 
 /// Replays the store's tree. `progress` is told the number of records done, now and then.
 pub fn replay(tree: &sled::Tree, progress: Option<&dyn Fn(u64)>) -> Result<Replayed, LedgerError> {
     let mut damage: Vec<Damage> = Vec::new();
-    let (listed, head, commits) = scan_commits(tree, &mut damage)?;
+    let started = std::time::Instant::now();
+    let keys = FingerprintKeys::random();
+    let (listed, head, commits) = scan_commits(tree, &keys, &mut damage)?;
+    let mut phases = vec![("commit log", started.elapsed())];
+    let started = std::time::Instant::now();
     let mut listed = listed;
     let mut projection = Projection::new();
     projection.commit_head = head;
@@ -81,7 +145,11 @@ pub fn replay(tree: &sled::Tree, progress: Option<&dyn Fn(u64)>) -> Result<Repla
     for item in tree.scan_prefix([RECORDS]) {
         let (key, value) = item?;
         let Some((project, key_seq)) = parse_record_key(&key) else {
-            damage.push(Damage { project: String::from_utf8_lossy(&key).into_owned(), seq: 0, problem: "malformed record key".to_owned() });
+            damage.push(Damage {
+                project: String::from_utf8_lossy(&key).into_owned(),
+                seq: 0,
+                problem: "malformed record key".to_owned(),
+            });
             continue;
         };
         if current.as_ref().is_none_or(|c| c.id.as_str() != project) {
@@ -137,11 +205,11 @@ pub fn replay(tree: &sled::Tree, progress: Option<&dyn Fn(u64)>) -> Result<Repla
                 break;
             }
             state.apply(expected, hash, view.effective_date, view.actor, &view.kind);
-            digest_pair(&mut chain.digest, expected, &hash);
+            chain.digest.push(&keys, &hash);
             chain.head = Head { seq: expected, hash };
             done += 1;
             if let Some(report) = progress {
-                if done % 262_144 == 0 {
+                if done.is_multiple_of(262_144) {
                     report(done);
                 }
             }
@@ -152,66 +220,78 @@ pub fn replay(tree: &sled::Tree, progress: Option<&dyn Fn(u64)>) -> Result<Repla
     }
     for (project, l) in listed {
         if l.next_seq > 1 {
-            damage.push(Damage { project, seq: 1, problem: "the commit log lists records that are not in the store".to_owned() });
+            damage.push(Damage {
+                project,
+                seq: 1,
+                problem: "the commit log lists records that are not in the store".to_owned(),
+            });
         }
     }
     projection.events = projection.chains().map(|c| c.head.seq).sum();
     damage.sort_by(|a, b| (&a.project, a.seq).cmp(&(&b.project, b.seq)));
-    Ok(Replayed { projection, damage, commits })
+    phases.push(("records", started.elapsed()));
+    Ok(Replayed { projection, damage, commits, phases })
 }
 
 type Listing = HashMap<String, Listed>;
 
-fn scan_commits(tree: &sled::Tree, damage: &mut Vec<Damage>) -> Result<(Listing, CommitHead, u64), LedgerError> {
+fn scan_commits(
+    tree: &sled::Tree,
+    keys: &FingerprintKeys,
+    damage: &mut Vec<Damage>,
+) -> Result<(Listing, CommitHead, u64), LedgerError> {
     let mut listed: Listing = HashMap::new();
     let mut head = CommitHead { number: 0, hash: COMMIT_GENESIS };
+    let mut hasher = CommitHasher::new();
     let mut broken = false;
-    for item in tree.scan_prefix([COMMITS]) {
-        let (key, value) = item?;
-        let number = key.get(1..).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes);
-        let fail = |damage: &mut Vec<Damage>, first: Option<(&str, u64)>, problem: String| {
+    let mut fail = |broken: &mut bool, first: Option<(&str, u64)>, problem: String| {
+        if !*broken {
             let (project, seq) = first.map_or((String::new(), 0), |(p, s)| (p.to_owned(), s));
             damage.push(Damage { project, seq, problem });
-        };
-        let view: CommitView<'_> = match bincode::serde::borrow_decode_from_slice(&value, crate::record::codec_config()) {
-            Ok((v, used)) if used == value.len() => v,
-            _ => {
-                let n = number.unwrap_or(0);
-                if !broken {
-                    fail(damage, None, format!("commit chain broken at commit {n}: the entry does not decode"));
+        }
+        *broken = true;
+    };
+    for item in tree.scan_prefix([COMMITS]) {
+        let (key, value) = item?;
+        let key_number = key.get(1..).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes);
+        if key_number != Some(head.number + 1) {
+            fail(&mut broken, None, format!("commit chain broken at commit {}: its entry is missing", head.number + 1));
+        }
+        for bytes in Framed::new(&value) {
+            let view = match bytes.and_then(CommitView::decode) {
+                Ok(v) => v,
+                Err(e) => {
+                    fail(&mut broken, None, format!("commit chain broken at commit {}: {e}", head.number + 1));
+                    break;
                 }
-                broken = true;
-                continue;
-            }
-        };
-        let first = view.records.first().map(|(p, s, _)| (*p, *s));
-        if !broken {
+            };
+            let first = view.records.first().map(|r| (r.project, r.seq));
             let problem = if view.version != FORMAT_VERSION {
                 Some(format!("format version {}", view.version))
-            } else if number != Some(view.number) || view.number != head.number + 1 {
+            } else if view.number != head.number + 1 {
                 Some(format!("expected commit {}, found {}", head.number + 1, view.number))
-            } else if commit_hash(&head.hash, view.number, view.records.iter().map(|r| &r.2)) != view.hash {
+            } else if hasher.hash(&head.hash, view.number, view.records.iter().map(|r| &r.hash)) != view.hash {
                 Some("its hash does not match its records and the commit before".to_owned())
             } else {
                 None
             };
             if let Some(p) = problem {
-                fail(damage, first, format!("commit chain broken at commit {}: {p}", view.number));
-                broken = true;
+                fail(&mut broken, first, format!("commit chain broken at commit {}: {p}", head.number + 1));
             }
-        }
-        for (project, seq, hash) in &view.records {
-            let l = match listed.get_mut(*project) {
-                Some(l) => l,
-                None => listed.entry((*project).to_owned()).or_insert_with(Listed::new),
-            };
-            if *seq != l.next_seq && l.problem.is_none() {
-                l.problem = Some((l.next_seq, format!("the commit log lists seq {seq} where {} was due", l.next_seq)));
+            for r in &view.records {
+                let l = match listed.get_mut(r.project) {
+                    Some(l) => l,
+                    None => listed.entry(r.project.to_owned()).or_insert_with(Listed::new),
+                };
+                if r.seq != l.next_seq && l.problem.is_none() {
+                    l.problem =
+                        Some((l.next_seq, format!("the commit log lists seq {} where {} was due", r.seq, l.next_seq)));
+                }
+                l.digest.push(keys, &r.hash);
+                l.next_seq += 1;
             }
-            digest_pair(&mut l.digest, *seq, hash);
-            l.next_seq += 1;
+            head = CommitHead { number: view.number, hash: view.hash };
         }
-        head = CommitHead { number: view.number, hash: view.hash };
     }
     Ok((listed, head, head.number))
 }
@@ -220,7 +300,7 @@ struct Chain {
     id: String,
     project: Option<ProjectId>,
     head: Head,
-    digest: blake3::Hasher,
+    digest: Fingerprint,
     problem: Option<(u64, String)>,
 }
 
@@ -232,7 +312,7 @@ impl Chain {
             id: project.to_owned(),
             project: parsed,
             head: Head { seq: 0, hash },
-            digest: blake3::Hasher::new(),
+            digest: Fingerprint::default(),
             problem: None,
         };
         if chain.project.is_none() {
@@ -248,7 +328,13 @@ impl Chain {
     }
 
     /// Compares the chain with the commit log and its head entry; pins down the first bad seq if any.
-    fn finish(self, tree: &sled::Tree, listed: &mut Listing, projection: &mut Projection, damage: &mut Vec<Damage>) -> Result<(), LedgerError> {
+    fn finish(
+        self,
+        tree: &sled::Tree,
+        listed: &mut Listing,
+        projection: &mut Projection,
+        damage: &mut Vec<Damage>,
+    ) -> Result<(), LedgerError> {
         let log = listed.remove(&self.id);
         let mut problem = self.problem.clone();
         if problem.is_none() {
@@ -260,7 +346,9 @@ impl Chain {
                 } else {
                     (l.next_seq, "record not in the commit log".to_owned())
                 }),
-                Some(l) if l.digest.finalize() != self.digest.finalize() => Some((1, "the records do not match the commit log's listing".to_owned())),
+                Some(l) if l.digest != self.digest => {
+                    Some((1, "the records do not match the commit log's listing".to_owned()))
+                }
                 Some(_) => None,
             };
         }
@@ -287,8 +375,8 @@ fn locate(tree: &sled::Tree, project: &str) -> Result<Option<(u64, String)>, Led
     let mut listed: Vec<(u64, Hash)> = Vec::new();
     for item in tree.scan_prefix([COMMITS]) {
         let (_, value) = item?;
-        if let Ok((view, _)) = bincode::serde::borrow_decode_from_slice::<CommitView<'_>, _>(&value, crate::record::codec_config()) {
-            listed.extend(view.records.iter().filter(|r| r.0 == project).map(|r| (r.1, r.2)));
+        for view in Framed::new(&value).filter_map(|b| b.and_then(CommitView::decode).ok()) {
+            listed.extend(view.records.iter().filter(|r| r.project == project).map(|r| (r.seq, r.hash)));
         }
     }
     let mut hasher = RecordHasher::new();

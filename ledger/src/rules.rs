@@ -81,7 +81,11 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
                     requested: amount.amount(),
                 });
             }
-            EventKind::PledgeFulfilled { amount: *amount, pledge: *pledge, fee_bps: Some(fee_bps.unwrap_or_else(|| fee_rate(state))) }
+            EventKind::PledgeFulfilled {
+                amount: *amount,
+                pledge: *pledge,
+                fee_bps: Some(fee_bps.unwrap_or_else(|| fee_rate(state))),
+            }
         }
         EventKind::PledgeCancelled { pledge, amount } => {
             let open = open_pledge(state, *pledge, &f("pledge"))?;
@@ -114,7 +118,10 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
         EventKind::ProjectTermsChanged { advance_limit: Some(limit), .. } => {
             let home = home.expect("project has terms");
             if limit.normalize().scale() > home.minor_units() {
-                return Err(LedgerError::invalid(&f("advance_limit"), format!("{limit} has more decimal places than {home} allows")));
+                return Err(LedgerError::invalid(
+                    &f("advance_limit"),
+                    format!("{limit} has more decimal places than {home} allows"),
+                ));
             }
             event.kind.clone()
         }
@@ -136,7 +143,11 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
                 expected: "a pending expense request".to_owned(),
             })?;
             if r.requester == facts.actor {
-                return Err(LedgerError::SelfApproval { project: project.clone(), request: *request, actor: facts.actor.to_owned() });
+                return Err(LedgerError::SelfApproval {
+                    project: project.clone(),
+                    request: *request,
+                    actor: facts.actor.to_owned(),
+                });
             }
             let (fund, amount) = (&r.details.fund, r.details.amount);
             let available = state.books(amount.currency()).fund_available(fund);
@@ -180,17 +191,35 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
                 return Err(LedgerError::NotEmpty { project: project.clone(), reason: what });
             }
             if let Some(seq) = state.requests.keys().next() {
-                return Err(LedgerError::NotEmpty { project: project.clone(), reason: format!("expense request {seq} is still open") });
+                return Err(LedgerError::NotEmpty {
+                    project: project.clone(),
+                    reason: format!("expense request {seq} is still open"),
+                });
             }
             if let Some(seq) = state.pledges.keys().next() {
-                return Err(LedgerError::NotEmpty { project: project.clone(), reason: format!("pledge {seq} is still open") });
+                return Err(LedgerError::NotEmpty {
+                    project: project.clone(),
+                    reason: format!("pledge {seq} is still open"),
+                });
             }
             event.kind.clone()
         }
         EventKind::PeriodClosed { through } => {
+            if *through >= event.effective_date {
+                return Err(LedgerError::invalid(
+                    &f("through"),
+                    format!(
+                        "a period is closed after it ends: {through} is not before the event's date {}",
+                        event.effective_date
+                    ),
+                ));
+            }
             if let Some(prev) = state.closed_through {
                 if *through <= prev {
-                    return Err(LedgerError::invalid(&f("through"), format!("the books are already closed through {prev}")));
+                    return Err(LedgerError::invalid(
+                        &f("through"),
+                        format!("the books are already closed through {prev}"),
+                    ));
                 }
             }
             event.kind.clone()
@@ -271,7 +300,8 @@ fn reversal(
     facts: &Facts<'_>,
     f: &dyn Fn(&str) -> String,
 ) -> Result<EventKind, LedgerError> {
-    let refuse = |why: &str| LedgerError::NotReversible { project: state.id.clone(), seq: target_seq, reason: why.to_owned() };
+    let refuse =
+        |why: &str| LedgerError::NotReversible { project: state.id.clone(), seq: target_seq, reason: why.to_owned() };
     if target_seq == 0 || target_seq > state.head.seq {
         return Err(LedgerError::BadReference {
             project: state.id.clone(),
@@ -291,10 +321,8 @@ fn reversal(
             return Err(refuse("a transfer is undone by a transfer back, which keeps both projects' chains in step"))
         }
         k if !k.has_postings() => return Err(refuse("it moved no money")),
-        EventKind::PledgeRecorded { amount, .. } => {
-            if state.pledges.get(&target_seq) != Some(amount) {
-                return Err(refuse("the pledge was partly paid or cancelled; cancel what remains instead"));
-            }
+        EventKind::PledgeRecorded { amount, .. } if state.pledges.get(&target_seq) != Some(amount) => {
+            return Err(refuse("the pledge was partly paid or cancelled; cancel what remains instead"))
         }
         EventKind::ContributionReceived { .. } if state.refunds.contains_key(&target_seq) => {
             return Err(refuse("part of it was refunded; reverse the refunds first"))
@@ -311,7 +339,8 @@ fn check_balances(state: &ProjectState, kind: &EventKind, released: Option<(Fund
         if legs[..i].iter().any(|l| l.account == leg.account && l.currency == leg.currency) {
             continue;
         }
-        let net: Decimal = legs.iter().filter(|l| l.account == leg.account && l.currency == leg.currency).map(|l| l.amount).sum();
+        let net: Decimal =
+            legs.iter().filter(|l| l.account == leg.account && l.currency == leg.currency).map(|l| l.amount).sum();
         let books = state.books(leg.currency);
         let fund = match leg.account {
             Account::Unrestricted(_) => Some(Fund::Unrestricted),

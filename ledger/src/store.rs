@@ -11,7 +11,8 @@
 //! Records are appended one value each; when a project's chain reaches a multiple of
 //! [`CHUNK_RECORDS`], the records of that chunk are rewritten as one value keyed by the chunk's first
 //! seq, in the same batch. Each record keeps its own bytes and hash either way; a chunk only saves
-//! sled one lookup per record on replay.
+//! sled one lookup per record on replay. The commit log is kept the same way, in chunks of
+//! [`CHUNK_COMMITS`] entries keyed by the chunk's first commit number.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,9 @@ use crate::rules::History;
 
 /// Records per sealed chunk. Chunk boundaries are fixed: chunk k holds seqs `k*C+1 ..= (k+1)*C`.
 pub const CHUNK_RECORDS: u64 = 32;
+
+/// Commit log entries per sealed chunk, with the same fixed boundaries.
+pub const CHUNK_COMMITS: u64 = 64;
 
 /// Most commit requests one group (one batch, one sync) takes.
 pub const GROUP_REQUESTS_MAX: usize = 4_096;
@@ -108,13 +112,17 @@ pub struct OpenReport {
     pub commits: u64,
     /// Damaged chains, each with its first bad record.
     pub damage: Vec<Damage>,
+    /// Wall time of each phase of the replay.
+    pub phases: Vec<(&'static str, std::time::Duration)>,
 }
 
 impl Store {
     /// Opens (creating when absent) the store in `dir`, verifies every chain and rebuilds the projection.
     /// A store that fails verification opens read-only: [`Store::damage`] says where.
     pub fn open(dir: &Path) -> Result<(Store, OpenReport), LedgerError> {
+        let started = std::time::Instant::now();
         let (db, tree) = open_tree(dir)?;
+        let sled_open = started.elapsed();
         match tree.get(prefixed(META, b"format"))? {
             None if tree.is_empty() => {
                 tree.insert(prefixed(META, b"format"), &[FORMAT_VERSION])?;
@@ -122,14 +130,29 @@ impl Store {
             }
             None => return Err(LedgerError::Format("the store has data but no format byte".to_owned())),
             Some(v) if v.as_ref() == [FORMAT_VERSION] => {}
-            Some(v) => return Err(LedgerError::Format(format!("store format {:?}; this build reads {FORMAT_VERSION}", v.as_ref()))),
+            Some(v) => {
+                return Err(LedgerError::Format(format!(
+                    "store format {:?}; this build reads {FORMAT_VERSION}",
+                    v.as_ref()
+                )))
+            }
         }
         let log_file = File::options().read(true).open(dir.join("db"))?;
-        let Replayed { projection, damage, commits } = replay(&tree, None)?;
-        let report = OpenReport { events: projection.events, chains: projection.chains().count(), commits, damage: damage.clone() };
+        let Replayed { projection, damage, commits, mut phases } = replay(&tree, None)?;
+        phases.insert(0, ("sled open", sled_open));
+        let report = OpenReport {
+            events: projection.events,
+            chains: projection.chains().count(),
+            commits,
+            damage: damage.clone(),
+            phases,
+        };
         let read_only = (!damage.is_empty()).then(|| {
             let d = &damage[0];
-            format!("verification failed at {} seq {}: {}; an operator must act before writes resume", d.project, d.seq, d.problem)
+            format!(
+                "verification failed at {} seq {}: {}; an operator must act before writes resume",
+                d.project, d.seq, d.problem
+            )
         });
         let store = Store { db, tree, log_file, dir: dir.to_owned(), projection, damage, read_only };
         Ok((store, report))
@@ -159,7 +182,10 @@ impl Store {
     /// Commits a group of requests, each validated against the state including the ones accepted
     /// before it, all accepted ones written as one atomic batch and synced once before anyone is
     /// answered. The outer error is a storage failure (nothing was applied); inner errors are refusals.
-    pub fn commit_group(&mut self, requests: &[CommitRequest]) -> Result<Vec<Result<Committed, LedgerError>>, LedgerError> {
+    pub fn commit_group(
+        &mut self,
+        requests: &[CommitRequest],
+    ) -> Result<Vec<Result<Committed, LedgerError>>, LedgerError> {
         if let Some(why) = &self.read_only {
             return Err(LedgerError::ReadOnly(why.clone()));
         }
@@ -196,51 +222,74 @@ impl Store {
     ) -> Result<sled::Batch, LedgerError> {
         let mut batch = sled::Batch::default();
         let mut new: std::collections::BTreeMap<&str, Vec<(u64, &[u8])>> = std::collections::BTreeMap::new();
+        let entries: Vec<(u64, Vec<u8>)> = commits.iter().map(|c| (c.entry.number, encode_value(&c.entry))).collect();
+        let entries: Vec<(u64, &[u8])> = entries.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+        self.append_chunked(&mut batch, "commit log", &commit_key, &entries, CHUNK_COMMITS)?;
         for c in commits {
-            batch.insert(commit_key(c.entry.number), encode_value(&c.entry));
             for r in &c.records {
                 new.entry(r.event.project.as_str()).or_default().push((r.seq, &r.bytes));
-                let id = IdEntry { project: r.event.project.as_str().to_owned(), seq: r.seq, commit: c.entry.number, content: r.content };
+                let id = IdEntry {
+                    project: r.event.project.as_str().to_owned(),
+                    seq: r.seq,
+                    commit: c.entry.number,
+                    content: r.content,
+                };
                 batch.insert(prefixed(IDS, r.event.event_id.as_bytes()), encode_value(&id));
             }
         }
         for (project, records) in &new {
-            let first_new = records[0].0;
-            let last_new = records[records.len() - 1].0;
-            let chunk_start = |seq: u64| (seq - 1) / CHUNK_RECORDS * CHUNK_RECORDS + 1;
-            let mut start = chunk_start(first_new);
-            while start <= last_new {
-                let end = start + CHUNK_RECORDS - 1;
-                if end <= last_new {
-                    let mut value = Vec::new();
-                    for seq in start..first_new.max(start) {
-                        let key = record_key(project, seq);
-                        let old = self.tree.get(&key)?.ok_or_else(|| LedgerError::Corrupt {
-                            project: (*project).to_owned(),
-                            seq,
-                            problem: "record missing while sealing its chunk".to_owned(),
-                        })?;
-                        value.extend_from_slice(&old);
-                        batch.remove(key);
-                    }
-                    for (_, bytes) in records.iter().filter(|(s, _)| (start..=end).contains(s)) {
-                        push_framed(&mut value, bytes);
-                    }
-                    batch.insert(record_key(project, start), value);
-                } else {
-                    for (seq, bytes) in records.iter().filter(|(s, _)| *s >= start) {
-                        let mut value = Vec::with_capacity(bytes.len() + 4);
-                        push_framed(&mut value, bytes);
-                        batch.insert(record_key(project, *seq), value);
-                    }
-                }
-                start += CHUNK_RECORDS;
-            }
+            self.append_chunked(&mut batch, project, &|seq| record_key(project, seq), records, CHUNK_RECORDS)?;
         }
         for state in states.values() {
             batch.insert(prefixed(HEADS, state.id.as_str().as_bytes()), head_value(&state.head));
         }
         Ok(batch)
+    }
+
+    /// Adds numbered items (consecutive from the sequence's stored end) to `batch`: one value per
+    /// item, except that a chunk `k*C+1 ..= (k+1)*C` that the new items complete is written as one
+    /// value keyed by its first number, replacing the single values stored before.
+    fn append_chunked(
+        &self,
+        batch: &mut sled::Batch,
+        sequence: &str,
+        key: &dyn Fn(u64) -> Vec<u8>,
+        items: &[(u64, &[u8])],
+        chunk: u64,
+    ) -> Result<(), LedgerError> {
+        let (Some(first), Some(last)) = (items.first().map(|i| i.0), items.last().map(|i| i.0)) else {
+            return Ok(());
+        };
+        debug_assert!(items.windows(2).all(|w| w[1].0 == w[0].0 + 1), "items are consecutive");
+        let mut start = (first - 1) / chunk * chunk + 1;
+        while start <= last {
+            let end = start + chunk - 1;
+            if end <= last {
+                let mut value = Vec::new();
+                for n in start..first.max(start) {
+                    let k = key(n);
+                    let old = self.tree.get(&k)?.ok_or_else(|| LedgerError::Corrupt {
+                        project: sequence.to_owned(),
+                        seq: n,
+                        problem: "entry missing while sealing its chunk".to_owned(),
+                    })?;
+                    value.extend_from_slice(&old);
+                    batch.remove(k);
+                }
+                for (_, bytes) in items.iter().filter(|(n, _)| (start..=end).contains(n)) {
+                    push_framed(&mut value, bytes);
+                }
+                batch.insert(key(start), value);
+            } else {
+                for (n, bytes) in items.iter().filter(|(n, _)| *n >= start) {
+                    let mut value = Vec::with_capacity(bytes.len() + 4);
+                    push_framed(&mut value, bytes);
+                    batch.insert(key(*n), value);
+                }
+            }
+            start += chunk;
+        }
+        Ok(())
     }
 
     /// Raw stored records of `project` from seq `from` (inclusive), at most `limit`.
@@ -355,4 +404,30 @@ pub fn open_tree(dir: &Path) -> Result<(sled::Db, sled::Tree), LedgerError> {
     };
     let tree = db.open_tree("fiscus")?;
     Ok((db, tree))
+}
+
+impl Store {
+    /// The statement of `project` for `from ..= to` in `currency` (the project's own when `None`).
+    pub fn statement(
+        &self,
+        project: &str,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+        currency: Option<crate::money::Currency>,
+    ) -> Result<crate::statement::Statement, LedgerError> {
+        let state = self.projection.project(project).ok_or_else(|| LedgerError::UnknownProject {
+            project: ProjectId::parse("project", project).unwrap_or_else(|_| ProjectId::sponsor()),
+        })?;
+        if from > to {
+            return Err(LedgerError::invalid("from", format!("{from} is after {to}")));
+        }
+        let currency = match (currency, &state.info) {
+            (Some(c), _) => c,
+            (None, Some(info)) => info.currency,
+            (None, None) => return Err(LedgerError::invalid("currency", "give a currency for the sponsor chain")),
+        };
+        let records = self.records(project, 1, usize::MAX)?;
+        let events = records.into_iter().map(|r| (r.seq, r.event));
+        Ok(crate::statement::statement(&state.id, currency, from, to, events))
+    }
 }

@@ -1,0 +1,114 @@
+//! Statements: a project's money over a date range, as its organisers and the sponsor read it.
+//!
+//! A statement covers the funds the sponsor holds for the project (unrestricted and restricted) in
+//! one currency: the opening balance before the range, one line per event in the range in date
+//! order with a running balance, totals per contribution source and expense category, and the
+//! closing balance. Money in is positive.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use crate::event::{Event, EventKind, ExpenseDetails};
+use crate::money::Currency;
+use crate::posting::{postings, Account};
+
+/// One line of a statement.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct StatementLine {
+    /// Effective date.
+    pub date: NaiveDate,
+    /// Seq in the project's chain.
+    pub seq: u64,
+    /// Event kind.
+    pub kind: &'static str,
+    /// Memo.
+    pub memo: String,
+    /// External reference.
+    pub reference: Option<String>,
+    /// Change of the project's funds (money in positive).
+    pub amount: Decimal,
+    /// Funds after this line.
+    pub running: Decimal,
+}
+
+/// A project's statement for a date range in one currency.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Statement {
+    /// The currency.
+    pub currency: Currency,
+    /// First date (inclusive).
+    pub from: NaiveDate,
+    /// Last date (inclusive).
+    pub to: NaiveDate,
+    /// Funds before `from`.
+    pub opening: Decimal,
+    /// Lines in (date, seq) order.
+    pub lines: Vec<StatementLine>,
+    /// Net contributions per source (`sponsorship`, `donation` …), in the range.
+    pub by_source: BTreeMap<String, Decimal>,
+    /// Expenses per category, in the range (negative: money out).
+    pub by_category: BTreeMap<String, Decimal>,
+    /// Everything else per event kind, in the range.
+    pub by_kind: BTreeMap<String, Decimal>,
+    /// Funds after `to`.
+    pub closing: Decimal,
+}
+
+/// Builds the statement of `project` from its stored events (any order).
+pub fn statement(
+    project: &crate::ids::ProjectId,
+    currency: Currency,
+    from: NaiveDate,
+    to: NaiveDate,
+    events: impl IntoIterator<Item = (u64, Event)>,
+) -> Statement {
+    let mut opening = Decimal::ZERO;
+    let mut lines = Vec::new();
+    let (mut by_source, mut by_category, mut by_kind) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    for (seq, event) in events {
+        if event.effective_date > to {
+            continue;
+        }
+        let amount: Decimal = postings(project, &event.kind)
+            .iter()
+            .filter(|l| {
+                l.currency == currency && matches!(l.account, Account::Unrestricted(_) | Account::Restricted(..))
+            })
+            .map(|l| -l.amount)
+            .sum();
+        if amount.is_zero() {
+            continue;
+        }
+        if event.effective_date < from {
+            opening += amount;
+            continue;
+        }
+        match &event.kind {
+            EventKind::ContributionReceived { source, .. } => {
+                *by_source.entry(format!("{source:?}").to_lowercase()).or_insert(Decimal::ZERO) += amount;
+            }
+            EventKind::ExpensePaid { details: Some(ExpenseDetails { category, .. }), .. } => {
+                *by_category.entry(category.clone()).or_insert(Decimal::ZERO) += amount;
+            }
+            k => *by_kind.entry(k.name().to_owned()).or_insert(Decimal::ZERO) += amount,
+        }
+        lines.push(StatementLine {
+            date: event.effective_date,
+            seq,
+            kind: event.kind.name(),
+            memo: event.memo,
+            reference: event.reference,
+            amount,
+            running: Decimal::ZERO,
+        });
+    }
+    lines.sort_by_key(|l| (l.date, l.seq));
+    let mut running = opening;
+    for l in &mut lines {
+        running += l.amount;
+        l.running = running;
+    }
+    Statement { currency, from, to, opening, lines, by_source, by_category, by_kind, closing: running }
+}
