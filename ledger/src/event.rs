@@ -71,6 +71,65 @@ pub enum Fund {
     Restricted(String),
 }
 
+impl ProjectKind {
+    /// Every kind, in format order.
+    pub const ALL: [ProjectKind; 5] = [
+        ProjectKind::Conference,
+        ProjectKind::Meetup,
+        ProjectKind::Workshop,
+        ProjectKind::OpenSource,
+        ProjectKind::Other,
+    ];
+
+    /// DESIGN's name: `conference`, `meetup`, `workshop`, `open-source`, `other`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProjectKind::Conference => "conference",
+            ProjectKind::Meetup => "meetup",
+            ProjectKind::Workshop => "workshop",
+            ProjectKind::OpenSource => "open-source",
+            ProjectKind::Other => "other",
+        }
+    }
+
+    /// Parses a name of [`ProjectKind::name`] for request field `field`.
+    pub fn parse(field: &str, name: &str) -> Result<ProjectKind, LedgerError> {
+        Self::ALL.into_iter().find(|k| k.name() == name).ok_or_else(|| {
+            LedgerError::invalid(
+                field,
+                format!("{name:?} is not one of conference, meetup, workshop, open-source, other"),
+            )
+        })
+    }
+}
+
+impl Source {
+    /// Every source, in format order.
+    pub const ALL: [Source; 5] =
+        [Source::Sponsorship, Source::Donation, Source::TicketSales, Source::Grant, Source::Other];
+
+    /// DESIGN's name: `sponsorship`, `donation`, `ticket-sales`, `grant`, `other`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Sponsorship => "sponsorship",
+            Source::Donation => "donation",
+            Source::TicketSales => "ticket-sales",
+            Source::Grant => "grant",
+            Source::Other => "other",
+        }
+    }
+
+    /// Parses a name of [`Source::name`] for request field `field`.
+    pub fn parse(field: &str, name: &str) -> Result<Source, LedgerError> {
+        Self::ALL.into_iter().find(|k| k.name() == name).ok_or_else(|| {
+            LedgerError::invalid(
+                field,
+                format!("{name:?} is not one of sponsorship, donation, ticket-sales, grant, other"),
+            )
+        })
+    }
+}
+
 impl Fund {
     /// `unrestricted` or `restricted:<purpose>`, as errors and exports name it.
     pub fn label(&self) -> String {

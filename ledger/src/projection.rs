@@ -4,6 +4,7 @@
 //! replay on open and the client's local verification share it, so they cannot disagree.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -414,9 +415,12 @@ pub struct TrialLine {
 }
 
 /// The whole ledger's state: every chain, the commit head, and sponsor-wide facts.
+///
+/// Each chain's state sits behind an `Arc`, so a clone of the projection (a consistent snapshot for
+/// readers) copies pointers, and a commit copies only the chains it changes.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Projection {
-    chains: BTreeMap<ProjectId, ProjectState>,
+    chains: BTreeMap<ProjectId, Arc<ProjectState>>,
     /// The commit chain's head.
     pub commit_head: CommitHead,
     /// Records in all chains.
@@ -431,17 +435,17 @@ impl Projection {
 
     /// A chain's state by id.
     pub fn project(&self, id: &str) -> Option<&ProjectState> {
-        self.chains.get(id)
+        self.chains.get(id).map(|c| &**c)
     }
 
     /// Every chain, the sponsor-wide one included, in id order.
     pub fn chains(&self) -> impl Iterator<Item = &ProjectState> {
-        self.chains.values()
+        self.chains.values().map(|c| &**c)
     }
 
     /// Sponsored projects (not the sponsor-wide chain), in id order.
     pub fn projects(&self) -> impl Iterator<Item = &ProjectState> {
-        self.chains.values().filter(|c| c.info.is_some())
+        self.chains().filter(|c| c.info.is_some())
     }
 
     /// The sponsor-wide closed period, if any.
@@ -452,20 +456,20 @@ impl Projection {
     /// A chain's state for folding records in, created empty when it is new.
     pub fn chain_mut(&mut self, id: &ProjectId) -> &mut ProjectState {
         if !self.chains.contains_key(id.as_str()) {
-            self.chains.insert(id.clone(), ProjectState::new(id.clone()));
+            self.chains.insert(id.clone(), Arc::new(ProjectState::new(id.clone())));
         }
-        self.chains.get_mut(id.as_str()).expect("inserted above")
+        Arc::make_mut(self.chains.get_mut(id.as_str()).expect("inserted above"))
     }
 
     /// Replaces a chain's state with a staged copy (a commit accepted).
     pub fn put(&mut self, state: ProjectState) {
-        self.chains.insert(state.id.clone(), state);
+        self.chains.insert(state.id.clone(), Arc::new(state));
     }
 
     /// The sponsor's trial balance: every account and currency with a non-zero sum, in account order.
     pub fn trial_balance(&self) -> Vec<TrialLine> {
         let mut sums: BTreeMap<(String, Currency), Decimal> = BTreeMap::new();
-        for chain in self.chains.values() {
+        for chain in self.chains() {
             let p = chain.id.as_str();
             for (currency, b) in &chain.books {
                 let mut add = |account: Account<'_>, amount: Decimal| {
@@ -497,7 +501,7 @@ impl Projection {
     /// Pending and approved expense requests of every project: (project, seq, request).
     pub fn pending_requests(&self) -> Vec<(&ProjectId, u64, &PendingRequest)> {
         let mut out: Vec<_> =
-            self.chains.values().flat_map(|c| c.requests.iter().map(move |(seq, r)| (&c.id, *seq, r))).collect();
+            self.chains().flat_map(|c| c.requests.iter().map(move |(seq, r)| (&c.id, *seq, r))).collect();
         out.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         out
     }

@@ -87,7 +87,7 @@ pub fn statement(
         }
         match &event.kind {
             EventKind::ContributionReceived { source, .. } => {
-                *by_source.entry(format!("{source:?}").to_lowercase()).or_insert(Decimal::ZERO) += amount;
+                *by_source.entry(source.name().to_owned()).or_insert(Decimal::ZERO) += amount;
             }
             EventKind::ExpensePaid { details: Some(ExpenseDetails { category, .. }), .. } => {
                 *by_category.entry(category.clone()).or_insert(Decimal::ZERO) += amount;

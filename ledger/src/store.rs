@@ -292,6 +292,43 @@ impl Store {
         Ok(())
     }
 
+    /// A reader of stored records that other threads may use while this store writes.
+    pub fn reader(&self) -> Reader {
+        Reader { tree: self.tree.clone() }
+    }
+
+    /// Raw stored records of `project` from seq `from` (inclusive), at most `limit`.
+    pub fn raw_records(&self, project: &str, from: u64, limit: usize) -> Result<Vec<RawRecord>, LedgerError> {
+        self.reader().raw_records(project, from, limit)
+    }
+
+    /// Decoded records of `project` from seq `from`, at most `limit`.
+    pub fn records(&self, project: &str, from: u64, limit: usize) -> Result<Vec<Record>, LedgerError> {
+        self.reader().records(project, from, limit)
+    }
+
+    /// Bytes the store takes on disk, every file of its directory included.
+    pub fn disk_bytes(&self) -> Result<u64, LedgerError> {
+        dir_bytes(&self.dir)
+    }
+
+    /// Syncs everything and closes the store.
+    pub fn close(self) -> Result<(), LedgerError> {
+        self.db.flush()?;
+        self.log_file.sync_all()?;
+        Ok(())
+    }
+}
+
+/// Reads stored records; cheap to clone, and safe to use from other threads while the store writes.
+/// Records are never changed once written, so a read of seqs up to a snapshot's head is consistent
+/// with that snapshot.
+#[derive(Clone)]
+pub struct Reader {
+    tree: sled::Tree,
+}
+
+impl Reader {
     /// Raw stored records of `project` from seq `from` (inclusive), at most `limit`.
     pub fn raw_records(&self, project: &str, from: u64, limit: usize) -> Result<Vec<RawRecord>, LedgerError> {
         let mut out = Vec::new();
@@ -320,16 +357,31 @@ impl Store {
         self.raw_records(project, from, limit)?.iter().map(|r| Record::decode(&r.bytes)).collect()
     }
 
-    /// Bytes the store takes on disk, every file of its directory included.
-    pub fn disk_bytes(&self) -> Result<u64, LedgerError> {
-        dir_bytes(&self.dir)
-    }
-
-    /// Syncs everything and closes the store.
-    pub fn close(self) -> Result<(), LedgerError> {
-        self.db.flush()?;
-        self.log_file.sync_all()?;
-        Ok(())
+    /// The statement of `project` for `from ..= to` in `currency` (the project's own when `None`),
+    /// as of the projection `at`.
+    pub fn statement(
+        &self,
+        at: &Projection,
+        project: &str,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+        currency: Option<crate::money::Currency>,
+    ) -> Result<crate::statement::Statement, LedgerError> {
+        let state = at.project(project).ok_or_else(|| LedgerError::UnknownProject {
+            project: ProjectId::parse("project", project).unwrap_or_else(|_| ProjectId::sponsor()),
+        })?;
+        if from > to {
+            return Err(LedgerError::invalid("from", format!("{from} is after {to}")));
+        }
+        let currency = match (currency, &state.info) {
+            (Some(c), _) => c,
+            (None, Some(info)) => info.currency,
+            (None, None) => return Err(LedgerError::invalid("currency", "give a currency for the sponsor chain")),
+        };
+        let head = usize::try_from(state.head.seq).unwrap_or(usize::MAX);
+        let records = self.records(project, 1, head)?;
+        let events = records.into_iter().map(|r| (r.seq, r.event));
+        Ok(crate::statement::statement(&state.id, currency, from, to, events))
     }
 }
 
@@ -415,19 +467,6 @@ impl Store {
         to: chrono::NaiveDate,
         currency: Option<crate::money::Currency>,
     ) -> Result<crate::statement::Statement, LedgerError> {
-        let state = self.projection.project(project).ok_or_else(|| LedgerError::UnknownProject {
-            project: ProjectId::parse("project", project).unwrap_or_else(|_| ProjectId::sponsor()),
-        })?;
-        if from > to {
-            return Err(LedgerError::invalid("from", format!("{from} is after {to}")));
-        }
-        let currency = match (currency, &state.info) {
-            (Some(c), _) => c,
-            (None, Some(info)) => info.currency,
-            (None, None) => return Err(LedgerError::invalid("currency", "give a currency for the sponsor chain")),
-        };
-        let records = self.records(project, 1, usize::MAX)?;
-        let events = records.into_iter().map(|r| (r.seq, r.event));
-        Ok(crate::statement::statement(&state.id, currency, from, to, events))
+        self.reader().statement(&self.projection, project, from, to, currency)
     }
 }

@@ -319,3 +319,37 @@ fn commit_chain_mismatch_is_reported() {
     });
     assert!(d.iter().any(|x| x.problem.contains("commit chain broken at commit 7")), "{d:?}");
 }
+
+#[test]
+fn statement_has_opening_lines_running_totals_and_closing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = build(dir.path(), 1, 2);
+    // one more contribution dated later, and a direct expense
+    let mut late = contribution("late", "proj-0", "50");
+    late.effective_date = date(40);
+    late.kind = EventKind::ContributionReceived {
+        amount: usd("50"),
+        from: "Jo".to_owned(),
+        source: Source::Donation,
+        fund: Fund::Unrestricted,
+        fee_bps: Some(0),
+    };
+    store.commit(&request(vec![late])).expect("late");
+    let reader = store.reader();
+    let s = reader.statement(store.projection(), "proj-0", date(20), date(60), None).expect("statement");
+    // opening: two contributions of 100.50 less 7.04 fee each, dated day 10
+    assert_eq!(s.opening, Decimal::new(18692, 2));
+    assert_eq!(s.lines.len(), 1);
+    assert_eq!(s.lines[0].amount, Decimal::from(50));
+    assert_eq!(s.lines[0].running, Decimal::new(23692, 2));
+    assert_eq!(s.by_source.get("donation"), Some(&Decimal::from(50)));
+    assert_eq!(s.closing, store.projection().project("proj-0").expect("p").balances()[0].balance);
+    let all = reader.statement(store.projection(), "proj-0", date(0), date(60), None).expect("statement");
+    assert_eq!(all.opening, Decimal::ZERO);
+    assert_eq!(all.lines.len(), 3);
+    assert_eq!(all.by_source.get("sponsorship"), Some(&Decimal::new(18692, 2)));
+    assert!(matches!(
+        reader.statement(store.projection(), "nope", date(0), date(1), None),
+        Err(LedgerError::UnknownProject { .. })
+    ));
+}
