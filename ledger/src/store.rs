@@ -357,6 +357,34 @@ impl Reader {
         self.raw_records(project, from, limit)?.iter().map(|r| Record::decode(&r.bytes)).collect()
     }
 
+    /// Commit log entries after commit `after`, at most `limit`, in order (for subscribers' catch-up).
+    pub fn commits(&self, after: u64, limit: usize) -> Result<Vec<crate::record::CommitEntry>, LedgerError> {
+        let first = after + 1;
+        let start = first.saturating_sub(1) / CHUNK_COMMITS * CHUNK_COMMITS + 1;
+        let mut out = Vec::new();
+        for item in self.tree.range(commit_key(start)..commit_key(u64::MAX)) {
+            let (_, value) = item?;
+            for bytes in Framed::new(&value) {
+                let entry: crate::record::CommitEntry = decode_value("commit entry", bytes?)?;
+                if entry.number >= first {
+                    if out.len() >= limit {
+                        return Ok(out);
+                    }
+                    out.push(entry);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The idempotency entry of an event id, if it is recorded.
+    pub fn event_id(&self, id: &str) -> Result<Option<IdEntry>, LedgerError> {
+        match self.tree.get(prefixed(IDS, id.as_bytes()))? {
+            Some(v) => Ok(Some(decode_value("idempotency entry", &v)?)),
+            None => Ok(None),
+        }
+    }
+
     /// The statement of `project` for `from ..= to` in `currency` (the project's own when `None`),
     /// as of the projection `at`.
     pub fn statement(
@@ -424,10 +452,7 @@ impl History for Store {
 
 impl Lookup for Store {
     fn event_id(&self, id: &str) -> Result<Option<IdEntry>, LedgerError> {
-        match self.tree.get(prefixed(IDS, id.as_bytes()))? {
-            Some(v) => Ok(Some(decode_value("idempotency entry", &v)?)),
-            None => Ok(None),
-        }
+        self.reader().event_id(id)
     }
 }
 

@@ -353,3 +353,19 @@ fn statement_has_opening_lines_running_totals_and_closing() {
         Err(LedgerError::UnknownProject { .. })
     ));
 }
+
+#[test]
+fn reader_pages_the_commit_log_across_chunks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = build(dir.path(), 2, 40); // 2 openings + 80 contributions = 82 commits
+    let reader = store.reader();
+    let all = reader.commits(0, usize::MAX).expect("commits");
+    assert_eq!(all.iter().map(|c| c.number).collect::<Vec<_>>(), (1..=82).collect::<Vec<_>>());
+    let page = reader.commits(63, 3).expect("page");
+    assert_eq!(page.iter().map(|c| c.number).collect::<Vec<_>>(), vec![64, 65, 66]);
+    assert_eq!(
+        page[1].records[0].hash,
+        store.raw_records(&page[1].records[0].project, page[1].records[0].seq, 1).expect("r")[0].hash
+    );
+    assert!(reader.commits(82, 10).expect("none").is_empty());
+}
