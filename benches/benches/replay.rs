@@ -55,7 +55,8 @@ fn replay(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(Throughput::Elements(records.len() as u64));
 
-    g.bench_function("full_verify", |b| b.iter(|| full_pass(&dir).expect("verifies")));
+    g.bench_function("full_verify", |b| b.iter(|| full_pass(&dir, 2).expect("verifies")));
+    g.bench_function("full_verify_1_thread", |b| b.iter(|| full_pass(&dir, 1).expect("verifies")));
     g.bench_function("hash_only", |b| b.iter(|| hash_pass(&dir).expect("hashes")));
     g.bench_function("sled_iterate", |b| {
         b.iter(|| {

@@ -6,6 +6,7 @@ use std::time::Instant;
 use fiscus_ledger::chain::RecordHasher;
 use fiscus_ledger::commit::CommitRequest;
 use fiscus_ledger::record::Framed;
+use fiscus_ledger::replay::ReplayOptions;
 use fiscus_ledger::store::{open_tree, Store};
 use fiscus_ledger::LedgerError;
 
@@ -64,10 +65,11 @@ pub struct Pass {
 }
 
 /// Full verification: opens the store as the daemon does (both chains verified, every record
-/// decoded and folded into the projection). Fails if the store is damaged.
-pub fn full_pass(dir: &Path) -> Result<Pass, LedgerError> {
+/// decoded and folded into the projection), replaying on `threads` threads. Fails if the store is
+/// damaged.
+pub fn full_pass(dir: &Path, threads: usize) -> Result<Pass, LedgerError> {
     let started = Instant::now();
-    let (store, report) = Store::open(dir)?;
+    let (store, report) = Store::open_with(dir, ReplayOptions { threads })?;
     let seconds = started.elapsed().as_secs_f64();
     if let Some(d) = report.damage.first() {
         return Err(LedgerError::Corrupt { project: d.project.clone(), seq: d.seq, problem: d.problem.clone() });

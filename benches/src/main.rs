@@ -44,6 +44,9 @@ enum Cmd {
         /// Which pass.
         #[arg(long, value_enum)]
         mode: Mode,
+        /// Replay threads for the full pass (1: all on one core).
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
         /// Store directory.
         #[arg(long)]
         dir: PathBuf,
@@ -60,7 +63,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::Replay { events, seed, dir, runs } => replay(events, seed, dir, runs.max(1)),
-        Cmd::Pass { mode, dir } => pass(mode, &dir),
+        Cmd::Pass { mode, threads, dir } => pass(mode, threads, &dir),
     };
     if let Err(e) = result {
         eprintln!("fiscus-bench: {e}");
@@ -68,15 +71,9 @@ fn main() {
     }
 }
 
-fn pass(mode: Mode, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    if std::env::var_os("FISCUS_BENCH_PHASES").is_some() {
-        let (_, report) = fiscus_ledger::store::Store::open(dir)?;
-        for (name, d) in &report.phases {
-            eprintln!("{name}: {d:?}");
-        }
-    }
+fn pass(mode: Mode, threads: usize, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let p = match mode {
-        Mode::Full => full_pass(dir)?,
+        Mode::Full => full_pass(dir, threads)?,
         Mode::Hash => hash_pass(dir)?,
     };
     println!("{}", json!({ "events": p.events, "seconds": p.seconds, "peak_rss_bytes": peak_rss_bytes() }));
@@ -112,15 +109,14 @@ fn replay(events: u64, seed: u64, dir: Option<PathBuf>, runs: usize) -> Result<(
     let store_bytes = dir_bytes(&dir)? - std::fs::metadata(&marker)?.len();
 
     let exe = std::env::current_exe()?;
-    let (mut full, mut hash, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut full, mut single, mut hash, mut rss) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut replayed = 0u64;
     for run in 0..runs {
-        for mode in [Mode::Full, Mode::Hash] {
-            let name = match mode {
-                Mode::Full => "full",
-                Mode::Hash => "hash",
-            };
-            let out = Command::new(&exe).args(["pass", "--mode", name, "--dir"]).arg(&dir).output()?;
+        for (name, mode, threads) in [("full", "full", 2), ("full-1-thread", "full", 1), ("hash", "hash", 1)] {
+            let out = Command::new(&exe)
+                .args(["pass", "--mode", mode, "--threads", &threads.to_string(), "--dir"])
+                .arg(&dir)
+                .output()?;
             if !out.status.success() {
                 return Err(format!("{name} pass failed: {}", String::from_utf8_lossy(&out.stderr)).into());
             }
@@ -128,17 +124,20 @@ fn replay(events: u64, seed: u64, dir: Option<PathBuf>, runs: usize) -> Result<(
             let n = v["events"].as_u64().ok_or("pass printed no events")?;
             let s = v["seconds"].as_f64().ok_or("pass printed no seconds")?;
             eprintln!("  run {} {name}: {n} events in {s:.3} s ({:.0} events/s)", run + 1, n as f64 / s);
-            match mode {
-                Mode::Full => {
+            let rate = n as f64 / s;
+            match name {
+                "full" => {
                     replayed = n;
-                    full.push(n as f64 / s);
+                    full.push(rate);
                     rss.push(v["peak_rss_bytes"].as_u64().unwrap_or(0) as f64);
                 }
-                Mode::Hash => hash.push(n as f64 / s),
+                "full-1-thread" => single.push(rate),
+                _ => hash.push(rate),
             }
         }
     }
     let full_m = median(&mut full);
+    let single_m = median(&mut single);
     let hash_m = median(&mut hash);
     let report = json!({
         "events": replayed,
@@ -146,8 +145,11 @@ fn replay(events: u64, seed: u64, dir: Option<PathBuf>, runs: usize) -> Result<(
         "runs": runs,
         "passes": "each in a fresh child process; OS page cache warm, sled cache cold",
         "full_verify_events_per_s": full_m.round(),
+        "full_verify_threads": 2,
+        "full_verify_1_thread_events_per_s": single_m.round(),
         "hash_only_events_per_s": hash_m.round(),
         "hash_over_full_ratio": (hash_m / full_m * 100.0).round() / 100.0,
+        "hash_over_full_1_thread_ratio": (hash_m / single_m * 100.0).round() / 100.0,
         "store_bytes": store_bytes,
         "bytes_per_event": (store_bytes as f64 / replayed.max(1) as f64).round(),
         "full_verify_peak_rss_bytes": median(&mut rss).round(),

@@ -67,14 +67,28 @@ impl CommitHasher {
 
     /// The hash of commit `number` holding records with `record_hashes`, chained to `prev`.
     pub fn hash<'a>(&mut self, prev: &Hash, number: u64, record_hashes: impl IntoIterator<Item = &'a Hash>) -> Hash {
+        self.start(prev, number);
+        for r in record_hashes {
+            self.add(r);
+        }
+        self.finish()
+    }
+
+    /// Starts commit `number` chained to `prev` (what [`CommitHasher::hash`] does in steps).
+    pub fn start(&mut self, prev: &Hash, number: u64) {
+        self.0.reset();
         self.0.update(prev);
         self.0.update(&number.to_be_bytes());
-        for r in record_hashes {
-            self.0.update(r);
-        }
-        let out = *self.0.finalize().as_bytes();
-        self.0.reset();
-        out
+    }
+
+    /// Adds the next record hash of the commit.
+    pub fn add(&mut self, record: &Hash) {
+        self.0.update(record);
+    }
+
+    /// The commit hash.
+    pub fn finish(&mut self) -> Hash {
+        *self.0.finalize().as_bytes()
     }
 }
 

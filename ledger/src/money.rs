@@ -78,12 +78,15 @@ pub struct Currency {
 impl Currency {
     /// Looks a code up in the table (upper case, exactly three letters).
     pub fn from_code(code: &str) -> Option<Currency> {
+        // (the table is in code order, and so is the big-endian number of a code's three bytes)
         let bytes: [u8; 3] = code.as_bytes().try_into().ok()?;
         Self::from_bytes(bytes)
     }
 
-    fn from_bytes(code: [u8; 3]) -> Option<Currency> {
-        let i = CURRENCIES.binary_search_by(|(c, _)| c.as_bytes().cmp(&code[..])).ok()?;
+    pub(crate) fn from_bytes(code: [u8; 3]) -> Option<Currency> {
+        let key = |c: &[u8]| c.iter().fold(0u32, |k, b| k << 8 | u32::from(*b));
+        let wanted = key(&code);
+        let i = CURRENCIES.binary_search_by(|(c, _)| key(c.as_bytes()).cmp(&wanted)).ok()?;
         Some(Currency { index: u8::try_from(i).expect("the table has fewer than 256 entries") })
     }
 
@@ -172,6 +175,13 @@ impl Money {
         Money::new(field, parsed, currency)
     }
 
+    /// A stored amount, already normalised: `None` unless positive, within the limit and the
+    /// currency's minor units. (Cheaper than [`Money::new`], which normalises.)
+    pub fn from_normalised(amount: Decimal, currency: Currency) -> Option<Money> {
+        let ok = amount > Decimal::ZERO && amount <= AMOUNT_MAX && amount.scale() <= currency.minor_units();
+        ok.then_some(Money { amount, currency })
+    }
+
     /// The amount, normalised (no trailing zeros).
     pub fn amount(&self) -> Decimal {
         self.amount
@@ -216,7 +226,7 @@ pub fn fee(amount: Decimal, fee_bps: u32, currency: Currency) -> Decimal {
     // × bps then four more decimal places: exact, and cheaper than a division on replay.
     let mut raw = amount * Decimal::from(fee_bps);
     raw.set_scale(raw.scale() + 4).expect("amounts have at most 3 decimal places, so the scale stays under 28");
-    raw.round_dp_with_strategy(currency.minor_units(), RoundingStrategy::MidpointAwayFromZero).normalize()
+    raw.round_dp_with_strategy(currency.minor_units(), RoundingStrategy::MidpointAwayFromZero)
 }
 
 /// Serde form of a [`Decimal`] in records: normalised mantissa as `i64` and scale as `u8`.

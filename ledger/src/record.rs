@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::chain::Hash;
 use crate::error::LedgerError;
 use crate::event::{Event, EventKind};
-use crate::ids::{check_slug, date_codec, ProjectId};
+use crate::ids::{date_codec, ProjectId};
 
 /// The format byte every record starts with.
 pub const FORMAT_VERSION: u8 = 1;
@@ -67,17 +67,19 @@ struct RecordOut<'a> {
     kind: &'a EventKind,
 }
 
-/// A record decoded without copying its strings; what replay folds in.
-#[derive(Deserialize, Debug)]
+/// A record decoded without copying its strings; what replay folds in (decoded by `decode.rs`).
+///
+/// The text the projection does not use (project, event id, memo, reference) stays raw bytes here,
+/// unchecked; [`Record::decode`] checks it is UTF-8. Replay compares the project with its key.
+#[derive(Debug)]
 pub struct RecordView<'a> {
     /// Format version.
     pub version: u8,
-    /// The project (not yet validated).
-    pub project: &'a str,
+    /// The project id's bytes.
+    pub project: &'a [u8],
     /// Seq.
     pub seq: u64,
     /// Previous hash.
-    #[serde(with = "crate::chain::hash_bytes")]
     pub prev: Hash,
     /// Commit number.
     pub commit: u64,
@@ -85,15 +87,14 @@ pub struct RecordView<'a> {
     pub recorded_at: i64,
     /// Actor.
     pub actor: &'a str,
-    /// Event id.
-    pub event_id: &'a str,
+    /// Event id's bytes.
+    pub event_id: &'a [u8],
     /// Effective date.
-    #[serde(with = "date_codec")]
     pub effective_date: NaiveDate,
-    /// Memo.
-    pub memo: &'a str,
-    /// Reference.
-    pub reference: Option<&'a str>,
+    /// Memo's bytes.
+    pub memo: &'a [u8],
+    /// Reference's bytes.
+    pub reference: Option<&'a [u8]>,
     /// The event.
     pub kind: EventKind,
 }
@@ -122,8 +123,13 @@ impl Record {
     /// Decodes stored bytes into an owned record, checking the format byte and the project id.
     pub fn decode(bytes: &[u8]) -> Result<Record, LedgerError> {
         let v = RecordView::decode(bytes)?;
-        let project =
-            ProjectId::parse("project", v.project).map_err(|e| LedgerError::Format(format!("record project: {e}")))?;
+        let text = |what: &str, b: &[u8]| {
+            std::str::from_utf8(b)
+                .map(str::to_owned)
+                .map_err(|_| LedgerError::Format(format!("record {what} is not UTF-8")))
+        };
+        let project = ProjectId::parse("project", &text("project", v.project)?)
+            .map_err(|e| LedgerError::Format(format!("record project: {e}")))?;
         Ok(Record {
             version: v.version,
             seq: v.seq,
@@ -132,11 +138,11 @@ impl Record {
             recorded_at: v.recorded_at,
             actor: v.actor.to_owned(),
             event: Event {
-                event_id: v.event_id.to_owned(),
+                event_id: text("event id", v.event_id)?,
                 project,
                 effective_date: v.effective_date,
-                memo: v.memo.to_owned(),
-                reference: v.reference.map(str::to_owned),
+                memo: text("memo", v.memo)?,
+                reference: v.reference.map(|r| text("reference", r)).transpose()?,
                 kind: v.kind,
             },
         })
@@ -155,17 +161,7 @@ impl<'a> RecordView<'a> {
             }
             None => return Err(LedgerError::Format("empty record".to_owned())),
         }
-        let (view, used): (RecordView<'a>, usize) = bincode::serde::borrow_decode_from_slice(bytes, codec_config())
-            .map_err(|e| LedgerError::Format(format!("record does not decode: {e}")))?;
-        if used != bytes.len() {
-            return Err(LedgerError::Format(format!("record has {} trailing bytes", bytes.len() - used)));
-        }
-        Ok(view)
-    }
-
-    /// Checks the project id's alphabet (the key already told which chain this is).
-    pub fn check_project(&self) -> Result<(), LedgerError> {
-        check_slug("project", self.project, "project id").map_err(|e| LedgerError::Format(e.to_string()))
+        crate::decode::record_view(bytes)
     }
 }
 

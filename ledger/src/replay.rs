@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 
 use crate::chain::{genesis_hash, CommitHasher, Hash, RecordHasher, COMMIT_GENESIS};
+use crate::decode::walk_commit;
 use crate::error::LedgerError;
 use crate::ids::ProjectId;
 use crate::projection::{CommitHead, Head, Projection};
@@ -127,70 +128,176 @@ impl Fingerprint {
     }
 }
 
+/// How to replay.
+#[derive(Clone, Copy, Debug)]
+pub struct ReplayOptions {
+    /// 1: everything on the calling thread. 2 or more: the commit log, reading and hashing the
+    /// records, and decoding and folding them run as three stages on their own threads.
+    pub threads: usize,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions { threads: std::thread::available_parallelism().map_or(1, usize::from) }
+    }
+}
+
+/// Stored record values in flight from the reading stage to the folding stage, with the hash of
+/// each record they hold.
+struct Batch {
+    key: sled::IVec,
+    value: sled::IVec,
+    hashes: Vec<Hash>,
+}
+
+/// Values handed from the reading stage to the folding stage at a time.
+const PIPELINE_BATCHES_MAX: usize = 256;
+
 /// Replays the store's tree. `progress` is told the number of records done, now and then.
-pub fn replay(tree: &sled::Tree, progress: Option<&dyn Fn(u64)>) -> Result<Replayed, LedgerError> {
-    let mut damage: Vec<Damage> = Vec::new();
+pub fn replay(
+    tree: &sled::Tree,
+    options: ReplayOptions,
+    progress: Option<&dyn Fn(u64)>,
+) -> Result<Replayed, LedgerError> {
     let started = std::time::Instant::now();
     let keys = FingerprintKeys::random();
-    let (listed, head, commits) = scan_commits(tree, &keys, &mut damage)?;
-    let mut phases = vec![("commit log", started.elapsed())];
-    let started = std::time::Instant::now();
-    let mut listed = listed;
-    let mut projection = Projection::new();
+    let mut fold = Fold::new(&keys, progress);
+    let (commit_scan, read) = if options.threads <= 1 {
+        let commit_scan = scan_commits(tree, &keys)?;
+        let read = read_records(tree, |b| {
+            fold.take(b);
+            true
+        });
+        (commit_scan, read)
+    } else {
+        std::thread::scope(|s| {
+            let commits = s.spawn(|| scan_commits(tree, &keys));
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(PIPELINE_BATCHES_MAX);
+            let reader = s.spawn(move || read_records(tree, |b| tx.send(b).is_ok()));
+            for batch in rx {
+                fold.take(batch);
+            }
+            let read = reader.join().expect("the reading stage does not panic");
+            let commit_scan = commits.join().expect("the commit log stage does not panic");
+            Ok::<_, LedgerError>((commit_scan?, read))
+        })?
+    };
+    read?;
+    let (mut listed, head, mut damage) = commit_scan;
+    let Fold { mut projection, finished, damage: fold_damage, .. } = fold.end();
+    damage.extend(fold_damage);
     projection.commit_head = head;
+    for chain in finished {
+        chain.finish(tree, &mut listed, &mut damage)?;
+    }
+    for (project, l) in listed {
+        if l.next_seq > 1 {
+            damage.push(Damage {
+                project: String::from_utf8_lossy(&project).into_owned(),
+                seq: 1,
+                problem: "the commit log lists records that are not in the store".to_owned(),
+            });
+        }
+    }
+    projection.events = projection.chains().map(|c| c.head.seq).sum();
+    damage.sort_by(|a, b| (&a.project, a.seq).cmp(&(&b.project, b.seq)));
+    let phases = vec![("replay", started.elapsed())];
+    Ok(Replayed { projection, damage, commits: head.number, phases })
+}
 
+/// The reading stage: every record value in key order, with the hash of each record in it.
+fn read_records(tree: &sled::Tree, mut send: impl FnMut(Batch) -> bool) -> Result<(), LedgerError> {
     let mut hasher = RecordHasher::new();
-    let mut current: Option<Chain> = None;
-    let mut done: u64 = 0;
     for item in tree.scan_prefix([RECORDS]) {
         let (key, value) = item?;
-        let Some((project, key_seq)) = parse_record_key(&key) else {
-            damage.push(Damage {
-                project: String::from_utf8_lossy(&key).into_owned(),
+        let hashes = Framed::new(&value).map_while(Result::ok).map(|bytes| hasher.hash(bytes)).collect();
+        if !send(Batch { key, value, hashes }) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The folding stage: checks each record's place in its chain, decodes it and folds it in.
+struct Fold<'k> {
+    keys: &'k FingerprintKeys,
+    progress: Option<&'k dyn Fn(u64)>,
+    projection: Projection,
+    current: Option<Chain>,
+    finished: Vec<Chain>,
+    damage: Vec<Damage>,
+    done: u64,
+}
+
+impl<'k> Fold<'k> {
+    fn new(keys: &'k FingerprintKeys, progress: Option<&'k dyn Fn(u64)>) -> Fold<'k> {
+        Fold {
+            keys,
+            progress,
+            projection: Projection::new(),
+            current: None,
+            finished: Vec::new(),
+            damage: Vec::new(),
+            done: 0,
+        }
+    }
+
+    fn end(mut self) -> Fold<'k> {
+        if let Some(c) = self.current.take() {
+            self.finished.push(c);
+        }
+        self
+    }
+
+    fn take(&mut self, batch: Batch) {
+        let Some((project, key_seq)) = parse_record_key(&batch.key) else {
+            self.damage.push(Damage {
+                project: String::from_utf8_lossy(&batch.key).into_owned(),
                 seq: 0,
                 problem: "malformed record key".to_owned(),
             });
-            continue;
+            return;
         };
-        if current.as_ref().is_none_or(|c| c.id.as_str() != project) {
-            if let Some(c) = current.take() {
-                c.finish(tree, &mut listed, &mut projection, &mut damage)?;
+        if self.current.as_ref().is_none_or(|c| c.id.as_str() != project) {
+            if let Some(c) = self.current.take() {
+                self.finished.push(c);
             }
-            current = Some(Chain::start(project));
+            self.current = Some(Chain::start(project));
         }
-        let chain = current.as_mut().expect("set above");
+        let chain = self.current.as_mut().expect("set above");
         if chain.problem.is_some() {
-            continue;
+            return;
         }
         if key_seq != chain.head.seq + 1 {
             chain.fail(chain.head.seq + 1, format!("record missing (next stored key is seq {key_seq})"));
-            continue;
+            return;
         }
         let state = match &chain.project {
-            Some(id) => projection.chain_mut(id),
-            None => continue,
+            Some(id) => self.projection.chain_mut(id),
+            None => return,
         };
-        for bytes in Framed::new(&value) {
+        let mut hashes = batch.hashes.iter();
+        for bytes in Framed::new(&batch.value) {
             let expected = chain.head.seq + 1;
-            let bytes = match bytes {
-                Ok(b) => b,
-                Err(e) => {
+            let (bytes, hash) = match (bytes, hashes.next()) {
+                (Ok(b), Some(h)) => (b, *h),
+                (Err(e), _) => {
                     chain.fail(expected, e.to_string());
-                    break;
+                    return;
                 }
+                (Ok(_), None) => unreachable!("the reading stage hashes every framed record"),
             };
-            let hash = hasher.hash(bytes);
             let view = match RecordView::decode(bytes) {
                 Ok(v) => v,
                 Err(e) => {
                     chain.fail(expected, e.to_string());
-                    break;
+                    return;
                 }
             };
             let problem = if view.version != FORMAT_VERSION {
                 Some(format!("format version {}", view.version))
-            } else if view.project != project {
-                Some(format!("record says project {:?}", view.project))
+            } else if view.project != project.as_bytes() {
+                Some(format!("record says project {:?}", String::from_utf8_lossy(view.project)))
             } else if view.seq != expected {
                 Some(format!("record says seq {}", view.seq))
             } else if view.prev != chain.head.hash {
@@ -202,45 +309,27 @@ pub fn replay(tree: &sled::Tree, progress: Option<&dyn Fn(u64)>) -> Result<Repla
             };
             if let Some(p) = problem {
                 chain.fail(expected, p);
-                break;
+                return;
             }
             state.apply(expected, hash, view.effective_date, view.actor, &view.kind);
-            chain.digest.push(&keys, &hash);
+            chain.digest.push(self.keys, &hash);
             chain.head = Head { seq: expected, hash };
-            done += 1;
-            if let Some(report) = progress {
-                if done.is_multiple_of(262_144) {
-                    report(done);
+            self.done += 1;
+            if let Some(report) = self.progress {
+                if self.done.is_multiple_of(262_144) {
+                    report(self.done);
                 }
             }
         }
     }
-    if let Some(c) = current.take() {
-        c.finish(tree, &mut listed, &mut projection, &mut damage)?;
-    }
-    for (project, l) in listed {
-        if l.next_seq > 1 {
-            damage.push(Damage {
-                project,
-                seq: 1,
-                problem: "the commit log lists records that are not in the store".to_owned(),
-            });
-        }
-    }
-    projection.events = projection.chains().map(|c| c.head.seq).sum();
-    damage.sort_by(|a, b| (&a.project, a.seq).cmp(&(&b.project, b.seq)));
-    phases.push(("records", started.elapsed()));
-    Ok(Replayed { projection, damage, commits, phases })
 }
 
-type Listing = HashMap<String, Listed>;
+type Listing = HashMap<Vec<u8>, Listed, rustc_hash::FxBuildHasher>;
 
-fn scan_commits(
-    tree: &sled::Tree,
-    keys: &FingerprintKeys,
-    damage: &mut Vec<Damage>,
-) -> Result<(Listing, CommitHead, u64), LedgerError> {
-    let mut listed: Listing = HashMap::new();
+fn scan_commits(tree: &sled::Tree, keys: &FingerprintKeys) -> Result<(Listing, CommitHead, Vec<Damage>), LedgerError> {
+    let mut found = Vec::new();
+    let damage = &mut found;
+    let mut listed: Listing = HashMap::default();
     let mut head = CommitHead { number: 0, hash: COMMIT_GENESIS };
     let mut hasher = CommitHasher::new();
     let mut broken = false;
@@ -258,42 +347,57 @@ fn scan_commits(
             fail(&mut broken, None, format!("commit chain broken at commit {}: its entry is missing", head.number + 1));
         }
         for bytes in Framed::new(&value) {
-            let view = match bytes.and_then(CommitView::decode) {
+            hasher.start(&head.hash, head.number + 1);
+            let bytes = match bytes {
+                Ok(b) => b,
+                Err(e) => {
+                    fail(&mut broken, None, format!("commit chain broken at commit {}: {e}", head.number + 1));
+                    break;
+                }
+            };
+            let walked = Ok(bytes).and_then(|b| {
+                walk_commit(b, |project, seq, hash| {
+                    hasher.add(hash);
+                    let l = match listed.get_mut(project) {
+                        Some(l) => l,
+                        None => listed.entry(project.to_vec()).or_insert_with(Listed::new),
+                    };
+                    if seq != l.next_seq && l.problem.is_none() {
+                        l.problem =
+                            Some((l.next_seq, format!("the commit log lists seq {seq} where {} was due", l.next_seq)));
+                    }
+                    l.digest.push(keys, hash);
+                    l.next_seq += 1;
+                })
+            });
+            let view = match walked {
                 Ok(v) => v,
                 Err(e) => {
                     fail(&mut broken, None, format!("commit chain broken at commit {}: {e}", head.number + 1));
                     break;
                 }
             };
-            let first = view.records.first().map(|r| (r.project, r.seq));
             let problem = if view.version != FORMAT_VERSION {
                 Some(format!("format version {}", view.version))
             } else if view.number != head.number + 1 {
                 Some(format!("expected commit {}, found {}", head.number + 1, view.number))
-            } else if hasher.hash(&head.hash, view.number, view.records.iter().map(|r| &r.hash)) != view.hash {
+            } else if hasher.finish() != view.hash {
                 Some("its hash does not match its records and the commit before".to_owned())
             } else {
                 None
             };
             if let Some(p) = problem {
+                let mut first: Option<(String, u64)> = None;
+                let _ = walk_commit(bytes, |project, seq, _| {
+                    first.get_or_insert_with(|| (String::from_utf8_lossy(project).into_owned(), seq));
+                });
+                let first = first.as_ref().map(|(p, s)| (p.as_str(), *s));
                 fail(&mut broken, first, format!("commit chain broken at commit {}: {p}", head.number + 1));
-            }
-            for r in &view.records {
-                let l = match listed.get_mut(r.project) {
-                    Some(l) => l,
-                    None => listed.entry(r.project.to_owned()).or_insert_with(Listed::new),
-                };
-                if r.seq != l.next_seq && l.problem.is_none() {
-                    l.problem =
-                        Some((l.next_seq, format!("the commit log lists seq {} where {} was due", r.seq, l.next_seq)));
-                }
-                l.digest.push(keys, &r.hash);
-                l.next_seq += 1;
             }
             head = CommitHead { number: view.number, hash: view.hash };
         }
     }
-    Ok((listed, head, head.number))
+    Ok((listed, head, found))
 }
 
 struct Chain {
@@ -328,14 +432,8 @@ impl Chain {
     }
 
     /// Compares the chain with the commit log and its head entry; pins down the first bad seq if any.
-    fn finish(
-        self,
-        tree: &sled::Tree,
-        listed: &mut Listing,
-        projection: &mut Projection,
-        damage: &mut Vec<Damage>,
-    ) -> Result<(), LedgerError> {
-        let log = listed.remove(&self.id);
+    fn finish(self, tree: &sled::Tree, listed: &mut Listing, damage: &mut Vec<Damage>) -> Result<(), LedgerError> {
+        let log = listed.remove(self.id.as_bytes());
         let mut problem = self.problem.clone();
         if problem.is_none() {
             problem = match &log {
@@ -364,7 +462,6 @@ impl Chain {
         if let Some((seq, text)) = problem {
             let (seq, text) = locate(tree, &self.id)?.unwrap_or((seq, text));
             damage.push(Damage { project: self.id.clone(), seq, problem: text });
-            let _ = projection;
         }
         Ok(())
     }
@@ -404,7 +501,7 @@ fn locate(tree: &sled::Tree, project: &str) -> Result<Option<(u64, String)>, Led
                 Ok(v) => v,
                 Err(e) => return Ok(Some((expected, e.to_string()))),
             };
-            if view.seq != expected || view.prev != prev || view.project != project {
+            if view.seq != expected || view.prev != prev || view.project != project.as_bytes() {
                 return Ok(Some((expected, "seq, prev or project does not match its place in the chain".to_owned())));
             }
             prev = hash;

@@ -24,7 +24,7 @@ use crate::event::Event;
 use crate::ids::ProjectId;
 use crate::projection::{Head, Projection};
 use crate::record::{decode_value, encode_value, push_framed, Framed, IdEntry, Record, FORMAT_VERSION};
-use crate::replay::{replay, Damage, Replayed};
+use crate::replay::{replay, Damage, ReplayOptions, Replayed};
 use crate::rules::History;
 
 /// Records per sealed chunk. Chunk boundaries are fixed: chunk k holds seqs `k*C+1 ..= (k+1)*C`.
@@ -120,6 +120,11 @@ impl Store {
     /// Opens (creating when absent) the store in `dir`, verifies every chain and rebuilds the projection.
     /// A store that fails verification opens read-only: [`Store::damage`] says where.
     pub fn open(dir: &Path) -> Result<(Store, OpenReport), LedgerError> {
+        Store::open_with(dir, ReplayOptions::default())
+    }
+
+    /// [`Store::open`] with explicit replay options (single-threaded replay for measurements).
+    pub fn open_with(dir: &Path, options: ReplayOptions) -> Result<(Store, OpenReport), LedgerError> {
         let started = std::time::Instant::now();
         let (db, tree) = open_tree(dir)?;
         let sled_open = started.elapsed();
@@ -138,7 +143,7 @@ impl Store {
             }
         }
         let log_file = File::options().read(true).open(dir.join("db"))?;
-        let Replayed { projection, damage, commits, mut phases } = replay(&tree, None)?;
+        let Replayed { projection, damage, commits, mut phases } = replay(&tree, options, None)?;
         phases.insert(0, ("sled open", sled_open));
         let report = OpenReport {
             events: projection.events,
@@ -295,6 +300,13 @@ impl Store {
     /// A reader of stored records that other threads may use while this store writes.
     pub fn reader(&self) -> Reader {
         Reader { tree: self.tree.clone() }
+    }
+
+    /// Re-reads the whole store and verifies both chains as [`Store::open`] does, leaving this store's
+    /// state alone (an audit on demand). It borrows the store, so no commit is written meanwhile and
+    /// the scans see one consistent store.
+    pub fn verify(&self) -> Result<Replayed, LedgerError> {
+        replay(&self.tree, ReplayOptions::default(), None)
     }
 
     /// Raw stored records of `project` from seq `from` (inclusive), at most `limit`.
