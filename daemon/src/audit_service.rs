@@ -1,0 +1,249 @@
+//! The `fiscus.v1.Audit` service: chain heads, verification on the server, and the raw export of a
+//! chain that anyone can verify with blake3 alone.
+
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use fiscus_ledger::chain::{genesis_hash, Hash};
+use fiscus_ledger::projection::Head;
+use fiscus_ledger::record::Record;
+use fiscus_ledger::replay::Damage;
+use fiscus_ledger::store::Reader;
+use fiscus_ledger::{LedgerError, ProjectId};
+use fiscus_proto::pb;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use crate::auth::{Principal, RoleKind};
+use crate::convert::project_id;
+use crate::state::{blocking, chain, Shared};
+use crate::status::ledger_status;
+
+/// Raw records per `ExportChainResponse` message.
+pub const EXPORT_RECORDS_PER_MESSAGE: usize = 256;
+
+/// Records read per step of a one-chain verification.
+const VERIFY_RECORDS_PER_READ: usize = 1_024;
+
+/// The Audit service.
+pub struct AuditService {
+    shared: Arc<Shared>,
+}
+
+impl AuditService {
+    /// A service on the daemon's shared state.
+    pub fn new(shared: Arc<Shared>) -> AuditService {
+        AuditService { shared }
+    }
+}
+
+fn damage_pb(d: &Damage) -> pb::Damage {
+    pb::Damage { project: d.project.clone(), seq: d.seq, problem: d.problem.clone() }
+}
+
+/// Clears the "verification running" flag when a verification ends, however it ends.
+struct Running<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// Re-reads one chain up to `head`: re-hashes each record's stored bytes and checks seq, project
+/// and `prev`. Returns the records checked and the first problem.
+fn verify_chain(reader: &Reader, id: &ProjectId, head: Head) -> Result<(u64, Option<Damage>), LedgerError> {
+    let project = id.as_str();
+    let damage = |seq: u64, problem: String| Damage { project: project.to_owned(), seq, problem };
+    let mut prev: Hash = genesis_hash(id);
+    let mut seq = 0u64;
+    while seq < head.seq {
+        let want = usize::try_from(head.seq - seq).unwrap_or(usize::MAX).min(VERIFY_RECORDS_PER_READ);
+        let raws = reader.raw_records(project, seq + 1, want)?;
+        if raws.is_empty() {
+            break;
+        }
+        for raw in &raws {
+            let expected = seq + 1;
+            if raw.seq != expected {
+                return Ok((seq, Some(damage(expected, format!("record missing (next stored is seq {})", raw.seq)))));
+            }
+            let record = match Record::decode(&raw.bytes) {
+                Ok(v) => v,
+                Err(e) => return Ok((seq, Some(damage(expected, e.to_string())))),
+            };
+            let problem = if record.event.project.as_str() != project {
+                Some(format!("record says project {:?}", record.event.project.as_str()))
+            } else if record.seq != expected {
+                Some(format!("record says seq {}", record.seq))
+            } else if record.prev != prev {
+                Some("prev does not match the hash of the record before".to_owned())
+            } else {
+                None
+            };
+            if let Some(p) = problem {
+                return Ok((seq, Some(damage(expected, p))));
+            }
+            prev = raw.hash;
+            seq = expected;
+        }
+    }
+    if seq < head.seq {
+        return Ok((seq, Some(damage(seq + 1, "record missing".to_owned()))));
+    }
+    if prev != head.hash {
+        return Ok((seq, Some(damage(seq, "the last record's hash is not the chain's head".to_owned()))));
+    }
+    Ok((seq, None))
+}
+
+#[tonic::async_trait]
+impl pb::audit_server::Audit for AuditService {
+    async fn get_head(&self, request: Request<pb::GetHeadRequest>) -> Result<Response<pb::GetHeadResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let r = request.get_ref();
+        let only: Option<&str> = match (r.project.as_str(), principal.own_project()) {
+            ("", None) => None,
+            ("", Some(own)) => Some(own),
+            (named, _) => Some(named),
+        };
+        let snapshot = match only {
+            Some(p) => self.shared.readable(principal, "project", p)?,
+            None => self.shared.snapshot(),
+        };
+        let projects = snapshot
+            .chains()
+            .filter(|c| only.is_none_or(|o| o == c.id.as_str()))
+            .map(|c| pb::ProjectHead { project: c.id.as_str().to_owned(), seq: c.head.seq, hash: c.head.hash.to_vec() })
+            .collect();
+        Ok(Response::new(pb::GetHeadResponse {
+            commit: snapshot.commit_head.number,
+            commit_hash: snapshot.commit_head.hash.to_vec(),
+            projects,
+        }))
+    }
+
+    async fn verify(&self, request: Request<pb::VerifyRequest>) -> Result<Response<pb::VerifyResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        principal.require(&[RoleKind::Admin, RoleKind::Auditor], "verify the store")?;
+        let project = request.get_ref().project.clone();
+        let id = if project.is_empty() {
+            None
+        } else {
+            let id = project_id("project", &project).map_err(|e| ledger_status(&e))?;
+            if self.shared.damage_of(&project).is_none() {
+                chain(&self.shared.snapshot(), &project)?;
+            }
+            Some(id)
+        };
+        if self.shared.verifying.swap(true, Ordering::AcqRel) {
+            return Err(Status::resource_exhausted("a verification is already running"));
+        }
+        let _running = Running(&self.shared.verifying);
+        let started = Instant::now();
+        let response = match id {
+            None => {
+                let replayed = self.shared.writer.verify().await?;
+                pb::VerifyResponse {
+                    ok: replayed.damage.is_empty(),
+                    chains: replayed.projection.chains().count() as u64,
+                    records: replayed.projection.events,
+                    commits: replayed.commits,
+                    commit: replayed.projection.commit_head.number,
+                    commit_hash: replayed.projection.commit_head.hash.to_vec(),
+                    damage: replayed.damage.iter().map(damage_pb).collect(),
+                    elapsed_ms: 0,
+                }
+            }
+            Some(id) => {
+                let snapshot = self.shared.snapshot();
+                let known = self.shared.damage_of(&project).cloned();
+                let head = snapshot.project(&project).map(|s| s.head);
+                let reader = self.shared.reader.clone();
+                let checked = match head {
+                    Some(head) => blocking(move || verify_chain(&reader, &id, head)).await?,
+                    None => (0, None),
+                };
+                let (records, found) = checked;
+                let damage: Vec<pb::Damage> = known.iter().chain(found.iter()).map(damage_pb).collect();
+                pb::VerifyResponse {
+                    ok: damage.is_empty(),
+                    chains: 1,
+                    records,
+                    commits: 0,
+                    commit: snapshot.commit_head.number,
+                    commit_hash: snapshot.commit_head.hash.to_vec(),
+                    damage,
+                    elapsed_ms: 0,
+                }
+            }
+        };
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Ok(Response::new(pb::VerifyResponse { elapsed_ms, ..response }))
+    }
+
+    type ExportChainStream = Pin<Box<dyn Stream<Item = Result<pb::ExportChainResponse, Status>> + Send + 'static>>;
+
+    async fn export_chain(
+        &self,
+        request: Request<pb::ExportChainRequest>,
+    ) -> Result<Response<Self::ExportChainStream>, Status> {
+        let principal = Principal::of(&request)?;
+        let r = request.get_ref().clone();
+        principal.may_read(&r.project)?;
+        project_id("project", &r.project).map_err(|e| ledger_status(&e))?;
+        let snapshot = self.shared.snapshot();
+        // A damaged chain is exported up to its first bad record, then the stream ends with DATA_LOSS.
+        let damaged = self.shared.damage_of(&r.project).cloned();
+        let head_seq = match (&damaged, snapshot.project(&r.project)) {
+            (Some(d), _) => d.seq.saturating_sub(1),
+            (None, Some(state)) => state.head.seq,
+            (None, None) => return Err(Status::not_found(format!("unknown project {}", r.project))),
+        };
+        let reader = self.shared.reader.clone();
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(async move {
+            let mut next = r.from_seq.max(1);
+            let mut sent_any = false;
+            while next <= head_seq || !sent_any {
+                let want = usize::try_from(head_seq.saturating_sub(next) + 1)
+                    .unwrap_or(usize::MAX)
+                    .min(EXPORT_RECORDS_PER_MESSAGE);
+                let want = if next > head_seq { 0 } else { want };
+                let (project, reader) = (r.project.clone(), reader.clone());
+                let raws = match blocking(move || reader.raw_records(&project, next, want)).await {
+                    Ok(raws) => raws,
+                    Err(status) => {
+                        let _ = tx.send(Err(status)).await;
+                        return;
+                    }
+                };
+                let count = raws.len() as u64;
+                let records = raws
+                    .into_iter()
+                    .map(|x| pb::RawRecord { seq: x.seq, bytes: x.bytes, hash: x.hash.to_vec() })
+                    .collect();
+                if tx.send(Ok(pb::ExportChainResponse { head_seq, records })).await.is_err() {
+                    return;
+                }
+                sent_any = true;
+                if count == 0 {
+                    break;
+                }
+                next += count;
+            }
+            if let Some(d) = damaged {
+                let status = Status::data_loss(format!(
+                    "{} seq {} failed verification: {}; the export ends before it",
+                    d.project, d.seq, d.problem
+                ));
+                let _ = tx.send(Err(status)).await;
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}

@@ -1,0 +1,157 @@
+//! Authentication and the role rules.
+//!
+//! [`Authenticator::check`] is the interceptor in front of the Ledger and Audit services: it takes
+//! the bearer token from the `authorization` metadata, hashes it with blake3 and compares the hash
+//! with every known one (blake3's `Hash` compares in constant time, and the loop does not stop at a
+//! match), then puts the [`Principal`] in the request's extensions. The services ask the principal
+//! what it may do with [`Principal::require`] and [`Principal::may_read`].
+
+use std::sync::Arc;
+
+use tonic::{Request, Status};
+
+use crate::tokens::{hash_token, Role, TokenEntry};
+
+/// Who is calling: the token's name (recorded as the actor of its events) and role.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    /// The token's name.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+}
+
+/// The kinds of role, for [`Principal::require`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RoleKind {
+    /// `admin`.
+    Admin,
+    /// `accountant`.
+    Accountant,
+    /// `auditor`.
+    Auditor,
+    /// `project:<id>`.
+    Project,
+}
+
+impl Principal {
+    /// The kind of its role.
+    pub fn kind(&self) -> RoleKind {
+        match self.role {
+            Role::Admin => RoleKind::Admin,
+            Role::Accountant => RoleKind::Accountant,
+            Role::Auditor => RoleKind::Auditor,
+            Role::Project(_) => RoleKind::Project,
+        }
+    }
+
+    /// `PERMISSION_DENIED` unless the role is one of `allowed`.
+    pub fn require(&self, allowed: &[RoleKind], what: &str) -> Result<(), Status> {
+        if allowed.contains(&self.kind()) {
+            Ok(())
+        } else {
+            Err(Status::permission_denied(format!("role {} may not {what}", self.role)))
+        }
+    }
+
+    /// `PERMISSION_DENIED` when a `project:<id>` token asks about another project. Checked before
+    /// anything else about `project`, so the answer says nothing about whether it exists.
+    pub fn may_read(&self, project: &str) -> Result<(), Status> {
+        match &self.role {
+            Role::Project(own) if own.as_str() != project => {
+                Err(Status::permission_denied(format!("a token of project {own} may read only that project")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The one project a `project:<id>` token is limited to; `None` for the other roles.
+    pub fn own_project(&self) -> Option<&str> {
+        match &self.role {
+            Role::Project(own) => Some(own.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The principal the interceptor stored in `request`.
+    pub fn of<T>(request: &Request<T>) -> Result<&Principal, Status> {
+        request.extensions().get::<Principal>().ok_or_else(|| Status::unauthenticated("no bearer token"))
+    }
+}
+
+/// Checks bearer tokens against the hashes of the tokens file.
+#[derive(Clone)]
+pub struct Authenticator {
+    tokens: Arc<Vec<TokenEntry>>,
+}
+
+impl Authenticator {
+    /// An authenticator knowing `tokens`.
+    pub fn new(tokens: Vec<TokenEntry>) -> Authenticator {
+        Authenticator { tokens: Arc::new(tokens) }
+    }
+
+    /// The interceptor: `UNAUTHENTICATED` without a known bearer token; otherwise the request with
+    /// its [`Principal`] in the extensions.
+    pub fn check(&self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let principal = self.principal(request.metadata().get("authorization").map(|v| v.as_bytes()))?;
+        request.extensions_mut().insert(principal);
+        Ok(request)
+    }
+
+    /// The principal of an `authorization` header value.
+    pub fn principal(&self, header: Option<&[u8]>) -> Result<Principal, Status> {
+        let header =
+            header.ok_or_else(|| Status::unauthenticated("no bearer token: send `authorization: Bearer <token>`"))?;
+        let text =
+            std::str::from_utf8(header).map_err(|_| Status::unauthenticated("the authorization header is not text"))?;
+        let token = match text.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ => return Err(Status::unauthenticated("the authorization header is not `Bearer <token>`")),
+        };
+        let hash = hash_token(token);
+        let mut found: Option<&TokenEntry> = None;
+        for entry in self.tokens.iter() {
+            // Constant-time comparison, and no early exit: the time does not tell which entry matched.
+            if entry.hash == hash {
+                found = Some(entry);
+            }
+        }
+        let entry = found.ok_or_else(|| Status::unauthenticated("unknown token"))?;
+        Ok(Principal { name: entry.name.clone(), role: entry.role.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fiscus_ledger::ProjectId;
+    use tonic::Code;
+
+    use super::*;
+
+    fn auth() -> Authenticator {
+        let p = ProjectId::parse("p", "meetup").expect("id");
+        Authenticator::new(vec![
+            TokenEntry { hash: hash_token("fiscus_a"), name: "alice".into(), role: Role::Accountant },
+            TokenEntry { hash: hash_token("fiscus_m"), name: "mo".into(), role: Role::Project(p) },
+        ])
+    }
+
+    #[test]
+    fn bearer_tokens_map_to_principals() {
+        let a = auth();
+        assert_eq!(a.principal(Some(b"Bearer fiscus_a")).expect("known").name, "alice");
+        assert_eq!(a.principal(Some(b"bearer fiscus_m")).expect("known").name, "mo");
+        for bad in [None, Some(&b"Bearer nope"[..]), Some(b"fiscus_a"), Some(b"Basic fiscus_a")] {
+            assert_eq!(a.principal(bad).expect_err("refused").code(), Code::Unauthenticated);
+        }
+    }
+
+    #[test]
+    fn project_tokens_read_only_their_project() {
+        let mo = auth().principal(Some(b"Bearer fiscus_m")).expect("known");
+        assert!(mo.may_read("meetup").is_ok());
+        assert_eq!(mo.may_read("other").expect_err("denied").code(), Code::PermissionDenied);
+        assert_eq!(mo.require(&[RoleKind::Admin], "open projects").expect_err("denied").code(), Code::PermissionDenied);
+    }
+}

@@ -1,0 +1,263 @@
+//! Settings of a running `fiscusd`: where the store and the tokens are, where to listen, TLS, and
+//! the limits. A TOML file (`--config`) may give any of them; flags win over the file, and the file
+//! over the defaults.
+//!
+//! ```toml
+//! data = "/var/lib/fiscus"
+//! listen = "127.0.0.1:7878"
+//! tokens = "/etc/fiscus/tokens.toml"
+//!
+//! [limits]
+//! request_bytes_max = 4194304
+//! commit_events_max = 1000
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use fiscus_ledger::commit::COMMIT_EVENTS_MAX;
+use fiscus_ledger::ids::MEMO_CHARS_MAX;
+use fiscus_ledger::store::GROUP_REQUESTS_MAX;
+use serde::Deserialize;
+
+/// Where `fiscusd` listens when neither a flag nor the config file says: loopback only.
+pub const LISTEN_DEFAULT: &str = "127.0.0.1:7878";
+
+/// A setting that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML for these settings.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        message: String,
+    },
+    /// A required setting is missing.
+    #[error("{0} is required (give the flag or set it in the config file)")]
+    Missing(&'static str),
+    /// A setting is out of its range.
+    #[error("{setting}: {message}")]
+    Range {
+        /// The setting.
+        setting: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The limits: every queue, page and request is bounded.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request message accepted, in bytes (larger: `RESOURCE_EXHAUSTED`).
+    pub request_bytes_max: usize,
+    /// Most events one `RecordCommit` may carry (at most the ledger's `COMMIT_EVENTS_MAX`).
+    pub commit_events_max: usize,
+    /// Most items a page (`ListEvents`, `ListProjects`) may ask for.
+    pub page_size_max: u32,
+    /// Page size when a request asks for 0.
+    pub page_size_default: u32,
+    /// Write requests waiting for the writer; a full queue answers `RESOURCE_EXHAUSTED` at once.
+    pub queue_depth_max: usize,
+    /// Most commit requests the writer takes into one group (one batch, one sync).
+    pub group_requests_max: usize,
+    /// Longest memo, in characters (at most the ledger's own limit of 1,000).
+    pub memo_chars_max: usize,
+    /// Most `Subscribe` streams at once.
+    pub subscribers_max: usize,
+    /// How many commits a live subscriber may fall behind the head before it is ended with
+    /// `RESOURCE_EXHAUSTED`.
+    pub subscriber_lag_commits_max: u64,
+    /// How long a shutdown waits for calls in flight before it stops anyway, in milliseconds.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            request_bytes_max: 4 * 1024 * 1024,
+            commit_events_max: COMMIT_EVENTS_MAX,
+            page_size_max: 1_000,
+            page_size_default: 100,
+            queue_depth_max: 8_192,
+            group_requests_max: 1_024,
+            memo_chars_max: MEMO_CHARS_MAX,
+            subscribers_max: 64,
+            subscriber_lag_commits_max: 10_000,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+impl Limits {
+    /// Checks each limit against its range.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let range = |setting: &'static str, value: u64, lo: u64, hi: u64| {
+            if value < lo || value > hi {
+                Err(ConfigError::Range { setting, message: format!("{value} is outside {lo} to {hi}") })
+            } else {
+                Ok(())
+            }
+        };
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        range("limits.request_bytes_max", n(self.request_bytes_max), 1024, 1 << 30)?;
+        range("limits.commit_events_max", n(self.commit_events_max), 1, n(COMMIT_EVENTS_MAX))?;
+        range("limits.page_size_max", u64::from(self.page_size_max), 1, 100_000)?;
+        range("limits.page_size_default", u64::from(self.page_size_default), 1, u64::from(self.page_size_max))?;
+        range("limits.queue_depth_max", n(self.queue_depth_max), 1, 1 << 20)?;
+        range("limits.group_requests_max", n(self.group_requests_max), 1, n(GROUP_REQUESTS_MAX))?;
+        range("limits.memo_chars_max", n(self.memo_chars_max), 0, n(MEMO_CHARS_MAX))?;
+        range("limits.subscribers_max", n(self.subscribers_max), 0, 1 << 16)?;
+        range("limits.subscriber_lag_commits_max", self.subscriber_lag_commits_max, 1, u64::MAX)?;
+        range("limits.shutdown_grace_ms", self.shutdown_grace_ms, 0, 3_600_000)?;
+        Ok(())
+    }
+}
+
+/// What a config file may hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// The store's directory.
+    pub data: Option<PathBuf>,
+    /// Address to listen on.
+    pub listen: Option<SocketAddr>,
+    /// The tokens file.
+    pub tokens: Option<PathBuf>,
+    /// TLS certificate chain (PEM).
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// The limits.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+impl FileConfig {
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })
+    }
+}
+
+/// The settings given on the command line (each overrides the config file).
+#[derive(Debug, Default, Clone)]
+pub struct Flags {
+    /// `--data`.
+    pub data: Option<PathBuf>,
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--tokens`.
+    pub tokens: Option<PathBuf>,
+    /// `--tls-cert`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key`.
+    pub tls_key: Option<PathBuf>,
+    /// `--config`.
+    pub config: Option<PathBuf>,
+}
+
+/// Certificate and key files for TLS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// The resolved settings of a running daemon.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The store's directory (created on first start).
+    pub data: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The tokens file.
+    pub tokens: PathBuf,
+    /// TLS, when both files are given.
+    pub tls: Option<TlsFiles>,
+    /// The limits.
+    pub limits: Limits,
+}
+
+impl Settings {
+    /// Flags over the config file (when `--config` names one) over the defaults.
+    pub fn resolve(flags: Flags) -> Result<Settings, ConfigError> {
+        let file = match &flags.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        Settings::merge(flags, file)
+    }
+
+    /// Flags over `file` over the defaults.
+    pub fn merge(flags: Flags, file: FileConfig) -> Result<Settings, ConfigError> {
+        let data = flags.data.or(file.data).ok_or(ConfigError::Missing("--data"))?;
+        let tokens = flags.tokens.or(file.tokens).ok_or(ConfigError::Missing("--tokens"))?;
+        let listen = match flags.listen.or(file.listen) {
+            Some(a) => a,
+            None => LISTEN_DEFAULT.parse().expect("LISTEN_DEFAULT is a socket address"),
+        };
+        let tls = match (flags.tls_cert.or(file.tls_cert), flags.tls_key.or(file.tls_key)) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => return Err(ConfigError::Missing("--tls-key (with --tls-cert)")),
+            (None, Some(_)) => return Err(ConfigError::Missing("--tls-cert (with --tls-key)")),
+        };
+        let mut limits = file.limits;
+        // A smaller page limit without a default of its own lowers the default with it.
+        limits.page_size_default = limits.page_size_default.min(limits.page_size_max);
+        limits.check()?;
+        Ok(Settings { data, listen, tokens, tls, limits })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_defaults_fill_the_rest() {
+        let file: FileConfig = toml::from_str(
+            "data = \"/from-file\"\ntokens = \"/t.toml\"\nlisten = \"127.0.0.1:9000\"\n[limits]\npage_size_max = 50\n",
+        )
+        .expect("valid config");
+        let flags = Flags { data: Some("/from-flag".into()), ..Flags::default() };
+        let s = Settings::merge(flags, file).expect("settings");
+        assert_eq!(s.data, PathBuf::from("/from-flag"));
+        assert_eq!(s.tokens, PathBuf::from("/t.toml"));
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.limits.page_size_max, 50);
+        assert_eq!(s.limits.commit_events_max, COMMIT_EVENTS_MAX);
+    }
+
+    #[test]
+    fn default_listen_is_loopback() {
+        let flags = Flags { data: Some("/d".into()), tokens: Some("/t".into()), ..Flags::default() };
+        let s = Settings::merge(flags, FileConfig::default()).expect("settings");
+        assert!(s.listen.ip().is_loopback());
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        assert!(toml::from_str::<FileConfig>("[limits]\nno_such_limit = 1\n").is_err());
+        let file: FileConfig = toml::from_str("[limits]\ncommit_events_max = 5000\n").expect("parses");
+        let flags = Flags { data: Some("/d".into()), tokens: Some("/t".into()), ..Flags::default() };
+        assert!(matches!(Settings::merge(flags.clone(), file), Err(ConfigError::Range { .. })));
+        let half_tls = Flags { tls_cert: Some("/c".into()), ..flags };
+        assert!(matches!(Settings::merge(half_tls, FileConfig::default()), Err(ConfigError::Missing(_))));
+    }
+}

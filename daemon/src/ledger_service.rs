@@ -1,0 +1,433 @@
+//! The `fiscus.v1.Ledger` service: writes go to the writer thread; reads answer from the latest
+//! published snapshot and the store reader, and never wait for the writer.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use fiscus_ledger::money::format_amount;
+use fiscus_ledger::record::Record;
+use fiscus_ledger::statement::Statement;
+use fiscus_ledger::{CommitRequest, Committed, Currency, Projection};
+use fiscus_proto::pb;
+use fiscus_proto::pb::event::Kind;
+use rust_decimal::Decimal;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use crate::auth::{Principal, RoleKind};
+use crate::convert::{self, details_pb, event_from_pb, project_kind_pb, recorded_pb};
+use crate::state::{blocking, chain, Shared};
+use crate::status::{invalid, ledger_status};
+use crate::tokens::Role;
+
+/// Every role that reads every project.
+const READ_ALL: &[RoleKind] = &[RoleKind::Admin, RoleKind::Accountant, RoleKind::Auditor];
+
+/// The Ledger service.
+pub struct LedgerService {
+    shared: Arc<Shared>,
+}
+
+impl LedgerService {
+    /// A service on the daemon's shared state.
+    pub fn new(shared: Arc<Shared>) -> LedgerService {
+        LedgerService { shared }
+    }
+}
+
+/// `PERMISSION_DENIED` unless the principal may record every one of `events`.
+fn may_record(principal: &Principal, events: &[pb::Event]) -> Result<(), Status> {
+    match &principal.role {
+        Role::Admin => Ok(()),
+        Role::Auditor => Err(Status::permission_denied("role auditor may not record events")),
+        Role::Accountant => {
+            for (i, e) in events.iter().enumerate() {
+                if let Some(k @ (Kind::ProjectOpened(_) | Kind::ProjectTermsChanged(_) | Kind::ProjectClosed(_))) =
+                    &e.kind
+                {
+                    return Err(Status::permission_denied(format!(
+                        "events[{i}]: role accountant may not record {}; it needs admin",
+                        convert::kind_field(k)
+                    )));
+                }
+            }
+            Ok(())
+        }
+        Role::Project(own) => {
+            for (i, e) in events.iter().enumerate() {
+                principal.may_read(&e.project)?;
+                if !matches!(e.kind, Some(Kind::ExpenseRequested(_))) {
+                    return Err(Status::permission_denied(format!(
+                        "events[{i}]: a token of project {own} may record only expense_requested"
+                    )));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+impl LedgerService {
+    /// Converts, checks limits and commits events through the writer.
+    async fn commit(
+        &self,
+        principal: &Principal,
+        events: Vec<fiscus_ledger::Event>,
+        expected_heads: Vec<(fiscus_ledger::ProjectId, u64)>,
+    ) -> Result<Committed, Status> {
+        let request = CommitRequest { events, expected_heads, actor: principal.name.clone(), recorded_at: 0 };
+        self.shared.writer.commit(request).await
+    }
+
+    fn check_memo(&self, field: &str, memo: &str) -> Result<(), Status> {
+        let chars = memo.chars().count();
+        let max = self.shared.limits.memo_chars_max;
+        if chars > max {
+            return Err(invalid(field, format!("is {chars} characters; this server accepts at most {max}")));
+        }
+        Ok(())
+    }
+}
+
+fn position_pb(p: &fiscus_ledger::Position) -> pb::Position {
+    pb::Position { project: p.project.as_str().to_owned(), seq: p.seq }
+}
+
+fn first_position(c: &Committed) -> Option<pb::Position> {
+    c.positions.first().map(position_pb)
+}
+
+fn statement_pb(s: &Statement) -> pb::CurrencyStatement {
+    let c = s.currency;
+    let totals = |m: &std::collections::BTreeMap<String, Decimal>| {
+        m.iter().map(|(name, v)| pb::StatementTotal { name: name.clone(), amount: format_amount(*v, c) }).collect()
+    };
+    pb::CurrencyStatement {
+        currency: c.code().to_owned(),
+        opening_balance: format_amount(s.opening, c),
+        lines: s
+            .lines
+            .iter()
+            .map(|l| pb::StatementLine {
+                date: l.date.to_string(),
+                seq: l.seq,
+                kind: l.kind.to_owned(),
+                memo: l.memo.clone(),
+                reference: l.reference.clone(),
+                amount: format_amount(l.amount, c),
+                running_balance: format_amount(l.running, c),
+            })
+            .collect(),
+        totals_by_source: totals(&s.by_source),
+        totals_by_category: totals(&s.by_category),
+        totals_by_kind: totals(&s.by_kind),
+        closing_balance: format_amount(s.closing, c),
+    }
+}
+
+fn summary_pb(p: &fiscus_ledger::ProjectState) -> Option<pb::ProjectSummary> {
+    let info = p.info.as_ref()?;
+    Some(pb::ProjectSummary {
+        project: p.id.as_str().to_owned(),
+        name: info.name.clone(),
+        kind: project_kind_pb(info.kind).into(),
+        fee_bps: info.fee_bps,
+        currency: info.currency.code().to_owned(),
+        advance_limit: format_amount(info.advance_limit, info.currency),
+        opened_on: info.opened_on.to_string(),
+        closed: p.closed,
+        closed_through: p.closed_through.map(|d| d.to_string()),
+        head_seq: p.head.seq,
+    })
+}
+
+/// The home currency of a chain in a snapshot, for amounts that carry none.
+pub fn home_of(snapshot: &Projection, project: &str) -> Option<Currency> {
+    snapshot.project(project).and_then(|s| s.info.as_ref()).map(|i| i.currency)
+}
+
+#[tonic::async_trait]
+impl pb::ledger_server::Ledger for LedgerService {
+    async fn open_project(
+        &self,
+        request: Request<pb::OpenProjectRequest>,
+    ) -> Result<Response<pb::OpenProjectResponse>, Status> {
+        let principal = Principal::of(&request)?.clone();
+        principal.require(&[RoleKind::Admin], "open projects")?;
+        let r = request.into_inner();
+        let opened = r.opened.ok_or_else(|| invalid("opened", "is required"))?;
+        self.check_memo("memo", &r.memo)?;
+        let wire = pb::Event {
+            event_id: r.event_id,
+            project: r.project,
+            effective_date: r.effective_date,
+            memo: r.memo,
+            reference: r.reference,
+            kind: Some(Kind::ProjectOpened(opened)),
+        };
+        let event = event_from_pb(&wire, "", Some("opened")).map_err(|e| ledger_status(&e))?;
+        let c = self.commit(&principal, vec![event], Vec::new()).await?;
+        Ok(Response::new(pb::OpenProjectResponse {
+            commit: c.commit,
+            position: first_position(&c),
+            duplicate: c.duplicate,
+        }))
+    }
+
+    async fn change_terms(
+        &self,
+        request: Request<pb::ChangeTermsRequest>,
+    ) -> Result<Response<pb::ChangeTermsResponse>, Status> {
+        let principal = Principal::of(&request)?.clone();
+        principal.require(&[RoleKind::Admin], "change a project's terms")?;
+        let r = request.into_inner();
+        let terms = r.terms.ok_or_else(|| invalid("terms", "is required"))?;
+        self.check_memo("memo", &r.memo)?;
+        let expected = r.expected_seq;
+        let wire = pb::Event {
+            event_id: r.event_id,
+            project: r.project,
+            effective_date: r.effective_date,
+            memo: r.memo,
+            reference: r.reference,
+            kind: Some(Kind::ProjectTermsChanged(terms)),
+        };
+        let event = event_from_pb(&wire, "", Some("terms")).map_err(|e| ledger_status(&e))?;
+        let heads = expected.map(|seq| vec![(event.project.clone(), seq)]).unwrap_or_default();
+        let c = self.commit(&principal, vec![event], heads).await?;
+        Ok(Response::new(pb::ChangeTermsResponse {
+            commit: c.commit,
+            position: first_position(&c),
+            duplicate: c.duplicate,
+        }))
+    }
+
+    async fn record_commit(
+        &self,
+        request: Request<pb::RecordCommitRequest>,
+    ) -> Result<Response<pb::RecordCommitResponse>, Status> {
+        let principal = Principal::of(&request)?.clone();
+        let r = request.into_inner();
+        may_record(&principal, &r.events)?;
+        let max = self.shared.limits.commit_events_max;
+        if r.events.len() > max {
+            return Err(invalid(
+                "events",
+                format!("{} events; this server takes at most {max} per commit", r.events.len()),
+            ));
+        }
+        let mut events = Vec::with_capacity(r.events.len());
+        for (i, e) in r.events.iter().enumerate() {
+            self.check_memo(&format!("events[{i}].memo"), &e.memo)?;
+            events.push(event_from_pb(e, &format!("events[{i}]"), None).map_err(|e| ledger_status(&e))?);
+        }
+        let mut heads = Vec::with_capacity(r.expected_seq.len());
+        for (project, seq) in &r.expected_seq {
+            principal.may_read(project)?;
+            let id =
+                convert::project_id(&format!("expected_seq[{project}]"), project).map_err(|e| ledger_status(&e))?;
+            heads.push((id, *seq));
+        }
+        let c = self.commit(&principal, events, heads).await?;
+        Ok(Response::new(pb::RecordCommitResponse {
+            commit: c.commit,
+            positions: c.positions.iter().map(position_pb).collect(),
+            duplicate: c.duplicate,
+        }))
+    }
+
+    async fn get_balance(
+        &self,
+        request: Request<pb::GetBalanceRequest>,
+    ) -> Result<Response<pb::GetBalanceResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let r = request.get_ref();
+        let snapshot = self.shared.readable(principal, "project", &r.project)?;
+        let only = match &r.currency {
+            Some(code) => Some(convert::currency("currency", code).map_err(|e| ledger_status(&e))?),
+            None => None,
+        };
+        let state = chain(&snapshot, &r.project)?;
+        let balances = state
+            .balances()
+            .into_iter()
+            .filter(|b| only.is_none_or(|c| c == b.currency))
+            .map(|b| {
+                let c = b.currency;
+                pb::CurrencyBalance {
+                    currency: c.code().to_owned(),
+                    balance: format_amount(b.balance, c),
+                    available: format_amount(b.available, c),
+                    restricted: b
+                        .restricted
+                        .iter()
+                        .map(|x| pb::RestrictedBalance {
+                            purpose: x.purpose.clone(),
+                            balance: format_amount(x.balance, c),
+                            available: format_amount(x.available, c),
+                        })
+                        .collect(),
+                    held: format_amount(b.held, c),
+                    pledged: format_amount(b.pledged, c),
+                    advances_outstanding: format_amount(b.advances_outstanding, c),
+                    fees_to_date: format_amount(b.fees_to_date, c),
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::GetBalanceResponse {
+            project: r.project.clone(),
+            head_seq: state.head.seq,
+            commit: snapshot.commit_head.number,
+            balances,
+        }))
+    }
+
+    async fn get_statement(
+        &self,
+        request: Request<pb::GetStatementRequest>,
+    ) -> Result<Response<pb::GetStatementResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let r = request.get_ref().clone();
+        let snapshot = self.shared.readable(principal, "project", &r.project)?;
+        let from = convert::date("from_date", &r.from_date).map_err(|e| ledger_status(&e))?;
+        let to = convert::date("to_date", &r.to_date).map_err(|e| ledger_status(&e))?;
+        if from > to {
+            return Err(invalid("to_date", format!("{to} is before from_date {from}")));
+        }
+        let state = chain(&snapshot, &r.project)?;
+        let currencies: Vec<Currency> = match &r.currency {
+            Some(code) => vec![convert::currency("currency", code).map_err(|e| ledger_status(&e))?],
+            None if state.books.is_empty() => state.info.iter().map(|i| i.currency).collect(),
+            None => state.books.keys().copied().collect(),
+        };
+        let head_seq = state.head.seq;
+        let reader = self.shared.reader.clone();
+        let project = r.project.clone();
+        let statements: Vec<Statement> = blocking(move || {
+            currencies.into_iter().map(|c| reader.statement(&snapshot, &project, from, to, Some(c))).collect()
+        })
+        .await?;
+        Ok(Response::new(pb::GetStatementResponse {
+            project: r.project,
+            from_date: from.to_string(),
+            to_date: to.to_string(),
+            head_seq,
+            statements: statements.iter().map(statement_pb).collect(),
+        }))
+    }
+
+    async fn list_events(
+        &self,
+        request: Request<pb::ListEventsRequest>,
+    ) -> Result<Response<pb::ListEventsResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let r = request.get_ref().clone();
+        let snapshot = self.shared.readable(principal, "project", &r.project)?;
+        let page = self.shared.page_size("page_size", r.page_size)?;
+        let head_seq = chain(&snapshot, &r.project)?.head.seq;
+        // Only what the snapshot holds: records past it may not be durable yet.
+        let count = usize::try_from(head_seq.saturating_sub(r.after_seq)).unwrap_or(usize::MAX).min(page);
+        let reader = self.shared.reader.clone();
+        let project = r.project.clone();
+        let from = r.after_seq.saturating_add(1);
+        let raws = blocking(move || reader.raw_records(&project, from, count)).await?;
+        let home = home_of(&snapshot, &r.project);
+        let mut events = Vec::with_capacity(raws.len());
+        for raw in &raws {
+            let record = Record::decode(&raw.bytes).map_err(|e| Status::data_loss(e.to_string()))?;
+            events.push(recorded_pb(&record, &raw.hash, home));
+        }
+        let next_after_seq = raws.last().map_or(r.after_seq, |x| x.seq);
+        Ok(Response::new(pb::ListEventsResponse { events, next_after_seq, head_seq }))
+    }
+
+    async fn list_projects(
+        &self,
+        request: Request<pb::ListProjectsRequest>,
+    ) -> Result<Response<pb::ListProjectsResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let r = request.get_ref();
+        let page = self.shared.page_size("page_size", r.page_size)?;
+        let snapshot = self.shared.snapshot();
+        let own = principal.own_project();
+        let mut matching = snapshot
+            .projects()
+            .filter(|p| p.id.as_str() > r.after_project.as_str())
+            .filter(|p| r.include_closed || !p.closed)
+            .filter(|p| own.is_none_or(|o| o == p.id.as_str()))
+            .filter_map(summary_pb);
+        let projects: Vec<pb::ProjectSummary> = matching.by_ref().take(page).collect();
+        let more = matching.next().is_some();
+        let next_after_project = match (more, projects.last()) {
+            (true, Some(last)) => last.project.clone(),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListProjectsResponse { projects, next_after_project }))
+    }
+
+    async fn get_trial_balance(
+        &self,
+        request: Request<pb::GetTrialBalanceRequest>,
+    ) -> Result<Response<pb::GetTrialBalanceResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        principal.require(READ_ALL, "read the trial balance")?;
+        let snapshot = self.shared.snapshot();
+        let lines = snapshot
+            .trial_balance()
+            .into_iter()
+            .map(|l| pb::TrialBalanceLine {
+                account: l.account,
+                currency: l.currency.code().to_owned(),
+                amount: format_amount(l.amount, l.currency),
+            })
+            .collect();
+        Ok(Response::new(pb::GetTrialBalanceResponse {
+            commit: snapshot.commit_head.number,
+            lines,
+            closed_through: snapshot.sponsor_closed_through().map(|d| d.to_string()),
+        }))
+    }
+
+    async fn list_pending_expenses(
+        &self,
+        request: Request<pb::ListPendingExpensesRequest>,
+    ) -> Result<Response<pb::ListPendingExpensesResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let r = request.get_ref();
+        // Empty means every project the caller may read: for a project token, its own.
+        let only: Option<String> = match (r.project.as_str(), principal.own_project()) {
+            ("", None) => None,
+            ("", Some(own)) => Some(own.to_owned()),
+            (named, _) => Some(named.to_owned()),
+        };
+        let snapshot = match &only {
+            Some(p) => self.shared.readable(principal, "project", p)?,
+            None => self.shared.snapshot(),
+        };
+        let expenses = snapshot
+            .pending_requests()
+            .into_iter()
+            .filter(|(p, _, _)| only.as_deref().is_none_or(|o| o == p.as_str()))
+            .filter(|(p, _, _)| self.shared.damage_of(p.as_str()).is_none())
+            .map(|(p, seq, req)| pb::PendingExpense {
+                position: Some(pb::Position { project: p.as_str().to_owned(), seq }),
+                details: Some(details_pb(&req.details)),
+                requester: req.requester.clone(),
+                requested_on: req.date.to_string(),
+                approved: req.approved,
+            })
+            .collect();
+        Ok(Response::new(pb::ListPendingExpensesResponse { expenses }))
+    }
+
+    type SubscribeStream = Pin<Box<dyn Stream<Item = Result<pb::SubscribeResponse, Status>> + Send + 'static>>;
+
+    async fn subscribe(
+        &self,
+        request: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let principal = Principal::of(&request)?.clone();
+        let stream = crate::subscribe::start(self.shared.clone(), &principal, request.into_inner())?;
+        Ok(Response::new(Box::pin(stream)))
+    }
+}

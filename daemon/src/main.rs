@@ -1,0 +1,143 @@
+//! `fiscusd`, the Fiscus daemon: the command line.
+//!
+//! - `fiscusd --data DIR --tokens FILE [--listen ADDR] [--tls-cert F --tls-key F] [--config F]`
+//!   serves the Ledger and Audit services, gRPC health and reflection (see `serve.rs`);
+//! - `fiscusd token add --tokens FILE --role ROLE [--name NAME]` makes a token and prints it once;
+//! - `fiscusd token list --tokens FILE` lists the names and roles of the tokens file.
+
+mod audit_service;
+mod auth;
+mod config;
+mod convert;
+mod ledger_service;
+mod serve;
+mod state;
+mod status;
+mod subscribe;
+mod tokens;
+mod writer;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Flags, Settings};
+use crate::tokens::Role;
+
+/// The Fiscus daemon: the ledger a fiscal sponsor keeps, served over gRPC.
+#[derive(Parser, Debug)]
+#[command(name = "fiscusd", version, about, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+/// Settings of the server (each may also come from `--config`).
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Directory of the store (created on first start).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:7878]; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// The tokens file (made with `fiscusd token add`).
+    #[arg(long, value_name = "FILE")]
+    tokens: Option<PathBuf>,
+    /// TLS certificate chain, PEM (with --tls-key).
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key, PEM (with --tls-cert).
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// A TOML config file with the same settings and the limits; flags win over it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Manage bearer tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenAction {
+    /// Make a token, print it once, and store only its hash in the tokens file.
+    Add {
+        /// The tokens file (created when absent).
+        #[arg(long, value_name = "FILE")]
+        tokens: PathBuf,
+        /// admin, accountant, auditor or project:<id>.
+        #[arg(long)]
+        role: String,
+        /// The name recorded as the actor of the token's events, such as "accountant:alice".
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the tokens file's names and roles (never the tokens: the file does not hold them).
+    List {
+        /// The tokens file.
+        #[arg(long, value_name = "FILE")]
+        tokens: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Token { action }) => token_command(action),
+        None => {
+            let flags = Flags {
+                data: cli.serve.data,
+                listen: cli.serve.listen,
+                tokens: cli.serve.tokens,
+                tls_cert: cli.serve.tls_cert,
+                tls_key: cli.serve.tls_key,
+                config: cli.serve.config,
+            };
+            match Settings::resolve(flags) {
+                Ok(settings) => serve::run(settings),
+                Err(e) => {
+                    eprintln!("fiscusd: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
+
+fn token_command(action: TokenAction) -> ExitCode {
+    let result = match action {
+        TokenAction::Add { tokens, role, name } => Role::parse(&role).and_then(|role| {
+            let (token, entry) = tokens::add(&tokens, &role, name.as_deref())?;
+            eprintln!(
+                "added token {:?} with role {} to {}; it is shown only now:",
+                entry.name,
+                entry.role,
+                tokens.display()
+            );
+            println!("{token}");
+            Ok(())
+        }),
+        TokenAction::List { tokens } => tokens::load(&tokens).map(|entries| {
+            for e in entries {
+                println!("{}\t{}", e.name, e.role);
+            }
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fiscusd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

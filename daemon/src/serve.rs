@@ -1,0 +1,188 @@
+//! Starting and stopping the server: open the store (verifying it), start the writer thread, bind,
+//! serve Ledger and Audit behind the token interceptor next to gRPC health and reflection, and on
+//! SIGTERM or Ctrl-C stop accepting calls, let the calls in flight finish (the writer answers every
+//! request it has taken), close the store and exit.
+
+use std::error::Error;
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fiscus_ledger::store::Store;
+use fiscus_proto::pb::audit_server::AuditServer;
+use fiscus_proto::pb::ledger_server::LedgerServer;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic_health::ServingStatus;
+use tracing::{error, info, warn};
+
+use crate::audit_service::AuditService;
+use crate::auth::Authenticator;
+use crate::config::Settings;
+use crate::ledger_service::LedgerService;
+use crate::state::Shared;
+use crate::status::oversize_is_resource_exhausted;
+use crate::writer::Writer;
+
+/// The services whose health is reported, besides the server as a whole ("").
+const SERVICES: [&str; 2] =
+    [fiscus_proto::pb::ledger_server::SERVICE_NAME, fiscus_proto::pb::audit_server::SERVICE_NAME];
+
+/// Runs the daemon until it is told to stop.
+pub fn run(settings: Settings) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("fiscusd").build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("fiscusd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!(error = %e, "fiscusd stopped");
+            eprintln!("fiscusd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
+    let limits = settings.limits.clone();
+    let tokens = crate::tokens::load(&settings.tokens)?;
+    if tokens.is_empty() {
+        warn!(tokens = %settings.tokens.display(), "the tokens file holds no token: every call will be refused");
+    }
+    std::fs::create_dir_all(&settings.data)?;
+    let data = settings.data.clone();
+    let (store, report) = tokio::task::spawn_blocking(move || Store::open(&data)).await??;
+    info!(
+        data = %settings.data.display(),
+        events = report.events,
+        chains = report.chains,
+        commits = report.commits,
+        "store opened and verified"
+    );
+    for d in &report.damage {
+        error!(project = %d.project, seq = d.seq, problem = %d.problem, "chain failed verification");
+    }
+    if !report.damage.is_empty() {
+        error!("writes are refused until an operator acts; reads of intact projects go on");
+    }
+    let damage = store.damage().to_vec();
+    let writer = Writer::spawn(store, limits.queue_depth_max, limits.group_requests_max)?;
+    let (stop, stopping) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        snapshot: writer.snapshot.clone(),
+        reader: writer.reader.clone(),
+        writer: writer.handle.clone(),
+        damage,
+        limits: limits.clone(),
+        subscribers: Arc::new(Semaphore::new(limits.subscribers_max)),
+        verifying: AtomicBool::new(false),
+        shutdown: stopping.clone(),
+    });
+
+    let auth = Authenticator::new(tokens);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(fiscus_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let ledger =
+        LedgerServer::new(LedgerService::new(shared.clone())).max_decoding_message_size(limits.request_bytes_max);
+    let check = auth.clone();
+    let ledger = InterceptedService::new(ledger, move |req| check.check(req));
+    let audit = AuditServer::new(AuditService::new(shared.clone())).max_decoding_message_size(limits.request_bytes_max);
+    let check = auth.clone();
+    let audit = InterceptedService::new(audit, move |req| check.check(req));
+
+    let mut builder = Server::builder()
+        .layer(tower::util::MapResponseLayer::new(oversize_is_resource_exhausted::<tonic::body::Body>));
+    if let Some(tls) = &settings.tls {
+        let cert = std::fs::read(&tls.cert).map_err(|e| format!("{}: {e}", tls.cert.display()))?;
+        let key = std::fs::read(&tls.key).map_err(|e| format!("{}: {e}", tls.key.display()))?;
+        builder = builder.tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))?;
+    }
+    let listener = TcpListener::bind(settings.listen).await?;
+    let local = listener.local_addr()?;
+    let router = builder.add_service(health_service).add_service(reflection).add_service(ledger).add_service(audit);
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let mut until = stopping.clone();
+    let mut server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move {
+        let _ = until.wait_for(|stop| *stop).await;
+    }));
+    health.set_service_status("", ServingStatus::Serving).await;
+    for s in SERVICES {
+        health.set_service_status(s, ServingStatus::Serving).await;
+    }
+    let scheme = if settings.tls.is_some() { "https" } else { "http" };
+    // The one line on stdout, for scripts and tests that start fiscusd on port 0.
+    println!("fiscusd listening on {local}");
+    std::io::stdout().flush()?;
+    info!(address = %local, scheme, "serving");
+
+    tokio::select! {
+        signal = shutdown_signal() => info!(signal, "shutting down: finishing the calls in flight"),
+        ended = &mut server => {
+            writer.stop().await;
+            return match ended {
+                Ok(Ok(())) => Err("the server ended on its own".into()),
+                Ok(Err(e)) => Err(e.into()),
+                Err(e) => Err(e.into()),
+            };
+        }
+    }
+    health.set_service_status("", ServingStatus::NotServing).await;
+    for s in SERVICES {
+        health.set_service_status(s, ServingStatus::NotServing).await;
+    }
+    let _ = stop.send(true);
+    match tokio::time::timeout(Duration::from_millis(limits.shutdown_grace_ms), &mut server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => warn!(error = %e, "the server ended with an error"),
+        Ok(Err(e)) => warn!(error = %e, "the server task failed"),
+        Err(_) => {
+            warn!(grace_ms = limits.shutdown_grace_ms, "calls still in flight after the grace period; stopping anyway");
+            server.abort();
+        }
+    }
+    drop(shared);
+    // Every request the writer took is answered and durable before the store closes.
+    writer.stop().await;
+    info!("stopped");
+    Ok(())
+}
+
+/// Waits for SIGTERM or Ctrl-C (SIGINT) and names it.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the daemon");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}

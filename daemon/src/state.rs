@@ -1,0 +1,97 @@
+//! What every service shares: the latest published snapshot, a store reader, the writer's handle,
+//! the chains that failed verification on open, and the limits. It also holds the checks every
+//! read of one project makes, in their order: role, id, damage, existence.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use fiscus_ledger::replay::Damage;
+use fiscus_ledger::store::Reader;
+use fiscus_ledger::{LedgerError, ProjectState, Projection};
+use tokio::sync::{watch, Semaphore};
+use tonic::Status;
+
+use crate::auth::Principal;
+use crate::config::Limits;
+use crate::convert::project_id;
+use crate::status::{invalid, ledger_status};
+use crate::writer::{Snapshot, WriterHandle};
+
+/// The daemon's shared state; services hold it behind an `Arc`.
+pub struct Shared {
+    /// Always the projection of every durable commit.
+    pub snapshot: watch::Receiver<Snapshot>,
+    /// Reads stored records; never blocks the writer.
+    pub reader: Reader,
+    /// Sends write requests to the writer thread.
+    pub writer: WriterHandle,
+    /// Chains that failed verification when the store was opened.
+    pub damage: Vec<Damage>,
+    /// The limits.
+    pub limits: Limits,
+    /// Permits for `Subscribe` streams.
+    pub subscribers: Arc<Semaphore>,
+    /// True while an `Audit.Verify` runs.
+    pub verifying: AtomicBool,
+    /// Turns true when the daemon shuts down; streams end then.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    /// The latest snapshot.
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshot.borrow().clone()
+    }
+
+    /// The first damage found on open in `project`'s chain, if any.
+    pub fn damage_of(&self, project: &str) -> Option<&Damage> {
+        self.damage.iter().find(|d| d.project == project)
+    }
+
+    /// Checks, in order, that the principal may read `project` (before anything that would tell
+    /// whether it exists), that the id is well-formed, and that its chain is intact and exists; then
+    /// returns the snapshot the answer is to come from. `field` names the request field holding the id.
+    pub fn readable(&self, principal: &Principal, field: &str, project: &str) -> Result<Snapshot, Status> {
+        principal.may_read(project)?;
+        project_id(field, project).map_err(|e| ledger_status(&e))?;
+        if let Some(d) = self.damage_of(project) {
+            return Err(Status::data_loss(format!(
+                "{} seq {} failed verification ({}); its data is not served until an operator acts",
+                d.project, d.seq, d.problem
+            )));
+        }
+        let snapshot = self.snapshot();
+        chain(&snapshot, project)?;
+        Ok(snapshot)
+    }
+
+    /// A page size from a request: 0 for the default, at most the limit.
+    pub fn page_size(&self, field: &str, asked: u32) -> Result<usize, Status> {
+        let size = match asked {
+            0 => self.limits.page_size_default,
+            n if n > self.limits.page_size_max => {
+                return Err(invalid(
+                    field,
+                    format!("{n} is over the server's page limit of {}", self.limits.page_size_max),
+                ))
+            }
+            n => n,
+        };
+        Ok(usize::try_from(size).unwrap_or(usize::MAX))
+    }
+}
+
+/// A chain's state in `snapshot`; `NOT_FOUND` when there is none.
+pub fn chain<'s>(snapshot: &'s Projection, project: &str) -> Result<&'s ProjectState, Status> {
+    snapshot.project(project).ok_or_else(|| Status::not_found(format!("unknown project {project}")))
+}
+
+/// Runs a store read on the blocking pool (sled is synchronous).
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, LedgerError> + Send + 'static,
+) -> Result<T, Status> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(|e| ledger_status(&e)),
+        Err(e) => Err(Status::internal(format!("a read task failed: {e}"))),
+    }
+}

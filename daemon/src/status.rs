@@ -1,0 +1,103 @@
+//! The one mapping from ledger errors to gRPC statuses: only `fiscusd` makes status codes, and only
+//! here for anything the ledger refuses.
+//!
+//! | `ErrorClass` | status |
+//! |---|---|
+//! | Invalid | `INVALID_ARGUMENT`, with a `google.rpc.BadRequest` field violation naming the field |
+//! | Refused | `FAILED_PRECONDITION` |
+//! | NotFound | `NOT_FOUND` |
+//! | Conflict | `ALREADY_EXISTS` |
+//! | Stale | `ABORTED` (the message gives the current head) |
+//! | Corrupt | `DATA_LOSS` |
+//! | Storage (read-only store, disk failure) | `UNAVAILABLE` |
+
+use fiscus_ledger::{ErrorClass, LedgerError};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The gRPC status for a ledger error. Its message is the error's sentence, which names the field
+/// or the rule.
+pub fn ledger_status(err: &LedgerError) -> Status {
+    let code = match err.class() {
+        ErrorClass::Invalid => Code::InvalidArgument,
+        ErrorClass::Refused => Code::FailedPrecondition,
+        ErrorClass::NotFound => Code::NotFound,
+        ErrorClass::Conflict => Code::AlreadyExists,
+        ErrorClass::Stale => Code::Aborted,
+        ErrorClass::Corrupt => Code::DataLoss,
+        ErrorClass::Storage => Code::Unavailable,
+    };
+    let message = err.to_string();
+    match (code, err.field()) {
+        (Code::InvalidArgument, Some(field)) => {
+            let description = match err {
+                LedgerError::Invalid { message, .. } => message.clone(),
+                other => other.to_string(),
+            };
+            let details = ErrorDetails::with_bad_request_violation(field, description);
+            Status::with_error_details(code, message, details)
+        }
+        _ => Status::new(code, message),
+    }
+}
+
+/// `INVALID_ARGUMENT` for a request field the daemon itself checks (page sizes, limits), through
+/// the same mapping as the ledger's own refusals.
+pub fn invalid(field: &str, message: impl Into<String>) -> Status {
+    ledger_status(&LedgerError::invalid(field, message))
+}
+
+/// tonic refuses a request message over `max_decoding_message_size` with `OUT_OF_RANGE`; the
+/// contract calls that `RESOURCE_EXHAUSTED`. A server layer passes every response through this,
+/// which rewrites only that refusal (a trailers-only response, so the status is in the headers).
+pub fn oversize_is_resource_exhausted<B>(mut response: http::Response<B>) -> http::Response<B> {
+    let headers = response.headers_mut();
+    let out_of_range = headers.get("grpc-status").is_some_and(|v| v.as_bytes() == b"11");
+    let oversize = headers.get("grpc-message").is_some_and(|m| {
+        m.to_str().is_ok_and(|m| m.contains("message%20length%20too%20large") || m.contains("message length too large"))
+    });
+    if out_of_range && oversize {
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use fiscus_ledger::ProjectId;
+
+    use super::*;
+
+    #[test]
+    fn every_class_has_its_code() {
+        let p = ProjectId::parse("project", "rustconf-2026").expect("valid id");
+        let cases: Vec<(LedgerError, Code)> = vec![
+            (LedgerError::invalid("events[0].amount", "must be positive"), Code::InvalidArgument),
+            (LedgerError::ProjectClosed { project: p.clone() }, Code::FailedPrecondition),
+            (LedgerError::UnknownProject { project: p.clone() }, Code::NotFound),
+            (LedgerError::ProjectExists { project: p.clone() }, Code::AlreadyExists),
+            (LedgerError::HeadMismatch { project: p.clone(), expected: 3, head: 5 }, Code::Aborted),
+            (LedgerError::Corrupt { project: "x".into(), seq: 2, problem: "hash".into() }, Code::DataLoss),
+            (LedgerError::ReadOnly("damaged".into()), Code::Unavailable),
+        ];
+        for (err, code) in cases {
+            assert_eq!(ledger_status(&err).code(), code, "{err}");
+        }
+    }
+
+    #[test]
+    fn invalid_names_the_field_in_message_and_detail() {
+        let status = ledger_status(&LedgerError::invalid("events[2].contribution_received.amount", "bad"));
+        assert!(status.message().contains("events[2].contribution_received.amount"));
+        let details = status.get_error_details();
+        let bad = details.bad_request().expect("a BadRequest detail");
+        assert_eq!(bad.field_violations[0].field, "events[2].contribution_received.amount");
+    }
+
+    #[test]
+    fn stale_gives_the_current_head() {
+        let p = ProjectId::parse("project", "meetup").expect("valid id");
+        let status = ledger_status(&LedgerError::HeadMismatch { project: p, expected: 1, head: 7 });
+        assert!(status.message().contains("head is 7"), "{}", status.message());
+    }
+}

@@ -1,0 +1,217 @@
+//! The single writer: one OS thread owns the [`Store`] (sled is synchronous) and is the only code
+//! that writes to it.
+//!
+//! Write requests wait on a bounded queue ([`WriterHandle::commit`] answers `RESOURCE_EXHAUSTED` at
+//! once when it is full; nothing queued is lost). The thread takes every pending request up to
+//! `group_requests_max`, hands them to `Store::commit_group` (each validated against the state
+//! including the earlier ones, one sled batch, one flush and sync), publishes the new projection
+//! for readers, and only then answers each request: a client is told "committed" only once its
+//! commit is durable. Readers never wait for this thread; they use the latest published snapshot.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use fiscus_ledger::replay::Replayed;
+use fiscus_ledger::store::{Reader, Store};
+use fiscus_ledger::{CommitRequest, Committed, LedgerError, Projection};
+use tokio::sync::{mpsc, oneshot, watch};
+use tonic::Status;
+use tracing::{info, warn};
+
+use crate::status::ledger_status;
+
+/// What the writer thread is asked to do.
+enum Job {
+    /// Commit one request.
+    Commit { request: CommitRequest, reply: oneshot::Sender<Result<Committed, LedgerError>> },
+    /// Verify the whole store (between groups, so the scans see one consistent store).
+    Verify { reply: oneshot::Sender<Result<Replayed, LedgerError>> },
+    /// Finish what is queued before this, then close the store and end.
+    Stop,
+}
+
+/// Sends work to the writer thread; cheap to clone.
+#[derive(Clone)]
+pub struct WriterHandle {
+    queue: mpsc::Sender<Job>,
+}
+
+/// The latest published state, for readers.
+pub type Snapshot = Arc<Projection>;
+
+/// A running writer thread.
+pub struct Writer {
+    /// Sends work to it.
+    pub handle: WriterHandle,
+    /// Always holds the projection of every durable commit.
+    pub snapshot: watch::Receiver<Snapshot>,
+    /// Reads the store from other threads.
+    pub reader: Reader,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `store`, with a queue of `queue_depth` requests and groups of at
+    /// most `group_max` requests.
+    pub fn spawn(store: Store, queue_depth: usize, group_max: usize) -> std::io::Result<Writer> {
+        let (queue, jobs) = mpsc::channel(queue_depth);
+        let (publish, snapshot) = watch::channel(Arc::new(store.projection().clone()));
+        let reader = store.reader();
+        let thread = std::thread::Builder::new()
+            .name("fiscus-writer".to_owned())
+            .spawn(move || run(store, jobs, publish, group_max))?;
+        Ok(Writer { handle: WriterHandle { queue }, snapshot, reader, thread })
+    }
+
+    /// Asks the thread to finish the requests queued so far, close the store and end; waits for it.
+    pub async fn stop(self) {
+        // Waits for room in the queue: every request before the stop is still answered.
+        if self.handle.queue.send(Job::Stop).await.is_err() {
+            warn!("the writer had already ended");
+        }
+        let thread = self.thread;
+        match tokio::task::spawn_blocking(move || thread.join()).await {
+            Ok(Ok(())) => {}
+            _ => warn!("the writer thread ended abnormally"),
+        }
+    }
+}
+
+impl WriterHandle {
+    /// Commits `request` (its `recorded_at` is set by the writer) and answers once it is durable.
+    pub async fn commit(&self, request: CommitRequest) -> Result<Committed, Status> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.try_send(Job::Commit { request, reply }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => {
+                Status::resource_exhausted("the write queue is full; retry later with the same event ids")
+            }
+            mpsc::error::TrySendError::Closed(_) => Status::unavailable("the server is shutting down"),
+        })?;
+        match answer.await {
+            Ok(Ok(committed)) => Ok(committed),
+            Ok(Err(e)) => Err(ledger_status(&e)),
+            Err(_) => Err(Status::unavailable("the writer ended before answering; retry with the same event ids")),
+        }
+    }
+
+    /// Verifies the whole store on the writer thread, between two groups.
+    pub async fn verify(&self) -> Result<Replayed, Status> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.try_send(Job::Verify { reply }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => Status::resource_exhausted("the write queue is full; retry later"),
+            mpsc::error::TrySendError::Closed(_) => Status::unavailable("the server is shutting down"),
+        })?;
+        match answer.await {
+            Ok(Ok(replayed)) => Ok(replayed),
+            Ok(Err(e)) => Err(ledger_status(&e)),
+            Err(_) => Err(Status::unavailable("the writer ended before answering")),
+        }
+    }
+}
+
+fn now_us() -> i64 {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
+}
+
+fn run(mut store: Store, mut jobs: mpsc::Receiver<Job>, publish: watch::Sender<Snapshot>, group_max: usize) {
+    let mut requests: Vec<CommitRequest> = Vec::with_capacity(group_max);
+    let mut replies: Vec<oneshot::Sender<Result<Committed, LedgerError>>> = Vec::with_capacity(group_max);
+    let mut verifies: Vec<oneshot::Sender<Result<Replayed, LedgerError>>> = Vec::new();
+    let mut stopping = false;
+    while !stopping {
+        let Some(first) = jobs.blocking_recv() else { break };
+        let mut next = Some(first);
+        // Take every pending job, up to a group's worth of commits.
+        while let Some(job) = next.take() {
+            match job {
+                Job::Commit { mut request, reply } => {
+                    request.recorded_at = now_us();
+                    requests.push(request);
+                    replies.push(reply);
+                }
+                Job::Verify { reply } => verifies.push(reply),
+                Job::Stop => {
+                    stopping = true;
+                    break;
+                }
+            }
+            if requests.len() >= group_max {
+                break;
+            }
+            next = jobs.try_recv().ok();
+        }
+        if !requests.is_empty() {
+            commit_group(&mut store, &publish, &mut requests, &mut replies);
+        }
+        for reply in verifies.drain(..) {
+            let started = Instant::now();
+            let result = store.verify();
+            match &result {
+                Ok(r) => info!(
+                    commits = r.commits,
+                    chains = r.projection.chains().count(),
+                    damaged = r.damage.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "verified the store"
+                ),
+                Err(e) => warn!(error = %e, "verification failed to run"),
+            }
+            let _ = reply.send(result);
+        }
+    }
+    match store.close() {
+        Ok(()) => info!("store closed"),
+        Err(e) => warn!(error = %e, "closing the store failed"),
+    }
+}
+
+fn commit_group(
+    store: &mut Store,
+    publish: &watch::Sender<Snapshot>,
+    requests: &mut Vec<CommitRequest>,
+    replies: &mut Vec<oneshot::Sender<Result<Committed, LedgerError>>>,
+) {
+    let started = Instant::now();
+    let before = store.projection().commit_head.number;
+    match store.commit_group(requests) {
+        Ok(answers) => {
+            let after = store.projection().commit_head.number;
+            if after != before {
+                publish.send_replace(Arc::new(store.projection().clone()));
+            }
+            let events: usize = answers
+                .iter()
+                .zip(requests.iter())
+                .filter(|(a, _)| matches!(a, Ok(c) if !c.duplicate))
+                .map(|(_, r)| r.events.len())
+                .sum();
+            let refused = answers.iter().filter(|a| a.is_err()).count();
+            info!(
+                first_commit = before + 1,
+                last_commit = after,
+                commits = after - before,
+                events,
+                requests = answers.len(),
+                refused,
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "commit group"
+            );
+            for ((answer, reply), request) in answers.into_iter().zip(replies.drain(..)).zip(requests.iter()) {
+                if let Err(e) = &answer {
+                    warn!(actor = %request.actor, events = request.events.len(), error = %e, "commit refused");
+                }
+                // A caller that went away still has its commit stored; nothing to undo.
+                let _ = reply.send(answer);
+            }
+        }
+        Err(e) => {
+            warn!(requests = requests.len(), error = %e, "commit group failed; nothing was applied");
+            for reply in replies.drain(..) {
+                let _ = reply.send(Err(LedgerError::ReadOnly(format!("the write failed: {e}"))));
+            }
+        }
+    }
+    requests.clear();
+    replies.clear();
+}

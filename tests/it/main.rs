@@ -1,0 +1,13 @@
+//! Integration tests of `fiscusd`: each starts the real daemon as a child process on a loopback
+//! port picked at run time, with a fresh store, and talks to it over gRPC.
+
+mod auth;
+mod bad_input;
+mod concurrency;
+mod idempotency;
+mod restart;
+mod rpc;
+mod subscribe;
+mod support;
+mod tamper;
+mod tls;
