@@ -253,6 +253,7 @@ pub(crate) fn record_view(bytes: &[u8]) -> Result<RecordView<'_>, LedgerError> {
 }
 
 /// What [`walk_commit`] reads of a commit log entry besides its listing.
+#[cfg(feature = "store")]
 pub(crate) struct CommitHeader {
     /// Format version.
     pub version: u8,
@@ -264,6 +265,7 @@ pub(crate) struct CommitHeader {
 
 /// Reads one stored commit log entry, handing each listed record (project bytes, seq, hash) to
 /// `each` as it goes, without building the list.
+#[cfg(feature = "store")]
 pub(crate) fn walk_commit(bytes: &[u8], mut each: impl FnMut(&[u8], u64, &Hash)) -> Result<CommitHeader, LedgerError> {
     let mut d = Cursor::new(bytes);
     let mut run = || -> Result<CommitHeader, Bad> {

@@ -20,6 +20,7 @@ pub mod rules;
 pub mod statement;
 #[cfg(feature = "store")]
 pub mod store;
+pub mod verify;
 pub mod workload;
 
 pub use chain::Hash;

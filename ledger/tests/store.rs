@@ -369,3 +369,29 @@ fn reader_pages_the_commit_log_across_chunks() {
     );
     assert!(reader.commits(82, 10).expect("none").is_empty());
 }
+
+#[test]
+fn a_chain_verifies_from_its_raw_records_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = build(dir.path(), 2, 40);
+    let raw = store.raw_records("proj-1", 1, usize::MAX).expect("records");
+    let id = ProjectId::parse("p", "proj-1").expect("id");
+    let state = fiscus_ledger::verify::verify_chain(&id, raw.iter().map(|r| r.bytes.as_slice())).expect("verifies");
+    let served = store.projection().project("proj-1").expect("served");
+    assert_eq!(state.head, served.head);
+    assert_eq!(state.balances(), served.balances());
+    // a changed byte, a dropped record and a swapped pair are each caught at their seq
+    let mut changed: Vec<Vec<u8>> = raw.iter().map(|r| r.bytes.clone()).collect();
+    let n = changed[9].len();
+    changed[9][n - 3] ^= 1;
+    let err = fiscus_ledger::verify::verify_chain(&id, changed.iter().map(Vec::as_slice)).expect_err("changed");
+    assert!(matches!(err, LedgerError::Corrupt { seq: 10 | 11, .. }), "{err}");
+    let dropped: Vec<&[u8]> =
+        raw.iter().enumerate().filter(|(i, _)| *i != 5).map(|(_, r)| r.bytes.as_slice()).collect();
+    let err = fiscus_ledger::verify::verify_chain(&id, dropped).expect_err("dropped");
+    assert!(matches!(err, LedgerError::Corrupt { seq: 6, .. }), "{err}");
+    let mut swapped: Vec<&[u8]> = raw.iter().map(|r| r.bytes.as_slice()).collect();
+    swapped.swap(2, 3);
+    let err = fiscus_ledger::verify::verify_chain(&id, swapped).expect_err("swapped");
+    assert!(matches!(err, LedgerError::Corrupt { seq: 3, .. }), "{err}");
+}
