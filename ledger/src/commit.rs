@@ -11,7 +11,7 @@ use crate::error::LedgerError;
 use crate::event::{Event, EventKind};
 use crate::ids::{check_text, ProjectId, ACTOR_LEN_MAX, SPONSOR_CHAIN};
 use crate::projection::{CommitHead, ProjectState, Projection};
-use crate::record::{request_hash, CommitEntry, IdEntry, Listed, Record, FORMAT_VERSION};
+use crate::record::{CommitEntry, Listed, Record, FORMAT_VERSION};
 use crate::rules::{decide, Facts, History};
 
 /// Most events one commit may carry; a larger request is refused whole, never split.
@@ -20,7 +20,27 @@ pub const COMMIT_EVENTS_MAX: usize = 1_000;
 /// What the store can look up for staging: past events and the idempotency index.
 pub trait Lookup: History {
     /// The idempotency entry of an event id, if it is recorded.
-    fn event_id(&self, id: &str) -> Result<Option<IdEntry>, LedgerError>;
+    fn recorded(&self, event_id: &str) -> Result<Option<Recorded>, LedgerError>;
+}
+
+/// An event already recorded under an event id: where, by which commit, and as stored.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// Its chain.
+    pub project: ProjectId,
+    /// Its seq.
+    pub seq: u64,
+    /// The commit that stored it.
+    pub commit: u64,
+    /// The event as stored (completed).
+    pub event: Event,
+}
+
+/// True when `request` asks for exactly what `stored` records: the same envelope and event, where
+/// each field the ledger completes is either left empty in the request or equal to what was stored.
+pub fn same_request(request: &Event, stored: &Event) -> bool {
+    let as_requested = Event { kind: stored.kind.as_requested(&request.kind), ..stored.clone() };
+    as_requested == *request
 }
 
 /// One commit as a client asks for it: one or more events, all stored or none.
@@ -67,8 +87,6 @@ pub struct StagedRecord {
     pub seq: u64,
     /// The completed event.
     pub event: Event,
-    /// Content hash of the request's event, for the idempotency index.
-    pub content: Hash,
 }
 
 /// A commit ready to store.
@@ -86,7 +104,7 @@ pub struct Group<'p> {
     states: BTreeMap<ProjectId, ProjectState>,
     head: CommitHead,
     commits: Vec<StagedCommit>,
-    ids: HashMap<String, IdEntry>,
+    ids: HashMap<String, Recorded>,
     hasher: RecordHasher,
 }
 
@@ -210,13 +228,7 @@ impl<'p> Group<'p> {
             let bytes = record.encode();
             let hash = self.hasher.hash(&bytes);
             state.apply(record.seq, hash, event.effective_date, &req.actor, &record.event.kind);
-            records.push(StagedRecord {
-                bytes,
-                hash,
-                seq: record.seq,
-                event: record.event,
-                content: request_hash(event),
-            });
+            records.push(StagedRecord { bytes, hash, seq: record.seq, event: record.event });
             draft.insert(event.project.clone(), state);
         }
         check_transfers(&req.events)?;
@@ -234,12 +246,7 @@ impl<'p> Group<'p> {
         };
         let positions = records.iter().map(|r| Position { project: r.event.project.clone(), seq: r.seq }).collect();
         for r in &records {
-            let id = IdEntry {
-                project: r.event.project.as_str().to_owned(),
-                seq: r.seq,
-                commit: number,
-                content: r.content,
-            };
+            let id = Recorded { project: r.event.project.clone(), seq: r.seq, commit: number, event: r.event.clone() };
             self.ids.insert(r.event.event_id.clone(), id);
         }
         self.states.extend(draft);
@@ -254,12 +261,15 @@ impl<'p> Group<'p> {
         for (i, e) in req.events.iter().enumerate() {
             let entry = match self.ids.get(&e.event_id) {
                 Some(entry) => Some(entry.clone()),
-                None => lookup.event_id(&e.event_id)?,
+                None => lookup.recorded(&e.event_id)?,
             };
             if let Some(entry) = entry {
-                if entry.content != request_hash(e) {
-                    let project = ProjectId::parse("project", &entry.project)?;
-                    return Err(LedgerError::IdConflict { event_id: e.event_id.clone(), project, seq: entry.seq });
+                if !same_request(e, &entry.event) {
+                    return Err(LedgerError::IdConflict {
+                        event_id: e.event_id.clone(),
+                        project: entry.project.clone(),
+                        seq: entry.seq,
+                    });
                 }
                 found.push((i, entry));
             }
@@ -277,10 +287,8 @@ impl<'p> Group<'p> {
                 ),
             });
         }
-        let positions = found
-            .iter()
-            .map(|(_, e)| Ok(Position { project: ProjectId::parse("project", &e.project)?, seq: e.seq }))
-            .collect::<Result<Vec<_>, LedgerError>>()?;
+        let positions =
+            found.iter().map(|(_, e)| Position { project: e.project.clone(), seq: e.seq }).collect::<Vec<_>>();
         Ok(Some(Committed { commit: found[0].1.commit, positions, duplicate: true }))
     }
 }
@@ -347,7 +355,7 @@ impl History for Layered<'_> {
 #[derive(Default)]
 pub struct MemoryLookup {
     events: HashMap<(ProjectId, u64), Event>,
-    ids: HashMap<String, IdEntry>,
+    ids: HashMap<String, (ProjectId, u64, u64)>,
 }
 
 impl MemoryLookup {
@@ -356,13 +364,7 @@ impl MemoryLookup {
         for c in commits {
             for r in &c.records {
                 self.events.insert((r.event.project.clone(), r.seq), r.event.clone());
-                let id = IdEntry {
-                    project: r.event.project.as_str().to_owned(),
-                    seq: r.seq,
-                    commit: c.entry.number,
-                    content: r.content,
-                };
-                self.ids.insert(r.event.event_id.clone(), id);
+                self.ids.insert(r.event.event_id.clone(), (r.event.project.clone(), r.seq, c.entry.number));
             }
         }
     }
@@ -375,8 +377,11 @@ impl History for MemoryLookup {
 }
 
 impl Lookup for MemoryLookup {
-    fn event_id(&self, id: &str) -> Result<Option<IdEntry>, LedgerError> {
-        Ok(self.ids.get(id).cloned())
+    fn recorded(&self, event_id: &str) -> Result<Option<Recorded>, LedgerError> {
+        Ok(self.ids.get(event_id).and_then(|(project, seq, commit)| {
+            let event = self.events.get(&(project.clone(), *seq))?.clone();
+            Some(Recorded { project: project.clone(), seq: *seq, commit: *commit, event })
+        }))
     }
 }
 

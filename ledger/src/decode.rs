@@ -287,3 +287,17 @@ pub(crate) fn walk_commit(bytes: &[u8], mut each: impl FnMut(&[u8], u64, &Hash))
     };
     run().map_err(|e| LedgerError::Format(format!("commit entry does not decode: {e}")))
 }
+
+/// The event id's bytes in a record's stored bytes, read without decoding the rest.
+#[cfg(feature = "store")]
+pub(crate) fn event_id_of(bytes: &[u8]) -> Option<&[u8]> {
+    let mut d = Cursor::new(bytes);
+    d.u8().ok()?;
+    d.bytes().ok()?;
+    d.varint().ok()?;
+    d.hash().ok()?;
+    d.varint().ok()?;
+    d.varint().ok()?;
+    d.bytes().ok()?;
+    d.bytes().ok()
+}

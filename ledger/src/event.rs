@@ -360,6 +360,34 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// This stored event with each field the ledger completed emptied where `request` left it
+    /// empty: what the request must equal to be the same request.
+    pub fn as_requested(&self, request: &EventKind) -> EventKind {
+        let mut out = self.clone();
+        match (&mut out, request) {
+            (
+                EventKind::ContributionReceived { fee_bps, .. },
+                EventKind::ContributionReceived { fee_bps: None, .. },
+            )
+            | (EventKind::PledgeFulfilled { fee_bps, .. }, EventKind::PledgeFulfilled { fee_bps: None, .. }) => {
+                *fee_bps = None
+            }
+            (EventKind::PledgeCancelled { amount, .. }, EventKind::PledgeCancelled { amount: None, .. }) => {
+                *amount = None
+            }
+            (EventKind::ExpensePaid { request: Some(_), details }, EventKind::ExpensePaid { details: None, .. }) => {
+                *details = None
+            }
+            (EventKind::RefundIssued { fund, fee_share, .. }, EventKind::RefundIssued { .. }) => {
+                *fund = None;
+                *fee_share = None;
+            }
+            (EventKind::EventReversed { target, .. }, EventKind::EventReversed { .. }) => *target = None,
+            _ => {}
+        }
+        out
+    }
+
     /// The variant's name, as exports and errors show it.
     pub fn name(&self) -> &'static str {
         match self {

@@ -66,6 +66,9 @@ pub fn check_slug(field: &str, value: &str, what: &str) -> Result<(), LedgerErro
             format!("{what} {value:?} has {c:?}; only a-z, 0-9 and '-' are allowed"),
         ));
     }
+    if value.starts_with('-') || value.ends_with('-') {
+        return Err(LedgerError::invalid(field, format!("{what} {value:?} must start and end with a letter or digit")));
+    }
     Ok(())
 }
 
@@ -124,7 +127,7 @@ pub fn check_text(field: &str, value: &str, max: usize, allow_empty: bool, multi
     if chars > max {
         return Err(LedgerError::invalid(field, format!("is {chars} characters; at most {max} are allowed")));
     }
-    let bad = value.chars().any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t')));
+    let bad = value.chars().any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')));
     if bad {
         return Err(LedgerError::invalid(field, "must not contain control characters"));
     }
@@ -187,6 +190,8 @@ mod tests {
         assert!(ProjectId::parse("p", "rustconf-2026").is_ok());
         assert!(ProjectId::parse("p", "").is_err());
         assert!(ProjectId::parse("p", &"a".repeat(41)).is_err());
+        assert!(ProjectId::parse("p", "-x").is_err());
+        assert!(ProjectId::parse("p", "x-").is_err());
         let err = ProjectId::parse("project", "Rust_Conf").expect_err("upper case");
         assert!(err.to_string().contains("project"));
     }

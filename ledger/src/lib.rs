@@ -9,6 +9,8 @@ pub mod commit;
 mod decode;
 pub mod error;
 pub mod event;
+pub mod export;
+pub mod id_index;
 pub mod ids;
 pub mod money;
 pub mod posting;

@@ -276,40 +276,6 @@ impl<'a> CommitView<'a> {
     }
 }
 
-/// What the idempotency index keeps for an event id.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct IdEntry {
-    /// The project whose chain holds it.
-    pub project: String,
-    /// Its seq.
-    pub seq: u64,
-    /// The commit that stored it.
-    pub commit: u64,
-    /// blake3 of the request as submitted ([`request_hash`]).
-    #[serde(with = "crate::chain::hash_bytes")]
-    pub content: Hash,
-}
-
-/// The content hash of an event as a client submitted it, which decides "same event id, same content".
-pub fn request_hash(event: &Event) -> Hash {
-    let out = RecordOut {
-        version: FORMAT_VERSION,
-        project: event.project.as_str(),
-        seq: 0,
-        prev: &[0; 32],
-        commit: 0,
-        recorded_at: 0,
-        actor: "",
-        event_id: &event.event_id,
-        effective_date: event.effective_date,
-        memo: &event.memo,
-        reference: event.reference.as_deref(),
-        kind: &event.kind,
-    };
-    let bytes = bincode::serde::encode_to_vec(&out, codec_config()).expect("encoding into a Vec cannot fail");
-    blake3::derive_key("fiscus request v1", &bytes)
-}
-
 /// Largest stored value other than a record (a commit entry of [`crate::commit::COMMIT_EVENTS_MAX`]
 /// records); bincode counts what decoding allocates against it, not only the bytes read.
 pub const VALUE_BYTES_MAX: usize = 16 * 1024 * 1024;

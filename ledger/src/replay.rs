@@ -16,8 +16,9 @@
 use std::collections::HashMap;
 
 use crate::chain::{genesis_hash, CommitHasher, Hash, RecordHasher, COMMIT_GENESIS};
-use crate::decode::walk_commit;
+use crate::decode::{event_id_of, walk_commit};
 use crate::error::LedgerError;
+use crate::id_index::IdIndex;
 use crate::ids::ProjectId;
 use crate::projection::{CommitHead, Head, Projection};
 use crate::record::{CommitView, Framed, RecordView, FORMAT_VERSION};
@@ -44,6 +45,8 @@ pub struct Replayed {
     pub commits: u64,
     /// Wall time of each phase: the commit log scan, the record scan.
     pub phases: Vec<(&'static str, std::time::Duration)>,
+    /// Every stored event id and where it is.
+    pub ids: IdIndex,
 }
 
 struct Listed {
@@ -182,7 +185,7 @@ pub fn replay(
             Ok::<_, LedgerError>((commit_scan?, read))
         })?
     };
-    read?;
+    let ids = read?;
     let (mut listed, head, mut damage) = commit_scan;
     let Fold { mut projection, finished, damage: fold_damage, .. } = fold.end();
     damage.extend(fold_damage);
@@ -202,20 +205,39 @@ pub fn replay(
     projection.events = projection.chains().map(|c| c.head.seq).sum();
     damage.sort_by(|a, b| (&a.project, a.seq).cmp(&(&b.project, b.seq)));
     let phases = vec![("replay", started.elapsed())];
-    Ok(Replayed { projection, damage, commits: head.number, phases })
+    Ok(Replayed { projection, damage, commits: head.number, phases, ids })
 }
 
-/// The reading stage: every record value in key order, with the hash of each record in it.
-fn read_records(tree: &sled::Tree, mut send: impl FnMut(Batch) -> bool) -> Result<(), LedgerError> {
+/// The reading stage: every record value in key order, with the hash of each record in it; and the
+/// index of event ids, built on the way.
+fn read_records(tree: &sled::Tree, mut send: impl FnMut(Batch) -> bool) -> Result<IdIndex, LedgerError> {
     let mut hasher = RecordHasher::new();
+    let mut ids = IdIndex::new();
+    let mut chain: Option<(Vec<u8>, u32)> = None;
     for item in tree.scan_prefix([RECORDS]) {
         let (key, value) = item?;
-        let hashes = Framed::new(&value).map_while(Result::ok).map(|bytes| hasher.hash(bytes)).collect();
+        let number = match (parse_record_key(&key), &chain) {
+            (Some((p, _)), Some((name, n))) if name.as_slice() == p.as_bytes() => Some(*n),
+            (Some((p, _)), _) => ProjectId::parse("project", p).ok().map(|id| {
+                let n = ids.chain_number(&id);
+                chain = Some((p.as_bytes().to_vec(), n));
+                n
+            }),
+            (None, _) => None,
+        };
+        let first = parse_record_key(&key).map_or(0, |(_, s)| s);
+        let mut hashes = Vec::new();
+        for (i, bytes) in Framed::new(&value).map_while(Result::ok).enumerate() {
+            hashes.push(hasher.hash(bytes));
+            if let (Some(n), Some(id)) = (number, event_id_of(bytes)) {
+                ids.insert(id, n, first + i as u64);
+            }
+        }
         if !send(Batch { key, value, hashes }) {
             break;
         }
     }
-    Ok(())
+    Ok(ids)
 }
 
 /// The folding stage: checks each record's place in its chain, decodes it and folds it in.

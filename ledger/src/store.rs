@@ -4,7 +4,6 @@
 //! |---|---|
 //! | `c` commit u64 BE | [`CommitEntry`] |
 //! | `h` project | head seq u64 BE ‖ head hash |
-//! | `i` event id | [`IdEntry`] |
 //! | `m` name | meta (`format` → the format byte) |
 //! | `r` project 0x00 seq u64 BE | one or more consecutive records of the project, framed |
 //!
@@ -13,17 +12,21 @@
 //! seq, in the same batch. Each record keeps its own bytes and hash either way; a chunk only saves
 //! sled one lookup per record on replay. The commit log is kept the same way, in chunks of
 //! [`CHUNK_COMMITS`] entries keyed by the chunk's first commit number.
+//!
+//! The idempotency index (event id → position) is not stored: replay rebuilds it in memory from the
+//! records ([`crate::id_index`] says why).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::chain::Hash;
-use crate::commit::{CommitRequest, Committed, Group, Lookup, StagedCommit};
+use crate::commit::{CommitRequest, Committed, Group, Lookup, Recorded, StagedCommit};
 use crate::error::LedgerError;
 use crate::event::Event;
+use crate::id_index::IdIndex;
 use crate::ids::ProjectId;
 use crate::projection::{Head, Projection};
-use crate::record::{decode_value, encode_value, push_framed, Framed, IdEntry, Record, FORMAT_VERSION};
+use crate::record::{decode_value, encode_value, push_framed, Framed, Record, FORMAT_VERSION};
 use crate::replay::{replay, Damage, ReplayOptions, Replayed};
 use crate::rules::History;
 
@@ -38,7 +41,6 @@ pub const GROUP_REQUESTS_MAX: usize = 4_096;
 
 pub(crate) const COMMITS: u8 = b'c';
 pub(crate) const HEADS: u8 = b'h';
-pub(crate) const IDS: u8 = b'i';
 pub(crate) const META: u8 = b'm';
 pub(crate) const RECORDS: u8 = b'r';
 
@@ -97,6 +99,7 @@ pub struct Store {
     log_file: File,
     dir: PathBuf,
     projection: Projection,
+    ids: IdIndex,
     damage: Vec<Damage>,
     read_only: Option<String>,
 }
@@ -143,7 +146,7 @@ impl Store {
             }
         }
         let log_file = File::options().read(true).open(dir.join("db"))?;
-        let Replayed { projection, damage, commits, mut phases } = replay(&tree, options, None)?;
+        let Replayed { projection, damage, commits, mut phases, ids } = replay(&tree, options, None)?;
         phases.insert(0, ("sled open", sled_open));
         let report = OpenReport {
             events: projection.events,
@@ -159,7 +162,7 @@ impl Store {
                 d.project, d.seq, d.problem
             )
         });
-        let store = Store { db, tree, log_file, dir: dir.to_owned(), projection, damage, read_only };
+        let store = Store { db, tree, log_file, dir: dir.to_owned(), projection, ids, damage, read_only };
         Ok((store, report))
     }
 
@@ -208,7 +211,12 @@ impl Store {
             self.read_only = Some(format!("a write failed ({e}); reopen the store to recover what is durable"));
             return Err(e);
         }
-        self.projection.absorb(staged);
+        for c in self.projection.absorb(staged) {
+            for r in &c.records {
+                let chain = self.ids.chain_number(&r.event.project);
+                self.ids.insert(r.event.event_id.as_bytes(), chain, r.seq);
+            }
+        }
         Ok(answers)
     }
 
@@ -233,13 +241,6 @@ impl Store {
         for c in commits {
             for r in &c.records {
                 new.entry(r.event.project.as_str()).or_default().push((r.seq, &r.bytes));
-                let id = IdEntry {
-                    project: r.event.project.as_str().to_owned(),
-                    seq: r.seq,
-                    commit: c.entry.number,
-                    content: r.content,
-                };
-                batch.insert(prefixed(IDS, r.event.event_id.as_bytes()), encode_value(&id));
             }
         }
         for (project, records) in &new {
@@ -389,14 +390,6 @@ impl Reader {
         Ok(out)
     }
 
-    /// The idempotency entry of an event id, if it is recorded.
-    pub fn event_id(&self, id: &str) -> Result<Option<IdEntry>, LedgerError> {
-        match self.tree.get(prefixed(IDS, id.as_bytes()))? {
-            Some(v) => Ok(Some(decode_value("idempotency entry", &v)?)),
-            None => Ok(None),
-        }
-    }
-
     /// The statement of `project` for `from ..= to` in `currency` (the project's own when `None`),
     /// as of the projection `at`.
     pub fn statement(
@@ -463,8 +456,14 @@ impl History for Store {
 }
 
 impl Lookup for Store {
-    fn event_id(&self, id: &str) -> Result<Option<IdEntry>, LedgerError> {
-        self.reader().event_id(id)
+    fn recorded(&self, event_id: &str) -> Result<Option<Recorded>, LedgerError> {
+        for (project, seq) in self.ids.candidates(event_id.as_bytes()) {
+            let record = self.records(project.as_str(), seq, 1)?.into_iter().next();
+            if let Some(r) = record.filter(|r| r.seq == seq && r.event.event_id == event_id) {
+                return Ok(Some(Recorded { project: project.clone(), seq, commit: r.commit, event: r.event }));
+            }
+        }
+        Ok(None)
     }
 }
 

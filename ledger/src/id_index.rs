@@ -1,0 +1,111 @@
+//! The idempotency index: event id → where the event is stored, kept in memory.
+//!
+//! It is rebuilt from the records on open rather than stored: in sled, an index entry per event under
+//! keys that arrive in no particular order rewrites a leaf page for almost every insert, which made
+//! the store several times larger than the records it holds. In memory it costs about 17 bytes per
+//! event: a 64-bit keyed hash of the event id mapped to a packed (chain, seq). The hash only finds a
+//! candidate; the caller reads the record there and compares the event id itself, so a collision
+//! costs a read, never a wrong answer (two ids with one hash are both kept).
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use crate::ids::ProjectId;
+
+/// Bits of a packed position that hold the seq (the rest hold the chain number).
+const SEQ_BITS: u32 = 44;
+
+/// Most chains the index can tell apart.
+pub const CHAINS_MAX: u32 = 1 << (64 - SEQ_BITS);
+
+/// Event ids → positions.
+#[derive(Default)]
+pub struct IdIndex {
+    keys: std::collections::hash_map::RandomState,
+    slots: HashMap<u64, u64, rustc_hash::FxBuildHasher>,
+    /// Ids whose hash was already taken by another id: kept by their full bytes.
+    overflow: HashMap<Vec<u8>, u64>,
+    chains: Vec<ProjectId>,
+    numbers: HashMap<ProjectId, u32>,
+}
+
+impl IdIndex {
+    /// An empty index.
+    pub fn new() -> IdIndex {
+        IdIndex::default()
+    }
+
+    /// The index's number for a chain, assigned on first sight.
+    pub fn chain_number(&mut self, project: &ProjectId) -> u32 {
+        if let Some(n) = self.numbers.get(project) {
+            return *n;
+        }
+        let n = u32::try_from(self.chains.len()).expect("fewer than 2^32 chains");
+        assert!(n < CHAINS_MAX, "at most {CHAINS_MAX} chains");
+        self.chains.push(project.clone());
+        self.numbers.insert(project.clone(), n);
+        n
+    }
+
+    /// Records that `event_id` is stored at `seq` of chain `chain` (a number from [`IdIndex::chain_number`]).
+    pub fn insert(&mut self, event_id: &[u8], chain: u32, seq: u64) {
+        assert!(seq < 1 << SEQ_BITS, "seq {seq} beyond the index's range");
+        let packed = u64::from(chain) << SEQ_BITS | seq;
+        let key = self.keys.hash_one(event_id);
+        match self.slots.entry(key) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(packed);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.overflow.insert(event_id.to_vec(), packed);
+            }
+        }
+    }
+
+    /// Where an event with this id may be stored: at most two places, which the caller checks.
+    pub fn candidates(&self, event_id: &[u8]) -> Vec<(&ProjectId, u64)> {
+        let unpack = |p: u64| (&self.chains[(p >> SEQ_BITS) as usize], p & ((1 << SEQ_BITS) - 1));
+        let mut out: Vec<_> = self.overflow.get(event_id).map(|p| unpack(*p)).into_iter().collect();
+        if let Some(p) = self.slots.get(&self.keys.hash_one(event_id)) {
+            out.push(unpack(*p));
+        }
+        out
+    }
+
+    /// Events indexed.
+    pub fn len(&self) -> usize {
+        self.slots.len() + self.overflow.len()
+    }
+
+    /// True when nothing is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_every_id_and_keeps_colliding_ones() {
+        let mut index = IdIndex::new();
+        let a = ProjectId::parse("p", "a").expect("id");
+        let b = ProjectId::parse("p", "b").expect("id");
+        let (na, nb) = (index.chain_number(&a), index.chain_number(&b));
+        assert_eq!(index.chain_number(&a), na);
+        for i in 0..1000u64 {
+            index.insert(format!("e{i}").as_bytes(), if i % 2 == 0 { na } else { nb }, i + 1);
+        }
+        assert_eq!(index.len(), 1000);
+        for i in 0..1000u64 {
+            let c = index.candidates(format!("e{i}").as_bytes());
+            assert!(c.contains(&(if i % 2 == 0 { &a } else { &b }, i + 1)), "e{i}: {c:?}");
+        }
+        // the same id twice (a collision in effect): both places are candidates
+        index.insert(b"e5", na, 77);
+        let c = index.candidates(b"e5");
+        assert!(c.contains(&(&a, 77)) && c.contains(&(&b, 6)), "{c:?}");
+        assert!(index.candidates(b"nope").len() <= 1);
+    }
+}
