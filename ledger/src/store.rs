@@ -467,6 +467,11 @@ impl Lookup for Store {
     }
 }
 
+/// zstd level of sled's page compression. sled keeps superseded page versions until a segment is
+/// mostly garbage, so a store takes about two and a half times its live bytes; compressing pages
+/// brings a generated year from about 700 to under 400 bytes per event. Level 1 is the fastest.
+pub const COMPRESSION_LEVEL: i32 = 1;
+
 /// How long opening waits for a store that was just closed to release its lock.
 pub const OPEN_LOCK_WAIT_MS_MAX: u64 = 5_000;
 
@@ -476,7 +481,12 @@ pub const OPEN_LOCK_WAIT_MS_MAX: u64 = 5_000;
 /// milliseconds after the close; a lock held that way is waited for, up to [`OPEN_LOCK_WAIT_MS_MAX`].
 pub fn open_tree(dir: &Path) -> Result<(sled::Db, sled::Tree), LedgerError> {
     // No background flusher: every commit flushes and syncs itself.
-    let config = sled::Config::new().path(dir).cache_capacity(256 * 1024 * 1024).flush_every_ms(None);
+    let config = sled::Config::new()
+        .path(dir)
+        .cache_capacity(256 * 1024 * 1024)
+        .flush_every_ms(None)
+        .use_compression(true)
+        .compression_factor(COMPRESSION_LEVEL);
     let started = std::time::Instant::now();
     let db = loop {
         match config.open() {
