@@ -395,3 +395,26 @@ fn a_chain_verifies_from_its_raw_records_alone() {
     let err = fiscus_ledger::verify::verify_chain(&id, swapped).expect_err("swapped");
     assert!(matches!(err, LedgerError::Corrupt { seq: 3, .. }), "{err}");
 }
+
+#[test]
+fn a_generated_year_replays_to_the_live_projection_on_one_thread_and_on_three() {
+    use fiscus_ledger::replay::ReplayOptions;
+    use fiscus_ledger::workload::{generate, WorkloadConfig};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut store, _) = Store::open(dir.path()).expect("open");
+    let requests: Vec<_> = generate(&WorkloadConfig::new(3_000, 11)).collect();
+    for group in requests.chunks(97) {
+        for answer in store.commit_group(group).expect("group") {
+            answer.expect("the generator's commits are valid");
+        }
+    }
+    let live = store.projection().clone();
+    assert_eq!(live.events, 3_000);
+    store.close().expect("close");
+    for threads in [1, 3] {
+        let (store, report) = Store::open_with(dir.path(), ReplayOptions { threads }).expect("reopen");
+        assert!(report.damage.is_empty(), "{:?}", report.damage);
+        assert_eq!(store.projection(), &live, "replay on {threads} thread(s)");
+        drop(store);
+    }
+}
