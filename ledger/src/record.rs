@@ -176,12 +176,18 @@ pub fn push_framed(value: &mut Vec<u8>, record: &[u8]) {
 /// Splits a stored value into its records' bytes.
 pub struct Framed<'a> {
     rest: &'a [u8],
+    item_bytes_max: usize,
 }
 
 impl<'a> Framed<'a> {
-    /// Iterates the records of a stored value.
+    /// Iterates the records of a stored value (each at most [`RECORD_BYTES_MAX`]).
     pub fn new(value: &'a [u8]) -> Framed<'a> {
-        Framed { rest: value }
+        Framed { rest: value, item_bytes_max: RECORD_BYTES_MAX }
+    }
+
+    /// Iterates the commit log entries of a stored value (each at most [`VALUE_BYTES_MAX`]).
+    pub fn commits(value: &'a [u8]) -> Framed<'a> {
+        Framed { rest: value, item_bytes_max: VALUE_BYTES_MAX }
     }
 }
 
@@ -197,7 +203,7 @@ impl<'a> Iterator for Framed<'a> {
             return Some(Err(LedgerError::Format("truncated record length".to_owned())));
         };
         let len = u32::from_le_bytes(*len) as usize;
-        if len > RECORD_BYTES_MAX || len > tail.len() {
+        if len > self.item_bytes_max || len > tail.len() {
             self.rest = &[];
             return Some(Err(LedgerError::Format(format!("record length {len} runs past its value"))));
         }

@@ -368,7 +368,7 @@ fn scan_commits(tree: &sled::Tree, keys: &FingerprintKeys) -> Result<(Listing, C
         if key_number != Some(head.number + 1) {
             fail(&mut broken, None, format!("commit chain broken at commit {}: its entry is missing", head.number + 1));
         }
-        for bytes in Framed::new(&value) {
+        for bytes in Framed::commits(&value) {
             hasher.start(&head.hash, head.number + 1);
             let bytes = match bytes {
                 Ok(b) => b,
@@ -494,7 +494,7 @@ fn locate(tree: &sled::Tree, project: &str) -> Result<Option<(u64, String)>, Led
     let mut listed: Vec<(u64, Hash)> = Vec::new();
     for item in tree.scan_prefix([COMMITS]) {
         let (_, value) = item?;
-        for view in Framed::new(&value).filter_map(|b| b.and_then(CommitView::decode).ok()) {
+        for view in Framed::commits(&value).filter_map(|b| b.and_then(CommitView::decode).ok()) {
             listed.extend(view.records.iter().filter(|r| r.project == project).map(|r| (r.seq, r.hash)));
         }
     }

@@ -377,7 +377,7 @@ impl Reader {
         let mut out = Vec::new();
         for item in self.tree.range(commit_key(start)..commit_key(u64::MAX)) {
             let (_, value) = item?;
-            for bytes in Framed::new(&value) {
+            for bytes in Framed::commits(&value) {
                 let entry: crate::record::CommitEntry = decode_value("commit entry", bytes?)?;
                 if entry.number >= first {
                     if out.len() >= limit {

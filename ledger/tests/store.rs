@@ -418,3 +418,20 @@ fn a_generated_year_replays_to_the_live_projection_on_one_thread_and_on_three() 
         drop(store);
     }
 }
+
+#[test]
+fn the_largest_commit_reopens() {
+    // COMMIT_EVENTS_MAX openings of projects with 40-character ids: a commit entry over 64 KiB
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut store, _) = Store::open(dir.path()).expect("open");
+    let events: Vec<_> = (0..fiscus_ledger::commit::COMMIT_EVENTS_MAX)
+        .map(|i| open_event(&format!("open-{i}"), &format!("{:0>40}", i)))
+        .collect();
+    store.commit(&request(events)).expect("the largest commit");
+    let live = store.projection().clone();
+    store.close().expect("close");
+    let store = reopen(dir.path());
+    assert!(store.damage().is_empty(), "{:?}", store.damage());
+    assert_eq!(store.projection(), &live);
+    assert_eq!(store.reader().commits(0, 10).expect("commit log")[0].records.len(), 1_000);
+}
