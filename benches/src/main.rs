@@ -1,10 +1,16 @@
 //! `fiscus-bench`: measures Fiscus on generated sponsor books and prints one JSON object per command.
 //!
+//! `fiscus-bench grpc --clients 64 --seconds 10` starts `fiscusd` on a fresh store and measures durable
+//! commits, balance queries and a bare tonic echo server's queries in the same run (see `grpc.rs`).
+//!
 //! `fiscus-bench replay --events N [--seed S] [--dir D] [--runs R]` builds (or reuses) a store of a
 //! generated sponsor year with N events, then runs each measured pass R times, each in a fresh
 //! child process of this binary (the OS page cache stays warm; sled's own cache starts cold, as
 //! when the daemon starts), alternating full verification and the hash-only baseline, and reports
 //! medians.
+
+mod echo;
+mod grpc;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -51,6 +57,11 @@ enum Cmd {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// gRPC load on a fresh `fiscusd`: durable commits, balance queries, and a bare tonic echo baseline.
+    Grpc(grpc::GrpcArgs),
+    /// The echo baseline server that `grpc` runs in a child process.
+    #[command(hide = true)]
+    EchoServer,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -64,6 +75,8 @@ fn main() {
     let result = match cli.command {
         Cmd::Replay { events, seed, dir, runs } => replay(events, seed, dir, runs.max(1)),
         Cmd::Pass { mode, threads, dir } => pass(mode, threads, &dir),
+        Cmd::Grpc(args) => grpc::run(&args),
+        Cmd::EchoServer => echo::serve(),
     };
     if let Err(e) = result {
         eprintln!("fiscus-bench: {e}");
