@@ -3,6 +3,7 @@
 
 mod auth;
 mod bad_input;
+mod cli;
 mod concurrency;
 mod idempotency;
 mod restart;

@@ -1,0 +1,253 @@
+//! Where the command line reads and writes: a `fiscusd` over gRPC (`--server`), or an embedded
+//! store opened in this process (`--store`, for local and offline use). Both answer with the
+//! client crate's types, so every command shows them the same way.
+
+use std::path::Path;
+
+use chrono::NaiveDate;
+use fiscus_client::fiscus_ledger::chain::Hash;
+use fiscus_client::fiscus_ledger::commit::{CommitRequest, Committed};
+use fiscus_client::fiscus_ledger::record::Record;
+use fiscus_client::fiscus_ledger::store::Store;
+use fiscus_client::fiscus_ledger::{Currency, Event, LedgerError, ProjectId};
+use fiscus_client::{
+    Balances, ChainHead, Client, ClientOptions, EventsPage, Heads, PendingExpense, ProjectSummary, RawRecord,
+    RecordedEvent, Statements, TrialBalance,
+};
+
+use crate::fail::Failure;
+
+/// The ledger a command works on.
+pub enum Backend {
+    /// A daemon.
+    Remote(Box<Client>),
+    /// A store in a local directory, with the actor its writes are recorded under.
+    Local {
+        /// The open store (verified on open).
+        store: Box<Store>,
+        /// The actor of events recorded through it.
+        actor: String,
+    },
+}
+
+/// Micro-seconds since the epoch, the `recorded_at` of local writes.
+pub fn now_us() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(now.as_micros()).unwrap_or(i64::MAX)
+}
+
+fn not_found(project: &ProjectId) -> Failure {
+    Failure::from(LedgerError::UnknownProject { project: project.clone() })
+}
+
+impl Backend {
+    /// Connects to a daemon.
+    pub async fn remote(url: &str, options: ClientOptions) -> Result<Backend, Failure> {
+        Ok(Backend::Remote(Box::new(Client::connect(url, options).await?)))
+    }
+
+    /// Opens (creating when absent) the store in `dir`, verifying every chain.
+    pub fn local(dir: &Path, actor: &str) -> Result<Backend, Failure> {
+        let (store, report) = Store::open(dir)?;
+        let _ = report;
+        Ok(Backend::Local { store: Box::new(store), actor: actor.to_owned() })
+    }
+
+    /// The projects (closed ones with `include_closed`).
+    pub async fn projects(&self, include_closed: bool) -> Result<Vec<ProjectSummary>, Failure> {
+        match self {
+            Backend::Remote(c) => Ok(c.projects(include_closed).await?),
+            Backend::Local { store, .. } => Ok(store
+                .projection()
+                .projects()
+                .filter_map(ProjectSummary::of)
+                .filter(|p| include_closed || !p.closed)
+                .collect()),
+        }
+    }
+
+    /// A project's balances.
+    pub async fn balance(&self, project: &ProjectId, currency: Option<Currency>) -> Result<Balances, Failure> {
+        match self {
+            Backend::Remote(c) => Ok(c.balance(project, currency).await?),
+            Backend::Local { store, .. } => {
+                let p = store.projection();
+                let state =
+                    p.project(project.as_str()).filter(|s| s.info.is_some()).ok_or_else(|| not_found(project))?;
+                let balances =
+                    state.balances().into_iter().filter(|b| currency.is_none_or(|c| c == b.currency)).collect();
+                Ok(Balances {
+                    project: project.clone(),
+                    head_seq: state.head.seq,
+                    commit: p.commit_head.number,
+                    balances,
+                })
+            }
+        }
+    }
+
+    /// A project's statements for a date range.
+    pub async fn statement(
+        &self,
+        project: &ProjectId,
+        from: NaiveDate,
+        to: NaiveDate,
+        currency: Option<Currency>,
+    ) -> Result<Statements, Failure> {
+        match self {
+            Backend::Remote(c) => Ok(c.statement(project, from, to, currency).await?),
+            Backend::Local { store, .. } => {
+                let state = store.projection().project(project.as_str()).ok_or_else(|| not_found(project))?;
+                let currencies: Vec<Currency> = match currency {
+                    Some(c) => vec![c],
+                    None => state.books.keys().copied().collect(),
+                };
+                let mut statements = Vec::with_capacity(currencies.len());
+                for c in currencies {
+                    statements.push(store.statement(project.as_str(), from, to, Some(c))?);
+                }
+                Ok(Statements { project: project.clone(), from, to, head_seq: state.head.seq, statements })
+            }
+        }
+    }
+
+    /// A page of a project's events after `after_seq`, at most `limit`.
+    pub async fn events(&self, project: &ProjectId, after_seq: u64, limit: u32) -> Result<EventsPage, Failure> {
+        match self {
+            Backend::Remote(c) => Ok(c.events(project, after_seq, limit).await?),
+            Backend::Local { store, .. } => {
+                let state = store.projection().project(project.as_str()).ok_or_else(|| not_found(project))?;
+                let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+                let raws = store.raw_records(project.as_str(), after_seq + 1, limit)?;
+                let mut events = Vec::with_capacity(raws.len());
+                for raw in raws.iter().filter(|r| r.seq <= state.head.seq) {
+                    let record = Record::decode(&raw.bytes)?;
+                    events.push(RecordedEvent {
+                        seq: record.seq,
+                        commit: record.commit,
+                        actor: record.actor,
+                        recorded_at_us: record.recorded_at,
+                        hash: raw.hash,
+                        event: record.event,
+                    });
+                }
+                let next = events.last().map_or(after_seq, |e| e.seq);
+                Ok(EventsPage { events, next_after_seq: next, head_seq: state.head.seq })
+            }
+        }
+    }
+
+    /// The sponsor-wide trial balance.
+    pub async fn trial_balance(&self) -> Result<TrialBalance, Failure> {
+        match self {
+            Backend::Remote(c) => Ok(c.trial_balance().await?),
+            Backend::Local { store, .. } => {
+                let p = store.projection();
+                Ok(TrialBalance {
+                    commit: p.commit_head.number,
+                    lines: p.trial_balance(),
+                    closed_through: p.sponsor_closed_through(),
+                })
+            }
+        }
+    }
+
+    /// Pending and approved, unpaid expense requests.
+    pub async fn pending(&self, project: Option<&ProjectId>) -> Result<Vec<PendingExpense>, Failure> {
+        match self {
+            Backend::Remote(c) => Ok(c.pending(project).await?),
+            Backend::Local { store, .. } => {
+                if let Some(p) = project {
+                    store.projection().project(p.as_str()).ok_or_else(|| not_found(p))?;
+                }
+                Ok(store
+                    .projection()
+                    .pending_requests()
+                    .into_iter()
+                    .filter(|(p, _, _)| project.is_none_or(|want| want == *p))
+                    .map(|(p, seq, r)| PendingExpense {
+                        project: p.clone(),
+                        seq,
+                        details: r.details.clone(),
+                        requester: r.requester.clone(),
+                        requested_on: r.date,
+                        approved: r.approved,
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    /// Records one commit.
+    pub async fn record(&mut self, events: &[Event], expected: &[(ProjectId, u64)]) -> Result<Committed, Failure> {
+        match self {
+            Backend::Remote(c) => Ok(c.record_commit(events, expected).await?),
+            Backend::Local { store, actor, .. } => {
+                let request = CommitRequest {
+                    events: events.to_vec(),
+                    expected_heads: expected.to_vec(),
+                    actor: actor.clone(),
+                    recorded_at: now_us(),
+                };
+                Ok(store.commit(&request)?)
+            }
+        }
+    }
+
+    /// The commit head and the chain heads (of one chain, or of every chain readable).
+    pub async fn heads(&self, project: Option<&ProjectId>) -> Result<Heads, Failure> {
+        match self {
+            Backend::Remote(c) => Ok(c.head(project).await?),
+            Backend::Local { store, .. } => {
+                let p = store.projection();
+                if let Some(id) = project {
+                    p.project(id.as_str()).ok_or_else(|| not_found(id))?;
+                }
+                let projects = p
+                    .chains()
+                    .filter(|c| project.is_none_or(|id| *id == c.id))
+                    .map(|c| ChainHead { project: c.id.clone(), seq: c.head.seq, hash: c.head.hash })
+                    .collect();
+                Ok(Heads { commit: p.commit_head.number, commit_hash: p.commit_head.hash, projects })
+            }
+        }
+    }
+
+    /// A chain's raw records from seq 1, as stored.
+    pub async fn raw_chain(&self, project: &ProjectId) -> Result<Vec<RawRecord>, Failure> {
+        match self {
+            Backend::Remote(c) => Ok(c.export_chain(project).await?),
+            Backend::Local { store, .. } => {
+                let head = store.projection().project(project.as_str()).ok_or_else(|| not_found(project))?.head.seq;
+                let limit = usize::try_from(head).unwrap_or(usize::MAX);
+                Ok(store
+                    .raw_records(project.as_str(), 1, limit)?
+                    .into_iter()
+                    .map(|r| RawRecord { seq: r.seq, bytes: r.bytes, hash: r.hash })
+                    .collect())
+            }
+        }
+    }
+
+    /// Every stored record of `scope` (one project, or every chain) decoded, with its hash, for
+    /// exports. The hash is recomputed from the bytes, not taken from the server.
+    pub async fn records(
+        &self,
+        scope: Option<&ProjectId>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Vec<(Record, Hash)>, Failure> {
+        let chains: Vec<ProjectId> = match scope {
+            Some(p) => vec![p.clone()],
+            None => self.heads(None).await?.projects.into_iter().map(|h| h.project).collect(),
+        };
+        let mut out = Vec::new();
+        for chain in chains {
+            for raw in self.raw_chain(&chain).await? {
+                let hash = fiscus_client::fiscus_ledger::chain::record_hash(&raw.bytes);
+                out.push((Record::decode(&raw.bytes)?, hash));
+                progress(out.len() as u64);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,526 @@
+//! The commands that read, record, import, export, follow and manage tokens. Each takes the
+//! backend and prints a table, or JSON with `--json`.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use fiscus_client::fiscus_ledger::commit::Committed;
+use fiscus_client::fiscus_ledger::export;
+use fiscus_client::fiscus_ledger::ids::{parse_date, DATE_MAX, DATE_MIN};
+use fiscus_client::fiscus_ledger::{Currency, Event, ProjectId};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::backend::Backend;
+use crate::fail::Failure;
+use crate::import;
+use crate::record::{self, EventSpec, KindSpec};
+use crate::show;
+
+/// A project id argument.
+pub fn project_arg(id: &str) -> Result<ProjectId, Failure> {
+    ProjectId::parse("project", id).map_err(|e| Failure::usage(e.to_string()))
+}
+
+fn currency_arg(code: Option<&str>) -> Result<Option<Currency>, Failure> {
+    code.map(|c| Currency::parse("currency", &c.to_ascii_uppercase()).map_err(|e| Failure::usage(e.to_string())))
+        .transpose()
+}
+
+fn date_arg(name: &str, text: Option<&str>, default: NaiveDate) -> Result<NaiveDate, Failure> {
+    match text {
+        Some(t) => parse_date(name, t).map_err(|e| Failure::usage(e.to_string())),
+        None => Ok(default),
+    }
+}
+
+/// A progress bar on standard error (drawn only on a terminal), with `what` as its message.
+pub fn progress(len: Option<u64>, what: &str) -> ProgressBar {
+    let bar = match len {
+        Some(n) => ProgressBar::new(n).with_style(
+            ProgressStyle::with_template("{msg} {bar:40.cyan/blue} {pos}/{len} ({per_sec}, {eta} left)")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {msg} {pos} ({per_sec}) {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    };
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// `fiscus balance`.
+pub async fn balance(b: &Backend, project: &str, currency: Option<&str>, json: bool) -> Result<(), Failure> {
+    let balances = b.balance(&project_arg(project)?, currency_arg(currency)?).await?;
+    if json {
+        show::print_json(&show::balances_json(&balances));
+    } else {
+        outln!("{}", show::balances_table(&balances));
+    }
+    Ok(())
+}
+
+/// `fiscus statement`.
+pub async fn statement(
+    b: &Backend,
+    project: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    currency: Option<&str>,
+    json: bool,
+) -> Result<(), Failure> {
+    let (from, to) = (date_arg("from", from, DATE_MIN)?, date_arg("to", to, DATE_MAX)?);
+    if from > to {
+        return Err(Failure::usage(format!("--from {from} is after --to {to}")));
+    }
+    let s = b.statement(&project_arg(project)?, from, to, currency_arg(currency)?).await?;
+    if json {
+        show::print_json(&json!({
+            "project": s.project.as_str(),
+            "from": s.from.to_string(),
+            "to": s.to.to_string(),
+            "head_seq": s.head_seq,
+            "statements": s.statements.iter().map(show::statement_json).collect::<Vec<_>>(),
+        }));
+    } else {
+        if s.statements.is_empty() {
+            outln!("{}: no money recorded yet", s.project);
+        }
+        for st in &s.statements {
+            outln!("{}", show::statement_table(s.project.as_str(), st));
+        }
+    }
+    Ok(())
+}
+
+/// `fiscus events`: pages through the chain from `after`, at most `limit` events.
+pub async fn events(b: &Backend, project: &str, after: u64, limit: u32, json: bool) -> Result<(), Failure> {
+    let project = project_arg(project)?;
+    let mut all = Vec::new();
+    let mut cursor = after;
+    let mut head = 0;
+    while (all.len() as u64) < u64::from(limit) {
+        let want = (u64::from(limit) - all.len() as u64).min(1000) as u32;
+        let page = b.events(&project, cursor, want).await?;
+        head = page.head_seq;
+        if page.events.is_empty() {
+            break;
+        }
+        cursor = page.next_after_seq;
+        all.extend(page.events);
+        if cursor >= head {
+            break;
+        }
+    }
+    let page = fiscus_client::EventsPage { next_after_seq: cursor, head_seq: head, events: all };
+    if json {
+        show::print_json(&show::events_json(&page));
+    } else {
+        outln!("{project}: events {}–{} of {}", after + 1, page.next_after_seq, page.head_seq);
+        outln!("{}", show::events_table(&page.events));
+        if page.next_after_seq < page.head_seq {
+            outln!("more: fiscus events {project} --after {}", page.next_after_seq);
+        }
+    }
+    Ok(())
+}
+
+/// `fiscus projects`.
+pub async fn projects(b: &Backend, all: bool, json: bool) -> Result<(), Failure> {
+    let projects = b.projects(all).await?;
+    if json {
+        show::print_json(&serde_json::Value::Array(projects.iter().map(show::project_json).collect()));
+    } else {
+        outln!("{}", show::projects_table(&projects));
+    }
+    Ok(())
+}
+
+/// `fiscus trial-balance`.
+pub async fn trial_balance(b: &Backend, json: bool) -> Result<(), Failure> {
+    let tb = b.trial_balance().await?;
+    if json {
+        show::print_json(&show::trial_json(&tb));
+    } else {
+        outln!("{}", show::trial_table(&tb));
+    }
+    Ok(())
+}
+
+/// `fiscus pending`.
+pub async fn pending(b: &Backend, project: Option<&str>, json: bool) -> Result<(), Failure> {
+    let project = project.map(project_arg).transpose()?;
+    let p = b.pending(project.as_ref()).await?;
+    if json {
+        show::print_json(&show::pending_json(&p));
+    } else if p.is_empty() {
+        outln!("no expense requests waiting");
+    } else {
+        outln!("{}", show::pending_table(&p));
+    }
+    Ok(())
+}
+
+/// What `fiscus record` was given.
+pub struct RecordInput {
+    /// A commit file.
+    pub file: Option<PathBuf>,
+    /// Envelope flags for one event.
+    pub project: Option<String>,
+    /// Its date.
+    pub date: Option<String>,
+    /// Its memo.
+    pub memo: String,
+    /// Its reference.
+    pub reference: Option<String>,
+    /// Its id.
+    pub id: Option<String>,
+    /// Expected head seq of its project.
+    pub expected_seq: Option<u64>,
+    /// Its kind and fields.
+    pub kind: Option<KindSpec>,
+}
+
+fn today() -> NaiveDate {
+    chrono::DateTime::from_timestamp_micros(crate::backend::now_us()).map_or(DATE_MIN, |t| t.date_naive())
+}
+
+/// `fiscus record`.
+pub async fn record(b: &mut Backend, input: RecordInput, json: bool) -> Result<(), Failure> {
+    let (events, expected) = match (input.file, input.kind) {
+        (Some(path), None) => record::read_commit_file(&path)?,
+        (None, Some(kind)) => {
+            let project = input.project.ok_or_else(|| Failure::usage("give --project for the event"))?;
+            let spec = EventSpec {
+                event_id: input.id,
+                project: project.clone(),
+                date: input.date.unwrap_or_else(|| today().to_string()),
+                memo: input.memo,
+                reference: input.reference,
+                kind,
+            };
+            let events = spec.to_events(Path::new("."), "")?;
+            let expected = match input.expected_seq {
+                Some(s) => vec![(project_arg(&project)?, s)],
+                None => Vec::new(),
+            };
+            (events, expected)
+        }
+        _ => return Err(Failure::usage(
+            "give an event kind (such as `fiscus record contribution ...`) or --file FILE; see fiscus record --help",
+        )),
+    };
+    let committed = b.record(&events, &expected).await?;
+    print_committed(&events, &committed, json);
+    Ok(())
+}
+
+fn print_committed(events: &[Event], c: &Committed, json: bool) {
+    if json {
+        show::print_json(&json!({
+            "commit": c.commit,
+            "duplicate": c.duplicate,
+            "positions": events.iter().zip(&c.positions).map(|(e, p)| json!({
+                "event_id": e.event_id, "project": p.project.as_str(), "seq": p.seq,
+            })).collect::<Vec<_>>(),
+        }));
+        return;
+    }
+    let mut t = show::table(&["Event id", "Project", "Seq", "Event", "Amount"], &[2, 4]);
+    for (e, p) in events.iter().zip(&c.positions) {
+        let money = show::headline_money(&e.kind).map(|m| show::amount(m.amount(), m.currency())).unwrap_or_default();
+        t.add_row(vec![e.event_id.clone(), p.project.to_string(), p.seq.to_string(), e.kind.name().to_owned(), money]);
+    }
+    if c.duplicate {
+        outln!("already recorded in commit {} (nothing new was stored)\n{t}", c.commit);
+    } else {
+        outln!("recorded in commit {}\n{t}", c.commit);
+    }
+}
+
+/// The event ids among `wanted` already recorded in the projects of `rows`.
+async fn recorded_ids(b: &Backend, rows: &[import::Row]) -> Result<BTreeSet<String>, Failure> {
+    let wanted: BTreeSet<&str> = rows.iter().map(|r| r.event.event_id.as_str()).collect();
+    let projects: BTreeSet<&ProjectId> = rows.iter().map(|r| &r.event.project).collect();
+    let known: BTreeSet<ProjectId> = b.projects(true).await?.into_iter().map(|p| p.project).collect();
+    let mut found = BTreeSet::new();
+    for p in projects.into_iter().filter(|p| known.contains(*p)) {
+        let mut after = 0;
+        loop {
+            let page = b.events(p, after, 1000).await?;
+            if page.events.is_empty() {
+                break;
+            }
+            for e in &page.events {
+                if wanted.contains(e.event.event_id.as_str()) {
+                    found.insert(e.event.event_id.clone());
+                }
+            }
+            after = page.next_after_seq;
+            if after >= page.head_seq {
+                break;
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// `fiscus import csv`.
+pub async fn import_csv(b: &mut Backend, path: &Path, dry_run: bool, json: bool) -> Result<(), Failure> {
+    let text = import::read(path).map_err(Failure::other)?;
+    let lines = text.iter().filter(|&&c| c == b'\n').count() as u64;
+    let bar = progress(Some(lines.saturating_sub(1)), "checking rows");
+    let parsed = import::parse(&text, &mut |n| bar.set_position(n));
+    bar.finish_and_clear();
+    let rows = match parsed {
+        Ok(rows) => rows,
+        Err(errors) => {
+            let list: Vec<String> = errors.iter().map(|e| format!("{}: {e}", path.display())).collect();
+            if json {
+                show::print_json(&json!({
+                    "recorded": 0,
+                    "errors": errors.iter().map(|e| json!({"line": e.line, "column": e.column, "message": e.message})).collect::<Vec<_>>(),
+                }));
+            }
+            return Err(Failure::other(format!("{}\nnothing was recorded", list.join("\n"))));
+        }
+    };
+    let already = recorded_ids(b, &rows).await?;
+    let new = import::new_rows(&rows, &already);
+    let mut commits = Vec::new();
+    if !dry_run && !new.is_empty() {
+        let bar = progress(Some(new.len() as u64), "recording");
+        for chunk in import::chunks(&new) {
+            let events: Vec<Event> = chunk.iter().map(|r| r.event.clone()).collect();
+            match b.record(&events, &[]).await {
+                Ok(c) => commits.push(c.commit),
+                Err(e) => {
+                    bar.finish_and_clear();
+                    let recorded = commits.len() * fiscus_client::fiscus_ledger::commit::COMMIT_EVENTS_MAX;
+                    let note = if recorded == 0 {
+                        "nothing was recorded".to_owned()
+                    } else {
+                        format!("the first {recorded} new rows were recorded; run the import again to record the rest")
+                    };
+                    return Err(Failure::other(format!("{}\n{note}", import::locate(&e.to_string(), chunk))));
+                }
+            }
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
+    }
+    let recorded = if dry_run { 0 } else { new.len() };
+    if json {
+        show::print_json(&json!({
+            "rows": rows.len(),
+            "already_recorded": already.len(),
+            "recorded": recorded,
+            "would_record": if dry_run { new.len() } else { 0 },
+            "commits": commits,
+        }));
+    } else {
+        let mut t = show::table(&["Line", "Project", "Date", "Event", "Amount", "Status"], &[0, 4]);
+        for r in &rows {
+            let status = match (already.contains(&r.event.event_id), dry_run) {
+                (true, _) => "already recorded",
+                (false, true) => "would be recorded",
+                (false, false) => "recorded",
+            };
+            let money =
+                show::headline_money(&r.event.kind).map(|m| show::amount(m.amount(), m.currency())).unwrap_or_default();
+            t.add_row(vec![
+                r.line.to_string(),
+                r.event.project.to_string(),
+                r.event.effective_date.to_string(),
+                r.event.kind.name().to_owned(),
+                money,
+                status.to_owned(),
+            ]);
+        }
+        outln!("{t}");
+        let commits = commits.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+        match (dry_run, new.len()) {
+            (true, n) => outln!("{} rows checked; {n} would be recorded, {} already are", rows.len(), already.len()),
+            (false, 0) => outln!("{} rows, all already recorded: nothing new", rows.len()),
+            (false, n) => {
+                outln!("{} rows; {n} recorded in commit {commits}; {} already were", rows.len(), already.len())
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Export formats.
+#[derive(Clone, Copy, Debug)]
+pub enum Format {
+    /// hledger journal.
+    Hledger,
+    /// beancount.
+    Beancount,
+    /// CSV per posting.
+    Csv,
+    /// JSON lines per event.
+    Jsonl,
+}
+
+/// `fiscus export`.
+pub async fn export(
+    b: &Backend,
+    format: Format,
+    project: Option<&str>,
+    output: Option<&Path>,
+    json: bool,
+) -> Result<(), Failure> {
+    let project = project.map(project_arg).transpose()?;
+    let bar = progress(None, "reading records");
+    let records = b.records(project.as_ref(), &mut |n| bar.set_position(n)).await?;
+    bar.finish_and_clear();
+    let out: Box<dyn Write> = match output {
+        Some(path) => Box::new(
+            std::fs::File::create(path).map_err(|e| Failure::other(format!("cannot write {}: {e}", path.display())))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let scope = project.as_ref();
+    let bar = progress(Some(records.len() as u64), "exporting");
+    let items = records.iter().map(|(r, h)| {
+        bar.inc(1);
+        (r, *h)
+    });
+    let summary = match format {
+        Format::Hledger => export::hledger(out, items, scope),
+        Format::Beancount => export::beancount(out, items, scope),
+        Format::Csv => export::csv(out, items, scope),
+        Format::Jsonl => export::jsonl(out, items, scope),
+    }
+    .or_else(|e| match e.kind() {
+        // A reader that stopped early (`fiscus export … | head`) is not an error.
+        std::io::ErrorKind::BrokenPipe => Ok(export::Summary::default()),
+        _ => Err(Failure::other(format!("export: {e}"))),
+    })?;
+    bar.finish_and_clear();
+    if let Some(path) = output {
+        if json {
+            show::print_json(&json!({
+                "file": path.display().to_string(),
+                "records": summary.records,
+                "transactions": summary.transactions,
+                "postings": summary.postings,
+            }));
+        } else {
+            outln!(
+                "wrote {}: {} events, {} transactions, {} postings",
+                path.display(),
+                summary.records,
+                summary.transactions,
+                summary.postings
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `fiscus tail`: commits as they are made.
+pub async fn tail(
+    b: &Backend,
+    project: Option<&str>,
+    after: Option<u64>,
+    limit: Option<u64>,
+    json: bool,
+) -> Result<(), Failure> {
+    let Backend::Remote(client) = b else {
+        return Err(Failure::usage("tail follows a daemon: give --server (a local store has no live commits)"));
+    };
+    let project = project.map(project_arg).transpose()?;
+    let after = match after {
+        Some(a) => a,
+        None => client.head(project.as_ref()).await?.commit,
+    };
+    let mut sub = client.subscribe(after, project.as_ref()).await?;
+    let mut seen = 0u64;
+    while limit.is_none_or(|l| seen < l) {
+        let Some(next) = sub.next().await else { break };
+        let notice = next?;
+        seen += 1;
+        for e in &notice.events {
+            if json {
+                let mut v = show::event_as_json(e);
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("commit_hash".into(), show::hex(&notice.commit_hash).into());
+                }
+                outln!("{v}");
+            } else {
+                let money = show::headline_money(&e.event.kind)
+                    .map(|m| show::amount(m.amount(), m.currency()))
+                    .unwrap_or_default();
+                outln!(
+                    "commit {:>6}  {}  {}#{}  {}  {}  {}  ({})",
+                    notice.commit,
+                    e.event.effective_date,
+                    e.event.project,
+                    e.seq,
+                    e.event.kind.name(),
+                    money,
+                    show::clip(&e.event.memo, 60),
+                    e.actor
+                );
+            }
+        }
+        let _ = std::io::stdout().flush();
+    }
+    Ok(())
+}
+
+/// `fiscus token` actions.
+pub enum TokenCommand {
+    /// Add a token.
+    Add {
+        /// The tokens file.
+        tokens: PathBuf,
+        /// Its role.
+        role: String,
+        /// Its name.
+        name: Option<String>,
+    },
+    /// List tokens.
+    List {
+        /// The tokens file.
+        tokens: PathBuf,
+    },
+}
+
+/// `fiscus token`.
+pub fn token(command: TokenCommand, json: bool) -> Result<(), Failure> {
+    match command {
+        TokenCommand::Add { tokens, role, name } => {
+            let (token, name) = crate::tokens::add(&tokens, &role, name.as_deref())?;
+            if json {
+                show::print_json(&json!({ "token": token, "name": name, "role": role }));
+            } else {
+                eprintln!(
+                    "added token {name:?} with role {role} to {}; it is shown only now (fiscusd reads the file when it starts):",
+                    tokens.display()
+                );
+                outln!("{token}");
+            }
+        }
+        TokenCommand::List { tokens } => {
+            let list = crate::tokens::list(&tokens)?;
+            if json {
+                show::print_json(&serde_json::Value::Array(
+                    list.iter().map(|(n, r)| json!({ "name": n, "role": r })).collect(),
+                ));
+            } else {
+                let mut t = show::table(&["Name", "Role"], &[]);
+                for (n, r) in list {
+                    t.add_row(vec![n, r]);
+                }
+                outln!("{t}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,329 @@
+//! `fiscus import csv`: money movements from a bank's or payment processor's CSV export
+//! (`docs/IMPORT.md` documents the layout).
+//!
+//! Every row is checked before anything is recorded; a bad row is reported with its line number and
+//! column, and then nothing is recorded. Each row's event id is derived from its normalised content
+//! (`csv-` and 32 hex digits of blake3), so importing the same file again records nothing new, and
+//! a file with rows added at its end records only the new rows.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use chrono::NaiveDate;
+use fiscus_client::fiscus_ledger::commit::COMMIT_EVENTS_MAX;
+use fiscus_client::fiscus_ledger::ids::parse_date;
+use fiscus_client::fiscus_ledger::money::parse_decimal;
+use fiscus_client::fiscus_ledger::{
+    Currency, Event, EventKind, ExpenseDetails, Fund, LedgerError, Money, ProjectId, Receipt, Source,
+};
+
+/// The columns a file must have (in any order, names case-insensitive).
+pub const REQUIRED_COLUMNS: [&str; 5] = ["date", "project", "kind", "amount", "currency"];
+/// Columns a file may have.
+pub const OPTIONAL_COLUMNS: [&str; 7] =
+    ["counterparty", "memo", "reference", "category", "fund", "receipt", "receipt_hash"];
+/// Most bad rows reported at once.
+pub const ROW_ERRORS_MAX: usize = 20;
+/// Category of an expense row without one.
+pub const DEFAULT_CATEGORY: &str = "other";
+
+/// One checked row: its line in the file and its event.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// Line number in the file (the header is line 1).
+    pub line: u64,
+    /// The event the row records.
+    pub event: Event,
+}
+
+/// A bad row (or a bad file): where and what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowError {
+    /// Line number (0 for the file as a whole).
+    pub line: u64,
+    /// The column at fault, if one is.
+    pub column: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.column, self.line) {
+            (Some(c), l) if l > 0 => write!(f, "line {l}, column {c}: {}", self.message),
+            (None, l) if l > 0 => write!(f, "line {l}: {}", self.message),
+            (Some(c), _) => write!(f, "column {c}: {}", self.message),
+            (None, _) => f.write_str(&self.message),
+        }
+    }
+}
+
+fn row_error(line: u64, column: &str, message: impl Into<String>) -> RowError {
+    RowError { line, column: Some(column.to_owned()), message: message.into() }
+}
+
+/// The CSV column a ledger field path comes from.
+fn column_of(field: &str) -> &'static str {
+    let last = field.rsplit('.').next().unwrap_or(field);
+    match last {
+        "from" | "payee" => "counterparty",
+        "memo" => "memo",
+        "reference" => "reference",
+        "category" => "category",
+        "purpose" | "fund" => "fund",
+        "file_name" => "receipt",
+        "project" => "project",
+        "effective_date" | "date" => "date",
+        "counterparty" => "counterparty",
+        "receipt_hash" => "receipt_hash",
+        "currency" => "currency",
+        "amount" => "amount",
+        _ => "kind",
+    }
+}
+
+fn ledger_error(line: u64, e: &LedgerError) -> RowError {
+    match e {
+        LedgerError::Invalid { field, message } => row_error(line, column_of(field), message.clone()),
+        other => RowError { line, column: None, message: other.to_string() },
+    }
+}
+
+/// Parses and checks every row of a CSV text; all rows or the errors (at most [`ROW_ERRORS_MAX`]).
+pub fn parse(text: &[u8], progress: &mut dyn FnMut(u64)) -> Result<Vec<Row>, Vec<RowError>> {
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(text);
+    let headers = match reader.headers() {
+        Ok(h) => h.iter().map(|h| h.trim().to_ascii_lowercase()).collect::<Vec<_>>(),
+        Err(e) => return Err(vec![RowError { line: 1, column: None, message: format!("no header row: {e}") }]),
+    };
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut errors = Vec::new();
+    for (i, h) in headers.iter().enumerate() {
+        if !REQUIRED_COLUMNS.contains(&h.as_str()) && !OPTIONAL_COLUMNS.contains(&h.as_str()) {
+            errors.push(row_error(1, h, "is not a column of the import layout (see docs/IMPORT.md)"));
+        } else if index.insert(h.as_str(), i).is_some() {
+            errors.push(row_error(1, h, "appears twice"));
+        }
+    }
+    for c in REQUIRED_COLUMNS {
+        if !index.contains_key(c) {
+            errors.push(row_error(1, c, "is missing from the header row"));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut rows = Vec::new();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    for result in reader.records() {
+        let record = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                errors.push(RowError { line, column: None, message: format!("not valid CSV: {e}") });
+                break;
+            }
+        };
+        let line = record.position().map_or(0, |p| p.line());
+        let get = |c: &str| index.get(c).and_then(|&i| record.get(i)).unwrap_or("").to_owned();
+        match row(line, &get) {
+            Ok(event) => match seen.get(&event.event_id) {
+                Some(first) => errors.push(RowError {
+                    line,
+                    column: None,
+                    message: format!("repeats line {first} exactly; give the rows different references to record both"),
+                }),
+                None => {
+                    seen.insert(event.event_id.clone(), line);
+                    rows.push(Row { line, event });
+                }
+            },
+            Err(e) => errors.push(e),
+        }
+        progress(rows.len() as u64 + errors.len() as u64);
+        if errors.len() >= ROW_ERRORS_MAX {
+            break;
+        }
+    }
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(errors)
+    }
+}
+
+/// One row into its event; `get` reads a column (empty when the file has no such column).
+fn row(line: u64, get: &dyn Fn(&str) -> String) -> Result<Event, RowError> {
+    let date: NaiveDate = parse_date("date", &get("date")).map_err(|e| ledger_error(line, &e))?;
+    let project = ProjectId::parse("project", &get("project")).map_err(|e| ledger_error(line, &e))?;
+    let kind_text = get("kind").to_ascii_lowercase();
+    let currency =
+        Currency::parse("currency", &get("currency").to_ascii_uppercase()).map_err(|e| ledger_error(line, &e))?;
+    let amount_text = get("amount");
+    let signed = parse_decimal("amount", &amount_text).map_err(|e| ledger_error(line, &e))?;
+    let (counterparty, memo, reference) = (get("counterparty"), get("memo"), get("reference"));
+    let money_of = |value| Money::new("amount", value, currency).map_err(|e| ledger_error(line, &e));
+    let fund = match get("fund").as_str() {
+        "" | "unrestricted" => Fund::Unrestricted,
+        f => match f.strip_prefix("restricted:") {
+            Some(p) => Fund::Restricted(p.to_owned()),
+            None => {
+                return Err(row_error(line, "fund", format!("{f:?} is neither unrestricted nor restricted:<purpose>")))
+            }
+        },
+    };
+    let source = match kind_text.as_str() {
+        "contribution" | "other" => Some(Source::Other),
+        "sponsorship" => Some(Source::Sponsorship),
+        "donation" => Some(Source::Donation),
+        "ticket-sales" | "tickets" => Some(Source::TicketSales),
+        "grant" => Some(Source::Grant),
+        _ => None,
+    };
+    // The row's normalised content decides its id: the same row always gets the same id.
+    let normalised = [
+        date.to_string(),
+        project.to_string(),
+        kind_text.clone(),
+        signed.normalize().to_string(),
+        currency.code().to_owned(),
+        counterparty.clone(),
+        memo.clone(),
+        reference.clone(),
+        get("category"),
+        fund.label(),
+        get("receipt"),
+        get("receipt_hash"),
+    ]
+    .join("\u{1f}");
+    let digest = blake3::hash(normalised.as_bytes());
+    let event_id = format!("csv-{}", &digest.to_hex()[..32]);
+    let kind = if let Some(source) = source {
+        if signed.is_sign_negative() {
+            return Err(row_error(line, "amount", "money received must be positive; money out is kind expense"));
+        }
+        EventKind::ContributionReceived { amount: money_of(signed)?, from: counterparty, source, fund, fee_bps: None }
+    } else if kind_text == "expense" {
+        // Banks write money out as negative amounts; either sign is an expense of that size.
+        let category = match get("category") {
+            c if c.is_empty() => DEFAULT_CATEGORY.to_owned(),
+            c => c.to_ascii_lowercase(),
+        };
+        let receipt = match (get("receipt"), get("receipt_hash")) {
+            (name, hash) if !hash.is_empty() => {
+                let bytes = hex::decode(&hash).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
+                let hash = bytes.ok_or_else(|| row_error(line, "receipt_hash", "must be 64 hex digits (blake3)"))?;
+                let name = if name.is_empty() { format!("{event_id}.csv") } else { name };
+                Receipt { hash, file_name: name }
+            }
+            // Without a receipt, the bank's row itself stands as one: its hash is the row's.
+            (name, _) => Receipt {
+                hash: *digest.as_bytes(),
+                file_name: if name.is_empty() { format!("{event_id}.csv") } else { name },
+            },
+        };
+        let details = ExpenseDetails { amount: money_of(signed.abs())?, payee: counterparty, category, fund, receipt };
+        EventKind::ExpensePaid { request: None, details: Some(details) }
+    } else {
+        return Err(row_error(
+            line,
+            "kind",
+            format!(
+                "{kind_text:?} is not one of contribution, sponsorship, donation, ticket-sales, grant, other, expense"
+            ),
+        ));
+    };
+    let event = Event {
+        event_id,
+        project,
+        effective_date: date,
+        memo,
+        reference: (!reference.is_empty()).then_some(reference),
+        kind,
+    };
+    event.validate("").map_err(|e| ledger_error(line, &e))?;
+    Ok(event)
+}
+
+/// The rows whose event ids are not in `recorded`, in file order.
+pub fn new_rows(rows: &[Row], recorded: &BTreeSet<String>) -> Vec<Row> {
+    rows.iter().filter(|r| !recorded.contains(&r.event.event_id)).cloned().collect()
+}
+
+/// Rows in commits of at most [`COMMIT_EVENTS_MAX`].
+pub fn chunks(rows: &[Row]) -> impl Iterator<Item = &[Row]> {
+    rows.chunks(COMMIT_EVENTS_MAX)
+}
+
+/// Adds the line number to a refusal that names `events[i]`, so a row refused by the ledger (an
+/// overdraft, a closed period) is found in the file.
+pub fn locate(message: &str, chunk: &[Row]) -> String {
+    let Some(start) = message.find("events[") else { return message.to_owned() };
+    let rest = &message[start + "events[".len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    match digits.parse::<usize>().ok().and_then(|i| chunk.get(i)) {
+        Some(row) => format!("line {}: {message}", row.line),
+        None => message.to_owned(),
+    }
+}
+
+/// Reads a file's bytes.
+pub fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "date,project,kind,amount,currency,counterparty,memo,reference\n\
+        2026-03-01,conf-a,sponsorship,1000.00,USD,Acme,Gold package,INV-1\n\
+        2026-03-02,conf-a,expense,-250.00,USD,Venue Ltd,Deposit,BANK-7\n\
+        2026-03-03,conf-a,ticket-sales,99.5,usd,Tito,Payout,\n";
+
+    #[test]
+    fn good_rows_become_events_with_stable_ids() {
+        let rows = parse(GOOD.as_bytes(), &mut |_| {}).expect("valid");
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[1].line, 3);
+        assert!(
+            matches!(&rows[1].event.kind, EventKind::ExpensePaid { details: Some(d), .. } if d.category == "other")
+        );
+        let again = parse(GOOD.as_bytes(), &mut |_| {}).expect("valid");
+        assert_eq!(rows[2].event.event_id, again[2].event.event_id);
+        assert!(rows[0].event.event_id.starts_with("csv-"));
+    }
+
+    #[test]
+    fn a_bad_row_is_named_by_line_and_column() {
+        let bad = GOOD.replace("99.5,usd", "99.555,usd");
+        let errs = parse(bad.as_bytes(), &mut |_| {}).expect_err("bad amount");
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].line, 4);
+        assert_eq!(errs[0].column.as_deref(), Some("amount"));
+        let bad = GOOD.replace("sponsorship", "bribe");
+        let errs = parse(bad.as_bytes(), &mut |_| {}).expect_err("bad kind");
+        assert_eq!((errs[0].line, errs[0].column.as_deref()), (2, Some("kind")));
+        let bad = GOOD.replace("Acme", "");
+        let errs = parse(bad.as_bytes(), &mut |_| {}).expect_err("no counterparty");
+        assert_eq!((errs[0].line, errs[0].column.as_deref()), (2, Some("counterparty")));
+        let bad = GOOD.replace("2026-03-02", "02/03/2026");
+        let errs = parse(bad.as_bytes(), &mut |_| {}).expect_err("bad date");
+        assert_eq!((errs[0].line, errs[0].column.as_deref()), (3, Some("date")));
+    }
+
+    #[test]
+    fn a_repeated_row_and_a_bad_header_are_refused() {
+        let twice = format!("{GOOD}2026-03-01,conf-a,sponsorship,1000.00,USD,Acme,Gold package,INV-1\n");
+        let errs = parse(twice.as_bytes(), &mut |_| {}).expect_err("repeat");
+        assert!(errs[0].message.contains("repeats line 2"), "{errs:?}");
+        let errs = parse(b"date,project,kind,amount\n", &mut |_| {}).expect_err("no currency");
+        assert_eq!(errs[0].column.as_deref(), Some("currency"));
+    }
+
+    #[test]
+    fn a_refusal_is_located_in_the_file() {
+        let rows = parse(GOOD.as_bytes(), &mut |_| {}).expect("valid");
+        assert_eq!(locate("overdraft at events[1].expense_paid", &rows), "line 3: overdraft at events[1].expense_paid");
+    }
+}

@@ -1,0 +1,376 @@
+//! `fiscus`, the Fiscus command line: for the sponsor's accountants (record, import, export), its
+//! auditors (verify, trial balance, tail) and sponsored projects' organisers (balance, statement,
+//! verify their own chain), against a `fiscusd` (`--server`) or an embedded store (`--store`).
+//!
+//! Tables for people by default, `--json` for scripts. Exit codes: 0 ok, 1 refused, failed or
+//! failed verification, 2 usage.
+
+/// `println!` that ignores a closed standard output (`fiscus … | head` ends quietly).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+mod backend;
+mod commands;
+mod demo;
+mod fail;
+mod import;
+mod record;
+mod show;
+mod tokens;
+mod verify;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::fail::Failure;
+use crate::record::KindSpec;
+
+const AFTER_HELP: &str = "\
+Examples:
+  fiscus demo                                   a sponsor's year on a temporary store
+  fiscus --store ./books projects               read a local store
+  export FISCUS_SERVER=http://127.0.0.1:7878 FISCUS_TOKEN=fiscus_...
+  fiscus balance rustconf-2026                  a project's balances from fiscusd
+  fiscus verify --project rustconf-2026         check the chain and balance without trusting the server
+
+Exit codes: 0 ok, 1 refused / failed / verification failed, 2 usage error.";
+
+/// The Fiscus command line: a fiscal sponsor's hash-chained ledger.
+#[derive(Parser, Debug)]
+#[command(name = "fiscus", version, about, after_help = AFTER_HELP, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    target: Target,
+    /// Print JSON for scripts instead of tables (amounts are decimal strings).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the ledger is: a daemon, or a local store.
+#[derive(Args, Debug, Clone)]
+struct Target {
+    /// fiscusd's URL, such as http://127.0.0.1:7878 (https:// for TLS).
+    #[arg(long, env = "FISCUS_SERVER", global = true, value_name = "URL")]
+    server: Option<String>,
+    /// Bearer token for fiscusd (made with `fiscus token add` or `fiscusd token add`).
+    #[arg(long, env = "FISCUS_TOKEN", global = true, hide_env_values = true, value_name = "TOKEN")]
+    token: Option<String>,
+    /// PEM file of the CA that signed fiscusd's TLS certificate (default: the system's roots).
+    #[arg(long, env = "FISCUS_TLS_CA", global = true, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// Name expected in fiscusd's certificate, when it is not the URL's host.
+    #[arg(long, global = true, value_name = "NAME")]
+    tls_domain: Option<String>,
+    /// Work on the embedded store in DIR instead of a daemon (local and offline use; created when
+    /// absent; takes precedence over --server).
+    #[arg(long, env = "FISCUS_STORE", global = true, value_name = "DIR")]
+    store: Option<PathBuf>,
+    /// With --store: the actor recorded for events written locally.
+    #[arg(long, global = true, default_value = "local", value_name = "NAME")]
+    actor: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a realistic year of a sponsor on an embedded store and show balances, a statement and
+    /// a verified chain.
+    Demo(DemoArgs),
+    /// A project's balances: balance, available, restricted funds, holds, pledges, advances, fees.
+    Balance {
+        /// The project id.
+        project: String,
+        /// Only this currency.
+        #[arg(long)]
+        currency: Option<String>,
+    },
+    /// A project's statement for a date range, one per currency.
+    Statement {
+        /// The project id.
+        project: String,
+        /// First date, YYYY-MM-DD (default: the beginning).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last date, YYYY-MM-DD (default: the end).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only this currency.
+        #[arg(long)]
+        currency: Option<String>,
+    },
+    /// A project's events in chain order.
+    Events {
+        /// The project id (or `sponsor`).
+        project: String,
+        /// Start after this seq.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// Most events to show.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// The projects and their terms.
+    Projects {
+        /// Include closed projects.
+        #[arg(long)]
+        all: bool,
+    },
+    /// The sponsor-wide trial balance (debit positive, as hledger shows it).
+    TrialBalance,
+    /// Expense requests not yet paid or rejected.
+    Pending {
+        /// Only this project.
+        project: Option<String>,
+    },
+    /// Record one event from flags, or a commit from a JSON file.
+    #[command(after_help = record::RECORD_HELP)]
+    Record(Box<RecordArgs>),
+    /// Import money movements from a file.
+    Import {
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
+    /// Export the books (or one project's) for hledger, beancount, CSV or JSON lines.
+    Export {
+        /// The format.
+        format: ExportFormat,
+        /// Only this project.
+        #[arg(long)]
+        project: Option<String>,
+        /// Write to FILE instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Verify chains: every chain of a local store (--store), or one project's chain and balance
+    /// from fiscusd without trusting it (--server --project; every readable project without
+    /// --project).
+    Verify {
+        /// The project to verify (with --server).
+        #[arg(long)]
+        project: Option<String>,
+    },
+    /// Follow new commits as they are made (after catching up from --after).
+    Tail {
+        /// Only this project's events.
+        #[arg(long)]
+        project: Option<String>,
+        /// Start after this commit number (default: only new commits).
+        #[arg(long)]
+        after: Option<u64>,
+        /// Stop after this many commits.
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// Manage fiscusd's bearer tokens file.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+/// `fiscus demo` options.
+#[derive(Args, Debug)]
+struct DemoArgs {
+    /// Instead of the scripted year, generate N events with the ledger's workload generator.
+    #[arg(long, value_name = "N")]
+    events: Option<u64>,
+    /// Seed of the generator (the same seed gives the same books).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// `fiscus record` options.
+#[derive(Args, Debug)]
+struct RecordArgs {
+    /// A commit file (JSON; `-` for standard input): every event in it is stored, or none.
+    #[arg(long, short, value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// The project (for an event from flags).
+    #[arg(long, global = true)]
+    project: Option<String>,
+    /// Accounting date, YYYY-MM-DD (default: today).
+    #[arg(long, global = true)]
+    date: Option<String>,
+    /// Free text shown on statements.
+    #[arg(long, global = true, default_value = "")]
+    memo: String,
+    /// External reference such as an invoice or bank transaction number.
+    #[arg(long, global = true)]
+    reference: Option<String>,
+    /// Idempotency key (default: derived from the event's content, so a retry records it once).
+    #[arg(long, global = true)]
+    id: Option<String>,
+    /// Refuse the commit unless the project's head seq is this (optimistic concurrency).
+    #[arg(long, global = true, value_name = "SEQ")]
+    expected_seq: Option<u64>,
+    #[command(subcommand)]
+    kind: Option<KindSpec>,
+}
+
+#[derive(Subcommand, Debug)]
+enum ImportWhat {
+    /// A bank's or payment processor's CSV (columns: date, project, kind, amount, currency,
+    /// counterparty, memo, reference; see docs/IMPORT.md). Every row is checked before anything
+    /// is recorded; importing the same file twice records nothing new.
+    Csv {
+        /// The CSV file.
+        file: PathBuf,
+        /// Check every row and show what would be recorded, without recording.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// Export formats.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum ExportFormat {
+    /// An hledger journal.
+    Hledger,
+    /// A beancount ledger.
+    Beancount,
+    /// CSV, one line per posting.
+    Csv,
+    /// JSON lines, one object per event.
+    Jsonl,
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenAction {
+    /// Make a token, print it once, and store only its hash in the tokens file.
+    Add {
+        /// The tokens file fiscusd reads (created when absent).
+        #[arg(long, value_name = "FILE")]
+        tokens: PathBuf,
+        /// admin, accountant, auditor or project:<id>.
+        #[arg(long)]
+        role: String,
+        /// The actor name recorded on the token's events, such as accountant:alice.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the tokens file's names and roles (the file holds no tokens).
+    List {
+        /// The tokens file.
+        #[arg(long, value_name = "FILE")]
+        tokens: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("fiscus: cannot start: {e}");
+            return ExitCode::from(fail::EXIT_FAILED);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fiscus: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let json = cli.json;
+    let t = &cli.target;
+    match cli.command {
+        Command::Demo(a) => demo::run(t.store.as_deref(), a.events, a.seed, json),
+        Command::Token { action } => commands::token(action_of(action), json),
+        Command::Balance { project, currency } => {
+            commands::balance(&connect(t).await?, &project, currency.as_deref(), json).await
+        }
+        Command::Statement { project, from, to, currency } => {
+            commands::statement(&connect(t).await?, &project, from.as_deref(), to.as_deref(), currency.as_deref(), json)
+                .await
+        }
+        Command::Events { project, after, limit } => {
+            commands::events(&connect(t).await?, &project, after, limit, json).await
+        }
+        Command::Projects { all } => commands::projects(&connect(t).await?, all, json).await,
+        Command::TrialBalance => commands::trial_balance(&connect(t).await?, json).await,
+        Command::Pending { project } => commands::pending(&connect(t).await?, project.as_deref(), json).await,
+        Command::Record(r) => {
+            let input = commands::RecordInput {
+                file: r.file,
+                project: r.project,
+                date: r.date,
+                memo: r.memo,
+                reference: r.reference,
+                id: r.id,
+                expected_seq: r.expected_seq,
+                kind: r.kind,
+            };
+            commands::record(&mut connect(t).await?, input, json).await
+        }
+        Command::Import { what: ImportWhat::Csv { file, dry_run } } => {
+            commands::import_csv(&mut connect(t).await?, &file, dry_run, json).await
+        }
+        Command::Export { format, project, output } => {
+            let format = match format {
+                ExportFormat::Hledger => commands::Format::Hledger,
+                ExportFormat::Beancount => commands::Format::Beancount,
+                ExportFormat::Csv => commands::Format::Csv,
+                ExportFormat::Jsonl => commands::Format::Jsonl,
+            };
+            commands::export(&connect(t).await?, format, project.as_deref(), output.as_deref(), json).await
+        }
+        Command::Verify { project } => match (&t.store, &t.server) {
+            (Some(dir), _) => verify::store(dir, json),
+            (None, Some(_)) => verify::server(&connect(t).await?, project.as_deref(), json).await,
+            (None, None) => Err(no_target()),
+        },
+        Command::Tail { project, after, limit } => {
+            commands::tail(&connect(t).await?, project.as_deref(), after, limit, json).await
+        }
+    }
+}
+
+fn action_of(a: TokenAction) -> commands::TokenCommand {
+    match a {
+        TokenAction::Add { tokens, role, name } => commands::TokenCommand::Add { tokens, role, name },
+        TokenAction::List { tokens } => commands::TokenCommand::List { tokens },
+    }
+}
+
+fn no_target() -> Failure {
+    Failure::usage(
+        "no ledger to work on: give --server URL (or FISCUS_SERVER) with --token, or --store DIR for a local store",
+    )
+}
+
+/// Opens the store (`--store`) or connects to the daemon (`--server`).
+async fn connect(t: &Target) -> Result<backend::Backend, Failure> {
+    if let Some(dir) = &t.store {
+        return backend::Backend::local(dir, &t.actor);
+    }
+    let Some(url) = &t.server else { return Err(no_target()) };
+    let tls_ca = match &t.tls_ca {
+        Some(path) => {
+            Some(std::fs::read(path).map_err(|e| Failure::usage(format!("--tls-ca {}: {e}", path.display())))?)
+        }
+        None => None,
+    };
+    let options = fiscus_client::ClientOptions { token: t.token.clone(), tls_ca, tls_domain: t.tls_domain.clone() };
+    backend::Backend::remote(url, options).await
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+}

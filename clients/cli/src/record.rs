@@ -1,0 +1,650 @@
+//! `fiscus record`: one event from flags, or a commit from a JSON file. Both go through the same
+//! [`EventSpec`] (the shape of one event in a commit file, documented in `docs/RECORD.md`), which
+//! becomes a ledger `Event` checked field by field before anything is sent.
+//!
+//! An event without an `event_id` gets one derived from its content (`cli-` and the first 24 hex
+//! digits of the blake3 hash of its canonical JSON), so running the same command or file twice
+//! records it once: the second run answers "already recorded". Give `--id` (or `event_id`) to
+//! record two events that are otherwise identical.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use clap::{Args, Subcommand};
+use fiscus_client::fiscus_ledger::ids::parse_date;
+use fiscus_client::fiscus_ledger::money::parse_decimal;
+use fiscus_client::fiscus_ledger::{
+    Currency, Event, EventKind, ExpenseDetails, Fund, LedgerError, Money, ProjectId, ProjectKind, Receipt, Source,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::fail::Failure;
+
+/// `fiscus record --help`'s after-help: both forms and the commit file's shape (`docs/RECORD.md`
+/// has the whole list of kinds and fields).
+pub const RECORD_HELP: &str = r#"One event from flags (the envelope flags may come before or after the kind):
+  fiscus record contribution --project rustconf-2026 --amount 10000.00 --currency USD \
+      --from "Ferrous Systems" --source sponsorship --reference INV-2026-001
+  fiscus record expense --project berlin-rust-meetup --amount 350.00 --currency EUR \
+      --payee "Pizzeria Napoli" --category catering --receipt ./pizza-feb.pdf
+  fiscus record approve --project berlin-rust-meetup --seq 7
+
+A commit from a JSON file (all its events are stored, or none):
+  fiscus record --file package.json
+  {
+    "events": [
+      {"project": "rustconf-2026", "date": "2026-03-01", "kind": "contribution",
+       "amount": "10000.00", "currency": "USD", "from": "Ferrous Systems",
+       "source": "sponsorship", "reference": "PKG-2026-0001", "memo": "Package share"},
+      {"project": "berlin-rust-meetup", "date": "2026-03-01", "kind": "contribution",
+       "amount": "2000.00", "currency": "EUR", "from": "Ferrous Systems",
+       "source": "sponsorship", "reference": "PKG-2026-0001"}
+    ],
+    "expected_seq": {"rustconf-2026": 12}
+  }
+Each event: project, date (YYYY-MM-DD), memo, reference, event_id (all but project and date
+optional), "kind" (a subcommand name below) and that kind's flags as fields with '_' for '-'
+(fee_bps, due_date, receipt_hash, to_amount ...). Amounts are decimal strings, never numbers.
+A fund is "unrestricted" or "restricted:<purpose>". An expense's "receipt" is a file whose blake3
+hash is recorded (relative to the JSON file), or a name with "receipt_hash".
+Without an event_id, the id is derived from the event's content: the same command or file run
+twice records once. See docs/RECORD.md."#;
+
+/// A commit file: `{"events": [ … ], "expected_seq": {"project": seq}}`.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct CommitFile {
+    /// The events, in order; stored together or not at all.
+    pub events: Vec<EventSpec>,
+    /// Optional head seq per project that the commit must find.
+    #[serde(default)]
+    pub expected_seq: BTreeMap<String, u64>,
+}
+
+/// One event of a commit file: the envelope and the kind's own fields side by side.
+#[derive(Deserialize, Serialize, Debug, Clone)]
+pub struct EventSpec {
+    /// Idempotency key; derived from the content when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// The project (or `sponsor` for a sponsor-wide `close-period`).
+    pub project: String,
+    /// The accounting date, `YYYY-MM-DD`.
+    pub date: String,
+    /// Free text.
+    #[serde(default)]
+    pub memo: String,
+    /// External reference (invoice, bank transaction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: KindSpec,
+}
+
+/// Every kind of event `fiscus record` can record: a subcommand each, and the `kind` of a commit
+/// file's event. Amounts are decimal strings, never numbers.
+#[derive(Subcommand, Deserialize, Serialize, Debug, Clone)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum KindSpec {
+    /// Open a project (admin).
+    OpenProject(OpenProject),
+    /// Change a project's fee or advance limit (admin).
+    ChangeTerms(ChangeTerms),
+    /// Money received for a project: a sponsorship, donation, ticket sales …
+    Contribution(Contribution),
+    /// A sponsor's promise to pay later.
+    Pledge(Pledge),
+    /// A pledge paid, in part or in full.
+    PledgePayment(PledgePayment),
+    /// What remains of a pledge will not be paid.
+    PledgeCancel(SeqOf),
+    /// A grant from the sponsor's own funds.
+    Grant(Grant),
+    /// Money advanced to a project, owed back.
+    Advance(Advance),
+    /// An advance paid back.
+    AdvanceRepayment(Amount),
+    /// A vendor paid directly by accounting.
+    Expense(Expense),
+    /// An expense filed for approval (a project token may file it).
+    ExpenseRequest(Expense),
+    /// Approve an expense request (not by its requester).
+    Approve(SeqOf),
+    /// Reject an expense request.
+    Reject(Reject),
+    /// Pay an approved expense request in full.
+    Pay(SeqOf),
+    /// Part or all of a contribution paid back.
+    Refund(Refund),
+    /// Money sent to another project (records both sides in one commit).
+    Transfer(Transfer),
+    /// Restricted money released to the unrestricted fund.
+    Release(Release),
+    /// Unrestricted money converted into another currency.
+    Convert(Convert),
+    /// A balance brought over from earlier books.
+    OpeningBalance(OpeningBalance),
+    /// Negate an earlier event's postings.
+    Reverse(Reverse),
+    /// Close a project whose balances are all zero (admin).
+    CloseProject(Nothing),
+    /// Close the books through a date (project `sponsor` for every project).
+    ClosePeriod(ClosePeriod),
+}
+
+/// An amount and its currency.
+#[derive(Args, Deserialize, Serialize, Debug, Clone)]
+pub struct Amount {
+    /// Amount, a decimal string such as 1250.00.
+    #[arg(long)]
+    pub amount: String,
+    /// ISO 4217 currency code, such as USD.
+    #[arg(long)]
+    pub currency: String,
+}
+
+/// `open-project` fields.
+#[derive(Args, Deserialize, Serialize, Debug, Clone)]
+pub struct OpenProject {
+    /// Display name, such as "RustConf 2026".
+    #[arg(long)]
+    pub name: String,
+    /// conference, meetup, workshop, open-source or other.
+    #[arg(long = "project-kind", default_value = "conference")]
+    pub project_kind: String,
+    /// The sponsor's fee in basis points (800 = 8 %).
+    #[arg(long)]
+    pub fee_bps: u32,
+    /// Home currency.
+    #[arg(long)]
+    pub currency: String,
+    /// Most the project may owe in advances, in its home currency.
+    #[arg(long, default_value = "0")]
+    #[serde(default = "zero")]
+    pub advance_limit: String,
+}
+
+fn zero() -> String {
+    "0".to_owned()
+}
+
+/// `change-terms` fields.
+#[derive(Args, Deserialize, Serialize, Debug, Clone)]
+pub struct ChangeTerms {
+    /// New fee in basis points.
+    #[arg(long)]
+    #[serde(default)]
+    pub fee_bps: Option<u32>,
+    /// New advance limit.
+    #[arg(long)]
+    #[serde(default)]
+    pub advance_limit: Option<String>,
+}
+
+/// `contribution` fields.
+#[derive(Args, Deserialize, Serialize, Debug, Clone)]
+pub struct Contribution {
+    #[command(flatten)]
+    #[serde(flatten)]
+    /// How much.
+    pub money: Amount,
+    /// Who paid.
+    #[arg(long)]
+    pub from: String,
+    /// sponsorship, donation, ticket-sales, grant or other.
+    #[arg(long, default_value = "sponsorship")]
+    pub source: String,
+    /// unrestricted (default) or restricted:<purpose>.
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fund: Option<String>,
+    /// Fee for this contribution in basis points (default: the project's).
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fee_bps: Option<u32>,
+}
+
+/// `pledge` fields.
+#[derive(Args, Deserialize, Serialize, Debug, Clone)]
+pub struct Pledge {
+    #[command(flatten)]
+    #[serde(flatten)]
+    /// How much.
+    pub money: Amount,
+    /// The sponsor.
+    #[arg(long)]
+    pub sponsor: String,
+    /// When payment is due, YYYY-MM-DD.
+    #[arg(long)]
+    pub due_date: String,
+}
+
+/// `pledge-payment` fields.
+#[derive(Args, Deserialize, Serialize, Debug, Clone)]
+pub struct PledgePayment {
+    #[command(flatten)]
+    #[serde(flatten)]
+    /// How much.
+    pub money: Amount,
+    /// Seq of the pledge.
+    #[arg(long)]
+    pub pledge: u64,
+    /// Fee in basis points (default: the project's).
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fee_bps: Option<u32>,
+}
+
+/// An event naming an earlier one by seq (`pledge-cancel`, `approve`, `pay`).
+#[derive(Args, Deserialize, Serialize, Debug, Clone)]
+pub struct SeqOf {
+    /// Seq of the pledge or expense request in the same project.
+    #[arg(long)]
+    pub seq: u64,
+}
+
+/// `grant` fields.
+#[derive(Args, Deserialize, Serialize, Debug, Clone)]
+pub struct Grant {
+    #[command(flatten)]
+    #[serde(flatten)]
+    /// How much.
+    pub money: Amount,
+    /// The grant program, such as community-fund.
+    #[arg(long)]
+    pub program: String,
+}
+
+/// `advance` fields.
+#[derive(Args, Deserialize, Serialize, Debug, Clone)]
+pub struct Advance {
+    #[command(flatten)]
+    #[serde(flatten)]
+    /// How much, in the project's home currency.
+    pub money: Amount,
+    /// What it is for.
+    #[arg(long)]
+    pub purpose: String,
+}
+
+/// `expense` and `expense-request` fields.
+#[derive(Args, Deserialize, Serialize, Debug, Clone)]
+pub struct Expense {
+    #[command(flatten)]
+    #[serde(flatten)]
+    /// How much.
+    pub money: Amount,
+    /// Who is paid.
+    #[arg(long)]
+    pub payee: String,
+    /// Expense category, such as venue or catering.
+    #[arg(long)]
+    pub category: String,
+    /// unrestricted (default) or restricted:<purpose>.
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fund: Option<String>,
+    /// The invoice or receipt file: it is hashed (blake3) and its name recorded.
+    #[arg(long)]
+    pub receipt: String,
+    /// The receipt's blake3 hash (64 hex digits), when the file is kept elsewhere.
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_hash: Option<String>,
+}
+
+/// `reject` fields.
+#[derive(Args, Deserialize, Serialize, Debug, Clone)]
+pub struct Reject {
+    /// Seq of the expense request.
+    #[arg(long)]
+    pub seq: u64,
+    /// Why, shown to the requester.
+    #[arg(long)]
+    pub reason: String,
+}
+
+/// `refund` fields.
+#[derive(Args, Deserialize, Serialize, Debug, Clone)]
+pub struct Refund {
+    #[command(flatten)]
+    #[serde(flatten)]
+    /// How much.
+    pub money: Amount,
+    /// Seq of the contribution refunded.
+    #[arg(long)]
+    pub contribution: u64,
+}
+
+/// `transfer` fields.
+#[derive(Args, Deserialize, Serialize, Debug, Clone)]
+pub struct Transfer {
+    #[command(flatten)]
+    #[serde(flatten)]
+    /// How much.
+    pub money: Amount,
+    /// The receiving project.
+    #[arg(long)]
+    pub to: String,
+}
+
+/// `release` fields.
+#[derive(Args, Deserialize, Serialize, Debug, Clone)]
+pub struct Release {
+    #[command(flatten)]
+    #[serde(flatten)]
+    /// How much.
+    pub money: Amount,
+    /// The restricted fund's purpose.
+    #[arg(long)]
+    pub purpose: String,
+}
+
+/// `convert` fields.
+#[derive(Args, Deserialize, Serialize, Debug, Clone)]
+pub struct Convert {
+    #[command(flatten)]
+    #[serde(flatten)]
+    /// Amount given up.
+    pub money: Amount,
+    /// Amount obtained.
+    #[arg(long)]
+    pub to_amount: String,
+    /// Its currency.
+    #[arg(long)]
+    pub to_currency: String,
+}
+
+/// `opening-balance` fields.
+#[derive(Args, Deserialize, Serialize, Debug, Clone)]
+pub struct OpeningBalance {
+    #[command(flatten)]
+    #[serde(flatten)]
+    /// How much.
+    pub money: Amount,
+    /// unrestricted (default) or restricted:<purpose>.
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fund: Option<String>,
+}
+
+/// `reverse` fields.
+#[derive(Args, Deserialize, Serialize, Debug, Clone)]
+pub struct Reverse {
+    /// Seq of the event to reverse.
+    #[arg(long)]
+    pub seq: u64,
+    /// Why.
+    #[arg(long)]
+    pub reason: String,
+}
+
+/// `close-period` fields.
+#[derive(Args, Deserialize, Serialize, Debug, Clone)]
+pub struct ClosePeriod {
+    /// Last date closed, YYYY-MM-DD.
+    #[arg(long)]
+    pub through: String,
+}
+
+/// No fields.
+#[derive(Args, Deserialize, Serialize, Debug, Clone)]
+pub struct Nothing {}
+
+fn invalid(e: LedgerError) -> Failure {
+    Failure::Ledger(e)
+}
+
+fn money(field: &str, a: &Amount) -> Result<Money, Failure> {
+    Money::parse(field, &a.amount, &a.currency).map_err(invalid)
+}
+
+fn fund(field: &str, text: Option<&str>) -> Result<Fund, Failure> {
+    match text {
+        None | Some("") | Some("unrestricted") => Ok(Fund::Unrestricted),
+        Some(t) => match t.strip_prefix("restricted:") {
+            Some(p) => Ok(Fund::Restricted(p.to_owned())),
+            None => Err(invalid(LedgerError::invalid(
+                field,
+                format!("{t:?} is neither \"unrestricted\" nor \"restricted:<purpose>\""),
+            ))),
+        },
+    }
+}
+
+/// The receipt of an expense: hashed from the file, or the given hash with the file's name.
+fn receipt(field: &str, path: &str, hash: Option<&str>, base: &Path) -> Result<Receipt, Failure> {
+    let name = Path::new(path).file_name().and_then(|n| n.to_str()).unwrap_or(path).to_owned();
+    let hash = match hash {
+        Some(h) => {
+            let bytes = hex::decode(h.trim()).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
+            bytes.ok_or_else(|| {
+                invalid(LedgerError::invalid(&format!("{field}_hash"), "must be 64 hex digits (blake3)"))
+            })?
+        }
+        None => {
+            let file = base.join(path);
+            let bytes = std::fs::read(&file).map_err(|e| {
+                Failure::other(format!(
+                    "{field}: cannot read {} ({e}); give the receipt's blake3 hash with receipt_hash (--receipt-hash) \
+                     when the file is kept elsewhere",
+                    file.display()
+                ))
+            })?;
+            *blake3::hash(&bytes).as_bytes()
+        }
+    };
+    Ok(Receipt { hash, file_name: name })
+}
+
+fn details(e: &Expense, base: &Path) -> Result<ExpenseDetails, Failure> {
+    Ok(ExpenseDetails {
+        amount: money("amount", &e.money)?,
+        payee: e.payee.clone(),
+        category: e.category.clone(),
+        fund: fund("fund", e.fund.as_deref())?,
+        receipt: receipt("receipt", &e.receipt, e.receipt_hash.as_deref(), base)?,
+    })
+}
+
+fn project(field: &str, id: &str) -> Result<ProjectId, Failure> {
+    ProjectId::parse(field, id).map_err(invalid)
+}
+
+/// The event id derived from an event's content (`cli-` + 24 hex digits of blake3).
+pub fn derived_id(spec: &EventSpec) -> String {
+    let mut canonical = spec.clone();
+    canonical.event_id = None;
+    let text = serde_json::to_string(&canonical).unwrap_or_default();
+    format!("cli-{}", &blake3::hash(text.as_bytes()).to_hex()[..24])
+}
+
+impl EventSpec {
+    /// The ledger events of this spec (two for a transfer), checked; `base` is where receipt files
+    /// are looked up; `at` prefixes field names in errors (`events[2]`).
+    pub fn to_events(&self, base: &Path, at: &str) -> Result<Vec<Event>, Failure> {
+        let f = |n: &str| if at.is_empty() { n.to_owned() } else { format!("{at}.{n}") };
+        let id = match &self.event_id {
+            Some(id) => id.clone(),
+            None => derived_id(self),
+        };
+        let project = project(&f("project"), &self.project)?;
+        let date: NaiveDate = parse_date(&f("date"), &self.date).map_err(invalid)?;
+        let kind = match &self.kind {
+            KindSpec::OpenProject(o) => {
+                let currency = Currency::parse(&f("currency"), &o.currency).map_err(invalid)?;
+                EventKind::ProjectOpened {
+                    name: o.name.clone(),
+                    kind: ProjectKind::parse(&f("project_kind"), &o.project_kind).map_err(invalid)?,
+                    fee_bps: o.fee_bps,
+                    currency,
+                    advance_limit: parse_decimal(&f("advance_limit"), &o.advance_limit).map_err(invalid)?,
+                }
+            }
+            KindSpec::ChangeTerms(t) => EventKind::ProjectTermsChanged {
+                fee_bps: t.fee_bps,
+                advance_limit: t
+                    .advance_limit
+                    .as_deref()
+                    .map(|l| parse_decimal(&f("advance_limit"), l))
+                    .transpose()
+                    .map_err(invalid)?,
+            },
+            KindSpec::Contribution(c) => EventKind::ContributionReceived {
+                amount: money(&f("amount"), &c.money)?,
+                from: c.from.clone(),
+                source: Source::parse(&f("source"), &c.source).map_err(invalid)?,
+                fund: fund(&f("fund"), c.fund.as_deref())?,
+                fee_bps: c.fee_bps,
+            },
+            KindSpec::Pledge(p) => EventKind::PledgeRecorded {
+                amount: money(&f("amount"), &p.money)?,
+                sponsor: p.sponsor.clone(),
+                due_date: parse_date(&f("due_date"), &p.due_date).map_err(invalid)?,
+            },
+            KindSpec::PledgePayment(p) => EventKind::PledgeFulfilled {
+                amount: money(&f("amount"), &p.money)?,
+                pledge: p.pledge,
+                fee_bps: p.fee_bps,
+            },
+            KindSpec::PledgeCancel(s) => EventKind::PledgeCancelled { pledge: s.seq, amount: None },
+            KindSpec::Grant(g) => {
+                EventKind::GrantAwarded { amount: money(&f("amount"), &g.money)?, program: g.program.clone() }
+            }
+            KindSpec::Advance(a) => {
+                EventKind::AdvanceIssued { amount: money(&f("amount"), &a.money)?, purpose: a.purpose.clone() }
+            }
+            KindSpec::AdvanceRepayment(a) => EventKind::AdvanceRepaid { amount: money(&f("amount"), a)? },
+            KindSpec::Expense(e) => EventKind::ExpensePaid { request: None, details: Some(details(e, base)?) },
+            KindSpec::ExpenseRequest(e) => EventKind::ExpenseRequested { details: details(e, base)? },
+            KindSpec::Approve(s) => EventKind::ExpenseApproved { request: s.seq },
+            KindSpec::Reject(r) => EventKind::ExpenseRejected { request: r.seq, reason: r.reason.clone() },
+            KindSpec::Pay(s) => EventKind::ExpensePaid { request: Some(s.seq), details: None },
+            KindSpec::Refund(r) => EventKind::RefundIssued {
+                amount: money(&f("amount"), &r.money)?,
+                contribution: r.contribution,
+                fund: None,
+                fee_share: None,
+            },
+            KindSpec::Transfer(t) => {
+                let amount = money(&f("amount"), &t.money)?;
+                let to = self::project(&f("to"), &t.to)?;
+                let envelope = |suffix: &str, project: ProjectId, kind: EventKind| Event {
+                    event_id: format!("{id}-{suffix}"),
+                    project,
+                    effective_date: date,
+                    memo: self.memo.clone(),
+                    reference: self.reference.clone(),
+                    kind,
+                };
+                let events = vec![
+                    envelope("out", project.clone(), EventKind::TransferSent { amount, to: to.clone() }),
+                    envelope("in", to, EventKind::TransferReceived { amount, from: project }),
+                ];
+                for (i, e) in events.iter().enumerate() {
+                    e.validate(&format!("{at}[{i}]")).map_err(invalid)?;
+                }
+                return Ok(events);
+            }
+            KindSpec::Release(r) => {
+                EventKind::FundsReleased { amount: money(&f("amount"), &r.money)?, purpose: r.purpose.clone() }
+            }
+            KindSpec::Convert(c) => EventKind::CurrencyConverted {
+                amount: money(&f("amount"), &c.money)?,
+                to: Money::parse(&f("to_amount"), &c.to_amount, &c.to_currency).map_err(invalid)?,
+            },
+            KindSpec::OpeningBalance(o) => EventKind::OpeningBalance {
+                amount: money(&f("amount"), &o.money)?,
+                fund: fund(&f("fund"), o.fund.as_deref())?,
+            },
+            KindSpec::Reverse(r) => {
+                EventKind::EventReversed { target_seq: r.seq, reason: r.reason.clone(), target: None }
+            }
+            KindSpec::CloseProject(_) => EventKind::ProjectClosed {},
+            KindSpec::ClosePeriod(c) => {
+                EventKind::PeriodClosed { through: parse_date(&f("through"), &c.through).map_err(invalid)? }
+            }
+        };
+        let event = Event {
+            event_id: id,
+            project,
+            effective_date: date,
+            memo: self.memo.clone(),
+            reference: self.reference.clone(),
+            kind,
+        };
+        event.validate(at).map_err(invalid)?;
+        Ok(vec![event])
+    }
+}
+
+/// Expected head seq per project.
+pub type ExpectedHeads = Vec<(ProjectId, u64)>;
+
+/// Reads a commit file (`-` for standard input) into events and expected heads.
+pub fn read_commit_file(path: &Path) -> Result<(Vec<Event>, ExpectedHeads), Failure> {
+    let (text, base) = if path == Path::new("-") {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+        (s, PathBuf::from("."))
+    } else {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::other(format!("cannot read {}: {e}", path.display())))?;
+        (text, path.parent().map(Path::to_path_buf).unwrap_or_default())
+    };
+    let file: CommitFile = serde_json::from_str(&text).map_err(|e| {
+        Failure::other(format!("{}: not a commit file: {e} (see `fiscus record --help`)", path.display()))
+    })?;
+    if file.events.is_empty() {
+        return Err(Failure::other(format!("{}: the commit has no events", path.display())));
+    }
+    let mut events = Vec::new();
+    for (i, spec) in file.events.iter().enumerate() {
+        events.extend(spec.to_events(&base, &format!("events[{i}]"))?);
+    }
+    let expected = file
+        .expected_seq
+        .iter()
+        .map(|(p, s)| Ok((project(&format!("expected_seq.{p}"), p)?, *s)))
+        .collect::<Result<Vec<_>, Failure>>()?;
+    Ok((events, expected))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_package_file_parses_into_three_events_with_stable_ids() {
+        let text = r#"{"events": [
+            {"project": "conf-a", "date": "2026-03-01", "kind": "contribution", "amount": "10000.00",
+             "currency": "USD", "from": "Ferrous Systems", "source": "sponsorship", "reference": "PKG-1"},
+            {"project": "conf-b", "date": "2026-03-01", "kind": "contribution", "amount": "2000",
+             "currency": "EUR", "from": "Ferrous Systems", "reference": "PKG-1", "source": "sponsorship"},
+            {"event_id": "mine", "project": "conf-c", "date": "2026-03-01", "kind": "transfer",
+             "amount": "5", "currency": "USD", "to": "conf-a"}
+        ]}"#;
+        let file: CommitFile = serde_json::from_str(text).expect("parses");
+        let a = file.events[0].to_events(Path::new("."), "events[0]").expect("valid");
+        let again = file.events[0].to_events(Path::new("."), "events[0]").expect("valid");
+        assert_eq!(a[0].event_id, again[0].event_id);
+        assert!(a[0].event_id.starts_with("cli-"));
+        let t = file.events[2].to_events(Path::new("."), "events[2]").expect("valid");
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].event_id, "mine-out");
+    }
+
+    #[test]
+    fn amounts_must_be_strings_and_fields_are_named() {
+        let text = r#"{"events": [{"project": "conf-a", "date": "2026-03-01", "kind": "grant",
+            "amount": 10.5, "currency": "USD", "program": "x"}]}"#;
+        assert!(serde_json::from_str::<CommitFile>(text).is_err(), "a JSON number is refused");
+        let text = r#"{"events": [{"project": "conf-a", "date": "2026-03-01", "kind": "grant",
+            "amount": "10.555", "currency": "USD", "program": "x"}]}"#;
+        let file: CommitFile = serde_json::from_str(text).expect("parses");
+        let err = file.events[0].to_events(Path::new("."), "events[0]").expect_err("3 decimals").to_string();
+        assert!(err.contains("events[0].amount"), "{err}");
+    }
+}

@@ -1,0 +1,460 @@
+//! How results are shown: tables for people (comfy-table; amounts right-aligned with their
+//! currency code) and JSON for scripts (every amount a decimal string, never a JSON number).
+
+use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
+use fiscus_client::fiscus_ledger::export::event_json;
+use fiscus_client::fiscus_ledger::ids::{DATE_MAX, DATE_MIN};
+use fiscus_client::fiscus_ledger::money::format_amount;
+use fiscus_client::fiscus_ledger::projection::Balance;
+use fiscus_client::fiscus_ledger::record::{Record, FORMAT_VERSION};
+use fiscus_client::fiscus_ledger::statement::Statement;
+use fiscus_client::fiscus_ledger::{Currency, EventKind, Money};
+use fiscus_client::{Balances, ChainHead, EventsPage, PendingExpense, ProjectSummary, RecordedEvent, TrialBalance};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+/// `1250.00 USD`: the amount with its currency's minor units, then the code.
+pub fn amount(value: Decimal, currency: Currency) -> String {
+    format!("{} {}", plain(value, currency), currency.code())
+}
+
+/// The amount with the currency's minor units; a negative zero shows as zero.
+fn plain(value: Decimal, currency: Currency) -> String {
+    let value = if value.is_zero() { Decimal::ZERO } else { value };
+    format_amount(value, currency)
+}
+
+/// An amount as a JSON decimal string with the currency's minor units.
+pub fn amount_json(value: Decimal, currency: Currency) -> Value {
+    Value::String(plain(value, currency))
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A table with `headers`; the columns whose index is in `right` are right-aligned (amounts).
+pub fn table(headers: &[&str], right: &[usize]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled);
+    t.set_header(headers.iter().map(Cell::new));
+    for &i in right {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    t
+}
+
+/// Prints a JSON value, pretty, to stdout.
+pub fn print_json(value: &Value) {
+    outln!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+}
+
+// ----- balances -----
+
+fn balance_json(b: &Balance) -> Value {
+    let c = b.currency;
+    json!({
+        "currency": c.code(),
+        "balance": amount_json(b.balance, c),
+        "available": amount_json(b.available, c),
+        "restricted": b.restricted.iter().map(|r| json!({
+            "purpose": r.purpose,
+            "balance": amount_json(r.balance, c),
+            "available": amount_json(r.available, c),
+        })).collect::<Vec<_>>(),
+        "held": amount_json(b.held, c),
+        "pledged": amount_json(b.pledged, c),
+        "advances_outstanding": amount_json(b.advances_outstanding, c),
+        "fees_to_date": amount_json(b.fees_to_date, c),
+    })
+}
+
+/// A project's balances as JSON.
+pub fn balances_json(b: &Balances) -> Value {
+    json!({
+        "project": b.project.as_str(),
+        "head_seq": b.head_seq,
+        "commit": b.commit,
+        "balances": b.balances.iter().map(balance_json).collect::<Vec<_>>(),
+    })
+}
+
+/// A project's balances as a table (and a second one of its restricted funds, if any).
+pub fn balances_table(b: &Balances) -> String {
+    let mut t = table(
+        &["Currency", "Balance", "Available", "Restricted", "Held", "Pledged", "Advances owed", "Fees to date"],
+        &[1, 2, 3, 4, 5, 6, 7],
+    );
+    for x in &b.balances {
+        let c = x.currency;
+        let restricted: Decimal = x.restricted.iter().map(|r| r.balance).sum();
+        t.add_row(vec![
+            c.code().to_owned(),
+            amount(x.balance, c),
+            amount(x.available, c),
+            amount(restricted, c),
+            amount(x.held, c),
+            amount(x.pledged, c),
+            amount(x.advances_outstanding, c),
+            amount(x.fees_to_date, c),
+        ]);
+    }
+    let mut out = format!("{} at seq {} (commit {})\n{t}", b.project, b.head_seq, b.commit);
+    if b.balances.is_empty() {
+        out.push_str("\n(no money recorded yet)");
+    }
+    let funds: Vec<_> = b.balances.iter().flat_map(|x| x.restricted.iter().map(move |r| (x.currency, r))).collect();
+    if !funds.is_empty() {
+        let mut r = table(&["Restricted fund", "Balance", "Available"], &[1, 2]);
+        for (c, f) in funds {
+            r.add_row(vec![f.purpose.clone(), amount(f.balance, c), amount(f.available, c)]);
+        }
+        out.push_str(&format!("\n{r}"));
+    }
+    out
+}
+
+/// Several projects' balances, one row per project and currency.
+pub fn overview_table(rows: &[(ProjectSummary, Balances)]) -> Table {
+    let mut t = table(
+        &["Project", "Kind", "Currency", "Balance", "Available", "Restricted", "Pledged", "Advances owed", "Fees"],
+        &[3, 4, 5, 6, 7, 8],
+    );
+    for (p, b) in rows {
+        for x in &b.balances {
+            let c = x.currency;
+            let restricted: Decimal = x.restricted.iter().map(|r| r.balance).sum();
+            t.add_row(vec![
+                p.project.to_string(),
+                p.kind.name().to_owned(),
+                c.code().to_owned(),
+                amount(x.balance, c),
+                amount(x.available, c),
+                amount(restricted, c),
+                amount(x.pledged, c),
+                amount(x.advances_outstanding, c),
+                amount(x.fees_to_date, c),
+            ]);
+        }
+    }
+    t
+}
+
+// ----- projects -----
+
+/// A project summary as JSON.
+pub fn project_json(p: &ProjectSummary) -> Value {
+    json!({
+        "project": p.project.as_str(),
+        "name": p.name,
+        "kind": p.kind.name(),
+        "fee_bps": p.fee_bps,
+        "currency": p.currency.code(),
+        "advance_limit": amount_json(p.advance_limit, p.currency),
+        "opened_on": p.opened_on.to_string(),
+        "closed": p.closed,
+        "closed_through": p.closed_through.map(|d| d.to_string()),
+        "head_seq": p.head_seq,
+    })
+}
+
+/// Projects as a table.
+pub fn projects_table(projects: &[ProjectSummary]) -> Table {
+    let mut t = table(&["Project", "Name", "Kind", "Fee", "Advance limit", "Opened", "Events", "Status"], &[3, 4, 6]);
+    for p in projects {
+        let status = match (p.closed, p.closed_through) {
+            (true, _) => "closed".to_owned(),
+            (false, Some(d)) => format!("open, books closed through {d}"),
+            (false, None) => "open".to_owned(),
+        };
+        t.add_row(vec![
+            p.project.to_string(),
+            p.name.clone(),
+            p.kind.name().to_owned(),
+            format!("{}.{:02} %", p.fee_bps / 100, p.fee_bps % 100),
+            amount(p.advance_limit, p.currency),
+            p.opened_on.to_string(),
+            p.head_seq.to_string(),
+            status,
+        ]);
+    }
+    t
+}
+
+// ----- statements -----
+
+/// One statement as JSON.
+pub fn statement_json(s: &Statement) -> Value {
+    let c = s.currency;
+    let totals = |m: &std::collections::BTreeMap<String, Decimal>| {
+        m.iter().map(|(k, v)| json!({ "name": k, "amount": amount_json(*v, c) })).collect::<Vec<_>>()
+    };
+    json!({
+        "currency": c.code(),
+        "from": s.from.to_string(),
+        "to": s.to.to_string(),
+        "opening_balance": amount_json(s.opening, c),
+        "lines": s.lines.iter().map(|l| json!({
+            "date": l.date.to_string(),
+            "seq": l.seq,
+            "kind": l.kind,
+            "memo": l.memo,
+            "reference": l.reference,
+            "amount": amount_json(l.amount, c),
+            "running_balance": amount_json(l.running, c),
+        })).collect::<Vec<_>>(),
+        "totals_by_source": totals(&s.by_source),
+        "totals_by_category": totals(&s.by_category),
+        "totals_by_kind": totals(&s.by_kind),
+        "closing_balance": amount_json(s.closing, c),
+    })
+}
+
+/// One statement as a table of lines and a table of totals.
+pub fn statement_table(project: &str, s: &Statement) -> String {
+    let c = s.currency;
+    let mut t = table(&["Date", "Seq", "Event", "Memo", "Reference", "Amount", "Balance"], &[1, 5, 6]);
+    t.add_row(vec![
+        String::new(),
+        String::new(),
+        "Opening balance".to_owned(),
+        String::new(),
+        String::new(),
+        String::new(),
+        amount(s.opening, c),
+    ]);
+    for l in &s.lines {
+        t.add_row(vec![
+            l.date.to_string(),
+            l.seq.to_string(),
+            l.kind.to_owned(),
+            clip(&l.memo, 48),
+            l.reference.clone().unwrap_or_default(),
+            amount(l.amount, c),
+            amount(l.running, c),
+        ]);
+    }
+    t.add_row(vec![
+        String::new(),
+        String::new(),
+        "Closing balance".to_owned(),
+        String::new(),
+        String::new(),
+        String::new(),
+        amount(s.closing, c),
+    ]);
+    let mut totals = table(&["Total", "Name", "Amount"], &[2]);
+    for (group, m) in [("source", &s.by_source), ("category", &s.by_category), ("other", &s.by_kind)] {
+        for (name, v) in m {
+            totals.add_row(vec![group.to_owned(), name.clone(), amount(*v, c)]);
+        }
+    }
+    let range = match (s.from == DATE_MIN, s.to == DATE_MAX) {
+        (true, true) => "all dates".to_owned(),
+        (true, false) => format!("through {}", s.to),
+        (false, true) => format!("from {}", s.from),
+        (false, false) => format!("{} to {}", s.from, s.to),
+    };
+    format!("Statement of {project} in {c}, {range}\n{t}\n{totals}")
+}
+
+/// Text cut to `max` characters, on one line.
+pub fn clip(text: &str, max: usize) -> String {
+    let one: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one.chars().count() <= max {
+        one
+    } else {
+        let cut: String = one.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+// ----- events -----
+
+/// The amount an event moves, for a one-line view.
+pub fn headline_money(kind: &EventKind) -> Option<Money> {
+    match kind {
+        EventKind::ContributionReceived { amount, .. }
+        | EventKind::PledgeRecorded { amount, .. }
+        | EventKind::PledgeFulfilled { amount, .. }
+        | EventKind::GrantAwarded { amount, .. }
+        | EventKind::AdvanceIssued { amount, .. }
+        | EventKind::AdvanceRepaid { amount }
+        | EventKind::RefundIssued { amount, .. }
+        | EventKind::TransferSent { amount, .. }
+        | EventKind::TransferReceived { amount, .. }
+        | EventKind::FundsReleased { amount, .. }
+        | EventKind::CurrencyConverted { amount, .. }
+        | EventKind::OpeningBalance { amount, .. } => Some(*amount),
+        EventKind::PledgeCancelled { amount, .. } => *amount,
+        EventKind::ExpensePaid { details, .. } => details.as_ref().map(|d| d.amount),
+        EventKind::ExpenseRequested { details } => Some(details.amount),
+        _ => None,
+    }
+}
+
+/// A short description of an event's own fields.
+pub fn describe(kind: &EventKind) -> String {
+    match kind {
+        EventKind::ProjectOpened { name, kind, fee_bps, currency, .. } => {
+            format!("{name} ({}, {currency}, fee {fee_bps} bps)", kind.name())
+        }
+        EventKind::ProjectTermsChanged { fee_bps, advance_limit } => {
+            format!("fee {fee_bps:?} bps, advance limit {advance_limit:?}")
+        }
+        EventKind::ContributionReceived { from, source, fund, .. } => {
+            format!("from {from} ({}, {})", source.name(), fund.label())
+        }
+        EventKind::PledgeRecorded { sponsor, due_date, .. } => format!("{sponsor}, due {due_date}"),
+        EventKind::PledgeFulfilled { pledge, .. } => format!("pledge seq {pledge}"),
+        EventKind::PledgeCancelled { pledge, .. } => format!("pledge seq {pledge}"),
+        EventKind::GrantAwarded { program, .. } => format!("program {program}"),
+        EventKind::AdvanceIssued { purpose, .. } => purpose.clone(),
+        EventKind::ExpensePaid { request: Some(r), details } => {
+            format!("request seq {r}{}", details.as_ref().map(|d| format!(" to {}", d.payee)).unwrap_or_default())
+        }
+        EventKind::ExpensePaid { request: None, details: Some(d) } | EventKind::ExpenseRequested { details: d } => {
+            format!("to {} ({}, {})", d.payee, d.category, d.fund.label())
+        }
+        EventKind::ExpenseApproved { request } => format!("request seq {request}"),
+        EventKind::ExpenseRejected { request, reason } => format!("request seq {request}: {reason}"),
+        EventKind::RefundIssued { contribution, .. } => format!("of contribution seq {contribution}"),
+        EventKind::TransferSent { to, .. } => format!("to {to}"),
+        EventKind::TransferReceived { from, .. } => format!("from {from}"),
+        EventKind::FundsReleased { purpose, .. } => format!("from restricted:{purpose}"),
+        EventKind::CurrencyConverted { to, .. } => format!("into {to}"),
+        EventKind::OpeningBalance { fund, .. } => fund.label(),
+        EventKind::EventReversed { target_seq, reason, .. } => format!("seq {target_seq}: {reason}"),
+        EventKind::PeriodClosed { through } => format!("through {through}"),
+        EventKind::ProjectClosed {} | EventKind::ExpensePaid { .. } | EventKind::AdvanceRepaid { .. } => String::new(),
+    }
+}
+
+/// One event as JSON (the export's JSON lines object, without `prev`, which a page does not carry).
+pub fn event_as_json(e: &RecordedEvent) -> Value {
+    let record = Record {
+        version: FORMAT_VERSION,
+        seq: e.seq,
+        prev: [0; 32],
+        commit: e.commit,
+        recorded_at: e.recorded_at_us,
+        actor: e.actor.clone(),
+        event: e.event.clone(),
+    };
+    let mut v = event_json(&record, &e.hash);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("prev");
+    }
+    v
+}
+
+/// A page of events as JSON.
+pub fn events_json(page: &EventsPage) -> Value {
+    json!({
+        "events": page.events.iter().map(event_as_json).collect::<Vec<_>>(),
+        "next_after_seq": page.next_after_seq,
+        "head_seq": page.head_seq,
+    })
+}
+
+/// Events as a table.
+pub fn events_table(events: &[RecordedEvent]) -> Table {
+    let mut t = table(&["Seq", "Date", "Event", "Amount", "Details", "Memo", "Actor", "Hash"], &[0, 3]);
+    for e in events {
+        t.add_row(vec![
+            e.seq.to_string(),
+            e.event.effective_date.to_string(),
+            e.event.kind.name().to_owned(),
+            headline_money(&e.event.kind).map(|m| amount(m.amount(), m.currency())).unwrap_or_default(),
+            clip(&describe(&e.event.kind), 48),
+            clip(&e.event.memo, 40),
+            e.actor.clone(),
+            hex(&e.hash[..6]),
+        ]);
+    }
+    t
+}
+
+// ----- trial balance, pending, heads -----
+
+/// The trial balance as the JSON array scripts read: `account`, `currency`, `amount` (debit positive).
+pub fn trial_json(tb: &TrialBalance) -> Value {
+    Value::Array(
+        tb.lines
+            .iter()
+            .map(|l| json!({ "account": l.account, "currency": l.currency.code(), "amount": amount_json(l.amount, l.currency) }))
+            .collect(),
+    )
+}
+
+/// The trial balance as a table, with a total per currency (zero when the books balance).
+pub fn trial_table(tb: &TrialBalance) -> String {
+    let mut t = table(&["Account", "Amount"], &[1]);
+    let mut totals: std::collections::BTreeMap<Currency, Decimal> = Default::default();
+    for l in &tb.lines {
+        t.add_row(vec![l.account.clone(), amount(l.amount, l.currency)]);
+        *totals.entry(l.currency).or_default() += l.amount;
+    }
+    for (c, v) in totals {
+        t.add_row(vec![format!("Total {c}"), amount(v, c)]);
+    }
+    let closed = tb.closed_through.map(|d| format!(", books closed through {d}")).unwrap_or_default();
+    format!("Trial balance at commit {} (debit positive){closed}\n{t}", tb.commit)
+}
+
+/// Pending expenses as JSON.
+pub fn pending_json(p: &[PendingExpense]) -> Value {
+    Value::Array(
+        p.iter()
+            .map(|x| {
+                let m = x.details.amount;
+                json!({
+                    "project": x.project.as_str(),
+                    "seq": x.seq,
+                    "requested_on": x.requested_on.to_string(),
+                    "payee": x.details.payee,
+                    "category": x.details.category,
+                    "fund": x.details.fund.label(),
+                    "amount": amount_json(m.amount(), m.currency()),
+                    "currency": m.currency().code(),
+                    "receipt": { "file_name": x.details.receipt.file_name, "hash": hex(&x.details.receipt.hash) },
+                    "requester": x.requester,
+                    "approved": x.approved,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Pending expenses as a table.
+pub fn pending_table(p: &[PendingExpense]) -> Table {
+    let mut t =
+        table(&["Project", "Seq", "Requested", "Payee", "Category", "Fund", "Amount", "Requester", "Status"], &[1, 6]);
+    for x in p {
+        let m = x.details.amount;
+        t.add_row(vec![
+            x.project.to_string(),
+            x.seq.to_string(),
+            x.requested_on.to_string(),
+            x.details.payee.clone(),
+            x.details.category.clone(),
+            x.details.fund.label(),
+            amount(m.amount(), m.currency()),
+            x.requester.clone(),
+            if x.approved { "approved, held" } else { "awaiting approval" }.to_owned(),
+        ]);
+    }
+    t
+}
+
+/// Chain heads as a table.
+pub fn heads_table(heads: &[ChainHead]) -> Table {
+    let mut t = table(&["Chain", "Head seq", "Head hash"], &[1]);
+    for h in heads {
+        t.add_row(vec![h.project.to_string(), h.seq.to_string(), hex(&h.hash)]);
+    }
+    t
+}

@@ -1,0 +1,188 @@
+//! `fiscus verify`: every chain of a local store, offline; or a project's chain and balance from a
+//! daemon, verified locally without trusting the daemon (`fiscus_client::Client::verify_project`).
+
+use std::path::Path;
+use std::time::Instant;
+
+use fiscus_client::fiscus_ledger::store::Store;
+use fiscus_client::fiscus_ledger::verify::verify_chain;
+use fiscus_client::{short, VerifiedProject};
+use serde_json::json;
+
+use crate::backend::Backend;
+use crate::commands::{progress, project_arg};
+use crate::fail::Failure;
+use crate::show;
+
+/// Verifies every chain of the store in `dir` and rebuilds its projection (as opening it does),
+/// then re-verifies each chain from its raw records with the client's verifier and compares.
+pub fn store(dir: &Path, json: bool) -> Result<(), Failure> {
+    if !dir.join("db").exists() {
+        return Err(Failure::other(format!("no Fiscus store in {}", dir.display())));
+    }
+    let started = Instant::now();
+    let spinner = progress(None, "opening and verifying the store");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(100));
+    let (store, report) = Store::open(dir)?;
+    spinner.finish_and_clear();
+    let open_ms = started.elapsed().as_millis().max(1);
+    let p = store.projection();
+    let mut problems: Vec<(String, u64, String)> =
+        report.damage.iter().map(|d| (d.project.clone(), d.seq, d.problem.clone())).collect();
+    // A second, independent pass: the client's verifier over each chain's raw records.
+    let second = Instant::now();
+    let bar = progress(Some(p.events), "re-verifying chains");
+    for chain in p.chains() {
+        if problems.iter().any(|(name, _, _)| name == chain.id.as_str()) {
+            continue;
+        }
+        let limit = usize::try_from(chain.head.seq).unwrap_or(usize::MAX);
+        let raws = store.raw_records(chain.id.as_str(), 1, limit)?;
+        match verify_chain(&chain.id, raws.iter().map(|r| r.bytes.as_slice())) {
+            Ok(state) if state.head == chain.head && state.balances() == chain.balances() => {}
+            Ok(state) => problems.push((
+                chain.id.to_string(),
+                state.head.seq,
+                "the chain verifies but does not add up to the store's projection".to_owned(),
+            )),
+            Err(e) => problems.push((chain.id.to_string(), 0, e.to_string())),
+        }
+        bar.inc(chain.head.seq);
+    }
+    bar.finish_and_clear();
+    let total_ms = started.elapsed().as_millis();
+    let rate = u128::from(report.events) * 1000 / open_ms;
+    let projects = p.projects().count();
+    let heads: Vec<fiscus_client::ChainHead> = p
+        .chains()
+        .map(|c| fiscus_client::ChainHead { project: c.id.clone(), seq: c.head.seq, hash: c.head.hash })
+        .collect();
+    if json {
+        show::print_json(&json!({
+            "ok": problems.is_empty(),
+            "events": report.events,
+            "projects": projects,
+            "chains": report.chains,
+            "commits": report.commits,
+            "commit_head": { "commit": p.commit_head.number, "hash": show::hex(&p.commit_head.hash) },
+            "heads": heads.iter().map(|h| json!({"project": h.project.as_str(), "seq": h.seq, "hash": show::hex(&h.hash)})).collect::<Vec<_>>(),
+            "open_ms": open_ms.to_string(),
+            "events_per_second": rate.to_string(),
+            "damage": problems.iter().map(|(p, s, m)| json!({"project": p, "seq": s, "problem": m})).collect::<Vec<_>>(),
+        }));
+    } else {
+        outln!("{}", show::heads_table(&heads));
+        outln!(
+            "{} events in {} projects ({} chains, {} commits); commit head {} {}",
+            report.events,
+            projects,
+            report.chains,
+            report.commits,
+            p.commit_head.number,
+            short(&p.commit_head.hash)
+        );
+        outln!(
+            "opened and verified in {open_ms} ms ({rate} events/s); independent re-verification {} ms; total {total_ms} ms",
+            second.elapsed().as_millis()
+        );
+    }
+    store.close()?;
+    if problems.is_empty() {
+        if !json {
+            outln!("every chain verified");
+        }
+        Ok(())
+    } else {
+        let mut t = show::table(&["Chain", "First bad seq", "Problem"], &[1]);
+        for (p, s, m) in &problems {
+            t.add_row(vec![p.clone(), s.to_string(), m.clone()]);
+        }
+        if !json {
+            outln!("{t}");
+        }
+        let first = &problems[0];
+        Err(Failure::other(format!(
+            "verification failed: {} damaged chain(s); first: {} seq {}: {}",
+            problems.len(),
+            first.0,
+            first.1,
+            first.2
+        )))
+    }
+}
+
+/// Verifies one project (or every readable one) from a daemon, trusting nothing it says.
+pub async fn server(b: &Backend, project: Option<&str>, json: bool) -> Result<(), Failure> {
+    let Backend::Remote(client) = b else { return Err(Failure::usage("verify --project needs --server")) };
+    let projects = match project {
+        Some(p) => vec![project_arg(p)?],
+        None => client.projects(true).await?.into_iter().map(|p| p.project).collect(),
+    };
+    let started = Instant::now();
+    let mut results: Vec<(String, Result<VerifiedProject, fiscus_client::ClientError>)> = Vec::new();
+    for p in &projects {
+        let bar = progress(Some(0), &format!("verifying {p}"));
+        let r = client
+            .verify_project_with(p, None, &mut |done, head| {
+                bar.set_length(head);
+                bar.set_position(done);
+            })
+            .await;
+        bar.finish_and_clear();
+        results.push((p.to_string(), r));
+    }
+    let failures: Vec<String> = results.iter().filter_map(|(_, r)| r.as_ref().err().map(ToString::to_string)).collect();
+    if json {
+        show::print_json(&json!({
+            "ok": failures.is_empty(),
+            "projects": results.iter().map(|(p, r)| match r {
+                Ok(v) => json!({
+                    "project": p,
+                    "ok": true,
+                    "records": v.records,
+                    "head_seq": v.head_seq,
+                    "head_hash": show::hex(&v.head_hash),
+                    "checkpoint_proven": v.checkpoint_proven,
+                    "balances": v.balances.iter().map(|b| json!({
+                        "currency": b.currency.code(),
+                        "balance": show::amount_json(b.balance, b.currency),
+                        "available": show::amount_json(b.available, b.currency),
+                    })).collect::<Vec<_>>(),
+                }),
+                Err(e) => json!({ "project": p, "ok": false, "error": e.to_string() }),
+            }).collect::<Vec<_>>(),
+        }));
+    } else {
+        let mut t = show::table(&["Project", "Records", "Head", "Verified balance", "Result"], &[1]);
+        for (p, r) in &results {
+            match r {
+                Ok(v) => {
+                    let balances =
+                        v.balances.iter().map(|b| show::amount(b.balance, b.currency)).collect::<Vec<_>>().join(", ");
+                    t.add_row(vec![
+                        p.clone(),
+                        v.records.to_string(),
+                        format!("seq {} {}", v.head_seq, short(&v.head_hash)),
+                        balances,
+                        "verified: chain intact, head and balances match".to_owned(),
+                    ]);
+                }
+                Err(e) => {
+                    t.add_row(vec![p.clone(), String::new(), String::new(), String::new(), format!("FAILED: {e}")]);
+                }
+            }
+        }
+        outln!("{t}");
+        outln!(
+            "{} of {} projects verified locally in {} ms (no checkpoint proof yet: the head is checked against GetHead)",
+            results.len() - failures.len(),
+            results.len(),
+            started.elapsed().as_millis()
+        );
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::other(failures.join("\n")))
+    }
+}

@@ -1,0 +1,627 @@
+//! Tests of the real `fiscus` binary on embedded stores, and of `fiscus verify --server` (and the
+//! client's `verify_project`) against a test-only gRPC server that serves a store's chain but lies
+//! about one record, one balance or the head. Daemon-backed tests of the command line are in the
+//! daemon's test target (`tests/it/cli.rs`), where `fiscusd` is built.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use fiscus_client::fiscus_ledger::store::{open_tree, record_key};
+use serde_json::Value;
+
+fn fiscus() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fiscus"));
+    for var in ["FISCUS_SERVER", "FISCUS_TOKEN", "FISCUS_STORE", "FISCUS_TLS_CA"] {
+        c.env_remove(var);
+    }
+    c
+}
+
+/// Runs `fiscus args…`; returns (exit code, stdout, stderr).
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out: Output = fiscus().args(args).output().expect("fiscus runs");
+    let code = out.status.code().expect("fiscus exits, not killed");
+    (code, String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Runs and expects exit 0, returning stdout.
+#[track_caller]
+fn ok(args: &[&str]) -> String {
+    let (code, out, err) = run(args);
+    assert_eq!(code, 0, "fiscus {args:?} failed:\n{out}\n{err}");
+    out
+}
+
+/// Runs with `--json`, expects exit 0, parses stdout.
+#[track_caller]
+fn json(args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = ok(&all);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("fiscus {args:?} printed no JSON ({e}):\n{out}"))
+}
+
+fn demo_store() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("books").display().to_string();
+    ok(&["demo", "--store", &store]);
+    (dir, store)
+}
+
+#[test]
+fn demo_shows_the_year_balances_a_statement_and_a_verified_chain() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("books").display().to_string();
+    let started = std::time::Instant::now();
+    let out = ok(&["demo", "--store", &store]);
+    assert!(started.elapsed().as_secs() < 60, "the demo takes well under a minute");
+    for want in ["PKG-2026-0001", "AdvanceIssued", "26328.00 USD", "Statement of rustconf-2026", "Verified:"] {
+        assert!(out.contains(want), "demo output lacks {want:?}:\n{out}");
+    }
+    let (code, _, err) = run(&["demo", "--store", &store]);
+    assert_eq!(code, 1, "a second demo into the same store is refused: {err}");
+    let other = dir.path().join("json").display().to_string();
+    let v = json(&["demo", "--store", &other]);
+    assert_eq!(v["verification"]["ok"], true);
+    assert_eq!(v["projects"].as_array().map(Vec::len), Some(4));
+    assert_eq!(v["statement"]["closing_balance"], "27548.00");
+}
+
+#[test]
+fn demo_generates_a_large_year_with_the_workload_generator() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("gen").display().to_string();
+    let v = json(&["demo", "--store", &store, "--events", "3000", "--seed", "5"]);
+    assert_eq!(v["events"], 3000);
+    assert_eq!(v["verification"]["ok"], true);
+    let verify = json(&["verify", "--store", &store]);
+    assert_eq!(verify["ok"], true);
+    assert_eq!(verify["events"], 3000);
+}
+
+#[test]
+fn reads_of_a_store_as_tables_and_json() {
+    let (_dir, store) = demo_store();
+    let s = store.as_str();
+    let projects = json(&["--store", s, "projects"]);
+    assert_eq!(projects.as_array().map(Vec::len), Some(4));
+    assert!(ok(&["--store", s, "projects"]).contains("Tokyo Rust Workshops"));
+
+    let b = json(&["--store", s, "balance", "rustconf-2026"]);
+    assert_eq!(b["balances"][0]["balance"], "26328.00");
+    assert_eq!(b["balances"][0]["restricted"][0]["balance"], "1220.00");
+    let table = ok(&["--store", s, "balance", "rustconf-2026"]);
+    assert!(table.contains("26328.00 USD") && table.contains("diversity-scholarships"), "{table}");
+
+    let st = json(&["--store", s, "statement", "rustconf-2026", "--from", "2026-03-01", "--to", "2026-03-31"]);
+    let usd = &st["statements"][0];
+    assert_eq!(usd["opening_balance"], "12300.00");
+    assert_eq!(usd["lines"].as_array().map(Vec::len), Some(3));
+    assert!(ok(&["--store", s, "statement", "berlin-rust-meetup"]).contains("Closing balance"));
+
+    let ev = json(&["--store", s, "events", "rustconf-2026", "--limit", "5"]);
+    assert_eq!(ev["events"].as_array().map(Vec::len), Some(5));
+    assert_eq!(ev["head_seq"], 12);
+    assert!(ok(&["--store", s, "events", "serde-tools"]).contains("TransferReceived"));
+
+    let tb = json(&["--store", s, "trial-balance"]);
+    let lines = tb.as_array().expect("an array");
+    let mut sums: std::collections::BTreeMap<String, rust_decimal::Decimal> = Default::default();
+    for l in lines {
+        let amount: rust_decimal::Decimal = l["amount"].as_str().expect("a decimal string").parse().expect("decimal");
+        *sums.entry(l["currency"].as_str().expect("currency").to_owned()).or_default() += amount;
+        assert!(l["account"].is_string());
+    }
+    assert!(sums.values().all(|v| v.is_zero()), "each currency sums to zero: {sums:?}");
+    assert!(lines
+        .iter()
+        .any(|l| l["account"] == "Liabilities:Projects:rustconf-2026:Unrestricted" && l["amount"] == "-26328.00"));
+    assert!(ok(&["--store", s, "trial-balance"]).contains("Total USD"));
+
+    assert_eq!(json(&["--store", s, "pending"]), Value::Array(vec![]));
+    let (code, _, err) = run(&["--store", s, "balance", "no-such-project"]);
+    assert_eq!((code, err.contains("unknown project")), (1, true), "{err}");
+}
+
+#[test]
+fn record_from_flags_and_from_a_commit_file_on_a_store() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("books").display().to_string();
+    let s = store.as_str();
+    for (id, name) in [("conf-a", "Conf A"), ("conf-b", "Conf B"), ("conf-c", "Conf C")] {
+        ok(&[
+            "--store",
+            s,
+            "record",
+            "open-project",
+            "--project",
+            id,
+            "--name",
+            name,
+            "--fee-bps",
+            "1000",
+            "--currency",
+            "USD",
+            "--date",
+            "2026-01-01",
+        ]);
+    }
+    let package = dir.path().join("package.json");
+    let events: Vec<String> = ["conf-a", "conf-b", "conf-c"]
+        .iter()
+        .map(|p| {
+            format!(
+                r#"{{"project": "{p}", "date": "2026-03-01", "kind": "contribution", "amount": "1000.00",
+            "currency": "USD", "from": "Ferrous Systems", "source": "sponsorship", "reference": "PKG-1"}}"#
+            )
+        })
+        .collect();
+    std::fs::write(&package, format!(r#"{{"events": [{}]}}"#, events.join(","))).expect("write");
+    let package = package.display().to_string();
+    let r = json(&["--store", s, "record", "--file", &package]);
+    assert_eq!(r["duplicate"], false);
+    assert_eq!(r["positions"].as_array().map(Vec::len), Some(3));
+    let again = json(&["--store", s, "record", "--file", &package]);
+    assert_eq!(again["duplicate"], true, "the same file twice records once");
+    assert_eq!(json(&["--store", s, "balance", "conf-b"])["balances"][0]["balance"], "900.00");
+
+    // A refusal (overdraft) exits 1 and changes nothing.
+    let (code, _, err) = run(&[
+        "--store",
+        s,
+        "record",
+        "expense",
+        "--project",
+        "conf-a",
+        "--amount",
+        "5000",
+        "--currency",
+        "USD",
+        "--payee",
+        "Venue",
+        "--category",
+        "venue",
+        "--receipt",
+        &package,
+        "--date",
+        "2026-03-02",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("overdraft"), "{err}");
+    assert_eq!(json(&["--store", s, "balance", "conf-a"])["head_seq"], 2);
+    // Usage errors exit 2.
+    assert_eq!(run(&["--store", s, "record"]).0, 2);
+    assert_eq!(run(&["--store", s, "record", "grant", "--project", "conf-a"]).0, 2, "missing flags");
+    assert_eq!(run(&["--store", s, "balance", "Bad_Id"]).0, 2);
+    assert_eq!(run(&["balance", "conf-a"]).0, 2, "no --server and no --store");
+    // A malformed amount is refused before anything is written, naming the field.
+    let (code, _, err) = run(&[
+        "--store",
+        s,
+        "record",
+        "grant",
+        "--project",
+        "conf-a",
+        "--amount",
+        "1.001",
+        "--currency",
+        "USD",
+        "--program",
+        "fund",
+        "--date",
+        "2026-03-03",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("amount"), "{err}");
+}
+
+const CSV_HEADER: &str = "date,project,kind,amount,currency,counterparty,memo,reference\n";
+
+#[test]
+fn an_import_with_a_bad_row_records_nothing_and_a_second_import_records_nothing_new() {
+    let (dir, store) = demo_store();
+    let s = store.as_str();
+    let head = |p: &str| json(&["--store", s, "balance", p])["head_seq"].clone();
+    let before = head("serde-tools");
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        format!(
+            "{CSV_HEADER}2026-06-01,serde-tools,donation,25.00,USD,Ann,Thanks,\n\
+             2026-06-02,serde-tools,donation,12,50,USD,Bob,Comma,\n\
+             2026-06-03,serde-tools,expense,-10.00,USD,Host,Server,INV-9\n"
+        ),
+    )
+    .expect("write");
+    let (code, _, err) = run(&["--store", s, "import", "csv", &bad.display().to_string()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("line 3") && err.contains("nothing was recorded"), "{err}");
+    let bad2 = dir.path().join("bad2.csv");
+    std::fs::write(&bad2, format!("{CSV_HEADER}2026-06-01,serde-tools,donation,25.00,USD,Ann,Thanks,\n2026-06-02,serde-tools,gift,1.00,USD,Bob,,\n"))
+        .expect("write");
+    let (code, _, err) = run(&["--store", s, "import", "csv", &bad2.display().to_string()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("line 3, column kind"), "{err}");
+    assert_eq!(head("serde-tools"), before, "nothing was recorded");
+
+    let good = dir.path().join("good.csv");
+    std::fs::write(
+        &good,
+        format!(
+            "{CSV_HEADER}2026-06-01,serde-tools,donation,25.00,USD,Ann,Thanks,\n\
+             2026-06-03,serde-tools,expense,-10.00,USD,Host,Server,INV-9\n\
+             2026-06-04,rustconf-2026,ticket-sales,100.00,USD,Tito,Payout,T-1\n"
+        ),
+    )
+    .expect("write");
+    let good = good.display().to_string();
+    let dry = json(&["--store", s, "import", "csv", &good, "--dry-run"]);
+    assert_eq!((dry["would_record"].clone(), dry["recorded"].clone()), (Value::from(3), Value::from(0)));
+    assert_eq!(head("serde-tools"), before);
+    let first = json(&["--store", s, "import", "csv", &good]);
+    assert_eq!(first["recorded"], 3);
+    let after = head("serde-tools");
+    assert_eq!(after, Value::from(before.as_u64().expect("seq") + 2));
+    let second = json(&["--store", s, "import", "csv", &good]);
+    assert_eq!((second["recorded"].clone(), second["already_recorded"].clone()), (Value::from(0), Value::from(3)));
+    assert_eq!(head("serde-tools"), after, "importing the same file twice records nothing new");
+    let b = json(&["--store", s, "balance", "serde-tools"]);
+    assert_eq!(b["balances"][0]["balance"], "4813.75", "4800 + 25 less 5 % fee − 10");
+}
+
+#[test]
+fn exports_of_a_store() {
+    let (dir, store) = demo_store();
+    let s = store.as_str();
+    for (format, check) in
+        [("hledger", "decimal-mark ."), ("beancount", "option"), ("csv", "account"), ("jsonl", "\"event_id\"")]
+    {
+        let file = dir.path().join(format!("out.{format}"));
+        let f = file.display().to_string();
+        let summary = json(&["--store", s, "export", format, "--output", &f]);
+        assert_eq!(summary["records"], 32, "{format}");
+        let text = std::fs::read_to_string(&file).expect("written");
+        assert!(text.contains(check), "{format}:\n{text}");
+    }
+    let one = ok(&["--store", s, "export", "jsonl", "--project", "serde-tools"]);
+    assert_eq!(one.lines().count(), 4);
+}
+
+#[test]
+fn verify_of_a_damaged_store_names_project_and_seq() {
+    let (_dir, store) = demo_store();
+    let v = json(&["verify", "--store", &store]);
+    assert_eq!(
+        (v["ok"].clone(), v["events"].clone(), v["projects"].clone()),
+        (Value::from(true), Value::from(32), Value::from(4))
+    );
+    {
+        let (db, tree) = open_tree(Path::new(&store)).expect("open");
+        let key = record_key("rustconf-2026", 5);
+        let mut value = tree.get(&key).expect("read").expect("stored").to_vec();
+        let at = value.len() - 20;
+        value[at] ^= 0x01;
+        tree.insert(key, value).expect("write");
+        db.flush().expect("flush");
+    }
+    let (code, out, err) = run(&["verify", "--store", &store]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("rustconf-2026") && err.contains("seq 5"), "{err}");
+    let (code, _, err) = run(&["verify", "--store", "/nonexistent/fiscus"]);
+    assert_eq!(code, 1, "{err}");
+}
+
+#[test]
+fn tokens_are_written_in_fiscusds_format() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("tokens.toml").display().to_string();
+    let token = ok(&["token", "add", "--tokens", &file, "--role", "project:conf-a", "--name", "organiser:olga"]);
+    assert!(token.trim().starts_with("fiscus_"));
+    let list = json(&["token", "list", "--tokens", &file]);
+    assert_eq!(list[0]["role"], "project:conf-a");
+    assert_eq!(run(&["token", "add", "--tokens", &file, "--role", "root"]).0, 2);
+}
+
+#[test]
+fn every_command_has_help() {
+    let top = ok(&["--help"]);
+    for cmd in [
+        "demo",
+        "balance",
+        "statement",
+        "events",
+        "projects",
+        "trial-balance",
+        "pending",
+        "record",
+        "import",
+        "export",
+        "verify",
+        "tail",
+        "token",
+    ] {
+        assert!(top.contains(cmd), "{cmd} missing from --help");
+        let help = ok(&[cmd, "--help"]);
+        assert!(help.contains("Usage"), "{cmd}: {help}");
+    }
+    for sub in [["import", "csv"], ["token", "add"], ["record", "contribution"], ["record", "expense"]] {
+        ok(&[sub[0], sub[1], "--help"]);
+    }
+    assert!(ok(&["record", "--help"]).contains("\"events\""), "the commit file's shape is in record --help");
+}
+
+/// A gRPC server for tests that serves a store's chains, heads and balances, with one lie.
+mod liar {
+    use std::collections::BTreeMap;
+    use std::net::SocketAddr;
+    use std::path::Path;
+    use std::pin::Pin;
+
+    use fiscus_client::fiscus_ledger::money::format_amount;
+    use fiscus_client::fiscus_ledger::store::Store;
+    use fiscus_proto::pb;
+    use fiscus_proto::pb::audit_server::{Audit, AuditServer};
+    use fiscus_proto::pb::ledger_server::{Ledger, LedgerServer};
+    use tokio_stream::Stream;
+    use tonic::{Request, Response, Status};
+
+    /// What the server lies about.
+    #[derive(Clone, Copy, Debug)]
+    pub enum Lie {
+        /// Nothing.
+        None,
+        /// One bit of the stored bytes of (project, seq), with the hash recomputed to match.
+        Record(&'static str, u64),
+        /// One bit of (project, seq) without recomputing its stated hash.
+        RecordHashKept(&'static str, u64),
+        /// The balance of a project, one unit too high.
+        Balance(&'static str),
+        /// The head hash of a project.
+        Head(&'static str),
+    }
+
+    struct Chain {
+        raws: Vec<pb::RawRecord>,
+        head: pb::ProjectHead,
+        balance: pb::GetBalanceResponse,
+    }
+
+    #[derive(Clone)]
+    pub struct Liar {
+        chains: std::sync::Arc<BTreeMap<String, Chain>>,
+    }
+
+    impl Liar {
+        /// Reads every chain of the store in `dir` and applies `lie`.
+        pub fn new(dir: &Path, lie: Lie) -> Liar {
+            let (store, _) = Store::open(dir).expect("store");
+            let p = store.projection();
+            let mut chains = BTreeMap::new();
+            for c in p.chains() {
+                let limit = usize::try_from(c.head.seq).expect("small");
+                let mut raws: Vec<pb::RawRecord> = store
+                    .raw_records(c.id.as_str(), 1, limit)
+                    .expect("records")
+                    .into_iter()
+                    .map(|r| pb::RawRecord { seq: r.seq, bytes: r.bytes, hash: r.hash.to_vec() })
+                    .collect();
+                let mut head =
+                    pb::ProjectHead { project: c.id.to_string(), seq: c.head.seq, hash: c.head.hash.to_vec() };
+                let mut balances: Vec<pb::CurrencyBalance> = c
+                    .balances()
+                    .iter()
+                    .map(|b| {
+                        let f = |v| format_amount(v, b.currency);
+                        pb::CurrencyBalance {
+                            currency: b.currency.code().to_owned(),
+                            balance: f(b.balance),
+                            available: f(b.available),
+                            restricted: b
+                                .restricted
+                                .iter()
+                                .map(|r| pb::RestrictedBalance {
+                                    purpose: r.purpose.clone(),
+                                    balance: f(r.balance),
+                                    available: f(r.available),
+                                })
+                                .collect(),
+                            held: f(b.held),
+                            pledged: f(b.pledged),
+                            advances_outstanding: f(b.advances_outstanding),
+                            fees_to_date: f(b.fees_to_date),
+                        }
+                    })
+                    .collect();
+                match lie {
+                    Lie::Record(project, seq) | Lie::RecordHashKept(project, seq) if project == c.id.as_str() => {
+                        let r = &mut raws[usize::try_from(seq - 1).expect("small")];
+                        let at = r.bytes.len() - 20;
+                        r.bytes[at] ^= 0x01;
+                        if matches!(lie, Lie::Record(..)) {
+                            r.hash = fiscus_client::fiscus_ledger::chain::record_hash(&r.bytes).to_vec();
+                        }
+                    }
+                    Lie::Balance(project) if project == c.id.as_str() => {
+                        let b = &mut balances[0];
+                        let more: rust_decimal::Decimal =
+                            b.balance.parse::<rust_decimal::Decimal>().expect("decimal") + rust_decimal::Decimal::ONE;
+                        b.balance = more.to_string();
+                    }
+                    Lie::Head(project) if project == c.id.as_str() => head.hash[0] ^= 0x01,
+                    _ => {}
+                }
+                let balance = pb::GetBalanceResponse {
+                    project: c.id.to_string(),
+                    head_seq: c.head.seq,
+                    commit: p.commit_head.number,
+                    balances,
+                };
+                chains.insert(c.id.to_string(), Chain { raws, head, balance });
+            }
+            Liar { chains: std::sync::Arc::new(chains) }
+        }
+
+        fn chain(&self, project: &str) -> Result<&Chain, Status> {
+            self.chains.get(project).ok_or_else(|| Status::not_found(format!("unknown project {project}")))
+        }
+
+        /// Serves on a loopback port; returns its URL.
+        pub async fn serve(self) -> String {
+            let incoming =
+                tonic::transport::server::TcpIncoming::bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind");
+            let addr = incoming.local_addr().expect("addr");
+            let server = tonic::transport::Server::builder()
+                .add_service(LedgerServer::new(self.clone()))
+                .add_service(AuditServer::new(self))
+                .serve_with_incoming(incoming);
+            tokio::spawn(server);
+            format!("http://{addr}")
+        }
+    }
+
+    type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+    fn nope<T>() -> Result<Response<T>, Status> {
+        Err(Status::unimplemented("not served by the test server"))
+    }
+
+    #[tonic::async_trait]
+    impl Ledger for Liar {
+        async fn open_project(
+            &self,
+            _: Request<pb::OpenProjectRequest>,
+        ) -> Result<Response<pb::OpenProjectResponse>, Status> {
+            nope()
+        }
+        async fn change_terms(
+            &self,
+            _: Request<pb::ChangeTermsRequest>,
+        ) -> Result<Response<pb::ChangeTermsResponse>, Status> {
+            nope()
+        }
+        async fn record_commit(
+            &self,
+            _: Request<pb::RecordCommitRequest>,
+        ) -> Result<Response<pb::RecordCommitResponse>, Status> {
+            nope()
+        }
+        async fn get_balance(
+            &self,
+            r: Request<pb::GetBalanceRequest>,
+        ) -> Result<Response<pb::GetBalanceResponse>, Status> {
+            Ok(Response::new(self.chain(&r.get_ref().project)?.balance.clone()))
+        }
+        async fn get_statement(
+            &self,
+            _: Request<pb::GetStatementRequest>,
+        ) -> Result<Response<pb::GetStatementResponse>, Status> {
+            nope()
+        }
+        async fn list_events(
+            &self,
+            _: Request<pb::ListEventsRequest>,
+        ) -> Result<Response<pb::ListEventsResponse>, Status> {
+            nope()
+        }
+        async fn list_projects(
+            &self,
+            _: Request<pb::ListProjectsRequest>,
+        ) -> Result<Response<pb::ListProjectsResponse>, Status> {
+            nope()
+        }
+        async fn get_trial_balance(
+            &self,
+            _: Request<pb::GetTrialBalanceRequest>,
+        ) -> Result<Response<pb::GetTrialBalanceResponse>, Status> {
+            nope()
+        }
+        async fn list_pending_expenses(
+            &self,
+            _: Request<pb::ListPendingExpensesRequest>,
+        ) -> Result<Response<pb::ListPendingExpensesResponse>, Status> {
+            nope()
+        }
+        type SubscribeStream = Stream_<pb::SubscribeResponse>;
+        async fn subscribe(&self, _: Request<pb::SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {
+            nope()
+        }
+    }
+
+    #[tonic::async_trait]
+    impl Audit for Liar {
+        async fn get_head(&self, r: Request<pb::GetHeadRequest>) -> Result<Response<pb::GetHeadResponse>, Status> {
+            let c = self.chain(&r.get_ref().project)?;
+            Ok(Response::new(pb::GetHeadResponse {
+                commit: 1,
+                commit_hash: vec![0; 32],
+                projects: vec![c.head.clone()],
+            }))
+        }
+        async fn verify(&self, _: Request<pb::VerifyRequest>) -> Result<Response<pb::VerifyResponse>, Status> {
+            nope()
+        }
+        type ExportChainStream = Stream_<pb::ExportChainResponse>;
+        async fn export_chain(
+            &self,
+            r: Request<pb::ExportChainRequest>,
+        ) -> Result<Response<Self::ExportChainStream>, Status> {
+            let c = self.chain(&r.get_ref().project)?;
+            let head_seq = c.head.seq;
+            let batches: Vec<Result<pb::ExportChainResponse, Status>> = c
+                .raws
+                .chunks(5)
+                .map(|chunk| Ok(pb::ExportChainResponse { head_seq, records: chunk.to_vec() }))
+                .collect();
+            Ok(Response::new(Box::pin(tokio_stream::iter(batches))))
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_project_catches_a_server_that_lies() {
+    use liar::{Liar, Lie};
+    let (_dir, store) = demo_store();
+    let dir = Path::new(&store);
+    // The lie, and the (project, seq, words) the error must name.
+    type Expect = Option<(&'static str, u64, &'static str)>;
+    let cases: [(Lie, Expect); 5] = [
+        (Lie::None, None),
+        // A changed record whose stated hash matches its bytes: the next record's link breaks.
+        (Lie::Record("rustconf-2026", 6), Some(("rustconf-2026", 7, "record 6 or 7"))),
+        (Lie::RecordHashKept("rustconf-2026", 4), Some(("rustconf-2026", 4, "hash"))),
+        (Lie::Balance("rustconf-2026"), Some(("rustconf-2026", 12, "USD balance"))),
+        (Lie::Head("rustconf-2026"), Some(("rustconf-2026", 12, "head hash"))),
+    ];
+    for (lie, expect) in cases {
+        let url = Liar::new(dir, lie).serve().await;
+        // The library: a typed error naming project and seq.
+        let client =
+            fiscus_client::Client::connect(&url, fiscus_client::ClientOptions::default()).await.expect("connects");
+        let project = fiscus_client::project_id("rustconf-2026").expect("id");
+        let result = client.verify_project(&project).await;
+        match (&result, expect) {
+            (Ok(v), None) => assert_eq!(v.balances[0].balance, rust_decimal::Decimal::from(26_328)),
+            (Err(fiscus_client::ClientError::Verification { project, seq, problem }), Some((p, s, what))) => {
+                assert_eq!((project.as_str(), *seq), (p, s), "{lie:?}: {problem}");
+                assert!(problem.contains(what), "{lie:?}: {problem}");
+            }
+            _ => panic!("{lie:?}: unexpected {result:?}"),
+        }
+        // The command line: exit 1 and the same facts.
+        let url2 = url.clone();
+        let (code, out, err) =
+            tokio::task::spawn_blocking(move || run(&["verify", "--server", &url2, "--project", "rustconf-2026"]))
+                .await
+                .expect("joined");
+        match expect {
+            None => assert_eq!(code, 0, "{lie:?}: {out}\n{err}"),
+            Some((p, s, _)) => {
+                assert_eq!(code, 1, "{lie:?}: {out}\n{err}");
+                assert!(err.contains(p) && err.contains(&format!("seq {s}")), "{lie:?}: {err}");
+            }
+        }
+        // An honest project on the same lying server still verifies.
+        let other = fiscus_client::project_id("serde-tools").expect("id");
+        client.verify_project(&other).await.expect("serde-tools is served honestly");
+    }
+}

@@ -1,0 +1,112 @@
+//! The client's one error type. A refusal by the server keeps its gRPC status code and message
+//! (and the refused field, when the server names one); a failed local verification names the
+//! project, the seq and what differs.
+
+use fiscus_ledger::LedgerError;
+pub use tonic::Code;
+
+/// Everything a [`crate::Client`] call can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The URL or the TLS options are unusable.
+    #[error("cannot use server {url}: {message}")]
+    Config {
+        /// The server URL as given.
+        url: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// No connection to the server (refused, timed out, TLS handshake failed).
+    #[error("cannot reach {url}: {message}")]
+    Connect {
+        /// The server URL.
+        url: String,
+        /// What the transport said.
+        message: String,
+    },
+    /// The server answered with a gRPC error status: its code and message are kept as sent.
+    #[error("{}: {message}", code_name(*code))]
+    Status {
+        /// The gRPC status code (`FAILED_PRECONDITION` for a business rule, `INVALID_ARGUMENT` …).
+        code: Code,
+        /// The server's message, a sentence naming the field or the rule.
+        message: String,
+        /// The refused field's path, from the status's `google.rpc.BadRequest` detail.
+        field: Option<String>,
+    },
+    /// A request the client refuses to send (a malformed event, caught before the network).
+    #[error("invalid request: {0}")]
+    Request(#[source] LedgerError),
+    /// The server's answer is malformed (a missing field, an unparseable amount).
+    #[error("malformed answer from the server: {field}: {message}")]
+    Answer {
+        /// The answer's field.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Local verification failed: the server's chain is broken, or what it reports differs from
+    /// what the verified records add up to.
+    #[error("verification of {project} failed at seq {seq}: {problem}")]
+    Verification {
+        /// The project.
+        project: String,
+        /// The seq of the first bad record, or the head seq the differing report is about.
+        seq: u64,
+        /// What differs, as a sentence.
+        problem: String,
+    },
+}
+
+impl ClientError {
+    /// The gRPC status code when the server refused the call.
+    pub fn code(&self) -> Option<Code> {
+        match self {
+            ClientError::Status { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// True for a failed verification (a lying server or a damaged chain).
+    pub fn is_verification(&self) -> bool {
+        matches!(self, ClientError::Verification { .. })
+            || matches!(self, ClientError::Status { code: Code::DataLoss, .. })
+    }
+
+    pub(crate) fn answer(field: &str, message: impl Into<String>) -> ClientError {
+        ClientError::Answer { field: field.to_owned(), message: message.into() }
+    }
+}
+
+impl From<tonic::Status> for ClientError {
+    fn from(status: tonic::Status) -> ClientError {
+        use tonic_types::StatusExt;
+        let field =
+            status.get_details_bad_request().and_then(|b| b.field_violations.into_iter().next()).map(|v| v.field);
+        ClientError::Status { code: status.code(), message: status.message().to_owned(), field }
+    }
+}
+
+/// The canonical name of a status code, as gRPC documents it (`FAILED_PRECONDITION`).
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}

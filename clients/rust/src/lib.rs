@@ -1,0 +1,408 @@
+//! `fiscus-client`: a typed async client of the Fiscus gRPC contract (`fiscus.v1`), for the
+//! sponsor's accountants, auditors and sponsored projects' organisers.
+//!
+//! Amounts are `rust_decimal::Decimal`; events, balances and statements are the ledger crate's own
+//! types (`fiscus_ledger`, built without its sled store): no protobuf type appears in this API.
+//! Errors keep the server's gRPC status code and message ([`ClientError::Status`]).
+//!
+//! [`Client::verify_project`] is the provable balance: it downloads the project's raw chain,
+//! verifies every record and link locally, recomputes the balances from the verified events with
+//! the ledger's own code, and compares them, and the head, with what the server reports.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), fiscus_client::ClientError> {
+//! use fiscus_client::{Client, ClientOptions};
+//! let options = ClientOptions { token: Some("fiscus_…".into()), ..ClientOptions::default() };
+//! let client = Client::connect("http://127.0.0.1:7878", options).await?;
+//! let project = fiscus_client::project_id("rustconf-2026")?;
+//! let verified = client.verify_project(&project).await?;
+//! for b in &verified.balances {
+//!     println!("{} {}", b.balance, b.currency);
+//! }
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod responses;
+mod verify;
+mod wire;
+
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use fiscus_ledger::commit::{Committed, Position};
+use fiscus_ledger::{Currency, Event, EventKind, ProjectId};
+use fiscus_proto::pb;
+use fiscus_proto::pb::audit_client::AuditClient;
+use fiscus_proto::pb::ledger_client::LedgerClient;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::service::Interceptor;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+
+pub use crate::error::{code_name, ClientError, Code};
+pub use crate::responses::{
+    Balances, ChainHead, CommitNotice, EventsPage, Heads, PendingExpense, ProjectSummary, RawRecord, RecordedEvent,
+    Statements, TrialBalance,
+};
+pub use crate::verify::{short, verify_records, HeadProof, VerifiedProject};
+pub use fiscus_ledger;
+
+/// How long connecting may take before it is an error.
+pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
+
+/// Projects asked for per `ListProjects` page when listing them all.
+pub const PROJECTS_PAGE_SIZE: u32 = 500;
+
+/// How to reach the server.
+#[derive(Clone, Debug, Default)]
+pub struct ClientOptions {
+    /// Bearer token (`fiscus_…`, made with `fiscusd token add`); sent with every call.
+    pub token: Option<String>,
+    /// PEM certificate(s) of the CA to trust for an `https://` server; the system's roots when absent.
+    pub tls_ca: Option<Vec<u8>>,
+    /// The name to expect in the server's certificate, when it is not the URL's host.
+    pub tls_domain: Option<String>,
+}
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            request.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(request)
+    }
+}
+
+type Ledger = LedgerClient<InterceptedService<Channel, Bearer>>;
+type Audit = AuditClient<InterceptedService<Channel, Bearer>>;
+
+/// A connection to `fiscusd`. Cheap to clone; calls take `&self` and may run concurrently.
+#[derive(Clone)]
+pub struct Client {
+    ledger: Ledger,
+    audit: Audit,
+}
+
+/// Parses a project id (a slug of `[a-z0-9-]`, 1–40 characters).
+pub fn project_id(id: &str) -> Result<ProjectId, ClientError> {
+    ProjectId::parse("project", id).map_err(ClientError::Request)
+}
+
+impl Client {
+    /// Connects to `url` (`http://host:port`, or `https://…` for TLS).
+    pub async fn connect(url: &str, options: ClientOptions) -> Result<Client, ClientError> {
+        let config = |message: String| ClientError::Config { url: url.to_owned(), message };
+        let mut endpoint = Endpoint::from_shared(url.to_owned())
+            .map_err(|e| config(e.to_string()))?
+            .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS));
+        if url.starts_with("https://") {
+            let mut tls = ClientTlsConfig::new();
+            tls = match &options.tls_ca {
+                Some(ca) => tls.ca_certificate(Certificate::from_pem(ca)),
+                None => tls.with_native_roots(),
+            };
+            if let Some(domain) = &options.tls_domain {
+                tls = tls.domain_name(domain.clone());
+            }
+            endpoint = endpoint.tls_config(tls).map_err(|e| config(e.to_string()))?;
+        } else if options.tls_ca.is_some() {
+            return Err(config("a TLS CA was given for a plain http:// URL; use https://".to_owned()));
+        }
+        let bearer = match &options.token {
+            Some(t) => Some(
+                format!("Bearer {}", t.trim())
+                    .parse::<MetadataValue<Ascii>>()
+                    .map_err(|_| config("the token must be printable ASCII".to_owned()))?,
+            ),
+            None => None,
+        };
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| ClientError::Connect { url: url.to_owned(), message: error_chain(&e) })?;
+        let bearer = Bearer(bearer);
+        Ok(Client {
+            ledger: LedgerClient::with_interceptor(channel.clone(), bearer.clone()),
+            audit: AuditClient::with_interceptor(channel, bearer),
+        })
+    }
+
+    /// Records one commit: `events` stored together or not at all. `expected_heads` optionally
+    /// names, per project, the head seq the commit must find (else `ABORTED`). Each event is
+    /// checked locally first, so a malformed one never reaches the server.
+    pub async fn record_commit(
+        &self,
+        events: &[Event],
+        expected_heads: &[(ProjectId, u64)],
+    ) -> Result<Committed, ClientError> {
+        for (i, e) in events.iter().enumerate() {
+            e.validate(&format!("events[{i}]")).map_err(ClientError::Request)?;
+        }
+        let request = pb::RecordCommitRequest {
+            events: events.iter().map(wire::event_pb).collect(),
+            expected_seq: expected_heads.iter().map(|(p, s)| (p.as_str().to_owned(), *s)).collect(),
+        };
+        let r = self.ledger.clone().record_commit(request).await?.into_inner();
+        Ok(Committed {
+            commit: r.commit,
+            positions: r
+                .positions
+                .iter()
+                .enumerate()
+                .map(|(i, p)| position(&format!("positions[{i}]"), p))
+                .collect::<Result<_, _>>()?,
+            duplicate: r.duplicate,
+        })
+    }
+
+    /// Opens a project: `event` must be a `ProjectOpened` (role admin).
+    pub async fn open_project(&self, event: &Event) -> Result<Committed, ClientError> {
+        event.validate("").map_err(ClientError::Request)?;
+        let opened = match wire::kind_pb(&event.kind) {
+            pb::event::Kind::ProjectOpened(o) if matches!(event.kind, EventKind::ProjectOpened { .. }) => o,
+            _ => {
+                return Err(ClientError::Request(fiscus_ledger::LedgerError::invalid(
+                    "kind",
+                    "open_project takes a ProjectOpened event",
+                )))
+            }
+        };
+        let request = pb::OpenProjectRequest {
+            event_id: event.event_id.clone(),
+            project: event.project.as_str().to_owned(),
+            effective_date: event.effective_date.to_string(),
+            memo: event.memo.clone(),
+            reference: event.reference.clone(),
+            opened: Some(opened),
+        };
+        let r = self.ledger.clone().open_project(request).await?.into_inner();
+        let p = r.position.as_ref().ok_or_else(|| ClientError::answer("position", "is missing"))?;
+        Ok(Committed { commit: r.commit, positions: vec![position("position", p)?], duplicate: r.duplicate })
+    }
+
+    /// A project's balances, every currency it has used or only `currency`.
+    pub async fn balance(&self, project: &ProjectId, currency: Option<Currency>) -> Result<Balances, ClientError> {
+        let request = pb::GetBalanceRequest {
+            project: project.as_str().to_owned(),
+            currency: currency.map(|c| c.code().to_owned()),
+        };
+        let r = self.ledger.clone().get_balance(request).await?.into_inner();
+        Ok(Balances {
+            project: wire::project("project", &r.project)?,
+            head_seq: r.head_seq,
+            commit: r.commit,
+            balances: r
+                .balances
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wire::balance(&format!("balances[{i}]"), b))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// A project's statement for `from ..= to`, every currency or only `currency`.
+    pub async fn statement(
+        &self,
+        project: &ProjectId,
+        from: NaiveDate,
+        to: NaiveDate,
+        currency: Option<Currency>,
+    ) -> Result<Statements, ClientError> {
+        let request = pb::GetStatementRequest {
+            project: project.as_str().to_owned(),
+            from_date: from.to_string(),
+            to_date: to.to_string(),
+            currency: currency.map(|c| c.code().to_owned()),
+        };
+        let r = self.ledger.clone().get_statement(request).await?.into_inner();
+        wire::statements(&r)
+    }
+
+    /// A page of a project's events after `after_seq`; `page_size` 0 asks for the server's default.
+    pub async fn events(&self, project: &ProjectId, after_seq: u64, page_size: u32) -> Result<EventsPage, ClientError> {
+        let request = pb::ListEventsRequest { project: project.as_str().to_owned(), after_seq, page_size };
+        let r = self.ledger.clone().list_events(request).await?.into_inner();
+        Ok(EventsPage {
+            events: r
+                .events
+                .iter()
+                .enumerate()
+                .map(|(i, e)| wire::recorded(&format!("events[{i}]"), e))
+                .collect::<Result<_, _>>()?,
+            next_after_seq: r.next_after_seq,
+            head_seq: r.head_seq,
+        })
+    }
+
+    /// Every project the token may read (closed ones too with `include_closed`), in id order.
+    pub async fn projects(&self, include_closed: bool) -> Result<Vec<ProjectSummary>, ClientError> {
+        let mut out = Vec::new();
+        let mut after = String::new();
+        loop {
+            let request =
+                pb::ListProjectsRequest { after_project: after.clone(), page_size: PROJECTS_PAGE_SIZE, include_closed };
+            let r = self.ledger.clone().list_projects(request).await?.into_inner();
+            for (i, p) in r.projects.iter().enumerate() {
+                out.push(wire::summary(&format!("projects[{i}]"), p)?);
+            }
+            if r.next_after_project.is_empty() || r.projects.is_empty() {
+                return Ok(out);
+            }
+            if r.next_after_project <= after {
+                return Err(ClientError::answer("next_after_project", "does not move forward"));
+            }
+            after = r.next_after_project;
+        }
+    }
+
+    /// The sponsor-wide trial balance.
+    pub async fn trial_balance(&self) -> Result<TrialBalance, ClientError> {
+        let r = self.ledger.clone().get_trial_balance(pb::GetTrialBalanceRequest {}).await?.into_inner();
+        Ok(TrialBalance {
+            commit: r.commit,
+            lines: r
+                .lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| wire::trial_line(&format!("lines[{i}]"), l))
+                .collect::<Result<_, _>>()?,
+            closed_through: wire::closed_through(r.closed_through.as_deref())?,
+        })
+    }
+
+    /// Expense requests not yet paid or rejected, of one project or of every project readable.
+    pub async fn pending(&self, project: Option<&ProjectId>) -> Result<Vec<PendingExpense>, ClientError> {
+        let request =
+            pb::ListPendingExpensesRequest { project: project.map(|p| p.as_str().to_owned()).unwrap_or_default() };
+        let r = self.ledger.clone().list_pending_expenses(request).await?.into_inner();
+        r.expenses.iter().enumerate().map(|(i, p)| wire::pending(&format!("expenses[{i}]"), p)).collect()
+    }
+
+    /// Commits after `after_commit` (catch-up), then each new one (live); of one project or all.
+    pub async fn subscribe(&self, after_commit: u64, project: Option<&ProjectId>) -> Result<Subscription, ClientError> {
+        let request =
+            pb::SubscribeRequest { after_commit, project: project.map(|p| p.as_str().to_owned()).unwrap_or_default() };
+        let stream = self.ledger.clone().subscribe(request).await?.into_inner();
+        Ok(Subscription { stream })
+    }
+
+    /// The commit head and the head of one chain (or of every chain the token may read).
+    pub async fn head(&self, project: Option<&ProjectId>) -> Result<Heads, ClientError> {
+        let request = pb::GetHeadRequest { project: project.map(|p| p.as_str().to_owned()).unwrap_or_default() };
+        let r = self.audit.clone().get_head(request).await?.into_inner();
+        wire::heads(&r)
+    }
+
+    /// Starts streaming a project's raw chain from `from_seq` (1 for the whole chain).
+    pub async fn export_chain_stream(&self, project: &ProjectId, from_seq: u64) -> Result<ChainExport, ClientError> {
+        let request = pb::ExportChainRequest { project: project.as_str().to_owned(), from_seq };
+        let stream = self.audit.clone().export_chain(request).await?.into_inner();
+        Ok(ChainExport { stream, head_seq: None })
+    }
+
+    /// A project's whole raw chain, as stored, in seq order (not verified: see [`Client::verify_project`]).
+    pub async fn export_chain(&self, project: &ProjectId) -> Result<Vec<RawRecord>, ClientError> {
+        let mut export = self.export_chain_stream(project, 1).await?;
+        let mut out = Vec::new();
+        while let Some(batch) = export.next_batch().await? {
+            out.extend(batch);
+        }
+        Ok(out)
+    }
+
+    /// The provable balance: verifies the project's chain locally and compares the server's head
+    /// and balances with it (see [`verify_records`]). No checkpoint proof yet.
+    pub async fn verify_project(&self, project: &ProjectId) -> Result<VerifiedProject, ClientError> {
+        self.verify_project_with(project, None, &mut |_, _| {}).await
+    }
+
+    /// [`Client::verify_project`] with a checkpoint `proof` of the head (the signed-checkpoint hook)
+    /// and a `progress` callback of (records downloaded, head seq).
+    pub async fn verify_project_with(
+        &self,
+        project: &ProjectId,
+        proof: Option<&dyn HeadProof>,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<VerifiedProject, ClientError> {
+        // Balance, then head, then export: each reads at or after the one before, so with writes
+        // in between the export covers both heads and each is checked at its own seq.
+        let balances = self.balance(project, None).await?;
+        let heads = self.head(Some(project)).await?;
+        let head =
+            heads.projects.into_iter().find(|h| &h.project == project).ok_or_else(|| ClientError::Verification {
+                project: project.to_string(),
+                seq: 0,
+                problem: "the server names no head".into(),
+            })?;
+        let mut export = self.export_chain_stream(project, 1).await?;
+        let mut records = Vec::new();
+        while let Some(batch) = export.next_batch().await? {
+            records.extend(batch);
+            progress(records.len() as u64, export.head_seq.unwrap_or(0));
+        }
+        verify_records(project, &records, &head, &balances, proof)
+    }
+}
+
+/// A running subscription: commits in order, none twice and none skipped.
+pub struct Subscription {
+    stream: tonic::Streaming<pb::SubscribeResponse>,
+}
+
+impl Subscription {
+    /// The next commit; `None` when the server ends the stream.
+    pub async fn next(&mut self) -> Option<Result<CommitNotice, ClientError>> {
+        match self.stream.message().await {
+            Ok(Some(m)) => Some(wire::notice(&m)),
+            Ok(None) => None,
+            Err(s) => Some(Err(s.into())),
+        }
+    }
+}
+
+/// A raw chain being downloaded, batch by batch.
+pub struct ChainExport {
+    stream: tonic::Streaming<pb::ExportChainResponse>,
+    /// The project's head seq when the export started (known after the first batch).
+    pub head_seq: Option<u64>,
+}
+
+impl ChainExport {
+    /// The next batch of records; `None` at the end.
+    pub async fn next_batch(&mut self) -> Result<Option<Vec<RawRecord>>, ClientError> {
+        match self.stream.message().await? {
+            None => Ok(None),
+            Some(m) => {
+                self.head_seq.get_or_insert(m.head_seq);
+                let batch = m
+                    .records
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| wire::raw(&format!("records[{i}]"), r))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Some(batch))
+            }
+        }
+    }
+}
+
+fn position(field: &str, p: &pb::Position) -> Result<Position, ClientError> {
+    Ok(Position { project: wire::project(&format!("{field}.project"), &p.project)?, seq: p.seq })
+}
+
+/// An error with its sources, for transport errors whose top message says little.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

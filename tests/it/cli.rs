@@ -1,0 +1,289 @@
+//! The `fiscus` command line against a real `fiscusd`: every command's table and `--json` output,
+//! refusals and exit codes, with the token of each role.
+//!
+//! `fiscus` is a binary of another package (fiscus-cli), so it is found next to `fiscusd` in the
+//! same target directory: `cargo test --workspace` builds it; when it is missing (this package's
+//! tests run alone) it is built once with the same cargo.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::support::*;
+
+/// The `fiscus` binary beside `fiscusd`, built if missing.
+fn fiscus_bin() -> &'static PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let daemon = PathBuf::from(env!("CARGO_BIN_EXE_fiscusd"));
+        let dir = daemon.parent().expect("fiscusd is in a directory").to_owned();
+        let bin = dir.join(format!("fiscus{}", std::env::consts::EXE_SUFFIX));
+        if !bin.exists() {
+            let target = dir.parent().expect("the profile directory is in the target directory");
+            let mut build = Command::new(env!("CARGO"));
+            build.args(["build", "-p", "fiscus-cli", "--bin", "fiscus", "--target-dir"]).arg(target);
+            if dir.file_name().is_some_and(|n| n == "release") {
+                build.arg("--release");
+            }
+            let status = build.status().expect("cargo runs");
+            assert!(status.success(), "cargo build -p fiscus-cli failed");
+        }
+        assert!(bin.exists(), "no fiscus binary at {}; run `cargo build -p fiscus-cli` first", bin.display());
+        bin
+    })
+}
+
+/// `fiscus` against daemon `d` with `token`.
+fn fiscus(d: &Daemon, token: Option<&str>, args: &[&str]) -> (i32, String, String) {
+    let mut c = Command::new(fiscus_bin());
+    c.env_remove("FISCUS_STORE").env("FISCUS_SERVER", format!("http://{}", d.addr));
+    match token {
+        Some(t) => c.env("FISCUS_TOKEN", t),
+        None => c.env_remove("FISCUS_TOKEN"),
+    };
+    let out = c.args(args).output().expect("fiscus runs");
+    (
+        out.status.code().expect("fiscus exits"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[track_caller]
+fn ok(d: &Daemon, token: &str, args: &[&str]) -> String {
+    let (code, out, err) = fiscus(d, Some(token), args);
+    assert_eq!(code, 0, "fiscus {args:?}:\n{out}\n{err}");
+    out
+}
+
+#[track_caller]
+fn json(d: &Daemon, token: &str, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = ok(d, token, &all);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("fiscus {args:?}: no JSON ({e}):\n{out}"))
+}
+
+#[track_caller]
+fn refused(d: &Daemon, token: Option<&str>, args: &[&str], code: i32, says: &str) {
+    let (got, out, err) = fiscus(d, token, args);
+    assert_eq!(got, code, "fiscus {args:?}:\n{out}\n{err}");
+    assert!(err.contains(says), "fiscus {args:?} should say {says:?}:\n{err}");
+}
+
+/// Blocking process calls from an async test: run them off the runtime's threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("joined")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_against_fiscusd() {
+    let d = std::sync::Arc::new(Daemon::start().await);
+    let d2 = d.clone();
+    blocking(move || commands(&d2)).await;
+}
+
+fn commands(d: &Daemon) {
+    let t = d.tokens.clone();
+    // Opening projects needs admin; an accountant is refused with exit 1.
+    let open = |id: &str| {
+        vec![
+            "record".to_owned(),
+            "open-project".to_owned(),
+            "--project".to_owned(),
+            id.to_owned(),
+            "--name".to_owned(),
+            format!("Conference {id}"),
+            "--fee-bps".to_owned(),
+            "1000".to_owned(),
+            "--currency".to_owned(),
+            "USD".to_owned(),
+            "--advance-limit".to_owned(),
+            "5000".to_owned(),
+            "--date".to_owned(),
+            "2026-01-01".to_owned(),
+        ]
+    };
+    let a: Vec<String> = open("conf-a");
+    let args: Vec<&str> = a.iter().map(String::as_str).collect();
+    refused(d, Some(&t.accountant), &args, 1, "PERMISSION_DENIED");
+    for id in ["conf-a", "conf-b", "conf-c"] {
+        let a = open(id);
+        let args: Vec<&str> = a.iter().map(String::as_str).collect();
+        let v = json(d, &t.admin, &args);
+        assert_eq!(v["positions"][0]["seq"], 1);
+    }
+
+    // A sponsorship package from a commit file, then the same file again.
+    let file = d.dir.path().join("package.json");
+    let events: Vec<String> = [("conf-a", "10000.00"), ("conf-b", "5000.00"), ("conf-c", "2500.00")]
+        .iter()
+        .map(|(p, a)| {
+            format!(
+                r#"{{"project": "{p}", "date": "2026-03-01", "kind": "contribution", "amount": "{a}",
+                "currency": "USD", "from": "Ferrous Systems", "source": "sponsorship", "reference": "PKG-1"}}"#
+            )
+        })
+        .collect();
+    std::fs::write(&file, format!(r#"{{"events": [{}]}}"#, events.join(","))).expect("write");
+    let f = file.display().to_string();
+    let out = ok(d, &t.accountant, &["record", "--file", &f]);
+    assert!(out.contains("recorded in commit") && out.contains("10000.00 USD"), "{out}");
+    assert_eq!(json(d, &t.accountant, &["record", "--file", &f])["duplicate"], true);
+
+    // The organiser's token reads its own project, and only it.
+    let own = OWN_PROJECT;
+    let b = json(d, &t.project, &["balance", own]);
+    assert_eq!(b["balances"][0]["balance"], "9000.00");
+    assert!(ok(d, &t.project, &["balance", own]).contains("9000.00 USD"));
+    refused(d, Some(&t.project), &["balance", "conf-b"], 1, "PERMISSION_DENIED");
+    refused(d, None, &["balance", own], 1, "UNAUTHENTICATED");
+    refused(d, Some(&t.accountant), &["balance", "no-such"], 1, "NOT_FOUND");
+    assert_eq!(json(d, &t.project, &["projects"]).as_array().map(Vec::len), Some(1));
+    assert_eq!(json(d, &t.accountant, &["projects"]).as_array().map(Vec::len), Some(3));
+    assert!(ok(d, &t.accountant, &["projects"]).contains("Conference conf-b"));
+
+    // The organiser verifies its chain and balance without trusting the server.
+    let v = json(d, &t.project, &["verify", "--project", own]);
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["projects"][0]["records"], 2);
+    assert!(ok(d, &t.project, &["verify", "--project", own]).contains("verified"));
+    let all = json(d, &t.auditor, &["verify"]);
+    assert_eq!(all["projects"].as_array().map(Vec::len), Some(3));
+
+    // An expense request by the organiser, approved by an accountant, then pending and paid.
+    let receipt = d.dir.path().join("invoice.pdf");
+    std::fs::write(&receipt, b"%PDF invoice").expect("write");
+    let r = receipt.display().to_string();
+    let req = json(
+        d,
+        &t.project,
+        &[
+            "record",
+            "expense-request",
+            "--project",
+            own,
+            "--amount",
+            "300.00",
+            "--currency",
+            "USD",
+            "--payee",
+            "Venue Ltd",
+            "--category",
+            "venue",
+            "--receipt",
+            &r,
+            "--date",
+            "2026-03-05",
+            "--memo",
+            "Room",
+        ],
+    );
+    let seq = req["positions"][0]["seq"].as_u64().expect("seq");
+    let pending = json(d, &t.accountant, &["pending"]);
+    assert_eq!(pending[0]["approved"], false);
+    assert_eq!(pending[0]["receipt"]["hash"], blake3::hash(b"%PDF invoice").to_hex().to_string());
+    refused(
+        d,
+        Some(&t.project),
+        &["record", "approve", "--project", own, "--seq", &seq.to_string(), "--date", "2026-03-06"],
+        1,
+        "PERMISSION_DENIED",
+    );
+    ok(d, &t.accountant, &["record", "approve", "--project", own, "--seq", &seq.to_string(), "--date", "2026-03-06"]);
+    assert!(ok(d, &t.project, &["pending", own]).contains("approved, held"));
+    assert_eq!(json(d, &t.project, &["balance", own])["balances"][0]["available"], "8700.00");
+    ok(d, &t.accountant, &["record", "pay", "--project", own, "--seq", &seq.to_string(), "--date", "2026-03-07"]);
+    assert_eq!(json(d, &t.accountant, &["pending"]), Value::Array(vec![]));
+    // An overdraft is refused with the server's code and message.
+    refused(
+        d,
+        Some(&t.accountant),
+        &[
+            "record",
+            "expense",
+            "--project",
+            own,
+            "--amount",
+            "99999.00",
+            "--currency",
+            "USD",
+            "--payee",
+            "X",
+            "--category",
+            "venue",
+            "--receipt",
+            &r,
+            "--date",
+            "2026-03-08",
+        ],
+        1,
+        "FAILED_PRECONDITION",
+    );
+
+    // Reads: statement, events, trial balance.
+    let st = json(d, &t.project, &["statement", own, "--from", "2026-03-01", "--to", "2026-03-31"]);
+    assert_eq!(st["statements"][0]["closing_balance"], "8700.00");
+    assert!(ok(d, &t.project, &["statement", own]).contains("Closing balance"));
+    let ev = json(d, &t.project, &["events", own]);
+    assert_eq!(ev["events"].as_array().map(Vec::len), Some(5));
+    assert!(ok(d, &t.project, &["events", own]).contains("ExpenseApproved"));
+    let tb = json(d, &t.auditor, &["trial-balance"]);
+    let sum: rust_decimal::Decimal = tb
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|l| l["amount"].as_str().expect("string").parse::<rust_decimal::Decimal>().expect("decimal"))
+        .sum();
+    assert!(sum.is_zero(), "{tb}");
+    assert!(tb
+        .as_array()
+        .expect("array")
+        .iter()
+        .any(|l| l["account"] == "Assets:Bank:USD" && l["amount"] == "17200.00"));
+    assert!(ok(d, &t.auditor, &["trial-balance"]).contains("Income:Fees:conf-a"));
+    refused(d, Some(&t.project), &["trial-balance"], 1, "PERMISSION_DENIED");
+
+    // Import over gRPC: a bad row records nothing; the same good file twice records once.
+    let head = |p: &str| json(d, &t.accountant, &["balance", p])["head_seq"].as_u64().expect("seq");
+    let before = head("conf-b");
+    let bad = d.dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "date,project,kind,amount,currency,counterparty,memo,reference\n\
+         2026-04-01,conf-b,donation,10.00,USD,Ann,Gift,\n\
+         2026-04-02,conf-b,donation,10.00,XXX,Bob,Gift,\n",
+    )
+    .expect("write");
+    refused(d, Some(&t.accountant), &["import", "csv", &bad.display().to_string()], 1, "line 3, column currency");
+    assert_eq!(head("conf-b"), before);
+    let good = d.dir.path().join("good.csv");
+    std::fs::write(
+        &good,
+        "date,project,kind,amount,currency,counterparty,memo,reference\n\
+         2026-04-01,conf-b,donation,10.00,USD,Ann,Gift,\n\
+         2026-04-02,conf-c,expense,-100.00,USD,Printer,Badges,P-1\n",
+    )
+    .expect("write");
+    let g = good.display().to_string();
+    assert_eq!(json(d, &t.accountant, &["import", "csv", &g])["recorded"], 2);
+    assert_eq!(json(d, &t.accountant, &["import", "csv", &g])["recorded"], 0);
+    assert_eq!(head("conf-b"), before + 1);
+
+    // Export and tail.
+    let jsonl = ok(d, &t.auditor, &["export", "jsonl"]);
+    let total: u64 = ["conf-a", "conf-b", "conf-c"].iter().map(|p| head(p)).sum();
+    assert_eq!(jsonl.lines().count() as u64, total);
+    assert!(ok(d, &t.project, &["export", "hledger", "--project", own])
+        .contains("Liabilities:Projects:conf-a:Unrestricted"));
+    let tail = ok(d, &t.auditor, &["--json", "tail", "--after", "0", "--limit", "3"]);
+    let lines: Vec<Value> = tail.lines().map(|l| serde_json::from_str(l).expect("JSON lines")).collect();
+    assert_eq!(lines.first().map(|l| l["kind"].clone()), Some(Value::from("ProjectOpened")));
+    assert!(ok(d, &t.auditor, &["tail", "--after", "0", "--limit", "1"]).contains("conf-a#1"));
+
+    // Usage errors exit 2 without calling the server.
+    let (code, _, _) = fiscus(d, Some(&t.auditor), &["statement", own, "--from", "2026-13-01"]);
+    assert_eq!(code, 2);
+}
