@@ -37,7 +37,7 @@ fn store_dir(n: u64) -> PathBuf {
 fn load(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     let (_db, tree) = open_tree(dir).expect("open");
     let mut out = Vec::new();
-    for item in tree.scan_prefix(b"r") {
+    for item in tree.scan_prefix(b"r").chain(tree.scan_prefix(b"t")) {
         let (key, value) = item.expect("read");
         let (project, _) = parse_record_key(&key).expect("record key");
         for bytes in Framed::new(&value) {
@@ -61,7 +61,7 @@ fn replay(c: &mut Criterion) {
     g.bench_function("sled_iterate", |b| {
         b.iter(|| {
             let (_db, tree) = open_tree(&dir).expect("open");
-            tree.scan_prefix(b"r").map(|i| i.expect("read").1.len()).sum::<usize>()
+            tree.scan_prefix(b"r").chain(tree.scan_prefix(b"t")).map(|i| i.expect("read").1.len()).sum::<usize>()
         })
     });
     g.bench_function("hash", |b| {

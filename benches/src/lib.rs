@@ -86,7 +86,7 @@ pub fn hash_pass(dir: &Path) -> Result<Pass, LedgerError> {
     let mut hasher = RecordHasher::new();
     let mut events = 0u64;
     let mut fold = 0u8;
-    for item in tree.scan_prefix(b"r") {
+    for item in tree.scan_prefix(b"r").chain(tree.scan_prefix(b"t")) {
         let (_, value) = item?;
         for bytes in Framed::new(&value) {
             fold ^= hasher.hash(bytes?)[0];

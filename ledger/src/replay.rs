@@ -22,7 +22,7 @@ use crate::id_index::IdIndex;
 use crate::ids::ProjectId;
 use crate::projection::{CommitHead, Head, Projection};
 use crate::record::{CommitView, Framed, RecordView, FORMAT_VERSION};
-use crate::store::{parse_record_key, record_key, COMMITS, HEADS, RECORDS};
+use crate::store::{parse_record_key, record_key, tail_key, COMMITS, HEADS, RECORDS, TAILS};
 
 /// A chain that failed verification, with its first bad record.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -187,7 +187,7 @@ pub fn replay(
     };
     let ids = read?;
     let (mut listed, head, mut damage) = commit_scan;
-    let Fold { mut projection, finished, damage: fold_damage, .. } = fold.end();
+    let (mut projection, finished, fold_damage) = fold.end();
     damage.extend(fold_damage);
     projection.commit_head = head;
     for chain in finished {
@@ -214,7 +214,8 @@ fn read_records(tree: &sled::Tree, mut send: impl FnMut(Batch) -> bool) -> Resul
     let mut hasher = RecordHasher::new();
     let mut ids = IdIndex::new();
     let mut chain: Option<(Vec<u8>, u32)> = None;
-    for item in tree.scan_prefix([RECORDS]) {
+    // every project's sealed chunks, then every project's unsealed tail
+    for item in tree.scan_prefix([RECORDS]).chain(tree.scan_prefix([TAILS])) {
         let (key, value) = item?;
         let number = match (parse_record_key(&key), &chain) {
             (Some((p, _)), Some((name, n))) if name.as_slice() == p.as_bytes() => Some(*n),
@@ -246,7 +247,8 @@ struct Fold<'k> {
     progress: Option<&'k dyn Fn(u64)>,
     projection: Projection,
     current: Option<Chain>,
-    finished: Vec<Chain>,
+    /// Chains set aside: a project's tail comes after every project's sealed chunks.
+    waiting: HashMap<String, Chain>,
     damage: Vec<Damage>,
     done: u64,
 }
@@ -258,17 +260,20 @@ impl<'k> Fold<'k> {
             progress,
             projection: Projection::new(),
             current: None,
-            finished: Vec::new(),
+            waiting: HashMap::new(),
             damage: Vec::new(),
             done: 0,
         }
     }
 
-    fn end(mut self) -> Fold<'k> {
+    /// Every chain seen, in project order.
+    fn end(mut self) -> (Projection, Vec<Chain>, Vec<Damage>) {
         if let Some(c) = self.current.take() {
-            self.finished.push(c);
+            self.waiting.insert(c.id.clone(), c);
         }
-        self
+        let mut chains: Vec<Chain> = self.waiting.into_values().collect();
+        chains.sort_by(|a, b| a.id.cmp(&b.id));
+        (self.projection, chains, self.damage)
     }
 
     fn take(&mut self, batch: Batch) {
@@ -282,9 +287,9 @@ impl<'k> Fold<'k> {
         };
         if self.current.as_ref().is_none_or(|c| c.id.as_str() != project) {
             if let Some(c) = self.current.take() {
-                self.finished.push(c);
+                self.waiting.insert(c.id.clone(), c);
             }
-            self.current = Some(Chain::start(project));
+            self.current = Some(self.waiting.remove(project).unwrap_or_else(|| Chain::start(project)));
         }
         let chain = self.current.as_mut().expect("set above");
         if chain.problem.is_some() {
@@ -501,7 +506,8 @@ fn locate(tree: &sled::Tree, project: &str) -> Result<Option<(u64, String)>, Led
     let mut hasher = RecordHasher::new();
     let mut prev = ProjectId::parse("project", project).map_or([0; 32], |p| genesis_hash(&p));
     let mut expected = 1u64;
-    for item in tree.range(record_key(project, 0)..=record_key(project, u64::MAX)) {
+    let sealed = tree.range(record_key(project, 0)..=record_key(project, u64::MAX));
+    for item in sealed.chain(tree.range(tail_key(project, 0)..=tail_key(project, u64::MAX))) {
         let (key, value) = item?;
         let Some((_, key_seq)) = parse_record_key(&key) else { continue };
         if key_seq != expected {

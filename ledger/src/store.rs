@@ -5,13 +5,17 @@
 //! | `c` commit u64 BE | [`CommitEntry`] |
 //! | `h` project | head seq u64 BE ‖ head hash |
 //! | `m` name | meta (`format` → the format byte) |
-//! | `r` project 0x00 seq u64 BE | one or more consecutive records of the project, framed |
+//! | `r` project 0x00 seq u64 BE | a sealed chunk: [`CHUNK_RECORDS`] consecutive records, framed |
+//! | `t` project 0x00 seq u64 BE | one record of the project's unsealed tail, framed |
 //!
-//! Records are appended one value each; when a project's chain reaches a multiple of
-//! [`CHUNK_RECORDS`], the records of that chunk are rewritten as one value keyed by the chunk's first
-//! seq, in the same batch. Each record keeps its own bytes and hash either way; a chunk only saves
-//! sled one lookup per record on replay. The commit log is kept the same way, in chunks of
-//! [`CHUNK_COMMITS`] entries keyed by the chunk's first commit number.
+//! Records are appended one value each under `t`; when a project's chain reaches a multiple of
+//! [`CHUNK_RECORDS`], the records of that chunk are rewritten as one value under `r`, keyed by the
+//! chunk's first seq, and their `t` values removed, in the same batch. Each record keeps its own
+//! bytes and hash either way; a chunk saves sled one lookup per record on replay. Sealed chunks and
+//! tails live in separate key ranges so that appending to a tail rewrites sled pages of small values
+//! only, never pages full of sealed chunks (which tripled the store's size when many projects are
+//! written at once). The commit log is kept in chunks too, of [`CHUNK_COMMITS`] entries keyed by the
+//! chunk's first commit number; it only grows at its end, so singles and chunks share `c`.
 //!
 //! The idempotency index (event id → position) is not stored: replay rebuilds it in memory from the
 //! records ([`crate::id_index`] says why).
@@ -43,20 +47,30 @@ pub(crate) const COMMITS: u8 = b'c';
 pub(crate) const HEADS: u8 = b'h';
 pub(crate) const META: u8 = b'm';
 pub(crate) const RECORDS: u8 = b'r';
+pub(crate) const TAILS: u8 = b't';
 
-/// Key of a record value: `r` project 0x00 seq.
-pub fn record_key(project: &str, seq: u64) -> Vec<u8> {
+fn chain_key(prefix: u8, project: &str, seq: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(project.len() + 10);
-    k.push(RECORDS);
+    k.push(prefix);
     k.extend_from_slice(project.as_bytes());
     k.push(0);
     k.extend_from_slice(&seq.to_be_bytes());
     k
 }
 
-/// Splits a record key into project and seq.
+/// Key of a sealed chunk of records: `r` project 0x00 first seq.
+pub fn record_key(project: &str, seq: u64) -> Vec<u8> {
+    chain_key(RECORDS, project, seq)
+}
+
+/// Key of one record of a project's unsealed tail: `t` project 0x00 seq.
+pub fn tail_key(project: &str, seq: u64) -> Vec<u8> {
+    chain_key(TAILS, project, seq)
+}
+
+/// Splits a record key (sealed chunk or tail) into project and seq.
 pub fn parse_record_key(key: &[u8]) -> Option<(&str, u64)> {
-    let rest = key.strip_prefix(&[RECORDS])?;
+    let rest = key.strip_prefix(&[RECORDS]).or_else(|| key.strip_prefix(&[TAILS]))?;
     let (body, seq) = rest.split_last_chunk::<8>()?;
     let project = body.strip_suffix(&[0])?;
     Some((std::str::from_utf8(project).ok()?, u64::from_be_bytes(*seq)))
@@ -237,14 +251,15 @@ impl Store {
         let mut new: std::collections::BTreeMap<&str, Vec<(u64, &[u8])>> = std::collections::BTreeMap::new();
         let entries: Vec<(u64, Vec<u8>)> = commits.iter().map(|c| (c.entry.number, encode_value(&c.entry))).collect();
         let entries: Vec<(u64, &[u8])> = entries.iter().map(|(n, b)| (*n, b.as_slice())).collect();
-        self.append_chunked(&mut batch, "commit log", &commit_key, &entries, CHUNK_COMMITS)?;
+        self.append_chunked(&mut batch, "commit log", &commit_key, &commit_key, &entries, CHUNK_COMMITS)?;
         for c in commits {
             for r in &c.records {
                 new.entry(r.event.project.as_str()).or_default().push((r.seq, &r.bytes));
             }
         }
         for (project, records) in &new {
-            self.append_chunked(&mut batch, project, &|seq| record_key(project, seq), records, CHUNK_RECORDS)?;
+            let (sealed, single) = (|seq| record_key(project, seq), |seq| tail_key(project, seq));
+            self.append_chunked(&mut batch, project, &sealed, &single, records, CHUNK_RECORDS)?;
         }
         for state in states.values() {
             batch.insert(prefixed(HEADS, state.id.as_str().as_bytes()), head_value(&state.head));
@@ -253,13 +268,15 @@ impl Store {
     }
 
     /// Adds numbered items (consecutive from the sequence's stored end) to `batch`: one value per
-    /// item, except that a chunk `k*C+1 ..= (k+1)*C` that the new items complete is written as one
-    /// value keyed by its first number, replacing the single values stored before.
+    /// item under `single`, except that a chunk `k*C+1 ..= (k+1)*C` that the new items complete is
+    /// written as one value under `sealed` keyed by its first number, replacing the single values
+    /// stored before.
     fn append_chunked(
         &self,
         batch: &mut sled::Batch,
         sequence: &str,
-        key: &dyn Fn(u64) -> Vec<u8>,
+        sealed: &dyn Fn(u64) -> Vec<u8>,
+        single: &dyn Fn(u64) -> Vec<u8>,
         items: &[(u64, &[u8])],
         chunk: u64,
     ) -> Result<(), LedgerError> {
@@ -273,7 +290,7 @@ impl Store {
             if end <= last {
                 let mut value = Vec::new();
                 for n in start..first.max(start) {
-                    let k = key(n);
+                    let k = single(n);
                     let old = self.tree.get(&k)?.ok_or_else(|| LedgerError::Corrupt {
                         project: sequence.to_owned(),
                         seq: n,
@@ -285,12 +302,12 @@ impl Store {
                 for (_, bytes) in items.iter().filter(|(n, _)| (start..=end).contains(n)) {
                     push_framed(&mut value, bytes);
                 }
-                batch.insert(key(start), value);
+                batch.insert(sealed(start), value);
             } else {
                 for (n, bytes) in items.iter().filter(|(n, _)| *n >= start) {
                     let mut value = Vec::with_capacity(bytes.len() + 4);
                     push_framed(&mut value, bytes);
-                    batch.insert(key(*n), value);
+                    batch.insert(single(*n), value);
                 }
             }
             start += chunk;
@@ -348,7 +365,9 @@ impl Reader {
         let mut hasher = crate::chain::RecordHasher::new();
         let from = from.max(1);
         let start = chunk_floor(&self.tree, project, from)?;
-        for item in self.tree.range(record_key(project, start)..record_key(project, u64::MAX)) {
+        let sealed = self.tree.range(record_key(project, start)..record_key(project, u64::MAX));
+        let tail = self.tree.range(tail_key(project, from)..tail_key(project, u64::MAX));
+        for item in sealed.chain(tail) {
             let (key, value) = item?;
             let Some((_, mut seq)) = parse_record_key(&key) else { break };
             for bytes in Framed::new(&value) {

@@ -962,12 +962,22 @@ fn commit_key(n: u64) -> Vec<u8> {
     key
 }
 
-fn record_key(project: &str, seq: u64) -> Vec<u8> {
-    let mut key = vec![b'r'];
+fn chain_key(prefix: u8, project: &str, seq: u64) -> Vec<u8> {
+    let mut key = vec![prefix];
     key.extend_from_slice(project.as_bytes());
     key.push(0);
     key.extend_from_slice(&seq.to_be_bytes());
     key
+}
+
+/// A sealed chunk's key.
+fn record_key(project: &str, seq: u64) -> Vec<u8> {
+    chain_key(b'r', project, seq)
+}
+
+/// An unsealed tail record's key.
+fn tail_key(project: &str, seq: u64) -> Vec<u8> {
+    chain_key(b't', project, seq)
 }
 
 fn show(m: &BTreeMap<Vec<u8>, Vec<u8>>) -> Vec<String> {
@@ -998,11 +1008,11 @@ fn store_layout_is_what_the_page_says() {
     for n in 1..=COMMITS {
         expected.insert(commit_key(n), framed(&[&page_hex(&page, &format!("commit-entry {n}"))]));
     }
-    // 'r' ‖ project ‖ 0x00 ‖ seq u64 BE → u32 LE length ‖ bytes (fewer than 32 records: one per value)
+    // 't' ‖ project ‖ 0x00 ‖ seq u64 BE → u32 LE length ‖ bytes (fewer than 32 records: all in the tail)
     for label in page.keys().filter(|k| k.starts_with("record ")) {
         let (p, seq) = label.trim_start_matches("record ").split_once(' ').expect("project seq");
         let seq: u64 = seq.parse().expect("seq");
-        expected.insert(record_key(p, seq), framed(&[&page_hex(&page, label)]));
+        expected.insert(tail_key(p, seq), framed(&[&page_hex(&page, label)]));
     }
     // 'h' ‖ project → seq u64 BE ‖ hash
     for label in page.keys().filter(|k| k.starts_with("head-value ")) {
@@ -1076,7 +1086,7 @@ fn chunks_are_sealed_as_the_page_says() {
     let records: Vec<Vec<u8>> = commits.iter().flat_map(|c| &c.records).map(|r| r.bytes.clone()).collect();
     let entries: Vec<Vec<u8>> = commits.iter().map(|c| encode_value(&c.entry)).collect();
     // Items numbered from 1, `chunk` to a sealed value: ⌊n / chunk⌋ chunk values, then singles.
-    let layout = |items: &[Vec<u8>], chunk: u64, key: &dyn Fn(u64) -> Vec<u8>| {
+    let layout = |items: &[Vec<u8>], chunk: u64, key: &dyn Fn(u64) -> Vec<u8>, single: &dyn Fn(u64) -> Vec<u8>| {
         let mut out = BTreeMap::new();
         let n = items.len() as u64;
         let sealed = n / chunk * chunk;
@@ -1086,14 +1096,14 @@ fn chunks_are_sealed_as_the_page_says() {
             out.insert(key(start), framed(&chunk_items));
         }
         for i in sealed + 1..=n {
-            out.insert(key(i), framed(&[&items[usize::try_from(i - 1).expect("small")]]));
+            out.insert(single(i), framed(&[&items[usize::try_from(i - 1).expect("small")]]));
         }
         out
     };
     let mut expected = BTreeMap::new();
     expected.insert(b"mformat".to_vec(), vec![1]);
-    expected.extend(layout(&entries, CHUNK_COMMITS, &commit_key));
-    expected.extend(layout(&records, CHUNK_RECORDS, &|s| record_key(p, s)));
+    expected.extend(layout(&entries, CHUNK_COMMITS, &commit_key, &commit_key));
+    expected.extend(layout(&records, CHUNK_RECORDS, &|s| record_key(p, s), &|s| tail_key(p, s)));
     let state = projection.project(p).expect("chain");
     let mut head_key = vec![b'h'];
     head_key.extend_from_slice(p.as_bytes());
@@ -1101,6 +1111,7 @@ fn chunks_are_sealed_as_the_page_says() {
     let stored = stored(dir.path());
     assert_same_store(&stored, &expected);
     assert!(stored.contains_key(&record_key(p, 33)) && !stored.contains_key(&record_key(p, 34)));
+    assert!(!stored.contains_key(&tail_key(p, 33)) && stored.contains_key(&tail_key(p, 65)));
     assert!(stored.contains_key(&commit_key(65)) && !stored.contains_key(&commit_key(2)));
 
     let (store, report) = Store::open(dir.path()).expect("reopen store");

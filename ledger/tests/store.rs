@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use fiscus_ledger::commit::CommitRequest;
 use fiscus_ledger::event::{Event, EventKind, Fund, ProjectKind, Source};
 use fiscus_ledger::money::{Currency, Money};
-use fiscus_ledger::store::{open_tree, parse_record_key, record_key, Store, CHUNK_RECORDS};
+use fiscus_ledger::store::{open_tree, parse_record_key, tail_key, Store, CHUNK_RECORDS};
 use fiscus_ledger::{LedgerError, ProjectId};
 use rust_decimal::Decimal;
 
@@ -132,12 +132,12 @@ fn chunks_are_sealed_and_read_back() {
     assert_eq!(mid.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![CHUNK_RECORDS + 3, CHUNK_RECORDS + 4]);
     store.close().expect("close");
     let (_db, tree) = open_tree(dir.path()).expect("tree");
-    let keys: Vec<u64> =
-        tree.scan_prefix(b"r").keys().map(|k| parse_record_key(&k.expect("key")).expect("record key").1).collect();
-    // two sealed chunks, then the unsealed tail one record per key
-    let mut expected = vec![1, CHUNK_RECORDS + 1];
-    expected.extend(CHUNK_RECORDS * 2 + 1..=CHUNK_RECORDS * 2 + 6);
-    assert_eq!(keys, expected);
+    let keys = |prefix: &[u8]| -> Vec<u64> {
+        tree.scan_prefix(prefix).keys().map(|k| parse_record_key(&k.expect("key")).expect("record key").1).collect()
+    };
+    // two sealed chunks under `r`, then the unsealed tail one record per key under `t`
+    assert_eq!(keys(b"r"), vec![1, CHUNK_RECORDS + 1]);
+    assert_eq!(keys(b"t"), (CHUNK_RECORDS * 2 + 1..=CHUNK_RECORDS * 2 + 6).collect::<Vec<_>>());
 }
 
 #[test]
@@ -241,7 +241,7 @@ fn damaged(setup: impl FnOnce(&sled::Tree)) -> Vec<fiscus_ledger::replay::Damage
 }
 
 fn value(tree: &sled::Tree, seq: u64) -> Vec<u8> {
-    tree.get(record_key("proj-1", seq)).expect("get").expect("present").to_vec()
+    tree.get(tail_key("proj-1", seq)).expect("get").expect("present").to_vec()
 }
 
 #[test]
@@ -250,7 +250,7 @@ fn flipped_byte_is_reported_at_its_record() {
         let mut v = value(tree, 4);
         let last = v.len() - 30;
         v[last] ^= 0x01;
-        tree.insert(record_key("proj-1", 4), v).expect("insert");
+        tree.insert(tail_key("proj-1", 4), v).expect("insert");
     });
     assert_eq!((d[0].project.as_str(), d[0].seq), ("proj-1", 4), "{d:?}");
 }
@@ -258,7 +258,7 @@ fn flipped_byte_is_reported_at_its_record() {
 #[test]
 fn removed_record_is_reported() {
     let d = damaged(|tree| {
-        tree.remove(record_key("proj-1", 5)).expect("remove");
+        tree.remove(tail_key("proj-1", 5)).expect("remove");
     });
     assert_eq!((d[0].project.as_str(), d[0].seq), ("proj-1", 5), "{d:?}");
 }
@@ -267,8 +267,8 @@ fn removed_record_is_reported() {
 fn swapped_records_are_reported() {
     let d = damaged(|tree| {
         let (a, b) = (value(tree, 3), value(tree, 6));
-        tree.insert(record_key("proj-1", 3), b).expect("insert");
-        tree.insert(record_key("proj-1", 6), a).expect("insert");
+        tree.insert(tail_key("proj-1", 3), b).expect("insert");
+        tree.insert(tail_key("proj-1", 6), a).expect("insert");
     });
     assert_eq!((d[0].project.as_str(), d[0].seq), ("proj-1", 3), "{d:?}");
 }
@@ -290,7 +290,7 @@ fn inserted_record_is_reported() {
         };
         let mut v = Vec::new();
         fiscus_ledger::record::push_framed(&mut v, &forged.encode());
-        tree.insert(record_key("proj-1", 10), v).expect("insert");
+        tree.insert(tail_key("proj-1", 10), v).expect("insert");
     });
     assert_eq!((d[0].project.as_str(), d[0].seq), ("proj-1", 10), "{d:?}");
 }
@@ -298,7 +298,7 @@ fn inserted_record_is_reported() {
 #[test]
 fn truncated_tail_is_reported() {
     let d = damaged(|tree| {
-        tree.remove(record_key("proj-1", 9)).expect("remove");
+        tree.remove(tail_key("proj-1", 9)).expect("remove");
     });
     assert_eq!((d[0].project.as_str(), d[0].seq), ("proj-1", 9), "{d:?}");
 }

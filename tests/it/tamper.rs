@@ -1,7 +1,7 @@
 //! A store that fails verification on start: the damage is reported with project and seq, reads of
 //! intact projects go on, the damaged chain answers DATA_LOSS, and writes are refused.
 
-use fiscus_ledger::store::{open_tree, record_key};
+use fiscus_ledger::store::{open_tree, tail_key};
 use fiscus_proto::pb;
 use tonic::Code;
 
@@ -25,7 +25,7 @@ async fn a_tampered_record_is_reported_and_only_its_chain_is_withheld() {
     {
         // One flipped bit in conf-b's second record (a contribution's amount region).
         let (db, tree) = open_tree(&data).expect("the stopped daemon released its store");
-        let key = record_key("conf-b", 2);
+        let key = tail_key("conf-b", 2);
         let mut value = tree.get(&key).expect("read").expect("the record is stored").to_vec();
         let at = value.len() - 30;
         value[at] ^= 0x01;

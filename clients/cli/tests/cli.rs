@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use fiscus_client::fiscus_ledger::store::{open_tree, record_key};
+use fiscus_client::fiscus_ledger::store::{open_tree, tail_key};
 use serde_json::Value;
 
 fn fiscus() -> Command {
@@ -297,7 +297,7 @@ fn verify_of_a_damaged_store_names_project_and_seq() {
     );
     {
         let (db, tree) = open_tree(Path::new(&store)).expect("open");
-        let key = record_key("rustconf-2026", 5);
+        let key = tail_key("rustconf-2026", 5);
         let mut value = tree.get(&key).expect("read").expect("stored").to_vec();
         let at = value.len() - 20;
         value[at] ^= 0x01;
