@@ -27,7 +27,7 @@ fn store_dir(n: u64) -> PathBuf {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("bench store directory");
         let config = WorkloadConfig::new(n, 1);
-        build_store(&dir, generate(&config), |_| {}).expect("bench store builds");
+        build_store(&dir, generate(&config), fiscus_bench::BUILD_GROUP_REQUESTS, |_| {}).expect("bench store builds");
         std::fs::write(&marker, b"").expect("marker");
     }
     dir

@@ -10,18 +10,22 @@ use fiscus_ledger::replay::ReplayOptions;
 use fiscus_ledger::store::{open_tree, Store};
 use fiscus_ledger::LedgerError;
 
-/// Commit requests per group (one batch, one sync) when building a store.
-pub const BUILD_GROUP_REQUESTS: usize = 1_024;
+/// Commit requests per group (one batch, one sync) when building a store: the most a group takes, as
+/// a bulk import would use. Smaller groups (a daemon under light load) make sled rewrite more pages.
+pub const BUILD_GROUP_REQUESTS: usize = fiscus_ledger::store::GROUP_REQUESTS_MAX;
 
-/// Builds a store in `dir` from a stream of commit requests, committing them in groups.
-/// `progress` is told the events stored so far after each group. Returns the events stored.
+/// Builds a store in `dir` from a stream of commit requests, committing them in groups of
+/// `group_requests`. `progress` is told the events stored so far after each group. Returns the events
+/// stored.
 pub fn build_store(
     dir: &Path,
     requests: impl IntoIterator<Item = CommitRequest>,
+    group_requests: usize,
     mut progress: impl FnMut(u64),
 ) -> Result<u64, LedgerError> {
     let (mut store, _) = Store::open(dir)?;
-    let mut group = Vec::with_capacity(BUILD_GROUP_REQUESTS);
+    let group_requests = group_requests.clamp(1, fiscus_ledger::store::GROUP_REQUESTS_MAX);
+    let mut group = Vec::with_capacity(group_requests);
     let mut stored = 0u64;
     let flush = |store: &mut Store, group: &mut Vec<CommitRequest>| -> Result<u64, LedgerError> {
         let answers = store.commit_group(group)?;
@@ -42,7 +46,7 @@ pub fn build_store(
     };
     for req in requests {
         group.push(req);
-        if group.len() == BUILD_GROUP_REQUESTS {
+        if group.len() == group_requests {
             stored += flush(&mut store, &mut group)?;
             progress(stored);
         }

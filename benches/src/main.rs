@@ -44,6 +44,9 @@ enum Cmd {
         /// Measured runs of each pass.
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        /// Commit requests per group when building the store.
+        #[arg(long, default_value_t = fiscus_bench::BUILD_GROUP_REQUESTS)]
+        group: usize,
     },
     /// One measured pass in this process (what `replay` runs in its children).
     Pass {
@@ -73,7 +76,7 @@ enum Mode {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Cmd::Replay { events, seed, dir, runs } => replay(events, seed, dir, runs.max(1)),
+        Cmd::Replay { events, seed, dir, runs, group } => replay(events, seed, dir, runs.max(1), group),
         Cmd::Pass { mode, threads, dir } => pass(mode, threads, &dir),
         Cmd::Grpc(args) => grpc::run(&args),
         Cmd::EchoServer => echo::serve(),
@@ -93,10 +96,16 @@ fn pass(mode: Mode, threads: usize, dir: &Path) -> Result<(), Box<dyn std::error
     Ok(())
 }
 
-fn replay(events: u64, seed: u64, dir: Option<PathBuf>, runs: usize) -> Result<(), Box<dyn std::error::Error>> {
-    let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("fiscus-bench-replay-{events}-{seed}")));
+fn replay(
+    events: u64,
+    seed: u64,
+    dir: Option<PathBuf>,
+    runs: usize,
+    group: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("fiscus-bench-replay-{events}-{seed}-{group}")));
     let marker = dir.join("fiscus-bench.json");
-    let wanted = json!({ "events": events, "seed": seed }).to_string();
+    let wanted = json!({ "events": events, "seed": seed, "group": group }).to_string();
     let build_seconds = if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
         eprintln!("reusing the store in {}", dir.display());
         None
@@ -109,7 +118,7 @@ fn replay(events: u64, seed: u64, dir: Option<PathBuf>, runs: usize) -> Result<(
         let started = std::time::Instant::now();
         let config = WorkloadConfig::new(events, seed);
         let mut last = 0;
-        let stored = build_store(&dir, generate(&config), |n| {
+        let stored = build_store(&dir, generate(&config), group, |n| {
             if n - last >= 100_000 || n >= events {
                 eprintln!("  {n} events stored");
                 last = n;
@@ -155,6 +164,7 @@ fn replay(events: u64, seed: u64, dir: Option<PathBuf>, runs: usize) -> Result<(
     let report = json!({
         "events": replayed,
         "seed": seed,
+        "build_group_requests": group,
         "runs": runs,
         "passes": "each in a fresh child process; OS page cache warm, sled cache cold",
         "full_verify_events_per_s": full_m.round(),
