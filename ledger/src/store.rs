@@ -486,6 +486,10 @@ impl Lookup for Store {
     }
 }
 
+/// sled's page cache. Replay reads every page once, in order, and gains nothing from a larger cache;
+/// reads of recent records (heads, statements, subscribers) find them here.
+pub const SLED_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 /// zstd level of sled's page compression. sled keeps superseded page versions until a segment is
 /// mostly garbage, so a store takes about two and a half times its live bytes; compressing pages
 /// brings a generated year from about 700 to under 400 bytes per event. Level 1 is the fastest.
@@ -502,7 +506,7 @@ pub fn open_tree(dir: &Path) -> Result<(sled::Db, sled::Tree), LedgerError> {
     // No background flusher: every commit flushes and syncs itself.
     let config = sled::Config::new()
         .path(dir)
-        .cache_capacity(256 * 1024 * 1024)
+        .cache_capacity(SLED_CACHE_BYTES)
         .flush_every_ms(None)
         .use_compression(true)
         .compression_factor(COMPRESSION_LEVEL);
