@@ -212,6 +212,15 @@ impl Daemon {
         }
     }
 
+    /// Kills it with SIGKILL (no shutdown at all) and starts it again on the same store and tokens.
+    pub async fn crash_and_restart(mut self) -> Daemon {
+        let (dir, tokens) = (self.dir.clone(), self.tokens.clone());
+        let mut child = self.child.take().expect("running");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+        Daemon::spawn(dir, tokens, &[]).await
+    }
+
     /// Stops it (SIGTERM) and starts it again on the same store and tokens.
     pub async fn restart(self) -> Daemon {
         let (dir, tokens) = (self.dir.clone(), self.tokens.clone());
