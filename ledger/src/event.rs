@@ -360,6 +360,32 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind's name ([`EventKind::name`]), in format order.
+    pub const NAMES: [&'static str; 22] = [
+        "ProjectOpened",
+        "ProjectTermsChanged",
+        "ContributionReceived",
+        "PledgeRecorded",
+        "PledgeFulfilled",
+        "PledgeCancelled",
+        "GrantAwarded",
+        "AdvanceIssued",
+        "AdvanceRepaid",
+        "ExpensePaid",
+        "ExpenseRequested",
+        "ExpenseApproved",
+        "ExpenseRejected",
+        "RefundIssued",
+        "TransferSent",
+        "TransferReceived",
+        "FundsReleased",
+        "CurrencyConverted",
+        "OpeningBalance",
+        "EventReversed",
+        "ProjectClosed",
+        "PeriodClosed",
+    ];
+
     /// This stored event with each field the ledger completed emptied where `request` left it
     /// empty: what the request must equal to be the same request.
     pub fn as_requested(&self, request: &EventKind) -> EventKind {

@@ -321,20 +321,7 @@ impl<'k> Fold<'k> {
                     return;
                 }
             };
-            let problem = if view.version != FORMAT_VERSION {
-                Some(format!("format version {}", view.version))
-            } else if view.project != project.as_bytes() {
-                Some(format!("record says project {:?}", String::from_utf8_lossy(view.project)))
-            } else if view.seq != expected {
-                Some(format!("record says seq {}", view.seq))
-            } else if view.prev != chain.head.hash {
-                Some("prev does not match the hash of the record before".to_owned())
-            } else if !view.kind.is_completed() {
-                Some("event fields the ledger completes are empty".to_owned())
-            } else {
-                None
-            };
-            if let Some(p) = problem {
+            if let Some(p) = crate::verify::misplaced(&view, project, expected, &chain.head.hash) {
                 chain.fail(expected, p);
                 return;
             }

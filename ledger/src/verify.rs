@@ -22,26 +22,31 @@ pub fn verify_chain<'a>(
         let corrupt = |problem: String| LedgerError::Corrupt { project: project.to_string(), seq, problem };
         let hash = hasher.hash(bytes);
         let view = RecordView::decode(bytes).map_err(|e| corrupt(e.to_string()))?;
-        let problem = if view.version != FORMAT_VERSION {
-            Some(format!("format version {}", view.version))
-        } else if view.project != project.as_str().as_bytes() {
-            Some(format!("record says project {:?}", String::from_utf8_lossy(view.project)))
-        } else if view.seq != seq {
-            Some(format!("record says seq {}", view.seq))
-        } else if view.prev != state.head.hash {
-            Some("prev does not match the hash of the record before".to_owned())
-        } else if !view.kind.is_completed() {
-            Some("event fields the ledger completes are empty".to_owned())
-        } else {
-            None
-        };
-        if let Some(p) = problem {
+        if let Some(p) = misplaced(&view, project.as_str(), seq, &state.head.hash) {
             return Err(corrupt(p));
         }
         state.apply(seq, hash, view.effective_date, view.actor, &view.kind);
         debug_assert_eq!(state.head, Head { seq, hash });
     }
     Ok(state)
+}
+
+/// What is wrong with a decoded record as record `seq` of `project` after a record hashed `prev`, if
+/// anything: the checks every reader of a chain makes (replay, clients, auditors).
+pub fn misplaced(view: &RecordView<'_>, project: &str, seq: u64, prev: &Hash) -> Option<String> {
+    if view.version != FORMAT_VERSION {
+        Some(format!("format version {}", view.version))
+    } else if view.project != project.as_bytes() {
+        Some(format!("record says project {:?}", String::from_utf8_lossy(view.project)))
+    } else if view.seq != seq {
+        Some(format!("record says seq {}", view.seq))
+    } else if view.prev != *prev {
+        Some("prev does not match the hash of the record before".to_owned())
+    } else if !view.kind.is_completed() {
+        Some("event fields the ledger completes are empty".to_owned())
+    } else {
+        None
+    }
 }
 
 /// The hash a verified chain ends in, for comparing with a head a server or checkpoint states.

@@ -24,30 +24,7 @@ use crate::responses::{
 type Answer<T> = Result<T, ClientError>;
 
 /// Every event kind's name, as statements and exports show it.
-const KIND_NAMES: [&str; 22] = [
-    "ProjectOpened",
-    "ProjectTermsChanged",
-    "ContributionReceived",
-    "PledgeRecorded",
-    "PledgeFulfilled",
-    "PledgeCancelled",
-    "GrantAwarded",
-    "AdvanceIssued",
-    "AdvanceRepaid",
-    "ExpensePaid",
-    "ExpenseRequested",
-    "ExpenseApproved",
-    "ExpenseRejected",
-    "RefundIssued",
-    "TransferSent",
-    "TransferReceived",
-    "FundsReleased",
-    "CurrencyConverted",
-    "OpeningBalance",
-    "EventReversed",
-    "ProjectClosed",
-    "PeriodClosed",
-];
+const KIND_NAMES: [&str; 22] = fiscus_ledger::EventKind::NAMES;
 
 // ----- ledger → wire (requests) -----
 
