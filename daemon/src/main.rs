@@ -8,7 +8,7 @@
 mod audit_service;
 mod auth;
 mod config;
-mod convert;
+use fiscus_wire as convert;
 mod ledger_service;
 mod serve;
 mod state;

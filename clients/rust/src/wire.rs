@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use fiscus_ledger::chain::Hash;
 use fiscus_ledger::ids::parse_date;
-use fiscus_ledger::money::{format_amount, parse_decimal};
+use fiscus_ledger::money::parse_decimal;
 use fiscus_ledger::projection::{Balance, RestrictedBalance, TrialLine};
 use fiscus_ledger::statement::{Statement, StatementLine};
-use fiscus_ledger::{Currency, Event, EventKind, ExpenseDetails, Fund, Money, ProjectId, ProjectKind, Receipt, Source};
+use fiscus_ledger::{Currency, Event, EventKind, ExpenseDetails, LedgerError, ProjectId, ProjectKind};
 use fiscus_proto::pb;
 use fiscus_proto::pb::event::Kind;
 use rust_decimal::Decimal;
@@ -26,156 +26,16 @@ type Answer<T> = Result<T, ClientError>;
 /// Every event kind's name, as statements and exports show it.
 const KIND_NAMES: [&str; 22] = fiscus_ledger::EventKind::NAMES;
 
-// ----- ledger → wire (requests) -----
-
-fn money_pb(m: &Money) -> pb::Money {
-    pb::Money { amount: format_amount(m.amount(), m.currency()), currency: m.currency().code().to_owned() }
-}
-
-fn fund_pb(f: &Fund) -> pb::Fund {
-    match f {
-        Fund::Unrestricted => pb::Fund { restricted_purpose: String::new() },
-        Fund::Restricted(p) => pb::Fund { restricted_purpose: p.clone() },
-    }
-}
-
-fn details_pb(d: &ExpenseDetails) -> pb::ExpenseDetails {
-    pb::ExpenseDetails {
-        amount: Some(money_pb(&d.amount)),
-        payee: d.payee.clone(),
-        category: d.category.clone(),
-        fund: Some(fund_pb(&d.fund)),
-        receipt: Some(pb::Receipt { hash: d.receipt.hash.to_vec(), file_name: d.receipt.file_name.clone() }),
-    }
-}
-
-fn project_kind_pb(k: ProjectKind) -> pb::ProjectKind {
-    match k {
-        ProjectKind::Conference => pb::ProjectKind::Conference,
-        ProjectKind::Meetup => pb::ProjectKind::Meetup,
-        ProjectKind::Workshop => pb::ProjectKind::Workshop,
-        ProjectKind::OpenSource => pb::ProjectKind::OpenSource,
-        ProjectKind::Other => pb::ProjectKind::Other,
-    }
-}
-
-fn source_pb(s: Source) -> pb::ContributionSource {
-    use pb::ContributionSource as S;
-    match s {
-        Source::Sponsorship => S::Sponsorship,
-        Source::Donation => S::Donation,
-        Source::TicketSales => S::TicketSales,
-        Source::Grant => S::Grant,
-        Source::Other => S::Other,
-    }
-}
-
-/// A plain decimal string for an amount that carries no currency of its own.
-fn plain(value: Decimal) -> String {
-    value.normalize().to_string()
-}
+// ----- ledger → wire (requests): the conversions fiscusd reads them with -----
 
 /// An event kind on the wire.
 pub(crate) fn kind_pb(kind: &EventKind) -> Kind {
-    match kind {
-        EventKind::ProjectOpened { name, kind, fee_bps, currency, advance_limit } => {
-            Kind::ProjectOpened(pb::ProjectOpened {
-                name: name.clone(),
-                kind: project_kind_pb(*kind).into(),
-                fee_bps: *fee_bps,
-                currency: currency.code().to_owned(),
-                advance_limit: format_amount(*advance_limit, *currency),
-            })
-        }
-        EventKind::ProjectTermsChanged { fee_bps, advance_limit } => {
-            Kind::ProjectTermsChanged(pb::ProjectTermsChanged {
-                fee_bps: *fee_bps,
-                advance_limit: advance_limit.map(plain),
-            })
-        }
-        EventKind::ContributionReceived { amount, from, source, fund, fee_bps } => {
-            Kind::ContributionReceived(pb::ContributionReceived {
-                amount: Some(money_pb(amount)),
-                from: from.clone(),
-                source: source_pb(*source).into(),
-                fund: Some(fund_pb(fund)),
-                fee_bps: *fee_bps,
-            })
-        }
-        EventKind::PledgeRecorded { amount, sponsor, due_date } => Kind::PledgeRecorded(pb::PledgeRecorded {
-            amount: Some(money_pb(amount)),
-            sponsor: sponsor.clone(),
-            due_date: due_date.to_string(),
-        }),
-        EventKind::PledgeFulfilled { amount, pledge, fee_bps } => Kind::PledgeFulfilled(pb::PledgeFulfilled {
-            amount: Some(money_pb(amount)),
-            pledge: *pledge,
-            fee_bps: *fee_bps,
-        }),
-        EventKind::PledgeCancelled { pledge, amount } => {
-            Kind::PledgeCancelled(pb::PledgeCancelled { pledge: *pledge, amount: amount.as_ref().map(money_pb) })
-        }
-        EventKind::GrantAwarded { amount, program } => {
-            Kind::GrantAwarded(pb::GrantAwarded { amount: Some(money_pb(amount)), program: program.clone() })
-        }
-        EventKind::AdvanceIssued { amount, purpose } => {
-            Kind::AdvanceIssued(pb::AdvanceIssued { amount: Some(money_pb(amount)), purpose: purpose.clone() })
-        }
-        EventKind::AdvanceRepaid { amount } => {
-            Kind::AdvanceRepaid(pb::AdvanceRepaid { amount: Some(money_pb(amount)) })
-        }
-        EventKind::ExpensePaid { request, details } => {
-            Kind::ExpensePaid(pb::ExpensePaid { request: *request, details: details.as_ref().map(details_pb) })
-        }
-        EventKind::ExpenseRequested { details } => {
-            Kind::ExpenseRequested(pb::ExpenseRequested { details: Some(details_pb(details)) })
-        }
-        EventKind::ExpenseApproved { request } => Kind::ExpenseApproved(pb::ExpenseApproved { request: *request }),
-        EventKind::ExpenseRejected { request, reason } => {
-            Kind::ExpenseRejected(pb::ExpenseRejected { request: *request, reason: reason.clone() })
-        }
-        EventKind::RefundIssued { amount, contribution, fund, fee_share } => Kind::RefundIssued(pb::RefundIssued {
-            amount: Some(money_pb(amount)),
-            contribution: *contribution,
-            fund: fund.as_ref().map(fund_pb),
-            fee_share: fee_share.map(|f| format_amount(f, amount.currency())),
-        }),
-        EventKind::TransferSent { amount, to } => {
-            Kind::TransferSent(pb::TransferSent { amount: Some(money_pb(amount)), to: to.as_str().to_owned() })
-        }
-        EventKind::TransferReceived { amount, from } => Kind::TransferReceived(pb::TransferReceived {
-            amount: Some(money_pb(amount)),
-            from: from.as_str().to_owned(),
-        }),
-        EventKind::FundsReleased { amount, purpose } => {
-            Kind::FundsReleased(pb::FundsReleased { amount: Some(money_pb(amount)), purpose: purpose.clone() })
-        }
-        EventKind::CurrencyConverted { amount, to } => {
-            Kind::CurrencyConverted(pb::CurrencyConverted { amount: Some(money_pb(amount)), to: Some(money_pb(to)) })
-        }
-        EventKind::OpeningBalance { amount, fund } => {
-            Kind::OpeningBalance(pb::OpeningBalance { amount: Some(money_pb(amount)), fund: Some(fund_pb(fund)) })
-        }
-        EventKind::EventReversed { target_seq, reason, target } => {
-            let target =
-                target.as_ref().map(|t| Box::new(pb::Event { kind: Some(kind_pb(t)), ..pb::Event::default() }));
-            Kind::EventReversed(Box::new(pb::EventReversed { target_seq: *target_seq, reason: reason.clone(), target }))
-        }
-        EventKind::ProjectClosed {} => Kind::ProjectClosed(pb::ProjectClosed {}),
-        EventKind::PeriodClosed { through } => Kind::PeriodClosed(pb::PeriodClosed { through: through.to_string() }),
-    }
+    fiscus_wire::kind_pb(kind, None)
 }
 
 /// An event on the wire.
 pub(crate) fn event_pb(e: &Event) -> pb::Event {
-    pb::Event {
-        event_id: e.event_id.clone(),
-        project: e.project.as_str().to_owned(),
-        effective_date: e.effective_date.to_string(),
-        memo: e.memo.clone(),
-        reference: e.reference.clone(),
-        kind: Some(kind_pb(&e.kind)),
-    }
+    fiscus_wire::event_pb(e, None)
 }
 
 // ----- wire → ledger (answers) -----
@@ -213,157 +73,25 @@ pub(crate) fn hash(field: &str, bytes: &[u8]) -> Answer<Hash> {
     bytes.try_into().map_err(|_| bad(field, format!("a hash has 32 bytes, got {}", bytes.len())))
 }
 
-fn money(field: &str, m: Option<&pb::Money>) -> Answer<Money> {
-    let m = required(field, m)?;
-    Money::parse(field, &m.amount, &m.currency).map_err(|e| bad(field, e))
-}
-
-fn fund(f: Option<&pb::Fund>) -> Fund {
-    match f {
-        Some(f) if !f.restricted_purpose.is_empty() => Fund::Restricted(f.restricted_purpose.clone()),
-        _ => Fund::Unrestricted,
+/// A conversion refused by the shared wire rules, as an error about the server's answer.
+fn answer_error(field: &str, e: LedgerError) -> ClientError {
+    match e {
+        LedgerError::Invalid { field, message } => ClientError::answer(&field, message),
+        other => bad(field, other),
     }
-}
-
-fn details(field: &str, d: Option<&pb::ExpenseDetails>) -> Answer<ExpenseDetails> {
-    let d = required(field, d)?;
-    let r = required(&format!("{field}.receipt"), d.receipt.as_ref())?;
-    Ok(ExpenseDetails {
-        amount: money(&format!("{field}.amount"), d.amount.as_ref())?,
-        payee: d.payee.clone(),
-        category: d.category.clone(),
-        fund: fund(d.fund.as_ref()),
-        receipt: Receipt { hash: hash(&format!("{field}.receipt.hash"), &r.hash)?, file_name: r.file_name.clone() },
-    })
 }
 
 fn project_kind(field: &str, v: i32) -> Answer<ProjectKind> {
-    match pb::ProjectKind::try_from(v) {
-        Ok(pb::ProjectKind::Conference) => Ok(ProjectKind::Conference),
-        Ok(pb::ProjectKind::Meetup) => Ok(ProjectKind::Meetup),
-        Ok(pb::ProjectKind::Workshop) => Ok(ProjectKind::Workshop),
-        Ok(pb::ProjectKind::OpenSource) => Ok(ProjectKind::OpenSource),
-        Ok(pb::ProjectKind::Other) => Ok(ProjectKind::Other),
-        _ => Err(bad(field, format!("{v} is not a project kind"))),
-    }
+    fiscus_wire::project_kind(field, v).map_err(|e| answer_error(field, e))
 }
 
-fn source(field: &str, v: i32) -> Answer<Source> {
-    use pb::ContributionSource as S;
-    match S::try_from(v) {
-        Ok(S::Sponsorship) => Ok(Source::Sponsorship),
-        Ok(S::Donation) => Ok(Source::Donation),
-        Ok(S::TicketSales) => Ok(Source::TicketSales),
-        Ok(S::Grant) => Ok(Source::Grant),
-        Ok(S::Other) => Ok(Source::Other),
-        _ => Err(bad(field, format!("{v} is not a contribution source"))),
-    }
+fn details(field: &str, d: Option<&pb::ExpenseDetails>) -> Answer<ExpenseDetails> {
+    fiscus_wire::details(field, d).map_err(|e| answer_error(field, e))
 }
 
-/// A stored event kind, completed fields included.
-fn kind(field: &str, k: &Kind) -> Answer<EventKind> {
-    let f = |n: &str| format!("{field}.{n}");
-    Ok(match k {
-        Kind::ProjectOpened(k) => {
-            let c = currency(&f("currency"), &k.currency)?;
-            EventKind::ProjectOpened {
-                name: k.name.clone(),
-                kind: project_kind(&f("kind"), k.kind)?,
-                fee_bps: k.fee_bps,
-                currency: c,
-                advance_limit: decimal(&f("advance_limit"), &k.advance_limit)?,
-            }
-        }
-        Kind::ProjectTermsChanged(k) => EventKind::ProjectTermsChanged {
-            fee_bps: k.fee_bps,
-            advance_limit: k.advance_limit.as_deref().map(|l| decimal(&f("advance_limit"), l)).transpose()?,
-        },
-        Kind::ContributionReceived(k) => EventKind::ContributionReceived {
-            amount: money(&f("amount"), k.amount.as_ref())?,
-            from: k.from.clone(),
-            source: source(&f("source"), k.source)?,
-            fund: fund(k.fund.as_ref()),
-            fee_bps: k.fee_bps,
-        },
-        Kind::PledgeRecorded(k) => EventKind::PledgeRecorded {
-            amount: money(&f("amount"), k.amount.as_ref())?,
-            sponsor: k.sponsor.clone(),
-            due_date: date(&f("due_date"), &k.due_date)?,
-        },
-        Kind::PledgeFulfilled(k) => EventKind::PledgeFulfilled {
-            amount: money(&f("amount"), k.amount.as_ref())?,
-            pledge: k.pledge,
-            fee_bps: k.fee_bps,
-        },
-        Kind::PledgeCancelled(k) => EventKind::PledgeCancelled {
-            pledge: k.pledge,
-            amount: k.amount.as_ref().map(|m| money(&f("amount"), Some(m))).transpose()?,
-        },
-        Kind::GrantAwarded(k) => {
-            EventKind::GrantAwarded { amount: money(&f("amount"), k.amount.as_ref())?, program: k.program.clone() }
-        }
-        Kind::AdvanceIssued(k) => {
-            EventKind::AdvanceIssued { amount: money(&f("amount"), k.amount.as_ref())?, purpose: k.purpose.clone() }
-        }
-        Kind::AdvanceRepaid(k) => EventKind::AdvanceRepaid { amount: money(&f("amount"), k.amount.as_ref())? },
-        Kind::ExpensePaid(k) => EventKind::ExpensePaid {
-            request: k.request,
-            details: k.details.as_ref().map(|d| details(&f("details"), Some(d))).transpose()?,
-        },
-        Kind::ExpenseRequested(k) => {
-            EventKind::ExpenseRequested { details: details(&f("details"), k.details.as_ref())? }
-        }
-        Kind::ExpenseApproved(k) => EventKind::ExpenseApproved { request: k.request },
-        Kind::ExpenseRejected(k) => EventKind::ExpenseRejected { request: k.request, reason: k.reason.clone() },
-        Kind::RefundIssued(k) => {
-            let amount = money(&f("amount"), k.amount.as_ref())?;
-            EventKind::RefundIssued {
-                amount,
-                contribution: k.contribution,
-                fund: k.fund.as_ref().map(|x| fund(Some(x))),
-                fee_share: k.fee_share.as_deref().map(|s| decimal(&f("fee_share"), s)).transpose()?,
-            }
-        }
-        Kind::TransferSent(k) => {
-            EventKind::TransferSent { amount: money(&f("amount"), k.amount.as_ref())?, to: project(&f("to"), &k.to)? }
-        }
-        Kind::TransferReceived(k) => EventKind::TransferReceived {
-            amount: money(&f("amount"), k.amount.as_ref())?,
-            from: project(&f("from"), &k.from)?,
-        },
-        Kind::FundsReleased(k) => {
-            EventKind::FundsReleased { amount: money(&f("amount"), k.amount.as_ref())?, purpose: k.purpose.clone() }
-        }
-        Kind::CurrencyConverted(k) => EventKind::CurrencyConverted {
-            amount: money(&f("amount"), k.amount.as_ref())?,
-            to: money(&f("to"), k.to.as_ref())?,
-        },
-        Kind::OpeningBalance(k) => {
-            EventKind::OpeningBalance { amount: money(&f("amount"), k.amount.as_ref())?, fund: fund(k.fund.as_ref()) }
-        }
-        Kind::EventReversed(k) => {
-            let target = match k.target.as_ref().and_then(|t| t.kind.as_ref()) {
-                Some(t) => Some(Box::new(kind(&f("target"), t)?)),
-                None => None,
-            };
-            EventKind::EventReversed { target_seq: k.target_seq, reason: k.reason.clone(), target }
-        }
-        Kind::ProjectClosed(_) => EventKind::ProjectClosed {},
-        Kind::PeriodClosed(k) => EventKind::PeriodClosed { through: date(&f("through"), &k.through)? },
-    })
-}
-
-/// A stored event from an answer.
+/// A stored event from an answer, completed fields included.
 pub(crate) fn event(field: &str, e: &pb::Event) -> Answer<Event> {
-    let k = e.kind.as_ref().ok_or_else(|| ClientError::answer(&format!("{field}.kind"), "is missing"))?;
-    Ok(Event {
-        event_id: e.event_id.clone(),
-        project: project(&format!("{field}.project"), &e.project)?,
-        effective_date: date(&format!("{field}.effective_date"), &e.effective_date)?,
-        memo: e.memo.clone(),
-        reference: e.reference.clone(),
-        kind: kind(&format!("{field}.kind"), k)?,
-    })
+    fiscus_wire::stored_event_from_pb(e, field, None).map_err(|err| answer_error(field, err))
 }
 
 pub(crate) fn recorded(field: &str, r: &pb::RecordedEvent) -> Answer<RecordedEvent> {

@@ -1,7 +1,8 @@
-//! Conversions between the wire (`fiscus_proto::pb`) and the ledger's types.
+//! Conversions between the wire (`fiscus_proto::pb`) and the ledger's types, in both directions; the
+//! daemon and the client share them, so both sides read and write the contract the same way.
 //!
-//! Requests → ledger: every field is checked, and a malformed one is an `Invalid` ledger error that
-//! names it as a path (`events[0].contribution_received.amount`), which `status.rs` turns into
+//! Wire → ledger: every field is checked, and a malformed one is an `Invalid` ledger error that
+//! names it as a path (`events[0].contribution_received.amount`), which the daemon turns into
 //! `INVALID_ARGUMENT`. Nothing here panics on outside data.
 //! Ledger → responses: amounts are written with exactly their currency's minor units.
 
@@ -66,7 +67,8 @@ fn receipt(field: &str, r: Option<&pb::Receipt>) -> Result<Receipt, LedgerError>
     Ok(Receipt { hash, file_name: r.file_name.clone() })
 }
 
-fn details(field: &str, d: Option<&pb::ExpenseDetails>) -> Result<ExpenseDetails, LedgerError> {
+/// An expense's details, checked field by field.
+pub fn details(field: &str, d: Option<&pb::ExpenseDetails>) -> Result<ExpenseDetails, LedgerError> {
     let d = required(field, d)?;
     Ok(ExpenseDetails {
         amount: money(&join(field, "amount"), d.amount.as_ref())?,
@@ -77,7 +79,8 @@ fn details(field: &str, d: Option<&pb::ExpenseDetails>) -> Result<ExpenseDetails
     })
 }
 
-fn project_kind(field: &str, value: i32) -> Result<ProjectKind, LedgerError> {
+/// A project kind from its enum value.
+pub fn project_kind(field: &str, value: i32) -> Result<ProjectKind, LedgerError> {
     match pb::ProjectKind::try_from(value) {
         Ok(pb::ProjectKind::Conference) => Ok(ProjectKind::Conference),
         Ok(pb::ProjectKind::Meetup) => Ok(ProjectKind::Meetup),
@@ -220,9 +223,17 @@ fn kind_from_pb(kind: &Kind, at: &str) -> Result<EventKind, LedgerError> {
     })
 }
 
-/// A request's event, checked field by field; `prefix` is its path (`events[2]`, or empty).
-/// `kind_at` names the kind's message when it is not the oneof (OpenProject's `opened`).
+/// A request's event, checked field by field and then as a request ([`Event::validate`]); `prefix`
+/// is its path (`events[2]`, or empty). `kind_at` names the kind's message when it is not the oneof
+/// (OpenProject's `opened`).
 pub fn event_from_pb(e: &pb::Event, prefix: &str, kind_at: Option<&str>) -> Result<Event, LedgerError> {
+    let event = stored_event_from_pb(e, prefix, kind_at)?;
+    event.validate(prefix)?;
+    Ok(event)
+}
+
+/// An event as the ledger stores it (its completed fields filled in), checked field by field.
+pub fn stored_event_from_pb(e: &pb::Event, prefix: &str, kind_at: Option<&str>) -> Result<Event, LedgerError> {
     let project = project_id(&join(prefix, "project"), &e.project)?;
     let effective_date = date(&join(prefix, "effective_date"), &e.effective_date)?;
     let kind =
@@ -236,7 +247,6 @@ pub fn event_from_pb(e: &pb::Event, prefix: &str, kind_at: Option<&str>) -> Resu
         reference: e.reference.clone(),
         kind: kind_from_pb(kind, &at)?,
     };
-    event.validate(prefix)?;
     Ok(event)
 }
 
