@@ -14,7 +14,7 @@ mod serve;
 mod state;
 mod status;
 mod subscribe;
-mod tokens;
+use fiscus_tokens as tokens;
 mod writer;
 
 use std::net::SocketAddr;

@@ -26,7 +26,7 @@ fn repo() -> PathBuf {
 #[test]
 fn every_rust_file_has_a_module_header() {
     let mut files = Vec::new();
-    for top in ["ledger", "daemon", "clients", "proto", "wire", "benches", "tests"] {
+    for top in ["ledger", "daemon", "clients", "proto", "wire", "tokens", "benches", "tests"] {
         rust_files(&repo().join(top), &mut files);
     }
     assert!(files.len() > 20, "found only {} files", files.len());
@@ -46,7 +46,7 @@ const FLOAT_TYPES: [&str; 2] = [concat!("f", "32"), concat!("f", "64")];
 #[test]
 fn no_floating_point_where_money_is_handled() {
     let mut files = Vec::new();
-    for top in ["ledger/src", "daemon/src", "clients/rust/src", "proto/src", "wire/src"] {
+    for top in ["ledger/src", "daemon/src", "clients/rust/src", "proto/src", "wire/src", "tokens/src"] {
         rust_files(&repo().join(top), &mut files);
     }
     let mut found = Vec::new();

@@ -1,4 +1,5 @@
-//! The tokens file: who may call `fiscusd`, with which role. It keeps only the blake3 hash of each
+//! The tokens file: who may call `fiscusd`, with which role (shared by `fiscusd token` and
+//! `fiscus token`, which write the same file). It keeps only the blake3 hash of each
 //! token (hex), so the file does not let anyone call the daemon; a token is shown once, when
 //! `fiscusd token add` makes it.
 //!
