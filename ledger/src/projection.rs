@@ -218,6 +218,34 @@ impl ProjectState {
         self.books.get(&currency).cloned().unwrap_or_default()
     }
 
+    /// What this chain's events moved on each account, per currency (non-zero sums only): its share of
+    /// the trial balance, and the whole of its own accounts.
+    pub fn accounts(&self) -> Vec<TrialLine> {
+        let p = self.id.as_str();
+        let mut out = Vec::new();
+        for (currency, b) in &self.books {
+            let mut add = |account: Account<'_>, amount: Decimal| {
+                if !amount.is_zero() {
+                    out.push(TrialLine { account: account.to_string(), currency: *currency, amount });
+                }
+            };
+            add(Account::Bank(*currency), b.bank);
+            add(Account::PledgesReceivable(p), b.pledges_receivable);
+            add(Account::AdvancesReceivable(p), b.advances_receivable);
+            add(Account::Clearing, b.clearing);
+            add(Account::Unrestricted(p), b.unrestricted);
+            for (purpose, v) in &b.restricted {
+                add(Account::Restricted(p, purpose), *v);
+            }
+            add(Account::Pledged(p), b.pledged);
+            add(Account::Fees(p), b.fees);
+            for (program, v) in &b.grants {
+                add(Account::Grants(program), *v);
+            }
+        }
+        out
+    }
+
     /// The balance view of every currency the project has touched.
     pub fn balances(&self) -> Vec<Balance> {
         self.books
@@ -470,26 +498,8 @@ impl Projection {
     pub fn trial_balance(&self) -> Vec<TrialLine> {
         let mut sums: BTreeMap<(String, Currency), Decimal> = BTreeMap::new();
         for chain in self.chains() {
-            let p = chain.id.as_str();
-            for (currency, b) in &chain.books {
-                let mut add = |account: Account<'_>, amount: Decimal| {
-                    if !amount.is_zero() {
-                        *sums.entry((account.to_string(), *currency)).or_default() += amount;
-                    }
-                };
-                add(Account::Bank(*currency), b.bank);
-                add(Account::PledgesReceivable(p), b.pledges_receivable);
-                add(Account::AdvancesReceivable(p), b.advances_receivable);
-                add(Account::Clearing, b.clearing);
-                add(Account::Unrestricted(p), b.unrestricted);
-                for (purpose, v) in &b.restricted {
-                    add(Account::Restricted(p, purpose), *v);
-                }
-                add(Account::Pledged(p), b.pledged);
-                add(Account::Fees(p), b.fees);
-                for (program, v) in &b.grants {
-                    add(Account::Grants(program), *v);
-                }
+            for line in chain.accounts() {
+                *sums.entry((line.account, line.currency)).or_default() += line.amount;
             }
         }
         sums.into_iter()

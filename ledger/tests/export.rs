@@ -190,32 +190,9 @@ fn trial_balance(projection: &Projection) -> Balances {
         .collect()
 }
 
-/// The accounts one project's events moved, from its books (as `trial_balance` adds them up).
+/// The accounts one project's events moved, from its books.
 fn project_balances(state: &ProjectState) -> Balances {
-    let p = state.id.as_str();
-    let mut out = Balances::new();
-    for (currency, b) in &state.books {
-        let mut add = |account: Account<'_>, amount: Decimal| {
-            if !amount.is_zero() {
-                *out.entry((account.to_string(), currency.code().to_owned())).or_default() += amount;
-            }
-        };
-        add(Account::Bank(*currency), b.bank);
-        add(Account::PledgesReceivable(p), b.pledges_receivable);
-        add(Account::AdvancesReceivable(p), b.advances_receivable);
-        add(Account::Clearing, b.clearing);
-        add(Account::Unrestricted(p), b.unrestricted);
-        for (purpose, v) in &b.restricted {
-            add(Account::Restricted(p, purpose), *v);
-        }
-        add(Account::Pledged(p), b.pledged);
-        add(Account::Fees(p), b.fees);
-        for (program, v) in &b.grants {
-            add(Account::Grants(program), *v);
-        }
-    }
-    out.retain(|_, v| !v.is_zero());
-    out
+    state.accounts().into_iter().map(|line| ((line.account, line.currency.code().to_owned()), line.amount)).collect()
 }
 
 /// Compares two balance sets entry by entry, naming every difference.
