@@ -24,7 +24,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Flags, Settings};
-use crate::tokens::Role;
+use crate::tokens::{Role, TokenAction};
 
 /// The Fiscus daemon: the ledger a fiscal sponsor keeps, served over gRPC.
 #[derive(Parser, Debug)]
@@ -65,28 +65,6 @@ enum Command {
     Token {
         #[command(subcommand)]
         action: TokenAction,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-enum TokenAction {
-    /// Make a token, print it once, and store only its hash in the tokens file.
-    Add {
-        /// The tokens file (created when absent).
-        #[arg(long, value_name = "FILE")]
-        tokens: PathBuf,
-        /// admin, accountant, auditor or project:<id>.
-        #[arg(long)]
-        role: String,
-        /// The name recorded as the actor of the token's events, such as "accountant:alice".
-        #[arg(long)]
-        name: Option<String>,
-    },
-    /// List the tokens file's names and roles (never the tokens: the file does not hold them).
-    List {
-        /// The tokens file.
-        #[arg(long, value_name = "FILE")]
-        tokens: PathBuf,
     },
 }
 

@@ -17,6 +17,30 @@ use fiscus_ledger::ids::{check_text, ACTOR_LEN_MAX};
 use fiscus_ledger::ProjectId;
 use serde::{Deserialize, Serialize};
 
+/// The `token` subcommand of `fiscusd` and `fiscus`, which both manage this file.
+#[cfg(feature = "cli")]
+#[derive(clap::Subcommand, Debug)]
+pub enum TokenAction {
+    /// Make a token, print it once, and store only its hash in the tokens file.
+    Add {
+        /// The tokens file fiscusd reads (created when absent).
+        #[arg(long, value_name = "FILE")]
+        tokens: PathBuf,
+        /// admin, accountant, auditor or project:<id>.
+        #[arg(long)]
+        role: String,
+        /// The name recorded as the actor of the token's events, such as "accountant:alice".
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the tokens file's names and roles (never the tokens: the file does not hold them).
+    List {
+        /// The tokens file.
+        #[arg(long, value_name = "FILE")]
+        tokens: PathBuf,
+    },
+}
+
 /// Every token starts with this, so a leaked one is easy to recognise (and to scan for).
 pub const TOKEN_PREFIX: &str = "fiscus_";
 

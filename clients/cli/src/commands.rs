@@ -474,28 +474,10 @@ pub async fn tail(
     Ok(())
 }
 
-/// `fiscus token` actions.
-pub enum TokenCommand {
-    /// Add a token.
-    Add {
-        /// The tokens file.
-        tokens: PathBuf,
-        /// Its role.
-        role: String,
-        /// Its name.
-        name: Option<String>,
-    },
-    /// List tokens.
-    List {
-        /// The tokens file.
-        tokens: PathBuf,
-    },
-}
-
 /// `fiscus token`.
-pub fn token(command: TokenCommand, json: bool) -> Result<(), Failure> {
+pub fn token(command: fiscus_tokens::TokenAction, json: bool) -> Result<(), Failure> {
     match command {
-        TokenCommand::Add { tokens, role, name } => {
+        fiscus_tokens::TokenAction::Add { tokens, role, name } => {
             let (token, name) = crate::tokens::add(&tokens, &role, name.as_deref())?;
             if json {
                 show::print_json(&json!({ "token": token, "name": name, "role": role }));
@@ -507,7 +489,7 @@ pub fn token(command: TokenCommand, json: bool) -> Result<(), Failure> {
                 outln!("{token}");
             }
         }
-        TokenCommand::List { tokens } => {
+        fiscus_tokens::TokenAction::List { tokens } => {
             let list = crate::tokens::list(&tokens)?;
             if json {
                 show::print_json(&serde_json::Value::Array(

@@ -28,6 +28,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use fiscus_tokens::TokenAction;
+
 use crate::fail::Failure;
 use crate::record::KindSpec;
 
@@ -241,28 +243,6 @@ enum ExportFormat {
     Jsonl,
 }
 
-#[derive(Subcommand, Debug)]
-enum TokenAction {
-    /// Make a token, print it once, and store only its hash in the tokens file.
-    Add {
-        /// The tokens file fiscusd reads (created when absent).
-        #[arg(long, value_name = "FILE")]
-        tokens: PathBuf,
-        /// admin, accountant, auditor or project:<id>.
-        #[arg(long)]
-        role: String,
-        /// The actor name recorded on the token's events, such as accountant:alice.
-        #[arg(long)]
-        name: Option<String>,
-    },
-    /// List the tokens file's names and roles (the file holds no tokens).
-    List {
-        /// The tokens file.
-        #[arg(long, value_name = "FILE")]
-        tokens: PathBuf,
-    },
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -286,7 +266,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let t = &cli.target;
     match cli.command {
         Command::Demo(a) => demo::run(t.store.as_deref(), a.events, a.seed, json),
-        Command::Token { action } => commands::token(action_of(action), json),
+        Command::Token { action } => commands::token(action, json),
         Command::Balance { project, currency } => {
             commands::balance(&connect(t).await?, &project, currency.as_deref(), json).await
         }
@@ -333,13 +313,6 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Tail { project, after, limit } => {
             commands::tail(&connect(t).await?, project.as_deref(), after, limit, json).await
         }
-    }
-}
-
-fn action_of(a: TokenAction) -> commands::TokenCommand {
-    match a {
-        TokenAction::Add { tokens, role, name } => commands::TokenCommand::Add { tokens, role, name },
-        TokenAction::List { tokens } => commands::TokenCommand::List { tokens },
     }
 }
 
