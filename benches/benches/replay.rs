@@ -21,7 +21,7 @@ fn events() -> u64 {
 }
 
 fn store_dir(n: u64) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("fiscus-criterion-replay-{n}"));
+    let dir = std::env::temp_dir().join(format!("fiscus-criterion-replay-{n}-layout-{}", fiscus_ledger::store::LAYOUT));
     let marker = dir.join("built");
     if !marker.exists() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -37,9 +37,11 @@ fn store_dir(n: u64) -> PathBuf {
 fn load(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     let (_db, tree) = open_tree(dir).expect("open");
     let mut out = Vec::new();
+    let mut unpacker = fiscus_ledger::pack::Unpacker::new();
     for item in tree.scan_prefix(b"r").chain(tree.scan_prefix(b"t")) {
         let (key, value) = item.expect("read");
         let (project, _) = parse_record_key(&key).expect("record key");
+        let value = unpacker.unpack(&value).expect("a readable chunk");
         for bytes in Framed::new(&value) {
             out.push((project.to_owned(), bytes.expect("framing").to_vec()));
         }

@@ -105,7 +105,8 @@ fn replay(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("fiscus-bench-replay-{events}-{seed}-{group}")));
     let marker = dir.join("fiscus-bench.json");
-    let wanted = json!({ "events": events, "seed": seed, "group": group }).to_string();
+    let wanted =
+        json!({ "events": events, "seed": seed, "group": group, "layout": fiscus_ledger::store::LAYOUT }).to_string();
     let build_seconds = if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
         eprintln!("reusing the store in {}", dir.display());
         None

@@ -13,6 +13,8 @@ pub mod export;
 pub mod id_index;
 pub mod ids;
 pub mod money;
+#[cfg(feature = "store")]
+pub mod pack;
 pub mod posting;
 pub mod projection;
 pub mod record;

@@ -13,6 +13,7 @@
 //! different sequences of n hashes collide with probability below (n / 2^60)², and it costs a few
 //! multiplications per record where a second hash of every record would cost as much as the first.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::chain::{genesis_hash, CommitHasher, Hash, RecordHasher, COMMIT_GENESIS};
@@ -20,6 +21,7 @@ use crate::decode::{event_id_of, walk_commit};
 use crate::error::LedgerError;
 use crate::id_index::IdIndex;
 use crate::ids::ProjectId;
+use crate::pack::Unpacker;
 use crate::projection::{CommitHead, Head, Projection};
 use crate::record::{CommitView, Framed, RecordView, FORMAT_VERSION};
 use crate::store::{parse_record_key, record_key, tail_key, COMMITS, HEADS, RECORDS, TAILS};
@@ -149,8 +151,24 @@ impl Default for ReplayOptions {
 /// each record they hold.
 struct Batch {
     key: sled::IVec,
-    value: sled::IVec,
+    /// The framed records (a sealed chunk decompressed), or why the value cannot be read.
+    value: Result<Value, String>,
     hashes: Vec<Hash>,
+}
+
+/// A stored value's framed records: the stored bytes themselves, or a chunk's decompressed content.
+enum Value {
+    Stored(sled::IVec),
+    Unpacked(Vec<u8>),
+}
+
+impl Value {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Value::Stored(v) => v,
+            Value::Unpacked(v) => v,
+        }
+    }
 }
 
 /// Values handed from the reading stage to the folding stage at a time.
@@ -212,6 +230,7 @@ pub fn replay(
 /// index of event ids, built on the way.
 fn read_records(tree: &sled::Tree, mut send: impl FnMut(Batch) -> bool) -> Result<IdIndex, LedgerError> {
     let mut hasher = RecordHasher::new();
+    let mut unpacker = Unpacker::new();
     let mut ids = IdIndex::new();
     let mut chain: Option<(Vec<u8>, u32)> = None;
     // every project's sealed chunks, then every project's unsealed tail
@@ -228,7 +247,13 @@ fn read_records(tree: &sled::Tree, mut send: impl FnMut(Batch) -> bool) -> Resul
         };
         let first = parse_record_key(&key).map_or(0, |(_, s)| s);
         let mut hashes = Vec::new();
-        for (i, bytes) in Framed::new(&value).map_while(Result::ok).enumerate() {
+        let value = match unpacker.unpack(&value) {
+            Ok(Cow::Borrowed(_)) => Ok(Value::Stored(value)),
+            Ok(Cow::Owned(plain)) => Ok(Value::Unpacked(plain)),
+            Err(e) => Err(e.to_string()),
+        };
+        let framed = value.as_ref().map_or(&[][..], Value::as_slice);
+        for (i, bytes) in Framed::new(framed).map_while(Result::ok).enumerate() {
             hashes.push(hasher.hash(bytes));
             if let (Some(n), Some(id)) = (number, event_id_of(bytes)) {
                 ids.insert(id, n, first + i as u64);
@@ -303,8 +328,15 @@ impl<'k> Fold<'k> {
             Some(id) => self.projection.chain_mut(id),
             None => return,
         };
+        let value = match &batch.value {
+            Ok(v) => v.as_slice(),
+            Err(problem) => {
+                chain.fail(key_seq, problem.clone());
+                return;
+            }
+        };
         let mut hashes = batch.hashes.iter();
-        for bytes in Framed::new(&batch.value) {
+        for bytes in Framed::new(value) {
             let expected = chain.head.seq + 1;
             let (bytes, hash) = match (bytes, hashes.next()) {
                 (Ok(b), Some(h)) => (b, *h),
@@ -354,12 +386,20 @@ fn scan_commits(tree: &sled::Tree, keys: &FingerprintKeys) -> Result<(Listing, C
         }
         *broken = true;
     };
+    let mut unpacker = Unpacker::new();
     for item in tree.scan_prefix([COMMITS]) {
         let (key, value) = item?;
         let key_number = key.get(1..).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes);
         if key_number != Some(head.number + 1) {
             fail(&mut broken, None, format!("commit chain broken at commit {}: its entry is missing", head.number + 1));
         }
+        let value = match unpacker.unpack(&value) {
+            Ok(v) => v,
+            Err(e) => {
+                fail(&mut broken, None, format!("commit chain broken at commit {}: {e}", head.number + 1));
+                continue;
+            }
+        };
         for bytes in Framed::commits(&value) {
             hasher.start(&head.hash, head.number + 1);
             let bytes = match bytes {
@@ -484,8 +524,10 @@ impl Chain {
 /// Walks one project's records against the commit log's listing, to name the first bad seq.
 fn locate(tree: &sled::Tree, project: &str) -> Result<Option<(u64, String)>, LedgerError> {
     let mut listed: Vec<(u64, Hash)> = Vec::new();
+    let mut unpacker = Unpacker::new();
     for item in tree.scan_prefix([COMMITS]) {
         let (_, value) = item?;
+        let Ok(value) = unpacker.unpack(&value) else { continue };
         for view in Framed::commits(&value).filter_map(|b| b.and_then(CommitView::decode).ok()) {
             listed.extend(view.records.iter().filter(|r| r.project == project).map(|r| (r.seq, r.hash)));
         }
@@ -500,6 +542,10 @@ fn locate(tree: &sled::Tree, project: &str) -> Result<Option<(u64, String)>, Led
         if key_seq != expected {
             return Ok(Some((expected, format!("record missing (next stored key is seq {key_seq})"))));
         }
+        let value = match unpacker.unpack(&value) {
+            Ok(v) => v,
+            Err(e) => return Ok(Some((expected, e.to_string()))),
+        };
         for bytes in Framed::new(&value) {
             let Ok(bytes) = bytes else {
                 return Ok(Some((expected, "record framing is damaged".to_owned())));

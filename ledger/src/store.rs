@@ -2,20 +2,23 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `c` commit u64 BE | [`CommitEntry`] |
+//! | `c` commit u64 BE | a run of consecutive [`CommitEntry`]s, or a sealed chunk of them |
 //! | `h` project | head seq u64 BE ‖ head hash |
 //! | `m` name | meta (`format` → the format byte) |
-//! | `r` project 0x00 seq u64 BE | a sealed chunk: [`CHUNK_RECORDS`] consecutive records, framed |
-//! | `t` project 0x00 seq u64 BE | one record of the project's unsealed tail, framed |
+//! | `r` project 0x00 seq u64 BE | a sealed chunk: [`CHUNK_RECORDS`] consecutive records, framed, compressed |
+//! | `t` project 0x00 seq u64 BE | a run of consecutive records of the project's unsealed tail, framed |
 //!
-//! Records are appended one value each under `t`; when a project's chain reaches a multiple of
+//! Each commit group writes, per project, the records it adds to each chunk as one value under
+//! `t`, keyed by the first of them (a run); when a project's chain reaches a multiple of
 //! [`CHUNK_RECORDS`], the records of that chunk are rewritten as one value under `r`, keyed by the
-//! chunk's first seq, and their `t` values removed, in the same batch. Each record keeps its own
-//! bytes and hash either way; a chunk saves sled one lookup per record on replay. Sealed chunks and
-//! tails live in separate key ranges so that appending to a tail rewrites sled pages of small values
-//! only, never pages full of sealed chunks (which tripled the store's size when many projects are
-//! written at once). The commit log is kept in chunks too, of [`CHUNK_COMMITS`] entries keyed by the
-//! chunk's first commit number; it only grows at its end, so singles and chunks share `c`.
+//! chunk's first seq and compressed once ([`crate::pack`]), and their runs removed, in the same
+//! batch. Each record keeps its own bytes and hash either way; a value per group, not per record,
+//! saves sled an insert (a page rewrite) per record, and a chunk saves replay a lookup per record.
+//! Sealed chunks and tails live in separate key ranges so that appending to a tail rewrites sled
+//! pages of small values only, never pages full of sealed chunks (which tripled the store's size
+//! when many projects are written at once). The commit log is kept the same way, in runs of a
+//! group's commits and sealed chunks of [`CHUNK_COMMITS`] entries; it only grows at its end, so
+//! runs and chunks share `c`.
 //!
 //! The idempotency index (event id → position) is not stored: replay rebuilds it in memory from the
 //! records ([`crate::id_index`] says why).
@@ -29,10 +32,16 @@ use crate::error::LedgerError;
 use crate::event::Event;
 use crate::id_index::IdIndex;
 use crate::ids::ProjectId;
+use crate::pack::{Packer, Unpacker};
 use crate::projection::{Head, Projection};
 use crate::record::{decode_value, encode_value, push_framed, Framed, Record, FORMAT_VERSION};
 use crate::replay::{replay, Damage, ReplayOptions, Replayed};
 use crate::rules::History;
+
+/// Generation of the store's layout (keyspaces, runs, chunk compression), for tools that keep
+/// generated stores between runs. Generation 2 compresses sealed chunks and writes runs; it reads
+/// generation 1 stores too (plain chunks, one value per record).
+pub const LAYOUT: u32 = 2;
 
 /// Records per sealed chunk. Chunk boundaries are fixed: chunk k holds seqs `k*C+1 ..= (k+1)*C`.
 pub const CHUNK_RECORDS: u64 = 32;
@@ -116,6 +125,7 @@ pub struct Store {
     ids: IdIndex,
     damage: Vec<Damage>,
     read_only: Option<String>,
+    packer: Packer,
 }
 
 /// What opening a store found.
@@ -176,7 +186,8 @@ impl Store {
                 d.project, d.seq, d.problem
             )
         });
-        let store = Store { db, tree, log_file, dir: dir.to_owned(), projection, ids, damage, read_only };
+        let packer = Packer::new()?;
+        let store = Store { db, tree, log_file, dir: dir.to_owned(), projection, ids, damage, read_only, packer };
         Ok((store, report))
     }
 
@@ -243,7 +254,7 @@ impl Store {
     }
 
     fn batch(
-        &self,
+        &mut self,
         commits: &[StagedCommit],
         states: &std::collections::BTreeMap<ProjectId, crate::projection::ProjectState>,
     ) -> Result<sled::Batch, LedgerError> {
@@ -251,68 +262,21 @@ impl Store {
         let mut new: std::collections::BTreeMap<&str, Vec<(u64, &[u8])>> = std::collections::BTreeMap::new();
         let entries: Vec<(u64, Vec<u8>)> = commits.iter().map(|c| (c.entry.number, encode_value(&c.entry))).collect();
         let entries: Vec<(u64, &[u8])> = entries.iter().map(|(n, b)| (*n, b.as_slice())).collect();
-        self.append_chunked(&mut batch, "commit log", &commit_key, &commit_key, &entries, CHUNK_COMMITS)?;
+        let mut appender = Appender { tree: &self.tree, packer: &mut self.packer, batch: &mut batch };
+        appender.append("commit log", &commit_key, &commit_key, &entries, CHUNK_COMMITS)?;
         for c in commits {
             for r in &c.records {
                 new.entry(r.event.project.as_str()).or_default().push((r.seq, &r.bytes));
             }
         }
         for (project, records) in &new {
-            let (sealed, single) = (|seq| record_key(project, seq), |seq| tail_key(project, seq));
-            self.append_chunked(&mut batch, project, &sealed, &single, records, CHUNK_RECORDS)?;
+            let (sealed, run) = (|seq| record_key(project, seq), |seq| tail_key(project, seq));
+            appender.append(project, &sealed, &run, records, CHUNK_RECORDS)?;
         }
         for state in states.values() {
             batch.insert(prefixed(HEADS, state.id.as_str().as_bytes()), head_value(&state.head));
         }
         Ok(batch)
-    }
-
-    /// Adds numbered items (consecutive from the sequence's stored end) to `batch`: one value per
-    /// item under `single`, except that a chunk `k*C+1 ..= (k+1)*C` that the new items complete is
-    /// written as one value under `sealed` keyed by its first number, replacing the single values
-    /// stored before.
-    fn append_chunked(
-        &self,
-        batch: &mut sled::Batch,
-        sequence: &str,
-        sealed: &dyn Fn(u64) -> Vec<u8>,
-        single: &dyn Fn(u64) -> Vec<u8>,
-        items: &[(u64, &[u8])],
-        chunk: u64,
-    ) -> Result<(), LedgerError> {
-        let (Some(first), Some(last)) = (items.first().map(|i| i.0), items.last().map(|i| i.0)) else {
-            return Ok(());
-        };
-        debug_assert!(items.windows(2).all(|w| w[1].0 == w[0].0 + 1), "items are consecutive");
-        let mut start = (first - 1) / chunk * chunk + 1;
-        while start <= last {
-            let end = start + chunk - 1;
-            if end <= last {
-                let mut value = Vec::new();
-                for n in start..first.max(start) {
-                    let k = single(n);
-                    let old = self.tree.get(&k)?.ok_or_else(|| LedgerError::Corrupt {
-                        project: sequence.to_owned(),
-                        seq: n,
-                        problem: "entry missing while sealing its chunk".to_owned(),
-                    })?;
-                    value.extend_from_slice(&old);
-                    batch.remove(k);
-                }
-                for (_, bytes) in items.iter().filter(|(n, _)| (start..=end).contains(n)) {
-                    push_framed(&mut value, bytes);
-                }
-                batch.insert(sealed(start), value);
-            } else {
-                for (n, bytes) in items.iter().filter(|(n, _)| *n >= start) {
-                    let mut value = Vec::with_capacity(bytes.len() + 4);
-                    push_framed(&mut value, bytes);
-                    batch.insert(single(*n), value);
-                }
-            }
-            start += chunk;
-        }
-        Ok(())
     }
 
     /// A reader of stored records that other threads may use while this store writes.
@@ -350,6 +314,87 @@ impl Store {
     }
 }
 
+/// Adds numbered items of one sequence (a project's records, or the commit log) to a batch.
+struct Appender<'a> {
+    tree: &'a sled::Tree,
+    packer: &'a mut Packer,
+    batch: &'a mut sled::Batch,
+}
+
+impl Appender<'_> {
+    /// Adds `items` (consecutive, following the sequence's stored end) to the batch. The new items
+    /// of each chunk `k*C+1 ..= (k+1)*C` go in one plain value under `run`, keyed by the first of
+    /// them; a chunk that the new items complete is written instead as one compressed value under
+    /// `sealed`, keyed by its first number, and the runs stored before for it are removed.
+    fn append(
+        &mut self,
+        sequence: &str,
+        sealed: &dyn Fn(u64) -> Vec<u8>,
+        run: &dyn Fn(u64) -> Vec<u8>,
+        items: &[(u64, &[u8])],
+        chunk: u64,
+    ) -> Result<(), LedgerError> {
+        let (Some(first), Some(last)) = (items.first().map(|i| i.0), items.last().map(|i| i.0)) else {
+            return Ok(());
+        };
+        debug_assert!(items.windows(2).all(|w| w[1].0 == w[0].0 + 1), "items are consecutive");
+        let mut start = (first - 1) / chunk * chunk + 1;
+        while start <= last {
+            let end = start + chunk - 1;
+            let mut value = Vec::new();
+            if end <= last && start < first {
+                self.take_runs(sequence, run, start, first, &mut value)?;
+            }
+            let mut from = None;
+            for (n, bytes) in items.iter().filter(|(n, _)| (start..=end).contains(n)) {
+                from.get_or_insert(*n);
+                push_framed(&mut value, bytes);
+            }
+            if end <= last {
+                self.batch.insert(sealed(start), self.packer.pack(value)?);
+            } else if let Some(from) = from {
+                self.batch.insert(run(from), value);
+            }
+            start += chunk;
+        }
+        Ok(())
+    }
+
+    /// Appends to `value` the stored items `start .. first` (runs of a chunk being sealed), and
+    /// removes their runs in the batch.
+    fn take_runs(
+        &mut self,
+        sequence: &str,
+        run: &dyn Fn(u64) -> Vec<u8>,
+        start: u64,
+        first: u64,
+        value: &mut Vec<u8>,
+    ) -> Result<(), LedgerError> {
+        let missing = |n: u64, problem: &str| LedgerError::Corrupt {
+            project: sequence.to_owned(),
+            seq: n,
+            problem: format!("{problem} while sealing its chunk"),
+        };
+        let mut next = start;
+        let mut unpacker = Unpacker::new();
+        for item in self.tree.range(run(start)..run(first)) {
+            let (key, stored) = item?;
+            if key.as_ref() != run(next).as_slice() {
+                return Err(missing(next, "entry missing"));
+            }
+            let plain = unpacker.unpack(&stored)?;
+            let items = Framed::commits(&plain).map(|i| i.map(|_| ())).collect::<Result<Vec<()>, _>>()?;
+            next += items.len() as u64;
+            value.extend_from_slice(&plain);
+            self.batch.remove(key);
+        }
+        if next != first {
+            return Err(missing(next, "entry missing"));
+        }
+        Ok(())
+    }
+}
+
 /// Reads stored records; cheap to clone, and safe to use from other threads while the store writes.
 /// Records are never changed once written, so a read of seqs up to a snapshot's head is consistent
 /// with that snapshot.
@@ -366,10 +411,13 @@ impl Reader {
         let from = from.max(1);
         let start = chunk_floor(&self.tree, project, from)?;
         let sealed = self.tree.range(record_key(project, start)..record_key(project, u64::MAX));
-        let tail = self.tree.range(tail_key(project, from)..tail_key(project, u64::MAX));
+        let tail =
+            self.tree.range(tail_key(project, tail_floor(&self.tree, project, from)?)..tail_key(project, u64::MAX));
+        let mut unpacker = Unpacker::new();
         for item in sealed.chain(tail) {
             let (key, value) = item?;
             let Some((_, mut seq)) = parse_record_key(&key) else { break };
+            let value = unpacker.unpack(&value).map_err(|e| corrupt(project, seq, e))?;
             for bytes in Framed::new(&value) {
                 let bytes = bytes?;
                 if seq >= from {
@@ -394,8 +442,10 @@ impl Reader {
         let first = after + 1;
         let start = first.saturating_sub(1) / CHUNK_COMMITS * CHUNK_COMMITS + 1;
         let mut out = Vec::new();
+        let mut unpacker = Unpacker::new();
         for item in self.tree.range(commit_key(start)..commit_key(u64::MAX)) {
-            let (_, value) = item?;
+            let (key, value) = item?;
+            let value = unpacker.unpack(&value).map_err(|e| corrupt("commit log", key_number(&key), e))?;
             for bytes in Framed::commits(&value) {
                 let entry: crate::record::CommitEntry = decode_value("commit entry", bytes?)?;
                 if entry.number >= first {
@@ -437,10 +487,18 @@ impl Reader {
     }
 }
 
-/// The key seq of the value holding record `seq` of `project` (its chunk's first seq, or itself).
+/// The key seq of the sealed chunk that would hold record `seq` of `project` (the last one keyed
+/// at or before it), or `seq` itself.
 fn chunk_floor(tree: &sled::Tree, project: &str, seq: u64) -> Result<u64, LedgerError> {
-    let lo = record_key(project, 0);
-    let hi = record_key(project, seq);
+    floor(tree, record_key(project, 0), record_key(project, seq), seq)
+}
+
+/// The key seq of the tail run that would hold record `seq` of `project`, or `seq` itself.
+fn tail_floor(tree: &sled::Tree, project: &str, seq: u64) -> Result<u64, LedgerError> {
+    floor(tree, tail_key(project, 0), tail_key(project, seq), seq)
+}
+
+fn floor(tree: &sled::Tree, lo: Vec<u8>, hi: Vec<u8>, seq: u64) -> Result<u64, LedgerError> {
     match tree.range(lo..=hi).next_back() {
         Some(item) => {
             let (key, _) = item?;
@@ -448,6 +506,15 @@ fn chunk_floor(tree: &sled::Tree, project: &str, seq: u64) -> Result<u64, Ledger
         }
         None => Ok(seq),
     }
+}
+
+/// The number a commit log key holds (0 for a malformed key).
+fn key_number(key: &[u8]) -> u64 {
+    key.get(1..).and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes)
+}
+
+fn corrupt(sequence: &str, seq: u64, e: LedgerError) -> LedgerError {
+    LedgerError::Corrupt { project: sequence.to_owned(), seq, problem: e.to_string() }
 }
 
 /// Total size of the files under `dir`.
@@ -490,11 +557,6 @@ impl Lookup for Store {
 /// reads of recent records (heads, statements, subscribers) find them here.
 pub const SLED_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
-/// zstd level of sled's page compression. sled keeps superseded page versions until a segment is
-/// mostly garbage, so a store takes about two and a half times its live bytes; compressing pages
-/// brings a generated year from about 700 to under 400 bytes per event. Level 1 is the fastest.
-pub const COMPRESSION_LEVEL: i32 = 1;
-
 /// How long opening waits for a store that was just closed to release its lock.
 pub const OPEN_LOCK_WAIT_MS_MAX: u64 = 5_000;
 
@@ -508,8 +570,8 @@ pub fn open_tree(dir: &Path) -> Result<(sled::Db, sled::Tree), LedgerError> {
         .path(dir)
         .cache_capacity(SLED_CACHE_BYTES)
         .flush_every_ms(None)
-        .use_compression(true)
-        .compression_factor(COMPRESSION_LEVEL);
+        // Sealed chunks are compressed by the store itself ([`crate::pack`]).
+        .use_compression(false);
     let started = std::time::Instant::now();
     let db = loop {
         match config.open() {

@@ -937,14 +937,25 @@ fn page_alone_suffices_to_verify_the_vectors() {
 }
 
 /// Every key and value of a store's tree.
-fn stored(dir: &std::path::Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
+/// Every key and value of the store, a compressed value (one starting with the zstd magic) as its
+/// decompressed content; and the keys whose values were compressed.
+type Keys = BTreeMap<Vec<u8>, Vec<u8>>;
+
+fn stored(dir: &std::path::Path) -> (Keys, Vec<Vec<u8>>) {
     let (_db, tree) = open_tree(dir).expect("open tree");
     let mut out = BTreeMap::new();
+    let mut compressed = Vec::new();
     for item in tree.iter() {
         let (k, v) = item.expect("read store");
-        out.insert(k.to_vec(), v.to_vec());
+        let v = if v.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            compressed.push(k.to_vec());
+            zstd::decode_all(v.as_ref()).expect("a zstd frame")
+        } else {
+            v.to_vec()
+        };
+        out.insert(k.to_vec(), v);
     }
-    out
+    (out, compressed)
 }
 
 fn framed(items: &[&[u8]]) -> Vec<u8> {
@@ -1020,7 +1031,9 @@ fn store_layout_is_what_the_page_says() {
         key.extend_from_slice(label.trim_start_matches("head-value ").as_bytes());
         expected.insert(key, page_hex(&page, label));
     }
-    assert_same_store(&stored(dir.path()), &expected);
+    let (stored, compressed) = stored(dir.path());
+    assert_same_store(&stored, &expected);
+    assert!(compressed.is_empty(), "nothing is sealed yet: {:?}", show(&stored));
 
     // The store verifies on open and reaches the page's heads.
     let (store, report) = Store::open(dir.path()).expect("reopen store");
@@ -1061,8 +1074,9 @@ fn chunks_are_sealed_as_the_page_says() {
             EventKind::ProjectTermsChanged { fee_bps, advance_limit: None },
         )
     };
-    // Commit 1: seq 1; commits 2..=29: seqs 2..=29; commit 30: seqs 30..=35 (seals records 1..=32);
-    // commits 31..=70: seqs 36..=75 (commit 59 seals records 33..=64, commit 64 commits 1..=64).
+    // Commit 1: seq 1; commits 2..=29: seqs 2..=29; commit 30: seqs 30..=35 (seals records 1..=32,
+    // and starts a run at 33); commits 31..=70: seqs 36..=75 (commit 59 seals records 33..=64,
+    // commit 64 commits 1..=64); then commits 71..=73 (seqs 76..=78) as one group, one run each.
     let mut requests = vec![request(1, vec![open])];
     let mut seq = 1;
     for n in 2..=70u64 {
@@ -1080,7 +1094,17 @@ fn chunks_are_sealed_as_the_page_says() {
     for req in &requests {
         store.commit(req).expect("commit accepted");
     }
+    let group: Vec<CommitRequest> = (71..=73u64)
+        .map(|n| {
+            seq += 1;
+            request(n, vec![terms(seq)])
+        })
+        .collect();
+    for answer in store.commit_group(&group).expect("group written") {
+        answer.expect("commit accepted");
+    }
     store.close().expect("close store");
+    requests.extend(group);
 
     let (commits, projection) = build_from(&requests);
     let records: Vec<Vec<u8>> = commits.iter().flat_map(|c| &c.records).map(|r| r.bytes.clone()).collect();
@@ -1095,9 +1119,14 @@ fn chunks_are_sealed_as_the_page_says() {
                 (start..start + chunk).map(|i| items[usize::try_from(i - 1).expect("small")].as_slice()).collect();
             out.insert(key(start), framed(&chunk_items));
         }
-        for i in sealed + 1..=n {
+        // one value per commit for the first 70 commits, then the group's as one run
+        let group_start = n - 2;
+        for i in sealed + 1..group_start {
             out.insert(single(i), framed(&[&items[usize::try_from(i - 1).expect("small")]]));
         }
+        let run: Vec<&[u8]> =
+            (group_start..=n).map(|i| items[usize::try_from(i - 1).expect("small")].as_slice()).collect();
+        out.insert(single(group_start), framed(&run));
         out
     };
     let mut expected = BTreeMap::new();
@@ -1108,15 +1137,19 @@ fn chunks_are_sealed_as_the_page_says() {
     let mut head_key = vec![b'h'];
     head_key.extend_from_slice(p.as_bytes());
     expected.insert(head_key, head_value(&state.head));
-    let stored = stored(dir.path());
+    let (stored, compressed) = stored(dir.path());
     assert_same_store(&stored, &expected);
     assert!(stored.contains_key(&record_key(p, 33)) && !stored.contains_key(&record_key(p, 34)));
     assert!(!stored.contains_key(&tail_key(p, 33)) && stored.contains_key(&tail_key(p, 65)));
+    assert!(stored.contains_key(&tail_key(p, 76)) && !stored.contains_key(&tail_key(p, 77)));
     assert!(stored.contains_key(&commit_key(65)) && !stored.contains_key(&commit_key(2)));
+    assert!(stored.contains_key(&commit_key(71)) && !stored.contains_key(&commit_key(72)));
+    // exactly the sealed chunks are compressed
+    assert_eq!(compressed, vec![commit_key(1), record_key(p, 1), record_key(p, 33)]);
 
     let (store, report) = Store::open(dir.path()).expect("reopen store");
     assert!(report.damage.is_empty(), "{:?}", report.damage);
-    assert_eq!(report.commits, 70);
+    assert_eq!(report.commits, 73);
     store.close().expect("close store");
 }
 

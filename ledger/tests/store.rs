@@ -435,3 +435,137 @@ fn the_largest_commit_reopens() {
     assert_eq!(store.projection(), &live);
     assert_eq!(store.reader().commits(0, 10).expect("commit log")[0].records.len(), 1_000);
 }
+
+// ---- runs and compressed chunks ----
+
+/// One project, opened, then `groups` groups of `per_group` contributions each (one commit each).
+fn build_runs(dir: &Path, groups: usize, per_group: usize) -> Store {
+    let (mut store, _) = Store::open(dir).expect("open");
+    store.commit(&request(vec![open_event("open-r", "runs")])).expect("open project");
+    for g in 0..groups {
+        let reqs: Vec<_> =
+            (0..per_group).map(|i| request(vec![contribution(&format!("r-{g}-{i}"), "runs", "5.00")])).collect();
+        for answer in store.commit_group(&reqs).expect("group") {
+            answer.expect("contribution accepted");
+        }
+    }
+    store
+}
+
+fn record_keys(tree: &sled::Tree, prefix: &[u8]) -> Vec<u64> {
+    tree.scan_prefix(prefix).keys().map(|k| parse_record_key(&k.expect("key")).expect("record key").1).collect()
+}
+
+#[test]
+fn a_group_writes_one_run_per_project_and_chunk() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // seq 1 opens; groups of 5 add seqs 2..=6, 7..=11, …, 37..=41
+    let store = build_runs(dir.path(), 8, 5);
+    assert_eq!(store.projection().project("runs").expect("chain").head.seq, 41);
+    // every read position, including the middle of a run and across the sealed chunk
+    for from in [1, 2, 4, 31, 33, 35, 39, 41] {
+        let raw = store.raw_records("runs", from, 3).expect("records");
+        let seqs: Vec<u64> = raw.iter().map(|r| r.seq).collect();
+        let want: Vec<u64> = (from..=(from + 2).min(41)).collect();
+        assert_eq!(seqs, want, "from {from}");
+    }
+    let live = store.projection().clone();
+    store.close().expect("close");
+    {
+        let (_db, tree) = open_tree(dir.path()).expect("tree");
+        assert_eq!(record_keys(&tree, b"r"), vec![1]);
+        // the group of seqs 32..=36 crossed the chunk boundary: its seqs 33..=36 are one run
+        assert_eq!(record_keys(&tree, b"t"), vec![33, 37]);
+        let sealed = tree.get(fiscus_ledger::store::record_key("runs", 1)).expect("get").expect("chunk");
+        assert!(fiscus_ledger::pack::is_packed(&sealed), "a sealed chunk is compressed");
+    }
+    let store = reopen(dir.path());
+    assert!(store.damage().is_empty(), "{:?}", store.damage());
+    assert_eq!(store.projection(), &live);
+}
+
+/// Damage done to the store of [`build_runs`] (9 groups of 5: head seq 46), reported after reopening.
+fn damaged_runs(setup: impl FnOnce(&sled::Tree)) -> Vec<fiscus_ledger::replay::Damage> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    build_runs(dir.path(), 9, 5).close().expect("close");
+    {
+        let (db, tree) = open_tree(dir.path()).expect("tree");
+        setup(&tree);
+        db.flush().expect("flush");
+    }
+    let (store, _) = Store::open(dir.path()).expect("a damaged store still opens read-only");
+    store.damage().to_vec()
+}
+
+#[test]
+fn a_flipped_byte_inside_a_run_is_reported_at_its_record() {
+    let d = damaged_runs(|tree| {
+        // the run of seqs 37..=41: damage its third record (seq 39)
+        let key = tail_key("runs", 37);
+        let mut v = tree.get(&key).expect("get").expect("run").to_vec();
+        let items: Vec<Vec<u8>> = fiscus_ledger::record::Framed::new(&v).map(|b| b.expect("framed").to_vec()).collect();
+        assert_eq!(items.len(), 5);
+        let offset: usize = items[..2].iter().map(|b| b.len() + 4).sum::<usize>() + 4 + items[2].len() - 20;
+        v[offset] ^= 0x01;
+        tree.insert(key, v).expect("insert");
+    });
+    assert_eq!((d[0].project.as_str(), d[0].seq), ("runs", 39), "{d:?}");
+}
+
+#[test]
+fn a_damaged_compressed_chunk_is_reported() {
+    let d = damaged_runs(|tree| {
+        let key = fiscus_ledger::store::record_key("runs", 1);
+        let mut v = tree.get(&key).expect("get").expect("chunk").to_vec();
+        let middle = v.len() / 2;
+        v[middle] ^= 0x40;
+        tree.insert(key, v).expect("insert");
+    });
+    assert_eq!(d[0].project, "runs", "{d:?}");
+    assert!((1..=CHUNK_RECORDS).contains(&d[0].seq), "{d:?}");
+}
+
+#[test]
+fn a_chunk_rewritten_with_other_records_compressed_the_same_way_is_reported() {
+    // whoever changes a record and compresses the chunk again still changes the record's hash
+    let d = damaged_runs(|tree| {
+        let key = fiscus_ledger::store::record_key("runs", 1);
+        let stored = tree.get(&key).expect("get").expect("chunk");
+        let plain = fiscus_ledger::pack::Unpacker::new().unpack(&stored).expect("unpack").into_owned();
+        let mut records: Vec<Vec<u8>> =
+            fiscus_ledger::record::Framed::new(&plain).map(|b| b.expect("framed").to_vec()).collect();
+        let last = records[9].len() - 20;
+        records[9][last] ^= 0x01; // seq 10
+        let mut value = Vec::new();
+        for r in &records {
+            fiscus_ledger::record::push_framed(&mut value, r);
+        }
+        let packed = fiscus_ledger::pack::Packer::new().expect("packer").pack(value).expect("pack");
+        tree.insert(key, packed).expect("insert");
+    });
+    assert_eq!((d[0].project.as_str(), d[0].seq), ("runs", 10), "{d:?}");
+}
+
+#[test]
+fn a_plain_sealed_chunk_still_reads() {
+    // chunks that do not compress are stored plain, and stores written before compression hold only those
+    let dir = tempfile::tempdir().expect("tempdir");
+    let live = {
+        let store = build_runs(dir.path(), 9, 5);
+        let live = store.projection().clone();
+        store.close().expect("close");
+        live
+    };
+    {
+        let (db, tree) = open_tree(dir.path()).expect("tree");
+        let key = fiscus_ledger::store::record_key("runs", 1);
+        let stored = tree.get(&key).expect("get").expect("chunk");
+        let plain = fiscus_ledger::pack::Unpacker::new().unpack(&stored).expect("unpack").into_owned();
+        tree.insert(key, plain).expect("insert");
+        db.flush().expect("flush");
+    }
+    let store = reopen(dir.path());
+    assert!(store.damage().is_empty(), "{:?}", store.damage());
+    assert_eq!(store.projection(), &live);
+    assert_eq!(store.raw_records("runs", 30, 5).expect("records").len(), 5);
+}
