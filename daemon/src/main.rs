@@ -26,6 +26,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{Flags, Settings};
 use crate::tokens::{Role, TokenAction};
 
+/// mimalloc: with glibc's allocator, malloc and free took about a third of the runtime threads' CPU
+/// under load (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The Fiscus daemon: the ledger a fiscal sponsor keeps, served over gRPC.
 #[derive(Parser, Debug)]
 #[command(name = "fiscusd", version, about, args_conflicts_with_subcommands = true)]
