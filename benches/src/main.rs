@@ -21,6 +21,11 @@ use fiscus_ledger::store::dir_bytes;
 use fiscus_ledger::workload::{generate, WorkloadConfig};
 use serde_json::json;
 
+/// The allocator `fiscusd` uses: the load clients, the echo server and the replay passes run with
+/// it too, so both servers of the gRPC figures and the daemon's own replay are measured alike.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "fiscus-bench", about = "Fiscus benchmarks; each command prints one JSON object")]
 struct Cli {
