@@ -1,5 +1,7 @@
 //! Compression of sealed chunks.
 //!
+//! With zstd 0.9, the release sled itself links: two releases cannot both link libzstd.
+//!
 //! A sealed chunk (of records under `r`, of commit log entries under `c`) is written once and never
 //! changed, so it is compressed once, as one zstd frame, with a context the writer keeps. Values
 //! still growing (a project's unsealed tail, the newest commits) stay plain: compressing them would
@@ -26,6 +28,11 @@ pub const PACKED_BYTES_MAX: usize = 8 << 20;
 /// default; higher levels cost the writer more for a few percent less.
 pub const PACK_LEVEL: i32 = 3;
 
+/// `ZSTD_getFrameContentSize` of a frame that does not give its size.
+const CONTENT_SIZE_UNKNOWN: u64 = u64::MAX;
+/// `ZSTD_getFrameContentSize` of a damaged frame header.
+const CONTENT_SIZE_ERROR: u64 = u64::MAX - 1;
+
 /// True when `value` is a compressed value.
 pub fn is_packed(value: &[u8]) -> bool {
     value.starts_with(&ZSTD_MAGIC)
@@ -33,14 +40,13 @@ pub fn is_packed(value: &[u8]) -> bool {
 
 /// Compresses sealed chunks, reusing one zstd context.
 pub struct Packer {
-    compressor: zstd::bulk::Compressor<'static>,
+    compressor: zstd::block::Compressor,
 }
 
 impl Packer {
     /// A packer at [`PACK_LEVEL`].
     pub fn new() -> Result<Packer, LedgerError> {
-        let compressor = zstd::bulk::Compressor::new(PACK_LEVEL)?;
-        Ok(Packer { compressor })
+        Ok(Packer { compressor: zstd::block::Compressor::new() })
     }
 
     /// The stored form of a sealed chunk's framed items: compressed, unless that would not be
@@ -49,7 +55,8 @@ impl Packer {
         if plain.len() > PACKED_BYTES_MAX || is_packed(&plain) {
             return Ok(plain);
         }
-        let packed = self.compressor.compress(&plain)?;
+        // one frame, its content size in the header
+        let packed = self.compressor.compress(&plain, PACK_LEVEL)?;
         Ok(if packed.len() < plain.len() { packed } else { plain })
     }
 }
@@ -57,7 +64,7 @@ impl Packer {
 /// Reads stored values, reusing one zstd context (made at the first compressed value).
 #[derive(Default)]
 pub struct Unpacker {
-    decompressor: Option<zstd::bulk::Decompressor<'static>>,
+    decompressor: Option<zstd::block::Decompressor>,
 }
 
 impl Unpacker {
@@ -74,9 +81,13 @@ impl Unpacker {
             return Ok(Cow::Borrowed(value));
         }
         let size = match zstd::zstd_safe::get_frame_content_size(value) {
-            Ok(Some(size)) => size,
-            Ok(None) => return Err(LedgerError::Format("a compressed chunk does not give its size".to_owned())),
-            Err(_) => return Err(LedgerError::Format("a compressed chunk has a damaged header".to_owned())),
+            CONTENT_SIZE_UNKNOWN => {
+                return Err(LedgerError::Format("a compressed chunk does not give its size".to_owned()))
+            }
+            CONTENT_SIZE_ERROR => {
+                return Err(LedgerError::Format("a compressed chunk has a damaged header".to_owned()))
+            }
+            size => size,
         };
         let size = usize::try_from(size).unwrap_or(usize::MAX);
         if size > PACKED_BYTES_MAX {
@@ -86,7 +97,7 @@ impl Unpacker {
         }
         let decompressor = match &mut self.decompressor {
             Some(d) => d,
-            None => self.decompressor.insert(zstd::bulk::Decompressor::new()?),
+            None => self.decompressor.insert(zstd::block::Decompressor::new()),
         };
         let plain = decompressor
             .decompress(value, size)
@@ -141,7 +152,7 @@ mod tests {
         let mut cut = packed.clone();
         cut.truncate(packed.len() - 5);
         assert!(unpacker.unpack(&cut).is_err(), "a truncated frame");
-        let big = zstd::bulk::compress(&vec![0u8; PACKED_BYTES_MAX + 1], 1).expect("compress");
+        let big = zstd::block::compress(&vec![0u8; PACKED_BYTES_MAX + 1], 1).expect("compress");
         let err = unpacker.unpack(&big).expect_err("too big");
         assert!(err.to_string().contains("at most"), "{err}");
     }

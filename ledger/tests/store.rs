@@ -569,3 +569,69 @@ fn a_plain_sealed_chunk_still_reads() {
     assert_eq!(store.projection(), &live);
     assert_eq!(store.raw_records("runs", 30, 5).expect("records").len(), 5);
 }
+
+/// Rewrites the store in `from` as a layout 1 store in `to`: sled's page compression on with
+/// 512 KiB segments, sealed chunks plain, one value per tail record and per newest commit.
+fn as_layout_1(from: &Path, to: &Path) {
+    use fiscus_ledger::record::{push_framed, Framed};
+    let (_db, tree) = open_tree(from).expect("tree");
+    let old = sled::Config::new()
+        .path(to)
+        .use_compression(true)
+        .compression_factor(1)
+        .segment_size(512 * 1024)
+        .open()
+        .expect("layout 1 database");
+    let out = old.open_tree("fiscus").expect("tree");
+    let mut unpacker = fiscus_ledger::pack::Unpacker::new();
+    for item in tree.iter() {
+        let (key, value) = item.expect("read");
+        let plain = unpacker.unpack(&value).expect("unpack").into_owned();
+        let single = |n: u64| {
+            let mut k = key[..key.len() - 8].to_vec();
+            k.extend_from_slice(&n.to_be_bytes());
+            k
+        };
+        let first = || u64::from_be_bytes(key[key.len() - 8..].try_into().expect("number"));
+        let is_run = key[0] == b't' || (key[0] == b'c' && (first() - 1) % 64 != 0);
+        if is_run {
+            for (i, item) in Framed::commits(&plain).enumerate() {
+                let mut v = Vec::new();
+                push_framed(&mut v, item.expect("framed"));
+                out.insert(single(first() + i as u64), v).expect("insert");
+            }
+        } else {
+            out.insert(key, plain).expect("insert");
+        }
+    }
+    old.flush().expect("flush");
+}
+
+#[test]
+fn a_layout_1_store_opens_replays_and_takes_commits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let new_dir = dir.path().join("layout-2");
+    let old_dir = dir.path().join("layout-1");
+    let live = {
+        let store = build(&new_dir, 3, 45); // sealed chunks, runs of 3 commits, tails of 14
+        let live = store.projection().clone();
+        store.close().expect("close");
+        live
+    };
+    as_layout_1(&new_dir, &old_dir);
+    let settings = fiscus_ledger::store::SledSettings::persisted(&old_dir).expect("conf").expect("present");
+    assert!(settings.use_compression && settings.segment_size == 512 * 1024, "{settings:?}");
+    let (mut store, report) = Store::open(&old_dir).expect("a layout 1 store opens");
+    assert!(report.damage.is_empty(), "{:?}", report.damage);
+    assert_eq!(store.projection(), &live);
+    // it takes commits in the current layout, sealing chunks begun in the old one
+    for i in 0..40 {
+        store.commit(&request(vec![contribution(&format!("late-{i}"), "proj-2", "1.00")])).expect("commit");
+    }
+    let head = store.projection().project("proj-2").expect("chain").head;
+    store.close().expect("close");
+    let store = reopen(&old_dir);
+    assert!(store.damage().is_empty(), "{:?}", store.damage());
+    assert_eq!(store.projection().project("proj-2").expect("chain").head, head);
+    assert_eq!(head.seq, 46 + 40);
+}
