@@ -222,17 +222,24 @@ fn expected_head_mismatch_is_refused() {
 
 // ---- damage on disk: each is found and named by project and first bad seq ----
 
-fn damaged(setup: impl FnOnce(&sled::Tree)) -> Vec<fiscus_ledger::replay::Damage> {
+/// A store made by `build`, closed, damaged by `setup` with sled directly, and opened again (in a
+/// directory that lives as long as the returned store's).
+fn reopened_after(build: impl FnOnce(&Path) -> Store, setup: impl FnOnce(&sled::Tree)) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("tempdir");
-    build(dir.path(), 2, 8).close().expect("close");
+    build(dir.path()).close().expect("close");
     {
         let (db, tree) = open_tree(dir.path()).expect("tree");
         setup(&tree);
         db.flush().expect("flush");
     }
-    let (mut store, report) = Store::open(dir.path()).expect("a damaged store still opens read-only");
+    let (store, report) = Store::open(dir.path()).expect("a damaged store still opens read-only");
     assert_eq!(report.damage, store.damage());
     assert!(!store.damage().is_empty(), "damage not detected");
+    (dir, store)
+}
+
+fn damaged(setup: impl FnOnce(&sled::Tree)) -> Vec<fiscus_ledger::replay::Damage> {
+    let (_dir, mut store) = reopened_after(|dir| build(dir, 2, 8), setup);
     let err = store.commit(&request(vec![contribution("after", "proj-0", "1")])).expect_err("writes refused");
     assert!(matches!(err, LedgerError::ReadOnly(_)), "{err}");
     // the intact project is still fully there
@@ -486,14 +493,7 @@ fn a_group_writes_one_run_per_project_and_chunk() {
 
 /// Damage done to the store of [`build_runs`] (9 groups of 5: head seq 46), reported after reopening.
 fn damaged_runs(setup: impl FnOnce(&sled::Tree)) -> Vec<fiscus_ledger::replay::Damage> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    build_runs(dir.path(), 9, 5).close().expect("close");
-    {
-        let (db, tree) = open_tree(dir.path()).expect("tree");
-        setup(&tree);
-        db.flush().expect("flush");
-    }
-    let (store, _) = Store::open(dir.path()).expect("a damaged store still opens read-only");
+    let (_dir, store) = reopened_after(|dir| build_runs(dir, 9, 5), setup);
     store.damage().to_vec()
 }
 
