@@ -580,6 +580,29 @@ impl EventSpec {
     }
 }
 
+/// The fields every event of a commit file may have, whatever its kind.
+const ENVELOPE_FIELDS: [&str; 6] = ["event_id", "project", "date", "memo", "reference", "kind"];
+
+/// The first field of a commit file's events that its kind does not have (`events[i].name`), if
+/// any. The events' shape is the envelope flattened with the kind's fields, which serde cannot
+/// check for strangers itself; a misspelt optional field would otherwise be dropped without a word.
+/// A kind's fields are its subcommand's arguments: the same structs give both.
+fn unknown_event_field(text: &str) -> Option<String> {
+    let file: serde_json::Value = serde_json::from_str(text).ok()?;
+    let commands = KindSpec::augment_subcommands(clap::Command::new("record"));
+    for (i, event) in file.get("events")?.as_array()?.iter().enumerate() {
+        let Some(fields) = event.as_object() else { continue };
+        let Some(kind) = fields.get("kind").and_then(|k| k.as_str()).and_then(|k| commands.find_subcommand(k)) else {
+            continue;
+        };
+        let known = |name: &str| ENVELOPE_FIELDS.contains(&name) || kind.get_arguments().any(|a| a.get_id() == name);
+        if let Some(name) = fields.keys().find(|name| !known(name)) {
+            return Some(format!("events[{i}].{name}"));
+        }
+    }
+    None
+}
+
 /// Expected head seq per project.
 pub type ExpectedHeads = Vec<(ProjectId, u64)>;
 
@@ -597,6 +620,12 @@ pub fn read_commit_file(path: &Path) -> Result<(Vec<Event>, ExpectedHeads), Fail
     let file: CommitFile = serde_json::from_str(&text).map_err(|e| {
         Failure::other(format!("{}: not a commit file: {e} (see `fiscus record --help`)", path.display()))
     })?;
+    if let Some(field) = unknown_event_field(&text) {
+        return Err(Failure::other(format!(
+            "{}: {field}: unknown field for this kind of event (see `fiscus record --help`)",
+            path.display()
+        )));
+    }
     if file.events.is_empty() {
         return Err(Failure::other(format!("{}: the commit has no events", path.display())));
     }
@@ -634,6 +663,32 @@ mod tests {
         let t = file.events[2].to_events(Path::new("."), "events[2]").expect("valid");
         assert_eq!(t.len(), 2);
         assert_eq!(t[0].event_id, "mine-out");
+    }
+
+    #[test]
+    fn a_field_the_kind_does_not_have_is_refused_by_name() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("commit.json");
+        let good = r#"{"events": [
+            {"project": "conf-a", "date": "2026-03-01", "kind": "contribution", "amount": "10.00",
+             "currency": "USD", "from": "Acme", "source": "sponsorship", "fee_bps": 0, "memo": "m"},
+            {"project": "conf-a", "date": "2026-03-02", "kind": "expense", "amount": "5.00",
+             "currency": "USD", "payee": "Venue", "category": "venue", "receipt": "invoice-1.pdf",
+             "receipt_hash": "abababababababababababababababababababababababababababababababab"}
+        ]}"#;
+        std::fs::write(&path, good).expect("write");
+        let (events, _) = read_commit_file(&path).expect("every field is known");
+        assert_eq!(events.len(), 2);
+        // a misspelt optional field would otherwise silently fall back to the project's own fee
+        let typo = good.replace("\"fee_bps\"", "\"fee_bp\"");
+        std::fs::write(&path, typo).expect("write");
+        let err = read_commit_file(&path).expect_err("unknown field").to_string();
+        assert!(err.contains("events[0].fee_bp: unknown field"), "{err}");
+        // a field of another kind is unknown too
+        let other = good.replace("\"receipt_hash\"", "\"from\"");
+        std::fs::write(&path, other).expect("write");
+        let err = read_commit_file(&path).expect_err("not an expense's field").to_string();
+        assert!(err.contains("events[1].from"), "{err}");
     }
 
     #[test]
