@@ -287,3 +287,62 @@ fn commands(d: &Daemon) {
     let (code, _, _) = fiscus(d, Some(&t.auditor), &["statement", own, "--from", "2026-13-01"]);
     assert_eq!(code, 2);
 }
+
+/// How long the reconnecting `tail` may take to show every commit before the test fails.
+const TAIL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_follows_the_daemon_across_a_restart_without_gaps_or_repeats() {
+    use std::io::{BufRead, BufReader};
+    let d = Daemon::start().await;
+    let mut admin = d.ledger(Some(&d.tokens.admin)).await;
+    open(&mut admin, "conf-a", 500).await; // commit 1
+    let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
+    record(&mut acc, vec![contribution("before-1", "conf-a", "10.00", None)]).await.expect("commit 2");
+
+    let mut tail = Command::new(fiscus_bin())
+        .env_remove("FISCUS_STORE")
+        .env("FISCUS_SERVER", format!("http://{}", d.addr))
+        .env("FISCUS_TOKEN", &d.tokens.auditor)
+        .args(["--json", "tail", "--after", "0", "--limit", "4"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("fiscus tail starts");
+    let stdout = tail.stdout.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    for _ in 0..2 {
+        lines.push(rx.recv_timeout(TAIL_DEADLINE).expect("the first two commits are shown"));
+    }
+
+    drop((admin, acc));
+    let d = d.restart_at_same_address().await;
+    let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
+    record(&mut acc, vec![contribution("after-1", "conf-a", "11.00", None)]).await.expect("commit 3");
+    record(&mut acc, vec![contribution("after-2", "conf-a", "12.00", None)]).await.expect("commit 4");
+    for _ in 0..2 {
+        lines.push(rx.recv_timeout(TAIL_DEADLINE).expect("commits after the restart are shown"));
+    }
+    let status = blocking(move || {
+        let status = tail.wait().expect("tail exits");
+        let mut err = String::new();
+        if let Some(mut e) = tail.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        (status, err)
+    })
+    .await;
+    assert!(status.0.success(), "tail ends after --limit 4: {}", status.1);
+    assert!(status.1.contains("following again after commit 2"), "it said it reconnects: {}", status.1);
+    let events: Vec<Value> = lines.iter().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    let ids: Vec<&str> = events.iter().map(|e| e["event_id"].as_str().expect("event_id")).collect();
+    assert_eq!(ids[1..], ["before-1", "after-1", "after-2"], "{ids:?}");
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().expect("seq")).collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+}

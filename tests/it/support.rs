@@ -101,6 +101,17 @@ impl Daemon {
 
     /// As [`Daemon::spawn`]; with `ca`, it is reached over TLS trusting that certificate.
     pub async fn spawn_tls(dir: Arc<tempfile::TempDir>, tokens: Tokens, extra: &[&str], ca: Option<Vec<u8>>) -> Daemon {
+        Daemon::spawn_at(dir, tokens, "127.0.0.1:0", extra, ca).await
+    }
+
+    /// As [`Daemon::spawn_tls`], listening on `listen`.
+    async fn spawn_at(
+        dir: Arc<tempfile::TempDir>,
+        tokens: Tokens,
+        listen: &str,
+        extra: &[&str],
+        ca: Option<Vec<u8>>,
+    ) -> Daemon {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -111,7 +122,7 @@ impl Daemon {
             .arg(dir.path().join("data"))
             .arg("--tokens")
             .arg(dir.path().join("tokens.toml"))
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -219,6 +230,15 @@ impl Daemon {
         child.kill().expect("SIGKILL");
         child.wait().expect("reaped");
         Daemon::spawn(dir, tokens, &[]).await
+    }
+
+    /// Stops it (SIGTERM) and starts it again on the same store, tokens and address, so that
+    /// clients can find it again.
+    pub async fn restart_at_same_address(self) -> Daemon {
+        let (dir, tokens, listen) = (self.dir.clone(), self.tokens.clone(), self.addr.to_string());
+        let status = self.stop();
+        assert!(status.success(), "a clean exit after SIGTERM: {status}");
+        Daemon::spawn_at(dir, tokens, &listen, &[], None).await
     }
 
     /// Stops it (SIGTERM) and starts it again on the same store and tokens.

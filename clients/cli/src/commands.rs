@@ -440,38 +440,89 @@ pub async fn tail(
         None => client.head(project.as_ref()).await?.commit,
     };
     let mut sub = client.subscribe(after, project.as_ref()).await?;
+    let mut last = after;
     let mut seen = 0u64;
+    let mut attempts = 0u32;
     while limit.is_none_or(|l| seen < l) {
-        let Some(next) = sub.next().await else { break };
-        let notice = next?;
-        seen += 1;
-        for e in &notice.events {
-            if json {
-                let mut v = show::event_as_json(e);
-                if let Some(o) = v.as_object_mut() {
-                    o.insert("commit_hash".into(), show::hex(&notice.commit_hash).into());
-                }
-                outln!("{v}");
-            } else {
-                let money = show::headline_money(&e.event.kind)
-                    .map(|m| show::amount(m.amount(), m.currency()))
-                    .unwrap_or_default();
-                outln!(
-                    "commit {:>6}  {}  {}#{}  {}  {}  {}  ({})",
-                    notice.commit,
-                    e.event.effective_date,
-                    e.event.project,
-                    e.seq,
-                    e.event.kind.name(),
-                    money,
-                    show::clip(&e.event.memo, 60),
-                    e.actor
-                );
+        let mut lost = match sub.next().await {
+            Some(Ok(notice)) => {
+                attempts = 0;
+                last = notice.commit;
+                seen += 1;
+                print_notice(&notice, json);
+                continue;
             }
-        }
-        let _ = std::io::stdout().flush();
+            Some(Err(e)) if !transient(&e) => return Err(e.into()),
+            Some(Err(e)) => e.to_string(),
+            None => "the server ended the stream".to_owned(),
+        };
+        // Follow again from the last commit shown: none is missed, none shown twice.
+        sub = loop {
+            attempts += 1;
+            if attempts > TAIL_RECONNECTS_MAX {
+                return Err(Failure::other(format!(
+                    "lost the server ({lost}); gave up after {TAIL_RECONNECTS_MAX} attempts to follow again"
+                )));
+            }
+            let wait = TAIL_BACKOFF_FIRST.saturating_mul(1 << (attempts - 1).min(6)).min(TAIL_BACKOFF_MAX);
+            eprintln!("fiscus tail: {lost}; following again after commit {last} in {} ms", wait.as_millis());
+            tokio::time::sleep(wait).await;
+            match client.subscribe(last, project.as_ref()).await {
+                Ok(s) => break s,
+                Err(e) if transient(&e) => lost = e.to_string(),
+                Err(e) => return Err(e.into()),
+            }
+        };
     }
     Ok(())
+}
+
+/// Attempts in a row to follow again after the server is lost, before `tail` gives up.
+const TAIL_RECONNECTS_MAX: u32 = 30;
+/// The wait before the first attempt; it doubles with each failed one, up to [`TAIL_BACKOFF_MAX`].
+const TAIL_BACKOFF_FIRST: std::time::Duration = std::time::Duration::from_millis(250);
+/// The longest wait between two attempts.
+const TAIL_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// True for a lost connection or a server restarting or busy; false for a refusal that another try
+/// would meet again (a bad token, another project's data, a bad argument).
+fn transient(e: &fiscus_client::ClientError) -> bool {
+    use fiscus_client::{ClientError, Code};
+    match e {
+        ClientError::Connect { .. } => true,
+        ClientError::Status { code, .. } => matches!(
+            code,
+            Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded | Code::ResourceExhausted
+        ),
+        _ => false,
+    }
+}
+
+fn print_notice(notice: &fiscus_client::CommitNotice, json: bool) {
+    for e in &notice.events {
+        if json {
+            let mut v = show::event_as_json(e);
+            if let Some(o) = v.as_object_mut() {
+                o.insert("commit_hash".into(), show::hex(&notice.commit_hash).into());
+            }
+            outln!("{v}");
+        } else {
+            let money =
+                show::headline_money(&e.event.kind).map(|m| show::amount(m.amount(), m.currency())).unwrap_or_default();
+            outln!(
+                "commit {:>6}  {}  {}#{}  {}  {}  {}  ({})",
+                notice.commit,
+                e.event.effective_date,
+                e.event.project,
+                e.seq,
+                e.event.kind.name(),
+                money,
+                show::clip(&e.event.memo, 60),
+                e.actor
+            );
+        }
+    }
+    let _ = std::io::stdout().flush();
 }
 
 /// `fiscus token`.

@@ -158,7 +158,9 @@ enum Command {
         #[arg(long)]
         project: Option<String>,
     },
-    /// Follow new commits as they are made (after catching up from --after).
+    /// Follow new commits as they are made (after catching up from --after). When the daemon
+    /// goes away (a restart, a lost connection) it follows again from the last commit shown, with
+    /// none missed or shown twice, waiting longer between attempts; it gives up after 30 in a row.
     Tail {
         /// Only this project's events.
         #[arg(long)]
