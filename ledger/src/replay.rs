@@ -24,7 +24,7 @@ use crate::ids::ProjectId;
 use crate::pack::Unpacker;
 use crate::projection::{CommitHead, Head, Projection};
 use crate::record::{CommitView, Framed, RecordView, FORMAT_VERSION};
-use crate::store::{parse_record_key, record_key, tail_key, COMMITS, HEADS, RECORDS, TAILS};
+use crate::store::{key_number, parse_record_key, record_key, tail_key, COMMITS, HEADS, RECORDS, TAILS};
 
 /// A chain that failed verification, with its first bad record.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -389,8 +389,7 @@ fn scan_commits(tree: &sled::Tree, keys: &FingerprintKeys) -> Result<(Listing, C
     let mut unpacker = Unpacker::new();
     for item in tree.scan_prefix([COMMITS]) {
         let (key, value) = item?;
-        let key_number = key.get(1..).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes);
-        if key_number != Some(head.number + 1) {
+        if key_number(&key) != head.number + 1 {
             fail(&mut broken, None, format!("commit chain broken at commit {}: its entry is missing", head.number + 1));
         }
         let value = match unpacker.unpack(&value) {

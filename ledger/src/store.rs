@@ -383,8 +383,7 @@ impl Appender<'_> {
                 return Err(missing(next, "entry missing"));
             }
             let plain = unpacker.unpack(&stored)?;
-            let items = Framed::commits(&plain).map(|i| i.map(|_| ())).collect::<Result<Vec<()>, _>>()?;
-            next += items.len() as u64;
+            next += Framed::commits(&plain).try_fold(0u64, |n, item| item.map(|_| n + 1))?;
             value.extend_from_slice(&plain);
             self.batch.remove(key);
         }
@@ -508,8 +507,8 @@ fn floor(tree: &sled::Tree, lo: Vec<u8>, hi: Vec<u8>, seq: u64) -> Result<u64, L
     }
 }
 
-/// The number a commit log key holds (0 for a malformed key).
-fn key_number(key: &[u8]) -> u64 {
+/// The number a commit log key holds (0, never a commit's, for a malformed key).
+pub(crate) fn key_number(key: &[u8]) -> u64 {
     key.get(1..).and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes)
 }
 
