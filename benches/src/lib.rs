@@ -73,7 +73,7 @@ pub struct Pass {
 /// damaged.
 pub fn full_pass(dir: &Path, threads: usize) -> Result<Pass, LedgerError> {
     let started = Instant::now();
-    let (store, report) = Store::open_with(dir, ReplayOptions { threads })?;
+    let (store, report) = Store::open_with(dir, ReplayOptions::threads(threads))?;
     let seconds = started.elapsed().as_secs_f64();
     if let Some(d) = report.damage.first() {
         return Err(LedgerError::Corrupt { project: d.project.clone(), seq: d.seq, problem: d.problem.clone() });

@@ -10,6 +10,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use fiscus_ledger::replay::ReplayOptions;
 use fiscus_ledger::store::Store;
 use fiscus_proto::pb::audit_server::AuditServer;
 use fiscus_proto::pb::ledger_server::LedgerServer;
@@ -64,12 +65,19 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     }
     std::fs::create_dir_all(&settings.data)?;
     let data = settings.data.clone();
-    let (store, report) = tokio::task::spawn_blocking(move || Store::open(&data)).await??;
+    info!(data = %data.display(), "opening the store and verifying every chain");
+    let opening = std::time::Instant::now();
+    let (store, report) = tokio::task::spawn_blocking(move || {
+        let progress = |records: u64| info!(records, "verifying the store");
+        Store::open_reporting(&data, ReplayOptions::default(), Some(&progress))
+    })
+    .await??;
     info!(
         data = %settings.data.display(),
         events = report.events,
         chains = report.chains,
         commits = report.commits,
+        elapsed_ms = opening.elapsed().as_millis() as u64,
         "store opened and verified"
     );
     for d in &report.damage {

@@ -139,11 +139,26 @@ pub struct ReplayOptions {
     /// 1: everything on the calling thread. 2 or more: the commit log, reading and hashing the
     /// records, and decoding and folding them run as three stages on their own threads.
     pub threads: usize,
+    /// Progress is reported every this many records ([`PROGRESS_EVERY`] by default).
+    pub progress_every: u64,
+}
+
+/// Records between two progress reports of a replay, by default.
+pub const PROGRESS_EVERY: u64 = 262_144;
+
+impl ReplayOptions {
+    /// The default options on `threads` threads.
+    pub fn threads(threads: usize) -> ReplayOptions {
+        ReplayOptions { threads, ..ReplayOptions::default() }
+    }
 }
 
 impl Default for ReplayOptions {
     fn default() -> Self {
-        ReplayOptions { threads: std::thread::available_parallelism().map_or(1, usize::from) }
+        ReplayOptions {
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
+            progress_every: PROGRESS_EVERY,
+        }
     }
 }
 
@@ -182,7 +197,7 @@ pub fn replay(
 ) -> Result<Replayed, LedgerError> {
     let started = std::time::Instant::now();
     let keys = FingerprintKeys::random();
-    let mut fold = Fold::new(&keys, progress);
+    let mut fold = Fold::new(&keys, progress, options.progress_every);
     let (commit_scan, read) = if options.threads <= 1 {
         let commit_scan = scan_commits(tree, &keys)?;
         let read = read_records(tree, |b| {
@@ -270,6 +285,7 @@ fn read_records(tree: &sled::Tree, mut send: impl FnMut(Batch) -> bool) -> Resul
 struct Fold<'k> {
     keys: &'k FingerprintKeys,
     progress: Option<&'k dyn Fn(u64)>,
+    progress_every: u64,
     projection: Projection,
     current: Option<Chain>,
     /// Chains set aside: a project's tail comes after every project's sealed chunks.
@@ -279,10 +295,11 @@ struct Fold<'k> {
 }
 
 impl<'k> Fold<'k> {
-    fn new(keys: &'k FingerprintKeys, progress: Option<&'k dyn Fn(u64)>) -> Fold<'k> {
+    fn new(keys: &'k FingerprintKeys, progress: Option<&'k dyn Fn(u64)>, progress_every: u64) -> Fold<'k> {
         Fold {
             keys,
             progress,
+            progress_every: progress_every.max(1),
             projection: Projection::new(),
             current: None,
             waiting: HashMap::new(),
@@ -362,7 +379,7 @@ impl<'k> Fold<'k> {
             chain.head = Head { seq: expected, hash };
             self.done += 1;
             if let Some(report) = self.progress {
-                if self.done.is_multiple_of(262_144) {
+                if self.done.is_multiple_of(self.progress_every) {
                     report(self.done);
                 }
             }

@@ -152,6 +152,16 @@ impl Store {
 
     /// [`Store::open`] with explicit replay options (single-threaded replay for measurements).
     pub fn open_with(dir: &Path, options: ReplayOptions) -> Result<(Store, OpenReport), LedgerError> {
+        Store::open_reporting(dir, options, None)
+    }
+
+    /// [`Store::open_with`], telling `progress` the number of records verified now and then (every
+    /// 262,144), for progress output while a large store opens.
+    pub fn open_reporting(
+        dir: &Path,
+        options: ReplayOptions,
+        progress: Option<&dyn Fn(u64)>,
+    ) -> Result<(Store, OpenReport), LedgerError> {
         let started = std::time::Instant::now();
         let (db, tree) = open_tree(dir)?;
         let sled_open = started.elapsed();
@@ -170,7 +180,7 @@ impl Store {
             }
         }
         let log_file = File::options().read(true).open(dir.join("db"))?;
-        let Replayed { projection, damage, commits, mut phases, ids } = replay(&tree, options, None)?;
+        let Replayed { projection, damage, commits, mut phases, ids } = replay(&tree, options, progress)?;
         phases.insert(0, ("sled open", sled_open));
         let report = OpenReport {
             events: projection.events,

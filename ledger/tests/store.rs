@@ -419,11 +419,18 @@ fn a_generated_year_replays_to_the_live_projection_on_one_thread_and_on_three() 
     assert_eq!(live.events, 3_000);
     store.close().expect("close");
     for threads in [1, 3] {
-        let (store, report) = Store::open_with(dir.path(), ReplayOptions { threads }).expect("reopen");
+        let (store, report) = Store::open_with(dir.path(), ReplayOptions::threads(threads)).expect("reopen");
         assert!(report.damage.is_empty(), "{:?}", report.damage);
         assert_eq!(store.projection(), &live, "replay on {threads} thread(s)");
         drop(store);
     }
+    // progress reports, as fiscusd logs them while a store opens
+    let reports = std::sync::Mutex::new(Vec::new());
+    let progress = |n: u64| reports.lock().expect("not poisoned").push(n);
+    let options = ReplayOptions { progress_every: 1_000, ..ReplayOptions::default() };
+    let (store, _) = Store::open_reporting(dir.path(), options, Some(&progress)).expect("reopen");
+    drop(store);
+    assert_eq!(reports.into_inner().expect("not poisoned"), vec![1_000, 2_000, 3_000]);
 }
 
 #[test]

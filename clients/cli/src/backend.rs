@@ -8,7 +8,8 @@ use chrono::NaiveDate;
 use fiscus_client::fiscus_ledger::chain::Hash;
 use fiscus_client::fiscus_ledger::commit::{CommitRequest, Committed};
 use fiscus_client::fiscus_ledger::record::Record;
-use fiscus_client::fiscus_ledger::store::Store;
+use fiscus_client::fiscus_ledger::replay::ReplayOptions;
+use fiscus_client::fiscus_ledger::store::{OpenReport, Store};
 use fiscus_client::fiscus_ledger::{Currency, Event, LedgerError, ProjectId};
 use fiscus_client::{
     Balances, ChainHead, Client, ClientOptions, EventsPage, Heads, PendingExpense, ProjectSummary, RawRecord,
@@ -40,6 +41,17 @@ fn not_found(project: &ProjectId) -> Failure {
     Failure::from(LedgerError::UnknownProject { project: project.clone() })
 }
 
+/// Opens (creating when absent) the store in `dir`, verifying every chain, with a spinner on a
+/// terminal counting the records verified (a large store takes seconds).
+pub fn open_store(dir: &Path) -> Result<(Store, OpenReport), Failure> {
+    let spinner = crate::commands::progress(None, "opening and verifying the store");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(100));
+    let count = |records: u64| spinner.set_position(records);
+    let opened = Store::open_reporting(dir, ReplayOptions::default(), Some(&count));
+    spinner.finish_and_clear();
+    Ok(opened?)
+}
+
 impl Backend {
     /// Connects to a daemon.
     pub async fn remote(url: &str, options: ClientOptions) -> Result<Backend, Failure> {
@@ -48,8 +60,7 @@ impl Backend {
 
     /// Opens (creating when absent) the store in `dir`, verifying every chain.
     pub fn local(dir: &Path, actor: &str) -> Result<Backend, Failure> {
-        let (store, report) = Store::open(dir)?;
-        let _ = report;
+        let (store, _) = open_store(dir)?;
         Ok(Backend::Local { store: Box::new(store), actor: actor.to_owned() })
     }
 

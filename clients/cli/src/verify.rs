@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::time::Instant;
 
-use fiscus_client::fiscus_ledger::store::Store;
 use fiscus_client::fiscus_ledger::verify::verify_chain;
 use fiscus_client::{short, VerifiedProject};
 use serde_json::json;
@@ -21,10 +20,7 @@ pub fn store(dir: &Path, json: bool) -> Result<(), Failure> {
         return Err(Failure::other(format!("no Fiscus store in {}", dir.display())));
     }
     let started = Instant::now();
-    let spinner = progress(None, "opening and verifying the store");
-    spinner.enable_steady_tick(std::time::Duration::from_millis(100));
-    let (store, report) = Store::open(dir)?;
-    spinner.finish_and_clear();
+    let (store, report) = crate::backend::open_store(dir)?;
     let open_ms = started.elapsed().as_millis().max(1);
     let p = store.projection();
     let mut problems: Vec<(String, u64, String)> =
