@@ -196,7 +196,7 @@ impl Store {
                 d.project, d.seq, d.problem
             )
         });
-        let packer = Packer::new()?;
+        let packer = Packer::new();
         let store = Store { db, tree, log_file, dir: dir.to_owned(), projection, ids, damage, read_only, packer };
         Ok((store, report))
     }

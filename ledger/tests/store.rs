@@ -547,7 +547,7 @@ fn a_chunk_rewritten_with_other_records_compressed_the_same_way_is_reported() {
         for r in &records {
             fiscus_ledger::record::push_framed(&mut value, r);
         }
-        let packed = fiscus_ledger::pack::Packer::new().expect("packer").pack(value).expect("pack");
+        let packed = fiscus_ledger::pack::Packer::new().pack(value).expect("pack");
         tree.insert(key, packed).expect("insert");
     });
     assert_eq!((d[0].project.as_str(), d[0].seq), ("runs", 10), "{d:?}");
