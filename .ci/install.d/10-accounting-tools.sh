@@ -17,7 +17,7 @@ if [ "$(id -u)" -ne 0 ]; then
     if have sudo; then
         SUDO="sudo"
     else
-        echo "install-accounting-tools: need root or sudo to apt-get install hledger beancount" >&2
+        echo "10-accounting-tools: need root or sudo to apt-get install hledger beancount" >&2
         exit 1
     fi
 fi
@@ -28,7 +28,7 @@ $SUDO apt-get install -y -q --no-install-recommends hledger beancount
 
 for tool in hledger bean-check bean-query; do
     if ! have "$tool"; then
-        echo "install-accounting-tools: $tool is still missing after apt-get install" >&2
+        echo "10-accounting-tools: $tool is still missing after apt-get install" >&2
         exit 1
     fi
 done
