@@ -3,7 +3,7 @@
 //! `bean-check`), and every account's balance per currency is compared, exactly, with
 //! `Projection::trial_balance()` (and, for one project's export, with that project's books).
 //!
-//! The tools come from Debian: `.ci/install-accounting-tools`. Without them these tests fail (they
+//! The tools come from Debian: `bash .ci/install`. Without them these tests fail (they
 //! never skip).
 
 use std::collections::BTreeMap;
@@ -26,7 +26,7 @@ use fiscus_ledger::workload::{demo_year, generate, WorkloadConfig};
 use fiscus_ledger::{Hash, ProjectId};
 use rust_decimal::Decimal;
 
-const INSTALL: &str = ".ci/install-accounting-tools";
+const INSTALL: &str = "bash .ci/install";
 
 /// (account in Fiscus's naming, currency code) → debit-positive balance; zero balances left out.
 type Balances = BTreeMap<(String, String), Decimal>;
