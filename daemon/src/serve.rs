@@ -102,10 +102,15 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
 
     let auth = Authenticator::new(tokens);
     let (health, health_service) = tonic_health::server::health_reporter();
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(fiscus_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // Reflection v1, and v1alpha for the clients that speak only it (Python's grpcio-reflection,
+    // older generic tools), both from the same descriptor sets.
+    let reflection_of = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(fiscus_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection = reflection_of().build_v1()?;
+    let reflection_v1alpha = reflection_of().build_v1alpha()?;
     let ledger =
         LedgerServer::new(LedgerService::new(shared.clone())).max_decoding_message_size(limits.request_bytes_max);
     let check = auth.clone();
@@ -123,7 +128,12 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     }
     let listener = TcpListener::bind(settings.listen).await?;
     let local = listener.local_addr()?;
-    let router = builder.add_service(health_service).add_service(reflection).add_service(ledger).add_service(audit);
+    let router = builder
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(reflection_v1alpha)
+        .add_service(ledger)
+        .add_service(audit);
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let mut until = stopping.clone();
     let mut server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move {

@@ -351,25 +351,46 @@ async fn expense_requests_are_filed_by_the_project_approved_by_another_and_paid(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_reflection_are_served_without_a_token() {
+    let d = Daemon::start().await;
+    let wanted = ["fiscus.v1.Ledger", "fiscus.v1.Audit", "grpc.health.v1.Health"];
+
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
     use tonic_reflection::pb::v1::ServerReflectionRequest;
-
-    let d = Daemon::start().await;
     let mut client = ServerReflectionClient::new(d.channel().await);
     let ask = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
     };
     let mut answers =
-        client.server_reflection_info(tokio_stream::iter(vec![ask])).await.expect("reflection").into_inner();
+        client.server_reflection_info(tokio_stream::iter(vec![ask])).await.expect("reflection v1").into_inner();
     let answer = answers.message().await.expect("stream").expect("one answer");
     let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
         panic!("a service list: {answer:?}")
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for wanted in ["fiscus.v1.Ledger", "fiscus.v1.Audit", "grpc.health.v1.Health"] {
-        assert!(names.iter().any(|n| n == wanted), "{wanted} in {names:?}");
+    for w in wanted {
+        assert!(names.iter().any(|n| n == w), "v1: {w} in {names:?}");
+    }
+
+    // v1alpha, which Python's grpcio-reflection and older generic tools speak, lists the same.
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient as AlphaClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest as AlphaRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse as AlphaResponse;
+    let mut client = AlphaClient::new(d.channel().await);
+    let ask = tonic_reflection::pb::v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(AlphaRequest::ListServices(String::new())),
+    };
+    let mut answers =
+        client.server_reflection_info(tokio_stream::iter(vec![ask])).await.expect("reflection v1alpha").into_inner();
+    let answer = answers.message().await.expect("stream").expect("one answer");
+    let Some(AlphaResponse::ListServicesResponse(list)) = answer.message_response else {
+        panic!("a service list: {answer:?}")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for w in wanted {
+        assert!(names.iter().any(|n| n == w), "v1alpha: {w} in {names:?}");
     }
 }
