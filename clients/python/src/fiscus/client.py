@@ -1,0 +1,511 @@
+"""The clients: :class:`Client` (blocking) and :class:`AsyncClient` (``grpc.aio``), with the same
+methods. Both speak the ``fiscus.v1`` contract to ``fiscusd`` with a bearer token.
+
+Retries: a call that fails with ``UNAVAILABLE``, ``DEADLINE_EXCEEDED`` or ``RESOURCE_EXHAUSTED``
+(the connection dropped, the server restarted or is overloaded) is sent again, at most ``retries``
+more times with a doubling delay. A write is retried with the *same* request, so the same event ids:
+if the first attempt was stored, the retry answers with its position and ``duplicate=True``, and
+nothing is recorded twice. Any other refusal is raised at once (see :mod:`fiscus.errors`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import grpc
+import grpc.aio
+
+from fiscus._wire import committed_of, event_to_pb, format_amount, from_pb, message_into
+from fiscus.errors import FiscusError, FiscusUnavailable, from_rpc_error
+from fiscus.model import (
+    Balances,
+    CommitNotice,
+    Committed,
+    Event,
+    Heads,
+    PendingExpense,
+    ProjectKind,
+    ProjectOpened,
+    ProjectSummary,
+    RawRecord,
+    RecordedEvent,
+    Statement,
+    TrialBalance,
+)
+from fiscus.v1 import audit_pb2, audit_pb2_grpc, ledger_pb2, ledger_pb2_grpc
+
+Tls = bool | bytes | grpc.ChannelCredentials | None
+"""How to reach the server: ``None`` follows the address (``https://`` is TLS with the system's
+roots, anything else plaintext); ``False`` plaintext; ``True`` TLS with the system's roots; ``bytes``
+TLS trusting that CA certificate (PEM); a :class:`grpc.ChannelCredentials` as it is."""
+
+R = TypeVar("R")
+
+RETRIES_DEFAULT = 4
+"""More attempts a call gets after a dropped connection or an overloaded server."""
+RETRY_DELAY_S = 0.2
+"""Delay before the first retry, in seconds; doubled each time, at most :data:`RETRY_DELAY_MAX_S`."""
+RETRY_DELAY_MAX_S = 2.0
+"""Longest delay between two attempts, in seconds."""
+RESUME_FOR_S = 60.0
+"""How long ``subscribe`` keeps trying to resume after its stream broke, in seconds."""
+
+_CHANNEL_OPTIONS = [
+    # Reconnect soon after a daemon restart instead of backing off for up to two minutes.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+
+
+def _channel_target(server: str, tls: Tls) -> tuple[str, grpc.ChannelCredentials | None]:
+    """``host:port`` and the credentials (``None`` for plaintext) for ``server`` and ``tls``."""
+    scheme = ""
+    target = server
+    if "://" in server:
+        parts = urlsplit(server)
+        scheme, target = parts.scheme, parts.netloc
+        if scheme not in ("http", "https") or not target:
+            raise ValueError(f"server: expected host:port, http://host:port or https://host:port, got {server!r}")
+    if tls is None:
+        tls = scheme == "https"
+    if tls is False:
+        return target, None
+    if tls is True:
+        return target, grpc.ssl_channel_credentials()
+    if isinstance(tls, bytes):
+        return target, grpc.ssl_channel_credentials(root_certificates=tls)
+    return target, tls
+
+
+def _delay(attempt: int) -> float:
+    return float(min(RETRY_DELAY_S * (2**attempt), RETRY_DELAY_MAX_S))
+
+
+# ----- requests, shared by both clients --------------------------------------------------------
+
+
+def _open_request(
+    project: str,
+    opened: ProjectOpened,
+    effective_date: date,
+    event_id: str | None,
+    memo: str,
+    reference: str | None,
+) -> ledger_pb2.OpenProjectRequest:
+    req = ledger_pb2.OpenProjectRequest(
+        event_id=event_id if event_id is not None else f"open-{project}",
+        project=project,
+        effective_date=effective_date.isoformat(),
+        memo=memo,
+    )
+    if reference is not None:
+        req.reference = reference
+    message_into(req.opened, opened)
+    return req
+
+
+def _record_request(
+    events: Event | Sequence[Event], expected_seq: Mapping[str, int] | None
+) -> ledger_pb2.RecordCommitRequest:
+    batch = [events] if isinstance(events, Event) else list(events)
+    for i, e in enumerate(batch):
+        if not isinstance(e, Event):
+            raise TypeError(f"events[{i}]: expected a fiscus.Event, got {type(e).__name__}")
+    req = ledger_pb2.RecordCommitRequest(events=[event_to_pb(e) for e in batch])
+    for project, seq in (expected_seq or {}).items():
+        req.expected_seq[project] = seq
+    return req
+
+
+def _balance_request(project: str, currency: str | None) -> ledger_pb2.GetBalanceRequest:
+    req = ledger_pb2.GetBalanceRequest(project=project)
+    if currency is not None:
+        req.currency = currency
+    return req
+
+
+def _statement_request(
+    project: str, from_date: date, to_date: date, currency: str | None
+) -> ledger_pb2.GetStatementRequest:
+    req = ledger_pb2.GetStatementRequest(project=project, from_date=from_date.isoformat(), to_date=to_date.isoformat())
+    if currency is not None:
+        req.currency = currency
+    return req
+
+
+def _notice(msg: ledger_pb2.SubscribeResponse) -> CommitNotice:
+    return from_pb(msg, CommitNotice)
+
+
+def _raw(msg: audit_pb2.ExportChainResponse) -> list[RawRecord]:
+    return [RawRecord(r.seq, r.bytes, r.hash) for r in msg.records]
+
+
+class _Base:
+    def __init__(self, server: str, token: str, retries: int, timeout: float | None) -> None:
+        if retries < 0:
+            raise ValueError("retries: must be 0 or more")
+        self.server = server
+        self.retries = retries
+        self.timeout = timeout
+        self._metadata = (("authorization", f"Bearer {token}"),)
+
+
+class Client(_Base):
+    """A blocking client of ``fiscusd``.
+
+    ``server`` is ``"host:port"`` or ``"http(s)://host:port"``; ``token`` a bearer token printed by
+    ``fiscusd token add``; ``tls`` see :data:`Tls`; ``timeout`` the deadline of each unary call in
+    seconds (``None``: no deadline); ``retries`` see the module's docstring. Use it as a context
+    manager, or call :meth:`close`::
+
+        with fiscus.Client("127.0.0.1:7878", token) as client:
+            print(client.balance("rustconf-2026"))
+    """
+
+    def __init__(
+        self,
+        server: str,
+        token: str,
+        *,
+        tls: Tls = None,
+        timeout: float | None = 30.0,
+        retries: int = RETRIES_DEFAULT,
+    ) -> None:
+        super().__init__(server, token, retries, timeout)
+        target, creds = _channel_target(server, tls)
+        self._channel = (
+            grpc.secure_channel(target, creds, options=_CHANNEL_OPTIONS)
+            if creds is not None
+            else grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
+        )
+        self._ledger = ledger_pb2_grpc.LedgerStub(self._channel)
+        self._audit = audit_pb2_grpc.AuditStub(self._channel)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Closes the connection; calls in flight are cancelled."""
+        self._channel.close()
+
+    def _call(self, method: Callable[..., R], request: Any) -> R:
+        attempt = 0
+        while True:
+            try:
+                return method(request, metadata=self._metadata, timeout=self.timeout)
+            except grpc.RpcError as e:
+                err = from_rpc_error(e)
+                if isinstance(err, FiscusUnavailable) and attempt < self.retries:
+                    time.sleep(_delay(attempt))
+                    attempt += 1
+                    continue
+                raise err from None
+
+    def open_project(
+        self,
+        project: str,
+        *,
+        name: str,
+        kind: ProjectKind,
+        fee_bps: int,
+        currency: str,
+        effective_date: date,
+        advance_limit: Decimal = Decimal(0),
+        event_id: str | None = None,
+        memo: str = "",
+        reference: str | None = None,
+    ) -> Committed:
+        """Opens ``project`` (its ``ProjectOpened``, seq 1; role admin). ``event_id`` defaults to
+        ``"open-<project>"``. Raises :class:`~fiscus.FiscusConflict` when the project exists."""
+        opened = ProjectOpened(name, kind, fee_bps, currency, advance_limit)
+        req = _open_request(project, opened, effective_date, event_id, memo, reference)
+        r = self._call(self._ledger.OpenProject, req)
+        return committed_of(r.commit, [r.position], r.duplicate)
+
+    def record(self, events: Event | Sequence[Event], *, expected_seq: Mapping[str, int] | None = None) -> Committed:
+        """Records one event, or several as one atomic commit (a sponsorship package paying three
+        projects is one commit of three ``ContributionReceived``). ``expected_seq`` maps project
+        ids to the head seq they must have before the commit (else :class:`~fiscus.FiscusConflict`).
+        A bad field raises :class:`~fiscus.FiscusInvalid` whose ``field`` is its path, such as
+        ``"events[1].contribution_received.amount"``; a refused rule :class:`~fiscus.FiscusRefused`.
+        """
+        r = self._call(self._ledger.RecordCommit, _record_request(events, expected_seq))
+        return committed_of(r.commit, list(r.positions), r.duplicate)
+
+    def balance(self, project: str, currency: str | None = None) -> Balances:
+        """``project``'s balances, one per currency it has used (or only ``currency``)."""
+        return from_pb(self._call(self._ledger.GetBalance, _balance_request(project, currency)), Balances)
+
+    def statement(self, project: str, from_date: date, to_date: date, currency: str | None = None) -> Statement:
+        """``project``'s statement from ``from_date`` to ``to_date``, inclusive, per currency."""
+        req = _statement_request(project, from_date, to_date, currency)
+        return from_pb(self._call(self._ledger.GetStatement, req), Statement)
+
+    def events(self, project: str, after_seq: int = 0, page_size: int = 0) -> Iterator[RecordedEvent]:
+        """``project``'s stored events after ``after_seq``, in seq order, fetching pages of
+        ``page_size`` (0: the server's default) as you iterate, up to the head of the last page."""
+        cursor = after_seq
+        while True:
+            req = ledger_pb2.ListEventsRequest(project=project, after_seq=cursor, page_size=page_size)
+            page = self._call(self._ledger.ListEvents, req)
+            for e in page.events:
+                yield from_pb(e, RecordedEvent)
+            if not page.events or page.next_after_seq >= page.head_seq:
+                return
+            cursor = page.next_after_seq
+
+    def projects(self, include_closed: bool = False) -> list[ProjectSummary]:
+        """Every project the token may read, in id order (closed ones too with ``include_closed``)."""
+        out: list[ProjectSummary] = []
+        after = ""
+        while True:
+            req = ledger_pb2.ListProjectsRequest(after_project=after, include_closed=include_closed)
+            page = self._call(self._ledger.ListProjects, req)
+            out.extend(from_pb(p, ProjectSummary) for p in page.projects)
+            if not page.next_after_project or not page.projects:
+                return out
+            after = page.next_after_project
+
+    def trial_balance(self) -> TrialBalance:
+        """The sponsor-wide trial balance (roles accountant, auditor, admin)."""
+        return from_pb(self._call(self._ledger.GetTrialBalance, ledger_pb2.GetTrialBalanceRequest()), TrialBalance)
+
+    def pending(self, project: str | None = None) -> list[PendingExpense]:
+        """Expense requests not yet paid or rejected, of ``project`` or of every readable project."""
+        req = ledger_pb2.ListPendingExpensesRequest(project=project or "")
+        return [from_pb(p, PendingExpense) for p in self._call(self._ledger.ListPendingExpenses, req).expenses]
+
+    def head(self, project: str | None = None) -> Heads:
+        """The commit head and the head of ``project``'s chain (or of every chain)."""
+        return from_pb(self._call(self._audit.GetHead, audit_pb2.GetHeadRequest(project=project or "")), Heads)
+
+    def export_chain(self, project: str, from_seq: int = 0) -> Iterator[RawRecord]:
+        """``project``'s raw stored records from ``from_seq`` (0 or 1: from the start) up to its head
+        when the export started, as :class:`~fiscus.RawRecord`; verify them with
+        :func:`fiscus.verify_project` or your own reader of docs/FORMAT.md."""
+        call = self._audit.ExportChain(
+            audit_pb2.ExportChainRequest(project=project, from_seq=from_seq), metadata=self._metadata
+        )
+        try:
+            for msg in call:
+                yield from _raw(msg)
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from None
+        finally:
+            call.cancel()
+
+    def subscribe(
+        self, after_commit: int = 0, project: str | None = None, *, resume_for: float = RESUME_FOR_S
+    ) -> Iterator[CommitNotice]:
+        """Every commit after ``after_commit`` (of ``project`` only, when given): first the stored
+        ones, then each new one as it is made, none twice and none skipped. When the stream breaks
+        (the daemon restarted, the connection dropped, the subscriber fell behind) it resumes from
+        the last commit delivered, trying for ``resume_for`` seconds before raising
+        :class:`~fiscus.FiscusUnavailable`. Stop by leaving the loop (or closing the iterator)."""
+        cursor = after_commit
+        broken_since: float | None = None
+        attempt = 0
+        while True:
+            req = ledger_pb2.SubscribeRequest(after_commit=cursor, project=project or "")
+            call = self._ledger.Subscribe(req, metadata=self._metadata)
+            failure: FiscusError = FiscusUnavailable("the subscription ended", grpc.StatusCode.UNAVAILABLE)
+            try:
+                for msg in call:
+                    notice = _notice(msg)
+                    cursor, broken_since, attempt = notice.commit, None, 0
+                    yield notice
+            except grpc.RpcError as e:
+                failure = from_rpc_error(e)
+                if not isinstance(failure, FiscusUnavailable):
+                    raise failure from None
+            finally:
+                call.cancel()
+            now = time.monotonic()
+            broken_since = now if broken_since is None else broken_since
+            if now - broken_since > resume_for:
+                raise failure
+            time.sleep(_delay(attempt))
+            attempt += 1
+
+
+class AsyncClient(_Base):
+    """The same client on ``grpc.aio``: every method is a coroutine, and ``events``,
+    ``export_chain`` and ``subscribe`` are async iterators. Use ``async with``, or await
+    :meth:`close`. Arguments as :class:`Client`."""
+
+    def __init__(
+        self,
+        server: str,
+        token: str,
+        *,
+        tls: Tls = None,
+        timeout: float | None = 30.0,
+        retries: int = RETRIES_DEFAULT,
+    ) -> None:
+        super().__init__(server, token, retries, timeout)
+        target, creds = _channel_target(server, tls)
+        self._channel = (
+            grpc.aio.secure_channel(target, creds, options=_CHANNEL_OPTIONS)
+            if creds is not None
+            else grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS)
+        )
+        self._ledger = ledger_pb2_grpc.LedgerStub(self._channel)
+        self._audit = audit_pb2_grpc.AuditStub(self._channel)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Closes the connection; calls in flight are cancelled."""
+        await self._channel.close()
+
+    async def _call(self, method: Callable[..., Awaitable[R]], request: Any) -> R:
+        attempt = 0
+        while True:
+            try:
+                return await method(request, metadata=self._metadata, timeout=self.timeout)
+            except grpc.RpcError as e:
+                err = from_rpc_error(e)
+                if isinstance(err, FiscusUnavailable) and attempt < self.retries:
+                    await asyncio.sleep(_delay(attempt))
+                    attempt += 1
+                    continue
+                raise err from None
+
+    async def open_project(
+        self,
+        project: str,
+        *,
+        name: str,
+        kind: ProjectKind,
+        fee_bps: int,
+        currency: str,
+        effective_date: date,
+        advance_limit: Decimal = Decimal(0),
+        event_id: str | None = None,
+        memo: str = "",
+        reference: str | None = None,
+    ) -> Committed:
+        """As :meth:`Client.open_project`."""
+        opened = ProjectOpened(name, kind, fee_bps, currency, advance_limit)
+        req = _open_request(project, opened, effective_date, event_id, memo, reference)
+        r = await self._call(self._ledger.OpenProject, req)
+        return committed_of(r.commit, [r.position], r.duplicate)
+
+    async def record(
+        self, events: Event | Sequence[Event], *, expected_seq: Mapping[str, int] | None = None
+    ) -> Committed:
+        """As :meth:`Client.record`."""
+        r = await self._call(self._ledger.RecordCommit, _record_request(events, expected_seq))
+        return committed_of(r.commit, list(r.positions), r.duplicate)
+
+    async def balance(self, project: str, currency: str | None = None) -> Balances:
+        """As :meth:`Client.balance`."""
+        return from_pb(await self._call(self._ledger.GetBalance, _balance_request(project, currency)), Balances)
+
+    async def statement(
+        self, project: str, from_date: date, to_date: date, currency: str | None = None
+    ) -> Statement:
+        """As :meth:`Client.statement`."""
+        req = _statement_request(project, from_date, to_date, currency)
+        return from_pb(await self._call(self._ledger.GetStatement, req), Statement)
+
+    async def events(self, project: str, after_seq: int = 0, page_size: int = 0) -> AsyncIterator[RecordedEvent]:
+        """As :meth:`Client.events`, as an async iterator."""
+        cursor = after_seq
+        while True:
+            req = ledger_pb2.ListEventsRequest(project=project, after_seq=cursor, page_size=page_size)
+            page = await self._call(self._ledger.ListEvents, req)
+            for e in page.events:
+                yield from_pb(e, RecordedEvent)
+            if not page.events or page.next_after_seq >= page.head_seq:
+                return
+            cursor = page.next_after_seq
+
+    async def projects(self, include_closed: bool = False) -> list[ProjectSummary]:
+        """As :meth:`Client.projects`."""
+        out: list[ProjectSummary] = []
+        after = ""
+        while True:
+            req = ledger_pb2.ListProjectsRequest(after_project=after, include_closed=include_closed)
+            page = await self._call(self._ledger.ListProjects, req)
+            out.extend(from_pb(p, ProjectSummary) for p in page.projects)
+            if not page.next_after_project or not page.projects:
+                return out
+            after = page.next_after_project
+
+    async def trial_balance(self) -> TrialBalance:
+        """As :meth:`Client.trial_balance`."""
+        r = await self._call(self._ledger.GetTrialBalance, ledger_pb2.GetTrialBalanceRequest())
+        return from_pb(r, TrialBalance)
+
+    async def pending(self, project: str | None = None) -> list[PendingExpense]:
+        """As :meth:`Client.pending`."""
+        req = ledger_pb2.ListPendingExpensesRequest(project=project or "")
+        r = await self._call(self._ledger.ListPendingExpenses, req)
+        return [from_pb(p, PendingExpense) for p in r.expenses]
+
+    async def head(self, project: str | None = None) -> Heads:
+        """As :meth:`Client.head`."""
+        r = await self._call(self._audit.GetHead, audit_pb2.GetHeadRequest(project=project or ""))
+        return from_pb(r, Heads)
+
+    async def export_chain(self, project: str, from_seq: int = 0) -> AsyncIterator[RawRecord]:
+        """As :meth:`Client.export_chain`, as an async iterator."""
+        call = self._audit.ExportChain(
+            audit_pb2.ExportChainRequest(project=project, from_seq=from_seq), metadata=self._metadata
+        )
+        try:
+            async for msg in call:
+                for r in _raw(msg):
+                    yield r
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from None
+        finally:
+            call.cancel()
+
+    async def subscribe(
+        self, after_commit: int = 0, project: str | None = None, *, resume_for: float = RESUME_FOR_S
+    ) -> AsyncIterator[CommitNotice]:
+        """As :meth:`Client.subscribe`, as an async iterator."""
+        cursor = after_commit
+        broken_since: float | None = None
+        attempt = 0
+        while True:
+            req = ledger_pb2.SubscribeRequest(after_commit=cursor, project=project or "")
+            call = self._ledger.Subscribe(req, metadata=self._metadata)
+            failure: FiscusError = FiscusUnavailable("the subscription ended", grpc.StatusCode.UNAVAILABLE)
+            try:
+                async for msg in call:
+                    notice = _notice(msg)
+                    cursor, broken_since, attempt = notice.commit, None, 0
+                    yield notice
+            except grpc.RpcError as e:
+                failure = from_rpc_error(e)
+                if not isinstance(failure, FiscusUnavailable):
+                    raise failure from None
+            finally:
+                call.cancel()
+            now = time.monotonic()
+            broken_since = now if broken_since is None else broken_since
+            if now - broken_since > resume_for:
+                raise failure
+            await asyncio.sleep(_delay(attempt))
+            attempt += 1
+
+
+__all__ = ["AsyncClient", "Client", "Tls", "format_amount"]
