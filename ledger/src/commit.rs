@@ -18,9 +18,13 @@ use crate::rules::{decide, Facts, History};
 pub const COMMIT_EVENTS_MAX: usize = 1_000;
 
 /// What the store can look up for staging: past events and the idempotency index.
+///
+/// Event ids are scoped per project: the idempotency key is (project, event id). The same id may be
+/// recorded once in each chain, and whether an id is taken is only ever asked of the chain the new
+/// event goes to, so no answer (duplicate, conflict or error text) depends on another project's ids.
 pub trait Lookup: History {
-    /// The idempotency entry of an event id, if it is recorded.
-    fn recorded(&self, event_id: &str) -> Result<Option<Recorded>, LedgerError>;
+    /// The event recorded in `project`'s chain under `event_id`, if any.
+    fn recorded(&self, project: &ProjectId, event_id: &str) -> Result<Option<Recorded>, LedgerError>;
 }
 
 /// An event already recorded under an event id: where, by which commit, and as stored.
@@ -104,7 +108,7 @@ pub struct Group<'p> {
     states: BTreeMap<ProjectId, ProjectState>,
     head: CommitHead,
     commits: Vec<StagedCommit>,
-    ids: HashMap<String, Recorded>,
+    ids: HashMap<(ProjectId, String), Recorded>,
     hasher: RecordHasher,
 }
 
@@ -161,13 +165,13 @@ impl<'p> Group<'p> {
             return Err(LedgerError::invalid("actor", format!("at most {ACTOR_LEN_MAX} bytes")));
         }
         check_text("actor", &req.actor, ACTOR_LEN_MAX, false, false)?;
-        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut seen: HashMap<(&ProjectId, &str), usize> = HashMap::new();
         for (i, e) in req.events.iter().enumerate() {
             e.validate(&format!("events[{i}]"))?;
-            if let Some(j) = seen.insert(e.event_id.as_str(), i) {
+            if let Some(j) = seen.insert((&e.project, e.event_id.as_str()), i) {
                 return Err(LedgerError::invalid(
                     &format!("events[{i}].event_id"),
-                    format!("repeats events[{j}].event_id"),
+                    format!("repeats events[{j}].event_id in project {}; event ids are unique per project", e.project),
                 ));
             }
         }
@@ -247,7 +251,7 @@ impl<'p> Group<'p> {
         let positions = records.iter().map(|r| Position { project: r.event.project.clone(), seq: r.seq }).collect();
         for r in &records {
             let id = Recorded { project: r.event.project.clone(), seq: r.seq, commit: number, event: r.event.clone() };
-            self.ids.insert(r.event.event_id.clone(), id);
+            self.ids.insert((r.event.project.clone(), r.event.event_id.clone()), id);
         }
         self.states.extend(draft);
         self.head = CommitHead { number, hash };
@@ -259,9 +263,9 @@ impl<'p> Group<'p> {
     fn duplicates(&self, req: &CommitRequest, lookup: &dyn Lookup) -> Result<Option<Committed>, LedgerError> {
         let mut found = Vec::new();
         for (i, e) in req.events.iter().enumerate() {
-            let entry = match self.ids.get(&e.event_id) {
+            let entry = match self.ids.get(&(e.project.clone(), e.event_id.clone())) {
                 Some(entry) => Some(entry.clone()),
-                None => lookup.recorded(&e.event_id)?,
+                None => lookup.recorded(&e.project, &e.event_id)?,
             };
             if let Some(entry) = entry {
                 if !same_request(e, &entry.event) {
@@ -355,7 +359,7 @@ impl History for Layered<'_> {
 #[derive(Default)]
 pub struct MemoryLookup {
     events: HashMap<(ProjectId, u64), Event>,
-    ids: HashMap<String, (ProjectId, u64, u64)>,
+    ids: HashMap<(ProjectId, String), (u64, u64)>,
 }
 
 impl MemoryLookup {
@@ -364,7 +368,7 @@ impl MemoryLookup {
         for c in commits {
             for r in &c.records {
                 self.events.insert((r.event.project.clone(), r.seq), r.event.clone());
-                self.ids.insert(r.event.event_id.clone(), (r.event.project.clone(), r.seq, c.entry.number));
+                self.ids.insert((r.event.project.clone(), r.event.event_id.clone()), (r.seq, c.entry.number));
             }
         }
     }
@@ -377,8 +381,8 @@ impl History for MemoryLookup {
 }
 
 impl Lookup for MemoryLookup {
-    fn recorded(&self, event_id: &str) -> Result<Option<Recorded>, LedgerError> {
-        Ok(self.ids.get(event_id).and_then(|(project, seq, commit)| {
+    fn recorded(&self, project: &ProjectId, event_id: &str) -> Result<Option<Recorded>, LedgerError> {
+        Ok(self.ids.get(&(project.clone(), event_id.to_owned())).and_then(|(seq, commit)| {
             let event = self.events.get(&(project.clone(), *seq))?.clone();
             Some(Recorded { project: project.clone(), seq: *seq, commit: *commit, event })
         }))

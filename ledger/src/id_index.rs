@@ -1,9 +1,12 @@
-//! The idempotency index: event id → where the event is stored, kept in memory.
+//! The idempotency index: (project, event id) → where the event is stored, kept in memory.
+//!
+//! Event ids are scoped per project: the same id may be recorded once in each chain, and a lookup
+//! names the chain it asks about, so an answer never depends on another project's ids.
 //!
 //! It is rebuilt from the records on open rather than stored: in sled, an index entry per event under
 //! keys that arrive in no particular order rewrites a leaf page for almost every insert, which made
 //! the store several times larger than the records it holds. In memory it costs about 17 bytes per
-//! event: a 64-bit keyed hash of the event id mapped to a packed (chain, seq). The hash only finds a
+//! event: a 64-bit keyed hash of the chain number and event id mapped to a packed (chain, seq). The hash only finds a
 //! candidate; the caller reads the record there and compares the event id itself, so a collision
 //! costs a read, never a wrong answer (two ids with one hash are both kept).
 
@@ -18,13 +21,13 @@ const SEQ_BITS: u32 = 44;
 /// Most chains the index can tell apart.
 pub const CHAINS_MAX: u32 = 1 << (64 - SEQ_BITS);
 
-/// Event ids → positions.
+/// (chain, event id) → seq.
 #[derive(Default)]
 pub struct IdIndex {
     keys: std::collections::hash_map::RandomState,
     slots: HashMap<u64, u64, rustc_hash::FxBuildHasher>,
     /// Ids whose hash was already taken by another id: kept by their full bytes.
-    overflow: HashMap<Vec<u8>, u64>,
+    overflow: HashMap<(u32, Vec<u8>), u64>,
     chains: Vec<ProjectId>,
     numbers: HashMap<ProjectId, u32>,
 }
@@ -51,23 +54,28 @@ impl IdIndex {
     pub fn insert(&mut self, event_id: &[u8], chain: u32, seq: u64) {
         assert!(seq < 1 << SEQ_BITS, "seq {seq} beyond the index's range");
         let packed = u64::from(chain) << SEQ_BITS | seq;
-        let key = self.keys.hash_one(event_id);
+        let key = self.keys.hash_one((chain, event_id));
         match self.slots.entry(key) {
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(packed);
             }
             std::collections::hash_map::Entry::Occupied(_) => {
-                self.overflow.insert(event_id.to_vec(), packed);
+                self.overflow.insert((chain, event_id.to_vec()), packed);
             }
         }
     }
 
-    /// Where an event with this id may be stored: at most two places, which the caller checks.
-    pub fn candidates(&self, event_id: &[u8]) -> Vec<(&ProjectId, u64)> {
-        let unpack = |p: u64| (&self.chains[(p >> SEQ_BITS) as usize], p & ((1 << SEQ_BITS) - 1));
-        let mut out: Vec<_> = self.overflow.get(event_id).map(|p| unpack(*p)).into_iter().collect();
-        if let Some(p) = self.slots.get(&self.keys.hash_one(event_id)) {
-            out.push(unpack(*p));
+    /// The seqs of `project`'s chain where an event with this id may be stored: at most two, which
+    /// the caller checks (a candidate from a hash collision may hold another id, or another chain).
+    pub fn candidates(&self, project: &ProjectId, event_id: &[u8]) -> Vec<u64> {
+        let Some(&chain) = self.numbers.get(project) else { return Vec::new() };
+        let seq_of = |p: u64| (p >> SEQ_BITS == u64::from(chain)).then_some(p & ((1 << SEQ_BITS) - 1));
+        let mut out = Vec::new();
+        if !self.overflow.is_empty() {
+            out.extend(self.overflow.get(&(chain, event_id.to_vec())).and_then(|p| seq_of(*p)));
+        }
+        if let Some(p) = self.slots.get(&self.keys.hash_one((chain, event_id))) {
+            out.extend(seq_of(*p));
         }
         out
     }
@@ -99,13 +107,21 @@ mod tests {
         }
         assert_eq!(index.len(), 1000);
         for i in 0..1000u64 {
-            let c = index.candidates(format!("e{i}").as_bytes());
-            assert!(c.contains(&(if i % 2 == 0 { &a } else { &b }, i + 1)), "e{i}: {c:?}");
+            let (own, other) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+            let c = index.candidates(own, format!("e{i}").as_bytes());
+            assert!(c.contains(&(i + 1)), "e{i}: {c:?}");
+            // ids are scoped per chain: the other chain does not see it
+            assert!(!index.candidates(other, format!("e{i}").as_bytes()).contains(&(i + 1)), "e{i}");
         }
-        // the same id twice (a collision in effect): both places are candidates
+        // the same id in another chain is another key
         index.insert(b"e5", na, 77);
-        let c = index.candidates(b"e5");
-        assert!(c.contains(&(&a, 77)) && c.contains(&(&b, 6)), "{c:?}");
-        assert!(index.candidates(b"nope").len() <= 1);
+        assert!(index.candidates(&a, b"e5").contains(&77));
+        assert!(index.candidates(&b, b"e5").contains(&6));
+        // the same id twice in one chain (a collision in effect): both places are candidates
+        index.insert(b"e5", na, 78);
+        let c = index.candidates(&a, b"e5");
+        assert!(c.contains(&77) && c.contains(&78), "{c:?}");
+        assert!(index.candidates(&a, b"nope").len() <= 1);
+        assert!(index.candidates(&ProjectId::parse("p", "c").expect("id"), b"e5").is_empty());
     }
 }

@@ -551,8 +551,8 @@ impl History for Store {
 }
 
 impl Lookup for Store {
-    fn recorded(&self, event_id: &str) -> Result<Option<Recorded>, LedgerError> {
-        for (project, seq) in self.ids.candidates(event_id.as_bytes()) {
+    fn recorded(&self, project: &ProjectId, event_id: &str) -> Result<Option<Recorded>, LedgerError> {
+        for seq in self.ids.candidates(project, event_id.as_bytes()) {
             let record = self.records(project.as_str(), seq, 1)?.into_iter().next();
             if let Some(r) = record.filter(|r| r.seq == seq && r.event.event_id == event_id) {
                 return Ok(Some(Recorded { project: project.clone(), seq, commit: r.commit, event: r.event }));

@@ -1018,6 +1018,42 @@ fn same_event_id_same_content_is_a_duplicate_with_the_original_position() {
 }
 
 #[test]
+fn event_ids_are_scoped_per_project() {
+    // The same id in another project is another event: recorded, not a conflict, not a duplicate.
+    let mut in_p = give("p", "1000", "USD");
+    in_p.events[0].event_id = "bank-7".to_owned();
+    let given = [open("p", "USD", 0, "0"), open("q", "USD", 0, "0"), in_p.clone()];
+    let mut in_q = give("q", "5", "USD");
+    in_q.events[0].event_id = "bank-7".to_owned();
+    let (ledger, ok) = accepted(&given, &in_q);
+    assert!(!ok.duplicate);
+    assert_eq!(ok.positions, [Position { project: pid("q"), seq: 2 }]);
+    assert_eq!(balance(&ledger, "q", "USD").0, d("5"));
+    // A conflict names the project the request is about, never another one.
+    let mut given = given.to_vec();
+    given.push(in_q.clone());
+    let mut other = in_q.clone();
+    other.events[0].kind = contribution(m("6", "USD"), Fund::Unrestricted, None);
+    let err = refused(&given, &other);
+    assert!(matches!(&err, LedgerError::IdConflict { seq: 2, project, .. } if project.as_str() == "q"), "{err}");
+    assert!(!err.to_string().contains("p seq"), "{err}");
+    // Retries of each are duplicates at their own place.
+    let (_, ok) = accepted(&given, &in_p);
+    assert_eq!((ok.duplicate, ok.positions[0].seq, ok.positions[0].project.as_str()), (true, 2, "p"));
+    // One commit may use an id once per project.
+    let mut both = give("p", "1", "USD");
+    let mut in_q2 = give("q", "1", "USD");
+    both.events[0].event_id = "pair-1".to_owned();
+    in_q2.events[0].event_id = "pair-1".to_owned();
+    both.events.push(in_q2.events[0].clone());
+    let (_, ok) = accepted(&given, &both);
+    assert_eq!(ok.positions.len(), 2);
+    let mut twice = both.clone();
+    twice.events[1].project = pid("p");
+    assert_eq!(refused(&given, &twice).field(), Some("events[1].event_id"));
+}
+
+#[test]
 fn expected_head_mismatch_is_refused_with_the_head() {
     let given = [open("p", "USD", 0, "0"), give("p", "10", "USD")];
     let mut when = give("p", "10", "USD");

@@ -207,6 +207,32 @@ fn idempotent_by_event_id_across_reopen() {
 }
 
 #[test]
+fn event_ids_are_scoped_per_project_across_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = build(dir.path(), 2, 1);
+    let in_0 = request(vec![contribution("bank-7", "proj-0", "5")]);
+    let in_1 = request(vec![contribution("bank-7", "proj-1", "6")]);
+    let first = store.commit(&in_0).expect("proj-0");
+    let second = store.commit(&in_1).expect("the same id in proj-1 is another event");
+    assert!(!second.duplicate);
+    assert_ne!(first.commit, second.commit);
+    store.close().expect("close");
+    let mut store = reopen(dir.path());
+    for (req, answer) in [(&in_0, &first), (&in_1, &second)] {
+        let again = store.commit(req).expect("retry");
+        assert!(again.duplicate);
+        assert_eq!(again.positions, answer.positions);
+    }
+    let changed = request(vec![contribution("bank-7", "proj-1", "7")]);
+    match store.commit(&changed) {
+        Err(LedgerError::IdConflict { project, seq, .. }) => {
+            assert_eq!((project.as_str(), seq), ("proj-1", second.positions[0].seq))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn expected_head_mismatch_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = build(dir.path(), 1, 1);

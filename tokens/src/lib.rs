@@ -61,16 +61,22 @@ pub enum Role {
 }
 
 impl Role {
-    /// Parses `admin`, `accountant`, `auditor` or `project:<id>`.
+    /// Parses `admin`, `accountant`, `auditor` or `project:<id>`, where `<id>` is a valid project id
+    /// and not the sponsor-wide chain's (`sponsor`), which is no project (its reads are for the
+    /// roles that read every project).
     pub fn parse(text: &str) -> Result<Role, TokenError> {
         match text {
             "admin" => Ok(Role::Admin),
             "accountant" => Ok(Role::Accountant),
             "auditor" => Ok(Role::Auditor),
             _ => match text.strip_prefix("project:") {
-                Some(id) => ProjectId::parse("role", id)
-                    .map(Role::Project)
-                    .map_err(|e| TokenError::Invalid(format!("role {text:?}: {e}"))),
+                Some(id) => match ProjectId::parse("role", id) {
+                    Ok(p) if p.is_sponsor() => Err(TokenError::Invalid(format!(
+                        "role {text:?}: {id:?} is the sponsor-wide chain, not a project"
+                    ))),
+                    Ok(p) => Ok(Role::Project(p)),
+                    Err(e) => Err(TokenError::Invalid(format!("role {text:?}: {e}"))),
+                },
                 None => Err(TokenError::Invalid(format!(
                     "role {text:?} is not one of admin, accountant, auditor, project:<id>"
                 ))),
@@ -237,6 +243,8 @@ mod tests {
         }
         assert!(Role::parse("root").is_err());
         assert!(Role::parse("project:Bad_Id").is_err());
+        let err = Role::parse("project:sponsor").expect_err("the sponsor chain is no project");
+        assert!(err.to_string().contains("sponsor-wide chain"), "{err}");
     }
 
     #[test]
