@@ -79,6 +79,7 @@ class Daemon:
         )
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
+        self.extra_args: list[str | Path] = []
 
     def _add_token(self, role: str, name: str) -> str:
         out = subprocess.run(
@@ -97,7 +98,11 @@ class Daemon:
         """Starts it (on the port it had before, after a stop) and waits for its listening line."""
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [self.bin, "--data", self.data, "--tokens", self.tokens_file, "--listen", f"127.0.0.1:{self.port}"],
+                [
+                    self.bin,
+                    *("--data", self.data, "--tokens", self.tokens_file, "--listen", f"127.0.0.1:{self.port}"),
+                    *self.extra_args,
+                ],
                 stdout=subprocess.PIPE,
                 stderr=log,
             )
