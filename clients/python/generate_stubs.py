@@ -1,8 +1,8 @@
-"""Regenerates the gRPC stubs in ``src/fiscus/v1/`` from the contract, ``proto/fiscus/v1/*.proto``.
+"""Generates the gRPC stubs in ``src/fiscus/v1/`` from the contract, ``proto/fiscus/v1/*.proto``.
 
-The stubs are committed (so ``pip install`` needs neither grpcio-tools nor the ``proto/`` folder
-beside the package), and ``tests/test_stubs.py`` regenerates them into a temporary folder with the
-same pinned tools (the ``test`` extra of ``pyproject.toml``) and fails when they differ.
+They are generated, never committed: ``setup.py`` runs this whenever the package is built or
+installed from the repository, and ``.ci/test.d/20-python.sh`` before every test run, so a change
+of a ``.proto`` file reaches the Python package without anyone regenerating by hand.
 
 Usage, from anywhere: ``python clients/python/generate_stubs.py [OUT_DIR]`` (default: ``src``).
 """
@@ -17,7 +17,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PROTO_ROOT = HERE.parent.parent / "proto"
 PROTOS = sorted(p.relative_to(PROTO_ROOT).as_posix() for p in (PROTO_ROOT / "fiscus" / "v1").glob("*.proto"))
-PACKAGE_INIT = '"""Generated from proto/fiscus/v1/*.proto by generate_stubs.py: do not edit. The API is ``fiscus``."""\n'
 
 
 def generate(out: Path) -> list[Path]:
@@ -32,7 +31,7 @@ def generate(out: Path) -> list[Path]:
     env_path = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
     os.environ["PATH"] = env_path
     if shutil.which("protoc-gen-mypy") is None:
-        raise SystemExit("protoc-gen-mypy not found: pip install the package's test extra first")
+        raise SystemExit("protoc-gen-mypy not found: install mypy-protobuf (the package's test extra) first")
     args = [
         "grpc_tools.protoc",
         f"-I{PROTO_ROOT}",
@@ -44,8 +43,7 @@ def generate(out: Path) -> list[Path]:
     ]
     if protoc.main(args) != 0:
         raise SystemExit("grpc_tools.protoc failed")
-    (target / "__init__.py").write_text(PACKAGE_INIT)
-    return sorted(p for p in target.iterdir() if p.is_file() and p.suffix in (".py", ".pyi"))
+    return sorted(target.glob("*_pb2*"))
 
 
 if __name__ == "__main__":
