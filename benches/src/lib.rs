@@ -1,4 +1,7 @@
-//! Shared pieces of the Fiscus benchmarks: building a generated store, and the measured passes over it.
+//! Shared pieces of the Fiscus benchmarks: building a generated store, the measured passes over it,
+//! and the crash loop ([`crash`]), which the integration tests run too.
+
+pub mod crash;
 
 use std::path::Path;
 use std::time::Instant;

@@ -3,6 +3,10 @@
 //! `fiscus-bench grpc --clients 64 --seconds 10` starts `fiscusd` on a fresh store and measures durable
 //! commits, balance queries and a bare tonic echo server's queries in the same run (see `grpc.rs`).
 //!
+//! `fiscus-bench crash --cycles N` kills `fiscusd` with SIGKILL N times under concurrent writers and
+//! checks after every restart that every acknowledged event is stored once where it was acknowledged
+//! (see `fiscus_bench::crash`); it fails when anything was lost, duplicated or moved.
+//!
 //! `fiscus-bench replay --events N [--seed S] [--dir D] [--runs R]` builds (or reuses) a store of a
 //! generated sponsor year with N events, then runs each measured pass R times, each in a fresh
 //! child process of this binary (the OS page cache stays warm; sled's own cache starts cold, as
@@ -67,6 +71,8 @@ enum Cmd {
     },
     /// gRPC load on a fresh `fiscusd`: durable commits, balance queries, and a bare tonic echo baseline.
     Grpc(grpc::GrpcArgs),
+    /// Crash loop: SIGKILL of `fiscusd` under concurrent writers, restart, check every acknowledged event.
+    Crash(fiscus_bench::crash::CrashArgs),
     /// The echo baseline server that `grpc` runs in a child process.
     #[command(hide = true)]
     EchoServer,
@@ -84,6 +90,7 @@ fn main() {
         Cmd::Replay { events, seed, dir, runs, group } => replay(events, seed, dir, runs.max(1), group),
         Cmd::Pass { mode, threads, dir } => pass(mode, threads, &dir),
         Cmd::Grpc(args) => grpc::run(&args),
+        Cmd::Crash(args) => fiscus_bench::crash::main(&args),
         Cmd::EchoServer => echo::serve(),
     };
     if let Err(e) = result {
