@@ -2,6 +2,7 @@
 //! port picked at run time, with a fresh store, and talks to it over gRPC.
 
 mod auth;
+mod auth_matrix;
 mod bad_input;
 mod cli;
 mod concurrency;
