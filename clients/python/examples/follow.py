@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             for notice in client.subscribe(after_commit=after, project=args.project):
                 for e in notice.events:
                     print(
-                        f"commit {notice.commit} at {e.recorded_at:%Y-%m-%d %H:%M:%S}Z: {e.project}#{e.seq} {e.event.effective_date} "
-                        f"{describe(e.event.kind)} ({e.event.event_id}, by {e.actor})",
+                        f"commit {notice.commit} at {e.recorded_at:%Y-%m-%d %H:%M:%S}Z: {e.project}#{e.seq} "
+                        f"{e.event.effective_date} {describe(e.event.kind)} ({e.event.event_id}, by {e.actor})",
                         flush=True,
                     )
                 seen += 1

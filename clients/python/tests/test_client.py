@@ -344,3 +344,26 @@ def test_subscribe_resumes_from_its_cursor_across_a_daemon_restart(daemon: Daemo
     assert not errors
     assert [n.commit for n in received] == [1, 2, 3, 4], "none twice, none skipped"
     assert [n.events[0].event.event_id for n in received[2:]] == ["after-1", "after-2"]
+
+
+def test_the_async_subscription_resumes_across_a_daemon_restart(daemon: Daemon) -> None:
+    with daemon.admin() as admin:
+        open_project(admin, OWN_PROJECT)
+
+    async def run() -> list[int]:
+        seen: list[int] = []
+        async with fiscus.AsyncClient(daemon.address, daemon.tokens.auditor) as client:
+            async for notice in client.subscribe(resume_for=30):
+                seen.append(notice.commit)
+                if notice.commit == 1:
+                    await asyncio.get_running_loop().run_in_executor(None, restart_and_record)
+                if notice.commit == 2:
+                    return seen
+        return seen
+
+    def restart_and_record() -> None:
+        daemon.restart()
+        with daemon.admin() as admin:
+            admin.record(contribution("after", OWN_PROJECT, usd("2.00")))
+
+    assert asyncio.run(asyncio.wait_for(run(), 60)) == [1, 2]

@@ -71,7 +71,10 @@ def test_the_vectors_decode_to_the_events_format_md_describes() -> None:
         "rustconf-2026",
         date(2026, 1, 6),
         fiscus.ContributionReceived(
-            fiscus.Money(Decimal("12500.5"), "USD"), "Ferris Industries", fiscus.ContributionSource.SPONSORSHIP, fee_bps=700
+            fiscus.Money(Decimal("12500.5"), "USD"),
+            "Ferris Industries",
+            fiscus.ContributionSource.SPONSORSHIP,
+            fee_bps=700,
         ),
         "Gold sponsorship",
         "SO-2026-001",

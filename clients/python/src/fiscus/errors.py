@@ -7,8 +7,8 @@ for a malformed request, the path of the bad field (``"events[2].contribution_re
 | :class:`FiscusRefused` | ``FAILED_PRECONDITION`` (a business rule: overdraft, closed period …) |
 | :class:`FiscusNotFound` | ``NOT_FOUND`` |
 | :class:`FiscusConflict` | ``ALREADY_EXISTS`` (event id reused with other content), ``ABORTED`` (expected seq) |
-| :class:`FiscusPermissionDenied` | ``PERMISSION_DENIED``; its subclass :class:`FiscusUnauthenticated` ``UNAUTHENTICATED`` |
-| :class:`FiscusUnavailable` | ``UNAVAILABLE``, ``DEADLINE_EXCEEDED``; its subclass :class:`FiscusOverloaded` ``RESOURCE_EXHAUSTED`` |
+| :class:`FiscusPermissionDenied` | ``PERMISSION_DENIED``; subclass :class:`FiscusUnauthenticated`: ``UNAUTHENTICATED`` |
+| :class:`FiscusUnavailable` | ``UNAVAILABLE``, ``DEADLINE_EXCEEDED``; subclass :class:`FiscusOverloaded`: ``RESOURCE_EXHAUSTED`` |
 | :class:`FiscusDataLoss` | ``DATA_LOSS`` (the server found the project's records damaged) |
 | :class:`FiscusError` | anything else (``INTERNAL``, ``UNIMPLEMENTED`` …) |
 

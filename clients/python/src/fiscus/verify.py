@@ -25,7 +25,7 @@ from decimal import Decimal
 import grpc
 
 from fiscus.client import AsyncClient, Client
-from fiscus.errors import CheckpointsUnavailable, FiscusError, VerificationFailed, from_rpc_error
+from fiscus.errors import CheckpointsUnavailable, FiscusError, FiscusUnavailable, VerificationFailed, from_rpc_error
 from fiscus.model import Balances, CurrencyBalance, Heads, RawRecord, RestrictedBalance
 from fiscus.postings import ProjectBooks
 from fiscus.record import RecordError, StoredRecord, decode_record, genesis_hash, is_completed, record_hash
@@ -141,7 +141,14 @@ def _compare(project: str, seq: int, server: list[CurrencyBalance], local: list[
                 )
 
 
-def _no_checkpoints(err: FiscusError, pin: str) -> FiscusError:
+_NOT_YET = (
+    "the server serves signed checkpoints, but this version of the fiscus package cannot verify "
+    "them yet; upgrade the package, or verify without a pin"
+)
+
+
+def _no_checkpoints(err: FiscusError, pin: str) -> Exception:
+    """What a failed ``GetCheckpoint`` probe means for a pinned verification."""
     if err.status == grpc.StatusCode.UNIMPLEMENTED:
         return CheckpointsUnavailable(
             f"a pin ({pin[:24]}…) was given, but the server serves no signed checkpoint to check it "
@@ -149,13 +156,10 @@ def _no_checkpoints(err: FiscusError, pin: str) -> FiscusError:
             "checks the chain, its head and balances but not that every reader sees the same head",
             err.status,
         )
-    return err
-
-
-_NOT_YET = (
-    "the server serves signed checkpoints, but this version of the fiscus package cannot verify "
-    "them yet; upgrade the package, or verify without a pin"
-)
+    if isinstance(err, FiscusUnavailable):
+        return err
+    # The method exists (it refused this empty probe): the server has checkpoints.
+    return NotImplementedError(_NOT_YET)
 
 
 def _check_pin(client: Client, pin: str) -> bool:
