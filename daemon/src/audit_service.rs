@@ -63,7 +63,11 @@ fn verify_chain(reader: &Reader, id: &ProjectId, head: Head) -> Result<(u64, Opt
     let mut seq = 0u64;
     while seq < head.seq {
         let want = usize::try_from(head.seq - seq).unwrap_or(usize::MAX).min(VERIFY_RECORDS_PER_READ);
-        let raws = reader.raw_records(project, seq + 1, want)?;
+        let raws = match reader.raw_records(project, seq + 1, head.seq, want) {
+            Ok(raws) => raws,
+            Err(LedgerError::Corrupt { seq: bad, problem, .. }) => return Ok((seq, Some(damage(bad, problem)))),
+            Err(e) => return Err(e),
+        };
         if raws.is_empty() {
             break;
         }
@@ -215,7 +219,7 @@ impl pb::audit_server::Audit for AuditService {
                     .min(EXPORT_RECORDS_PER_MESSAGE);
                 let want = if next > head_seq { 0 } else { want };
                 let (project, reader) = (r.project.clone(), reader.clone());
-                let raws = match blocking(move || reader.raw_records(&project, next, want)).await {
+                let raws = match blocking(move || reader.raw_records(&project, next, head_seq, want)).await {
                     Ok(raws) => raws,
                     Err(status) => {
                         let _ = tx.send(Err(status)).await;

@@ -324,13 +324,13 @@ impl pb::ledger_server::Ledger for LedgerService {
         let r = request.get_ref().clone();
         let snapshot = self.shared.readable(principal, "project", &r.project)?;
         let page = self.shared.page_size("page_size", r.page_size)?;
+        // Every seq after `after_seq` up to the snapshot's head, none past it (it may not be durable
+        // yet, and the answer reports this head).
         let head_seq = chain(&snapshot, &r.project)?.head.seq;
-        // Only what the snapshot holds: records past it may not be durable yet.
-        let count = usize::try_from(head_seq.saturating_sub(r.after_seq)).unwrap_or(usize::MAX).min(page);
         let reader = self.shared.reader.clone();
         let project = r.project.clone();
         let from = r.after_seq.saturating_add(1);
-        let raws = blocking(move || reader.raw_records(&project, from, count)).await?;
+        let raws = blocking(move || reader.raw_records(&project, from, head_seq, page)).await?;
         let home = home_of(&snapshot, &r.project);
         let mut events = Vec::with_capacity(raws.len());
         for raw in &raws {

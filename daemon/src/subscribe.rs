@@ -132,12 +132,13 @@ fn read_commits(
     filter: Option<&str>,
 ) -> Result<(Vec<pb::SubscribeResponse>, Hash), LedgerError> {
     let limit = usize::try_from(count).unwrap_or(usize::MAX);
-    let entries = reader.commits(after, limit)?;
+    // exactly the commits `after + 1 ..= after + count`, all within the snapshot's commit head
+    let entries = reader.commits(after, after + count, limit)?;
     let mut prev = match prev {
         Some(h) => h,
         None if after == 0 => COMMIT_GENESIS,
         None => reader
-            .commits(after - 1, 1)?
+            .commits(after - 1, after, 1)?
             .first()
             .filter(|e| e.number == after)
             .map(|e| e.hash)
@@ -185,7 +186,9 @@ fn events_of(
             run += 1;
         }
         if filter.is_none_or(|f| f == first.project) {
-            let raws = reader.raw_records(&first.project, first.seq, run)?;
+            // the snapshot holds every record its commits list
+            let head = snapshot.project(&first.project).map_or(0, |s| s.head.seq);
+            let raws = reader.raw_records(&first.project, first.seq, head, run)?;
             let home = home_of(snapshot, &first.project);
             for (listed, raw) in entry.records[i..i + run].iter().zip(&raws) {
                 if raw.seq != listed.seq || raw.hash != listed.hash {

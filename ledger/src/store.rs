@@ -301,14 +301,20 @@ impl Store {
         replay(&self.tree, ReplayOptions::default(), None)
     }
 
-    /// Raw stored records of `project` from seq `from` (inclusive), at most `limit`.
+    /// Raw stored records of `project` from seq `from` (inclusive) up to its head in this store's
+    /// projection, at most `limit` ([`Reader::raw_records`] bounded by [`Store::head_seq`]).
     pub fn raw_records(&self, project: &str, from: u64, limit: usize) -> Result<Vec<RawRecord>, LedgerError> {
-        self.reader().raw_records(project, from, limit)
+        self.reader().raw_records(project, from, self.head_seq(project), limit)
     }
 
-    /// Decoded records of `project` from seq `from`, at most `limit`.
+    /// Decoded records of `project` from seq `from` up to its head, at most `limit`.
     pub fn records(&self, project: &str, from: u64, limit: usize) -> Result<Vec<Record>, LedgerError> {
-        self.reader().records(project, from, limit)
+        self.reader().records(project, from, self.head_seq(project), limit)
+    }
+
+    /// The head seq of `project` in this store's projection (0 for a chain it does not hold).
+    pub fn head_seq(&self, project: &str) -> u64 {
+        self.projection.project(project).map_or(0, |s| s.head.seq)
     }
 
     /// Bytes the store takes on disk, every file of its directory included.
@@ -404,72 +410,194 @@ impl Appender<'_> {
     }
 }
 
-/// Reads stored records; cheap to clone, and safe to use from other threads while the store writes.
-/// Records are never changed once written, so a read of seqs up to a snapshot's head is consistent
-/// with that snapshot.
+/// Reads of one chunk that come up short before the reader calls it damage. A read races the
+/// writer at most once per chunk: a chunk is sealed once, so the next read finds it sealed.
+pub const CHUNK_READ_ATTEMPTS: usize = 3;
+
+/// Reads stored records and commit log entries; cheap to clone, and safe to use from other threads
+/// while the store writes.
+///
+/// **Every read is bounded by a head the caller took from one published [`Projection`]** (a
+/// project's head seq, the commit head number) and answers exactly the items from its start up to
+/// that head, every one of them, or an error: never an item past the head (it may not be durable,
+/// and no answer from that snapshot may show it), never a gap before it (a missing item is
+/// [`LedgerError::Corrupt`]). Items up to a published head were written, in whole batches, before
+/// that projection was published, and are never changed afterwards; only where they are kept
+/// changes, once, when their chunk is sealed.
+///
+/// How a read cannot see a half-moved chunk: the writer seals a chunk in one `sled::Batch` (the
+/// sealed value inserted, the chunk's runs removed). sled 0.34.7 applies a batch under its global
+/// concurrency-control write lock (`Tree::apply_batch` takes `concurrency_control::write()` across
+/// all the batch's inserts and removals), and each `Tree::get` and each step of an iterator
+/// (`Iter::next`) takes the read lock, so each of those observes a batch wholly or not at all; the
+/// steps of one range scan may observe different batches, later ones for later steps. So a chunk is
+/// read as: its sealed value (one `get`), else its runs (one scan); items only ever move from runs
+/// into the sealed value, so runs that are not a complete, consecutive cover of what is asked mean
+/// that the chunk was sealed meanwhile, and the chunk is read again (at most
+/// [`CHUNK_READ_ATTEMPTS`] times) before the shortfall is reported as damage.
 #[derive(Clone)]
 pub struct Reader {
     tree: sled::Tree,
 }
 
+/// One numbered sequence as stored: a project's records (sealed chunks under `r`, runs under `t`)
+/// or the commit log (both under `c`).
+struct Sequence<'a> {
+    /// The name errors give it: the project, or "commit log".
+    name: &'a str,
+    /// Key of the sealed chunk beginning at a number.
+    sealed: &'a dyn Fn(u64) -> Vec<u8>,
+    /// Key of the run beginning at a number.
+    run: &'a dyn Fn(u64) -> Vec<u8>,
+    /// Items per chunk.
+    chunk: u64,
+    /// Splits a plain value into its items.
+    items: fn(&[u8]) -> Framed<'_>,
+}
+
+/// The last item of a bounded read of `from ..= head`, at most `limit` items; `None` when empty.
+fn last_of(from: u64, head: u64, limit: usize) -> Option<u64> {
+    let limit = u64::try_from(limit).unwrap_or(u64::MAX);
+    (limit > 0 && from <= head).then(|| head.min(from.saturating_add(limit - 1)))
+}
+
 impl Reader {
-    /// Raw stored records of `project` from seq `from` (inclusive), at most `limit`.
-    pub fn raw_records(&self, project: &str, from: u64, limit: usize) -> Result<Vec<RawRecord>, LedgerError> {
-        let mut out = Vec::new();
-        let mut hasher = crate::chain::RecordHasher::new();
+    /// Raw stored records `from ..= head` of `project` (`from` 0 reads from 1), at most `limit`
+    /// (the first ones), in seq order with no gap. `head` is the project's head seq in the
+    /// projection the answer comes from; nothing past it is read. A record up to `head` that is not
+    /// stored is [`LedgerError::Corrupt`] naming its seq (found by any read of its chunk that
+    /// reaches past it: chunks are read from their first record).
+    pub fn raw_records(
+        &self,
+        project: &str,
+        from: u64,
+        head: u64,
+        limit: usize,
+    ) -> Result<Vec<RawRecord>, LedgerError> {
         let from = from.max(1);
-        let start = chunk_floor(&self.tree, project, from)?;
-        let sealed = self.tree.range(record_key(project, start)..record_key(project, u64::MAX));
-        let tail =
-            self.tree.range(tail_key(project, tail_floor(&self.tree, project, from)?)..tail_key(project, u64::MAX));
-        let mut unpacker = Unpacker::new();
-        for item in sealed.chain(tail) {
-            let (key, value) = item?;
-            let Some((_, mut seq)) = parse_record_key(&key) else { break };
-            let value = unpacker.unpack(&value).map_err(|e| corrupt(project, seq, e))?;
-            for bytes in Framed::new(&value) {
-                let bytes = bytes?;
-                if seq >= from {
-                    if out.len() >= limit {
-                        return Ok(out);
-                    }
-                    out.push(RawRecord { seq, bytes: bytes.to_vec(), hash: hasher.hash(bytes) });
-                }
-                seq += 1;
-            }
-        }
+        let Some(last) = last_of(from, head, limit) else { return Ok(Vec::new()) };
+        let sequence = Sequence {
+            name: project,
+            sealed: &|seq| record_key(project, seq),
+            run: &|seq| tail_key(project, seq),
+            chunk: CHUNK_RECORDS,
+            items: |v| Framed::new(v),
+        };
+        let mut out = Vec::with_capacity(usize::try_from(last - from + 1).unwrap_or(usize::MAX).min(4_096));
+        let mut hasher = crate::chain::RecordHasher::new();
+        self.read(&sequence, from, last, |seq, bytes| {
+            out.push(RawRecord { seq, bytes: bytes.to_vec(), hash: hasher.hash(bytes) });
+            Ok(())
+        })?;
         Ok(out)
     }
 
-    /// Decoded records of `project` from seq `from`, at most `limit`.
-    pub fn records(&self, project: &str, from: u64, limit: usize) -> Result<Vec<Record>, LedgerError> {
-        self.raw_records(project, from, limit)?.iter().map(|r| Record::decode(&r.bytes)).collect()
+    /// Decoded records `from ..= head` of `project`, at most `limit`: [`Reader::raw_records`] decoded.
+    pub fn records(&self, project: &str, from: u64, head: u64, limit: usize) -> Result<Vec<Record>, LedgerError> {
+        self.raw_records(project, from, head, limit)?.iter().map(|r| Record::decode(&r.bytes)).collect()
     }
 
-    /// Commit log entries after commit `after`, at most `limit`, in order (for subscribers' catch-up).
-    pub fn commits(&self, after: u64, limit: usize) -> Result<Vec<crate::record::CommitEntry>, LedgerError> {
-        let first = after + 1;
-        let start = first.saturating_sub(1) / CHUNK_COMMITS * CHUNK_COMMITS + 1;
-        let mut out = Vec::new();
+    /// Commit log entries `after + 1 ..= head`, at most `limit` (the first ones), in order with no
+    /// gap (for subscribers). `head` is the commit head number of the projection the answer comes
+    /// from. An entry up to `head` that is missing, or that holds another number, is
+    /// [`LedgerError::Corrupt`] naming the commit number.
+    pub fn commits(&self, after: u64, head: u64, limit: usize) -> Result<Vec<crate::record::CommitEntry>, LedgerError> {
+        let Some(from) = after.checked_add(1) else { return Ok(Vec::new()) };
+        let Some(last) = last_of(from, head, limit) else { return Ok(Vec::new()) };
+        let sequence = Sequence {
+            name: "commit log",
+            sealed: &commit_key,
+            run: &commit_key,
+            chunk: CHUNK_COMMITS,
+            items: |v| Framed::commits(v),
+        };
+        let mut out = Vec::with_capacity(usize::try_from(last - from + 1).unwrap_or(usize::MAX).min(4_096));
+        self.read(&sequence, from, last, |number, bytes| {
+            let entry: crate::record::CommitEntry =
+                decode_value("commit entry", bytes).map_err(|e| corrupt("commit log", number, e))?;
+            if entry.number != number {
+                return Err(corrupt_at("commit log", number, format!("the entry says commit {}", entry.number)));
+            }
+            out.push(entry);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Hands `each` the items `from ..= last` of `sequence`, in order, chunk by chunk.
+    fn read(
+        &self,
+        sequence: &Sequence<'_>,
+        from: u64,
+        last: u64,
+        mut each: impl FnMut(u64, &[u8]) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
         let mut unpacker = Unpacker::new();
-        for item in self.tree.range(commit_key(start)..commit_key(u64::MAX)) {
-            let (key, value) = item?;
-            let value = unpacker.unpack(&value).map_err(|e| corrupt("commit log", key_number(&key), e))?;
-            for bytes in Framed::commits(&value) {
-                let entry: crate::record::CommitEntry = decode_value("commit entry", bytes?)?;
-                if entry.number >= first {
-                    if out.len() >= limit {
-                        return Ok(out);
-                    }
-                    out.push(entry);
+        let mut start = chunk_start(from, sequence.chunk);
+        while start <= last {
+            let end = start.saturating_add(sequence.chunk - 1).min(last);
+            let plain = self.chunk(sequence, start, end, &mut unpacker)?;
+            for (n, item) in (start..=end).zip((sequence.items)(&plain)) {
+                let item = item.map_err(|e| corrupt(sequence.name, n, e))?;
+                if n >= from {
+                    each(n, item)?;
                 }
             }
+            let Some(next) = start.checked_add(sequence.chunk) else { break };
+            start = next;
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// The plain framed items of the chunk beginning at `start`, from `start` on, at least up to
+    /// `end` (which is in the chunk): the sealed value, or the value at `start` and the runs after
+    /// it. See [`Reader`] for why a read that comes up short is repeated.
+    fn chunk(
+        &self,
+        sequence: &Sequence<'_>,
+        start: u64,
+        end: u64,
+        unpacker: &mut Unpacker,
+    ) -> Result<Vec<u8>, LedgerError> {
+        let count = |plain: &[u8], at: u64| {
+            (sequence.items)(plain)
+                .try_fold(0u64, |n, item| item.map(|_| n + 1))
+                .map_err(|e| corrupt(sequence.name, at, e))
+        };
+        let mut next = start;
+        for _ in 0..CHUNK_READ_ATTEMPTS {
+            let mut plain = Vec::new();
+            next = start;
+            // one `get`: the chunk as sealed (for the commit log, possibly its first run)
+            if let Some(value) = self.tree.get((sequence.sealed)(start))? {
+                let items = unpacker.unpack(&value).map_err(|e| corrupt(sequence.name, start, e))?;
+                next += count(&items, start)?;
+                plain.extend_from_slice(&items);
+            }
+            // one scan: the runs that follow, each keyed by the number after the one before
+            if next <= end {
+                for item in self.tree.range((sequence.run)(next)..=(sequence.run)(end)) {
+                    let (key, value) = item?;
+                    if key.as_ref() != (sequence.run)(next).as_slice() {
+                        break; // a gap: the runs were moved into the sealed chunk during the scan
+                    }
+                    let items = unpacker.unpack(&value).map_err(|e| corrupt(sequence.name, next, e))?;
+                    next += count(&items, next)?;
+                    plain.extend_from_slice(&items);
+                    if next > end {
+                        break;
+                    }
+                }
+            }
+            if next > end {
+                return Ok(plain);
+            }
+        }
+        Err(corrupt_at(sequence.name, next, format!("not stored (read {CHUNK_READ_ATTEMPTS} times)")))
     }
 
     /// The statement of `project` for `from ..= to` in `currency` (the project's own when `None`),
-    /// as of the projection `at`.
+    /// as of the projection `at`: its records are read up to the project's head in `at`.
     pub fn statement(
         &self,
         at: &Projection,
@@ -489,32 +617,16 @@ impl Reader {
             (None, Some(info)) => info.currency,
             (None, None) => return Err(LedgerError::invalid("currency", "give a currency for the sponsor chain")),
         };
-        let head = usize::try_from(state.head.seq).unwrap_or(usize::MAX);
-        let records = self.records(project, 1, head)?;
+        let records = self.records(project, 1, state.head.seq, usize::MAX)?;
         let events = records.into_iter().map(|r| (r.seq, r.event));
         Ok(crate::statement::statement(&state.id, currency, from, to, events))
     }
 }
 
-/// The key seq of the sealed chunk that would hold record `seq` of `project` (the last one keyed
-/// at or before it), or `seq` itself.
-fn chunk_floor(tree: &sled::Tree, project: &str, seq: u64) -> Result<u64, LedgerError> {
-    floor(tree, record_key(project, 0), record_key(project, seq), seq)
-}
-
-/// The key seq of the tail run that would hold record `seq` of `project`, or `seq` itself.
-fn tail_floor(tree: &sled::Tree, project: &str, seq: u64) -> Result<u64, LedgerError> {
-    floor(tree, tail_key(project, 0), tail_key(project, seq), seq)
-}
-
-fn floor(tree: &sled::Tree, lo: Vec<u8>, hi: Vec<u8>, seq: u64) -> Result<u64, LedgerError> {
-    match tree.range(lo..=hi).next_back() {
-        Some(item) => {
-            let (key, _) = item?;
-            Ok(parse_record_key(&key).map_or(seq, |(_, s)| s))
-        }
-        None => Ok(seq),
-    }
+/// The first number of the chunk holding `n` (chunks of `chunk` items; chunk k holds
+/// `k*chunk+1 ..= (k+1)*chunk`).
+fn chunk_start(n: u64, chunk: u64) -> u64 {
+    n.saturating_sub(1) / chunk * chunk + 1
 }
 
 /// The number a commit log key holds (0, never a commit's, for a malformed key).
@@ -523,7 +635,11 @@ pub(crate) fn key_number(key: &[u8]) -> u64 {
 }
 
 fn corrupt(sequence: &str, seq: u64, e: LedgerError) -> LedgerError {
-    LedgerError::Corrupt { project: sequence.to_owned(), seq, problem: e.to_string() }
+    corrupt_at(sequence, seq, e.to_string())
+}
+
+fn corrupt_at(sequence: &str, seq: u64, problem: String) -> LedgerError {
+    LedgerError::Corrupt { project: sequence.to_owned(), seq, problem }
 }
 
 /// Total size of the files under `dir`.

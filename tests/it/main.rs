@@ -8,6 +8,7 @@ mod cli;
 mod concurrency;
 mod crash;
 mod idempotency;
+mod race;
 mod restart;
 mod rpc;
 mod subscribe;
