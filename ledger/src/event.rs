@@ -494,7 +494,8 @@ impl Event {
                             format!("must be 0 to {AMOUNT_MAX}, got {l}"),
                         ));
                     }
-                    if l.normalize().scale() > crate::money::MINOR_UNITS_MAX {
+                    // (the scale as given: a request's amount keeps the places of its text)
+                    if l.scale() > crate::money::MINOR_UNITS_MAX {
                         return Err(LedgerError::invalid(
                             &f("advance_limit"),
                             format!("{l} has more decimal places than any currency"),
@@ -570,7 +571,8 @@ fn check_limit(field: &str, limit: Decimal, currency: Currency) -> Result<(), Le
     if limit.is_sign_negative() || limit > AMOUNT_MAX {
         return Err(LedgerError::invalid(field, format!("must be 0 to {AMOUNT_MAX}, got {limit}")));
     }
-    if limit.normalize().scale() > currency.minor_units() {
+    // (the scale as given: a request's amount keeps the places of its text)
+    if limit.scale() > currency.minor_units() {
         return Err(LedgerError::invalid(field, format!("{limit} has more decimal places than {currency} allows")));
     }
     Ok(())

@@ -139,10 +139,23 @@ pub const DATE_MIN: NaiveDate = NaiveDate::from_ymd_opt(1900, 1, 1).expect("vali
 /// Latest accepted accounting date.
 pub const DATE_MAX: NaiveDate = NaiveDate::from_ymd_opt(2999, 12, 31).expect("valid date");
 
-/// Parses an ISO date (`2026-03-31`) for request field `field`.
+/// The one parser of a date's text, for every entry point (gRPC requests and answers, the command
+/// line's flags and commit files, CSV import), for field `field`: exactly `YYYY-MM-DD` (ten ASCII
+/// characters: four digits, `-`, two digits, `-`, two digits; no sign, no spaces, no one-digit
+/// month or day), a real calendar date, within [`DATE_MIN`]..=[`DATE_MAX`].
 pub fn parse_date(field: &str, text: &str) -> Result<NaiveDate, LedgerError> {
-    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| LedgerError::invalid(field, format!("{text:?} is not an ISO date such as 2026-03-31")))?;
+    let shape =
+        || LedgerError::invalid(field, format!("{text:?} is not a date written YYYY-MM-DD, such as 2026-03-31"));
+    let Ok([y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2]) = <[u8; 10]>::try_from(text.as_bytes()) else {
+        return Err(shape());
+    };
+    let number = |ds: &[u8]| ds.iter().try_fold(0u32, |n, &b| b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0')));
+    let (Some(y), Some(m), Some(d)) = (number(&[y1, y2, y3, y4]), number(&[m1, m2]), number(&[d1, d2])) else {
+        return Err(shape());
+    };
+    let year = i32::try_from(y).map_err(|_| shape())?;
+    let date = NaiveDate::from_ymd_opt(year, m, d)
+        .ok_or_else(|| LedgerError::invalid(field, format!("{text:?} is not a day of the calendar")))?;
     check_date(field, date)?;
     Ok(date)
 }
@@ -215,5 +228,22 @@ mod tests {
         assert!(parse_date("effective_date", "2026-02-30").is_err());
         assert!(parse_date("effective_date", "26-02-01").is_err());
         assert!(parse_date("effective_date", "1800-01-01").is_err());
+        for bad in [
+            "2026-1-5",
+            " 2026-01-05",
+            "+2026-01-05",
+            "2026-01-05 ",
+            "2026-01-5",
+            "2026/01/05",
+            "20260105",
+            "２０２６-01-05",
+            "2026-01-0x",
+            "",
+        ] {
+            let err = parse_date("effective_date", bad).expect_err(bad);
+            assert!(err.to_string().contains("YYYY-MM-DD"), "{bad:?}: {err}");
+        }
+        assert!(parse_date("d", "2026-02-29").expect_err("no such day").to_string().contains("calendar"));
+        assert_eq!(parse_date("d", "2024-02-29").expect("leap day").to_string(), "2024-02-29");
     }
 }

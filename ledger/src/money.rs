@@ -4,7 +4,6 @@
 //! mantissa (`i64`) and scale (`u8`), so `10.5` and `10.50` give the same bytes and the same hash.
 
 use std::fmt;
-use std::str::FromStr;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
@@ -168,10 +167,11 @@ impl Money {
         Ok(Money { amount, currency })
     }
 
-    /// Parses a decimal string such as `"1250.00"` and a currency code for request field `field`.
+    /// Parses a decimal string such as `"1250.00"` ([`parse_amount`]) and a currency code for
+    /// request field `field` (the code's path is `field.currency`).
     pub fn parse(field: &str, amount: &str, currency: &str) -> Result<Money, LedgerError> {
         let currency = Currency::parse(&format!("{field}.currency"), currency)?;
-        let parsed = parse_decimal(field, amount)?;
+        let parsed = parse_amount(field, amount, Some(currency))?;
         Money::new(field, parsed, currency)
     }
 
@@ -199,25 +199,70 @@ impl fmt::Display for Money {
     }
 }
 
-/// Parses a plain decimal string (digits, one optional point, optional leading minus), for field `field`.
-pub fn parse_decimal(field: &str, text: &str) -> Result<Decimal, LedgerError> {
+/// Most digits before the point an amount's text may have: `Decimal` holds 28 (requests are
+/// limited to [`AMOUNT_MAX`], 16 digits, later; answers may carry larger sums).
+pub const AMOUNT_INTEGER_DIGITS_MAX: usize = 28;
+
+/// The one parser of an amount's text, for every entry point (gRPC requests and answers, the
+/// command line's flags and commit files, CSV import), for field `field`.
+///
+/// The text is exactly an optional `-`, one or more digits, and optionally a point followed by one
+/// or more digits: no sign `+`, no spaces, no exponent, no thousands separators. Its decimal places
+/// are counted on the text, before any conversion, and may be at most `currency`'s minor units
+/// (DESIGN, Money): `"1.000"` USD and `"1.0"` JPY are refused, and nothing is ever rounded (the
+/// decimal type would round past 28 places). With `currency` `None` (an amount whose currency is
+/// not known yet, such as a new advance limit, which the rules check against the project's
+/// currency) at most [`MINOR_UNITS_MAX`] places are allowed. The value keeps the text's scale.
+/// Sign and size are the caller's to check ([`Money::new`]).
+pub fn parse_amount(field: &str, text: &str, currency: Option<Currency>) -> Result<Decimal, LedgerError> {
     let body = text.strip_prefix('-').unwrap_or(text);
-    let plain = !body.is_empty()
-        && body.len() <= 40
-        && body.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && body.bytes().filter(|&b| b == b'.').count() <= 1
-        && !body.starts_with('.')
-        && !body.ends_with('.');
-    if !plain {
+    let (whole, places) = match body.split_once('.') {
+        Some((w, p)) => (w, Some(p)),
+        None => (body, None),
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !places.is_none_or(digits) {
         return Err(LedgerError::invalid(field, format!("{text:?} is not a decimal number such as \"1250.00\"")));
     }
-    Decimal::from_str(text).map_err(|e| LedgerError::invalid(field, format!("{text:?} is not a decimal number: {e}")))
+    let places = places.map_or(0, str::len);
+    let (allowed, unit) = match currency {
+        Some(c) => (c.minor_units() as usize, c.code().to_owned()),
+        None => (MINOR_UNITS_MAX as usize, "no currency".to_owned()),
+    };
+    if places > allowed {
+        return Err(LedgerError::invalid(
+            field,
+            format!("{text:?} has {places} decimal places; {unit} allows {allowed}"),
+        ));
+    }
+    if whole.len() > AMOUNT_INTEGER_DIGITS_MAX {
+        return Err(LedgerError::invalid(
+            field,
+            format!("{text:?} has more than {AMOUNT_INTEGER_DIGITS_MAX} digits before the point"),
+        ));
+    }
+    Decimal::from_str_exact(text).map_err(|e| LedgerError::invalid(field, format!("{text:?} is out of range: {e}")))
 }
 
-/// Formats an amount with exactly the currency's minor units (`1250.5` USD → `"1250.50"`).
+/// The one formatter of an amount, for every answer, statement, export and table: exactly
+/// `currency`'s minor units (`1250.5` USD → `"1250.50"`, `3` JPY → `"3"`), never a negative zero
+/// (`-0` → `"0.00"`), no sign for positive amounts, no separators.
 pub fn format_amount(amount: Decimal, currency: Currency) -> String {
-    let mut a = amount;
-    a.rescale(currency.minor_units());
+    format_places(amount, currency.minor_units())
+}
+
+/// An amount whose currency is not known to the writer (a new advance limit written into a request
+/// before the project's currency is known), with the places it needs; never a negative zero.
+pub fn format_amount_unknown_currency(amount: Decimal) -> String {
+    format_places(amount, amount.normalize().scale())
+}
+
+fn format_places(amount: Decimal, places: u32) -> String {
+    let mut a = amount.round_dp_with_strategy(places, RoundingStrategy::MidpointAwayFromZero);
+    a.rescale(places);
+    if a.is_zero() {
+        a.set_sign_positive(true);
+    }
     a.to_string()
 }
 
@@ -344,11 +389,52 @@ mod tests {
         let err = Money::parse("amount", "1000000000000000.01", "USD").expect_err("size");
         assert!(err.to_string().contains("limit"));
         let err = Money::parse("amount", "1e3", "USD").expect_err("exponent");
-        assert!(err.to_string().contains("decimal number"));
+        assert!(err.to_string().contains("decimal number"), "{err}");
         let err = Money::parse("x", "12", "XYZ").expect_err("currency");
         assert!(err.to_string().contains("x.currency"));
         assert_eq!(Money::parse("a", "1000000000000000", "USD").expect("max").amount(), AMOUNT_MAX);
         assert_eq!(Money::parse("a", "1.005", "KWD").expect("kwd").amount(), d("1.005"));
+    }
+
+    /// The one amount parser's table: what every entry point (gRPC, `fiscus record` flags and
+    /// commit files, CSV import) refuses, and why. Places are counted on the text, never rounded.
+    #[test]
+    fn amounts_with_more_places_than_the_currency_are_refused_on_their_text() {
+        let table: &[(&str, &str, &str)] = &[
+            ("1.00000000000000000000000000001", "USD", "has 29 decimal places; USD allows 2"),
+            ("0.0099999999999999999999999999999", "USD", "has 31 decimal places; USD allows 2"),
+            ("1.000", "USD", "has 3 decimal places; USD allows 2"),
+            ("1.0", "JPY", "has 1 decimal places; JPY allows 0"),
+            ("0.00000000000000000000000000001", "USD", "has 29 decimal places; USD allows 2"),
+            ("1.0000", "KWD", "has 4 decimal places; KWD allows 3"),
+            ("-0.001", "USD", "has 3 decimal places; USD allows 2"),
+            ("+1.00", "USD", "is not a decimal number"),
+            (" 1.00", "USD", "is not a decimal number"),
+            ("1.00 ", "USD", "is not a decimal number"),
+            ("1,250.00", "USD", "is not a decimal number"),
+            ("1.", "USD", "is not a decimal number"),
+            (".5", "USD", "is not a decimal number"),
+            ("1e3", "USD", "is not a decimal number"),
+            ("--1", "USD", "is not a decimal number"),
+            ("", "USD", "is not a decimal number"),
+            ("99999999999999999999999999999", "JPY", "more than 28 digits"),
+        ];
+        for (text, code, reason) in table {
+            let err = Money::parse("events[0].contribution_received.amount", text, code).expect_err(text);
+            assert_eq!(err.field(), Some("events[0].contribution_received.amount"), "{text}");
+            assert!(err.to_string().contains(reason), "{text} {code}: {err}");
+            assert!(!err.to_string().contains("positive"), "{text}: refused for its places, not its sign: {err}");
+        }
+        // What is allowed keeps its value exactly.
+        for (text, code, value) in
+            [("1.00", "USD", "1"), ("1.5", "USD", "1.5"), ("1", "JPY", "1"), ("0.125", "KWD", "0.125")]
+        {
+            assert_eq!(Money::parse("a", text, code).expect(text).amount(), d(value), "{text}");
+        }
+        let usd = Currency::from_code("USD");
+        assert_eq!(parse_amount("a", "-12.50", usd).expect("signed"), d("-12.5"));
+        assert_eq!(parse_amount("a", "1.000", None).expect("no currency: at most 3 places").scale(), 3);
+        assert!(parse_amount("a", "1.0000", None).is_err());
     }
 
     #[test]
@@ -379,7 +465,25 @@ mod tests {
     #[test]
     fn format_amount_uses_minor_units() {
         let usd = Currency::from_code("USD").expect("USD");
+        let jpy = Currency::from_code("JPY").expect("JPY");
+        let kwd = Currency::from_code("KWD").expect("KWD");
         assert_eq!(format_amount(d("1250.5"), usd), "1250.50");
         assert_eq!(format_amount(d("-3"), usd), "-3.00");
+        assert_eq!(format_amount(d("3.000"), jpy), "3");
+        assert_eq!(format_amount(d("0.5"), kwd), "0.500");
+    }
+
+    #[test]
+    fn format_amount_never_writes_a_negative_zero() {
+        let usd = Currency::from_code("USD").expect("USD");
+        let jpy = Currency::from_code("JPY").expect("JPY");
+        let zeros =
+            [-Decimal::ZERO, d("-0.00"), Decimal::ZERO - Decimal::ZERO, d("5") - d("5"), -(d("1.25") - d("1.25"))];
+        for z in zeros {
+            assert_eq!(format_amount(z, usd), "0.00", "{z:?}");
+            assert_eq!(format_amount(z, jpy), "0", "{z:?}");
+            assert_eq!(format_amount_unknown_currency(z), "0", "{z:?}");
+        }
+        assert_eq!(format_amount_unknown_currency(d("-2.50")), "-2.5");
     }
 }

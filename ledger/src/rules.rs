@@ -117,7 +117,7 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
         }
         EventKind::ProjectTermsChanged { advance_limit: Some(limit), .. } => {
             let home = home.expect("project has terms");
-            if limit.normalize().scale() > home.minor_units() {
+            if limit.scale() > home.minor_units() {
                 return Err(LedgerError::invalid(
                     &f("advance_limit"),
                     format!("{limit} has more decimal places than {home} allows"),

@@ -4,13 +4,17 @@
 //! one currency: the opening balance before the range, one line per event in the range in date
 //! order with a running balance, totals per contribution source and expense category, and the
 //! closing balance. Money in is positive.
+//!
+//! A refund counts under the source of the contribution it refunds (a 1000.00 sponsorship at 8 %
+//! and a 100.00 refund of it total 828.00 under `sponsorship`), and a reversal of a contribution
+//! or of a refund counts, negated as its postings are, under that same source.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::event::{Event, EventKind, ExpenseDetails};
+use crate::event::{Event, EventKind, ExpenseDetails, Source};
 use crate::money::Currency;
 use crate::posting::{postings, Account};
 
@@ -64,6 +68,20 @@ pub fn statement(
     to: NaiveDate,
     events: impl IntoIterator<Item = (u64, Event)>,
 ) -> Statement {
+    let events: Vec<(u64, Event)> = events.into_iter().collect();
+    // the source of every contribution, for the refunds and reversals that count under it
+    let sources: HashMap<u64, Source> = events
+        .iter()
+        .filter_map(|(seq, e)| match &e.kind {
+            EventKind::ContributionReceived { source, .. } => Some((*seq, *source)),
+            _ => None,
+        })
+        .collect();
+    let source_of = |kind: &EventKind| match kind {
+        EventKind::ContributionReceived { source, .. } => Some(*source),
+        EventKind::RefundIssued { contribution, .. } => sources.get(contribution).copied(),
+        _ => None,
+    };
     let mut opening = Decimal::ZERO;
     let mut lines = Vec::new();
     let (mut by_source, mut by_category, mut by_kind) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
@@ -85,15 +103,18 @@ pub fn statement(
             opening += amount;
             continue;
         }
-        match &event.kind {
-            EventKind::ContributionReceived { source, .. } => {
-                *by_source.entry(source.name().to_owned()).or_insert(Decimal::ZERO) += amount;
+        let source = match &event.kind {
+            EventKind::EventReversed { target: Some(target), .. } => source_of(target),
+            k => source_of(k),
+        };
+        let (totals, name) = match (&event.kind, source) {
+            (_, Some(source)) => (&mut by_source, source.name().to_owned()),
+            (EventKind::ExpensePaid { details: Some(ExpenseDetails { category, .. }), .. }, None) => {
+                (&mut by_category, category.clone())
             }
-            EventKind::ExpensePaid { details: Some(ExpenseDetails { category, .. }), .. } => {
-                *by_category.entry(category.clone()).or_insert(Decimal::ZERO) += amount;
-            }
-            k => *by_kind.entry(k.name().to_owned()).or_insert(Decimal::ZERO) += amount,
-        }
+            (k, None) => (&mut by_kind, k.name().to_owned()),
+        };
+        *totals.entry(name).or_insert(Decimal::ZERO) += amount;
         lines.push(StatementLine {
             date: event.effective_date,
             seq,

@@ -1,6 +1,7 @@
 //! Integration tests of `fiscusd`: each starts the real daemon as a child process on a loopback
 //! port picked at run time, with a fresh store, and talks to it over gRPC.
 
+mod answers;
 mod auth;
 mod auth_matrix;
 mod bad_input;

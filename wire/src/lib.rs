@@ -9,7 +9,7 @@
 use chrono::NaiveDate;
 use fiscus_ledger::chain::Hash;
 use fiscus_ledger::ids::parse_date;
-use fiscus_ledger::money::{format_amount, parse_decimal};
+use fiscus_ledger::money::{format_amount, format_amount_unknown_currency, parse_amount};
 use fiscus_ledger::record::Record;
 use fiscus_ledger::{
     Currency, Event, EventKind, ExpenseDetails, Fund, LedgerError, Money, ProjectId, ProjectKind, Receipt, Source,
@@ -144,12 +144,16 @@ fn kind_from_pb(kind: &Kind, at: &str) -> Result<EventKind, LedgerError> {
                 kind: project_kind(&f("kind"), k.kind)?,
                 fee_bps: k.fee_bps,
                 currency,
-                advance_limit: parse_decimal(&f("advance_limit"), &k.advance_limit)?,
+                advance_limit: parse_amount(&f("advance_limit"), &k.advance_limit, Some(currency))?,
             }
         }
         Kind::ProjectTermsChanged(k) => EventKind::ProjectTermsChanged {
             fee_bps: k.fee_bps,
-            advance_limit: k.advance_limit.as_deref().map(|l| parse_decimal(&f("advance_limit"), l)).transpose()?,
+            advance_limit: k
+                .advance_limit
+                .as_deref()
+                .map(|l| parse_amount(&f("advance_limit"), l, None))
+                .transpose()?,
         },
         Kind::ContributionReceived(k) => EventKind::ContributionReceived {
             amount: money(&f("amount"), k.amount.as_ref())?,
@@ -188,12 +192,19 @@ fn kind_from_pb(kind: &Kind, at: &str) -> Result<EventKind, LedgerError> {
         }
         Kind::ExpenseApproved(k) => EventKind::ExpenseApproved { request: k.request },
         Kind::ExpenseRejected(k) => EventKind::ExpenseRejected { request: k.request, reason: k.reason.clone() },
-        Kind::RefundIssued(k) => EventKind::RefundIssued {
-            amount: money(&f("amount"), k.amount.as_ref())?,
-            contribution: k.contribution,
-            fund: k.fund.as_ref().map(|x| fund(Some(x))),
-            fee_share: k.fee_share.as_deref().map(|s| parse_decimal(&f("fee_share"), s)).transpose()?,
-        },
+        Kind::RefundIssued(k) => {
+            let amount = money(&f("amount"), k.amount.as_ref())?;
+            EventKind::RefundIssued {
+                amount,
+                contribution: k.contribution,
+                fund: k.fund.as_ref().map(|x| fund(Some(x))),
+                fee_share: k
+                    .fee_share
+                    .as_deref()
+                    .map(|s| parse_amount(&f("fee_share"), s, Some(amount.currency())))
+                    .transpose()?,
+            }
+        }
         Kind::TransferSent(k) => EventKind::TransferSent {
             amount: money(&f("amount"), k.amount.as_ref())?,
             to: project_id(&f("to"), &k.to)?,
@@ -254,7 +265,7 @@ pub fn stored_event_from_pb(e: &pb::Event, prefix: &str, kind_at: Option<&str>) 
 fn amount_in(value: Decimal, currency: Option<Currency>) -> String {
     match currency {
         Some(c) => format_amount(value, c),
-        None => value.normalize().to_string(),
+        None => format_amount_unknown_currency(value),
     }
 }
 

@@ -12,7 +12,7 @@ use std::path::Path;
 use chrono::NaiveDate;
 use fiscus_client::fiscus_ledger::commit::COMMIT_EVENTS_MAX;
 use fiscus_client::fiscus_ledger::ids::parse_date;
-use fiscus_client::fiscus_ledger::money::parse_decimal;
+use fiscus_client::fiscus_ledger::money::parse_amount;
 use fiscus_client::fiscus_ledger::{
     Currency, Event, EventKind, ExpenseDetails, Fund, LedgerError, Money, ProjectId, Receipt, Source,
 };
@@ -160,7 +160,7 @@ fn row(line: u64, get: &dyn Fn(&str) -> String) -> Result<Event, RowError> {
     let currency =
         Currency::parse("currency", &get("currency").to_ascii_uppercase()).map_err(|e| ledger_error(line, &e))?;
     let amount_text = get("amount");
-    let signed = parse_decimal("amount", &amount_text).map_err(|e| ledger_error(line, &e))?;
+    let signed = parse_amount("amount", &amount_text, Some(currency)).map_err(|e| ledger_error(line, &e))?;
     let (counterparty, memo, reference) = (get("counterparty"), get("memo"), get("reference"));
     let money_of = |value| Money::new("amount", value, currency).map_err(|e| ledger_error(line, &e));
     let fund = match get("fund").as_str() {

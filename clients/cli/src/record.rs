@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 use fiscus_client::fiscus_ledger::ids::parse_date;
-use fiscus_client::fiscus_ledger::money::parse_decimal;
+use fiscus_client::fiscus_ledger::money::parse_amount;
 use fiscus_client::fiscus_ledger::{
     Currency, Event, EventKind, ExpenseDetails, Fund, LedgerError, Money, ProjectId, ProjectKind, Receipt, Source,
 };
@@ -480,7 +480,8 @@ impl EventSpec {
                     kind: ProjectKind::parse(&f("project_kind"), &o.project_kind).map_err(invalid)?,
                     fee_bps: o.fee_bps,
                     currency,
-                    advance_limit: parse_decimal(&f("advance_limit"), &o.advance_limit).map_err(invalid)?,
+                    advance_limit: parse_amount(&f("advance_limit"), &o.advance_limit, Some(currency))
+                        .map_err(invalid)?,
                 }
             }
             KindSpec::ChangeTerms(t) => EventKind::ProjectTermsChanged {
@@ -488,7 +489,7 @@ impl EventSpec {
                 advance_limit: t
                     .advance_limit
                     .as_deref()
-                    .map(|l| parse_decimal(&f("advance_limit"), l))
+                    .map(|l| parse_amount(&f("advance_limit"), l, None))
                     .transpose()
                     .map_err(invalid)?,
             },

@@ -625,3 +625,99 @@ async fn verify_project_catches_a_server_that_lies() {
         client.verify_project(&other).await.expect("serde-tools is served honestly");
     }
 }
+
+/// The amounts and dates the one amount parser and the one date parser refuse, with the reason each
+/// is refused for.
+const BAD_AMOUNTS: [(&str, &str, &str); 5] = [
+    ("1.00000000000000000000000000001", "USD", "has 29 decimal places; USD allows 2"),
+    ("0.0099999999999999999999999999999", "USD", "has 31 decimal places; USD allows 2"),
+    ("1.000", "USD", "has 3 decimal places; USD allows 2"),
+    ("1.0", "JPY", "has 1 decimal places; JPY allows 0"),
+    ("0.00000000000000000000000000001", "USD", "has 29 decimal places; USD allows 2"),
+];
+const BAD_DATES: [&str; 3] = ["2026-1-5", " 2026-01-05", "+2026-01-05"];
+
+#[test]
+fn flags_commit_files_and_csv_refuse_the_same_amounts_and_dates() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("books").display().to_string();
+    let s = store.as_str();
+    for (id, currency) in [("usd-conf", "USD"), ("jpy-conf", "JPY")] {
+        let open = ["--store", s, "record", "open-project", "--project", id, "--name", id, "--fee-bps", "0"];
+        ok(&[&open[..], &["--currency", currency, "--date", "2026-01-01"]].concat());
+    }
+    let project_of = |currency: &str| if currency == "JPY" { "jpy-conf" } else { "usd-conf" };
+    let heads = || {
+        (
+            json(&["--store", s, "balance", "usd-conf"])["head_seq"].clone(),
+            json(&["--store", s, "balance", "jpy-conf"])["head_seq"].clone(),
+        )
+    };
+    let before = heads();
+    let flags = |amount: &str, currency: &str, date: &str| {
+        let project = project_of(currency);
+        run(&[
+            "--store",
+            s,
+            "record",
+            "contribution",
+            "--project",
+            project,
+            "--amount",
+            amount,
+            "--currency",
+            currency,
+            "--from",
+            "Ann",
+            "--date",
+            date,
+        ])
+    };
+    let file = |n: usize, amount: &str, currency: &str, date: &str| {
+        let path = dir.path().join(format!("commit-{n}.json"));
+        let event = serde_json::json!({"events": [{"project": project_of(currency), "date": date, "kind": "contribution",
+            "amount": amount, "currency": currency, "from": "Ann", "source": "donation"}]});
+        std::fs::write(&path, event.to_string()).expect("write");
+        run(&["--store", s, "record", "--file", &path.display().to_string()])
+    };
+    let csv = |n: usize, amount: &str, currency: &str, date: &str| {
+        let path = dir.path().join(format!("rows-{n}.csv"));
+        let row = format!("{CSV_HEADER}\"{date}\",{},donation,{amount},{currency},Ann,Thanks,\n", project_of(currency));
+        std::fs::write(&path, row).expect("write");
+        run(&["--store", s, "import", "csv", &path.display().to_string()])
+    };
+    let mut n = 0;
+    for (amount, currency, reason) in BAD_AMOUNTS {
+        n += 1;
+        for (how, (code, out, err)) in [
+            ("flags", flags(amount, currency, "2026-03-01")),
+            ("file", file(n, amount, currency, "2026-03-01")),
+            ("csv", csv(n, amount, currency, "2026-03-01")),
+        ] {
+            assert_eq!(code, 1, "{how} {amount} {currency} was accepted:\n{out}{err}");
+            assert!(err.contains(reason) && err.contains("amount"), "{how} {amount} {currency}: {err}");
+        }
+    }
+    for date in BAD_DATES {
+        n += 1;
+        let mut ways = vec![("flags", flags("1.00", "USD", date)), ("file", file(n, "1.00", "USD", date))];
+        // (CSV cells are trimmed before they are read, as docs/IMPORT.md says: " 2026-01-05" is
+        // the cell "2026-01-05" there)
+        if date.trim() == date {
+            ways.push(("csv", csv(n, "1.00", "USD", date)));
+        }
+        for (how, (code, out, err)) in ways {
+            assert_eq!(code, 1, "{how} {date:?} was accepted:\n{out}{err}");
+            assert!(err.contains("YYYY-MM-DD") && err.contains("date"), "{how} {date:?}: {err}");
+        }
+        // a date flag of a read is parsed by the same function
+        let (code, _, err) = run(&["--store", s, "statement", "usd-conf", "--from", date, "--to", "2026-12-31"]);
+        assert_ne!(code, 0, "statement --from {date:?}");
+        assert!(err.contains("YYYY-MM-DD"), "{date:?}: {err}");
+    }
+    assert_eq!(heads(), before, "nothing was recorded");
+    // The same values written the one right way are accepted by each.
+    assert_eq!(flags("1.00", "USD", "2026-03-01").0, 0);
+    assert_eq!(file(100, "2", "JPY", "2026-03-02").0, 0);
+    assert_eq!(csv(101, "3.5", "USD", "2026-03-03").0, 0);
+}

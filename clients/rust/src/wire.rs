@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use fiscus_ledger::chain::Hash;
 use fiscus_ledger::ids::parse_date;
-use fiscus_ledger::money::parse_decimal;
+use fiscus_ledger::money::parse_amount;
 use fiscus_ledger::projection::{Balance, RestrictedBalance, TrialLine};
 use fiscus_ledger::statement::{Statement, StatementLine};
 use fiscus_ledger::{Currency, Event, EventKind, ExpenseDetails, LedgerError, ProjectId, ProjectKind};
@@ -64,9 +64,9 @@ fn opt_date(field: &str, text: Option<&str>) -> Answer<Option<NaiveDate>> {
     text.map(|t| date(field, t)).transpose()
 }
 
-/// A signed decimal of an answer.
-pub(crate) fn decimal(field: &str, text: &str) -> Answer<Decimal> {
-    parse_decimal(field, text).map_err(|e| bad(field, e))
+/// A signed amount of an answer, in `currency` (at most its minor units).
+pub(crate) fn decimal(field: &str, text: &str, currency: Currency) -> Answer<Decimal> {
+    parse_amount(field, text, Some(currency)).map_err(|e| bad(field, e))
 }
 
 pub(crate) fn hash(field: &str, bytes: &[u8]) -> Answer<Hash> {
@@ -108,10 +108,11 @@ pub(crate) fn recorded(field: &str, r: &pb::RecordedEvent) -> Answer<RecordedEve
 
 pub(crate) fn balance(field: &str, b: &pb::CurrencyBalance) -> Answer<Balance> {
     let f = |n: &str| format!("{field}.{n}");
+    let c = currency(&f("currency"), &b.currency)?;
     Ok(Balance {
-        currency: currency(&f("currency"), &b.currency)?,
-        balance: decimal(&f("balance"), &b.balance)?,
-        available: decimal(&f("available"), &b.available)?,
+        currency: c,
+        balance: decimal(&f("balance"), &b.balance, c)?,
+        available: decimal(&f("available"), &b.available, c)?,
         restricted: b
             .restricted
             .iter()
@@ -119,22 +120,22 @@ pub(crate) fn balance(field: &str, b: &pb::CurrencyBalance) -> Answer<Balance> {
             .map(|(i, r)| {
                 Ok(RestrictedBalance {
                     purpose: r.purpose.clone(),
-                    balance: decimal(&f(&format!("restricted[{i}].balance")), &r.balance)?,
-                    available: decimal(&f(&format!("restricted[{i}].available")), &r.available)?,
+                    balance: decimal(&f(&format!("restricted[{i}].balance")), &r.balance, c)?,
+                    available: decimal(&f(&format!("restricted[{i}].available")), &r.available, c)?,
                 })
             })
             .collect::<Answer<Vec<_>>>()?,
-        held: decimal(&f("held"), &b.held)?,
-        pledged: decimal(&f("pledged"), &b.pledged)?,
-        advances_outstanding: decimal(&f("advances_outstanding"), &b.advances_outstanding)?,
-        fees_to_date: decimal(&f("fees_to_date"), &b.fees_to_date)?,
+        held: decimal(&f("held"), &b.held, c)?,
+        pledged: decimal(&f("pledged"), &b.pledged, c)?,
+        advances_outstanding: decimal(&f("advances_outstanding"), &b.advances_outstanding, c)?,
+        fees_to_date: decimal(&f("fees_to_date"), &b.fees_to_date, c)?,
     })
 }
 
-fn totals(field: &str, t: &[pb::StatementTotal]) -> Answer<BTreeMap<String, Decimal>> {
+fn totals(field: &str, t: &[pb::StatementTotal], c: Currency) -> Answer<BTreeMap<String, Decimal>> {
     t.iter()
         .enumerate()
-        .map(|(i, t)| Ok((t.name.clone(), decimal(&format!("{field}[{i}].amount"), &t.amount)?)))
+        .map(|(i, t)| Ok((t.name.clone(), decimal(&format!("{field}[{i}].amount"), &t.amount, c)?)))
         .collect()
 }
 
@@ -144,6 +145,7 @@ pub(crate) fn statements(r: &pb::GetStatementResponse) -> Answer<Statements> {
     let mut out = Vec::with_capacity(r.statements.len());
     for (i, s) in r.statements.iter().enumerate() {
         let f = |n: &str| format!("statements[{i}].{n}");
+        let c = currency(&f("currency"), &s.currency)?;
         let mut lines = Vec::with_capacity(s.lines.len());
         for (j, l) in s.lines.iter().enumerate() {
             let g = |n: &str| format!("statements[{i}].lines[{j}].{n}");
@@ -157,20 +159,20 @@ pub(crate) fn statements(r: &pb::GetStatementResponse) -> Answer<Statements> {
                 kind,
                 memo: l.memo.clone(),
                 reference: l.reference.clone(),
-                amount: decimal(&g("amount"), &l.amount)?,
-                running: decimal(&g("running_balance"), &l.running_balance)?,
+                amount: decimal(&g("amount"), &l.amount, c)?,
+                running: decimal(&g("running_balance"), &l.running_balance, c)?,
             });
         }
         out.push(Statement {
-            currency: currency(&f("currency"), &s.currency)?,
+            currency: c,
             from,
             to,
-            opening: decimal(&f("opening_balance"), &s.opening_balance)?,
+            opening: decimal(&f("opening_balance"), &s.opening_balance, c)?,
             lines,
-            by_source: totals(&f("totals_by_source"), &s.totals_by_source)?,
-            by_category: totals(&f("totals_by_category"), &s.totals_by_category)?,
-            by_kind: totals(&f("totals_by_kind"), &s.totals_by_kind)?,
-            closing: decimal(&f("closing_balance"), &s.closing_balance)?,
+            by_source: totals(&f("totals_by_source"), &s.totals_by_source, c)?,
+            by_category: totals(&f("totals_by_category"), &s.totals_by_category, c)?,
+            by_kind: totals(&f("totals_by_kind"), &s.totals_by_kind, c)?,
+            closing: decimal(&f("closing_balance"), &s.closing_balance, c)?,
         });
     }
     Ok(Statements { project: project("project", &r.project)?, from, to, head_seq: r.head_seq, statements: out })
@@ -178,13 +180,14 @@ pub(crate) fn statements(r: &pb::GetStatementResponse) -> Answer<Statements> {
 
 pub(crate) fn summary(field: &str, p: &pb::ProjectSummary) -> Answer<ProjectSummary> {
     let f = |n: &str| format!("{field}.{n}");
+    let c = currency(&f("currency"), &p.currency)?;
     Ok(ProjectSummary {
         project: project(&f("project"), &p.project)?,
         name: p.name.clone(),
         kind: project_kind(&f("kind"), p.kind)?,
         fee_bps: p.fee_bps,
-        currency: currency(&f("currency"), &p.currency)?,
-        advance_limit: decimal(&f("advance_limit"), &p.advance_limit)?,
+        currency: c,
+        advance_limit: decimal(&f("advance_limit"), &p.advance_limit, c)?,
         opened_on: date(&f("opened_on"), &p.opened_on)?,
         closed: p.closed,
         closed_through: opt_date(&f("closed_through"), p.closed_through.as_deref())?,
@@ -193,10 +196,11 @@ pub(crate) fn summary(field: &str, p: &pb::ProjectSummary) -> Answer<ProjectSumm
 }
 
 pub(crate) fn trial_line(field: &str, l: &pb::TrialBalanceLine) -> Answer<TrialLine> {
+    let c = currency(&format!("{field}.currency"), &l.currency)?;
     Ok(TrialLine {
         account: l.account.clone(),
-        currency: currency(&format!("{field}.currency"), &l.currency)?,
-        amount: decimal(&format!("{field}.amount"), &l.amount)?,
+        currency: c,
+        amount: decimal(&format!("{field}.amount"), &l.amount, c)?,
     })
 }
 
