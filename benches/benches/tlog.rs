@@ -1,0 +1,90 @@
+//! Criterion bench `tlog`: the transparency log's tree and its signatures, in memory.
+//!
+//! - `append`: appending leaves to a tree (stored hashes written, `hashes_to_append`);
+//! - `inclusion` / `consistency`: building a proof from the stored hashes of a tree of 1,048,575
+//!   leaves, and verifying it (RFC 9162);
+//! - `checkpoint`: signing a checkpoint note (Ed25519), opening a signed checkpoint, cosigning.
+//!
+//! `cargo bench -p fiscus-bench --bench tlog`
+
+#![allow(missing_docs, reason = "criterion_group! makes an undocumented function")]
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use fiscus_tlog::tree::hashes_to_append;
+use fiscus_tlog::{
+    leaf_hash, open_checkpoint, verify_consistency, verify_inclusion, Checkpoint, Cosigner, Hash, MemoryTree,
+    NoteSigner,
+};
+
+/// 2^20 - 1 leaves: every proof has its full 20 levels and the rightmost edge is ragged.
+const TREE_LEAVES: u64 = (1 << 20) - 1;
+
+fn leaves(n: u64, salt: u64) -> Vec<Hash> {
+    (0..n).map(|i| leaf_hash(&(i ^ salt).to_be_bytes())).collect()
+}
+
+fn big_tree() -> MemoryTree {
+    let mut tree = MemoryTree::new();
+    tree.append_all(&leaves(TREE_LEAVES, 0));
+    tree
+}
+
+fn append(c: &mut Criterion) {
+    let mut group = c.benchmark_group("append");
+    let batch = leaves(4_096, 1);
+    group.throughput(Throughput::Elements(batch.len() as u64));
+    group.bench_function("4096_leaves_into_empty_tree", |b| {
+        b.iter_batched(MemoryTree::new, |mut tree| tree.append_all(&batch), BatchSize::SmallInput)
+    });
+    let tree = big_tree();
+    let group_of_64 = leaves(64, 2);
+    group.throughput(Throughput::Elements(64));
+    group.bench_function("64_leaves_onto_1M_tree", |b| {
+        b.iter(|| hashes_to_append(tree.size(), &group_of_64, &tree).expect("stored hashes present"))
+    });
+    group.finish();
+}
+
+fn proofs(c: &mut Criterion) {
+    let tree = big_tree();
+    let root = tree.root();
+    let index = 700_001;
+    let leaf = tree.leaf(index).expect("leaf");
+    let mut group = c.benchmark_group("inclusion");
+    group.bench_function("build_1M", |b| b.iter(|| tree.inclusion_proof(index, TREE_LEAVES).expect("proof")));
+    let proof = tree.inclusion_proof(index, TREE_LEAVES).expect("proof");
+    group.bench_function("verify_1M", |b| {
+        b.iter(|| verify_inclusion(&leaf, index, TREE_LEAVES, &proof, &root).expect("verifies"))
+    });
+    group.finish();
+
+    let old = 524_289;
+    let old_root = tree.root_at(old).expect("root");
+    let mut group = c.benchmark_group("consistency");
+    group.bench_function("build_524289_to_1M", |b| b.iter(|| tree.consistency_proof(old, TREE_LEAVES).expect("proof")));
+    let proof = tree.consistency_proof(old, TREE_LEAVES).expect("proof");
+    group.bench_function("verify_524289_to_1M", |b| {
+        b.iter(|| verify_consistency(old, TREE_LEAVES, &old_root, &root, &proof).expect("verifies"))
+    });
+    group.bench_function("root_of_1M", |b| b.iter(|| tree.root_at(TREE_LEAVES).expect("root")));
+    group.finish();
+}
+
+fn checkpoints(c: &mut Criterion) {
+    let signer = NoteSigner::from_seed("bench.example/ledger", [7; 32]).expect("key");
+    let witness = Cosigner::from_seed("bench.example/witness", [8; 32]).expect("key");
+    let checkpoint = Checkpoint::new("bench.example/ledger", TREE_LEAVES, leaf_hash(b"root")).expect("checkpoint");
+    let mut group = c.benchmark_group("checkpoint");
+    group.bench_function("sign", |b| b.iter(|| checkpoint.sign(&signer).expect("signs").to_text()));
+    let text = checkpoint.sign(&signer).expect("signs").to_text();
+    let known = [signer.verifier()];
+    group.bench_function("open_and_verify", |b| {
+        b.iter(|| open_checkpoint(&text, "bench.example/ledger", &known).expect("opens"))
+    });
+    let body = checkpoint.body();
+    group.bench_function("cosign", |b| b.iter(|| witness.cosign(&body, 1_764_460_800).expect("cosigns")));
+    group.finish();
+}
+
+criterion_group!(benches, append, proofs, checkpoints);
+criterion_main!(benches);

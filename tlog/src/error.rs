@@ -1,0 +1,102 @@
+//! The one error type of fiscus-tlog. Every parser answers one of these for bad text; none panics.
+
+/// What went wrong in a tree, a proof, a note, a checkpoint or a key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlogError {
+    /// Text or bytes that do not follow their format; `what` names the piece (for example
+    /// `checkpoint tree size`), `why` says which rule it breaks.
+    #[error("malformed {what}: {why}")]
+    Malformed {
+        /// The piece of the format: `note`, `signature line`, `checkpoint root hash`, ...
+        what: &'static str,
+        /// The rule it breaks.
+        why: &'static str,
+    },
+    /// A note, a proof or a request over one of this crate's limits (bytes or lines).
+    #[error("{what} is over its limit: {found} > {max}")]
+    TooLarge {
+        /// What was counted.
+        what: &'static str,
+        /// The count found (saturated at the point the parser stopped).
+        found: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// A leaf index at or past the tree size.
+    #[error("leaf index {index} is not below the tree size {size}")]
+    IndexOutOfRange {
+        /// The leaf index asked for.
+        index: u64,
+        /// The tree size.
+        size: u64,
+    },
+    /// A size past the tree's, or a consistency proof asked from a larger size to a smaller one.
+    #[error("tree sizes {old} and {new} are out of order or past the tree (size {size})")]
+    BadSizes {
+        /// The older (smaller) size asked for.
+        old: u64,
+        /// The newer (larger) size asked for.
+        new: u64,
+        /// The size of the tree that was asked.
+        size: u64,
+    },
+    /// The hash store lacks a hash the tree's shape says it holds (a damaged store).
+    #[error("stored hash {index} is missing from the hash store")]
+    MissingHash {
+        /// The stored-hash index (see `tree::stored_hash_index`).
+        index: u64,
+    },
+    /// The hash store failed to read.
+    #[error("hash store: {0}")]
+    Store(String),
+    /// An inclusion proof that does not lead from the leaf to the root (RFC 9162 section 2.1.3.2).
+    #[error("inclusion proof of leaf {index} in tree size {size} does not verify")]
+    InclusionProofFailed {
+        /// The leaf index.
+        index: u64,
+        /// The tree size.
+        size: u64,
+    },
+    /// A consistency proof that does not lead from the old root to the new one (RFC 9162 section
+    /// 2.1.4.2).
+    #[error("consistency proof from tree size {old} to {new} does not verify")]
+    ConsistencyProofFailed {
+        /// The old tree size.
+        old: u64,
+        /// The new tree size.
+        new: u64,
+    },
+    /// A signature from a known key that does not verify: the whole note is refused (C2SP
+    /// signed-note, "Signatures").
+    #[error("signature by {name} (key id {key_id:08x}) does not verify")]
+    BadSignature {
+        /// The key name.
+        name: String,
+        /// The key id.
+        key_id: u32,
+    },
+    /// A note with no signature from any known key (C2SP signed-note: clients MUST reject it).
+    #[error("no signature from a known key")]
+    NoKnownSignature,
+    /// A key name that is empty or holds a space or a `+` (C2SP signed-note).
+    #[error("invalid key name {0:?}: it must be non-empty without spaces or '+'")]
+    InvalidKeyName(String),
+    /// A checkpoint whose origin is not the one expected.
+    #[error("checkpoint origin {found:?} is not the expected {expected:?}")]
+    WrongOrigin {
+        /// The origin expected.
+        expected: String,
+        /// The origin found.
+        found: String,
+    },
+    /// The operating system's random generator failed while making a key.
+    #[error("random generator: {0}")]
+    Random(String),
+}
+
+impl TlogError {
+    pub(crate) fn malformed(what: &'static str, why: &'static str) -> TlogError {
+        TlogError::Malformed { what, why }
+    }
+}
