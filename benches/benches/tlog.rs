@@ -3,7 +3,9 @@
 //! - `append`: appending leaves to a tree (stored hashes written, `hashes_to_append`);
 //! - `inclusion` / `consistency`: building a proof from the stored hashes of a tree of 1,048,575
 //!   leaves, and verifying it (RFC 9162);
-//! - `checkpoint`: signing a checkpoint note (Ed25519), opening a signed checkpoint, cosigning.
+//! - `checkpoint`: signing a checkpoint note (Ed25519), opening a signed checkpoint, cosigning;
+//! - `ledger_log`: the ledger's log over 10,000 projects (`fiscus_ledger::log`): appending a commit
+//!   of one record (map update and log leaf), building and verifying a project's head proof.
 //!
 //! `cargo bench -p fiscus-bench --bench tlog`
 
@@ -86,5 +88,47 @@ fn checkpoints(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append, proofs, checkpoints);
+fn ledger_log(c: &mut Criterion) {
+    use fiscus_ledger::chain::commit_hash;
+    use fiscus_ledger::log::LedgerLog;
+    use fiscus_ledger::record::{CommitEntry, Listed, FORMAT_VERSION};
+
+    const PROJECTS: u64 = 10_000;
+    let entry = |number: u64, project: u64, seq: u64| -> CommitEntry {
+        let records = vec![Listed {
+            project: format!("project-{project}"),
+            seq,
+            hash: *blake3::hash(&number.to_be_bytes()).as_bytes(),
+        }];
+        let hash = commit_hash(&[0; 32], number, records.iter().map(|r| &r.hash));
+        CommitEntry { version: FORMAT_VERSION, number, recorded_at: 0, records, hash }
+    };
+    let mut log = LedgerLog::new();
+    for number in 1..=PROJECTS {
+        log.append(&entry(number, number - 1, 1)).expect("in order");
+    }
+    let key = NoteSigner::from_seed("bench.example/ledger", [7; 32]).expect("key");
+    let mut group = c.benchmark_group("ledger_log");
+    group.bench_function("append_commit_of_1_record_10000_projects", |b| {
+        b.iter_batched(
+            || log.clone(),
+            |mut log| log.append(&entry(PROJECTS + 1, 4_321, 2)).expect("in order"),
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("head_proof_build_10000_projects", |b| {
+        b.iter(|| log.head_proof("project-4321").expect("a head"))
+    });
+    let checkpoint = Checkpoint::new("bench.example/ledger", log.size(), log.root()).expect("checkpoint");
+    let proof = log.head_proof("project-4321").expect("a head");
+    group.bench_function("head_proof_verify_10000_projects", |b| {
+        b.iter(|| proof.verify("project-4321", &checkpoint).expect("verifies"))
+    });
+    group.bench_function("checkpoint_sign_10000_projects", |b| {
+        b.iter(|| Checkpoint::new("bench.example/ledger", log.size(), log.root()).expect("c").sign(&key).expect("s"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, append, proofs, checkpoints, ledger_log);
 criterion_main!(benches);

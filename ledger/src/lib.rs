@@ -12,6 +12,7 @@ pub mod event;
 pub mod export;
 pub mod id_index;
 pub mod ids;
+pub mod log;
 pub mod money;
 #[cfg(feature = "store")]
 pub mod pack;

@@ -3,6 +3,7 @@
 //! - [`hash`]: RFC 6962 hashing (SHA-256, leaf prefix 0x00, node prefix 0x01);
 //! - [`tree`]: the incremental Merkle tree over stored subtree hashes (the storage order of Go's
 //!   `golang.org/x/mod/sumdb/tlog`), roots, inclusion and consistency proofs of any size;
+//! - [`dense`]: a Merkle tree of changeable leaves with the RFC 6962 shape (a map by fixed index);
 //! - [`proof`]: verification of both proofs, as RFC 9162 sections 2.1.3.2 and 2.1.4.2 write it;
 //! - [`note`]: C2SP `signed-note` with Ed25519 keys and Go's key strings;
 //! - [`checkpoint`]: C2SP `tlog-checkpoint` bodies and their opening;
@@ -16,6 +17,7 @@
 
 pub mod checkpoint;
 pub mod cosignature;
+pub mod dense;
 mod error;
 pub mod hash;
 pub mod note;
