@@ -26,7 +26,7 @@ fn repo() -> PathBuf {
 #[test]
 fn every_rust_file_has_a_module_header() {
     let mut files = Vec::new();
-    for top in ["ledger", "daemon", "clients", "proto", "wire", "tokens", "benches", "tests"] {
+    for top in ["ledger", "daemon", "clients", "proto", "wire", "tokens", "benches", "tests", "tlog"] {
         rust_files(&repo().join(top), &mut files);
     }
     assert!(files.len() > 20, "found only {} files", files.len());

@@ -161,3 +161,37 @@ fn go_reference_code_agrees() {
     let impostor = NoteSigner::from_seed("go.example/log", [0; 32]).unwrap();
     assert!(Note::parse(output["checkpoint"].as_str().unwrap()).unwrap().verify(&[impostor.verifier()]).is_err());
 }
+
+/// docs/FORMAT.md section 8 checked by Go's reference code: the page's log leaves hashed and
+/// stored by `sumdb/tlog` give the root of the page's checkpoint, which `sumdb/note` opens with the
+/// page's verifier key, and the page's proof of the last leaf passes `tlog.CheckRecord`.
+#[test]
+fn go_reference_code_checks_the_format_page() {
+    let page = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/FORMAT.md")).unwrap();
+    let block = |fence: &str| -> String {
+        let start = page.find(fence).unwrap_or_else(|| panic!("FORMAT.md has a {fence} block")) + fence.len() + 1;
+        let end = page[start..].find("```").unwrap() + start;
+        page[start..end].to_owned()
+    };
+    let vectors = block("```fiscus-log-vectors");
+    let value = |label: &str| -> &str {
+        vectors
+            .lines()
+            .find_map(|line| line.strip_prefix(label).and_then(|rest| rest.strip_prefix(": ")))
+            .unwrap_or_else(|| panic!("FORMAT.md has {label}"))
+    };
+    let leaves: Vec<String> =
+        (1..=7).map(|n| STANDARD.encode(hex::decode(value(&format!("log-leaf {n}"))).unwrap())).collect();
+    let proof: Vec<String> =
+        value("log-proof rustconf-2026").split(' ').map(|h| STANDARD.encode(hex::decode(h).unwrap())).collect();
+    let input = json!({
+        "origin": "sponsor.example/ledger",
+        "verifier_key": value("verifier-key"),
+        "leaves": leaves,
+        "checkpoints": [block("```fiscus-log-checkpoint")],
+        "inclusion": [{"index": 6, "size": 7, "proof": proof}],
+        "consistency": [],
+    });
+    let output = run_go(&input);
+    assert_eq!(output["checked"].as_u64(), Some(2), "Go opened the checkpoint and checked the proof");
+}
