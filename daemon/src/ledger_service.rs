@@ -68,15 +68,23 @@ fn may_record(principal: &Principal, events: &[pb::Event]) -> Result<(), Status>
 }
 
 impl LedgerService {
-    /// Converts, checks limits and commits events through the writer.
+    /// Converts, checks limits and commits events through the writer. `kind_at` names the request
+    /// field holding the one event's kind when the request is not a `RecordCommitRequest`, so that a
+    /// refusal names a path into the request that was sent.
     async fn commit(
         &self,
         principal: &Principal,
         events: Vec<fiscus_ledger::Event>,
         expected_heads: Vec<(fiscus_ledger::ProjectId, u64)>,
+        kind_at: Option<&'static str>,
     ) -> Result<Committed, Status> {
+        let kind = events.first().map(|e| e.kind.clone());
         let request = CommitRequest { events, expected_heads, actor: principal.name.clone(), recorded_at: 0 };
-        self.shared.writer.commit(request).await
+        let paths = move |err: fiscus_ledger::LedgerError| match (kind_at, kind) {
+            (Some(at), Some(kind)) => err.map_field(|path| convert::single_event_path(path, &kind, at)),
+            _ => err,
+        };
+        self.shared.writer.commit(request, paths).await
     }
 
     fn check_memo(&self, field: &str, memo: &str) -> Result<(), Status> {
@@ -166,7 +174,7 @@ impl pb::ledger_server::Ledger for LedgerService {
             kind: Some(Kind::ProjectOpened(opened)),
         };
         let event = event_from_pb(&wire, "", Some("opened")).map_err(|e| ledger_status(&e))?;
-        let c = self.commit(&principal, vec![event], Vec::new()).await?;
+        let c = self.commit(&principal, vec![event], Vec::new(), Some("opened")).await?;
         Ok(Response::new(pb::OpenProjectResponse {
             commit: c.commit,
             position: first_position(&c),
@@ -194,7 +202,7 @@ impl pb::ledger_server::Ledger for LedgerService {
         };
         let event = event_from_pb(&wire, "", Some("terms")).map_err(|e| ledger_status(&e))?;
         let heads = expected.map(|seq| vec![(event.project.clone(), seq)]).unwrap_or_default();
-        let c = self.commit(&principal, vec![event], heads).await?;
+        let c = self.commit(&principal, vec![event], heads, Some("terms")).await?;
         Ok(Response::new(pb::ChangeTermsResponse {
             commit: c.commit,
             position: first_position(&c),
@@ -228,7 +236,7 @@ impl pb::ledger_server::Ledger for LedgerService {
                 convert::project_id(&format!("expected_seq[{project}]"), project).map_err(|e| ledger_status(&e))?;
             heads.push((id, *seq));
         }
-        let c = self.commit(&principal, events, heads).await?;
+        let c = self.commit(&principal, events, heads, None).await?;
         Ok(Response::new(pb::RecordCommitResponse {
             commit: c.commit,
             positions: c.positions.iter().map(position_pb).collect(),

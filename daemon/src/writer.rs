@@ -79,7 +79,13 @@ impl Writer {
 
 impl WriterHandle {
     /// Commits `request` (its `recorded_at` is set by the writer) and answers once it is durable.
-    pub async fn commit(&self, request: CommitRequest) -> Result<Committed, Status> {
+    /// A refusal goes through `paths` first, which rewrites its field path into the request the RPC
+    /// received (the ledger names paths of a `RecordCommitRequest`).
+    pub async fn commit(
+        &self,
+        request: CommitRequest,
+        paths: impl FnOnce(LedgerError) -> LedgerError,
+    ) -> Result<Committed, Status> {
         let (reply, answer) = oneshot::channel();
         self.queue.try_send(Job::Commit { request, reply }).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => {
@@ -89,7 +95,7 @@ impl WriterHandle {
         })?;
         match answer.await {
             Ok(Ok(committed)) => Ok(committed),
-            Ok(Err(e)) => Err(ledger_status(&e)),
+            Ok(Err(e)) => Err(ledger_status(&paths(e))),
             Err(_) => Err(Status::unavailable("the writer ended before answering; retry with the same event ids")),
         }
     }

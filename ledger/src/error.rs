@@ -257,11 +257,34 @@ impl LedgerError {
         }
     }
 
-    /// The request field the error is about, where there is one.
+    /// The same error with its field path rewritten by `rename` (for an RPC whose request nests the
+    /// event differently from `RecordCommitRequest`); errors without a field are returned as they are.
+    pub fn map_field(self, rename: impl FnOnce(&str) -> String) -> LedgerError {
+        match self {
+            LedgerError::Invalid { field, message } => LedgerError::Invalid { field: rename(&field), message },
+            LedgerError::BadReference { project, field, seq, expected } => {
+                LedgerError::BadReference { project, field: rename(&field), seq, expected }
+            }
+            other => other,
+        }
+    }
+
+    /// The request field the error is about, where there is one: a path into the request message,
+    /// such as `events[2].contribution_received.amount`.
     pub fn field(&self) -> Option<&str> {
         match self {
             LedgerError::Invalid { field, .. } | LedgerError::BadReference { field, .. } => Some(field),
             _ => None,
         }
+    }
+}
+
+/// A field path into a request message: `prefix.name`, or `name` when there is no prefix
+/// (`events[2]` and `amount` give `events[2].amount`).
+pub fn field_path(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{prefix}.{name}")
     }
 }

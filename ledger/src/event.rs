@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::error::LedgerError;
+use crate::error::{field_path, LedgerError};
 use crate::ids::{
     check_date, check_event_id, check_slug, check_text, ProjectId, MEMO_CHARS_MAX, NAME_CHARS_MAX, REFERENCE_CHARS_MAX,
 };
@@ -142,7 +142,7 @@ impl Fund {
     fn validate(&self, field: &str) -> Result<(), LedgerError> {
         match self {
             Fund::Unrestricted => Ok(()),
-            Fund::Restricted(p) => check_slug(&format!("{field}.purpose"), p, "purpose"),
+            Fund::Restricted(p) => check_slug(&format!("{field}.restricted_purpose"), p, "purpose"),
         }
     }
 }
@@ -441,22 +441,55 @@ impl EventKind {
             EventKind::PeriodClosed { .. } => "PeriodClosed",
         }
     }
+
+    /// The kind's field in the `Event.kind` oneof of the contract (`fiscus.v1.Event`), as field paths
+    /// name it: `ContributionReceived` is `contribution_received`.
+    pub fn field_name(&self) -> &'static str {
+        match self {
+            EventKind::ProjectOpened { .. } => "project_opened",
+            EventKind::ProjectTermsChanged { .. } => "project_terms_changed",
+            EventKind::ContributionReceived { .. } => "contribution_received",
+            EventKind::PledgeRecorded { .. } => "pledge_recorded",
+            EventKind::PledgeFulfilled { .. } => "pledge_fulfilled",
+            EventKind::PledgeCancelled { .. } => "pledge_cancelled",
+            EventKind::GrantAwarded { .. } => "grant_awarded",
+            EventKind::AdvanceIssued { .. } => "advance_issued",
+            EventKind::AdvanceRepaid { .. } => "advance_repaid",
+            EventKind::ExpensePaid { .. } => "expense_paid",
+            EventKind::ExpenseRequested { .. } => "expense_requested",
+            EventKind::ExpenseApproved { .. } => "expense_approved",
+            EventKind::ExpenseRejected { .. } => "expense_rejected",
+            EventKind::RefundIssued { .. } => "refund_issued",
+            EventKind::TransferSent { .. } => "transfer_sent",
+            EventKind::TransferReceived { .. } => "transfer_received",
+            EventKind::FundsReleased { .. } => "funds_released",
+            EventKind::CurrencyConverted { .. } => "currency_converted",
+            EventKind::OpeningBalance { .. } => "opening_balance",
+            EventKind::EventReversed { .. } => "event_reversed",
+            EventKind::ProjectClosed {} => "project_closed",
+            EventKind::PeriodClosed { .. } => "period_closed",
+        }
+    }
 }
 
 impl Event {
-    /// Checks the event's own fields (not the rules that need state). `field` prefixes error fields.
+    /// Checks the event's own fields (not the rules that need state). `field` is the event's path
+    /// in the request (`events[2]`, or empty); an error names a path into the request message:
+    /// `events[2].memo` for the envelope, `events[2].contribution_received.from` for the kind.
     pub fn validate(&self, field: &str) -> Result<(), LedgerError> {
-        let f = |name: &str| if field.is_empty() { name.to_owned() } else { format!("{field}.{name}") };
-        check_event_id(&f("event_id"), &self.event_id)?;
-        check_date(&f("effective_date"), self.effective_date)?;
-        check_text(&f("memo"), &self.memo, MEMO_CHARS_MAX, true, true)?;
+        let e = |name: &str| field_path(field, name);
+        let kind_at = field_path(field, self.kind.field_name());
+        let f = |name: &str| field_path(&kind_at, name);
+        check_event_id(&e("event_id"), &self.event_id)?;
+        check_date(&e("effective_date"), self.effective_date)?;
+        check_text(&e("memo"), &self.memo, MEMO_CHARS_MAX, true, true)?;
         if let Some(r) = &self.reference {
-            check_text(&f("reference"), r, REFERENCE_CHARS_MAX, false, false)?;
+            check_text(&e("reference"), r, REFERENCE_CHARS_MAX, false, false)?;
         }
         let sponsor_only = matches!(self.kind, EventKind::PeriodClosed { .. });
         if self.project.is_sponsor() && !sponsor_only {
             return Err(LedgerError::invalid(
-                &f("project"),
+                &e("project"),
                 format!(
                     "{:?} is the sponsor-wide chain; only PeriodClosed may be recorded there",
                     self.project.as_str()

@@ -6,7 +6,7 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::error::LedgerError;
+use crate::error::{field_path, LedgerError};
 use crate::event::{Event, EventKind, Fund};
 use crate::ids::ProjectId;
 use crate::money::{Currency, Money};
@@ -32,9 +32,11 @@ pub struct Facts<'a> {
 }
 
 /// Decides whether `event` may be recorded on `state` (a fresh `ProjectState` for a new chain).
-/// Returns the event's kind completed for storage. `field` prefixes the field names of errors.
+/// Returns the event's kind completed for storage. `field` is the event's path in the request
+/// (`events[2]`); errors name paths into the request message (`events[2].pledge_fulfilled.pledge`).
 pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &str) -> Result<EventKind, LedgerError> {
-    let f = |name: &str| if field.is_empty() { name.to_owned() } else { format!("{field}.{name}") };
+    let kind_at = field_path(field, event.kind.field_name());
+    let f = |name: &str| field_path(&kind_at, name);
     let project = &state.id;
     let exists = state.info.is_some();
     match &event.kind {
@@ -42,7 +44,10 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
             return Err(LedgerError::ProjectExists { project: project.clone() })
         }
         EventKind::ProjectOpened { .. } if project.is_sponsor() => {
-            return Err(LedgerError::invalid(&f("project"), "\"sponsor\" is reserved for the sponsor-wide chain"))
+            return Err(LedgerError::invalid(
+                &field_path(field, "project"),
+                "\"sponsor\" is reserved for the sponsor-wide chain",
+            ))
         }
         EventKind::ProjectOpened { .. } => {}
         _ if project.is_sponsor() => {}

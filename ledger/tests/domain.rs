@@ -318,7 +318,7 @@ fn pledge_recorded_fulfilled_and_cancelled() {
 
     // A cancellation that names the wrong remainder is malformed.
     let wrong = one("p", "2026-03-02", EventKind::PledgeCancelled { pledge: 2, amount: Some(m("2500", "USD")) });
-    assert_eq!(refused(&given, &wrong).field(), Some("events[0].amount"));
+    assert_eq!(refused(&given, &wrong).field(), Some("events[0].pledge_cancelled.amount"));
 
     // Cancelling releases exactly what remains.
     let cancel = one("p", "2026-03-02", EventKind::PledgeCancelled { pledge: 2, amount: None });
@@ -340,7 +340,7 @@ fn pledge_recorded_fulfilled_and_cancelled() {
     given.push(cancel);
     let err = refused(&given, &fulfil("100"));
     assert!(matches!(&err, LedgerError::BadReference { seq: 2, .. }), "{err}");
-    assert_eq!(err.field(), Some("events[0].pledge"));
+    assert_eq!(err.field(), Some("events[0].pledge_fulfilled.pledge"));
 }
 
 #[test]
@@ -388,7 +388,7 @@ fn advances_up_to_the_limit_and_repaid_up_to_what_is_outstanding() {
     // The advance is in the project's currency.
     let eur =
         one("p", "2026-01-10", EventKind::AdvanceIssued { amount: m("10", "EUR"), purpose: "Deposit".to_owned() });
-    assert_eq!(refused(&given, &eur).field(), Some("events[0].amount.currency"));
+    assert_eq!(refused(&given, &eur).field(), Some("events[0].advance_issued.amount.currency"));
 
     given.push(give("p", "10000", "USD"));
     let (ledger, ok) = accepted(&given, &repay("3000"));
@@ -493,7 +493,7 @@ fn expense_requests_are_approved_by_someone_else_then_paid_once() {
     // An unapproved request cannot be paid.
     let err = refused(&given, &pay(3));
     assert!(matches!(&err, LedgerError::BadReference { seq: 3, .. }), "{err}");
-    assert_eq!(err.field(), Some("events[0].request"));
+    assert_eq!(err.field(), Some("events[0].expense_paid.request"));
 
     let (ledger, _) = accepted(&given, &approve(3, APPROVER));
     assert_eq!(balance(&ledger, "p", "USD"), (d("1000"), d("400")), "the approval holds 600");
@@ -713,7 +713,7 @@ fn conversion_moves_money_between_currencies() {
     assert_eq!((balance(&ledger, "p", "USD").0, balance(&ledger, "p", "EUR").0), (d("900"), d("92")));
     assert!(matches!(refused(&given, &convert("1000.01")), LedgerError::Overdraft { .. }));
     let same = one("p", "2026-02-01", EventKind::CurrencyConverted { amount: m("1", "USD"), to: m("1", "USD") });
-    assert_eq!(refused(&given, &same).field(), Some("events[0].to.currency"));
+    assert_eq!(refused(&given, &same).field(), Some("events[0].currency_converted.to.currency"));
 }
 
 #[test]
@@ -750,7 +750,7 @@ fn terms_changes_apply_to_later_events() {
         "admin:carol",
         vec![ev("p", "2026-02-01", EventKind::ProjectTermsChanged { fee_bps: None, advance_limit: None })],
     );
-    assert_eq!(refused(&given, &nothing).field(), Some("events[0].fee_bps"));
+    assert_eq!(refused(&given, &nothing).field(), Some("events[0].project_terms_changed.fee_bps"));
 }
 
 // ---- reversals ----------------------------------------------------------------------------------
@@ -797,7 +797,7 @@ fn reversal_negates_the_target_once() {
     assert!(matches!(&err, LedgerError::NotReversible { seq: 1, .. }), "no postings: {err}");
     let err = refused(&given, &reverse(9));
     assert!(matches!(&err, LedgerError::BadReference { seq: 9, .. }), "{err}");
-    assert_eq!(err.field(), Some("events[0].target_seq"));
+    assert_eq!(err.field(), Some("events[0].event_reversed.target_seq"));
     // A reversed contribution cannot be refunded.
     let refund = one(
         "p",
@@ -968,7 +968,7 @@ fn sponsor_wide_closed_period_refuses_earlier_dates_everywhere() {
     );
     assert!(matches!(refused(&given, &late_open), LedgerError::PeriodClosed { .. }));
     // Closing an earlier period again is malformed.
-    assert_eq!(refused(&given, &close("2026-01-15", "2026-02-04")).field(), Some("events[0].through"));
+    assert_eq!(refused(&given, &close("2026-01-15", "2026-02-04")).field(), Some("events[0].period_closed.through"));
     // Only PeriodClosed goes on the sponsor chain.
     let other = one("sponsor", "2026-03-01", contribution(m("10", "USD"), Fund::Unrestricted, None));
     assert_eq!(refused(&given, &other).field(), Some("events[0].project"));
@@ -1100,30 +1100,30 @@ fn malformed_fields_are_named() {
     assert_eq!(field(twice).as_deref(), Some("events[1].event_id"));
 
     let purpose = one("p", "2026-01-10", contribution(m("1", "USD"), restricted("Travel Grants"), None));
-    assert_eq!(field(purpose).as_deref(), Some("events[0].fund.purpose"));
+    assert_eq!(field(purpose).as_deref(), Some("events[0].contribution_received.fund.restricted_purpose"));
 
     let mut fee = open("q", "USD", 0, "0");
     if let EventKind::ProjectOpened { fee_bps, .. } = &mut fee.events[0].kind {
         *fee_bps = 5_001;
     }
-    assert_eq!(field(fee).as_deref(), Some("events[0].fee_bps"));
+    assert_eq!(field(fee).as_deref(), Some("events[0].project_opened.fee_bps"));
 
     let filled = one(
         "p",
         "2026-01-10",
         EventKind::RefundIssued { amount: m("1", "USD"), contribution: 1, fund: None, fee_share: Some(d("1")) },
     );
-    assert_eq!(field(filled).as_deref(), Some("events[0].fee_share"));
+    assert_eq!(field(filled).as_deref(), Some("events[0].refund_issued.fee_share"));
 
     let both = one(
         "p",
         "2026-01-10",
         EventKind::ExpensePaid { request: Some(2), details: Some(details(m("1", "USD"), Fund::Unrestricted)) },
     );
-    assert_eq!(field(both).as_deref(), Some("events[0].details"));
+    assert_eq!(field(both).as_deref(), Some("events[0].expense_paid.details"));
 
     let neither = one("p", "2026-01-10", EventKind::ExpensePaid { request: None, details: None });
-    assert_eq!(field(neither).as_deref(), Some("events[0].request"));
+    assert_eq!(field(neither).as_deref(), Some("events[0].expense_paid.request"));
 
     assert_eq!(field(by(CLERK, Vec::new())).as_deref(), Some("events"));
     assert_eq!(

@@ -239,8 +239,29 @@ fn kind_from_pb(kind: &Kind, at: &str) -> Result<EventKind, LedgerError> {
 /// (OpenProject's `opened`).
 pub fn event_from_pb(e: &pb::Event, prefix: &str, kind_at: Option<&str>) -> Result<Event, LedgerError> {
     let event = stored_event_from_pb(e, prefix, kind_at)?;
-    event.validate(prefix)?;
+    event.validate(prefix).map_err(|err| match kind_at {
+        Some(at) => err.map_field(|path| single_event_path(path, &event.kind, at)),
+        None => err,
+    })?;
     Ok(event)
+}
+
+/// A field path the ledger gives for a one-event commit (`events[0].…`, as in
+/// `RecordCommitRequest`), rewritten into the request of an RPC that carries the event's fields
+/// itself: the envelope's fields are the request's own (`events[0].memo` → `memo`), and the kind's
+/// message is the request field `kind_at` (`events[0].project_opened.fee_bps` → `opened.fee_bps` in
+/// `OpenProjectRequest`, `…project_terms_changed…` → `terms…` in `ChangeTermsRequest`).
+pub fn single_event_path(path: &str, kind: &EventKind, kind_at: &str) -> String {
+    let rest = match path.strip_prefix("events[0]") {
+        Some(r) => r.strip_prefix('.').unwrap_or(r),
+        None => path,
+    };
+    match rest.strip_prefix(kind.field_name()) {
+        Some("") => kind_at.to_owned(),
+        Some(tail) if tail.starts_with('.') => format!("{kind_at}{tail}"),
+        _ if rest.is_empty() => kind_at.to_owned(),
+        _ => rest.to_owned(),
+    }
 }
 
 /// An event as the ledger stores it (its completed fields filled in), checked field by field.
