@@ -135,12 +135,14 @@ impl pb::audit_server::Audit for AuditService {
         let principal = Principal::of(&request)?;
         principal.require(&[RoleKind::Admin, RoleKind::Auditor], "verify the store")?;
         let project = request.get_ref().project.clone();
+        // one snapshot: the chain checked, its head, and the commit the answer reports
+        let snapshot = self.shared.snapshot();
         let id = if project.is_empty() {
             None
         } else {
             let id = project_id("project", &project).map_err(|e| ledger_status(&e))?;
             if self.shared.damage_of(&project).is_none() {
-                chain(&self.shared.snapshot(), &project)?;
+                chain(&snapshot, &project)?;
             }
             Some(id)
         };
@@ -164,7 +166,6 @@ impl pb::audit_server::Audit for AuditService {
                 }
             }
             Some(id) => {
-                let snapshot = self.shared.snapshot();
                 let known = self.shared.damage_of(&project).cloned();
                 let head = snapshot.project(&project).map(|s| s.head);
                 let reader = self.shared.reader.clone();

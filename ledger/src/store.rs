@@ -429,8 +429,10 @@ pub const CHUNK_READ_ATTEMPTS: usize = 3;
 /// sealed value inserted, the chunk's runs removed). sled 0.34.7 applies a batch under its global
 /// concurrency-control write lock (`Tree::apply_batch` takes `concurrency_control::write()` across
 /// all the batch's inserts and removals), and each `Tree::get` and each step of an iterator
-/// (`Iter::next`) takes the read lock, so each of those observes a batch wholly or not at all; the
-/// steps of one range scan may observe different batches, later ones for later steps. So a chunk is
+/// (`Iter::next`) takes the read lock, so each of those observes a batch wholly or not at all. The
+/// steps of one range scan may observe different batches: a step uses the copy of a tree node an
+/// earlier step loaded (`Iter::cached_node`) or loads the node afresh, so the states a scan observes
+/// never go back, and they are never older than a `get` made before the scan began. So a chunk is
 /// read as: its sealed value (one `get`), else its runs (one scan); items only ever move from runs
 /// into the sealed value, so runs that are not a complete, consecutive cover of what is asked mean
 /// that the chunk was sealed meanwhile, and the chunk is read again (at most
