@@ -62,6 +62,9 @@ struct ServeArgs {
     /// A TOML config file with the same settings and the limits; flags win over it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Fault injection for tests only: the writer panics before storing this commit number.
+    #[arg(long, value_name = "N", hide = true)]
+    fault_writer_panic_at_commit: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -78,6 +81,9 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Token { action }) => token_command(action),
         None => {
+            if let Some(commit) = cli.serve.fault_writer_panic_at_commit {
+                writer::inject_panic_at_commit(commit);
+            }
             let flags = Flags {
                 data: cli.serve.data,
                 listen: cli.serve.listen,

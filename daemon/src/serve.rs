@@ -149,8 +149,14 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     std::io::stdout().flush()?;
     info!(address = %local, scheme, "serving");
 
+    let mut failure = writer.failure.clone();
+    let mut failed = None;
     tokio::select! {
         signal = shutdown_signal() => info!(signal, "shutting down: finishing the calls in flight"),
+        f = failure.wait_for(Option::is_some) => {
+            failed = Some(f.map(|f| f.clone().unwrap_or_default()).unwrap_or_default());
+            error!("the writer failed: NOT_SERVING, finishing the calls in flight, then exiting non-zero");
+        }
         ended = &mut server => {
             writer.stop().await;
             return match ended {
@@ -177,6 +183,10 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     drop(shared);
     // Every request the writer took is answered and durable before the store closes.
     writer.stop().await;
+    if let Some(what) = failed {
+        // Exit non-zero: a supervisor restarts fiscusd, and replay verifies the store on open.
+        return Err(format!("the writer failed ({what}); restart fiscusd to verify the store and serve again").into());
+    }
     info!("stopped");
     Ok(())
 }

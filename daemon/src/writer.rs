@@ -7,7 +7,14 @@
 //! including the earlier ones, one sled batch, one flush and sync), publishes the new projection
 //! for readers, and only then answers each request: a client is told "committed" only once its
 //! commit is durable. Readers never wait for this thread; they use the latest published snapshot.
+//!
+//! If the thread fails anyway (a panic: a bug, since every refusal is an answer), it reports the
+//! failure on [`Writer::failure`] and ends: queued and later requests get `UNAVAILABLE`, and
+//! `serve.rs` turns health to `NOT_SERVING` and exits non-zero, so that a supervisor restarts the
+//! daemon and replay verifies the store (the writer-failure policy in ARCHITECTURE.md).
 
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -16,7 +23,7 @@ use fiscus_ledger::store::{Reader, Store};
 use fiscus_ledger::{CommitRequest, Committed, LedgerError, Projection};
 use tokio::sync::{mpsc, oneshot, watch};
 use tonic::Status;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::status::ledger_status;
 
@@ -47,7 +54,19 @@ pub struct Writer {
     pub snapshot: watch::Receiver<Snapshot>,
     /// Reads the store from other threads.
     pub reader: Reader,
+    /// `Some(what happened)` once the thread has failed (it panicked) and ended.
+    pub failure: watch::Receiver<Option<String>>,
     thread: std::thread::JoinHandle<()>,
+}
+
+/// Fault injection for tests (`fiscusd --fault-writer-panic-at-commit N`): when non-zero, the writer
+/// panics instead of storing the group that would hold commit number N. Nothing else sets it.
+static PANIC_AT_COMMIT: AtomicU64 = AtomicU64::new(0);
+
+/// Makes the writer panic before it stores commit number `commit` (a fault-injection hook for the
+/// writer-failure tests; 0 turns it off).
+pub fn inject_panic_at_commit(commit: u64) {
+    PANIC_AT_COMMIT.store(commit, Ordering::Relaxed);
 }
 
 impl Writer {
@@ -57,10 +76,22 @@ impl Writer {
         let (queue, jobs) = mpsc::channel(queue_depth);
         let (publish, snapshot) = watch::channel(Arc::new(store.projection().clone()));
         let reader = store.reader();
-        let thread = std::thread::Builder::new()
-            .name("fiscus-writer".to_owned())
-            .spawn(move || run(store, jobs, publish, group_max))?;
-        Ok(Writer { handle: WriterHandle { queue }, snapshot, reader, thread })
+        let (failed, failure) = watch::channel(None);
+        let thread = std::thread::Builder::new().name("fiscus-writer".to_owned()).spawn(move || {
+            // The store, the queue and every unanswered reply are dropped on the way out, so callers
+            // learn at once that their request was not answered (and may retry with the same ids).
+            let ran = std::panic::catch_unwind(AssertUnwindSafe(|| run(store, jobs, publish, group_max)));
+            if let Err(panic) = ran {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".to_owned());
+                error!(panic = %what, "the writer failed; no more writes are taken");
+                failed.send_replace(Some(what));
+            }
+        })?;
+        Ok(Writer { handle: WriterHandle { queue }, snapshot, reader, failure, thread })
     }
 
     /// Asks the thread to finish the requests queued so far, close the store and end; waits for it.
@@ -180,6 +211,10 @@ fn commit_group(
 ) {
     let started = Instant::now();
     let before = store.projection().commit_head.number;
+    let fault = PANIC_AT_COMMIT.load(Ordering::Relaxed);
+    if fault > before && fault <= before + requests.len() as u64 {
+        panic!("injected fault: the writer panics before storing commit {fault}");
+    }
     match store.commit_group(requests) {
         Ok(answers) => {
             let after = store.projection().commit_head.number;

@@ -158,6 +158,21 @@ pub enum LedgerError {
         /// What is left.
         reason: String,
     },
+    /// An amount that would take an account of the project past [`crate::money::BALANCE_MAX`], or
+    /// whose arithmetic would leave the range in which the ledger's sums are exact.
+    #[error("{project}: {field} would take {account} in {currency} past the ledger's limit of {limit}")]
+    Overflow {
+        /// The project.
+        project: ProjectId,
+        /// The request field whose amount overflows, such as `events[1].amount`.
+        field: String,
+        /// The account, as hledger names it.
+        account: String,
+        /// The currency.
+        currency: Currency,
+        /// The limit ([`crate::money::BALANCE_MAX`]).
+        limit: Decimal,
+    },
     /// A refusal that fits none of the above.
     #[error("{project}: {reason}")]
     Refused {
@@ -253,6 +268,7 @@ impl LedgerError {
             | LedgerError::SelfApproval { .. }
             | LedgerError::NotReversible { .. }
             | LedgerError::NotEmpty { .. }
+            | LedgerError::Overflow { .. }
             | LedgerError::Refused { .. } => ErrorClass::Refused,
         }
     }
@@ -273,7 +289,9 @@ impl LedgerError {
     /// such as `events[2].contribution_received.amount`.
     pub fn field(&self) -> Option<&str> {
         match self {
-            LedgerError::Invalid { field, .. } | LedgerError::BadReference { field, .. } => Some(field),
+            LedgerError::Invalid { field, .. }
+            | LedgerError::BadReference { field, .. }
+            | LedgerError::Overflow { field, .. } => Some(field),
             _ => None,
         }
     }

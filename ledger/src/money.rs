@@ -267,11 +267,58 @@ fn format_places(amount: Decimal, places: u32) -> String {
 }
 
 /// `round(amount × bps / 10000)` to the currency's minor units, midpoint away from zero.
+///
+/// Exact for every [`Money`] amount and every `u32` rate: the product is at most 1e15 × 2^32 at 3
+/// decimal places, far inside a `Decimal`. Total for any other amount too: when `amount × bps` is
+/// out of a `Decimal`'s range it is computed in integers ([`prorate`]), and saturates past that.
 pub fn fee(amount: Decimal, fee_bps: u32, currency: Currency) -> Decimal {
     // × bps then four more decimal places: exact, and cheaper than a division on replay.
-    let mut raw = amount * Decimal::from(fee_bps);
-    raw.set_scale(raw.scale() + 4).expect("amounts have at most 3 decimal places, so the scale stays under 28");
-    raw.round_dp_with_strategy(currency.minor_units(), RoundingStrategy::MidpointAwayFromZero)
+    let raw = amount
+        .checked_mul(Decimal::from(fee_bps))
+        .and_then(|p| Decimal::try_from_i128_with_scale(p.mantissa(), p.scale() + 4).ok());
+    match raw {
+        Some(raw) => raw.round_dp_with_strategy(currency.minor_units(), RoundingStrategy::MidpointAwayFromZero),
+        None => prorate(amount, Decimal::from(fee_bps), Decimal::from(10_000), currency)
+            .unwrap_or(if amount.is_sign_negative() { Decimal::MIN } else { Decimal::MAX }),
+    }
+}
+
+/// Largest magnitude any account of a project's books may reach in one currency: 1e18 in the
+/// currency's major unit (1,000 × [`AMOUNT_MAX`]). Rules refuse an event that would pass it
+/// ([`checked_balance`]); below it every sum the ledger keeps is exact in a `Decimal` (at 3 decimal
+/// places a mantissa of 1e21, against 2^96 ≈ 7.9e28), the sponsor-wide sums of a bank account
+/// over millions of projects included. Source: the overflow policy in `ARCHITECTURE.md`.
+pub const BALANCE_MAX: Decimal = Decimal::from_parts(2_808_348_672, 232_830_643, 0, false, 0);
+
+/// `balance + amount` when both it and the result stay within ±[`BALANCE_MAX`]; `None` otherwise
+/// (the caller refuses the event).
+pub fn checked_balance(balance: Decimal, amount: Decimal) -> Option<Decimal> {
+    let sum = balance.checked_add(amount)?;
+    (sum.abs() <= BALANCE_MAX && balance.abs() <= BALANCE_MAX).then_some(sum)
+}
+
+/// `round(total × part / whole)` to `currency`'s minor units, midpoint away from zero, computed
+/// exactly in integers (a refund's share of a contribution's fee). `None` when `whole` is not
+/// positive or an input is out of range (more than 28 decimal places, or a product over 2^127).
+pub fn prorate(total: Decimal, part: Decimal, whole: Decimal, currency: Currency) -> Option<Decimal> {
+    if whole <= Decimal::ZERO {
+        return None;
+    }
+    // total = T·10^-a, part = P·10^-b, whole = W·10^-c; the result in 10^-m units is
+    // T·P·10^(m + c - a - b) / W.
+    let m = currency.minor_units();
+    let e = i64::from(m) + i64::from(whole.scale()) - i64::from(total.scale()) - i64::from(part.scale());
+    let power = 10i128.checked_pow(u32::try_from(e.unsigned_abs()).ok()?)?;
+    let product = total.mantissa().checked_mul(part.mantissa())?;
+    let (numerator, denominator) = if e >= 0 {
+        (product.checked_mul(power)?, whole.mantissa())
+    } else {
+        (product, whole.mantissa().checked_mul(power)?)
+    };
+    let (q, r) = (numerator / denominator, numerator % denominator);
+    let away = r.checked_abs()?.checked_mul(2)? >= denominator;
+    let rounded = if away { q + numerator.signum() } else { q };
+    Decimal::try_from_i128_with_scale(rounded, m).ok().map(|d| d.normalize())
 }
 
 /// Serde form of a [`Decimal`] in records: normalised mantissa as `i64` and scale as `u8`.
@@ -460,6 +507,40 @@ mod tests {
         let jpy = Currency::from_code("JPY").expect("JPY");
         // 12.5 → 13
         assert_eq!(fee(d("250"), 500, jpy), d("13"));
+        // The largest amount at the largest rate a u32 holds: exact, no overflow.
+        assert_eq!(fee(AMOUNT_MAX, u32::MAX, usd), d("429496729500000000000"));
+        // Past a Decimal's range: no panic.
+        assert_eq!(fee(Decimal::MAX, u32::MAX, usd), Decimal::MAX);
+        assert_eq!(fee(Decimal::MIN, u32::MAX, usd), Decimal::MIN);
+        assert_eq!(fee(d("0.0000000000000000000000000001"), 5000, usd), d("0"));
+    }
+
+    #[test]
+    fn balance_max_is_one_e18_and_checked() {
+        assert_eq!(BALANCE_MAX, d("1000000000000000000"));
+        assert_eq!(checked_balance(BALANCE_MAX - AMOUNT_MAX, AMOUNT_MAX), Some(BALANCE_MAX));
+        assert_eq!(checked_balance(BALANCE_MAX, d("0.01")), None);
+        assert_eq!(checked_balance(-BALANCE_MAX, d("-0.001")), None);
+        assert_eq!(checked_balance(Decimal::MAX, Decimal::MAX), None);
+        assert_eq!(checked_balance(Decimal::MAX, -Decimal::MAX), None);
+    }
+
+    #[test]
+    fn prorate_is_exact_at_the_largest_amounts() {
+        let usd = Currency::from_code("USD").expect("USD");
+        let max = AMOUNT_MAX;
+        // 9 % of 1e15 given back whole: a Decimal product (9e13 × 1e15) would overflow.
+        assert_eq!(prorate(d("90000000000000"), max, max, usd), Some(d("90000000000000")));
+        assert_eq!(prorate(d("90000000000000"), d("0.01"), max, usd), Some(d("0")));
+        // 7 × 1/3 = 2.333… → 2.33; 7 × 2/3 = 4.666… → 4.67; midpoint 0.125 → 0.13.
+        assert_eq!(prorate(d("7"), d("1"), d("3"), usd), Some(d("2.33")));
+        assert_eq!(prorate(d("7"), d("2"), d("3"), usd), Some(d("4.67")));
+        assert_eq!(prorate(d("0.25"), d("1"), d("2"), usd), Some(d("0.13")));
+        assert_eq!(prorate(d("-0.25"), d("1"), d("2"), usd), Some(d("-0.13")));
+        let kwd = Currency::from_code("KWD").expect("KWD");
+        assert_eq!(prorate(d("1.001"), d("1"), d("2"), kwd), Some(d("0.501")));
+        assert_eq!(prorate(d("1"), d("1"), Decimal::ZERO, usd), None);
+        assert_eq!(prorate(Decimal::MAX, Decimal::MAX, d("1"), usd), None);
     }
 
     #[test]

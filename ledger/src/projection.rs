@@ -97,7 +97,7 @@ impl Books {
             Account::Fees(_) => &mut self.fees,
             Account::Grants(g) => entry(&mut self.grants, g),
         };
-        *slot += amount;
+        *slot = slot.saturating_add(amount);
     }
 
     /// The hold on a fund.
@@ -113,7 +113,7 @@ impl Books {
             Fund::Unrestricted => &mut self.held_unrestricted,
             Fund::Restricted(p) => entry(&mut self.held_restricted, p),
         };
-        *slot += amount;
+        *slot = slot.saturating_add(amount);
     }
 
     /// A fund's credit balance (what the project holds in it).
@@ -126,7 +126,7 @@ impl Books {
 
     /// A fund's balance less its holds.
     pub fn fund_available(&self, fund: &Fund) -> Decimal {
-        self.fund_balance(fund) - self.held(fund)
+        self.fund_balance(fund).saturating_sub(self.held(fund))
     }
 
     /// True when nothing is held, owed or pledged in these books.
@@ -253,17 +253,17 @@ impl ProjectState {
             .map(|(currency, b)| Balance {
                 currency: *currency,
                 balance: -b.unrestricted,
-                available: -b.unrestricted - b.held_unrestricted,
+                available: (-b.unrestricted).saturating_sub(b.held_unrestricted),
                 restricted: b
                     .restricted
                     .iter()
                     .map(|(p, raw)| RestrictedBalance {
                         purpose: p.clone(),
                         balance: -*raw,
-                        available: -*raw - b.held_restricted.get(p).copied().unwrap_or_default(),
+                        available: (-*raw).saturating_sub(b.held_restricted.get(p).copied().unwrap_or_default()),
                     })
                     .collect(),
-                held: b.held_unrestricted + b.held_restricted.values().copied().sum::<Decimal>(),
+                held: b.held_restricted.values().fold(b.held_unrestricted, |sum, h| sum.saturating_add(*h)),
                 pledged: -b.pledged,
                 advances_outstanding: b.advances_receivable,
                 fees_to_date: -b.fees,
@@ -272,6 +272,11 @@ impl ProjectState {
     }
 
     /// Folds one stored, completed event at `seq` with record hash `hash` into the state.
+    ///
+    /// Total: it never fails and never panics. For every event `rules::decide` accepted on this
+    /// state its sums are exact (decide refuses what would pass [`crate::money::BALANCE_MAX`]); an
+    /// event nobody decided (a hostile chain) folds to saturated or skipped sums, which is why every
+    /// path that folds events it did not decide itself re-checks the rules first.
     pub fn apply(&mut self, seq: u64, hash: Hash, date: NaiveDate, actor: &str, kind: &EventKind) {
         debug_assert_eq!(seq, self.head.seq + 1, "records are applied in seq order");
         for leg in postings(&self.id, kind) {
@@ -322,8 +327,8 @@ impl ProjectState {
             }
             EventKind::RefundIssued { amount, contribution, fee_share, .. } => {
                 let r = self.refunds.entry(*contribution).or_default();
-                r.amount += amount.amount();
-                r.fee += fee_share.unwrap_or_default();
+                r.amount = r.amount.saturating_add(amount.amount());
+                r.fee = r.fee.saturating_add(fee_share.unwrap_or_default());
             }
             EventKind::EventReversed { target_seq, target: Some(target), .. } => {
                 self.reversed.insert(*target_seq);
@@ -338,19 +343,22 @@ impl ProjectState {
 
     fn reduce_pledge(&mut self, pledge: u64, by: Decimal) {
         if let Some(open) = self.pledges.get_mut(&pledge) {
-            let left = open.amount() - by;
-            if left.is_zero() {
-                self.pledges.remove(&pledge);
-            } else {
-                *open = Money::new("pledge", left, open.currency()).expect("rules keep a pledge's remainder positive");
+            // (rules keep a remainder positive; what they did not decide removes the pledge)
+            match Money::new("pledge", open.amount().saturating_sub(by), open.currency()) {
+                Ok(left) => *open = left,
+                Err(_) => {
+                    self.pledges.remove(&pledge);
+                }
             }
         }
     }
 
     fn reopen_pledge(&mut self, pledge: u64, by: Money) {
-        let total = self.pledges.get(&pledge).map_or(Decimal::ZERO, Money::amount) + by.amount();
-        let money = Money::new("pledge", total, by.currency()).expect("a reopened pledge is positive");
-        self.pledges.insert(pledge, money);
+        let total = self.pledges.get(&pledge).map_or(Decimal::ZERO, Money::amount).saturating_add(by.amount());
+        // (a reopened pledge is at most what was pledged; past the limit only an undecided chain gets)
+        if let Ok(money) = Money::new("pledge", total, by.currency()) {
+            self.pledges.insert(pledge, money);
+        }
     }
 
     fn release(&mut self, request: u64) {
@@ -372,8 +380,8 @@ impl ProjectState {
             EventKind::PledgeCancelled { pledge, amount: Some(amount) } => self.reopen_pledge(*pledge, *amount),
             EventKind::RefundIssued { amount, contribution, fee_share, .. } => {
                 if let Some(r) = self.refunds.get_mut(contribution) {
-                    r.amount -= amount.amount();
-                    r.fee -= fee_share.unwrap_or_default();
+                    r.amount = r.amount.saturating_sub(amount.amount());
+                    r.fee = r.fee.saturating_sub(fee_share.unwrap_or_default());
                     if r.amount.is_zero() && r.fee.is_zero() {
                         self.refunds.remove(contribution);
                     }
@@ -499,7 +507,9 @@ impl Projection {
         let mut sums: BTreeMap<(String, Currency), Decimal> = BTreeMap::new();
         for chain in self.chains() {
             for line in chain.accounts() {
-                *sums.entry((line.account, line.currency)).or_default() += line.amount;
+                // Each chain's sums are within BALANCE_MAX, so saturating needs 79 million chains.
+                let sum = sums.entry((line.account, line.currency)).or_default();
+                *sum = sum.saturating_add(line.amount);
             }
         }
         sums.into_iter()

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use crate::error::{field_path, LedgerError};
 use crate::event::{Event, EventKind, Fund};
 use crate::ids::ProjectId;
-use crate::money::{Currency, Money};
+use crate::money::{checked_balance, Currency, Money, BALANCE_MAX};
 use crate::posting::{postings, Account};
 use crate::projection::ProjectState;
 
@@ -106,7 +106,8 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
             same_currency(&f("amount.currency"), home, amount.currency())?;
             let info = state.info.as_ref().expect("checked above");
             let outstanding = state.books(home).advances_receivable;
-            if outstanding + amount.amount() > info.advance_limit {
+            // (an overflowing sum is over any limit; check_balances names the overflow itself)
+            if outstanding.checked_add(amount.amount()).is_none_or(|after| after > info.advance_limit) {
                 return Err(LedgerError::AdvanceLimit {
                     project: project.clone(),
                     limit: info.advance_limit,
@@ -231,7 +232,7 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
         }
         _ => event.kind.clone(),
     };
-    check_balances(state, &kind, released)?;
+    check_balances(state, &kind, released, &f)?;
     Ok(kind)
 }
 
@@ -278,7 +279,14 @@ fn refund(
     };
     same_currency(&f("amount.currency"), paid.currency(), amount.currency())?;
     let done = state.refunds.get(&contribution).copied().unwrap_or_default();
-    let remaining = paid.amount() - done.amount;
+    let overflow = || LedgerError::Overflow {
+        project: state.id.clone(),
+        field: f("amount"),
+        account: format!("the refunds of contribution {contribution}"),
+        currency: paid.currency(),
+        limit: crate::money::BALANCE_MAX,
+    };
+    let remaining = paid.amount().checked_sub(done.amount).ok_or_else(overflow)?;
     if amount.amount() > remaining {
         return Err(LedgerError::ExceedsRemaining {
             project: state.id.clone(),
@@ -290,10 +298,11 @@ fn refund(
     }
     // The fee given back is cumulative, so that refunding a contribution in full returns its whole fee.
     let c = paid.currency();
+    // Exact integer arithmetic: fee × refunded / paid at 1e15 is past a Decimal's 96 bits.
     let fee_total = crate::money::fee(paid.amount(), fee_bps.unwrap_or(0), c);
-    let share_after = (fee_total * (done.amount + amount.amount()) / paid.amount())
-        .round_dp_with_strategy(c.minor_units(), rust_decimal::RoundingStrategy::MidpointAwayFromZero);
-    let fee_share = (share_after - done.fee).normalize();
+    let refunded_after = done.amount.checked_add(amount.amount()).ok_or_else(overflow)?;
+    let share_after = crate::money::prorate(fee_total, refunded_after, paid.amount(), c).ok_or_else(overflow)?;
+    let fee_share = share_after.checked_sub(done.fee).ok_or_else(overflow)?.normalize();
     Ok(EventKind::RefundIssued { amount, contribution, fund: Some(fund), fee_share: Some(fee_share) })
 }
 
@@ -337,16 +346,34 @@ fn reversal(
     Ok(EventKind::EventReversed { target_seq, reason: reason.to_owned(), target: Some(Box::new(target.kind)) })
 }
 
-/// Refuses an event whose postings would overdraw a fund (after holds) or pay back more than is owed.
-fn check_balances(state: &ProjectState, kind: &EventKind, released: Option<(Fund, Money)>) -> Result<(), LedgerError> {
+/// Refuses an event whose postings would overdraw a fund (after holds), pay back more than is owed,
+/// or take any account past [`BALANCE_MAX`] (so that `ProjectState::apply` of what is accepted is
+/// exact and cannot overflow).
+fn check_balances(
+    state: &ProjectState,
+    kind: &EventKind,
+    released: Option<(Fund, Money)>,
+    f: &dyn Fn(&str) -> String,
+) -> Result<(), LedgerError> {
     let legs = postings(&state.id, kind);
     for (i, leg) in legs.iter().enumerate() {
         if legs[..i].iter().any(|l| l.account == leg.account && l.currency == leg.currency) {
             continue;
         }
-        let net: Decimal =
-            legs.iter().filter(|l| l.account == leg.account && l.currency == leg.currency).map(|l| l.amount).sum();
+        let overflow = || LedgerError::Overflow {
+            project: state.id.clone(),
+            field: overflow_field(kind, leg.currency, f),
+            account: leg.account.to_string(),
+            currency: leg.currency,
+            limit: BALANCE_MAX,
+        };
+        let net = legs
+            .iter()
+            .filter(|l| l.account == leg.account && l.currency == leg.currency)
+            .try_fold(Decimal::ZERO, |sum, l| checked_balance(sum, l.amount))
+            .ok_or_else(overflow)?;
         let books = state.books(leg.currency);
+        checked_balance(books.raw(&leg.account), net).ok_or_else(overflow)?;
         let fund = match leg.account {
             Account::Unrestricted(_) => Some(Fund::Unrestricted),
             Account::Restricted(_, p) => Some(Fund::Restricted(p.to_owned())),
@@ -357,7 +384,7 @@ fn check_balances(state: &ProjectState, kind: &EventKind, released: Option<(Fund
                 let mut available = books.fund_available(&fund);
                 if let Some((rf, rm)) = &released {
                     if *rf == fund && rm.currency() == leg.currency {
-                        available += rm.amount();
+                        available = checked_balance(available, rm.amount()).ok_or_else(overflow)?;
                     }
                 }
                 if available < net {
@@ -389,4 +416,14 @@ fn check_balances(state: &ProjectState, kind: &EventKind, released: Option<(Fund
         }
     }
     Ok(())
+}
+
+/// The request field whose amount an overflow in `currency` comes from, under the prefix `f`.
+fn overflow_field(kind: &EventKind, currency: Currency, f: &dyn Fn(&str) -> String) -> String {
+    match kind {
+        EventKind::CurrencyConverted { to, .. } if to.currency() == currency => f("to"),
+        EventKind::ExpensePaid { request: Some(_), .. } => f("request"),
+        EventKind::EventReversed { .. } => f("target_seq"),
+        _ => f("amount"),
+    }
 }

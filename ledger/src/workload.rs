@@ -16,7 +16,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use crate::commit::CommitRequest;
 use crate::event::{Event, EventKind, ExpenseDetails, Fund, ProjectKind, Receipt, Source};
 use crate::ids::ProjectId;
-use crate::money::{fee, Currency, Money};
+use crate::money::{fee, prorate, Currency, Money};
 
 /// Who opens projects, changes terms and closes periods.
 pub const ADMIN: &str = "admin:carol";
@@ -1326,8 +1326,7 @@ impl Workload {
         };
         // The ledger gives back the fee's share cumulatively (rules.rs); the model does the same sums.
         let fee_total = fee(c.paid.amount(), c.fee_bps, cur);
-        let share_after = (fee_total * (c.refunded + amount.amount()) / c.paid.amount())
-            .round_dp_with_strategy(cur.minor_units(), RoundingStrategy::MidpointAwayFromZero);
+        let share_after = prorate(fee_total, c.refunded + amount.amount(), c.paid.amount(), cur)?;
         let fee_share = share_after - c.fee_refunded;
         let debit = amount.amount() - fee_share;
         let pr = &mut self.projects[p];

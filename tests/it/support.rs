@@ -223,6 +223,19 @@ impl Daemon {
         }
     }
 
+    /// Waits at most `deadline` for it to exit on its own, and returns its exit status.
+    pub fn wait_exit(mut self, deadline: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(started.elapsed() < deadline, "fiscusd did not exit by itself; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Kills it with SIGKILL (no shutdown at all) and starts it again on the same store and tokens.
     pub async fn crash_and_restart(mut self) -> Daemon {
         let (dir, tokens) = (self.dir.clone(), self.tokens.clone());
