@@ -203,8 +203,8 @@ struct Project {
 struct Model {
     commits: u64,
     projects: BTreeMap<&'static str, Project>,
-    /// event id → (project, seq, commit, what it asked for)
-    ids: HashMap<String, (&'static str, u64, u64, Ev)>,
+    /// (project, event id) → (seq, commit, what it asked for): ids are scoped per project.
+    ids: HashMap<(&'static str, String), (u64, u64, Ev)>,
 }
 
 /// `round(n / d)` for `d > 0`, midpoint away from zero.
@@ -226,18 +226,21 @@ impl Model {
     }
 
     fn commit(&mut self, events: &[Ev], expected: &[(&'static str, u64)]) -> Answer {
+        if events.len() > fiscus_ledger::commit::COMMIT_EVENTS_MAX {
+            return Err(Refusal::Invalid);
+        }
         for (i, e) in events.iter().enumerate() {
-            if events[..i].iter().any(|o| o.id == e.id) {
+            if events[..i].iter().any(|o| o.id == e.id && o.project == e.project) {
                 return Err(Refusal::Invalid);
             }
         }
         let mut found = Vec::new();
         for e in events {
-            if let Some((p, seq, commit, stored)) = self.ids.get(&e.id) {
+            if let Some((seq, commit, stored)) = self.ids.get(&(e.project, e.id.clone())) {
                 if stored != e {
                     return Err(Refusal::IdConflict);
                 }
-                found.push((*p, *seq, *commit));
+                found.push((e.project, *seq, *commit));
             }
         }
         if !found.is_empty() {
@@ -266,7 +269,7 @@ impl Model {
         self.commits += 1;
         self.projects = draft;
         for (e, (p, seq)) in events.iter().zip(&positions) {
-            self.ids.insert(e.id.clone(), (p, *seq, self.commits, e.clone()));
+            self.ids.insert((p, e.id.clone()), (*seq, self.commits, e.clone()));
         }
         Ok((self.commits, positions, false))
     }
@@ -375,10 +378,22 @@ fn to_event(e: &Ev) -> Event {
 }
 
 /// A concrete commit (events and expected heads), as sent and as the model sees it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 struct Sent {
     events: Vec<Ev>,
     expected: Vec<(&'static str, u64)>,
+}
+
+impl std::fmt::Debug for Sent {
+    /// The first events and the expected heads (a bulk commit has a thousand events).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.events.len();
+        write!(f, "{n} event(s) {:?}", &self.events[..n.min(4)])?;
+        if n > 4 {
+            write!(f, " … {:?}", &self.events[n - 1])?;
+        }
+        write!(f, ", expected {:?}", self.expected)
+    }
 }
 
 impl Sent {

@@ -16,12 +16,13 @@ macro_rules! outln {
 mod backend;
 mod commands;
 mod demo;
-mod fail;
-mod import;
-mod record;
 mod show;
 mod tokens;
 mod verify;
+
+// The parsers of commit files and CSV imports live in the library target, so that the fuzz targets
+// (fuzz/) call the very code the command line runs.
+use fiscus_cli::{fail, import, record};
 
 use std::path::PathBuf;
 use std::process::ExitCode;

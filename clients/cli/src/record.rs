@@ -618,21 +618,25 @@ pub fn read_commit_file(path: &Path) -> Result<(Vec<Event>, ExpectedHeads), Fail
             .map_err(|e| Failure::other(format!("cannot read {}: {e}", path.display())))?;
         (text, path.parent().map(Path::to_path_buf).unwrap_or_default())
     };
-    let file: CommitFile = serde_json::from_str(&text).map_err(|e| {
-        Failure::other(format!("{}: not a commit file: {e} (see `fiscus record --help`)", path.display()))
-    })?;
-    if let Some(field) = unknown_event_field(&text) {
+    parse_commit_file(&text, &base, &path.display().to_string())
+}
+
+/// Parses the text of a commit file named `name` (for messages) into events and expected heads;
+/// receipt files are read relative to `base`.
+pub fn parse_commit_file(text: &str, base: &Path, name: &str) -> Result<(Vec<Event>, ExpectedHeads), Failure> {
+    let file: CommitFile = serde_json::from_str(text)
+        .map_err(|e| Failure::other(format!("{name}: not a commit file: {e} (see `fiscus record --help`)")))?;
+    if let Some(field) = unknown_event_field(text) {
         return Err(Failure::other(format!(
-            "{}: {field}: unknown field for this kind of event (see `fiscus record --help`)",
-            path.display()
+            "{name}: {field}: unknown field for this kind of event (see `fiscus record --help`)"
         )));
     }
     if file.events.is_empty() {
-        return Err(Failure::other(format!("{}: the commit has no events", path.display())));
+        return Err(Failure::other(format!("{name}: the commit has no events")));
     }
     let mut events = Vec::new();
     for (i, spec) in file.events.iter().enumerate() {
-        events.extend(spec.to_events(&base, &format!("events[{i}]"))?);
+        events.extend(spec.to_events(base, &format!("events[{i}]"))?);
     }
     let expected = file
         .expected_seq
