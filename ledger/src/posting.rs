@@ -223,7 +223,8 @@ pub fn sums_per_currency(legs: &[Posting<'_>]) -> Vec<(Currency, Decimal)> {
     let mut sums: Vec<(Currency, Decimal)> = Vec::new();
     for leg in legs {
         match sums.iter_mut().find(|(c, _)| *c == leg.currency) {
-            Some((_, s)) => *s += leg.amount,
+            // (at most five legs of stored amounts: far from a Decimal's range; saturating all the same)
+            Some((_, s)) => *s = s.saturating_add(leg.amount),
             None => sums.push((leg.currency, leg.amount)),
         }
     }

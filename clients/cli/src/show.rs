@@ -90,7 +90,7 @@ pub fn balances_table(b: &Balances) -> String {
     );
     for x in &b.balances {
         let c = x.currency;
-        let restricted: Decimal = x.restricted.iter().map(|r| r.balance).sum();
+        let restricted = x.restricted.iter().fold(Decimal::ZERO, |s, r| s.saturating_add(r.balance));
         t.add_row(vec![
             c.code().to_owned(),
             amount(x.balance, c),
@@ -126,7 +126,7 @@ pub fn overview_table(rows: &[(ProjectSummary, Balances)]) -> Table {
     for (p, b) in rows {
         for x in &b.balances {
             let c = x.currency;
-            let restricted: Decimal = x.restricted.iter().map(|r| r.balance).sum();
+            let restricted = x.restricted.iter().fold(Decimal::ZERO, |s, r| s.saturating_add(r.balance));
             t.add_row(vec![
                 p.project.to_string(),
                 p.kind.name().to_owned(),
@@ -396,7 +396,9 @@ pub fn trial_table(tb: &TrialBalance) -> String {
     let mut totals: std::collections::BTreeMap<Currency, Decimal> = Default::default();
     for l in &tb.lines {
         t.add_row(vec![l.account.clone(), amount(l.amount, l.currency)]);
-        *totals.entry(l.currency).or_default() += l.amount;
+        // (the lines are a server's answer: a sum past a Decimal's range saturates, never panics)
+        let total = totals.entry(l.currency).or_default();
+        *total = total.saturating_add(l.amount);
     }
     for (c, v) in totals {
         t.add_row(vec![format!("Total {c}"), amount(v, c)]);
