@@ -281,6 +281,9 @@ impl LedgerError {
             LedgerError::BadReference { project, field, seq, expected } => {
                 LedgerError::BadReference { project, field: rename(&field), seq, expected }
             }
+            LedgerError::Overflow { project, field, account, currency, limit } => {
+                LedgerError::Overflow { project, field: rename(&field), account, currency, limit }
+            }
             other => other,
         }
     }

@@ -136,14 +136,14 @@ fn an_account_past_balance_max_is_a_refusal_naming_the_field() {
     let before = ledger.projection.clone();
     let err = ledger.commit(&request(vec![contribution("x0", "0.01")])).expect_err("over");
     assert_eq!(err.class(), ErrorClass::Refused, "{err}");
-    assert_eq!(err.field(), Some("events[0].amount"), "{err}");
+    assert_eq!(err.field(), Some("events[0].contribution_received.amount"), "{err}");
     assert!(matches!(&err, LedgerError::Overflow { account, .. } if account == "Assets:Bank:USD"), "{err}");
     assert!(ledger.projection == before, "a refused commit changed nothing");
 
     // In a package, the event that overflows is named, and the package is refused whole.
     let package = vec![refund("r0", 2, "10"), contribution("x1", "10.01")];
     let err = ledger.commit(&request(package)).expect_err("over");
-    assert_eq!(err.field(), Some("events[1].amount"), "{err}");
+    assert_eq!(err.field(), Some("events[1].contribution_received.amount"), "{err}");
     assert!(ledger.projection == before, "a refused package changed nothing");
 
     // What goes out makes room again, up to the limit exactly.

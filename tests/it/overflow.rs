@@ -68,7 +68,11 @@ async fn an_account_past_the_ledgers_limit_is_failed_precondition_naming_the_fie
     let over = vec![contribution("over-a", OWN_PROJECT, "0.01", None)];
     let status = record(&mut acc, over).await.expect_err("past the limit");
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
-    assert!(status.message().contains("events[0].amount"), "names the field: {}", status.message());
+    assert!(
+        status.message().contains("events[0].contribution_received.amount"),
+        "names the field: {}",
+        status.message()
+    );
     assert!(status.message().contains("Assets:Bank:USD"), "names the account: {}", status.message());
 
     // Nothing changed, and the writer goes on.
