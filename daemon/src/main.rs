@@ -74,6 +74,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Every file fiscusd makes (the store's, sled's later snapshots, the tokens file) is its owner's.
+    #[cfg(unix)]
+    fiscus_ledger::private::private_umask();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Token { action }) => token_command(action),

@@ -10,6 +10,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use fiscus_ledger::private;
 use fiscus_ledger::replay::ReplayOptions;
 use fiscus_ledger::store::Store;
 use fiscus_proto::pb::audit_server::AuditServer;
@@ -59,11 +60,13 @@ pub fn run(settings: Settings) -> ExitCode {
 
 async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     let limits = settings.limits.clone();
+    for warning in private_files(&settings)? {
+        warn!("{warning}");
+    }
     let tokens = crate::tokens::load(&settings.tokens)?;
     if tokens.is_empty() {
         warn!(tokens = %settings.tokens.display(), "the tokens file holds no token: every call will be refused");
     }
-    std::fs::create_dir_all(&settings.data)?;
     let data = settings.data.clone();
     info!(data = %data.display(), "opening the store and verifying every chain");
     let opening = std::time::Instant::now();
@@ -179,6 +182,24 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     writer.stop().await;
     info!("stopped");
     Ok(())
+}
+
+/// Checks the files other local users must not reach (see `fiscus_ledger::private`): the data
+/// folder (created 0700 when absent), the tokens file and the TLS key. One that group or others may
+/// write is an error naming the `chmod` that fixes it; one they may read gives a warning back.
+fn private_files(settings: &Settings) -> Result<Vec<String>, Box<dyn Error + Send + Sync>> {
+    // A refusal names the file itself; other errors (a missing file) get its name here.
+    let named = |path: &std::path::Path, e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::PermissionDenied => e.to_string(),
+        _ => format!("{}: {e}", path.display()),
+    };
+    let mut warnings = Vec::new();
+    warnings.extend(private::create_dir(&settings.data, "data folder").map_err(|e| named(&settings.data, e))?);
+    warnings.extend(private::check(&settings.tokens, "tokens file").map_err(|e| named(&settings.tokens, e))?);
+    if let Some(tls) = &settings.tls {
+        warnings.extend(private::check(&tls.key, "TLS key").map_err(|e| named(&tls.key, e))?);
+    }
+    Ok(warnings)
 }
 
 /// Waits for SIGTERM or Ctrl-C (SIGINT) and names it.

@@ -10,6 +10,7 @@ mod concurrency;
 mod crash;
 mod field_paths;
 mod idempotency;
+mod private_files;
 mod race;
 mod restart;
 mod rpc;

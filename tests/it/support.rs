@@ -61,6 +61,19 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_fiscusd")
 }
 
+/// A command that runs `program` under the usual umask 022 (which, without fiscusd's own care,
+/// leaves new folders 0755 and files 0644: readable by every local user), whatever the test's.
+pub fn under_umask_022(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut c = Command::new("sh");
+    c.args(["-c", "umask 022 && exec \"$0\" \"$@\""]).arg(program);
+    c
+}
+
+/// The path of `fiscusd`.
+pub fn fiscusd_bin() -> &'static str {
+    bin()
+}
+
 fn add_token(tokens: &Path, role: &str, name: &str) -> String {
     let out = Command::new(bin())
         .args(["token", "add", "--tokens"])
@@ -117,7 +130,7 @@ impl Daemon {
             .append(true)
             .open(dir.path().join("fiscusd.log"))
             .expect("log file");
-        let mut child = Command::new(bin())
+        let mut child = under_umask_022(bin())
             .arg("--data")
             .arg(dir.path().join("data"))
             .arg("--tokens")

@@ -246,6 +246,9 @@ enum ExportFormat {
 }
 
 fn main() -> ExitCode {
+    // The store's files (--store, the demo's), the tokens file and exports are the user's only.
+    #[cfg(unix)]
+    fiscus_ledger::private::private_umask();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
