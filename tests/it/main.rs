@@ -1,6 +1,7 @@
 //! Integration tests of `fiscusd`: each starts the real daemon as a child process on a loopback
 //! port picked at run time, with a fresh store, and talks to it over gRPC.
 
+mod access_log;
 mod answers;
 mod auth;
 mod auth_matrix;
@@ -10,6 +11,7 @@ mod concurrency;
 mod crash;
 mod field_paths;
 mod idempotency;
+mod limits;
 mod private_files;
 mod race;
 mod restart;
@@ -18,3 +20,4 @@ mod subscribe;
 mod support;
 mod tamper;
 mod tls;
+mod tokens_file;

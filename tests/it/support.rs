@@ -74,6 +74,35 @@ pub fn fiscusd_bin() -> &'static str {
     bin()
 }
 
+/// Runs `fiscusd` on `dir`'s data folder and tokens file until it exits (it is expected to refuse
+/// to start); returns its exit code and standard error.
+pub fn refused_start(dir: &Path) -> (Option<i32>, String) {
+    let mut child = under_umask_022(fiscusd_bin())
+        .arg("--data")
+        .arg(dir.join("data"))
+        .arg("--tokens")
+        .arg(dir.join("tokens.toml"))
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("fiscusd starts");
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let mut err = String::new();
+            use std::io::Read;
+            child.stderr.take().expect("piped").read_to_string(&mut err).expect("stderr");
+            return (status.code(), err);
+        }
+        if started.elapsed() > START_DEADLINE {
+            let _ = child.kill();
+            panic!("fiscusd kept running on a folder it should refuse");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn add_token(tokens: &Path, role: &str, name: &str) -> String {
     let out = Command::new(bin())
         .args(["token", "add", "--tokens"])
