@@ -249,7 +249,8 @@ enum ExportFormat {
     Hledger,
     /// A beancount ledger.
     Beancount,
-    /// CSV, one line per posting.
+    /// CSV, one line per posting. A memo, reference or event id starting with = + - @, a tab or
+    /// CR gets a leading ' so that a spreadsheet never runs it as a formula.
     Csv,
     /// JSON lines, one object per event.
     Jsonl,
