@@ -4,7 +4,8 @@
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use fiscus_ledger::chain::{genesis_hash, Hash};
 use fiscus_ledger::projection::Head;
@@ -17,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
+use tracing::info;
 
 use crate::auth::{Principal, RoleKind};
 use crate::convert::project_id;
@@ -32,12 +34,41 @@ const VERIFY_RECORDS_PER_READ: usize = 1_024;
 /// The Audit service.
 pub struct AuditService {
     shared: Arc<Shared>,
+    /// When the next whole-store verification may start (see [`AuditService::pace_store_verify`]).
+    next_store_verify: Mutex<Option<Instant>>,
 }
 
 impl AuditService {
     /// A service on the daemon's shared state.
     pub fn new(shared: Arc<Shared>) -> AuditService {
-        AuditService { shared }
+        AuditService { shared, next_store_verify: Mutex::new(None) }
+    }
+
+    /// Waits until the next whole-store verification may start. One runs on the writer thread
+    /// (so that it sees one consistent store) and holds commits back while it runs; after one that
+    /// took T, the next waits (100 / `store_verify_writer_share_pct` - 1) x T, so that a loop of them
+    /// takes at most that share of the writer's time.
+    async fn pace_store_verify(&self) {
+        let next = self.next_store_verify.lock().ok().and_then(|n| *n);
+        let wait = next.map(|t| t.saturating_duration_since(Instant::now())).unwrap_or_default();
+        if !wait.is_zero() {
+            info!(
+                wait_us = u64::try_from(wait.as_micros()).unwrap_or(u64::MAX),
+                "pacing a whole-store verification (limits.store_verify_writer_share_pct)"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Notes that a whole-store verification took `took`.
+    fn store_verify_took(&self, took: Duration) {
+        let share = self.shared.limits.store_verify_writer_share_pct.clamp(1, 100);
+        let rest = u32::try_from(100 - share).unwrap_or(0);
+        let share = u32::try_from(share).unwrap_or(1);
+        let pause = took.checked_mul(rest).map_or(Duration::from_secs(3_600), |d| d / share);
+        if let Ok(mut next) = self.next_store_verify.lock() {
+            *next = Some(Instant::now() + pause);
+        }
     }
 }
 
@@ -138,8 +169,10 @@ impl pb::audit_server::Audit for AuditService {
         // one snapshot: the chain checked, its head, and the commit the answer reports
         let snapshot = self.shared.snapshot();
         let id = if project.is_empty() {
+            self.pace_store_verify().await;
             None
         } else {
+            principal.notes.project(&project);
             let id = project_id("project", &project).map_err(|e| ledger_status(&e))?;
             if self.shared.damage_of(&project).is_none() {
                 chain(&snapshot, &project)?;
@@ -153,7 +186,9 @@ impl pb::audit_server::Audit for AuditService {
         let started = Instant::now();
         let response = match id {
             None => {
-                let replayed = self.shared.writer.verify().await?;
+                let replayed = self.shared.writer.verify().await;
+                self.store_verify_took(started.elapsed());
+                let replayed = replayed?;
                 pb::VerifyResponse {
                     ok: replayed.damage.is_empty(),
                     chains: replayed.projection.chains().count() as u64,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Status};
 
+use crate::access::CallNotes;
 use crate::tokens::{hash_token, Role, TokenEntry};
 
 /// Who is calling: the token's name (recorded as the actor of its events) and role.
@@ -19,6 +20,9 @@ pub struct Principal {
     pub name: String,
     /// What it may do.
     pub role: Role,
+    /// The facts of the current call for its access-log line (the permission checks add the
+    /// project they are asked about).
+    pub notes: CallNotes,
 }
 
 /// The kinds of role, for [`Principal::require`].
@@ -57,6 +61,7 @@ impl Principal {
     /// `PERMISSION_DENIED` when a `project:<id>` token asks about another project. Checked before
     /// anything else about `project`, so the answer says nothing about whether it exists.
     pub fn may_read(&self, project: &str) -> Result<(), Status> {
+        self.notes.project(project);
         match &self.role {
             Role::Project(own) if own.as_str() != project => {
                 Err(Status::permission_denied(format!("a token of project {own} may read only that project")))
@@ -94,7 +99,11 @@ impl Authenticator {
     /// The interceptor: `UNAUTHENTICATED` without a known bearer token; otherwise the request with
     /// its [`Principal`] in the extensions.
     pub fn check(&self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let principal = self.principal(request.metadata().get("authorization").map(|v| v.as_bytes()))?;
+        let mut principal = self.principal(request.metadata().get("authorization").map(|v| v.as_bytes()))?;
+        if let Some(notes) = request.extensions().get::<CallNotes>() {
+            notes.principal(&principal.name, &principal.role.to_string());
+            principal.notes = notes.clone();
+        }
         request.extensions_mut().insert(principal);
         Ok(request)
     }
@@ -118,7 +127,7 @@ impl Authenticator {
             }
         }
         let entry = found.ok_or_else(|| Status::unauthenticated("unknown token"))?;
-        Ok(Principal { name: entry.name.clone(), role: entry.role.clone() })
+        Ok(Principal { name: entry.name.clone(), role: entry.role.clone(), notes: CallNotes::default() })
     }
 }
 

@@ -6,10 +6,12 @@
 //! data = "/var/lib/fiscus"
 //! listen = "127.0.0.1:7878"
 //! tokens = "/etc/fiscus/tokens.toml"
+//! log_format = "json"
 //!
 //! [limits]
 //! request_bytes_max = 4194304
 //! commit_events_max = 1000
+//! connections_max = 1024
 //! ```
 
 use std::net::SocketAddr;
@@ -19,6 +21,8 @@ use fiscus_ledger::commit::COMMIT_EVENTS_MAX;
 use fiscus_ledger::ids::MEMO_CHARS_MAX;
 use fiscus_ledger::store::GROUP_REQUESTS_MAX;
 use serde::Deserialize;
+
+use crate::access::LogFormat;
 
 /// Where `fiscusd` listens when neither a flag nor the config file says: loopback only.
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:7878";
@@ -80,6 +84,31 @@ pub struct Limits {
     pub subscriber_lag_commits_max: u64,
     /// How long a shutdown waits for calls in flight before it stops anyway, in milliseconds.
     pub shutdown_grace_ms: u64,
+    /// Most `Subscribe` streams one token may hold at once (its share of `subscribers_max`; at most
+    /// all of them).
+    pub subscribers_per_principal_max: usize,
+    /// Most connections open at once; a connection beyond it is closed when accepted.
+    pub connections_max: usize,
+    /// Most calls in flight on one HTTP/2 connection (its SETTINGS_MAX_CONCURRENT_STREAMS); the
+    /// client's stack queues the others.
+    pub streams_per_connection_max: u32,
+    /// How long a call may take to be answered (a unary call's whole request body included), in
+    /// milliseconds; later: `CANCELLED`. Streams (Subscribe, ExportChain) are bounded once started
+    /// by their own rules, not by this.
+    pub request_timeout_ms: u64,
+    /// A connection whose client sends nothing for this long is closed, in milliseconds.
+    pub idle_timeout_ms: u64,
+    /// The server pings each connection's client after this long without a frame, in milliseconds
+    /// (shorter than `idle_timeout_ms`: a live client's answer keeps the connection open).
+    pub keepalive_interval_ms: u64,
+    /// A ping unanswered for this long closes the connection, in milliseconds.
+    pub keepalive_timeout_ms: u64,
+    /// How long a TLS handshake may take, in milliseconds.
+    pub tls_handshake_timeout_ms: u64,
+    /// The share of the writer's time whole-store `Audit.Verify` calls may take, in percent: a
+    /// whole-store verification runs on the writer thread (one consistent store) and holds commits
+    /// back while it runs, so after one that took T the next waits (100 / share - 1) x T.
+    pub store_verify_writer_share_pct: u64,
 }
 
 impl Default for Limits {
@@ -95,6 +124,15 @@ impl Default for Limits {
             subscribers_max: 64,
             subscriber_lag_commits_max: 10_000,
             shutdown_grace_ms: 10_000,
+            subscribers_per_principal_max: 16,
+            connections_max: 1_024,
+            streams_per_connection_max: 100,
+            request_timeout_ms: 30_000,
+            idle_timeout_ms: 120_000,
+            keepalive_interval_ms: 30_000,
+            keepalive_timeout_ms: 20_000,
+            tls_handshake_timeout_ms: 10_000,
+            store_verify_writer_share_pct: 10,
         }
     }
 }
@@ -120,6 +158,21 @@ impl Limits {
         range("limits.subscribers_max", n(self.subscribers_max), 0, 1 << 16)?;
         range("limits.subscriber_lag_commits_max", self.subscriber_lag_commits_max, 1, u64::MAX)?;
         range("limits.shutdown_grace_ms", self.shutdown_grace_ms, 0, 3_600_000)?;
+        range("limits.subscribers_per_principal_max", n(self.subscribers_per_principal_max), 1, 1 << 16)?;
+        range("limits.connections_max", n(self.connections_max), 1, 1 << 20)?;
+        range("limits.streams_per_connection_max", u64::from(self.streams_per_connection_max), 1, 10_000)?;
+        range("limits.request_timeout_ms", self.request_timeout_ms, 100, 3_600_000)?;
+        range("limits.keepalive_interval_ms", self.keepalive_interval_ms, 100, 3_600_000)?;
+        range("limits.keepalive_timeout_ms", self.keepalive_timeout_ms, 100, 3_600_000)?;
+        // A live client answers a ping before its connection counts as idle.
+        range(
+            "limits.idle_timeout_ms",
+            self.idle_timeout_ms,
+            self.keepalive_interval_ms.saturating_add(self.keepalive_timeout_ms),
+            86_400_000,
+        )?;
+        range("limits.tls_handshake_timeout_ms", self.tls_handshake_timeout_ms, 100, 3_600_000)?;
+        range("limits.store_verify_writer_share_pct", self.store_verify_writer_share_pct, 1, 100)?;
         Ok(())
     }
 }
@@ -138,6 +191,8 @@ pub struct FileConfig {
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM).
     pub tls_key: Option<PathBuf>,
+    /// The format of the log, access log included: `text` or `json`.
+    pub log_format: Option<LogFormat>,
     /// The limits.
     #[serde(default)]
     pub limits: Limits,
@@ -165,6 +220,8 @@ pub struct Flags {
     pub tls_cert: Option<PathBuf>,
     /// `--tls-key`.
     pub tls_key: Option<PathBuf>,
+    /// `--log-format`.
+    pub log_format: Option<LogFormat>,
     /// `--config`.
     pub config: Option<PathBuf>,
 }
@@ -189,6 +246,8 @@ pub struct Settings {
     pub tokens: PathBuf,
     /// TLS, when both files are given.
     pub tls: Option<TlsFiles>,
+    /// The format of the log lines.
+    pub log_format: LogFormat,
     /// The limits.
     pub limits: Limits,
 }
@@ -217,11 +276,12 @@ impl Settings {
             (Some(_), None) => return Err(ConfigError::Missing("--tls-key (with --tls-cert)")),
             (None, Some(_)) => return Err(ConfigError::Missing("--tls-cert (with --tls-key)")),
         };
+        let log_format = flags.log_format.or(file.log_format).unwrap_or_default();
         let mut limits = file.limits;
         // A smaller page limit without a default of its own lowers the default with it.
         limits.page_size_default = limits.page_size_default.min(limits.page_size_max);
         limits.check()?;
-        Ok(Settings { data, listen, tokens, tls, limits })
+        Ok(Settings { data, listen, tokens, tls, log_format, limits })
     }
 }
 

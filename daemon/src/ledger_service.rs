@@ -37,6 +37,7 @@ impl LedgerService {
 
 /// `PERMISSION_DENIED` unless the principal may record every one of `events`.
 fn may_record(principal: &Principal, events: &[pb::Event]) -> Result<(), Status> {
+    principal.notes.events(events.iter().map(|e| (e.project.as_str(), e.event_id.as_str())));
     match &principal.role {
         Role::Admin => Ok(()),
         Role::Auditor => Err(Status::permission_denied("role auditor may not record events")),
@@ -79,6 +80,7 @@ impl LedgerService {
         kind_at: Option<&'static str>,
     ) -> Result<Committed, Status> {
         let kind = events.first().map(|e| e.kind.clone());
+        principal.notes.events(events.iter().map(|e| (e.project.as_str(), e.event_id.as_str())));
         let request = CommitRequest { events, expected_heads, actor: principal.name.clone(), recorded_at: 0 };
         let paths = move |err: fiscus_ledger::LedgerError| match (kind_at, kind) {
             (Some(at), Some(kind)) => err.map_field(|path| convert::single_event_path(path, &kind, at)),

@@ -1,16 +1,20 @@
 //! `fiscusd`, the Fiscus daemon: the command line.
 //!
-//! - `fiscusd --data DIR --tokens FILE [--listen ADDR] [--tls-cert F --tls-key F] [--config F]`
+//! - `fiscusd --data DIR --tokens FILE [--listen ADDR] [--tls-cert F --tls-key F] [--log-format text|json]
+//!   [--config F]`
 //!   serves the Ledger and Audit services, gRPC health and reflection (see `serve.rs`);
 //! - `fiscusd token add --tokens FILE --role ROLE [--name NAME]` makes a token and prints it once;
 //! - `fiscusd token list --tokens FILE` lists the names and roles of the tokens file.
 
+mod access;
 mod audit_service;
 mod auth;
 mod config;
+mod connections;
 use fiscus_wire as convert;
 mod ledger_service;
 mod serve;
+mod slots;
 mod state;
 mod status;
 mod subscribe;
@@ -23,6 +27,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::access::LogFormat;
 use crate::config::{Flags, Settings};
 use crate::tokens::{Role, TokenAction};
 
@@ -59,6 +64,9 @@ struct ServeArgs {
     /// TLS private key, PEM (with --tls-cert).
     #[arg(long, value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// Log lines (the access log included) as `text` or `json` [default: text].
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
     /// A TOML config file with the same settings and the limits; flags win over it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -77,6 +85,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Every file fiscusd makes (the store's, sled's later snapshots, the tokens file) is its owner's.
+    #[cfg(unix)]
+    fiscus_ledger::private::private_umask();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Token { action }) => token_command(action),
@@ -90,6 +101,7 @@ fn main() -> ExitCode {
                 tokens: cli.serve.tokens,
                 tls_cert: cli.serve.tls_cert,
                 tls_key: cli.serve.tls_key,
+                log_format: cli.serve.log_format,
                 config: cli.serve.config,
             };
             match Settings::resolve(flags) {

@@ -1,5 +1,7 @@
 //! Starting and stopping the server: open the store (verifying it), start the writer thread, bind,
-//! serve Ledger and Audit behind the token interceptor next to gRPC health and reflection, and on
+//! serve Ledger and Audit behind the token interceptor next to gRPC health and reflection (every call
+//! in the access log, `access.rs`; connections, streams and calls bounded, `connections.rs` and the
+//! `limits`), and on
 //! SIGTERM or Ctrl-C stop accepting calls, let the calls in flight finish (the writer answers every
 //! request it has taken), close the store and exit.
 
@@ -10,22 +12,24 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use fiscus_ledger::private;
 use fiscus_ledger::replay::ReplayOptions;
 use fiscus_ledger::store::Store;
 use fiscus_proto::pb::audit_server::AuditServer;
 use fiscus_proto::pb::ledger_server::LedgerServer;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 use tracing::{error, info, warn};
 
+use crate::access::{AccessLogLayer, LogFormat};
 use crate::audit_service::AuditService;
 use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::ledger_service::LedgerService;
+use crate::slots::SubscriberSlots;
 use crate::state::Shared;
 use crate::status::oversize_is_resource_exhausted;
 use crate::writer::Writer;
@@ -39,7 +43,18 @@ pub fn run(settings: Settings) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    match settings.log_format {
+        LogFormat::Text => {
+            tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init()
+        }
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(std::io::stderr)
+            .init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("fiscusd").build() {
         Ok(r) => r,
         Err(e) => {
@@ -59,11 +74,13 @@ pub fn run(settings: Settings) -> ExitCode {
 
 async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     let limits = settings.limits.clone();
+    for warning in private_files(&settings)? {
+        warn!("{warning}");
+    }
     let tokens = crate::tokens::load(&settings.tokens)?;
     if tokens.is_empty() {
         warn!(tokens = %settings.tokens.display(), "the tokens file holds no token: every call will be refused");
     }
-    std::fs::create_dir_all(&settings.data)?;
     let data = settings.data.clone();
     info!(data = %data.display(), "opening the store and verifying every chain");
     let opening = std::time::Instant::now();
@@ -95,7 +112,7 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
         writer: writer.handle.clone(),
         damage,
         limits: limits.clone(),
-        subscribers: Arc::new(Semaphore::new(limits.subscribers_max)),
+        subscribers: SubscriberSlots::new(limits.subscribers_max, limits.subscribers_per_principal_max),
         verifying: AtomicBool::new(false),
         shutdown: stopping.clone(),
     });
@@ -119,13 +136,23 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     let check = auth.clone();
     let audit = InterceptedService::new(audit, move |req| check.check(req));
 
+    let ms = Duration::from_millis;
+    // The access log is the outermost layer: it sees every call, and the final status.
     let mut builder = Server::builder()
+        .max_concurrent_streams(limits.streams_per_connection_max)
+        .timeout(ms(limits.request_timeout_ms))
+        .http2_keepalive_interval(Some(ms(limits.keepalive_interval_ms)))
+        .http2_keepalive_timeout(Some(ms(limits.keepalive_timeout_ms)))
+        .layer(AccessLogLayer::new(settings.log_format))
         .layer(tower::util::MapResponseLayer::new(oversize_is_resource_exhausted::<tonic::body::Body>));
     if let Some(tls) = &settings.tls {
         let cert = std::fs::read(&tls.cert).map_err(|e| format!("{}: {e}", tls.cert.display()))?;
         let key = std::fs::read(&tls.key).map_err(|e| format!("{}: {e}", tls.key.display()))?;
-        builder = builder.tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))?;
+        let tls =
+            ServerTlsConfig::new().identity(Identity::from_pem(cert, key)).timeout(ms(limits.tls_handshake_timeout_ms));
+        builder = builder.tls_config(tls)?;
     }
+    crate::connections::raise_file_limit(limits.connections_max);
     let listener = TcpListener::bind(settings.listen).await?;
     let local = listener.local_addr()?;
     let router = builder
@@ -134,11 +161,12 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
         .add_service(reflection_v1alpha)
         .add_service(ledger)
         .add_service(audit);
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = crate::connections::accept(listener, limits.connections_max, ms(limits.idle_timeout_ms));
     let mut until = stopping.clone();
     let mut server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move {
         let _ = until.wait_for(|stop| *stop).await;
     }));
+    let signal = shutdown_signal();
     health.set_service_status("", ServingStatus::Serving).await;
     for s in SERVICES {
         health.set_service_status(s, ServingStatus::Serving).await;
@@ -152,7 +180,7 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     let mut failure = writer.failure.clone();
     let mut failed = None;
     tokio::select! {
-        signal = shutdown_signal() => info!(signal, "shutting down: finishing the calls in flight"),
+        signal = signal => info!(signal, "shutting down: finishing the calls in flight"),
         f = failure.wait_for(Option::is_some) => {
             failed = Some(f.map(|f| f.clone().unwrap_or_default()).unwrap_or_default());
             error!("the writer failed: NOT_SERVING, finishing the calls in flight, then exiting non-zero");
@@ -191,26 +219,52 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     Ok(())
 }
 
-/// Waits for SIGTERM or Ctrl-C (SIGINT) and names it.
-async fn shutdown_signal() -> &'static str {
+/// Checks the files other local users must not reach (see `fiscus_ledger::private`): the data
+/// folder (created 0700 when absent), the tokens file and the TLS key. One that group or others may
+/// write is an error naming the `chmod` that fixes it; one they may read gives a warning back.
+fn private_files(settings: &Settings) -> Result<Vec<String>, Box<dyn Error + Send + Sync>> {
+    // A refusal names the file itself; other errors (a missing file) get its name here.
+    let named = |path: &std::path::Path, e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::PermissionDenied => e.to_string(),
+        _ => format!("{}: {e}", path.display()),
+    };
+    let mut warnings = Vec::new();
+    warnings.extend(private::create_dir(&settings.data, "data folder").map_err(|e| named(&settings.data, e))?);
+    warnings.extend(private::check(&settings.tokens, "tokens file").map_err(|e| named(&settings.tokens, e))?);
+    if let Some(tls) = &settings.tls {
+        warnings.extend(private::check(&tls.key, "TLS key").map_err(|e| named(&tls.key, e))?);
+    }
+    Ok(warnings)
+}
+
+/// Listens for SIGTERM at once (a SIGTERM that came before the handler was installed would kill the
+/// daemon without a clean shutdown) and returns a future that waits for it or Ctrl-C (SIGINT) and
+/// names it.
+fn shutdown_signal() -> std::pin::Pin<Box<dyn std::future::Future<Output = &'static str> + Send>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
         match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-            },
+            Ok(mut term) => Box::pin(async move {
+                tokio::select! {
+                    _ = term.recv() => "SIGTERM",
+                    _ = tokio::signal::ctrl_c() => "SIGINT",
+                }
+            }),
             Err(e) => {
                 warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the daemon");
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
+                Box::pin(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                    "SIGINT"
+                })
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
+        Box::pin(async {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        })
     }
 }

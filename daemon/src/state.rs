@@ -8,7 +8,7 @@ use std::sync::Arc;
 use fiscus_ledger::replay::Damage;
 use fiscus_ledger::store::Reader;
 use fiscus_ledger::{LedgerError, ProjectState, Projection};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tonic::Status;
 
 use crate::auth::Principal;
@@ -29,8 +29,8 @@ pub struct Shared {
     pub damage: Vec<Damage>,
     /// The limits.
     pub limits: Limits,
-    /// Permits for `Subscribe` streams.
-    pub subscribers: Arc<Semaphore>,
+    /// Slots for `Subscribe` streams, a share of them per principal.
+    pub subscribers: Arc<crate::slots::SubscriberSlots>,
     /// True while an `Audit.Verify` runs.
     pub verifying: AtomicBool,
     /// Turns true when the daemon shuts down; streams end then.

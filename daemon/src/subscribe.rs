@@ -48,9 +48,7 @@ pub fn start(
         }
         None => principal.require(&[RoleKind::Admin, RoleKind::Accountant, RoleKind::Auditor], "subscribe")?,
     }
-    let permit = shared.subscribers.clone().try_acquire_owned().map_err(|_| {
-        Status::resource_exhausted(format!("too many subscribers (the limit is {})", shared.limits.subscribers_max))
-    })?;
+    let permit = shared.subscribers.take(&principal.name)?;
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
     tokio::spawn(async move {
         let _permit = permit;

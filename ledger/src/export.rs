@@ -51,7 +51,12 @@
 //! - [`csv`]: a header, then one line per posting: `date, project, seq, event_id, kind, account,
 //!   currency, amount, memo, reference, hash`, amounts debit-positive with the currency's minor units,
 //!   RFC 4180: CRLF line ends, a field holding `"`, `,`, CR or LF (or starting or ending with
-//!   whitespace) is quoted, with `"` doubled. Memo and reference are exact.
+//!   whitespace) is quoted, with `"` doubled. Memo, reference and event id are exact, except that
+//!   one starting with `=`, `+`, `-`, `@`, a tab or CR gets a leading `'`, so that a spreadsheet
+//!   shows it as text instead of running it as a formula (memos come from bank imports: a memo
+//!   `=HYPERLINK(…)` would otherwise be a link in the accountant's spreadsheet; OWASP's "CSV
+//!   injection" rule). Only these text fields are changed: amounts keep their `-`, and dates,
+//!   ids, accounts and hashes cannot start with those characters.
 //! - [`jsonl`]: one JSON object per event, postings included; every amount is a decimal string
 //!   (`"1250.00"`), never a JSON number.
 
@@ -452,6 +457,26 @@ where
     Ok(seen.summary)
 }
 
+/// One CSV text field (memo, reference, event id): neutralised by [`csv_text`], then quoted by
+/// [`csv_field`].
+pub fn csv_text_field(text: &str) -> String {
+    csv_field(&csv_text(text))
+}
+
+/// The characters that make a spreadsheet read a cell as a formula when they start it.
+pub const CSV_FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// `text` with a leading `'` when it starts with one of [`CSV_FORMULA_STARTS`], so that a
+/// spreadsheet shows it as text and never runs it as a formula (the usual rule against CSV
+/// injection). Apply it to free text only: an amount such as `-12.50` must keep its sign.
+pub fn csv_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(CSV_FORMULA_STARTS) {
+        std::borrow::Cow::Owned(format!("'{text}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 /// One CSV field, quoted as RFC 4180 asks when it holds `"`, `,`, CR or LF (and when it starts or
 /// ends with whitespace, which some readers would trim).
 pub fn csv_field(text: &str) -> String {
@@ -490,13 +515,13 @@ where
                 e.effective_date.to_string(),
                 e.project.to_string(),
                 record.seq.to_string(),
-                csv_field(&e.event_id),
+                csv_text_field(&e.event_id),
                 e.kind.name().to_owned(),
                 leg.account.to_string(),
                 leg.currency.to_string(),
                 format_amount(leg.amount, leg.currency),
-                csv_field(&e.memo),
-                csv_field(e.reference.as_deref().unwrap_or("")),
+                csv_text_field(&e.memo),
+                csv_text_field(e.reference.as_deref().unwrap_or("")),
                 hash.clone(),
             ];
             write!(out, "{}\r\n", fields.join(","))?;
@@ -710,6 +735,17 @@ mod tests {
         assert_eq!(csv_field("cr\r"), "\"cr\r\"");
         assert_eq!(csv_field(""), "");
         assert_eq!(csv_field(" padded "), "\" padded \"");
+        assert_eq!(csv_field("-12.50"), "-12.50", "a plain field (an amount) is not neutralised");
+    }
+
+    #[test]
+    fn csv_text_fields_never_start_a_formula() {
+        assert_eq!(csv_text_field("=HYPERLINK(\"http://x\",\"y\")"), "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"");
+        for (text, want) in [("+1", "'+1"), ("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"), ("a=b", "a=b"), ("", "")] {
+            assert_eq!(csv_text_field(text), want);
+        }
+        assert_eq!(csv_text_field("\tx"), "'\tx");
+        assert_eq!(csv_text_field("\rx"), "\"'\rx\"");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod money;
 #[cfg(feature = "store")]
 pub mod pack;
 pub mod posting;
+pub mod private;
 pub mod projection;
 pub mod record;
 #[cfg(feature = "store")]

@@ -141,6 +141,9 @@ pub struct OpenReport {
     pub damage: Vec<Damage>,
     /// Wall time of each phase of the replay.
     pub phases: Vec<(&'static str, std::time::Duration)>,
+    /// What the caller should warn about: the store's folder is readable by group or others
+    /// (see [`crate::private`]).
+    pub warnings: Vec<String>,
 }
 
 impl Store {
@@ -165,6 +168,7 @@ impl Store {
         let started = std::time::Instant::now();
         let (db, tree) = open_tree(dir)?;
         let sled_open = started.elapsed();
+        let warnings = crate::private::check(dir, "store folder")?.into_iter().collect();
         match tree.get(prefixed(META, b"format"))? {
             None if tree.is_empty() => {
                 tree.insert(prefixed(META, b"format"), &[FORMAT_VERSION])?;
@@ -188,6 +192,7 @@ impl Store {
             commits,
             damage: damage.clone(),
             phases,
+            warnings,
         };
         let read_only = (!damage.is_empty()).then(|| {
             let d = &damage[0];
@@ -329,6 +334,8 @@ impl Store {
     pub fn close(self) -> Result<(), LedgerError> {
         self.db.flush()?;
         self.log_file.sync_all()?;
+        // Files sled made under a permissive umask since the store opened (snapshots, blobs).
+        crate::private::tighten(&self.dir)?;
         Ok(())
     }
 }
@@ -727,9 +734,13 @@ pub const OPEN_LOCK_WAIT_MS_MAX: u64 = 5_000;
 
 /// Opens a store's sled tree without replaying it (tools that damage or inspect a store in tests).
 ///
+/// The folder is created private ([`crate::private::DIR_MODE`]) and refused when group or others may
+/// write it; every file sled made in it is then made [`crate::private::FILE_MODE`].
+///
 /// sled lets go of its file lock only when its I/O threads have finished with a closed handle, a few
 /// milliseconds after the close; a lock held that way is waited for, up to [`OPEN_LOCK_WAIT_MS_MAX`].
 pub fn open_tree(dir: &Path) -> Result<(sled::Db, sled::Tree), LedgerError> {
+    crate::private::create_dir(dir, "store folder")?;
     let (compression, segment) = match SledSettings::persisted(dir)? {
         Some(s) => (s.use_compression, s.segment_size),
         None => (false, SLED_SEGMENT_BYTES),
@@ -758,6 +769,7 @@ pub fn open_tree(dir: &Path) -> Result<(sled::Db, sled::Tree), LedgerError> {
         }
     };
     let tree = db.open_tree("fiscus")?;
+    crate::private::tighten(dir)?;
     Ok((db, tree))
 }
 

@@ -592,6 +592,49 @@ fn csv_quotes_memo_and_reference_exactly() {
     assert!(text.contains(",\"quotes \"\"double\"\" and 'single' and a back\\slash \\\"\" mix\","));
 }
 
+#[test]
+fn csv_neutralises_formulas_in_text_fields_only() {
+    let p = "formula-conf";
+    let memo = "=HYPERLINK(\"http://evil.example\",\"click\")";
+    let kind = contribution(money("100.00", "USD"), Fund::Unrestricted);
+    let books = vec![
+        request(vec![open("open-f", p, "USD")]),
+        request(vec![event("=cmd|' /C calc'!A0", p, 2, memo, Some("+1-555"), kind)]),
+        request(vec![event(
+            "e2",
+            p,
+            3,
+            "-2+3",
+            Some("@SUM(A1)"),
+            contribution(money("5.00", "USD"), Fund::Unrestricted),
+        )]),
+    ];
+    let (_, records) = memory_with(&books);
+    let mut out = Vec::new();
+    csv_export(&mut out, &records, None).expect("csv");
+    let text = String::from_utf8(out).expect("utf-8");
+    let rows = parse_rfc4180(&text);
+    let first: Vec<_> = rows.iter().filter(|r| r[3] == "'=cmd|' /C calc'!A0").collect();
+    assert!(!first.is_empty(), "the event id is neutralised:\n{text}");
+    for row in &first {
+        assert_eq!(row[8], format!("'{memo}"));
+        assert_eq!(row[9], "'+1-555");
+    }
+    let second: Vec<_> = rows.iter().filter(|r| r[3] == "e2").collect();
+    assert!(second.iter().all(|r| r[8] == "'-2+3" && r[9] == "'@SUM(A1)"), "{second:?}");
+    // Amounts keep their sign: the credits are negative numbers, not text.
+    let negative: Vec<_> = rows[1..].iter().filter(|r| r[7].starts_with('-')).collect();
+    assert!(!negative.is_empty());
+    for row in negative {
+        assert!(row[7].parse::<rust_decimal::Decimal>().is_ok(), "{row:?}");
+    }
+    for row in &rows[1..] {
+        for cell in [&row[3], &row[8], &row[9]] {
+            assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']), "{cell:?} could start a formula");
+        }
+    }
+}
+
 /// A strict RFC 4180 reader: CRLF records, quoted fields with doubled quotes.
 fn parse_rfc4180(text: &str) -> Vec<Vec<String>> {
     let mut rows = Vec::new();

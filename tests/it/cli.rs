@@ -346,3 +346,64 @@ async fn tail_follows_the_daemon_across_a_restart_without_gaps_or_repeats() {
     let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().expect("seq")).collect();
     assert_eq!(seqs, [1, 2, 3, 4]);
 }
+
+/// `fiscus` with `args` and the environment `env` (no FISCUS_TOKEN unless given).
+fn fiscus_env(d: &Daemon, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
+    let mut c = Command::new(fiscus_bin());
+    c.env_remove("FISCUS_STORE").env_remove("FISCUS_TOKEN").env_remove("FISCUS_TOKEN_FILE");
+    c.env("FISCUS_SERVER", format!("http://{}", d.addr));
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.args(args).output().expect("fiscus runs");
+    (
+        out.status.code().expect("fiscus exits"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_stay_off_the_command_line() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Daemon::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("token");
+    std::fs::write(&file, format!("{}\n", d.tokens.auditor)).expect("write");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let path = file.display().to_string();
+
+    // From a private file, by flag or environment: no warning.
+    let (code, out, err) = fiscus_env(&d, &[], &["--token-file", &path, "--json", "projects"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!err.contains("warning"), "{err}");
+    let (code, _, err) = fiscus_env(&d, &[("FISCUS_TOKEN_FILE", &path)], &["projects"]);
+    assert_eq!(code, 0, "{err}");
+    // FISCUS_TOKEN: no warning either.
+    let (code, _, err) = fiscus_env(&d, &[("FISCUS_TOKEN", &d.tokens.auditor)], &["projects"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("warning"), "{err}");
+    // On the command line: it works, with a one-line warning.
+    let (code, _, err) = fiscus_env(&d, &[], &["--token", &d.tokens.auditor, "projects"]);
+    assert_eq!(code, 0, "{err}");
+    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(warnings[0].contains("--token-file"), "{err}");
+    // A token file others may read is refused.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let (code, _, err) = fiscus_env(&d, &[], &["--token-file", &path, "projects"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("chmod 600"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_goes_over_plaintext_only_to_this_machine() {
+    let d = Daemon::start().await;
+    let env = [("FISCUS_TOKEN", d.tokens.auditor.as_str())];
+    let (code, _, err) = fiscus_env(&d, &env, &["--server", "http://books.example.invalid:7878", "projects"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("plaintext") && err.contains("--allow-plaintext"), "{err}");
+    // Loopback over http:// is fine.
+    let (code, _, err) = fiscus_env(&d, &env, &["projects"]);
+    assert_eq!(code, 0, "{err}");
+}

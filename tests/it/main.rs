@@ -1,6 +1,7 @@
 //! Integration tests of `fiscusd`: each starts the real daemon as a child process on a loopback
 //! port picked at run time, with a fresh store, and talks to it over gRPC.
 
+mod access_log;
 mod answers;
 mod auth;
 mod auth_matrix;
@@ -12,6 +13,8 @@ mod disk;
 mod field_paths;
 mod idempotency;
 mod overflow;
+mod limits;
+mod private_files;
 mod race;
 mod restart;
 mod rpc;
@@ -20,3 +23,4 @@ mod support;
 mod tamper;
 mod tls;
 mod writer_failure;
+mod tokens_file;

@@ -61,6 +61,48 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_fiscusd")
 }
 
+/// A command that runs `program` under the usual umask 022 (which, without fiscusd's own care,
+/// leaves new folders 0755 and files 0644: readable by every local user), whatever the test's.
+pub fn under_umask_022(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut c = Command::new("sh");
+    c.args(["-c", "umask 022 && exec \"$0\" \"$@\""]).arg(program);
+    c
+}
+
+/// The path of `fiscusd`.
+pub fn fiscusd_bin() -> &'static str {
+    bin()
+}
+
+/// Runs `fiscusd` on `dir`'s data folder and tokens file until it exits (it is expected to refuse
+/// to start); returns its exit code and standard error.
+pub fn refused_start(dir: &Path) -> (Option<i32>, String) {
+    let mut child = under_umask_022(fiscusd_bin())
+        .arg("--data")
+        .arg(dir.join("data"))
+        .arg("--tokens")
+        .arg(dir.join("tokens.toml"))
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("fiscusd starts");
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let mut err = String::new();
+            use std::io::Read;
+            child.stderr.take().expect("piped").read_to_string(&mut err).expect("stderr");
+            return (status.code(), err);
+        }
+        if started.elapsed() > START_DEADLINE {
+            let _ = child.kill();
+            panic!("fiscusd kept running on a folder it should refuse");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn add_token(tokens: &Path, role: &str, name: &str) -> String {
     let out = Command::new(bin())
         .args(["token", "add", "--tokens"])
@@ -117,7 +159,7 @@ impl Daemon {
             .append(true)
             .open(dir.path().join("fiscusd.log"))
             .expect("log file");
-        let mut child = Command::new(bin())
+        let mut child = under_umask_022(bin())
             .arg("--data")
             .arg(dir.path().join("data"))
             .arg("--tokens")

@@ -9,11 +9,23 @@
 //! role = "accountant"
 //! hash = "3f4e…"   # blake3 of the token, 64 hex digits
 //! ```
+//!
+//! The file can be trusted:
+//! - each hash appears once (a copy of a hash under another name would let one token act as
+//!   whichever entry came last), and each name once;
+//! - a name is 1 to [`NAME_LEN_MAX`] characters of [`NAME_CHARS`] (ASCII letters, digits and
+//!   `. _ - : @`), since names become the actors of events in the books: no lookalike letters of
+//!   other scripts, no bidi overrides, no line separators;
+//! - [`add`] takes an exclusive lock (`flock` on `FILE.lock`) for the whole read-change-write,
+//!   writes a new temporary file created exclusively with mode 0600 under a unique name beside
+//!   the file, syncs it, renames it over the file and reads the file back, so that concurrent adds
+//!   all land and every printed token is stored; a tokens file group or others may write is refused.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use fiscus_ledger::ids::{check_text, ACTOR_LEN_MAX};
+use fiscus_ledger::private;
 use fiscus_ledger::ProjectId;
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +58,12 @@ pub const TOKEN_PREFIX: &str = "fiscus_";
 
 /// Random bytes in a token: 160 bits.
 pub const TOKEN_RANDOM_BYTES: usize = 20;
+
+/// The characters a token's name may hold, besides ASCII letters and digits.
+pub const NAME_CHARS: &str = "A-Z a-z 0-9 . _ - : @";
+
+/// Longest token name, in characters (the ledger's limit on an actor).
+pub const NAME_LEN_MAX: usize = ACTOR_LEN_MAX;
 
 /// What a token may do.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -167,6 +185,12 @@ pub fn load(path: &Path) -> Result<Vec<TokenEntry>, TokenError> {
         if out.iter().any(|o| o.name == t.name) {
             return Err(at(format!("name {:?} is used twice; names tell actors apart", t.name)));
         }
+        if let Some(o) = out.iter().find(|o| o.hash == hash) {
+            return Err(at(format!(
+                "the hash of {:?} is also the hash of {:?}; one token has one entry (remove the copy)",
+                t.name, o.name
+            )));
+        }
         out.push(TokenEntry { hash, name: t.name.clone(), role });
     }
     Ok(out)
@@ -177,12 +201,16 @@ fn read(path: &Path) -> Result<TokensFile, TokenError> {
     toml::from_str(&text).map_err(|e| TokenError::Parse { path: path.to_owned(), message: e.to_string() })
 }
 
-fn check_name(name: &str) -> Result<(), TokenError> {
-    check_text("name", name, ACTOR_LEN_MAX, false, false).map_err(|e| TokenError::Invalid(e.to_string()))?;
-    if name.len() > ACTOR_LEN_MAX {
-        return Err(TokenError::Invalid(format!("name is over {ACTOR_LEN_MAX} bytes")));
+/// Checks a token's name: 1 to [`NAME_LEN_MAX`] characters of [`NAME_CHARS`].
+pub fn check_name(name: &str) -> Result<(), TokenError> {
+    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || ".-_:@".contains(*c))) {
+        return Err(TokenError::Invalid(format!(
+            "name {name:?}: {bad:?} (U+{:04X}) is not allowed; a name holds only {NAME_CHARS}, since it becomes the \
+             actor of events in the books",
+            u32::from(bad)
+        )));
     }
-    Ok(())
+    check_text("name", name, NAME_LEN_MAX, false, false).map_err(|e| TokenError::Invalid(e.to_string()))
 }
 
 /// A new random token: [`TOKEN_PREFIX`] then [`TOKEN_RANDOM_BYTES`] random bytes in hex.
@@ -193,9 +221,23 @@ pub fn generate() -> Result<String, TokenError> {
 }
 
 /// Makes a token with `role` and `name` (default: the role and the first hex digits of its hash),
-/// adds its hash to the tokens file (created when absent), and returns the token and its entry.
+/// adds its hash to the tokens file (created when absent, mode 0600), and returns the token and its
+/// entry. The whole change holds an exclusive lock on `FILE.lock`, and the file is read back after
+/// it is replaced: the token returned is stored.
 pub fn add(path: &Path, role: &Role, name: Option<&str>) -> Result<(String, TokenEntry), TokenError> {
-    let mut file = if path.exists() { read(path)? } else { TokensFile::default() };
+    let io = |source| TokenError::Io { path: path.to_owned(), source };
+    if let Some(n) = name {
+        check_name(n)?;
+    }
+    let _lock = lock(path)?;
+    let mut file = match std::fs::symlink_metadata(path) {
+        Ok(_) => {
+            private::check(path, "tokens file").map_err(io)?;
+            read(path)?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => TokensFile::default(),
+        Err(e) => return Err(io(e)),
+    };
     let token = generate()?;
     let hash = hash_token(&token);
     let name = match name {
@@ -209,27 +251,54 @@ pub fn add(path: &Path, role: &Role, name: Option<&str>) -> Result<(String, Toke
     file.tokens.push(StoredToken { name: name.clone(), role: role.to_string(), hash: hash.to_hex().to_string() });
     let text = toml::to_string(&file).map_err(|e| TokenError::Invalid(format!("tokens file: {e}")))?;
     write_private(path, &text)?;
+    let stored = load(path)?;
+    if !stored.iter().any(|e| e.hash == hash && e.name == name) {
+        return Err(TokenError::Invalid(format!(
+            "tokens file {}: the new token is not in the file read back; it was not added",
+            path.display()
+        )));
+    }
     Ok((token, TokenEntry { hash, name, role: role.clone() }))
 }
 
-/// Writes `text` to `path` through a temporary file and a rename, readable by its owner only.
-fn write_private(path: &Path, text: &str) -> Result<(), TokenError> {
-    let io = |source| TokenError::Io { path: path.to_owned(), source };
-    let tmp = path.with_extension("toml.tmp");
+/// Holds an exclusive `flock` on `FILE.lock` (created 0600 beside the tokens file, never removed:
+/// removing it would let two writers lock two different files) until dropped.
+fn lock(path: &Path) -> Result<std::fs::File, TokenError> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let io = |source| TokenError::Io { path: lock_path.clone(), source };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
     {
-        use std::io::Write;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut f = options.open(&tmp).map_err(io)?;
-        f.write_all(text.as_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(private::FILE_MODE);
     }
-    std::fs::rename(&tmp, path).map_err(io)
+    let file = options.open(&lock_path).map_err(io)?;
+    #[cfg(unix)]
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(|e| io(e.into()))?;
+    Ok(file)
+}
+
+/// Writes `text` to `path` readable by its owner only: a new temporary file beside it, created
+/// exclusively under a unique name with mode 0600 (a file left there by anyone else is never
+/// reused), synced, renamed over `path`, and the folder synced.
+fn write_private(path: &Path, text: &str) -> Result<(), TokenError> {
+    use std::io::Write;
+    let io = |source| TokenError::Io { path: path.to_owned(), source };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    // tempfile opens with O_EXCL and mode 0600.
+    let mut tmp = tempfile::Builder::new().prefix(".tokens-").suffix(".tmp").tempfile_in(&dir).map_err(io)?;
+    tmp.write_all(text.as_bytes()).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    #[cfg(unix)]
+    std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(io)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -263,5 +332,69 @@ mod tests {
         assert_eq!(loaded[0].name, e1.name);
         assert_eq!(loaded[1].role.to_string(), "project:meetup");
         assert!(add(&path, &Role::Admin, Some("accountant:alice")).is_err(), "names are unique");
+    }
+
+    #[test]
+    fn a_copy_of_a_hash_under_another_name_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("tokens.toml");
+        let (_, admin) = add(&path, &Role::Admin, Some("admin:root")).expect("add");
+        let mut text = std::fs::read_to_string(&path).expect("read");
+        text.push_str(&format!(
+            "\n[[token]]\nname = \"auditor:evil\"\nrole = \"auditor\"\nhash = \"{}\"\n",
+            admin.hash.to_hex()
+        ));
+        std::fs::write(&path, text).expect("write");
+        let refused = load(&path).expect_err("a duplicate hash is refused");
+        assert!(refused.to_string().contains("also the hash of \"admin:root\""), "{refused}");
+    }
+
+    #[test]
+    fn lookalike_names_are_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("tokens.toml");
+        // A Cyrillic a, a right-to-left override, a line separator, a space, a newline.
+        for name in ["accountant:\u{430}lice", "admin:\u{202e}toor", "a\u{2028}b", "alice smith", "a\nb", ""] {
+            let refused = add(&path, &Role::Accountant, Some(name)).expect_err(name);
+            assert!(matches!(refused, TokenError::Invalid(_)), "{name:?}: {refused}");
+        }
+        assert!(!path.exists(), "nothing was written");
+        add(&path, &Role::Accountant, Some("accountant:alice.o-brien_2@acme")).expect("a plain ASCII name");
+        let text = std::fs::read_to_string(&path).expect("read").replace("alice.o-brien", "\u{430}lice");
+        std::fs::write(&path, text).expect("write");
+        assert!(load(&path).is_err(), "a lookalike name in the file is refused too");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn concurrent_adds_all_land_and_the_file_stays_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("tokens.toml");
+        // A world-writable leftover under the old fixed temporary name changes nothing.
+        let leftover = dir.path().join("tokens.toml.tmp");
+        std::fs::write(&leftover, "").expect("write");
+        std::fs::set_permissions(&leftover, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+        let threads: Vec<_> = (0..10)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || add(&path, &Role::Auditor, Some(&format!("auditor:{i}"))).expect("add"))
+            })
+            .collect();
+        let added: Vec<_> = threads.into_iter().map(|t| t.join().expect("thread")).collect();
+        let stored = load(&path).expect("load");
+        assert_eq!(stored.len(), 10);
+        for (token, entry) in &added {
+            assert!(
+                stored.iter().any(|s| s.hash == hash_token(token) && s.name == entry.name),
+                "{} stored",
+                entry.name
+            );
+        }
+        let mode = std::fs::metadata(&path).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+        let refused = add(&path, &Role::Auditor, Some("auditor:x")).expect_err("a file others may write");
+        assert!(refused.to_string().contains("chmod 600"), "{refused}");
     }
 }

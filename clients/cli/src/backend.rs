@@ -49,7 +49,11 @@ pub fn open_store(dir: &Path) -> Result<(Store, OpenReport), Failure> {
     let count = |records: u64| spinner.set_position(records);
     let opened = Store::open_reporting(dir, ReplayOptions::default(), Some(&count));
     spinner.finish_and_clear();
-    Ok(opened?)
+    let (store, report) = opened?;
+    for warning in &report.warnings {
+        eprintln!("fiscus: warning: {warning}");
+    }
+    Ok((store, report))
 }
 
 impl Backend {

@@ -17,6 +17,7 @@ mod backend;
 mod commands;
 mod demo;
 mod show;
+mod token_file;
 mod tokens;
 mod verify;
 
@@ -27,7 +28,7 @@ use fiscus_cli::{fail, import, record};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use fiscus_tokens::TokenAction;
 
@@ -38,7 +39,7 @@ const AFTER_HELP: &str = "\
 Examples:
   fiscus demo                                   a sponsor's year on a temporary store
   fiscus --store ./books projects               read a local store
-  export FISCUS_SERVER=http://127.0.0.1:7878 FISCUS_TOKEN=fiscus_...
+  export FISCUS_SERVER=http://127.0.0.1:7878 FISCUS_TOKEN_FILE=~/.config/fiscus/token
   fiscus balance rustconf-2026                  a project's balances from fiscusd
   fiscus verify --project rustconf-2026         check the chain and balance without trusting the server
 
@@ -63,9 +64,18 @@ struct Target {
     /// fiscusd's URL, such as http://127.0.0.1:7878 (https:// for TLS).
     #[arg(long, env = "FISCUS_SERVER", global = true, value_name = "URL")]
     server: Option<String>,
-    /// Bearer token for fiscusd (made with `fiscus token add` or `fiscusd token add`).
+    /// Bearer token for fiscusd (made with `fiscus token add` or `fiscusd token add`). On the
+    /// command line every local user sees it (`ps`, shell history): prefer --token-file or
+    /// FISCUS_TOKEN.
     #[arg(long, env = "FISCUS_TOKEN", global = true, hide_env_values = true, value_name = "TOKEN")]
     token: Option<String>,
+    /// A file holding the bearer token (its first line), readable by its owner only (chmod 600).
+    #[arg(long, env = "FISCUS_TOKEN_FILE", global = true, value_name = "FILE", conflicts_with = "token")]
+    token_file: Option<PathBuf>,
+    /// Send the token over plaintext http:// to a host other than this machine (anyone on the
+    /// network path can read it); without this, such a call is refused. Use https:// instead.
+    #[arg(long, global = true)]
+    allow_plaintext: bool,
     /// PEM file of the CA that signed fiscusd's TLS certificate (default: the system's roots).
     #[arg(long, env = "FISCUS_TLS_CA", global = true, value_name = "FILE")]
     tls_ca: Option<PathBuf>,
@@ -240,14 +250,28 @@ enum ExportFormat {
     Hledger,
     /// A beancount ledger.
     Beancount,
-    /// CSV, one line per posting.
+    /// CSV, one line per posting. A memo, reference or event id starting with = + - @, a tab or
+    /// CR gets a leading ' so that a spreadsheet never runs it as a formula.
     Csv,
     /// JSON lines, one object per event.
     Jsonl,
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The store's files (--store, the demo's), the tokens file and exports are the user's only.
+    #[cfg(unix)]
+    fiscus_ledger::private::private_umask();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if matches.value_source("token") == Some(clap::parser::ValueSource::CommandLine) {
+        eprintln!(
+            "fiscus: warning: a token given with --token is visible to every local user (ps, shell history); \
+             use --token-file FILE or FISCUS_TOKEN"
+        );
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -321,7 +345,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 
 fn no_target() -> Failure {
     Failure::usage(
-        "no ledger to work on: give --server URL (or FISCUS_SERVER) with --token, or --store DIR for a local store",
+        "no ledger to work on: give --server URL (or FISCUS_SERVER) with --token-file FILE (or FISCUS_TOKEN), or \
+         --store DIR for a local store",
     )
 }
 
@@ -337,7 +362,15 @@ async fn connect(t: &Target) -> Result<backend::Backend, Failure> {
         }
         None => None,
     };
-    let options = fiscus_client::ClientOptions { token: t.token.clone(), tls_ca, tls_domain: t.tls_domain.clone() };
+    let token = match (&t.token, &t.token_file) {
+        (Some(token), _) => Some(token.clone()),
+        (None, Some(path)) => Some(token_file::read(path)?),
+        (None, None) => None,
+    };
+    if token.is_some() && !t.allow_plaintext {
+        token_file::refuse_plaintext(url)?;
+    }
+    let options = fiscus_client::ClientOptions { token, tls_ca, tls_domain: t.tls_domain.clone() };
     backend::Backend::remote(url, options).await
 }
 

@@ -721,3 +721,50 @@ fn flags_commit_files_and_csv_refuse_the_same_amounts_and_dates() {
     assert_eq!(file(100, "2", "JPY", "2026-03-02").0, 0);
     assert_eq!(csv(101, "3.5", "USD", "2026-03-03").0, 0);
 }
+
+/// Every folder under `dir` (itself included) is 0700 and every file 0600.
+#[cfg(unix)]
+#[track_caller]
+fn assert_private_tree(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(dir), 0o700, "{} is {:o}", dir.display(), mode(dir));
+    for entry in std::fs::read_dir(dir).expect("read_dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            assert_private_tree(&path);
+        } else {
+            assert_eq!(mode(&path), 0o600, "{} is {:o}", path.display(), mode(&path));
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn stores_are_private_under_umask_022() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let under_022 = |args: &[&str], tmp: &Path| {
+        let mut c = Command::new("sh");
+        c.args(["-c", "umask 022 && exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_fiscus")]).args(args);
+        for var in ["FISCUS_SERVER", "FISCUS_TOKEN", "FISCUS_STORE", "FISCUS_TLS_CA"] {
+            c.env_remove(var);
+        }
+        let out = c.env("TMPDIR", tmp).output().expect("fiscus runs");
+        assert!(out.status.success(), "fiscus {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let books = dir.path().join("books");
+    under_022(&["--store", &books.display().to_string(), "projects"], dir.path());
+    assert_private_tree(&books);
+    // The demo's own temporary store.
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).expect("mkdir");
+    under_022(&["demo"], &tmp);
+    let demo = std::fs::read_dir(&tmp).expect("read_dir").next().expect("the demo's store").expect("entry").path();
+    assert_private_tree(&demo);
+    // An existing folder others may write is refused, with the fix.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&books, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let (code, _, err) = run(&["--store", &books.display().to_string(), "projects"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("chmod 700"), "{err}");
+}

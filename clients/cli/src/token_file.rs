@@ -1,0 +1,94 @@
+//! Keeping bearer tokens off the command line and off the network in plaintext: `--token-file`
+//! (`FISCUS_TOKEN_FILE`) reads the token from a file only its owner may read, and a token is sent
+//! over plaintext `http://` only to this machine (a loopback address or `localhost`) unless
+//! `--allow-plaintext` says otherwise.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use crate::fail::Failure;
+
+/// The token in `path`: its first line, trimmed. Refused when group or others may read the file
+/// (or write it), or when it holds no token.
+pub fn read(path: &Path) -> Result<String, Failure> {
+    let shown = path.display();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|e| Failure::usage(format!("--token-file {shown}: {e}")))?;
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(Failure::usage(format!(
+                "--token-file {shown}: group or others may read it (mode {:o}); run `chmod 600 {shown}`",
+                mode & 0o7777
+            )));
+        }
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Failure::usage(format!("--token-file {shown}: {e}")))?;
+    let token = text.lines().next().unwrap_or_default().trim();
+    if token.is_empty() {
+        return Err(Failure::usage(format!("--token-file {shown}: the file holds no token")));
+    }
+    Ok(token.to_owned())
+}
+
+/// Refuses `url` when it is plaintext `http://` to a host other than this machine.
+pub fn refuse_plaintext(url: &str) -> Result<(), Failure> {
+    let Some(rest) = url.strip_prefix("http://") else { return Ok(()) };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or(v6, |(h, _)| h),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    if is_loopback(host) {
+        return Ok(());
+    }
+    Err(Failure::usage(format!(
+        "refusing to send a bearer token over plaintext http:// to {host}: anyone on the way can read it; use \
+         https:// (fiscusd --tls-cert/--tls-key), or give --allow-plaintext if the network is yours alone"
+    )))
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plaintext_goes_only_to_this_machine() {
+        for ok in [
+            "http://127.0.0.1:7878",
+            "http://localhost:7878/",
+            "http://[::1]:7878",
+            "http://127.9.9.9",
+            "https://books.example.org",
+        ] {
+            assert!(refuse_plaintext(ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "http://books.example.org:7878",
+            "http://10.0.0.5:7878",
+            "http://[2001:db8::1]:7878",
+            "http://127.0.0.1.evil.example",
+        ] {
+            assert!(refuse_plaintext(refused).is_err(), "{refused}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_token_file_others_may_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("token");
+        std::fs::write(&path, "fiscus_abc\n").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert_eq!(read(&path).expect("read"), "fiscus_abc");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert!(read(&path).is_err());
+    }
+}

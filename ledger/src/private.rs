@@ -1,0 +1,175 @@
+//! Files only their owner may read: the store's folder, its files, the tokens file.
+//!
+//! The books hold donors' names and memos of every project, so a store's folder is made
+//! [`DIR_MODE`] (0700) and every file in it [`FILE_MODE`] (0600) whatever the umask; a folder or
+//! file that group or others may *write* is refused (anyone could replace the books or a token
+//! hash), one they may *read* is reported so that the caller can warn. Modes are checked, not access:
+//! they are what `ls -l` shows and what an operator fixes with `chmod`.
+//!
+//! On systems without Unix modes every check passes.
+
+use std::io;
+use std::path::Path;
+
+/// Mode of a store's folder: its owner only.
+pub const DIR_MODE: u32 = 0o700;
+
+/// Mode of every file of a store, and of the tokens file: read and write by its owner only.
+pub const FILE_MODE: u32 = 0o600;
+
+/// Mode bits that let group or others write.
+const OTHERS_WRITE: u32 = 0o022;
+
+/// Mode bits that let group or others read (or list, for a folder).
+const OTHERS_READ: u32 = 0o044;
+
+/// Checks the mode of `path` (a folder or a file; `what` names it in messages, such as "data
+/// folder"). Returns `Ok(None)` when only its owner may read it, `Ok(Some(warning))` when group or
+/// others may read it, and an error of kind `PermissionDenied` naming the `chmod` that fixes it
+/// when group or others may write it. A missing path is an error of kind `NotFound`.
+pub fn check(path: &Path, what: &str) -> io::Result<Option<String>> {
+    let mode = mode_of(path)?;
+    if mode & OTHERS_WRITE != 0 {
+        let fix = if std::fs::metadata(path)?.is_dir() { "700" } else { "600" };
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{what} {} is writable by group or others (mode {:o}); refusing to use it: run `chmod {fix} {}`",
+                path.display(),
+                mode & 0o7777,
+                path.display()
+            ),
+        ));
+    }
+    if mode & OTHERS_READ != 0 {
+        return Ok(Some(format!(
+            "{what} {} is readable by group or others (mode {:o}); `chmod go-rwx {}` keeps it private",
+            path.display(),
+            mode & 0o7777,
+            path.display()
+        )));
+    }
+    Ok(None)
+}
+
+/// Creates `dir` (and missing parents) with mode [`DIR_MODE`] when it does not exist, then checks
+/// it with [`check`]: an existing folder writable by group or others is refused; one they may read
+/// gives the warning back.
+pub fn create_dir(dir: &Path, what: &str) -> io::Result<Option<String>> {
+    if !dir.exists() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(DIR_MODE);
+        }
+        builder.create(dir)?;
+        // The umask may have taken bits away, never added any; set the mode exactly anyway.
+        set_mode(dir, DIR_MODE)?;
+    }
+    check(dir, what)
+}
+
+/// Takes group and others' bits away from every file and folder inside `dir` (one level of
+/// sub-folders deep, which is all sled makes: `db`, `conf`, `blobs/`, `snap.*`). The folder's own
+/// mode is left as its owner set it.
+pub fn tighten(dir: &Path) -> io::Result<()> {
+    tighten_in(dir, 2)
+}
+
+fn tighten_in(dir: &Path, depth: u32) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_symlink() {
+            continue;
+        }
+        let path = entry.path();
+        let mode = mode_of(&path)?;
+        let private = mode & !0o077;
+        if private != mode {
+            set_mode(&path, private)?;
+        }
+        if kind.is_dir() && depth > 1 {
+            tighten_in(&path, depth - 1)?;
+        }
+    }
+    Ok(())
+}
+
+/// Sets the umask of the whole process to 077, so that every file it creates from now on (sled's
+/// snapshots and blobs included) is its owner's only. Returns the previous umask.
+#[cfg(all(unix, feature = "store"))]
+pub fn private_umask() -> u32 {
+    let old = rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o077));
+    old.bits() as u32
+}
+
+#[cfg(unix)]
+fn mode_of(path: &Path) -> io::Result<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    Ok(std::fs::metadata(path)?.permissions().mode())
+}
+
+#[cfg(not(unix))]
+fn mode_of(path: &Path) -> io::Result<u32> {
+    std::fs::metadata(path).map(|_| FILE_MODE)
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_path: &Path, _mode: u32) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn folders_are_made_private_and_checked() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let dir = root.path().join("a/books");
+        assert_eq!(create_dir(&dir, "data folder").expect("created"), None);
+        assert_eq!(mode(&dir), 0o700);
+
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).expect("chmod");
+        let warning = create_dir(&dir, "data folder").expect("readable is a warning").expect("a warning");
+        assert!(warning.contains("readable by group or others"), "{warning}");
+
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        let refused = create_dir(&dir, "data folder").expect_err("writable is refused");
+        assert_eq!(refused.kind(), io::ErrorKind::PermissionDenied);
+        assert!(refused.to_string().contains("chmod 700"), "{refused}");
+    }
+
+    #[test]
+    fn tighten_takes_group_and_others_bits_away() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let file = root.path().join("db");
+        let sub = root.path().join("blobs");
+        std::fs::write(&file, b"x").expect("write");
+        std::fs::create_dir(&sub).expect("mkdir");
+        std::fs::write(sub.join("1"), b"x").expect("write");
+        for p in [&file, &sub.join("1")] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+        }
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        tighten(root.path()).expect("tighten");
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(mode(&sub), 0o700);
+        assert_eq!(mode(&sub.join("1")), 0o600);
+    }
+}
