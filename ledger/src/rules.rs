@@ -64,6 +64,7 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
             return Err(LedgerError::PeriodClosed { project: project.clone(), date: event.effective_date, through });
         }
     }
+    crate::dating::check_dates(state, event, facts, &f)?;
     let home = state.info.as_ref().map(|i| i.currency);
     let mut released: Option<(Fund, Money)> = None;
     let kind = match &event.kind {
@@ -72,7 +73,7 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
             from: from.clone(),
             source: *source,
             fund: fund.clone(),
-            fee_bps: Some(fee_bps.unwrap_or_else(|| fee_rate(state))),
+            fee_bps: Some(fee_bps.unwrap_or_else(|| fee_rate(state, event.effective_date))),
         },
         EventKind::PledgeFulfilled { amount, pledge, fee_bps } => {
             let open = open_pledge(state, *pledge, &f("pledge"))?;
@@ -89,7 +90,7 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
             EventKind::PledgeFulfilled {
                 amount: *amount,
                 pledge: *pledge,
-                fee_bps: Some(fee_bps.unwrap_or_else(|| fee_rate(state))),
+                fee_bps: Some(fee_bps.unwrap_or_else(|| fee_rate(state, event.effective_date))),
             }
         }
         EventKind::PledgeCancelled { pledge, amount } => {
@@ -106,10 +107,11 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
             same_currency(&f("amount.currency"), home, amount.currency())?;
             let info = state.info.as_ref().expect("checked above");
             let outstanding = state.books(home).advances_receivable;
-            if outstanding + amount.amount() > info.advance_limit {
+            let limit = info.advance_limit_on(event.effective_date);
+            if outstanding + amount.amount() > limit {
                 return Err(LedgerError::AdvanceLimit {
                     project: project.clone(),
-                    limit: info.advance_limit,
+                    limit,
                     outstanding,
                     requested: amount.amount(),
                 });
@@ -232,11 +234,13 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
         _ => event.kind.clone(),
     };
     check_balances(state, &kind, released)?;
+    crate::dating::check_dated_balances(state, &kind, event.effective_date)?;
     Ok(kind)
 }
 
-fn fee_rate(state: &ProjectState) -> u32 {
-    state.info.as_ref().map_or(0, |i| i.fee_bps)
+/// The fee rate in force on `date` by the project's terms history (not the latest recorded change).
+fn fee_rate(state: &ProjectState, date: NaiveDate) -> u32 {
+    state.info.as_ref().map_or(0, |i| i.fee_bps_on(date))
 }
 
 fn same_currency(field: &str, expected: Currency, got: Currency) -> Result<(), LedgerError> {
