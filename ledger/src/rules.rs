@@ -267,18 +267,25 @@ fn refund(
     facts: &Facts<'_>,
     f: &dyn Fn(&str) -> String,
 ) -> Result<EventKind, LedgerError> {
-    let bad = || LedgerError::BadReference {
+    let bad = |expected: &str| LedgerError::BadReference {
         project: state.id.clone(),
         field: f("contribution"),
         seq: contribution,
-        expected: "a contribution that was not reversed".to_owned(),
+        expected: expected.to_owned(),
     };
-    if state.reversed.contains(&contribution) || contribution > state.head.seq {
-        return Err(bad());
+    const REFUNDABLE: &str = "a contribution or a pledge payment";
+    if contribution > state.head.seq {
+        return Err(bad(REFUNDABLE));
     }
-    let target = facts.history.event_at(&state.id, contribution)?.ok_or_else(bad)?;
-    let EventKind::ContributionReceived { amount: paid, fund, fee_bps, .. } = target.kind else {
-        return Err(bad());
+    if state.reversed.contains(&contribution) {
+        return Err(bad("a contribution or pledge payment that stands (it was reversed)"));
+    }
+    let target = facts.history.event_at(&state.id, contribution)?.ok_or_else(|| bad(REFUNDABLE))?;
+    // Money that came in as a pledge payment went to the unrestricted fund at its own rate.
+    let (paid, fund, fee_bps) = match target.kind {
+        EventKind::ContributionReceived { amount, fund, fee_bps, .. } => (amount, fund, fee_bps),
+        EventKind::PledgeFulfilled { amount, fee_bps, .. } => (amount, Fund::Unrestricted, fee_bps),
+        _ => return Err(bad(REFUNDABLE)),
     };
     same_currency(&f("amount.currency"), paid.currency(), amount.currency())?;
     let done = state.refunds.get(&contribution).copied().unwrap_or_default();
@@ -333,7 +340,9 @@ fn reversal(
         EventKind::PledgeRecorded { amount, .. } if state.pledges.get(&target_seq) != Some(amount) => {
             return Err(refuse("the pledge was partly paid or cancelled; cancel what remains instead"))
         }
-        EventKind::ContributionReceived { .. } if state.refunds.contains_key(&target_seq) => {
+        EventKind::ContributionReceived { .. } | EventKind::PledgeFulfilled { .. }
+            if state.refunds.contains_key(&target_seq) =>
+        {
             return Err(refuse("part of it was refunded; reverse the refunds first"))
         }
         _ => {}

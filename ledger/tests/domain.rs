@@ -959,6 +959,55 @@ fn no_overdraft_holds_in_date_order_too() {
     accepted(&advanced, &one("dated-conf", "2026-06-10", EventKind::AdvanceRepaid { amount: m("300", "USD") }));
 }
 
+#[test]
+fn money_that_came_in_as_a_pledge_payment_can_be_refunded() {
+    // Issue 14 §5: a pledge of 1000.00 at 7 % paid in full, then 300.00 refunded with the fee's share.
+    let pledge = EventKind::PledgeRecorded {
+        amount: m("1000.00", "USD"),
+        sponsor: "Acme Cloud".to_owned(),
+        due_date: day("2026-04-30"),
+    };
+    let paid = EventKind::PledgeFulfilled { amount: m("1000.00", "USD"), pledge: 2, fee_bps: None };
+    let given = [open("p", "USD", 700, "0"), one("p", "2026-02-01", pledge), one("p", "2026-03-01", paid)];
+    let refund = |amount: &str| {
+        one(
+            "p",
+            "2026-03-10",
+            EventKind::RefundIssued { amount: m(amount, "USD"), contribution: 3, fund: None, fee_share: None },
+        )
+    };
+    let (ledger, ok) = accepted(&given, &refund("300.00"));
+    assert_eq!(balance(&ledger, "p", "USD").0, d("651.00"));
+    expect_legs(
+        &ledger,
+        &ok.positions[0],
+        &[
+            ("Liabilities:Projects:p:Unrestricted", "USD", "279.00"),
+            ("Income:Fees:p", "USD", "21.00"),
+            ("Assets:Bank:USD", "USD", "-300.00"),
+        ],
+    );
+    assert_trial_balance_zero(&ledger);
+    // More than was paid is refused as for a contribution; a partly refunded payment is not reversed.
+    let mut refunded = given.to_vec();
+    refunded.push(refund("300.00"));
+    let err = refused(&refunded, &refund("700.01"));
+    assert!(matches!(&err, LedgerError::ExceedsRemaining { remaining, .. } if *remaining == d("700.00")), "{err}");
+    let reverse = EventKind::EventReversed { target_seq: 3, reason: "bounced".to_owned(), target: None };
+    let err = refused(&refunded, &by(APPROVER, vec![ev("p", "2026-03-11", reverse)]));
+    assert!(matches!(err, LedgerError::NotReversible { .. }), "{err}");
+    // The refusal of something else says what may be refunded, without a double negative.
+    let err = refused(
+        &given,
+        &one(
+            "p",
+            "2026-03-10",
+            EventKind::RefundIssued { amount: m("1.00", "USD"), contribution: 2, fund: None, fee_share: None },
+        ),
+    );
+    assert!(err.to_string().ends_with("which is not a contribution or a pledge payment"), "{err}");
+}
+
 // ---- reversals ----------------------------------------------------------------------------------
 
 #[test]

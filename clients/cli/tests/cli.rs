@@ -801,3 +801,22 @@ fn events_are_not_dated_before_what_they_depend_on() {
     assert_eq!(v["statements"][0]["closing_balance"], "0.00", "{v}");
     assert_eq!(v["statements"][0]["lines"].as_array().map(Vec::len), Some(0), "{v}");
 }
+
+#[test]
+fn money_that_came_in_as_a_pledge_payment_can_be_refunded() {
+    // Issue 14 §5: 1000.00 pledged at 7 % and paid in full; 300.00 of it refunded with 21.00 of fee.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("books").display().to_string();
+    for line in [
+        "record open-project --project pledged --name Pledged --fee-bps 700 --currency USD --date 2026-01-05",
+        "record pledge --project pledged --amount 1000.00 --currency USD --sponsor Acme --due-date 2026-04-30 --date 2026-02-01",
+        "record pledge-payment --project pledged --amount 1000.00 --currency USD --pledge 2 --date 2026-03-01",
+        "record refund --project pledged --contribution 3 --amount 300.00 --currency USD --date 2026-03-10",
+    ] {
+        let (code, out, err) = on_store(&store, line);
+        assert_eq!(code, 0, "{line}:\n{out}\n{err}");
+    }
+    let v = json(&["--store", &store, "balance", "pledged"]);
+    let text = v.to_string();
+    assert!(text.contains("651.00") && text.contains("49.00"), "balance 651.00, fees 70.00 - 21.00: {v}");
+}
