@@ -1008,6 +1008,45 @@ fn money_that_came_in_as_a_pledge_payment_can_be_refunded() {
     assert!(err.to_string().ends_with("which is not a contribution or a pledge payment"), "{err}");
 }
 
+#[test]
+fn a_reversal_counts_in_the_statement_where_its_target_counted() {
+    // Issue 14 §4: in February a 100.00 donation is charged back and a 75.00 catering expense reversed.
+    let donation = EventKind::ContributionReceived {
+        amount: m("100.00", "USD"),
+        from: "Jo".to_owned(),
+        source: Source::Donation,
+        fund: Fund::Unrestricted,
+        fee_bps: Some(0),
+    };
+    let mut catering = details(m("75.00", "USD"), Fund::Unrestricted);
+    catering.category = "catering".to_owned();
+    let reverse = |seq: u64, why: &str| {
+        by(
+            APPROVER,
+            vec![ev(
+                "p",
+                "2026-02-20",
+                EventKind::EventReversed { target_seq: seq, reason: why.to_owned(), target: None },
+            )],
+        )
+    };
+    let given = [
+        open("p", "USD", 0, "0"),
+        give("p", "500.00", "USD"),
+        one("p", "2026-02-01", donation),
+        one("p", "2026-02-02", EventKind::ExpensePaid { request: None, details: Some(catering) }),
+        reverse(3, "chargeback"),
+    ];
+    let (ledger, _) = accepted(&given, &reverse(4, "paid twice"));
+    let events: Vec<(u64, Event)> =
+        (1..=6).map(|seq| (seq, ledger.lookup.event_at(&pid("p"), seq).expect("lookup").expect("stored"))).collect();
+    let s = fiscus_ledger::statement::statement(&pid("p"), cur("USD"), day("2026-02-01"), day("2026-02-28"), events);
+    assert_eq!(s.by_source.get("donation"), Some(&Decimal::ZERO), "{:?}", s.by_source);
+    assert_eq!(s.by_category.get("catering"), Some(&Decimal::ZERO), "{:?}", s.by_category);
+    assert!(s.by_kind.is_empty(), "no EventReversed lump: {:?}", s.by_kind);
+    assert_eq!((s.opening, s.closing), (d("500.00"), d("500.00")));
+}
+
 // ---- reversals ----------------------------------------------------------------------------------
 
 #[test]

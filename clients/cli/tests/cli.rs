@@ -820,3 +820,32 @@ fn money_that_came_in_as_a_pledge_payment_can_be_refunded() {
     let text = v.to_string();
     assert!(text.contains("651.00") && text.contains("49.00"), "balance 651.00, fees 70.00 - 21.00: {v}");
 }
+
+#[test]
+fn an_import_newest_first_is_recorded_in_date_order() {
+    // Issue 14 §3: a sponsorship of 400.00 (2 March) below two expenses (12 and 20 March).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("books").display().to_string();
+    let (code, out, err) = on_store(
+        &store,
+        "record open-project --project berlin --name Berlin --fee-bps 0 --currency EUR --date 2026-01-05",
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let csv = dir.path().join("bank.csv");
+    std::fs::write(
+        &csv,
+        "date,project,kind,amount,currency,counterparty,memo,reference\n\
+         2026-03-20,berlin,expense,-100.00,EUR,Venue,Rent,B-3\n\
+         2026-03-12,berlin,expense,-80.00,EUR,Cafe,Snacks,B-2\n\
+         2026-03-02,berlin,sponsorship,400.00,EUR,Acme,Sponsor,B-1\n",
+    )
+    .expect("write csv");
+    let csv = csv.display().to_string();
+    let dry = json(&["--store", &store, "import", "csv", &csv, "--dry-run"]);
+    assert_eq!(dry["recorded"], 0, "{dry}");
+    let done = json(&["--store", &store, "import", "csv", &csv]);
+    assert_eq!(done["recorded"], 3, "{done}");
+    let v = json(&["--store", &store, "events", "berlin"]);
+    let dates: Vec<&str> = v["events"].as_array().expect("events").iter().filter_map(|e| e["date"].as_str()).collect();
+    assert_eq!(dates, ["2026-01-05", "2026-03-02", "2026-03-12", "2026-03-20"]);
+}
