@@ -86,17 +86,20 @@ fn named(kind: &EventKind) -> Option<(u64, &'static str)> {
     }
 }
 
-/// Refuses an event dated before what it depends on. `f` makes a field path.
+/// Refuses an event dated before what it depends on. `event_at` is the event's path in the request
+/// (`events[2]`); `f` makes the path of a field of its kind.
 pub(crate) fn check_dates(
     state: &ProjectState,
     event: &Event,
     facts: &Facts<'_>,
+    event_at: &str,
     f: &dyn Fn(&str) -> String,
 ) -> Result<(), LedgerError> {
     let date = event.effective_date;
+    // `effective_date` is a field of the event's envelope; `due_date` one of its kind (`f`).
     let before = |field: &str, date: NaiveDate, what: String, before: NaiveDate| LedgerError::DatedBefore {
         project: state.id.clone(),
-        field: f(field),
+        field: if field == "effective_date" { crate::error::field_path(event_at, field) } else { f(field) },
         date,
         what,
         before,

@@ -304,6 +304,9 @@ impl LedgerError {
             LedgerError::BadReference { project, field, seq, expected } => {
                 LedgerError::BadReference { project, field: rename(&field), seq, expected }
             }
+            LedgerError::DatedBefore { project, field, date, what, before } => {
+                LedgerError::DatedBefore { project, field: rename(&field), date, what, before }
+            }
             other => other,
         }
     }

@@ -64,7 +64,7 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
             return Err(LedgerError::PeriodClosed { project: project.clone(), date: event.effective_date, through });
         }
     }
-    crate::dating::check_dates(state, event, facts, &f)?;
+    crate::dating::check_dates(state, event, facts, field, &f)?;
     let home = state.info.as_ref().map(|i| i.currency);
     let mut released: Option<(Fund, Money)> = None;
     let kind = match &event.kind {

@@ -871,7 +871,7 @@ fn an_event_is_not_dated_before_the_event_it_names() {
     };
     let err = refused(&conf, &one("dated-conf", "2026-03-01", pledge("2026-02-28")));
     assert!(dated_before(&err, "2026-02-28", "2026-03-01"), "{err}");
-    assert_eq!(err.field(), Some("events[0].due_date"));
+    assert_eq!(err.field(), Some("events[0].pledge_recorded.due_date"));
     let pledged = [conf[0].clone(), conf[1].clone(), one("dated-conf", "2026-03-01", pledge("2026-04-30"))];
     let pay = EventKind::PledgeFulfilled { amount: m("1000", "USD"), pledge: 3, fee_bps: None };
     let err = refused(&pledged, &one("dated-conf", "2026-02-01", pay));
