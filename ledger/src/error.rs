@@ -173,6 +173,43 @@ pub enum LedgerError {
         /// The limit ([`crate::money::BALANCE_MAX`]).
         limit: Decimal,
     },
+    /// An event dated before something it depends on (the event it names, the project's opening, a
+    /// pledge's own date), or a change of terms dated before events that already took the old terms.
+    #[error("{project}: {field} is dated {date}, before {what} dated {before}")]
+    DatedBefore {
+        /// The project.
+        project: ProjectId,
+        /// The date field refused, such as `events[1].effective_date` or `events[0].due_date`.
+        field: String,
+        /// Its date.
+        date: chrono::NaiveDate,
+        /// What it may not precede, such as `contribution seq 2` or `the project's opening`.
+        what: String,
+        /// That one's date.
+        before: chrono::NaiveDate,
+    },
+    /// An event that, counted at its effective date, would take a fund, pledge or advance account
+    /// below zero on that date or a later one (the rules hold in date order too).
+    #[error(
+        "{project}: {account} would go below zero in date order: an event dated {date} takes {requested} {currency}, \
+         the balance on {on} is {balance}"
+    )]
+    DatedOverdraft {
+        /// The project.
+        project: ProjectId,
+        /// The account, as hledger names it.
+        account: String,
+        /// The currency.
+        currency: Currency,
+        /// The event's effective date.
+        date: chrono::NaiveDate,
+        /// The day (on or after `date`) with the lowest balance.
+        on: chrono::NaiveDate,
+        /// That balance before the event.
+        balance: Decimal,
+        /// What the event takes.
+        requested: Decimal,
+    },
     /// A refusal that fits none of the above.
     #[error("{project}: {reason}")]
     Refused {
@@ -269,6 +306,8 @@ impl LedgerError {
             | LedgerError::NotReversible { .. }
             | LedgerError::NotEmpty { .. }
             | LedgerError::Overflow { .. }
+            | LedgerError::DatedBefore { .. }
+            | LedgerError::DatedOverdraft { .. }
             | LedgerError::Refused { .. } => ErrorClass::Refused,
         }
     }
@@ -284,6 +323,9 @@ impl LedgerError {
             LedgerError::Overflow { project, field, account, currency, limit } => {
                 LedgerError::Overflow { project, field: rename(&field), account, currency, limit }
             }
+            LedgerError::DatedBefore { project, field, date, what, before } => {
+                LedgerError::DatedBefore { project, field: rename(&field), date, what, before }
+            }
             other => other,
         }
     }
@@ -294,7 +336,8 @@ impl LedgerError {
         match self {
             LedgerError::Invalid { field, .. }
             | LedgerError::BadReference { field, .. }
-            | LedgerError::Overflow { field, .. } => Some(field),
+            | LedgerError::Overflow { field, .. }
+            | LedgerError::DatedBefore { field, .. } => Some(field),
             _ => None,
         }
     }

@@ -6,6 +6,7 @@
 
 pub mod chain;
 pub mod commit;
+mod dating;
 mod decode;
 pub mod error;
 pub mod event;

@@ -31,14 +31,55 @@ pub struct ProjectInfo {
     pub name: String,
     /// Kind of project.
     pub kind: ProjectKind,
-    /// Fee rate in basis points.
+    /// Fee rate in basis points in force on the latest date of the terms history.
     pub fee_bps: u32,
     /// Home currency.
     pub currency: Currency,
-    /// Most outstanding advances.
+    /// Most outstanding advances, in force on the latest date of the terms history.
     pub advance_limit: Decimal,
     /// Date it was opened.
     pub opened_on: NaiveDate,
+    /// The terms history: every change with its effective date, in date order (changes of one date
+    /// in recording order). The first is the opening's.
+    pub terms: Vec<TermsChange>,
+}
+
+/// One change of a project's terms, in force from its effective date on (the opening sets both).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct TermsChange {
+    /// The effective date of the `ProjectOpened` or `ProjectTermsChanged` event.
+    pub from: NaiveDate,
+    /// The new fee rate in basis points, if it changed.
+    pub fee_bps: Option<u32>,
+    /// The new advance limit in the home currency, if it changed.
+    pub advance_limit: Option<Decimal>,
+}
+
+impl ProjectInfo {
+    /// The fee rate (basis points) in force on `date`: that of the latest change dated on or before
+    /// it, else the opening's (the rules date nothing but an opening balance before the opening).
+    pub fn fee_bps_on(&self, date: NaiveDate) -> u32 {
+        self.term_on(date, |t| t.fee_bps).unwrap_or(self.fee_bps)
+    }
+
+    /// The advance limit in force on `date`, as [`ProjectInfo::fee_bps_on`].
+    pub fn advance_limit_on(&self, date: NaiveDate) -> Decimal {
+        self.term_on(date, |t| t.advance_limit).unwrap_or(self.advance_limit)
+    }
+
+    fn term_on<T>(&self, date: NaiveDate, pick: impl Fn(&TermsChange) -> Option<T>) -> Option<T> {
+        let in_force = self.terms.iter().rev().filter(|t| t.from <= date).find_map(&pick);
+        in_force.or_else(|| self.terms.iter().find_map(&pick))
+    }
+
+    fn change_terms(&mut self, change: TermsChange) {
+        let at = self.terms.partition_point(|t| t.from <= change.from);
+        self.terms.insert(at, change);
+        if let Some(last) = self.terms.last().map(|t| t.from) {
+            self.fee_bps = self.fee_bps_on(last);
+            self.advance_limit = self.advance_limit_on(last);
+        }
+    }
 }
 
 /// Raw account sums of one project in one currency, debit-positive (a fund's credit is negative),
@@ -193,6 +234,8 @@ pub struct ProjectState {
     pub requests: BTreeMap<u64, PendingRequest>,
     /// Seqs reversed by an `EventReversed`.
     pub reversed: BTreeSet<u64>,
+    /// Bounded accounts' movements by effective date, for the rules in date order.
+    pub dated: crate::dating::DatedSums,
 }
 
 impl ProjectState {
@@ -210,6 +253,7 @@ impl ProjectState {
             refunds: BTreeMap::new(),
             requests: BTreeMap::new(),
             reversed: BTreeSet::new(),
+            dated: crate::dating::DatedSums::default(),
         }
     }
 
@@ -281,6 +325,7 @@ impl ProjectState {
         debug_assert_eq!(seq, self.head.seq + 1, "records are applied in seq order");
         for leg in postings(&self.id, kind) {
             self.books.entry(leg.currency).or_default().post(&leg.account, leg.amount);
+            self.dated.post(&leg.account, leg.currency, date, leg.amount);
         }
         match kind {
             EventKind::ProjectOpened { name, kind, fee_bps, currency, advance_limit } => {
@@ -291,16 +336,16 @@ impl ProjectState {
                     currency: *currency,
                     advance_limit: *advance_limit,
                     opened_on: date,
+                    terms: vec![TermsChange {
+                        from: date,
+                        fee_bps: Some(*fee_bps),
+                        advance_limit: Some(*advance_limit),
+                    }],
                 });
             }
             EventKind::ProjectTermsChanged { fee_bps, advance_limit } => {
                 if let Some(info) = &mut self.info {
-                    if let Some(f) = fee_bps {
-                        info.fee_bps = *f;
-                    }
-                    if let Some(l) = advance_limit {
-                        info.advance_limit = *l;
-                    }
+                    info.change_terms(TermsChange { from: date, fee_bps: *fee_bps, advance_limit: *advance_limit });
                 }
             }
             EventKind::PledgeRecorded { amount, .. } => {

@@ -64,6 +64,7 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
             return Err(LedgerError::PeriodClosed { project: project.clone(), date: event.effective_date, through });
         }
     }
+    crate::dating::check_dates(state, event, facts, field, &f)?;
     let home = state.info.as_ref().map(|i| i.currency);
     let mut released: Option<(Fund, Money)> = None;
     let kind = match &event.kind {
@@ -72,7 +73,7 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
             from: from.clone(),
             source: *source,
             fund: fund.clone(),
-            fee_bps: Some(fee_bps.unwrap_or_else(|| fee_rate(state))),
+            fee_bps: Some(fee_bps.unwrap_or_else(|| fee_rate(state, event.effective_date))),
         },
         EventKind::PledgeFulfilled { amount, pledge, fee_bps } => {
             let open = open_pledge(state, *pledge, &f("pledge"))?;
@@ -89,7 +90,7 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
             EventKind::PledgeFulfilled {
                 amount: *amount,
                 pledge: *pledge,
-                fee_bps: Some(fee_bps.unwrap_or_else(|| fee_rate(state))),
+                fee_bps: Some(fee_bps.unwrap_or_else(|| fee_rate(state, event.effective_date))),
             }
         }
         EventKind::PledgeCancelled { pledge, amount } => {
@@ -106,11 +107,12 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
             same_currency(&f("amount.currency"), home, amount.currency())?;
             let info = state.info.as_ref().expect("checked above");
             let outstanding = state.books(home).advances_receivable;
+            let limit = info.advance_limit_on(event.effective_date);
             // (an overflowing sum is over any limit; check_balances names the overflow itself)
-            if outstanding.checked_add(amount.amount()).is_none_or(|after| after > info.advance_limit) {
+            if outstanding.checked_add(amount.amount()).is_none_or(|after| after > limit) {
                 return Err(LedgerError::AdvanceLimit {
                     project: project.clone(),
-                    limit: info.advance_limit,
+                    limit,
                     outstanding,
                     requested: amount.amount(),
                 });
@@ -233,11 +235,13 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
         _ => event.kind.clone(),
     };
     check_balances(state, &kind, released, &f)?;
+    crate::dating::check_dated_balances(state, &kind, event.effective_date)?;
     Ok(kind)
 }
 
-fn fee_rate(state: &ProjectState) -> u32 {
-    state.info.as_ref().map_or(0, |i| i.fee_bps)
+/// The fee rate in force on `date` by the project's terms history (not the latest recorded change).
+fn fee_rate(state: &ProjectState, date: NaiveDate) -> u32 {
+    state.info.as_ref().map_or(0, |i| i.fee_bps_on(date))
 }
 
 fn same_currency(field: &str, expected: Currency, got: Currency) -> Result<(), LedgerError> {
@@ -264,18 +268,25 @@ fn refund(
     facts: &Facts<'_>,
     f: &dyn Fn(&str) -> String,
 ) -> Result<EventKind, LedgerError> {
-    let bad = || LedgerError::BadReference {
+    let bad = |expected: &str| LedgerError::BadReference {
         project: state.id.clone(),
         field: f("contribution"),
         seq: contribution,
-        expected: "a contribution that was not reversed".to_owned(),
+        expected: expected.to_owned(),
     };
-    if state.reversed.contains(&contribution) || contribution > state.head.seq {
-        return Err(bad());
+    const REFUNDABLE: &str = "a contribution or a pledge payment";
+    if contribution > state.head.seq {
+        return Err(bad(REFUNDABLE));
     }
-    let target = facts.history.event_at(&state.id, contribution)?.ok_or_else(bad)?;
-    let EventKind::ContributionReceived { amount: paid, fund, fee_bps, .. } = target.kind else {
-        return Err(bad());
+    if state.reversed.contains(&contribution) {
+        return Err(bad("a contribution or pledge payment that stands (it was reversed)"));
+    }
+    let target = facts.history.event_at(&state.id, contribution)?.ok_or_else(|| bad(REFUNDABLE))?;
+    // Money that came in as a pledge payment went to the unrestricted fund at its own rate.
+    let (paid, fund, fee_bps) = match target.kind {
+        EventKind::ContributionReceived { amount, fund, fee_bps, .. } => (amount, fund, fee_bps),
+        EventKind::PledgeFulfilled { amount, fee_bps, .. } => (amount, Fund::Unrestricted, fee_bps),
+        _ => return Err(bad(REFUNDABLE)),
     };
     same_currency(&f("amount.currency"), paid.currency(), amount.currency())?;
     let done = state.refunds.get(&contribution).copied().unwrap_or_default();
@@ -338,7 +349,9 @@ fn reversal(
         EventKind::PledgeRecorded { amount, .. } if state.pledges.get(&target_seq) != Some(amount) => {
             return Err(refuse("the pledge was partly paid or cancelled; cancel what remains instead"))
         }
-        EventKind::ContributionReceived { .. } if state.refunds.contains_key(&target_seq) => {
+        EventKind::ContributionReceived { .. } | EventKind::PledgeFulfilled { .. }
+            if state.refunds.contains_key(&target_seq) =>
+        {
             return Err(refuse("part of it was refunded; reverse the refunds first"))
         }
         _ => {}

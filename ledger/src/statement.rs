@@ -7,14 +7,15 @@
 //!
 //! A refund counts under the source of the contribution it refunds (a 1000.00 sponsorship at 8 %
 //! and a 100.00 refund of it total 828.00 under `sponsorship`), and a reversal of a contribution
-//! or of a refund counts, negated as its postings are, under that same source.
+//! or of a refund counts, negated as its postings are, under that same source. Likewise a reversed
+//! expense counts under its category, and a refund of a pledge payment under `PledgeFulfilled`.
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::event::{Event, EventKind, ExpenseDetails, Source};
+use crate::event::{Event, EventKind, ExpenseDetails};
 use crate::money::Currency;
 use crate::posting::{postings, Account};
 
@@ -60,6 +61,28 @@ pub struct Statement {
     pub closing: Decimal,
 }
 
+/// Which total an event counts under.
+#[derive(Clone)]
+enum Total {
+    /// A contribution's source.
+    Source(String),
+    /// An expense's category.
+    Category(String),
+    /// The event's kind, for everything else.
+    Kind(String),
+}
+
+fn own_total(kind: &EventKind) -> Total {
+    match kind {
+        EventKind::ContributionReceived { source, .. } => Total::Source(source.name().to_owned()),
+        EventKind::ExpensePaid { details: Some(ExpenseDetails { category, .. }), .. } => {
+            Total::Category(category.clone())
+        }
+        EventKind::EventReversed { target: Some(target), .. } => own_total(target),
+        k => Total::Kind(k.name().to_owned()),
+    }
+}
+
 /// Builds the statement of `project` from its stored events (any order).
 pub fn statement(
     project: &crate::ids::ProjectId,
@@ -68,20 +91,20 @@ pub fn statement(
     to: NaiveDate,
     events: impl IntoIterator<Item = (u64, Event)>,
 ) -> Statement {
-    let events: Vec<(u64, Event)> = events.into_iter().collect();
-    // the source of every contribution, for the refunds and reversals that count under it
-    let sources: HashMap<u64, Source> = events
-        .iter()
-        .filter_map(|(seq, e)| match &e.kind {
-            EventKind::ContributionReceived { source, .. } => Some((*seq, *source)),
+    let mut events: Vec<(u64, Event)> = events.into_iter().collect();
+    events.sort_by_key(|(seq, _)| *seq);
+    // Where each event counts: a refund where the contribution or pledge payment it refunds counted,
+    // a reversal where its target counted (a reversed refund under the refunded source); the
+    // amounts are negated as their postings are.
+    let mut keys: HashMap<u64, Total> = HashMap::new();
+    for (seq, e) in &events {
+        let named = match &e.kind {
+            EventKind::RefundIssued { contribution, .. } => keys.get(contribution).cloned(),
+            EventKind::EventReversed { target_seq, .. } => keys.get(target_seq).cloned(),
             _ => None,
-        })
-        .collect();
-    let source_of = |kind: &EventKind| match kind {
-        EventKind::ContributionReceived { source, .. } => Some(*source),
-        EventKind::RefundIssued { contribution, .. } => sources.get(contribution).copied(),
-        _ => None,
-    };
+        };
+        keys.insert(*seq, named.unwrap_or_else(|| own_total(&e.kind)));
+    }
     let mut opening = Decimal::ZERO;
     let mut lines = Vec::new();
     let (mut by_source, mut by_category, mut by_kind) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
@@ -103,16 +126,10 @@ pub fn statement(
             opening += amount;
             continue;
         }
-        let source = match &event.kind {
-            EventKind::EventReversed { target: Some(target), .. } => source_of(target),
-            k => source_of(k),
-        };
-        let (totals, name) = match (&event.kind, source) {
-            (_, Some(source)) => (&mut by_source, source.name().to_owned()),
-            (EventKind::ExpensePaid { details: Some(ExpenseDetails { category, .. }), .. }, None) => {
-                (&mut by_category, category.clone())
-            }
-            (k, None) => (&mut by_kind, k.name().to_owned()),
+        let (totals, name) = match keys.remove(&seq).unwrap_or_else(|| own_total(&event.kind)) {
+            Total::Source(name) => (&mut by_source, name),
+            Total::Category(name) => (&mut by_category, name),
+            Total::Kind(name) => (&mut by_kind, name),
         };
         *totals.entry(name).or_insert(Decimal::ZERO) += amount;
         lines.push(StatementLine {

@@ -739,7 +739,8 @@ fn terms_changes_apply_to_later_events() {
         )],
     );
     let given = [open("p", "USD", 700, "0"), give("p", "1000", "USD"), terms];
-    let (ledger, ok) = accepted(&given, &give("p", "1000", "USD"));
+    let later = one("p", "2026-02-05", contribution(m("1000", "USD"), Fund::Unrestricted, None));
+    let (ledger, ok) = accepted(&given, &later);
     let fee_leg = legs(&ledger, &ok.positions[0]).into_iter().find(|l| l.0 == "Income:Fees:p").expect("fee leg").2;
     assert_eq!(fee_leg, d("-100"));
     assert_eq!(balance(&ledger, "p", "USD").0, d("1830"));
@@ -751,6 +752,299 @@ fn terms_changes_apply_to_later_events() {
         vec![ev("p", "2026-02-01", EventKind::ProjectTermsChanged { fee_bps: None, advance_limit: None })],
     );
     assert_eq!(refused(&given, &nothing).field(), Some("events[0].project_terms_changed.fee_bps"));
+}
+
+// ---- dates: terms by effective date, events not before what they depend on ---------------------
+
+fn terms(project: &str, date: &str, fee_bps: Option<u32>, advance_limit: Option<&str>) -> CommitRequest {
+    let kind = EventKind::ProjectTermsChanged { fee_bps, advance_limit: advance_limit.map(d) };
+    by("admin:carol", vec![ev(project, date, kind)])
+}
+
+/// The completed fee rate and the fee leg of the stored event at `pos`.
+fn fee_of(ledger: &MemoryLedger, pos: &Position) -> (Option<u32>, Decimal) {
+    let fee_bps = match stored(ledger, pos).kind {
+        EventKind::ContributionReceived { fee_bps, .. } | EventKind::PledgeFulfilled { fee_bps, .. } => fee_bps,
+        other => panic!("not a contribution: {other:?}"),
+    };
+    let fee = legs(ledger, pos).into_iter().find(|l| l.0.starts_with("Income:Fees:")).map_or(Decimal::ZERO, |l| -l.2);
+    (fee_bps, fee)
+}
+
+fn open_on(project: &str, date: &str, code: &str, fee_bps: u32, limit: &str) -> CommitRequest {
+    let mut request = open(project, code, fee_bps, limit);
+    request.events[0].effective_date = day(date);
+    request
+}
+
+#[test]
+fn a_contribution_takes_the_fee_rate_in_force_on_its_own_date() {
+    // Issue 14 §2: 5 % from 5 January, 8 % from 1 July; rows of May and June recorded late.
+    let given =
+        [open_on("fee-meetup", "2026-01-05", "EUR", 500, "0"), terms("fee-meetup", "2026-07-01", Some(800), None)];
+    let gift =
+        |date: &str, amount: &str| one("fee-meetup", date, contribution(m(amount, "EUR"), Fund::Unrestricted, None));
+    let (ledger, ok) = accepted(&given, &gift("2026-05-10", "100.00"));
+    assert_eq!(fee_of(&ledger, &ok.positions[0]), (Some(500), d("5")));
+    let (ledger, ok) = accepted(&given, &gift("2026-06-30", "1000.00"));
+    assert_eq!(fee_of(&ledger, &ok.positions[0]), (Some(500), d("50")));
+    let (ledger, ok) = accepted(&given, &gift("2026-07-01", "1000.00"));
+    assert_eq!(fee_of(&ledger, &ok.positions[0]), (Some(800), d("80")));
+    // A change dated next year, recorded in December, does not touch a December gift.
+    let next_year =
+        [open_on("fee-meetup", "2026-01-05", "EUR", 500, "0"), terms("fee-meetup", "2027-01-01", Some(800), None)];
+    let (ledger, ok) = accepted(&next_year, &gift("2026-12-15", "100.00"));
+    assert_eq!(fee_of(&ledger, &ok.positions[0]), (Some(500), d("5")));
+    // Changes recorded out of date order: each date takes the change in force then.
+    let shuffled = [
+        open_on("fee-meetup", "2026-01-05", "EUR", 500, "0"),
+        terms("fee-meetup", "2026-09-01", Some(1000), None),
+        terms("fee-meetup", "2026-07-01", Some(800), None),
+    ];
+    let (ledger, ok) = accepted(&shuffled, &gift("2026-08-01", "100.00"));
+    assert_eq!(fee_of(&ledger, &ok.positions[0]), (Some(800), d("8")));
+    let (ledger, ok) = accepted(&shuffled, &gift("2026-09-02", "100.00"));
+    assert_eq!(fee_of(&ledger, &ok.positions[0]), (Some(1000), d("10")));
+}
+
+#[test]
+fn a_pledge_pays_the_fee_rate_in_force_on_the_payment_date() {
+    let pledge = EventKind::PledgeRecorded {
+        amount: m("1000", "USD"),
+        sponsor: "Acme Cloud".to_owned(),
+        due_date: day("2026-09-30"),
+    };
+    let given = [open("p", "USD", 500, "0"), one("p", "2026-03-01", pledge), terms("p", "2026-07-01", Some(800), None)];
+    let pay =
+        |date: &str| one("p", date, EventKind::PledgeFulfilled { amount: m("1000", "USD"), pledge: 2, fee_bps: None });
+    let (ledger, ok) = accepted(&given, &pay("2026-06-15"));
+    assert_eq!(fee_of(&ledger, &ok.positions[0]), (Some(500), d("50")));
+    let (ledger, ok) = accepted(&given, &pay("2026-08-01"));
+    assert_eq!(fee_of(&ledger, &ok.positions[0]), (Some(800), d("80")));
+}
+
+#[test]
+fn the_advance_limit_in_force_on_the_advance_date_applies() {
+    let given = [open("p", "USD", 700, "1000"), terms("p", "2026-07-01", None, Some("100"))];
+    let advance = |date: &str| {
+        one("p", date, EventKind::AdvanceIssued { amount: m("500", "USD"), purpose: "Deposit".to_owned() })
+    };
+    accepted(&given, &advance("2026-06-15"));
+    let err = refused(&given, &advance("2026-07-02"));
+    assert!(matches!(&err, LedgerError::AdvanceLimit { limit, .. } if *limit == d("100")), "{err}");
+}
+
+fn dated_before(err: &LedgerError, date: &str, before: &str) -> bool {
+    matches!(err, LedgerError::DatedBefore { date: a, before: b, .. } if *a == day(date) && *b == day(before))
+        && err.to_string().contains(date)
+        && err.to_string().contains(before)
+}
+
+#[test]
+fn an_event_is_not_dated_before_the_event_it_names() {
+    // Issue 14 §1: a refund dated before its contribution, a gift before the opening.
+    let conf = [
+        open_on("dated-conf", "2026-01-05", "USD", 1000, "1000"),
+        one("dated-conf", "2026-06-01", contribution(m("500.00", "USD"), Fund::Unrestricted, None)),
+    ];
+    let refund = EventKind::RefundIssued { amount: m("100.00", "USD"), contribution: 2, fund: None, fee_share: None };
+    let err = refused(&conf, &one("dated-conf", "2026-03-01", refund.clone()));
+    assert!(dated_before(&err, "2026-03-01", "2026-06-01"), "{err}");
+    accepted(&conf, &one("dated-conf", "2026-06-01", refund));
+    let early = one("dated-conf", "2025-06-01", contribution(m("10.00", "USD"), Fund::Unrestricted, None));
+    let err = refused(&conf, &early);
+    assert!(dated_before(&err, "2025-06-01", "2026-01-05"), "{err}");
+    // An opening balance may be older than the project.
+    let opening = EventKind::OpeningBalance { amount: m("10.00", "USD"), fund: Fund::Unrestricted };
+    accepted(&conf, &one("dated-conf", "2025-12-31", opening));
+
+    // A reversal before its target.
+    let reverse = EventKind::EventReversed { target_seq: 2, reason: "chargeback".to_owned(), target: None };
+    let err = refused(&conf, &one("dated-conf", "2026-05-31", reverse));
+    assert!(dated_before(&err, "2026-05-31", "2026-06-01"), "{err}");
+
+    // A pledge paid or cancelled before it was made, or due before it was made.
+    let pledge = |due: &str| EventKind::PledgeRecorded {
+        amount: m("1000", "USD"),
+        sponsor: "Acme Cloud".to_owned(),
+        due_date: day(due),
+    };
+    let err = refused(&conf, &one("dated-conf", "2026-03-01", pledge("2026-02-28")));
+    assert!(dated_before(&err, "2026-02-28", "2026-03-01"), "{err}");
+    assert_eq!(err.field(), Some("events[0].pledge_recorded.due_date"));
+    let pledged = [conf[0].clone(), conf[1].clone(), one("dated-conf", "2026-03-01", pledge("2026-04-30"))];
+    let pay = EventKind::PledgeFulfilled { amount: m("1000", "USD"), pledge: 3, fee_bps: None };
+    let err = refused(&pledged, &one("dated-conf", "2026-02-01", pay));
+    assert!(dated_before(&err, "2026-02-01", "2026-03-01"), "{err}");
+    let cancel = EventKind::PledgeCancelled { pledge: 3, amount: None };
+    let err = refused(&pledged, &one("dated-conf", "2026-02-01", cancel));
+    assert!(dated_before(&err, "2026-02-01", "2026-03-01"), "{err}");
+
+    // A request approved, rejected or paid before it was filed.
+    let request = one(
+        "dated-conf",
+        "2026-06-10",
+        EventKind::ExpenseRequested { details: details(m("50", "USD"), Fund::Unrestricted) },
+    );
+    let filed = [conf[0].clone(), conf[1].clone(), request];
+    let approve = by(APPROVER, vec![ev("dated-conf", "2026-06-09", EventKind::ExpenseApproved { request: 3 })]);
+    let err = refused(&filed, &approve);
+    assert!(dated_before(&err, "2026-06-09", "2026-06-10"), "{err}");
+    let reject = EventKind::ExpenseRejected { request: 3, reason: "duplicate".to_owned() };
+    let err = refused(&filed, &by(APPROVER, vec![ev("dated-conf", "2026-06-09", reject)]));
+    assert!(dated_before(&err, "2026-06-09", "2026-06-10"), "{err}");
+    let approved = [
+        filed[0].clone(),
+        filed[1].clone(),
+        filed[2].clone(),
+        by(APPROVER, vec![ev("dated-conf", "2026-06-10", EventKind::ExpenseApproved { request: 3 })]),
+    ];
+    let pay = one("dated-conf", "2026-06-09", EventKind::ExpensePaid { request: Some(3), details: None });
+    let err = refused(&approved, &pay);
+    assert!(dated_before(&err, "2026-06-09", "2026-06-10"), "{err}");
+}
+
+#[test]
+fn no_overdraft_holds_in_date_order_too() {
+    let conf = [
+        open_on("dated-conf", "2026-01-05", "USD", 1000, "1000"),
+        one("dated-conf", "2026-06-01", contribution(m("500.00", "USD"), Fund::Unrestricted, None)),
+    ];
+    // A back-dated direct expense before any income.
+    let expense = |date: &str| {
+        one(
+            "dated-conf",
+            date,
+            EventKind::ExpensePaid { request: None, details: Some(details(m("100", "USD"), Fund::Unrestricted)) },
+        )
+    };
+    let err = refused(&conf, &expense("2026-03-01"));
+    assert!(
+        matches!(&err, LedgerError::DatedOverdraft { date, balance, requested, .. }
+            if *date == day("2026-03-01") && balance.is_zero() && *requested == d("100")),
+        "{err}"
+    );
+    accepted(&conf, &expense("2026-06-01"));
+    // 450 in June, 400 spent in July, 900 more in August: 100 back-dated to June 15 would leave
+    // July at -50 although today's balance is 950.
+    let spent = [
+        conf[0].clone(),
+        conf[1].clone(),
+        one(
+            "dated-conf",
+            "2026-07-01",
+            EventKind::ExpensePaid { request: None, details: Some(details(m("400", "USD"), Fund::Unrestricted)) },
+        ),
+        one("dated-conf", "2026-08-01", contribution(m("1000.00", "USD"), Fund::Unrestricted, None)),
+    ];
+    let err = refused(&spent, &expense("2026-06-15"));
+    assert!(
+        matches!(&err, LedgerError::DatedOverdraft { on, balance, .. } if *on == day("2026-07-01") && *balance == d("50")),
+        "{err}"
+    );
+    accepted(&spent, &expense("2026-08-01"));
+    // An advance repaid before it was issued.
+    let advanced = [
+        conf[0].clone(),
+        conf[1].clone(),
+        one(
+            "dated-conf",
+            "2026-06-10",
+            EventKind::AdvanceIssued { amount: m("300", "USD"), purpose: "Deposit".to_owned() },
+        ),
+    ];
+    let err =
+        refused(&advanced, &one("dated-conf", "2026-06-05", EventKind::AdvanceRepaid { amount: m("300", "USD") }));
+    assert!(matches!(&err, LedgerError::DatedOverdraft { account, .. } if account.contains("Advances")), "{err}");
+    accepted(&advanced, &one("dated-conf", "2026-06-10", EventKind::AdvanceRepaid { amount: m("300", "USD") }));
+}
+
+#[test]
+fn money_that_came_in_as_a_pledge_payment_can_be_refunded() {
+    // Issue 14 §5: a pledge of 1000.00 at 7 % paid in full, then 300.00 refunded with the fee's share.
+    let pledge = EventKind::PledgeRecorded {
+        amount: m("1000.00", "USD"),
+        sponsor: "Acme Cloud".to_owned(),
+        due_date: day("2026-04-30"),
+    };
+    let paid = EventKind::PledgeFulfilled { amount: m("1000.00", "USD"), pledge: 2, fee_bps: None };
+    let given = [open("p", "USD", 700, "0"), one("p", "2026-02-01", pledge), one("p", "2026-03-01", paid)];
+    let refund = |amount: &str| {
+        one(
+            "p",
+            "2026-03-10",
+            EventKind::RefundIssued { amount: m(amount, "USD"), contribution: 3, fund: None, fee_share: None },
+        )
+    };
+    let (ledger, ok) = accepted(&given, &refund("300.00"));
+    assert_eq!(balance(&ledger, "p", "USD").0, d("651.00"));
+    expect_legs(
+        &ledger,
+        &ok.positions[0],
+        &[
+            ("Liabilities:Projects:p:Unrestricted", "USD", "279.00"),
+            ("Income:Fees:p", "USD", "21.00"),
+            ("Assets:Bank:USD", "USD", "-300.00"),
+        ],
+    );
+    assert_trial_balance_zero(&ledger);
+    // More than was paid is refused as for a contribution; a partly refunded payment is not reversed.
+    let mut refunded = given.to_vec();
+    refunded.push(refund("300.00"));
+    let err = refused(&refunded, &refund("700.01"));
+    assert!(matches!(&err, LedgerError::ExceedsRemaining { remaining, .. } if *remaining == d("700.00")), "{err}");
+    let reverse = EventKind::EventReversed { target_seq: 3, reason: "bounced".to_owned(), target: None };
+    let err = refused(&refunded, &by(APPROVER, vec![ev("p", "2026-03-11", reverse)]));
+    assert!(matches!(err, LedgerError::NotReversible { .. }), "{err}");
+    // The refusal of something else says what may be refunded, without a double negative.
+    let err = refused(
+        &given,
+        &one(
+            "p",
+            "2026-03-10",
+            EventKind::RefundIssued { amount: m("1.00", "USD"), contribution: 2, fund: None, fee_share: None },
+        ),
+    );
+    assert!(err.to_string().ends_with("which is not a contribution or a pledge payment"), "{err}");
+}
+
+#[test]
+fn a_reversal_counts_in_the_statement_where_its_target_counted() {
+    // Issue 14 §4: in February a 100.00 donation is charged back and a 75.00 catering expense reversed.
+    let donation = EventKind::ContributionReceived {
+        amount: m("100.00", "USD"),
+        from: "Jo".to_owned(),
+        source: Source::Donation,
+        fund: Fund::Unrestricted,
+        fee_bps: Some(0),
+    };
+    let mut catering = details(m("75.00", "USD"), Fund::Unrestricted);
+    catering.category = "catering".to_owned();
+    let reverse = |seq: u64, why: &str| {
+        by(
+            APPROVER,
+            vec![ev(
+                "p",
+                "2026-02-20",
+                EventKind::EventReversed { target_seq: seq, reason: why.to_owned(), target: None },
+            )],
+        )
+    };
+    let given = [
+        open("p", "USD", 0, "0"),
+        give("p", "500.00", "USD"),
+        one("p", "2026-02-01", donation),
+        one("p", "2026-02-02", EventKind::ExpensePaid { request: None, details: Some(catering) }),
+        reverse(3, "chargeback"),
+    ];
+    let (ledger, _) = accepted(&given, &reverse(4, "paid twice"));
+    let events: Vec<(u64, Event)> =
+        (1..=6).map(|seq| (seq, ledger.lookup.event_at(&pid("p"), seq).expect("lookup").expect("stored"))).collect();
+    let s = fiscus_ledger::statement::statement(&pid("p"), cur("USD"), day("2026-02-01"), day("2026-02-28"), events);
+    assert_eq!(s.by_source.get("donation"), Some(&Decimal::ZERO), "{:?}", s.by_source);
+    assert_eq!(s.by_category.get("catering"), Some(&Decimal::ZERO), "{:?}", s.by_category);
+    assert!(s.by_kind.is_empty(), "no EventReversed lump: {:?}", s.by_kind);
+    assert_eq!((s.opening, s.closing), (d("500.00"), d("500.00")));
 }
 
 // ---- reversals ----------------------------------------------------------------------------------

@@ -146,6 +146,8 @@ pub fn parse(text: &[u8], progress: &mut dyn FnMut(u64)) -> Result<Vec<Row>, Vec
         }
     }
     if errors.is_empty() {
+        // Banks list newest first: rows are recorded in date order, in file order within a day.
+        rows.sort_by_key(|r| (r.event.effective_date, r.line));
         Ok(rows)
     } else {
         Err(errors)
@@ -245,7 +247,7 @@ fn row(line: u64, get: &dyn Fn(&str) -> String) -> Result<Event, RowError> {
     Ok(event)
 }
 
-/// The rows whose event ids are not in `recorded`, in file order.
+/// The rows whose event ids are not in `recorded`, in the order of `rows` (date order).
 pub fn new_rows(rows: &[Row], recorded: &BTreeSet<String>) -> Vec<Row> {
     rows.iter().filter(|r| !recorded.contains(&r.event.event_id)).cloned().collect()
 }

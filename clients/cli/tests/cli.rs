@@ -768,3 +768,131 @@ fn stores_are_private_under_umask_022() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("chmod 700"), "{err}");
 }
+
+/// Runs `fiscus --store S <line>` (the line split on spaces).
+#[track_caller]
+fn on_store(store: &str, line: &str) -> (i32, String, String) {
+    let mut args = vec!["--store", store];
+    args.extend(line.split(' '));
+    run(&args)
+}
+
+#[test]
+fn fee_terms_apply_by_their_effective_date() {
+    // Issue 14 §2: a late bank statement with May and June rows after a change from 1 July.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("books").display().to_string();
+    for line in [
+        "record open-project --project fee-meetup --name Fee --project-kind meetup --fee-bps 500 --currency EUR --date 2026-01-05",
+        "record change-terms --project fee-meetup --fee-bps 800 --date 2026-07-01",
+        "record contribution --project fee-meetup --amount 100.00 --currency EUR --from Early --date 2026-05-10",
+        "record contribution --project fee-meetup --amount 1000.00 --currency EUR --from Late --date 2026-06-30",
+        "record contribution --project fee-meetup --amount 1000.00 --currency EUR --from July --date 2026-07-01",
+    ] {
+        let (code, out, err) = on_store(&store, line);
+        assert_eq!(code, 0, "{line}:\n{out}\n{err}");
+    }
+    let v = json(&["--store", &store, "events", "fee-meetup"]);
+    let events = v["events"].as_array().expect("events");
+    let fees: Vec<(Value, String)> = events[2..]
+        .iter()
+        .map(|e| {
+            let fee = e["postings"]
+                .as_array()
+                .and_then(|p| p.iter().find(|l| l["account"] == "Income:Fees:fee-meetup"))
+                .map(|l| l["amount"].to_string())
+                .unwrap_or_default();
+            (e["fields"]["fee_bps"].clone(), fee)
+        })
+        .collect();
+    let want = [(500, "5.00"), (500, "50.00"), (800, "80.00")];
+    for ((bps, fee), (want_bps, want_fee)) in fees.iter().zip(want) {
+        assert_eq!(bps, &Value::from(want_bps), "{fees:?}");
+        assert!(fee.contains(want_fee), "fee {fee} is not {want_fee}: {fees:?}");
+    }
+}
+
+#[test]
+fn events_are_not_dated_before_what_they_depend_on() {
+    // Issue 14 §1: each of these was accepted and made a January–May statement close below zero.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("books").display().to_string();
+    for line in [
+        "record open-project --project dated-conf --name Dated --fee-bps 1000 --currency USD --advance-limit 1000 --date 2026-01-05",
+        "record contribution --project dated-conf --amount 500.00 --currency USD --from Sponsor --date 2026-06-01",
+    ] {
+        let (code, out, err) = on_store(&store, line);
+        assert_eq!(code, 0, "{line}:\n{out}\n{err}");
+    }
+    for (line, dates) in [
+        (
+            "record refund --project dated-conf --amount 100.00 --currency USD --contribution 2 --date 2026-03-01",
+            ["2026-03-01", "2026-06-01"],
+        ),
+        (
+            "record contribution --project dated-conf --amount 10.00 --currency USD --from Early --date 2025-06-01",
+            ["2025-06-01", "2026-01-05"],
+        ),
+        (
+            "record expense --project dated-conf --amount 50.00 --currency USD --payee Venue --category venue --receipt-hash 0000000000000000000000000000000000000000000000000000000000000001 --receipt inv.pdf --date 2026-02-01",
+            ["2026-02-01", "below zero"],
+        ),
+    ] {
+        let (code, out, err) = on_store(&store, line);
+        assert_eq!(code, 1, "{line} is refused:\n{out}\n{err}");
+        for want in dates {
+            assert!(err.contains(want), "{line}: the refusal names {want}: {err}");
+        }
+    }
+    let v = json(&["--store", &store, "statement", "dated-conf", "--from", "2026-01-01", "--to", "2026-05-31"]);
+    assert_eq!(v["statements"][0]["closing_balance"], "0.00", "{v}");
+    assert_eq!(v["statements"][0]["lines"].as_array().map(Vec::len), Some(0), "{v}");
+}
+
+#[test]
+fn money_that_came_in_as_a_pledge_payment_can_be_refunded() {
+    // Issue 14 §5: 1000.00 pledged at 7 % and paid in full; 300.00 of it refunded with 21.00 of fee.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("books").display().to_string();
+    for line in [
+        "record open-project --project pledged --name Pledged --fee-bps 700 --currency USD --date 2026-01-05",
+        "record pledge --project pledged --amount 1000.00 --currency USD --sponsor Acme --due-date 2026-04-30 --date 2026-02-01",
+        "record pledge-payment --project pledged --amount 1000.00 --currency USD --pledge 2 --date 2026-03-01",
+        "record refund --project pledged --contribution 3 --amount 300.00 --currency USD --date 2026-03-10",
+    ] {
+        let (code, out, err) = on_store(&store, line);
+        assert_eq!(code, 0, "{line}:\n{out}\n{err}");
+    }
+    let v = json(&["--store", &store, "balance", "pledged"]);
+    let text = v.to_string();
+    assert!(text.contains("651.00") && text.contains("49.00"), "balance 651.00, fees 70.00 - 21.00: {v}");
+}
+
+#[test]
+fn an_import_newest_first_is_recorded_in_date_order() {
+    // Issue 14 §3: a sponsorship of 400.00 (2 March) below two expenses (12 and 20 March).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("books").display().to_string();
+    let (code, out, err) = on_store(
+        &store,
+        "record open-project --project berlin --name Berlin --fee-bps 0 --currency EUR --date 2026-01-05",
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let csv = dir.path().join("bank.csv");
+    std::fs::write(
+        &csv,
+        "date,project,kind,amount,currency,counterparty,memo,reference\n\
+         2026-03-20,berlin,expense,-100.00,EUR,Venue,Rent,B-3\n\
+         2026-03-12,berlin,expense,-80.00,EUR,Cafe,Snacks,B-2\n\
+         2026-03-02,berlin,sponsorship,400.00,EUR,Acme,Sponsor,B-1\n",
+    )
+    .expect("write csv");
+    let csv = csv.display().to_string();
+    let dry = json(&["--store", &store, "import", "csv", &csv, "--dry-run"]);
+    assert_eq!(dry["recorded"], 0, "{dry}");
+    let done = json(&["--store", &store, "import", "csv", &csv]);
+    assert_eq!(done["recorded"], 3, "{done}");
+    let v = json(&["--store", &store, "events", "berlin"]);
+    let dates: Vec<&str> = v["events"].as_array().expect("events").iter().filter_map(|e| e["date"].as_str()).collect();
+    assert_eq!(dates, ["2026-01-05", "2026-03-02", "2026-03-12", "2026-03-20"]);
+}
