@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use fiscus_ledger::chain::{genesis_hash, Hash};
 use fiscus_ledger::projection::Head;
-use fiscus_ledger::record::Record;
 use fiscus_ledger::replay::Damage;
+use fiscus_ledger::rules::History;
 use fiscus_ledger::store::Reader;
-use fiscus_ledger::{LedgerError, ProjectId};
+use fiscus_ledger::verify::ChainWalker;
+use fiscus_ledger::{Event, LedgerError, ProjectId};
 use fiscus_proto::pb;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -85,14 +85,25 @@ impl Drop for Running<'_> {
     }
 }
 
-/// Re-reads one chain up to `head`: re-hashes each record's stored bytes and checks seq, project
-/// and `prev`. Returns the records checked and the first problem.
+/// A chain's earlier records read back through the store's reader, as the rules' history.
+struct ReadBack<'r>(&'r Reader);
+
+impl History for ReadBack<'_> {
+    fn event_at(&self, project: &ProjectId, seq: u64) -> Result<Option<Event>, LedgerError> {
+        Ok(self.0.records(project.as_str(), seq, seq, 1)?.into_iter().next().filter(|r| r.seq == seq).map(|r| r.event))
+    }
+}
+
+/// Re-reads one chain up to `head` and verifies it with the ledger's chain walker (the checks replay
+/// and every client make), then compares its end with `head`. Returns the records checked and the
+/// first problem.
 fn verify_chain(reader: &Reader, id: &ProjectId, head: Head) -> Result<(u64, Option<Damage>), LedgerError> {
     let project = id.as_str();
     let damage = |seq: u64, problem: String| Damage { project: project.to_owned(), seq, problem };
-    let mut prev: Hash = genesis_hash(id);
-    let mut seq = 0u64;
-    while seq < head.seq {
+    let mut walker = ChainWalker::new(id.clone());
+    let history = ReadBack(reader);
+    while walker.state().head.seq < head.seq {
+        let seq = walker.state().head.seq;
         let want = usize::try_from(head.seq - seq).unwrap_or(usize::MAX).min(VERIFY_RECORDS_PER_READ);
         let raws = match reader.raw_records(project, seq + 1, head.seq, want) {
             Ok(raws) => raws,
@@ -103,37 +114,28 @@ fn verify_chain(reader: &Reader, id: &ProjectId, head: Head) -> Result<(u64, Opt
             break;
         }
         for raw in &raws {
-            let expected = seq + 1;
+            let expected = walker.state().head.seq + 1;
             if raw.seq != expected {
-                return Ok((seq, Some(damage(expected, format!("record missing (next stored is seq {})", raw.seq)))));
+                return Ok((
+                    expected - 1,
+                    Some(damage(expected, format!("record missing (next stored is seq {})", raw.seq))),
+                ));
             }
-            let record = match Record::decode(&raw.bytes) {
-                Ok(v) => v,
-                Err(e) => return Ok((seq, Some(damage(expected, e.to_string())))),
-            };
-            let problem = if record.event.project.as_str() != project {
-                Some(format!("record says project {:?}", record.event.project.as_str()))
-            } else if record.seq != expected {
-                Some(format!("record says seq {}", record.seq))
-            } else if record.prev != prev {
-                Some("prev does not match the hash of the record before".to_owned())
-            } else {
-                None
-            };
-            if let Some(p) = problem {
-                return Ok((seq, Some(damage(expected, p))));
+            match walker.push(&raw.bytes, &history) {
+                Ok(_) => {}
+                Err(LedgerError::Corrupt { seq, problem, .. }) => return Ok((seq - 1, Some(damage(seq, problem)))),
+                Err(e) => return Err(e),
             }
-            prev = raw.hash;
-            seq = expected;
         }
     }
-    if seq < head.seq {
-        return Ok((seq, Some(damage(seq + 1, "record missing".to_owned()))));
+    let end = walker.state().head;
+    if end.seq < head.seq {
+        return Ok((end.seq, Some(damage(end.seq + 1, "record missing".to_owned()))));
     }
-    if prev != head.hash {
-        return Ok((seq, Some(damage(seq, "the last record's hash is not the chain's head".to_owned()))));
+    if end.hash != head.hash {
+        return Ok((end.seq, Some(damage(end.seq, "the last record's hash is not the chain's head".to_owned()))));
     }
-    Ok((seq, None))
+    Ok((end.seq, None))
 }
 
 #[tonic::async_trait]

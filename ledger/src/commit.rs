@@ -161,10 +161,7 @@ impl<'p> Group<'p> {
                 format!("{} events; a commit holds at most {COMMIT_EVENTS_MAX}", req.events.len()),
             ));
         }
-        if req.actor.len() > ACTOR_LEN_MAX {
-            return Err(LedgerError::invalid("actor", format!("at most {ACTOR_LEN_MAX} bytes")));
-        }
-        check_text("actor", &req.actor, ACTOR_LEN_MAX, false, false)?;
+        check_actor("actor", &req.actor)?;
         let mut seen: HashMap<(&ProjectId, &str), usize> = HashMap::new();
         for (i, e) in req.events.iter().enumerate() {
             e.validate(&format!("events[{i}]"))?;
@@ -422,4 +419,13 @@ impl MemoryLedger {
         self.lookup.absorb(&commits);
         Ok(answer)
     }
+}
+
+/// Checks an actor (the principal who records): 1 to [`ACTOR_LEN_MAX`] bytes of text without
+/// control characters. Requests and stored records alike.
+pub fn check_actor(field: &str, actor: &str) -> Result<(), LedgerError> {
+    if actor.len() > ACTOR_LEN_MAX {
+        return Err(LedgerError::invalid(field, format!("at most {ACTOR_LEN_MAX} bytes")));
+    }
+    check_text(field, actor, ACTOR_LEN_MAX, false, false)
 }

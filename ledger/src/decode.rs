@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use crate::chain::Hash;
+use crate::commit::COMMIT_EVENTS_MAX;
 use crate::error::LedgerError;
 use crate::event::{EventKind, ExpenseDetails, Fund, ProjectKind, Receipt, Source};
 use crate::ids::ProjectId;
@@ -253,37 +254,46 @@ pub(crate) fn record_view(bytes: &[u8]) -> Result<RecordView<'_>, LedgerError> {
 }
 
 /// What [`walk_commit`] reads of a commit log entry besides its listing.
-#[cfg(feature = "store")]
 pub(crate) struct CommitHeader {
     /// Format version.
     pub version: u8,
     /// Commit number.
     pub number: u64,
+    /// When it was recorded, µs since the epoch.
+    pub recorded_at: i64,
     /// The stored commit hash.
     pub hash: Hash,
 }
 
-/// Reads one stored commit log entry, handing each listed record (project bytes, seq, hash) to
-/// `each` as it goes, without building the list.
-#[cfg(feature = "store")]
-pub(crate) fn walk_commit(bytes: &[u8], mut each: impl FnMut(&[u8], u64, &Hash)) -> Result<CommitHeader, LedgerError> {
+/// The one decoder of a stored commit log entry (`docs/FORMAT.md` section 5): reads it, handing
+/// each listed record to `each` as it goes (the entry's commit number and `recorded_at`, then the
+/// record's project bytes, seq and hash), without building the list.
+/// Strict as the record decoder is; the listing holds 1 to [`COMMIT_EVENTS_MAX`] records, and
+/// nothing is allocated from a length before the bytes it counts are there.
+pub(crate) fn walk_commit<'a>(
+    bytes: &'a [u8],
+    mut each: impl FnMut(u64, i64, &'a [u8], u64, &Hash),
+) -> Result<CommitHeader, LedgerError> {
     let mut d = Cursor::new(bytes);
     let mut run = || -> Result<CommitHeader, Bad> {
         let version = d.u8()?;
         let number = d.varint()?;
-        let _recorded_at = d.i64()?;
+        let recorded_at = d.i64()?;
         let count = d.varint()?;
+        if count == 0 || count > COMMIT_EVENTS_MAX as u64 {
+            return Err(format!("a commit of {count} records (1 to {COMMIT_EVENTS_MAX})"));
+        }
         for _ in 0..count {
             let project = d.bytes()?;
             let seq = d.varint()?;
             let h = d.hash()?;
-            each(project, seq, &h);
+            each(number, recorded_at, project, seq, &h);
         }
         let hash = d.hash()?;
         if !d.is_empty() {
             return Err("trailing bytes".to_owned());
         }
-        Ok(CommitHeader { version, number, hash })
+        Ok(CommitHeader { version, number, recorded_at, hash })
     };
     run().map_err(|e| LedgerError::Format(format!("commit entry does not decode: {e}")))
 }

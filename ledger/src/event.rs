@@ -414,6 +414,25 @@ impl EventKind {
         out
     }
 
+    /// This stored event as a request that leaves every field the ledger derives from state empty
+    /// (a paid request's details, a refund's fund and fee share, a reversal's target), keeping the
+    /// completed fields a request may give itself (`fee_bps`, a cancellation's amount). Deciding it
+    /// on the state before the stored event gives back the stored event: what verification checks.
+    pub fn as_request(&self) -> EventKind {
+        match self {
+            EventKind::ExpensePaid { request: Some(r), .. } => {
+                EventKind::ExpensePaid { request: Some(*r), details: None }
+            }
+            EventKind::RefundIssued { amount, contribution, .. } => {
+                EventKind::RefundIssued { amount: *amount, contribution: *contribution, fund: None, fee_share: None }
+            }
+            EventKind::EventReversed { target_seq, reason, .. } => {
+                EventKind::EventReversed { target_seq: *target_seq, reason: reason.clone(), target: None }
+            }
+            other => other.clone(),
+        }
+    }
+
     /// The variant's name, as exports and errors show it.
     pub fn name(&self) -> &'static str {
         match self {

@@ -21,6 +21,9 @@ const SEQ_BITS: u32 = 44;
 /// Most chains the index can tell apart.
 pub const CHAINS_MAX: u32 = 1 << (64 - SEQ_BITS);
 
+/// Largest seq the index can hold (2^44 − 1): far beyond any chain, but stored bytes may say more.
+pub const SEQ_MAX: u64 = (1 << SEQ_BITS) - 1;
+
 /// (chain, event id) → seq.
 #[derive(Default)]
 pub struct IdIndex {
@@ -38,29 +41,37 @@ impl IdIndex {
         IdIndex::default()
     }
 
-    /// The index's number for a chain, assigned on first sight.
-    pub fn chain_number(&mut self, project: &ProjectId) -> u32 {
+    /// The index's number for a chain, assigned on first sight; `None` past [`CHAINS_MAX`] chains.
+    pub fn chain_number(&mut self, project: &ProjectId) -> Option<u32> {
         if let Some(n) = self.numbers.get(project) {
-            return *n;
+            return Some(*n);
         }
-        let n = u32::try_from(self.chains.len()).expect("fewer than 2^32 chains");
-        assert!(n < CHAINS_MAX, "at most {CHAINS_MAX} chains");
+        let n = u32::try_from(self.chains.len()).ok().filter(|n| *n < CHAINS_MAX)?;
         self.chains.push(project.clone());
         self.numbers.insert(project.clone(), n);
-        n
+        Some(n)
     }
 
-    /// Records that `event_id` is stored at `seq` of chain `chain` (a number from [`IdIndex::chain_number`]).
-    pub fn insert(&mut self, event_id: &[u8], chain: u32, seq: u64) {
-        assert!(seq < 1 << SEQ_BITS, "seq {seq} beyond the index's range");
+    /// Records that `event_id` is stored at `seq` of chain `chain` (a number from
+    /// [`IdIndex::chain_number`]). When another entry with the same keyed hash is already indexed,
+    /// both are kept and the other's position (chain, seq) is returned, so that the caller can tell
+    /// a duplicate id from a collision. A seq above [`SEQ_MAX`] or an unknown chain is not indexed.
+    pub fn insert(&mut self, event_id: &[u8], chain: u32, seq: u64) -> Option<(ProjectId, u64)> {
+        if seq > SEQ_MAX || chain as usize >= self.chains.len() {
+            return None;
+        }
         let packed = u64::from(chain) << SEQ_BITS | seq;
         let key = self.keys.hash_one((chain, event_id));
         match self.slots.entry(key) {
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(packed);
+                None
             }
-            std::collections::hash_map::Entry::Occupied(_) => {
+            std::collections::hash_map::Entry::Occupied(o) => {
+                let other = *o.get();
                 self.overflow.insert((chain, event_id.to_vec()), packed);
+                let other_chain = self.chains.get((other >> SEQ_BITS) as usize)?;
+                Some((other_chain.clone(), other & SEQ_MAX))
             }
         }
     }
@@ -100,8 +111,8 @@ mod tests {
         let mut index = IdIndex::new();
         let a = ProjectId::parse("p", "a").expect("id");
         let b = ProjectId::parse("p", "b").expect("id");
-        let (na, nb) = (index.chain_number(&a), index.chain_number(&b));
-        assert_eq!(index.chain_number(&a), na);
+        let (na, nb) = (index.chain_number(&a).expect("a"), index.chain_number(&b).expect("b"));
+        assert_eq!(index.chain_number(&a), Some(na));
         for i in 0..1000u64 {
             index.insert(format!("e{i}").as_bytes(), if i % 2 == 0 { na } else { nb }, i + 1);
         }
@@ -117,8 +128,10 @@ mod tests {
         index.insert(b"e5", na, 77);
         assert!(index.candidates(&a, b"e5").contains(&77));
         assert!(index.candidates(&b, b"e5").contains(&6));
-        // the same id twice in one chain (a collision in effect): both places are candidates
-        index.insert(b"e5", na, 78);
+        // the same id twice in one chain (a collision in effect): both places are candidates, and
+        // the insert names the other
+        assert_eq!(index.insert(b"e5", na, 78), Some((a.clone(), 77)));
+        assert_eq!(index.insert(b"e6", na, SEQ_MAX + 1), None, "a seq past the range is not indexed");
         let c = index.candidates(&a, b"e5");
         assert!(c.contains(&77) && c.contains(&78), "{c:?}");
         assert!(index.candidates(&a, b"nope").len() <= 1);

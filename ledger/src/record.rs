@@ -4,7 +4,7 @@
 //! is taken over exactly them. Nothing re-encodes a stored record: verification re-hashes the bytes.
 
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::chain::Hash;
 use crate::error::LedgerError;
@@ -214,7 +214,7 @@ impl<'a> Iterator for Framed<'a> {
 }
 
 /// An entry of the commit log: which records one commit stored, with their hashes.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
 pub struct CommitEntry {
     /// Format version ([`FORMAT_VERSION`]).
     pub version: u8,
@@ -230,7 +230,7 @@ pub struct CommitEntry {
 }
 
 /// One record as the commit log lists it.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
 pub struct Listed {
     /// The record's project.
     pub project: String,
@@ -241,8 +241,8 @@ pub struct Listed {
     pub hash: Hash,
 }
 
-/// A commit log entry decoded without copying its strings; what replay reads.
-#[derive(Deserialize, Debug)]
+/// A commit log entry decoded without copying its strings.
+#[derive(Debug)]
 pub struct CommitView<'a> {
     /// Format version.
     pub version: u8,
@@ -251,34 +251,68 @@ pub struct CommitView<'a> {
     /// Recorded at, µs since the epoch.
     pub recorded_at: i64,
     /// The records, in commit order.
-    #[serde(borrow)]
     pub records: Vec<ListedView<'a>>,
     /// The commit hash.
-    #[serde(with = "crate::chain::hash_bytes")]
     pub hash: Hash,
 }
 
 /// One listed record, borrowed.
-#[derive(Deserialize, Debug)]
+#[derive(Debug)]
 pub struct ListedView<'a> {
     /// Project.
     pub project: &'a str,
     /// Seq.
     pub seq: u64,
     /// Record hash.
-    #[serde(with = "crate::chain::hash_bytes")]
     pub hash: Hash,
 }
 
 impl<'a> CommitView<'a> {
-    /// Decodes one stored commit log entry.
+    /// Decodes one stored commit log entry (unframed) with the ledger's one commit entry decoder,
+    /// which replay uses too. Errors: [`LedgerError::Format`] saying what does not decode.
     pub fn decode(bytes: &'a [u8]) -> Result<CommitView<'a>, LedgerError> {
-        let (view, used): (CommitView<'a>, usize) = bincode::serde::borrow_decode_from_slice(bytes, value_config())
-            .map_err(|e| LedgerError::Format(format!("commit entry does not decode: {e}")))?;
-        if used != bytes.len() {
-            return Err(LedgerError::Format("commit entry has trailing bytes".to_owned()));
+        let mut records = Vec::new();
+        let mut bad_text = false;
+        let header = crate::decode::walk_commit(bytes, |_, _, project, seq, hash| {
+            // the listing grows with the bytes read, never with a length read from them
+            match std::str::from_utf8(project) {
+                Ok(project) => records.push(ListedView { project, seq, hash: *hash }),
+                Err(_) => bad_text = true,
+            }
+        })?;
+        if bad_text {
+            return Err(LedgerError::Format("commit entry does not decode: a project is not UTF-8".to_owned()));
         }
-        Ok(view)
+        Ok(CommitView {
+            version: header.version,
+            number: header.number,
+            recorded_at: header.recorded_at,
+            records,
+            hash: header.hash,
+        })
+    }
+}
+
+impl From<&CommitView<'_>> for CommitEntry {
+    fn from(v: &CommitView<'_>) -> CommitEntry {
+        CommitEntry {
+            version: v.version,
+            number: v.number,
+            recorded_at: v.recorded_at,
+            records: v
+                .records
+                .iter()
+                .map(|r| Listed { project: r.project.to_owned(), seq: r.seq, hash: r.hash })
+                .collect(),
+            hash: v.hash,
+        }
+    }
+}
+
+impl CommitEntry {
+    /// Decodes one stored commit log entry (unframed): [`CommitView::decode`], owned.
+    pub fn decode(bytes: &[u8]) -> Result<CommitEntry, LedgerError> {
+        CommitView::decode(bytes).map(|v| CommitEntry::from(&v))
     }
 }
 
@@ -298,14 +332,4 @@ pub fn value_config() -> bincode::config::Configuration<
 /// Encodes a stored value other than a record (commit entries, id entries).
 pub fn encode_value<T: Serialize>(value: &T) -> Vec<u8> {
     bincode::serde::encode_to_vec(value, value_config()).expect("encoding into a Vec cannot fail for these types")
-}
-
-/// Decodes a stored value other than a record; `what` names it in the error.
-pub fn decode_value<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, LedgerError> {
-    let (v, used) = bincode::serde::decode_from_slice(bytes, value_config())
-        .map_err(|e| LedgerError::Format(format!("{what} does not decode: {e}")))?;
-    if used != bytes.len() {
-        return Err(LedgerError::Format(format!("{what} has trailing bytes")));
-    }
-    Ok(v)
 }

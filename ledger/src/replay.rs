@@ -19,12 +19,17 @@ use std::collections::HashMap;
 use crate::chain::{genesis_hash, CommitHasher, Hash, RecordHasher, COMMIT_GENESIS};
 use crate::decode::{event_id_of, walk_commit};
 use crate::error::LedgerError;
-use crate::id_index::IdIndex;
+use crate::event::Event;
+use crate::id_index::{IdIndex, SEQ_MAX};
 use crate::ids::ProjectId;
 use crate::pack::Unpacker;
 use crate::projection::{CommitHead, Head, Projection};
-use crate::record::{CommitView, Framed, RecordView, FORMAT_VERSION};
-use crate::store::{key_number, parse_record_key, record_key, tail_key, COMMITS, HEADS, RECORDS, TAILS};
+use crate::record::{CommitView, Framed, Record, RecordView, FORMAT_VERSION};
+use crate::rules::History;
+use crate::store::{
+    key_number, parse_record_key, record_key, tail_key, CHUNK_RECORDS, COMMITS, HEADS, META, RECORDS, TAILS,
+};
+use crate::verify::{step_view, ChainWalker};
 
 /// A chain that failed verification, with its first bad record.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -84,6 +89,8 @@ fn reduce(r: u64) -> u64 {
 /// Random evaluation points of the fingerprint, drawn once per replay.
 struct FingerprintKeys {
     limbs: [[u64; 4]; 2],
+    /// Keys of the record's commit number and `recorded_at`, which the commit log lists too.
+    commit: [[u64; 2]; 2],
     point: [u64; 2],
 }
 
@@ -100,12 +107,14 @@ impl FingerprintKeys {
         };
         FingerprintKeys {
             limbs: [[draw(), draw(), draw(), draw()], [draw(), draw(), draw(), draw()]],
+            commit: [[draw(), draw()], [draw(), draw()]],
             point: [draw(), draw()],
         }
     }
 }
 
-/// `Σ e(hash_i) · point^i` over the hashes of one chain, in order, for both key sets.
+/// `Σ e(hash_i, commit_i, recorded_at_i) · point^i` over the records of one chain, in order, for
+/// both key sets: the record hash, the number of the commit that stored it and that commit's time.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Fingerprint {
     sum: [u64; 2],
@@ -119,14 +128,17 @@ impl Default for Fingerprint {
 }
 
 impl Fingerprint {
-    fn push(&mut self, keys: &FingerprintKeys, hash: &Hash) {
+    fn push(&mut self, keys: &FingerprintKeys, hash: &Hash, commit: u64, recorded_at: i64) {
         let limbs: [u64; 4] = std::array::from_fn(|i| {
             u64::from_le_bytes(hash[i * 8..i * 8 + 8].try_into().expect("32 bytes make four limbs"))
         });
         for k in 0..2 {
             // four products below 2^125 each: their sum fits a u128
             let e = limbs.iter().zip(keys.limbs[k]).map(|(l, a)| u128::from(*l) * u128::from(a)).sum::<u128>();
-            let e = reduce128(e);
+            // two more below 2^125 each
+            let c = u128::from(commit) * u128::from(keys.commit[k][0])
+                + u128::from(recorded_at as u64) * u128::from(keys.commit[k][1]);
+            let e = reduce(reduce128(e) + reduce128(c));
             self.sum[k] = reduce(self.sum[k] + reduce128(u128::from(e) * u128::from(self.power[k])));
             self.power[k] = reduce128(u128::from(self.power[k]) * u128::from(keys.point[k]));
         }
@@ -197,7 +209,7 @@ pub fn replay(
 ) -> Result<Replayed, LedgerError> {
     let started = std::time::Instant::now();
     let keys = FingerprintKeys::random();
-    let mut fold = Fold::new(&keys, progress, options.progress_every);
+    let mut fold = Fold::new(tree, &keys, progress, options.progress_every);
     let (commit_scan, read) = if options.threads <= 1 {
         let commit_scan = scan_commits(tree, &keys)?;
         let read = read_records(tree, |b| {
@@ -218,10 +230,11 @@ pub fn replay(
             Ok::<_, LedgerError>((commit_scan?, read))
         })?
     };
-    let ids = read?;
+    let (ids, id_damage) = read?;
     let (mut listed, head, mut damage) = commit_scan;
     let (mut projection, finished, fold_damage) = fold.end();
     damage.extend(fold_damage);
+    damage.extend(id_damage);
     projection.commit_head = head;
     for chain in finished {
         chain.finish(tree, &mut listed, &mut damage)?;
@@ -236,31 +249,34 @@ pub fn replay(
         }
     }
     projection.events = projection.chains().map(|c| c.head.seq).sum();
+    stray_keys(tree, &projection, &mut damage)?;
     damage.sort_by(|a, b| (&a.project, a.seq).cmp(&(&b.project, b.seq)));
     let phases = vec![("replay", started.elapsed())];
     Ok(Replayed { projection, damage, commits: head.number, phases, ids })
 }
 
 /// The reading stage: every record value in key order, with the hash of each record in it; and the
-/// index of event ids, built on the way.
-fn read_records(tree: &sled::Tree, mut send: impl FnMut(Batch) -> bool) -> Result<IdIndex, LedgerError> {
+/// index of event ids, built on the way, with the damage it finds (an event id stored twice, a
+/// position the index cannot hold).
+fn read_records(tree: &sled::Tree, mut send: impl FnMut(Batch) -> bool) -> Result<(IdIndex, Vec<Damage>), LedgerError> {
     let mut hasher = RecordHasher::new();
     let mut unpacker = Unpacker::new();
     let mut ids = IdIndex::new();
-    let mut chain: Option<(Vec<u8>, u32)> = None;
+    let mut damage: Vec<Damage> = Vec::new();
+    let mut chain: Option<(Vec<u8>, Option<u32>)> = None;
     // every project's sealed chunks, then every project's unsealed tail
     for item in tree.scan_prefix([RECORDS]).chain(tree.scan_prefix([TAILS])) {
         let (key, value) = item?;
         let number = match (parse_record_key(&key), &chain) {
-            (Some((p, _)), Some((name, n))) if name.as_slice() == p.as_bytes() => Some(*n),
-            (Some((p, _)), _) => ProjectId::parse("project", p).ok().map(|id| {
-                let n = ids.chain_number(&id);
+            (Some((p, _)), Some((name, n))) if name.as_slice() == p.as_bytes() => *n,
+            (Some((p, _)), _) => {
+                let n = ProjectId::parse("project", p).ok().and_then(|id| ids.chain_number(&id));
                 chain = Some((p.as_bytes().to_vec(), n));
                 n
-            }),
+            }
             (None, _) => None,
         };
-        let first = parse_record_key(&key).map_or(0, |(_, s)| s);
+        let key_seq = parse_record_key(&key).map(|(p, s)| (p.to_owned(), s));
         let mut hashes = Vec::new();
         let value = match unpacker.unpack(&value) {
             Ok(Cow::Borrowed(_)) => Ok(Value::Stored(value)),
@@ -270,19 +286,103 @@ fn read_records(tree: &sled::Tree, mut send: impl FnMut(Batch) -> bool) -> Resul
         let framed = value.as_ref().map_or(&[][..], Value::as_slice);
         for (i, bytes) in Framed::new(framed).map_while(Result::ok).enumerate() {
             hashes.push(hasher.hash(bytes));
-            if let (Some(n), Some(id)) = (number, event_id_of(bytes)) {
-                ids.insert(id, n, first + i as u64);
+            let (Some(n), Some((project, first)), Some(id)) = (number, &key_seq, event_id_of(bytes)) else { continue };
+            // a seq the index cannot hold is not a chain's: the fold reports the chain broken there
+            let Some(seq) = first.checked_add(i as u64).filter(|s| *s <= SEQ_MAX) else { continue };
+            // event ids are unique per project (docs/FORMAT.md section 2)
+            if let Some((other, other_seq)) = ids.insert(id, n, seq) {
+                if other.as_str() == project && stored_event_id(tree, project, other_seq).as_deref() == Some(id) {
+                    damage.push(Damage {
+                        project: project.clone(),
+                        seq,
+                        problem: format!(
+                            "event id {:?} is used earlier in the chain, at seq {other_seq}",
+                            String::from_utf8_lossy(id)
+                        ),
+                    });
+                }
             }
         }
         if !send(Batch { key, value, hashes }) {
             break;
         }
     }
-    Ok(ids)
+    Ok((ids, damage))
+}
+
+/// The event id of the record stored at `seq` of `project`, if it can be read.
+fn stored_event_id(tree: &sled::Tree, project: &str, seq: u64) -> Option<Vec<u8>> {
+    let bytes = stored_record(tree, project, seq)?;
+    event_id_of(&bytes).map(<[u8]>::to_vec)
+}
+
+/// The stored bytes of record `seq` of `project`, found through its sealed chunk or its run; `None`
+/// when they cannot be read. Verification asks only for records it has already verified.
+fn stored_record(tree: &sled::Tree, project: &str, seq: u64) -> Option<Vec<u8>> {
+    let chunk_first = seq.checked_sub(1)? / CHUNK_RECORDS * CHUNK_RECORDS + 1;
+    let (first, value) = match tree.get(record_key(project, chunk_first)).ok()? {
+        Some(v) => (chunk_first, v),
+        None => {
+            let (key, v) = tree.range(tail_key(project, chunk_first)..=tail_key(project, seq)).next_back()?.ok()?;
+            (parse_record_key(&key)?.1, v)
+        }
+    };
+    let plain = Unpacker::new().unpack(&value).ok()?.into_owned();
+    let index = usize::try_from(seq.checked_sub(first)?).ok()?;
+    Framed::new(&plain).nth(index)?.ok().map(<[u8]>::to_vec)
+}
+
+/// Earlier records of one chain read back from the store, as the rules' [`History`].
+struct StoredHistory<'t> {
+    tree: &'t sled::Tree,
+}
+
+impl History for StoredHistory<'_> {
+    fn event_at(&self, project: &ProjectId, seq: u64) -> Result<Option<Event>, LedgerError> {
+        match stored_record(self.tree, project.as_str(), seq) {
+            Some(bytes) => Record::decode(&bytes).map(|r| Some(r.event)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Store-wide checks of keys: a head entry needs a chain with records, and every key lies in one
+/// of the keyspaces (`docs/FORMAT.md` section 6, step 1).
+fn stray_keys(tree: &sled::Tree, projection: &Projection, damage: &mut Vec<Damage>) -> Result<(), LedgerError> {
+    for item in tree.scan_prefix([HEADS]) {
+        let (key, _) = item?;
+        let project = String::from_utf8_lossy(&key[1..]).into_owned();
+        if projection.project(&project).is_none_or(|c| c.head.seq == 0) && !damage.iter().any(|d| d.project == project)
+        {
+            damage.push(Damage { project, seq: 0, problem: "a head entry for a chain with no records".to_owned() });
+        }
+    }
+    use std::ops::Bound::{Excluded, Included, Unbounded};
+    type Range = (std::ops::Bound<Vec<u8>>, std::ops::Bound<Vec<u8>>);
+    let mut gaps: Vec<Range> = Vec::new();
+    let mut low = Unbounded;
+    for space in [COMMITS, HEADS, META, RECORDS, TAILS] {
+        gaps.push((low, Excluded(vec![space])));
+        low = Included(vec![space + 1]);
+    }
+    gaps.push((low, Unbounded));
+    for gap in gaps {
+        if let Some(item) = tree.range::<Vec<u8>, _>(gap).next() {
+            let (key, _) = item?;
+            let shown: String = key.iter().take(48).map(|b| format!("{b:02x}")).collect();
+            damage.push(Damage {
+                project: String::from_utf8_lossy(&key).into_owned(),
+                seq: 0,
+                problem: format!("key {shown} lies outside every keyspace"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The folding stage: checks each record's place in its chain, decodes it and folds it in.
 struct Fold<'k> {
+    tree: &'k sled::Tree,
     keys: &'k FingerprintKeys,
     progress: Option<&'k dyn Fn(u64)>,
     progress_every: u64,
@@ -295,8 +395,14 @@ struct Fold<'k> {
 }
 
 impl<'k> Fold<'k> {
-    fn new(keys: &'k FingerprintKeys, progress: Option<&'k dyn Fn(u64)>, progress_every: u64) -> Fold<'k> {
+    fn new(
+        tree: &'k sled::Tree,
+        keys: &'k FingerprintKeys,
+        progress: Option<&'k dyn Fn(u64)>,
+        progress_every: u64,
+    ) -> Fold<'k> {
         Fold {
+            tree,
             keys,
             progress,
             progress_every: progress_every.max(1),
@@ -353,6 +459,7 @@ impl<'k> Fold<'k> {
             }
         };
         let mut hashes = batch.hashes.iter();
+        let history = StoredHistory { tree: self.tree };
         for bytes in Framed::new(value) {
             let expected = chain.head.seq + 1;
             let (bytes, hash) = match (bytes, hashes.next()) {
@@ -370,12 +477,11 @@ impl<'k> Fold<'k> {
                     return;
                 }
             };
-            if let Some(p) = crate::verify::misplaced(&view, project, expected, &chain.head.hash) {
+            if let Err(p) = step_view(state, &view, &hash, &history) {
                 chain.fail(expected, p);
                 return;
             }
-            state.apply(expected, hash, view.effective_date, view.actor, &view.kind);
-            chain.digest.push(self.keys, &hash);
+            chain.digest.push(self.keys, &hash, view.commit, view.recorded_at);
             chain.head = Head { seq: expected, hash };
             self.done += 1;
             if let Some(report) = self.progress {
@@ -426,7 +532,7 @@ fn scan_commits(tree: &sled::Tree, keys: &FingerprintKeys) -> Result<(Listing, C
                 }
             };
             let walked = Ok(bytes).and_then(|b| {
-                walk_commit(b, |project, seq, hash| {
+                walk_commit(b, |number, recorded_at, project, seq, hash| {
                     hasher.add(hash);
                     let l = match listed.get_mut(project) {
                         Some(l) => l,
@@ -436,7 +542,7 @@ fn scan_commits(tree: &sled::Tree, keys: &FingerprintKeys) -> Result<(Listing, C
                         l.problem =
                             Some((l.next_seq, format!("the commit log lists seq {seq} where {} was due", l.next_seq)));
                     }
-                    l.digest.push(keys, hash);
+                    l.digest.push(keys, hash, number, recorded_at);
                     l.next_seq += 1;
                 })
             });
@@ -458,7 +564,7 @@ fn scan_commits(tree: &sled::Tree, keys: &FingerprintKeys) -> Result<(Listing, C
             };
             if let Some(p) = problem {
                 let mut first: Option<(String, u64)> = None;
-                let _ = walk_commit(bytes, |project, seq, _| {
+                let _ = walk_commit(bytes, |_, _, project, seq, _| {
                     first.get_or_insert_with(|| (String::from_utf8_lossy(project).into_owned(), seq));
                 });
                 let first = first.as_ref().map(|(p, s)| (p.as_str(), *s));
@@ -537,23 +643,33 @@ impl Chain {
     }
 }
 
-/// Walks one project's records against the commit log's listing, to name the first bad seq.
+/// Walks one project's records against the commit log's listing, with the chain walker's checks,
+/// to name the first bad seq.
 fn locate(tree: &sled::Tree, project: &str) -> Result<Option<(u64, String)>, LedgerError> {
-    let mut listed: Vec<(u64, Hash)> = Vec::new();
+    let Ok(id) = ProjectId::parse("project", project) else {
+        return Ok(Some((1, "malformed project id in a record key".to_owned())));
+    };
+    // (seq, hash, commit, recorded_at) as the commit log lists them
+    let mut listed: Vec<(u64, Hash, u64, i64)> = Vec::new();
     let mut unpacker = Unpacker::new();
     for item in tree.scan_prefix([COMMITS]) {
         let (_, value) = item?;
         let Ok(value) = unpacker.unpack(&value) else { continue };
         for view in Framed::commits(&value).filter_map(|b| b.and_then(CommitView::decode).ok()) {
-            listed.extend(view.records.iter().filter(|r| r.project == project).map(|r| (r.seq, r.hash)));
+            listed.extend(
+                view.records
+                    .iter()
+                    .filter(|r| r.project == project)
+                    .map(|r| (r.seq, r.hash, view.number, view.recorded_at)),
+            );
         }
     }
-    let mut hasher = RecordHasher::new();
-    let mut prev = ProjectId::parse("project", project).map_or([0; 32], |p| genesis_hash(&p));
-    let mut expected = 1u64;
+    let history = StoredHistory { tree };
+    let mut walker = ChainWalker::new(id);
     let sealed = tree.range(record_key(project, 0)..=record_key(project, u64::MAX));
     for item in sealed.chain(tree.range(tail_key(project, 0)..=tail_key(project, u64::MAX))) {
         let (key, value) = item?;
+        let expected = walker.state().head.seq + 1;
         let Some((_, key_seq)) = parse_record_key(&key) else { continue };
         if key_seq != expected {
             return Ok(Some((expected, format!("record missing (next stored key is seq {key_seq})"))));
@@ -563,28 +679,38 @@ fn locate(tree: &sled::Tree, project: &str) -> Result<Option<(u64, String)>, Led
             Err(e) => return Ok(Some((expected, e.to_string()))),
         };
         for bytes in Framed::new(&value) {
+            let expected = walker.state().head.seq + 1;
             let Ok(bytes) = bytes else {
                 return Ok(Some((expected, "record framing is damaged".to_owned())));
             };
-            let hash = hasher.hash(bytes);
-            match listed.get(expected as usize - 1) {
-                None => return Ok(Some((expected, "record not in the commit log".to_owned()))),
-                Some((s, h)) if *s != expected || *h != hash => {
-                    return Ok(Some((expected, "stored bytes do not match the hash the commit log holds".to_owned())))
-                }
-                Some(_) => {}
-            }
-            let view = match RecordView::decode(bytes) {
-                Ok(v) => v,
-                Err(e) => return Ok(Some((expected, e.to_string()))),
+            let hash = match walker.push(bytes, &history) {
+                Ok(h) => h,
+                Err(LedgerError::Corrupt { problem, .. }) => return Ok(Some((expected, problem))),
+                Err(e) => return Err(e),
             };
-            if view.seq != expected || view.prev != prev || view.project != project.as_bytes() {
-                return Ok(Some((expected, "seq, prev or project does not match its place in the chain".to_owned())));
+            let Some((s, h, number, at)) = usize::try_from(expected - 1).ok().and_then(|i| listed.get(i)) else {
+                return Ok(Some((expected, "record not in the commit log".to_owned())));
+            };
+            if *s != expected || *h != hash {
+                return Ok(Some((expected, "stored bytes do not match the hash the commit log holds".to_owned())));
             }
-            prev = hash;
-            expected += 1;
+            if let Ok(view) = RecordView::decode(bytes) {
+                if view.commit != *number {
+                    return Ok(Some((
+                        expected,
+                        format!("record says commit {}; commit {number} lists it", view.commit),
+                    )));
+                }
+                if view.recorded_at != *at {
+                    return Ok(Some((
+                        expected,
+                        format!("record says recorded_at {}; commit {number} says {at}", view.recorded_at),
+                    )));
+                }
+            }
         }
     }
+    let expected = walker.state().head.seq + 1;
     if (expected as usize) <= listed.len() {
         return Ok(Some((expected, format!("record missing: the commit log lists {} records", listed.len()))));
     }

@@ -34,7 +34,7 @@ use crate::id_index::IdIndex;
 use crate::ids::ProjectId;
 use crate::pack::{Packer, Unpacker};
 use crate::projection::{Head, Projection};
-use crate::record::{decode_value, encode_value, push_framed, Framed, Record, FORMAT_VERSION};
+use crate::record::{encode_value, push_framed, Framed, Record, FORMAT_VERSION};
 use crate::replay::{replay, Damage, ReplayOptions, Replayed};
 use crate::rules::History;
 
@@ -256,8 +256,10 @@ impl Store {
         }
         for c in self.projection.absorb(staged) {
             for r in &c.records {
-                let chain = self.ids.chain_number(&r.event.project);
-                self.ids.insert(r.event.event_id.as_bytes(), chain, r.seq);
+                // CHAINS_MAX (2^20) chains and seqs up to 2^44 − 1 fit: the writer never reaches either
+                if let Some(chain) = self.ids.chain_number(&r.event.project) {
+                    let _ = self.ids.insert(r.event.event_id.as_bytes(), chain, r.seq);
+                }
             }
         }
         Ok(answers)
@@ -525,8 +527,7 @@ impl Reader {
         };
         let mut out = Vec::with_capacity(usize::try_from(last - from + 1).unwrap_or(usize::MAX).min(4_096));
         self.read(&sequence, from, last, |number, bytes| {
-            let entry: crate::record::CommitEntry =
-                decode_value("commit entry", bytes).map_err(|e| corrupt("commit log", number, e))?;
+            let entry = crate::record::CommitEntry::decode(bytes).map_err(|e| corrupt("commit log", number, e))?;
             if entry.number != number {
                 return Err(corrupt_at("commit log", number, format!("the entry says commit {}", entry.number)));
             }

@@ -343,8 +343,7 @@ fn commit_chain_mismatch_is_reported() {
         let key = fiscus_ledger::store::commit_key(7);
         let value = tree.get(&key).expect("get").expect("entry");
         let bytes = fiscus_ledger::record::Framed::new(&value).next().expect("one entry").expect("framed");
-        let mut entry: fiscus_ledger::record::CommitEntry =
-            fiscus_ledger::record::decode_value("commit", bytes).expect("decode");
+        let mut entry = fiscus_ledger::record::CommitEntry::decode(bytes).expect("decode");
         entry.records[0].hash[0] ^= 0xff;
         let mut framed = Vec::new();
         fiscus_ledger::record::push_framed(&mut framed, &fiscus_ledger::record::encode_value(&entry));
@@ -830,4 +829,331 @@ fn a_bounded_read_names_a_missing_record() {
     assert_eq!(seqs(0, 9, 2), vec![1, 2]);
     assert!(seqs(10, 9, 100).is_empty());
     assert!(seqs(1, 9, 0).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consistently re-hashed damage: stores whose every hash, link, listing and head adds up, but
+// whose content breaks a rule of docs/FORMAT.md. Only a verifier that checks the rule finds them.
+
+/// Rewrites the store in `tree` (plain runs only: fewer than 32 records per chain, 64 commits)
+/// with `edit` applied to each record before it is encoded and `patch` to its bytes after, then
+/// re-links and re-hashes everything: each record's `prev`, the commit log's hashes and chain, the
+/// heads. The result is damaged only in what `edit` and `patch` did.
+fn forge(
+    tree: &sled::Tree,
+    mut edit: impl FnMut(&mut fiscus_ledger::record::Record),
+    mut patch: impl FnMut(&fiscus_ledger::record::Record, &mut Vec<u8>),
+) {
+    use fiscus_ledger::chain::{commit_hash, genesis_hash, record_hash, COMMIT_GENESIS};
+    use fiscus_ledger::record::{encode_value, push_framed, CommitEntry, Framed, Record};
+    use fiscus_ledger::store::{commit_key, head_value};
+    use std::collections::HashMap;
+    let mut records: HashMap<(String, u64), Record> = HashMap::new();
+    let mut entries: Vec<CommitEntry> = Vec::new();
+    for item in tree.iter() {
+        let (key, value) = item.expect("read");
+        match key[0] {
+            b'c' => {
+                entries.extend(Framed::commits(&value).map(|b| CommitEntry::decode(b.expect("framed")).expect("entry")))
+            }
+            b't' => {
+                for b in Framed::new(&value) {
+                    let r = Record::decode(b.expect("framed")).expect("record");
+                    records.insert((r.event.project.to_string(), r.seq), r);
+                }
+            }
+            b'r' => panic!("forge reads plain runs only"),
+            _ => continue,
+        }
+        if key[0] != b'm' {
+            tree.remove(key).expect("remove");
+        }
+    }
+    let mut heads: HashMap<String, fiscus_ledger::projection::Head> = HashMap::new();
+    let mut prev_commit = COMMIT_GENESIS;
+    for entry in &mut entries {
+        let mut hashes = Vec::new();
+        for listed in &mut entry.records {
+            let mut r = records.remove(&(listed.project.clone(), listed.seq)).expect("listed record");
+            let id = ProjectId::parse("p", &listed.project).expect("id");
+            let head = heads
+                .entry(listed.project.clone())
+                .or_insert(fiscus_ledger::projection::Head { seq: 0, hash: genesis_hash(&id) });
+            r.prev = head.hash;
+            edit(&mut r);
+            let mut bytes = r.encode();
+            patch(&r, &mut bytes);
+            let hash = record_hash(&bytes);
+            *head = fiscus_ledger::projection::Head { seq: listed.seq, hash };
+            listed.hash = hash;
+            hashes.push(hash);
+            let mut framed = Vec::new();
+            push_framed(&mut framed, &bytes);
+            tree.insert(tail_key(&listed.project, listed.seq), framed).expect("record");
+        }
+        entry.hash = commit_hash(&prev_commit, entry.number, &hashes);
+        prev_commit = entry.hash;
+        let mut framed = Vec::new();
+        push_framed(&mut framed, &encode_value(entry));
+        tree.insert(commit_key(entry.number), framed).expect("entry");
+    }
+    for (project, head) in heads {
+        let mut key = vec![b'h'];
+        key.extend_from_slice(project.as_bytes());
+        tree.insert(key, head_value(&head)).expect("head");
+    }
+}
+
+/// The store of `damaged` with `edit` forged into record `seq` of proj-1.
+fn forged(seq: u64, mut edit: impl FnMut(&mut fiscus_ledger::record::Record)) -> Vec<fiscus_ledger::replay::Damage> {
+    damaged(|tree| {
+        forge(
+            tree,
+            |r| {
+                if r.event.project.as_str() == "proj-1" && r.seq == seq {
+                    edit(r)
+                }
+            },
+            |_, _| {},
+        )
+    })
+}
+
+fn assert_first(d: &[fiscus_ledger::replay::Damage], project: &str, seq: u64, words: &str) {
+    assert!(!d.is_empty(), "no damage");
+    assert_eq!((d[0].project.as_str(), d[0].seq), (project, seq), "{d:?}");
+    assert!(d[0].problem.contains(words), "{:?} does not say {words:?}", d[0].problem);
+}
+
+#[test]
+fn forging_without_a_change_is_no_damage() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    build(dir.path(), 2, 8).close().expect("close");
+    {
+        let (db, tree) = open_tree(dir.path()).expect("tree");
+        forge(&tree, |_| {}, |_, _| {});
+        db.flush().expect("flush");
+    }
+    let (store, _) = Store::open(dir.path()).expect("open");
+    assert!(store.damage().is_empty(), "{:?}", store.damage());
+}
+
+#[test]
+fn a_record_whose_commit_number_disagrees_with_its_commit_is_damage() {
+    let d = forged(4, |r| r.commit += 1);
+    assert_first(&d, "proj-1", 4, "commit");
+}
+
+#[test]
+fn a_record_whose_recorded_at_disagrees_with_its_commit_is_damage() {
+    let d = forged(4, |r| r.recorded_at += 1);
+    assert_first(&d, "proj-1", 4, "recorded_at");
+}
+
+#[test]
+fn a_commit_entry_whose_recorded_at_moved_is_damage() {
+    let d = damaged(|tree| {
+        // commit 8 lists one record of proj-1 (seq 4); no hash covers an entry's recorded_at. Each
+        // group of two commits is one run, keyed by its first commit.
+        let key = fiscus_ledger::store::commit_key(7);
+        let value = tree.get(&key).expect("get").expect("run");
+        let mut framed = Vec::new();
+        for bytes in fiscus_ledger::record::Framed::commits(&value) {
+            let mut entry = fiscus_ledger::record::CommitEntry::decode(bytes.expect("framed")).expect("decode");
+            if entry.number == 8 {
+                assert_eq!(entry.records[0].project, "proj-1");
+                entry.recorded_at -= 3_600_000_000;
+            }
+            fiscus_ledger::record::push_framed(&mut framed, &fiscus_ledger::record::encode_value(&entry));
+        }
+        tree.insert(key, framed).expect("insert");
+    });
+    let seq = 4; // commits 1-2 open the projects, then proj-0 and proj-1 take turns
+    assert_first(&d, "proj-1", seq, "recorded_at");
+}
+
+#[test]
+fn a_head_entry_for_a_chain_without_records_is_damage() {
+    let d = damaged(|tree| {
+        tree.insert(
+            b"hghost",
+            fiscus_ledger::store::head_value(&fiscus_ledger::projection::Head { seq: 1, hash: [7; 32] }),
+        )
+        .expect("insert");
+    });
+    assert_first(&d, "ghost", 0, "head entry for a chain with no records");
+}
+
+#[test]
+fn a_key_outside_every_keyspace_is_damage() {
+    for key in [&b"a-key"[..], b"d", b"s\x00", b"zz", b"\xff\xff"] {
+        let d = damaged(|tree| {
+            tree.insert(key, &b"x"[..]).expect("insert");
+        });
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].problem.contains("outside every keyspace"), "{d:?}");
+    }
+}
+
+#[test]
+fn a_memo_that_is_not_utf8_is_damage() {
+    let d = damaged(|tree| {
+        forge(
+            tree,
+            |r| {
+                if r.event.project.as_str() == "proj-1" && r.seq == 3 {
+                    r.event.memo = "MEMO".to_owned();
+                }
+            },
+            |r, bytes| {
+                if r.event.project.as_str() == "proj-1" && r.seq == 3 {
+                    let at = bytes.windows(4).position(|w| w == b"MEMO").expect("memo");
+                    bytes[at..at + 4].copy_from_slice(&[0xff, 0xfe, 0xff, 0xfe]);
+                }
+            },
+        )
+    });
+    assert_first(&d, "proj-1", 3, "UTF-8");
+}
+
+#[test]
+fn stored_fields_over_their_limits_are_damage() {
+    type Edit = Box<dyn Fn(&mut fiscus_ledger::record::Record)>;
+    let cases: Vec<(&str, Edit)> = vec![
+        ("event_id", Box::new(|r| r.event.event_id = "e".repeat(65))),
+        ("event_id", Box::new(|r| r.event.event_id = "tab\there".to_owned())),
+        ("event_id", Box::new(|r| r.event.event_id = String::new())),
+        ("actor", Box::new(|r| r.actor = "a".repeat(129))),
+        ("actor", Box::new(|r| r.actor = String::new())),
+        ("memo", Box::new(|r| r.event.memo = "m".repeat(1_001))),
+        ("memo", Box::new(|r| r.event.memo = "bell\u{7}".to_owned())),
+        ("reference", Box::new(|r| r.event.reference = Some("r".repeat(129)))),
+        (
+            "purpose",
+            Box::new(|r| {
+                if let EventKind::ContributionReceived { fund, .. } = &mut r.event.kind {
+                    *fund = Fund::Restricted("Not A Slug!".to_owned());
+                }
+            }),
+        ),
+        (
+            "from",
+            Box::new(|r| {
+                if let EventKind::ContributionReceived { from, .. } = &mut r.event.kind {
+                    *from = " ".to_owned();
+                }
+            }),
+        ),
+    ];
+    for (field, edit) in cases {
+        let d = forged(5, |r| edit(r));
+        assert_first(&d, "proj-1", 5, "limits");
+        assert!(d[0].problem.contains(field), "{field}: {d:?}");
+    }
+}
+
+#[test]
+fn a_duplicate_event_id_is_damage() {
+    // the same id twice in one chain
+    let d = forged(6, |r| r.event.event_id = "c-1-1".to_owned());
+    assert_first(&d, "proj-1", 6, "c-1-1");
+    // an id of another chain is lawful: event ids are unique per project (docs/FORMAT.md section 2)
+    let dir = tempfile::tempdir().expect("tempdir");
+    build(dir.path(), 2, 8).close().expect("close");
+    {
+        let (db, tree) = open_tree(dir.path()).expect("tree");
+        forge(
+            &tree,
+            |r| {
+                if r.event.project.as_str() == "proj-1" && r.seq == 6 {
+                    r.event.event_id = "c-0-1".to_owned();
+                }
+            },
+            |_, _| {},
+        );
+        db.flush().expect("flush");
+    }
+    let (store, _) = Store::open(dir.path()).expect("open");
+    assert!(store.damage().is_empty(), "{:?}", store.damage());
+}
+
+#[test]
+fn a_non_period_closed_record_on_the_sponsor_chain_is_damage() {
+    let (_dir, store) = reopened_after(
+        |dir| {
+            let mut store = build(dir, 2, 3);
+            let close = event("close-2025", "sponsor", 5, EventKind::PeriodClosed { through: date(1) });
+            store.commit(&request(vec![close])).expect("period closed");
+            store
+        },
+        |tree| {
+            forge(
+                tree,
+                |r| {
+                    if r.event.project.as_str() == "sponsor" {
+                        r.event.kind = EventKind::AdvanceRepaid { amount: usd("10") };
+                    }
+                },
+                |_, _| {},
+            )
+        },
+    );
+    assert_first(store.damage(), "sponsor", 1, "PeriodClosed");
+}
+
+#[test]
+fn a_well_hashed_illegal_history_is_damage_not_a_panic() {
+    // a pledge of 10 then a fulfilment of 20 of it, every hash and link correct (issue 10, 2)
+    let d = damaged(|tree| {
+        forge(
+            tree,
+            |r| match (r.event.project.as_str(), r.seq) {
+                ("proj-1", 2) => {
+                    r.event.kind =
+                        EventKind::PledgeRecorded { amount: usd("10"), sponsor: "Acme".to_owned(), due_date: date(40) }
+                }
+                ("proj-1", 3) => {
+                    r.event.kind = EventKind::PledgeFulfilled { amount: usd("20"), pledge: 2, fee_bps: Some(700) }
+                }
+                _ => {}
+            },
+            |_, _| {},
+        )
+    });
+    assert_first(&d, "proj-1", 3, "rules refuse");
+    // an overdraft: a direct payment of more than the project holds
+    let d = forged(4, |r| {
+        r.event.kind = EventKind::ExpensePaid {
+            request: None,
+            details: Some(fiscus_ledger::event::ExpenseDetails {
+                amount: usd("1000"),
+                payee: "Venue".to_owned(),
+                category: "venue".to_owned(),
+                fund: Fund::Unrestricted,
+                receipt: fiscus_ledger::event::Receipt { hash: [1; 32], file_name: "r.pdf".to_owned() },
+            }),
+        }
+    });
+    assert_first(&d, "proj-1", 4, "overdraft");
+    // a completed field that is not what the rules give: a fee rate the project never had is
+    // lawful (a request may name it), but a refund's fee share must be the rules' own
+    let d = forged(5, |r| {
+        r.event.kind = EventKind::RefundIssued {
+            amount: usd("10"),
+            contribution: 2,
+            fund: Some(Fund::Unrestricted),
+            fee_share: Some(Decimal::new(1, 2)),
+        }
+    });
+    assert_first(&d, "proj-1", 5, "completes");
+}
+
+#[test]
+fn a_record_key_past_the_index_range_is_damage_not_an_abort() {
+    let d = damaged(|tree| {
+        let v = value(tree, 4);
+        tree.insert(tail_key("proj-1", 1 << 44), v.clone()).expect("insert");
+        tree.insert(tail_key("proj-1", u64::MAX), v).expect("insert");
+    });
+    assert_eq!(d[0].project, "proj-1", "{d:?}");
 }

@@ -41,6 +41,9 @@ pub fn store(dir: &Path, json: bool) -> Result<(), Failure> {
                 state.head.seq,
                 "the chain verifies but does not add up to the store's projection".to_owned(),
             )),
+            Err(fiscus_client::fiscus_ledger::LedgerError::Corrupt { project, seq, problem }) => {
+                problems.push((project, seq, problem))
+            }
             Err(e) => problems.push((chain.id.to_string(), 0, e.to_string())),
         }
         bar.inc(chain.head.seq);
