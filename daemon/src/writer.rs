@@ -248,11 +248,26 @@ fn commit_group(
         }
         Err(e) => {
             warn!(requests = requests.len(), error = %e, "commit group failed; nothing was applied");
+            let answer = storage_failure(&e);
             for reply in replies.drain(..) {
-                let _ = reply.send(Err(LedgerError::ReadOnly(format!("the write failed: {e}"))));
+                let _ = reply.send(Err(LedgerError::ReadOnly(answer.clone())));
             }
         }
     }
     requests.clear();
     replies.clear();
+}
+
+/// The answer (a [`LedgerError::ReadOnly`] message, so `UNAVAILABLE`) to every request of a group
+/// whose write failed (a full disk, an unwritable data folder): the outcome is unknown to the caller,
+/// and a retry with the same event ids is safe. The store refuses later writes until it is reopened
+/// (see "Disk trouble" in ARCHITECTURE.md); a group refused for that reason gets the store's reason.
+fn storage_failure(e: &LedgerError) -> String {
+    match e {
+        LedgerError::ReadOnly(why) => why.clone(),
+        other => format!(
+            "this commit could not be written ({other}); it is not acknowledged and may or may not be stored: \
+             retry with the same event ids once fiscusd has been restarted on a sound disk"
+        ),
+    }
 }

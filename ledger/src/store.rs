@@ -243,7 +243,10 @@ impl Store {
         let staged = group.finish();
         let batch = self.batch(&staged.commits, &staged.states)?;
         if let Err(e) = self.write(batch) {
-            self.read_only = Some(format!("a write failed ({e}); reopen the store to recover what is durable"));
+            self.read_only = Some(format!(
+                "a write failed ({e}); writes are refused until the store is reopened (restart fiscusd once the \
+                 disk is sound): replay then verifies what is durable"
+            ));
             return Err(e);
         }
         for c in self.projection.absorb(staged) {

@@ -8,6 +8,7 @@ mod bad_input;
 mod cli;
 mod concurrency;
 mod crash;
+mod disk;
 mod field_paths;
 mod idempotency;
 mod overflow;
