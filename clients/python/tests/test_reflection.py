@@ -5,6 +5,7 @@ services and resolves every method, the health service answers SERVING, and the 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -47,8 +48,10 @@ def test_the_daemon_readme_discovery_script_runs_as_written(daemon: Daemon, tmp_
     assert len(blocks) == 1, "daemon/README.md has the discover.py block"
     script = tmp_path / "discover.py"
     script.write_text(blocks[0])
+    # As the README runs it: the token in FISCUS_TOKEN, never on the command line.
     run = subprocess.run(
-        [sys.executable, script, daemon.address, daemon.tokens.auditor, OWN_PROJECT],
+        [sys.executable, script, daemon.address, OWN_PROJECT],
+        env={**os.environ, "FISCUS_TOKEN": daemon.tokens.auditor},
         capture_output=True,
         text=True,
         timeout=60,
