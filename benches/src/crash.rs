@@ -394,7 +394,7 @@ impl Run {
         let started = Instant::now();
         let mut daemon = Daemon::spawn(&self.fiscusd, &self.dir, &self.log)?;
         let addr = daemon.wait_addr(START_DEADLINE).await.map_err(|e| format!("{e}; log:\n{}", tail(&self.log)))?;
-        wait_serving(addr).await?;
+        wait_serving(addr, pb::ledger_server::SERVICE_NAME, START_DEADLINE).await?;
         self.last_start = started.elapsed();
         self.report.start_ms.push(self.last_start.as_secs_f64() * 1e3);
         Ok(daemon)
@@ -968,8 +968,8 @@ fn add_token(fiscusd: &Path, tokens: &Path, role: &str, name: &str) -> Result<St
     Ok(token)
 }
 
-/// One connected channel to `addr`.
-async fn connect(addr: SocketAddr) -> Result<Channel, BoxError> {
+/// One connected channel to `addr` (plaintext, 5 s connect timeout, no Nagle delay).
+pub async fn connect(addr: SocketAddr) -> Result<Channel, BoxError> {
     Ok(Endpoint::from_shared(format!("http://{addr}"))?
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true)
@@ -977,14 +977,15 @@ async fn connect(addr: SocketAddr) -> Result<Channel, BoxError> {
         .await?)
 }
 
-/// Waits until the daemon on `addr` answers SERVING for the Ledger service.
-async fn wait_serving(addr: SocketAddr) -> Result<(), BoxError> {
+/// Waits until the server on `addr` answers SERVING for `service` ("" for the whole server),
+/// trying every 10 ms for at most `deadline`.
+pub async fn wait_serving(addr: SocketAddr, service: &str, deadline: Duration) -> Result<(), BoxError> {
     let started = Instant::now();
     let mut last = String::from("no answer yet");
-    while started.elapsed() < START_DEADLINE {
+    while started.elapsed() < deadline {
         match connect(addr).await {
             Ok(channel) => {
-                let asked = HealthCheckRequest { service: pb::ledger_server::SERVICE_NAME.to_owned() };
+                let asked = HealthCheckRequest { service: service.to_owned() };
                 match HealthClient::new(channel).check(asked).await {
                     Ok(r) if r.get_ref().status == i32::from(ServingStatus::Serving) => return Ok(()),
                     Ok(r) => last = format!("status {}", r.get_ref().status),
@@ -995,15 +996,16 @@ async fn wait_serving(addr: SocketAddr) -> Result<(), BoxError> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    Err(format!("{addr} did not report SERVING within {START_DEADLINE:?} ({last})").into())
+    Err(format!("{addr} did not report SERVING within {deadline:?} ({last})").into())
 }
 
 /// Adds `authorization: Bearer <token>` to every call.
 #[derive(Clone)]
-struct Bearer(MetadataValue<Ascii>);
+pub struct Bearer(MetadataValue<Ascii>);
 
 impl Bearer {
-    fn new(token: &str) -> Result<Bearer, BoxError> {
+    /// The interceptor for `token`; an error when the token is not printable ASCII.
+    pub fn new(token: &str) -> Result<Bearer, BoxError> {
         Ok(Bearer(format!("Bearer {token}").parse().map_err(|_| "the token is not printable ASCII")?))
     }
 }

@@ -36,14 +36,13 @@ use fiscus_proto::pb;
 use fiscus_proto::pb::event::Kind;
 use fiscus_proto::pb::ledger_client::LedgerClient;
 use serde_json::json;
-use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
-use tonic::service::Interceptor;
 use tonic::transport::{Channel, Endpoint};
-use tonic::{Request, Status};
-use tonic_health::pb::health_check_response::ServingStatus;
+use tonic::Status;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
+
+use fiscus_bench::crash::{wait_serving, Bearer};
 
 use crate::echo;
 
@@ -133,7 +132,7 @@ async fn measure(
         .stderr(Stdio::from(std::fs::File::create(&log)?));
     let daemon = Server::start("fiscusd", daemon, FISCUSD_LISTENING, &log)?;
     eprintln!("fiscusd (pid {}) listening on {}", daemon.pid(), daemon.addr);
-    wait_serving(daemon.addr, pb::ledger_server::SERVICE_NAME).await?;
+    wait_serving(daemon.addr, pb::ledger_server::SERVICE_NAME, START_DEADLINE).await?;
 
     // The echo server starts now and idles until its slices of phase 2.
     let echo_log = dir.join("echo.log");
@@ -141,7 +140,7 @@ async fn measure(
     echo_cmd.arg("echo-server").stdin(Stdio::piped()).stderr(Stdio::from(std::fs::File::create(&echo_log)?));
     let echo_server = Server::start("echo server", echo_cmd, echo::LISTENING, &echo_log)?;
     eprintln!("echo server (pid {}) listening on {}", echo_server.pid(), echo_server.addr);
-    wait_serving(echo_server.addr, "").await?;
+    wait_serving(echo_server.addr, "", START_DEADLINE).await?;
 
     let projects: Vec<String> = (0..args.projects).map(|i| format!("bench-{i:03}")).collect();
     let admin_channel = connect(daemon.addr).await?;
@@ -413,44 +412,6 @@ async fn connect_all(addr: SocketAddr, n: usize) -> Result<Vec<Channel>, BoxErro
         channels.push(connect(addr).await?);
     }
     Ok(channels)
-}
-
-/// Waits until the server on `addr` answers SERVING for `service` ("" for the whole server).
-async fn wait_serving(addr: SocketAddr, service: &str) -> Result<(), BoxError> {
-    let started = Instant::now();
-    let mut last = String::from("no answer yet");
-    while started.elapsed() < START_DEADLINE {
-        match connect(addr).await {
-            Ok(channel) => {
-                let asked = HealthCheckRequest { service: service.to_owned() };
-                match HealthClient::new(channel).check(asked).await {
-                    Ok(r) if r.get_ref().status == i32::from(ServingStatus::Serving) => return Ok(()),
-                    Ok(r) => last = format!("status {}", r.get_ref().status),
-                    Err(e) => last = e.to_string(),
-                }
-            }
-            Err(e) => last = e.to_string(),
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Err(format!("{addr} did not report SERVING within {START_DEADLINE:?} ({last})").into())
-}
-
-/// Adds `authorization: Bearer <token>` to every call.
-#[derive(Clone)]
-struct Bearer(MetadataValue<Ascii>);
-
-impl Bearer {
-    fn new(token: &str) -> Result<Bearer, BoxError> {
-        Ok(Bearer(format!("Bearer {token}").parse().map_err(|_| "the token is not printable ASCII")?))
-    }
-}
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        request.metadata_mut().insert("authorization", self.0.clone());
-        Ok(request)
-    }
 }
 
 /// A Ledger client with a token.
