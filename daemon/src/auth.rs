@@ -70,6 +70,19 @@ impl Principal {
         }
     }
 
+    /// [`Principal::may_read`] for a write: `PERMISSION_DENIED` when a `project:<id>` token would
+    /// record in another project, saying what it may do (record for its own project), checked
+    /// before anything else about `project`.
+    pub fn may_write(&self, project: &str) -> Result<(), Status> {
+        self.notes.project(project);
+        match &self.role {
+            Role::Project(own) if own.as_str() != project => Err(Status::permission_denied(format!(
+                "a token of project {own} may record only in that project's chain"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// The one project a `project:<id>` token is limited to; `None` for the other roles.
     pub fn own_project(&self) -> Option<&str> {
         match &self.role {

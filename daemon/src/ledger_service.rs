@@ -56,7 +56,7 @@ fn may_record(principal: &Principal, events: &[pb::Event]) -> Result<(), Status>
         }
         Role::Project(own) => {
             for (i, e) in events.iter().enumerate() {
-                principal.may_read(&e.project)?;
+                principal.may_write(&e.project)?;
                 if !matches!(e.kind, Some(Kind::ExpenseRequested(_))) {
                     return Err(Status::permission_denied(format!(
                         "events[{i}]: a token of project {own} may record only expense_requested"

@@ -140,6 +140,7 @@ fn commands(d: &Daemon) {
     assert!(ok(d, &t.project, &["balance", own]).contains("9000.00 USD"));
     refused(d, Some(&t.project), &["balance", "conf-b"], 1, "PERMISSION_DENIED");
     refused(d, None, &["balance", own], 1, "UNAUTHENTICATED");
+    refused(d, None, &["balance", own], 1, "give --token or set FISCUS_TOKEN");
     refused(d, Some(&t.accountant), &["balance", "no-such"], 1, "NOT_FOUND");
     assert_eq!(json(d, &t.project, &["projects"]).as_array().map(Vec::len), Some(1));
     assert_eq!(json(d, &t.accountant, &["projects"]).as_array().map(Vec::len), Some(3));
@@ -406,4 +407,134 @@ async fn a_token_goes_over_plaintext_only_to_this_machine() {
     // Loopback over http:// is fine.
     let (code, _, err) = fiscus_env(&d, &env, &["projects"]);
     assert_eq!(code, 0, "{err}");
+}
+
+/// Issue 13 §1, §2, §5 against `fiscusd`: an import's dry run stages every row on the chains read
+/// over `ExportChain` and refuses by file line what the real import would refuse; the seqs it
+/// announces are those the real import gets; a likely duplicate is refused; a project token's
+/// refused write says what it may record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_is_checked_against_the_daemons_state_by_line() {
+    let d = std::sync::Arc::new(Daemon::start().await);
+    let d2 = d.clone();
+    blocking(move || import_checks(&d2)).await;
+}
+
+fn import_checks(d: &Daemon) {
+    let t = d.tokens.clone();
+    let own = OWN_PROJECT;
+    ok(
+        d,
+        &t.admin,
+        &[
+            "record",
+            "open-project",
+            "--project",
+            own,
+            "--name",
+            "Conf A",
+            "--fee-bps",
+            "0",
+            "--currency",
+            "USD",
+            "--date",
+            "2026-01-01",
+        ],
+    );
+    let csv = d.dir.path().join("march.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "date,project,kind,amount,currency,counterparty,memo,reference\r\n\
+             2026-03-01,{own},donation,50.00,USD,Ann,a,R-1\r\n\
+             2026-03-02,no-such-project,donation,5.00,USD,Bob,b,R-2\r\n\
+             2026-03-03,{own},expense,-80.00,USD,Venue,c,R-3\r\n"
+        ),
+    )
+    .expect("write");
+    let c = csv.display().to_string();
+    for dry in [true, false] {
+        let mut args = vec!["import", "csv", c.as_str()];
+        if dry {
+            args.push("--dry-run");
+        }
+        let (code, out, err) = fiscus(d, Some(&t.accountant), &args);
+        assert_eq!(code, 1, "dry run {dry}: {out}\n{err}");
+        assert!(err.contains("line 3") && err.contains("no-such-project"), "dry run {dry}: {err}");
+        assert!(err.contains("line 4") && err.contains("overdraft"), "dry run {dry}: {err}");
+    }
+    let head = || json(d, &t.accountant, &["balance", own])["head_seq"].as_u64().expect("seq");
+    assert_eq!(head(), 1, "nothing was recorded");
+
+    std::fs::write(
+        &csv,
+        format!(
+            "date,project,kind,amount,currency,counterparty,memo,reference\r\n\
+             2026-03-01,{own},donation,50.00,USD,Ann,a,R-1\r\n\
+             2026-03-03,{own},expense,-20.00,USD,Venue,c,R-3\r\n"
+        ),
+    )
+    .expect("write");
+    let dry = json(d, &t.accountant, &["import", "csv", &c, "--dry-run"]);
+    let seqs: Vec<(u64, u64)> = dry["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| (l["line"].as_u64().expect("line"), l["seq"].as_u64().expect("seq")))
+        .collect();
+    assert_eq!(seqs, [(2, 2), (3, 3)], "{dry}");
+    let done = json(d, &t.accountant, &["import", "csv", &c]);
+    assert_eq!(done["lines"][1]["seq"], 3, "{done}");
+    assert_eq!(head(), 3);
+
+    // The same bank transaction typed in by hand is refused unless asked.
+    let by_hand = [
+        "record",
+        "contribution",
+        "--project",
+        own,
+        "--amount",
+        "50",
+        "--currency",
+        "USD",
+        "--from",
+        "Ann",
+        "--source",
+        "donation",
+        "--reference",
+        "R-1",
+        "--date",
+        "2026-03-01",
+    ];
+    refused(d, Some(&t.accountant), &by_hand, 1, "likely a duplicate");
+    assert_eq!(head(), 3);
+
+    // A project token's refused write says what it may do, not what it may read.
+    let (code, _, err) = fiscus(
+        d,
+        Some(&t.project),
+        &[
+            "record",
+            "expense-request",
+            "--project",
+            "conf-b",
+            "--amount",
+            "5",
+            "--currency",
+            "USD",
+            "--payee",
+            "Printer",
+            "--category",
+            "print",
+            "--receipt",
+            "badges.pdf",
+            "--receipt-hash",
+            "abababababababababababababababababababababababababababababababab",
+            "--date",
+            "2026-03-04",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("PERMISSION_DENIED") && err.contains("may record only"), "{err}");
+    assert!(!err.contains("may read"), "{err}");
 }

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
-use fiscus_client::fiscus_ledger::commit::Committed;
+use fiscus_client::fiscus_ledger::commit::{Committed, COMMIT_EVENTS_MAX};
 use fiscus_client::fiscus_ledger::export;
 use fiscus_client::fiscus_ledger::ids::{parse_date, DATE_MAX, DATE_MIN};
 use fiscus_client::fiscus_ledger::{Currency, Event, ProjectId};
@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::backend::Backend;
+use crate::check;
 use crate::fail::Failure;
 use crate::import;
 use crate::record::{self, EventSpec, KindSpec};
@@ -180,12 +181,17 @@ pub struct RecordInput {
     pub id: Option<String>,
     /// Expected head seq of its project.
     pub expected_seq: Option<u64>,
+    /// Record likely duplicates anyway.
+    pub allow_duplicate: bool,
     /// Its kind and fields.
     pub kind: Option<KindSpec>,
 }
 
-fn today() -> NaiveDate {
-    chrono::DateTime::from_timestamp_micros(crate::backend::now_us()).map_or(DATE_MIN, |t| t.date_naive())
+/// Today's date where the user is: the local calendar date (the `TZ` time zone, else the
+/// system's), not the UTC date, so that a gift recorded at 15:50 on 31 December in Los Angeles is
+/// dated 31 December, and a retry at 16:10 the same evening gets the same date and the same id.
+pub fn today() -> NaiveDate {
+    chrono::Local::now().date_naive()
 }
 
 /// `fiscus record`.
@@ -213,6 +219,16 @@ pub async fn record(b: &mut Backend, input: RecordInput, json: bool) -> Result<(
             "give an event kind (such as `fiscus record contribution ...`) or --file FILE; see fiscus record --help",
         )),
     };
+    if !input.allow_duplicate {
+        let duplicates = check::likely_duplicates(b, &events).await?;
+        if !duplicates.is_empty() {
+            let list: Vec<String> = duplicates.iter().map(|d| format!("likely a duplicate: {d}")).collect();
+            return Err(Failure::other(format!(
+                "{}\nnothing was recorded; give --allow-duplicate to record it anyway (or --id for a new event id)",
+                list.join("\n")
+            )));
+        }
+    }
     let committed = b.record(&events, &expected).await?;
     print_committed(&events, &committed, json);
     Ok(())
@@ -241,35 +257,90 @@ fn print_committed(events: &[Event], c: &Committed, json: bool) {
     }
 }
 
-/// The event ids among `wanted` already recorded in the projects of `rows`.
-async fn recorded_ids(b: &Backend, rows: &[import::Row]) -> Result<BTreeSet<String>, Failure> {
-    let wanted: BTreeSet<&str> = rows.iter().map(|r| r.event.event_id.as_str()).collect();
-    let projects: BTreeSet<&ProjectId> = rows.iter().map(|r| &r.event.project).collect();
-    let known: BTreeSet<ProjectId> = b.projects(true).await?.into_iter().map(|p| p.project).collect();
-    let mut found = BTreeSet::new();
-    for p in projects.into_iter().filter(|p| known.contains(*p)) {
-        let mut after = 0;
-        loop {
-            let page = b.events(p, after, 1000).await?;
-            if page.events.is_empty() {
-                break;
-            }
-            for e in &page.events {
-                if wanted.contains(e.event.event_id.as_str()) {
-                    found.insert(e.event.event_id.clone());
-                }
-            }
-            after = page.next_after_seq;
-            if after >= page.head_seq {
-                break;
-            }
-        }
-    }
-    Ok(found)
+/// What became of one CSV row: where it is (or would be) stored, or why it is refused.
+struct RowOutcome {
+    /// The row.
+    row: import::Row,
+    /// Its seq, when recorded (or, in a dry run, the seq it would get).
+    seq: Option<u64>,
+    /// `already recorded`, `recorded`, `would be recorded`, or `refused`.
+    status: &'static str,
+    /// Why it is refused.
+    problem: Option<String>,
 }
 
-/// `fiscus import csv`.
-pub async fn import_csv(b: &mut Backend, path: &Path, dry_run: bool, json: bool) -> Result<(), Failure> {
+fn row_amount(r: &import::Row) -> String {
+    show::headline_money(&r.event.kind).map(|m| show::amount(m.amount(), m.currency())).unwrap_or_default()
+}
+
+fn print_outcomes(outcomes: &[RowOutcome]) {
+    let mut t = show::table(&["Line", "Project", "Date", "Event", "Amount", "Seq", "Status"], &[0, 4, 5]);
+    for o in outcomes {
+        let status = match &o.problem {
+            Some(p) => format!("{}: {p}", o.status),
+            None => o.status.to_owned(),
+        };
+        t.add_row(vec![
+            o.row.line.to_string(),
+            o.row.event.project.to_string(),
+            o.row.event.effective_date.to_string(),
+            o.row.event.kind.name().to_owned(),
+            row_amount(&o.row),
+            o.seq.map(|s| s.to_string()).unwrap_or_default(),
+            status,
+        ]);
+    }
+    outln!("{t}");
+}
+
+fn outcomes_json(outcomes: &[RowOutcome]) -> Vec<serde_json::Value> {
+    outcomes
+        .iter()
+        .map(|o| {
+            json!({
+                "line": o.row.line,
+                "project": o.row.event.project.as_str(),
+                "event_id": o.row.event.event_id,
+                "seq": o.seq,
+                "status": o.status,
+                "message": o.problem,
+            })
+        })
+        .collect()
+}
+
+/// The refused rows as a failure naming each line, after printing them (`--json`: on stdout).
+fn refuse_rows(path: &Path, outcomes: &[RowOutcome], json: bool, dry_run: bool) -> Failure {
+    let refused: Vec<&RowOutcome> = outcomes.iter().filter(|o| o.problem.is_some()).collect();
+    if json {
+        show::print_json(&json!({
+            "rows": outcomes.len(),
+            "recorded": 0,
+            "would_record": 0,
+            "lines": outcomes_json(outcomes),
+            "errors": refused.iter().map(|o| json!({"line": o.row.line, "column": null, "message": o.problem})).collect::<Vec<_>>(),
+        }));
+    } else {
+        print_outcomes(outcomes);
+    }
+    let list: Vec<String> = refused
+        .iter()
+        .map(|o| format!("{}: line {}: {}", path.display(), o.row.line, o.problem.as_deref().unwrap_or_default()))
+        .collect();
+    let note = if dry_run { "the import would record nothing" } else { "nothing was recorded" };
+    Failure::other(format!("{}\n{note}", list.join("\n")))
+}
+
+/// `fiscus import csv`: parses every row, checks each against the ledger's current state (the
+/// ledger's own staging on the verified chains, [`check::Chains`]), refuses likely duplicates
+/// unless `allow_duplicate`, then records in commits of at most 1,000 rows (none with `dry_run`).
+pub async fn import_csv(
+    b: &mut Backend,
+    path: &Path,
+    dry_run: bool,
+    allow_duplicate: bool,
+    json: bool,
+) -> Result<(), Failure> {
     let text = import::read(path).map_err(Failure::other)?;
     let lines = text.iter().filter(|&&c| c == b'\n').count() as u64;
     let bar = progress(Some(lines.saturating_sub(1)), "checking rows");
@@ -288,66 +359,98 @@ pub async fn import_csv(b: &mut Backend, path: &Path, dry_run: bool, json: bool)
             return Err(Failure::other(format!("{}\nnothing was recorded", list.join("\n"))));
         }
     };
-    let already = recorded_ids(b, &rows).await?;
-    let new = import::new_rows(&rows, &already);
-    let mut commits = Vec::new();
-    if !dry_run && !new.is_empty() {
+    let projects: BTreeSet<ProjectId> = rows.iter().map(|r| r.event.project.clone()).collect();
+    let chains = check::Chains::read(b, &projects).await?;
+    let mut outcomes: Vec<RowOutcome> = rows
+        .iter()
+        .map(|r| {
+            let seq = chains.known.recorded_seq(&r.event);
+            RowOutcome {
+                row: r.clone(),
+                seq,
+                status: if seq.is_some() { "already recorded" } else { "" },
+                problem: None,
+            }
+        })
+        .collect();
+    let new: Vec<usize> = (0..outcomes.len()).filter(|&i| outcomes[i].seq.is_none()).collect();
+    // Each new row against the state, in the order it would be recorded: its seq or why not.
+    let events: Vec<Event> = new.iter().map(|&i| outcomes[i].row.event.clone()).collect();
+    for (&i, checked) in new.iter().zip(chains.check_each(&events)) {
+        let o = &mut outcomes[i];
+        match checked {
+            Ok(seq) => (o.seq, o.status) = (Some(seq), if dry_run { "would be recorded" } else { "recorded" }),
+            Err(e) => (o.status, o.problem) = ("refused", Some(e.to_string())),
+        }
+        if let (false, Some(dup)) = (allow_duplicate, chains.known.duplicate_of(&o.row.event)) {
+            (o.seq, o.status) = (None, "refused");
+            o.problem = Some(format!("likely a duplicate: {dup}; give --allow-duplicate to record it anyway"));
+        }
+    }
+    if outcomes.iter().any(|o| o.problem.is_some()) {
+        return Err(refuse_rows(path, &outcomes, json, dry_run));
+    }
+    // The commits as they will be sent, checked whole (a commit is all or nothing).
+    let chunks: Vec<Vec<usize>> = new.chunks(COMMIT_EVENTS_MAX).map(<[usize]>::to_vec).collect();
+    let commits: Vec<Vec<Event>> =
+        chunks.iter().map(|c| c.iter().map(|&i| outcomes[i].row.event.clone()).collect()).collect();
+    if let Err((k, e)) = chains.check_commits(&commits) {
+        let rows: Vec<import::Row> = chunks[k].iter().map(|&i| outcomes[i].row.clone()).collect();
+        return Err(Failure::other(format!("{}\nnothing was recorded", import::locate(&e.to_string(), &rows))));
+    }
+    let mut numbers = Vec::new();
+    if !dry_run {
         let bar = progress(Some(new.len() as u64), "recording");
-        for chunk in import::chunks(&new) {
-            let events: Vec<Event> = chunk.iter().map(|r| r.event.clone()).collect();
-            match b.record(&events, &[]).await {
-                Ok(c) => commits.push(c.commit),
+        for (chunk, events) in chunks.iter().zip(&commits) {
+            match b.record(events, &[]).await {
+                Ok(c) => {
+                    numbers.push(c.commit);
+                    for (&i, p) in chunk.iter().zip(&c.positions) {
+                        outcomes[i].seq = Some(p.seq);
+                    }
+                }
                 Err(e) => {
                     bar.finish_and_clear();
-                    let recorded = commits.len() * fiscus_client::fiscus_ledger::commit::COMMIT_EVENTS_MAX;
+                    let rows: Vec<import::Row> = chunk.iter().map(|&i| outcomes[i].row.clone()).collect();
+                    let recorded: usize = chunks[..numbers.len()].iter().map(Vec::len).sum();
                     let note = if recorded == 0 {
                         "nothing was recorded".to_owned()
                     } else {
                         format!("the first {recorded} new rows were recorded; run the import again to record the rest")
                     };
-                    return Err(Failure::other(format!("{}\n{note}", import::locate(&e.to_string(), chunk))));
+                    let message = import::locate(&e.to_string(), &rows);
+                    if json {
+                        show::print_json(&json!({
+                            "rows": outcomes.len(),
+                            "recorded": recorded,
+                            "commits": numbers,
+                            "errors": [{"line": null, "column": null, "message": message}],
+                        }));
+                    }
+                    return Err(Failure::other(format!("{message}\n{note}")));
                 }
             }
-            bar.inc(chunk.len() as u64);
+            bar.inc(events.len() as u64);
         }
         bar.finish_and_clear();
     }
-    let recorded = if dry_run { 0 } else { new.len() };
+    let already = outcomes.len() - new.len();
     if json {
         show::print_json(&json!({
-            "rows": rows.len(),
-            "already_recorded": already.len(),
-            "recorded": recorded,
+            "rows": outcomes.len(),
+            "already_recorded": already,
+            "recorded": if dry_run { 0 } else { new.len() },
             "would_record": if dry_run { new.len() } else { 0 },
-            "commits": commits,
+            "commits": numbers,
+            "lines": outcomes_json(&outcomes),
         }));
     } else {
-        let mut t = show::table(&["Line", "Project", "Date", "Event", "Amount", "Status"], &[0, 4]);
-        for r in &rows {
-            let status = match (already.contains(&r.event.event_id), dry_run) {
-                (true, _) => "already recorded",
-                (false, true) => "would be recorded",
-                (false, false) => "recorded",
-            };
-            let money =
-                show::headline_money(&r.event.kind).map(|m| show::amount(m.amount(), m.currency())).unwrap_or_default();
-            t.add_row(vec![
-                r.line.to_string(),
-                r.event.project.to_string(),
-                r.event.effective_date.to_string(),
-                r.event.kind.name().to_owned(),
-                money,
-                status.to_owned(),
-            ]);
-        }
-        outln!("{t}");
-        let commits = commits.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+        print_outcomes(&outcomes);
+        let numbers = numbers.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
         match (dry_run, new.len()) {
-            (true, n) => outln!("{} rows checked; {n} would be recorded, {} already are", rows.len(), already.len()),
-            (false, 0) => outln!("{} rows, all already recorded: nothing new", rows.len()),
-            (false, n) => {
-                outln!("{} rows; {n} recorded in commit {commits}; {} already were", rows.len(), already.len())
-            }
+            (true, n) => outln!("{} rows checked; {n} would be recorded, {already} already are", outcomes.len()),
+            (false, 0) => outln!("{} rows, all already recorded: nothing new", outcomes.len()),
+            (false, n) => outln!("{} rows; {n} recorded in commit {numbers}; {already} already were", outcomes.len()),
         }
     }
     Ok(())

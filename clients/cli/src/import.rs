@@ -1,27 +1,40 @@
 //! `fiscus import csv`: money movements from a bank's or payment processor's CSV export
 //! (`docs/IMPORT.md` documents the layout).
 //!
-//! Every row is checked before anything is recorded; a bad row is reported with its line number and
-//! column, and then nothing is recorded. Each row's event id is derived from its normalised content
-//! (`csv-` and 32 hex digits of blake3), so importing the same file again records nothing new, and
-//! a file with rows added at its end records only the new rows.
+//! Every row is checked before anything is recorded; a bad row is reported with its line number in
+//! the file (counting every line break, `\n` or `\r\n`, including those inside quoted fields) and
+//! column, and then nothing is recorded. Each row's event id is derived from its validated,
+//! normalised event ([`crate::identity::content_id`]: `csv-` and 32 hex digits), so importing the
+//! same file again records nothing new, even after its line endings were converted, and a file with
+//! rows added at its end records only the new rows.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::NaiveDate;
-use fiscus_client::fiscus_ledger::commit::COMMIT_EVENTS_MAX;
 use fiscus_client::fiscus_ledger::ids::parse_date;
 use fiscus_client::fiscus_ledger::money::parse_amount;
 use fiscus_client::fiscus_ledger::{
     Currency, Event, EventKind, ExpenseDetails, Fund, LedgerError, Money, ProjectId, Receipt, Source,
 };
 
+use crate::identity::{content_id, normalise_text, Origin};
+
 /// The columns a file must have (in any order, names case-insensitive).
 pub const REQUIRED_COLUMNS: [&str; 5] = ["date", "project", "kind", "amount", "currency"];
 /// Columns a file may have.
 pub const OPTIONAL_COLUMNS: [&str; 7] =
     ["counterparty", "memo", "reference", "category", "fund", "receipt", "receipt_hash"];
+/// The values of the `kind` column and what each records (`docs/IMPORT.md`, `import csv --help`).
+pub const KINDS: [(&str, &str); 7] = [
+    ("sponsorship", "ContributionReceived, source sponsorship"),
+    ("donation", "ContributionReceived, source donation"),
+    ("ticket-sales", "ContributionReceived, source ticket-sales (also written \"tickets\")"),
+    ("grant", "ContributionReceived, source grant (from outside the sponsor)"),
+    ("contribution", "ContributionReceived, source other"),
+    ("other", "ContributionReceived, source other"),
+    ("expense", "ExpensePaid, a direct payment (positive or negative amount)"),
+];
 /// Most bad rows reported at once.
 pub const ROW_ERRORS_MAX: usize = 20;
 /// Category of an expense row without one.
@@ -119,12 +132,12 @@ pub fn parse(text: &[u8], progress: &mut dyn FnMut(u64)) -> Result<Vec<Row>, Vec
         let record = match result {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(0, |p| line_at(text, p.byte()));
                 errors.push(RowError { line, column: None, message: format!("not valid CSV: {e}") });
                 break;
             }
         };
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.position().map_or(0, |p| line_at(text, p.byte()));
         let get = |c: &str| index.get(c).and_then(|&i| record.get(i)).unwrap_or("").to_owned();
         match row(line, &get) {
             Ok(event) => match seen.get(&event.event_id) {
@@ -154,6 +167,19 @@ pub fn parse(text: &[u8], progress: &mut dyn FnMut(u64)) -> Result<Vec<Row>, Vec
     }
 }
 
+/// The line (from 1) of the file `text` on which the record starting at byte `offset` begins:
+/// one more than the line breaks before it (`\n`, which a `\r\n` ends with). The CSV reader's
+/// own count is not used: it counts a `\r\n` before a record as the record's first byte.
+fn line_at(text: &[u8], offset: u64) -> u64 {
+    let end = usize::try_from(offset).unwrap_or(usize::MAX).min(text.len());
+    let mut start = end;
+    // a record never starts with the line break that ends the one before it
+    while start < text.len() && (text[start] == b'\n' || text[start] == b'\r') {
+        start += 1;
+    }
+    1 + text[..start].iter().filter(|&&c| c == b'\n').count() as u64
+}
+
 /// One row into its event; `get` reads a column (empty when the file has no such column).
 fn row(line: u64, get: &dyn Fn(&str) -> String) -> Result<Event, RowError> {
     let date: NaiveDate = parse_date("date", &get("date")).map_err(|e| ledger_error(line, &e))?;
@@ -163,7 +189,7 @@ fn row(line: u64, get: &dyn Fn(&str) -> String) -> Result<Event, RowError> {
         Currency::parse("currency", &get("currency").to_ascii_uppercase()).map_err(|e| ledger_error(line, &e))?;
     let amount_text = get("amount");
     let signed = parse_amount("amount", &amount_text, Some(currency)).map_err(|e| ledger_error(line, &e))?;
-    let (counterparty, memo, reference) = (get("counterparty"), get("memo"), get("reference"));
+    let (counterparty, memo, reference) = (get("counterparty"), normalise_text(&get("memo")), get("reference"));
     let money_of = |value| Money::new("amount", value, currency).map_err(|e| ledger_error(line, &e));
     let fund = match get("fund").as_str() {
         "" | "unrestricted" => Fund::Unrestricted,
@@ -182,7 +208,7 @@ fn row(line: u64, get: &dyn Fn(&str) -> String) -> Result<Event, RowError> {
         "grant" => Some(Source::Grant),
         _ => None,
     };
-    // The row's normalised content decides its id: the same row always gets the same id.
+    // Without a receipt an expense's row stands as one: the hash of its normalised content.
     let normalised = [
         date.to_string(),
         project.to_string(),
@@ -199,7 +225,7 @@ fn row(line: u64, get: &dyn Fn(&str) -> String) -> Result<Event, RowError> {
     ]
     .join("\u{1f}");
     let digest = blake3::hash(normalised.as_bytes());
-    let event_id = format!("csv-{}", &digest.to_hex()[..32]);
+    let row_name = format!("csv-{}.csv", &digest.to_hex()[..32]);
     let kind = if let Some(source) = source {
         if signed.is_sign_negative() {
             return Err(row_error(line, "amount", "money received must be positive; money out is kind expense"));
@@ -215,14 +241,11 @@ fn row(line: u64, get: &dyn Fn(&str) -> String) -> Result<Event, RowError> {
             (name, hash) if !hash.is_empty() => {
                 let bytes = hex::decode(&hash).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
                 let hash = bytes.ok_or_else(|| row_error(line, "receipt_hash", "must be 64 hex digits (blake3)"))?;
-                let name = if name.is_empty() { format!("{event_id}.csv") } else { name };
+                let name = if name.is_empty() { row_name } else { name };
                 Receipt { hash, file_name: name }
             }
             // Without a receipt, the bank's row itself stands as one: its hash is the row's.
-            (name, _) => Receipt {
-                hash: *digest.as_bytes(),
-                file_name: if name.is_empty() { format!("{event_id}.csv") } else { name },
-            },
+            (name, _) => Receipt { hash: *digest.as_bytes(), file_name: if name.is_empty() { row_name } else { name } },
         };
         let details = ExpenseDetails { amount: money_of(signed.abs())?, payee: counterparty, category, fund, receipt };
         EventKind::ExpensePaid { request: None, details: Some(details) }
@@ -230,31 +253,20 @@ fn row(line: u64, get: &dyn Fn(&str) -> String) -> Result<Event, RowError> {
         return Err(row_error(
             line,
             "kind",
-            format!(
-                "{kind_text:?} is not one of contribution, sponsorship, donation, ticket-sales, grant, other, expense"
-            ),
+            format!("{kind_text:?} is not one of {}", KINDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")),
         ));
     };
-    let event = Event {
-        event_id,
+    let mut event = Event {
+        event_id: String::new(),
         project,
         effective_date: date,
         memo,
         reference: (!reference.is_empty()).then_some(reference),
         kind,
     };
+    event.event_id = content_id(Origin::Import, std::slice::from_ref(&event));
     event.validate("").map_err(|e| ledger_error(line, &e))?;
     Ok(event)
-}
-
-/// The rows whose event ids are not in `recorded`, in the order of `rows` (date order).
-pub fn new_rows(rows: &[Row], recorded: &BTreeSet<String>) -> Vec<Row> {
-    rows.iter().filter(|r| !recorded.contains(&r.event.event_id)).cloned().collect()
-}
-
-/// Rows in commits of at most [`COMMIT_EVENTS_MAX`].
-pub fn chunks(rows: &[Row]) -> impl Iterator<Item = &[Row]> {
-    rows.chunks(COMMIT_EVENTS_MAX)
 }
 
 /// Adds the line number to a refusal that names `events[i]`, so a row refused by the ledger (an

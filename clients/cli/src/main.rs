@@ -14,6 +14,7 @@ macro_rules! outln {
 }
 
 mod backend;
+mod check;
 mod commands;
 mod demo;
 mod show;
@@ -210,7 +211,8 @@ struct RecordArgs {
     /// The project (for an event from flags).
     #[arg(long, global = true)]
     project: Option<String>,
-    /// Accounting date, YYYY-MM-DD (default: today).
+    /// Accounting date, YYYY-MM-DD (default: today's date where you are, in the local time zone,
+    /// TZ; give --date when retrying an event recorded on another day).
     #[arg(long, global = true)]
     date: Option<String>,
     /// Free text shown on statements.
@@ -225,22 +227,52 @@ struct RecordArgs {
     /// Refuse the commit unless the project's head seq is this (optimistic concurrency).
     #[arg(long, global = true, value_name = "SEQ")]
     expected_seq: Option<u64>,
+    /// Record an event even though one with the same reference, date, amount and project is
+    /// already recorded under another id (without this, such a likely duplicate is refused).
+    #[arg(long, global = true)]
+    allow_duplicate: bool,
     #[command(subcommand)]
     kind: Option<KindSpec>,
 }
 
 #[derive(Subcommand, Debug)]
 enum ImportWhat {
-    /// A bank's or payment processor's CSV (columns: date, project, kind, amount, currency,
-    /// counterparty, memo, reference; see docs/IMPORT.md). Every row is checked before anything
-    /// is recorded; importing the same file twice records nothing new.
+    /// A bank's or payment processor's CSV (see docs/IMPORT.md). Every row is checked against the
+    /// ledger before anything is recorded; importing the same file twice records nothing new.
+    #[command(after_help = import_help())]
     Csv {
         /// The CSV file.
         file: PathBuf,
-        /// Check every row and show what would be recorded, without recording.
+        /// Check every row against the ledger as the import would (the same rules, on the current
+        /// state) and show what would be recorded, per line, without recording anything.
         #[arg(long)]
         dry_run: bool,
+        /// Record a row even though an event with the same reference, date, amount and project is
+        /// already recorded under another id (without this, such a likely duplicate is refused).
+        #[arg(long)]
+        allow_duplicate: bool,
     },
+}
+
+/// `fiscus import csv --help`'s after-help: every column and every `kind`, from the parser's own
+/// tables.
+fn import_help() -> String {
+    let mut help = String::from("Columns (a header row; any order; names case-insensitive):\n");
+    for c in import::REQUIRED_COLUMNS {
+        help.push_str(&format!("  {c:<14} required\n"));
+    }
+    for c in import::OPTIONAL_COLUMNS {
+        help.push_str(&format!("  {c:<14} optional\n"));
+    }
+    help.push_str("Kinds (the kind column):\n");
+    for (k, what) in import::KINDS {
+        help.push_str(&format!("  {k:<14} {what}\n"));
+    }
+    help.push_str(
+        "Rows are reported by their line in the file (the header is line 1). Each row's event id is\n\
+         derived from its normalised content, so a row is recorded once however often it is imported.",
+    );
+    help
 }
 
 /// Export formats.
@@ -289,6 +321,19 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
+    let no_token = cli.target.store.is_none() && cli.target.token.is_none() && cli.target.token_file.is_none();
+    run_command(cli).await.map_err(|e| match e {
+        // The server's "no bearer token" says what is missing, not how to give it.
+        Failure::Client(fiscus_client::ClientError::Status { code: fiscus_client::Code::Unauthenticated, .. })
+            if no_token =>
+        {
+            Failure::other(format!("{e}\nno token was given: give --token or set FISCUS_TOKEN (or --token-file FILE)"))
+        }
+        e => e,
+    })
+}
+
+async fn run_command(cli: Cli) -> Result<(), Failure> {
     let json = cli.json;
     let t = &cli.target;
     match cli.command {
@@ -316,12 +361,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 reference: r.reference,
                 id: r.id,
                 expected_seq: r.expected_seq,
+                allow_duplicate: r.allow_duplicate,
                 kind: r.kind,
             };
             commands::record(&mut connect(t).await?, input, json).await
         }
-        Command::Import { what: ImportWhat::Csv { file, dry_run } } => {
-            commands::import_csv(&mut connect(t).await?, &file, dry_run, json).await
+        Command::Import { what: ImportWhat::Csv { file, dry_run, allow_duplicate } } => {
+            commands::import_csv(&mut connect(t).await?, &file, dry_run, allow_duplicate, json).await
         }
         Command::Export { format, project, output } => {
             let format = match format {

@@ -2,10 +2,11 @@
 //! [`EventSpec`] (the shape of one event in a commit file, documented in `docs/RECORD.md`), which
 //! becomes a ledger `Event` checked field by field before anything is sent.
 //!
-//! An event without an `event_id` gets one derived from its content (`cli-` and the first 24 hex
-//! digits of the blake3 hash of its canonical JSON), so running the same command or file twice
-//! records it once: the second run answers "already recorded". Give `--id` (or `event_id`) to
-//! record two events that are otherwise identical.
+//! An event without an `event_id` gets one derived from its validated, normalised content
+//! (`cli-` and 24 hex digits, [`crate::identity::content_id`]), so running the same command or file
+//! twice records it once, however its amounts or line endings were spelt: the second run answers
+//! "already recorded". Give `--id` (or `event_id`) to record two events that are otherwise
+//! identical.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use fiscus_client::fiscus_ledger::{
 use serde::{Deserialize, Serialize};
 
 use crate::fail::Failure;
+use crate::identity::{content_id, normalise_text, Origin};
 
 /// `fiscus record --help`'s after-help: both forms and the commit file's shape (`docs/RECORD.md`
 /// has the whole list of kinds and fields).
@@ -152,7 +154,8 @@ pub struct OpenProject {
     #[arg(long)]
     pub name: String,
     /// conference, meetup, workshop, open-source or other.
-    #[arg(long = "project-kind", default_value = "conference")]
+    #[arg(long = "project-kind", default_value = DEFAULT_PROJECT_KIND)]
+    #[serde(default = "default_project_kind")]
     pub project_kind: String,
     /// The sponsor's fee in basis points (800 = 8 %).
     #[arg(long)]
@@ -161,13 +164,30 @@ pub struct OpenProject {
     #[arg(long)]
     pub currency: String,
     /// Most the project may owe in advances, in its home currency.
-    #[arg(long, default_value = "0")]
-    #[serde(default = "zero")]
+    #[arg(long, default_value = DEFAULT_ADVANCE_LIMIT)]
+    #[serde(default = "default_advance_limit")]
     pub advance_limit: String,
 }
 
-fn zero() -> String {
-    "0".to_owned()
+// A field a flag may leave out may be left out of a commit file too, with the same default: one
+// constant gives both (`--help` shows it, `docs/RECORD.md` documents it).
+/// `project_kind` when not given.
+pub const DEFAULT_PROJECT_KIND: &str = "conference";
+/// `advance_limit` when not given.
+pub const DEFAULT_ADVANCE_LIMIT: &str = "0";
+/// A contribution's `source` when not given.
+pub const DEFAULT_SOURCE: &str = "sponsorship";
+
+fn default_project_kind() -> String {
+    DEFAULT_PROJECT_KIND.to_owned()
+}
+
+fn default_advance_limit() -> String {
+    DEFAULT_ADVANCE_LIMIT.to_owned()
+}
+
+fn default_source() -> String {
+    DEFAULT_SOURCE.to_owned()
 }
 
 /// `change-terms` fields.
@@ -194,7 +214,8 @@ pub struct Contribution {
     #[arg(long)]
     pub from: String,
     /// sponsorship, donation, ticket-sales, grant or other.
-    #[arg(long, default_value = "sponsorship")]
+    #[arg(long, default_value = DEFAULT_SOURCE)]
+    #[serde(default = "default_source")]
     pub source: String,
     /// unrestricted (default) or restricted:<purpose>.
     #[arg(long)]
@@ -453,23 +474,14 @@ fn project(field: &str, id: &str) -> Result<ProjectId, Failure> {
     ProjectId::parse(field, id).map_err(invalid)
 }
 
-/// The event id derived from an event's content (`cli-` + 24 hex digits of blake3).
-pub fn derived_id(spec: &EventSpec) -> String {
-    let mut canonical = spec.clone();
-    canonical.event_id = None;
-    let text = serde_json::to_string(&canonical).unwrap_or_default();
-    format!("cli-{}", &blake3::hash(text.as_bytes()).to_hex()[..24])
-}
-
 impl EventSpec {
     /// The ledger events of this spec (two for a transfer), checked; `base` is where receipt files
     /// are looked up; `at` prefixes field names in errors (`events[2]`).
     pub fn to_events(&self, base: &Path, at: &str) -> Result<Vec<Event>, Failure> {
         let f = |n: &str| if at.is_empty() { n.to_owned() } else { format!("{at}.{n}") };
-        let id = match &self.event_id {
-            Some(id) => id.clone(),
-            None => derived_id(self),
-        };
+        let memo = normalise_text(&self.memo);
+        // Without an event_id, the id is derived from the events once they are built (below).
+        let given = self.event_id.clone();
         let project = project(&f("project"), &self.project)?;
         let date: NaiveDate = parse_date(&f("date"), &self.date).map_err(invalid)?;
         let kind = match &self.kind {
@@ -532,18 +544,21 @@ impl EventSpec {
             KindSpec::Transfer(t) => {
                 let amount = money(&f("amount"), &t.money)?;
                 let to = self::project(&f("to"), &t.to)?;
-                let envelope = |suffix: &str, project: ProjectId, kind: EventKind| Event {
-                    event_id: format!("{id}-{suffix}"),
+                let envelope = |project: ProjectId, kind: EventKind| Event {
+                    event_id: String::new(),
                     project,
                     effective_date: date,
-                    memo: self.memo.clone(),
+                    memo: memo.clone(),
                     reference: self.reference.clone(),
                     kind,
                 };
-                let events = vec![
-                    envelope("out", project.clone(), EventKind::TransferSent { amount, to: to.clone() }),
-                    envelope("in", to, EventKind::TransferReceived { amount, from: project }),
+                let mut events = vec![
+                    envelope(project.clone(), EventKind::TransferSent { amount, to: to.clone() }),
+                    envelope(to, EventKind::TransferReceived { amount, from: project }),
                 ];
+                let id = given.unwrap_or_else(|| content_id(Origin::Record, &events));
+                events[0].event_id = format!("{id}-out");
+                events[1].event_id = format!("{id}-in");
                 for (i, e) in events.iter().enumerate() {
                     e.validate(&format!("{at}[{i}]")).map_err(invalid)?;
                 }
@@ -568,14 +583,15 @@ impl EventSpec {
                 EventKind::PeriodClosed { through: parse_date(&f("through"), &c.through).map_err(invalid)? }
             }
         };
-        let event = Event {
-            event_id: id,
+        let mut event = Event {
+            event_id: String::new(),
             project,
             effective_date: date,
-            memo: self.memo.clone(),
+            memo,
             reference: self.reference.clone(),
             kind,
         };
+        event.event_id = given.unwrap_or_else(|| content_id(Origin::Record, std::slice::from_ref(&event)));
         event.validate(at).map_err(invalid)?;
         Ok(vec![event])
     }
@@ -694,6 +710,42 @@ mod tests {
         std::fs::write(&path, other).expect("write");
         let err = read_commit_file(&path).expect_err("not an expense's field").to_string();
         assert!(err.contains("events[1].from"), "{err}");
+    }
+
+    #[test]
+    fn every_flag_default_is_a_commit_file_default() {
+        // Each argument with a default (what --help shows) may be left out of a commit file.
+        let commands = KindSpec::augment_subcommands(clap::Command::new("record"));
+        let mut defaults = 0;
+        for sub in commands.get_subcommands() {
+            for arg in sub.get_arguments().filter(|a| !a.get_default_values().is_empty()) {
+                defaults += 1;
+                let name = arg.get_id().as_str();
+                let value = arg.get_default_values()[0].to_string_lossy().into_owned();
+                // The fields of a complete event of this kind, from an explicit example below.
+                let (complete, field) = match (sub.get_name(), name) {
+                    ("open-project", "project_kind" | "advance_limit") => (
+                        r#"{"project": "p", "date": "2026-01-01", "kind": "open-project", "name": "P",
+                            "project_kind": "conference", "fee_bps": 0, "currency": "USD", "advance_limit": "0"}"#,
+                        name,
+                    ),
+                    ("contribution", "source") => (
+                        r#"{"project": "p", "date": "2026-01-01", "kind": "contribution", "amount": "1",
+                            "currency": "USD", "from": "A", "source": "sponsorship"}"#,
+                        name,
+                    ),
+                    (kind, field) => panic!("{kind} --{field} has a default: add it to this test"),
+                };
+                let mut event: serde_json::Value = serde_json::from_str(complete).expect("json");
+                assert_eq!(event[field], serde_json::Value::from(value.clone()), "{field}'s default");
+                event.as_object_mut().expect("object").remove(field);
+                let spec: EventSpec = serde_json::from_value(event)
+                    .unwrap_or_else(|e| panic!("{} without {field} is refused: {e}", sub.get_name()));
+                let back = serde_json::to_value(&spec).expect("json");
+                assert_eq!(back[field], serde_json::Value::from(value), "{field} defaults as the flag does");
+            }
+        }
+        assert_eq!(defaults, 3);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use fiscus_client::fiscus_ledger::money::format_amount;
 use fiscus_client::fiscus_ledger::projection::Balance;
 use fiscus_client::fiscus_ledger::record::{Record, FORMAT_VERSION};
 use fiscus_client::fiscus_ledger::statement::Statement;
-use fiscus_client::fiscus_ledger::{Currency, EventKind, Money};
+use fiscus_client::fiscus_ledger::{Currency, EventKind};
 use fiscus_client::{Balances, ChainHead, EventsPage, PendingExpense, ProjectSummary, RecordedEvent, TrialBalance};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -274,27 +274,7 @@ pub fn clip(text: &str, max: usize) -> String {
 
 // ----- events -----
 
-/// The amount an event moves, for a one-line view.
-pub fn headline_money(kind: &EventKind) -> Option<Money> {
-    match kind {
-        EventKind::ContributionReceived { amount, .. }
-        | EventKind::PledgeRecorded { amount, .. }
-        | EventKind::PledgeFulfilled { amount, .. }
-        | EventKind::GrantAwarded { amount, .. }
-        | EventKind::AdvanceIssued { amount, .. }
-        | EventKind::AdvanceRepaid { amount }
-        | EventKind::RefundIssued { amount, .. }
-        | EventKind::TransferSent { amount, .. }
-        | EventKind::TransferReceived { amount, .. }
-        | EventKind::FundsReleased { amount, .. }
-        | EventKind::CurrencyConverted { amount, .. }
-        | EventKind::OpeningBalance { amount, .. } => Some(*amount),
-        EventKind::PledgeCancelled { amount, .. } => *amount,
-        EventKind::ExpensePaid { details, .. } => details.as_ref().map(|d| d.amount),
-        EventKind::ExpenseRequested { details } => Some(details.amount),
-        _ => None,
-    }
-}
+pub use fiscus_cli::identity::headline_money;
 
 /// A short description of an event's own fields.
 pub fn describe(kind: &EventKind) -> String {

@@ -397,12 +397,47 @@ fn position(field: &str, p: &pb::Position) -> Result<Position, ClientError> {
 
 /// An error with its sources, for transport errors whose top message says little.
 fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
+    let mut parts = vec![e.to_string()];
     let mut source = e.source();
     while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
+        parts.push(s.to_string());
         source = s.source();
     }
-    out
+    // Layers often repeat their source's words (hyper's "tcp connect error" wraps one of the same
+    // name, some append their source's text themselves): say each thing once.
+    let mut said: Vec<String> = Vec::new();
+    for piece in parts.iter().flat_map(|p| p.split(": ")) {
+        if said.last().map(String::as_str) != Some(piece) {
+            said.push(piece.to_owned());
+        }
+    }
+    said.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    /// An error whose text repeats its source's, as hyper's connect errors do.
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as &(dyn std::error::Error + 'static))
+        }
+    }
+
+    #[test]
+    fn a_connect_error_says_each_thing_once() {
+        let refused = Layer("Connection refused (os error 111)", None);
+        let inner = Layer("tcp connect error", Some(Box::new(refused)));
+        let outer = Layer("tcp connect error", Some(Box::new(inner)));
+        let top = Layer("transport error", Some(Box::new(outer)));
+        assert_eq!(super::error_chain(&top), "transport error: tcp connect error: Connection refused (os error 111)");
+    }
 }

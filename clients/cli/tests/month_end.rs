@@ -1,0 +1,300 @@
+//! The accountant's month-end, on embedded stores with the real `fiscus` binary: the same fact
+//! spelt differently is recorded once (content ids of the normalised event, local dates, likely
+//! duplicates), and an import's dry run runs every check but the write, reporting file lines.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn fiscus() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fiscus"));
+    for var in ["FISCUS_SERVER", "FISCUS_TOKEN", "FISCUS_STORE", "FISCUS_TLS_CA", "FISCUS_TOKEN_FILE"] {
+        c.env_remove(var);
+    }
+    c
+}
+
+/// Runs `fiscus` with `env` set; returns (exit code, stdout, stderr).
+fn run_env(env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
+    let mut c = fiscus();
+    c.envs(env.iter().copied());
+    let out: Output = c.args(args).output().expect("fiscus runs");
+    let code = out.status.code().expect("fiscus exits, not killed");
+    (code, String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    run_env(&[], args)
+}
+
+#[track_caller]
+fn ok(args: &[&str]) -> String {
+    let (code, out, err) = run(args);
+    assert_eq!(code, 0, "fiscus {args:?} failed:\n{out}\n{err}");
+    out
+}
+
+#[track_caller]
+fn json(args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = ok(&all);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("fiscus {args:?} printed no JSON ({e}):\n{out}"))
+}
+
+/// A store with one project `conf` (USD, no fee) opened on 2026-01-01.
+fn store() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("books").display().to_string();
+    ok(&[
+        "--store",
+        &store,
+        "record",
+        "open-project",
+        "--project",
+        "conf",
+        "--name",
+        "Conf",
+        "--fee-bps",
+        "0",
+        "--currency",
+        "USD",
+        "--date",
+        "2026-01-01",
+    ]);
+    (dir, store)
+}
+
+fn head(store: &str, project: &str) -> u64 {
+    json(&["--store", store, "balance", project])["head_seq"].as_u64().expect("head seq")
+}
+
+fn gift<'a>(store: &'a str, amount: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--store",
+        store,
+        "record",
+        "contribution",
+        "--project",
+        "conf",
+        "--amount",
+        amount,
+        "--currency",
+        "USD",
+        "--from",
+        "Ann",
+        "--source",
+        "donation",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+// ----- 1. idempotency does not depend on how the same fact is spelt -----
+
+#[test]
+fn the_same_amount_typed_differently_is_recorded_once() {
+    let (_dir, store) = store();
+    let first = json(&gift(&store, "200.00", &["--date", "2026-03-01"]));
+    assert_eq!(first["duplicate"], false);
+    for spelt in ["200.0", "200"] {
+        let again = json(&gift(&store, spelt, &["--date", "2026-03-01"]));
+        assert_eq!(again["duplicate"], true, "--amount {spelt} is the same 200 USD: {again}");
+        assert_eq!(again["positions"], first["positions"]);
+    }
+    assert_eq!(head(&store, "conf"), 2, "one contribution after the opening");
+    let other = json(&gift(&store, "200.01", &["--date", "2026-03-01"]));
+    assert_eq!(other["duplicate"], false, "another amount is another event");
+}
+
+#[test]
+fn a_commit_file_and_flags_derive_the_same_id() {
+    let (dir, store) = store();
+    let flags = json(&gift(&store, "75.5", &["--date", "2026-03-02", "--memo", "thanks"]));
+    let file = dir.path().join("commit.json");
+    std::fs::write(
+        &file,
+        r#"{"events": [{"project": "conf", "date": "2026-03-02", "kind": "contribution", "amount": "75.50",
+            "currency": "USD", "from": "Ann", "source": "donation", "memo": "thanks"}]}"#,
+    )
+    .expect("write");
+    let from_file = json(&["--store", &store, "record", "--file", &file.display().to_string()]);
+    assert_eq!(from_file["duplicate"], true, "{from_file}");
+    assert_eq!(from_file["positions"][0]["event_id"], flags["positions"][0]["event_id"]);
+}
+
+#[test]
+fn a_multi_line_memo_is_the_same_row_after_its_line_endings_change() {
+    let (dir, store) = store();
+    let crlf = "date,project,kind,amount,currency,counterparty,memo,reference\r\n\
+        2026-03-01,conf,ticket-sales,100.00,USD,Tito,\"Weekly payout\r\nline two\",TITO-1\r\n\
+        2026-03-02,conf,donation,5.00,USD,Bob,plain,\r\n";
+    let path = dir.path().join("payouts.csv");
+    std::fs::write(&path, crlf).expect("write");
+    let path = path.display().to_string();
+    let first = json(&["--store", &store, "import", "csv", &path]);
+    assert_eq!(first["recorded"], 2, "{first}");
+    // the same file after dos2unix
+    std::fs::write(&path, crlf.replace("\r\n", "\n")).expect("write");
+    let again = json(&["--store", &store, "import", "csv", &path]);
+    assert_eq!((again["recorded"].clone(), again["already_recorded"].clone()), (Value::from(0), Value::from(2)));
+    assert_eq!(head(&store, "conf"), 3);
+    let events = json(&["--store", &store, "events", "conf"]);
+    assert_eq!(events["events"][1]["memo"], "Weekly payout\nline two", "{events}");
+}
+
+#[test]
+fn the_default_date_is_the_local_calendar_date() {
+    // The same moment is a different calendar day 26 hours apart: UTC-12 and UTC+14.
+    let (_dir, store) = store();
+    let mut dates = Vec::new();
+    for (tz, hours) in [("Etc/GMT+12", -12), ("Etc/GMT-14", 14)] {
+        let local = |h: i64| (chrono::Utc::now() + chrono::Duration::hours(h)).date_naive().to_string();
+        let before = local(hours);
+        let (code, out, err) = run_env(&[("TZ", tz)], &{
+            let mut a = vec!["--json"];
+            a.extend(gift(&store, "1.00", &["--memo", tz]));
+            a
+        });
+        assert_eq!(code, 0, "{out}\n{err}");
+        let after = local(hours);
+        let v: Value = serde_json::from_str(&out).expect("json");
+        let seq = v["positions"][0]["seq"].as_u64().expect("seq");
+        let events = json(&["--store", &store, "events", "conf", "--after", &(seq - 1).to_string()]);
+        let date = events["events"][0]["date"].as_str().expect("date").to_owned();
+        assert!(date == before || date == after, "TZ={tz}: dated {date}, local date {before}");
+        dates.push(date);
+    }
+    assert_ne!(dates[0], dates[1], "UTC-12 and UTC+14 are never on the same calendar day");
+}
+
+#[test]
+fn the_same_bank_transaction_by_record_and_by_import_is_refused_unless_asked() {
+    let (dir, store) = store();
+    json(&gift(&store, "300.00", &["--date", "2026-04-01", "--reference", "BANK-77", "--memo", "by hand"]));
+    let path = dir.path().join("bank.csv");
+    std::fs::write(
+        &path,
+        "date,project,kind,amount,currency,counterparty,memo,reference\n\
+         2026-04-01,conf,donation,300,USD,Ann Smith,from the bank,BANK-77\n",
+    )
+    .expect("write");
+    let path = path.display().to_string();
+    let (code, out, err) = run(&["--store", &store, "import", "csv", &path]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("line 2") && err.contains("likely a duplicate") && err.contains("BANK-77"), "{err}");
+    assert!(err.contains("conf#2"), "names the recorded event: {err}");
+    assert_eq!(head(&store, "conf"), 2, "nothing was recorded");
+    let (code, _, err) = run(&["--store", &store, "import", "csv", &path, "--dry-run"]);
+    assert_eq!(code, 1, "a dry run reports it too: {err}");
+    let forced = json(&["--store", &store, "import", "csv", &path, "--allow-duplicate"]);
+    assert_eq!(forced["recorded"], 1);
+
+    // and the other way round: imported first, then typed in by hand
+    let (code, _, err) = run(&gift(&store, "300.0", &["--date", "2026-04-01", "--reference", "BANK-77"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("likely a duplicate") && err.contains("--allow-duplicate"), "{err}");
+    assert_eq!(head(&store, "conf"), 3);
+    let forced = json(&gift(&store, "300.0", &["--date", "2026-04-01", "--reference", "BANK-77", "--allow-duplicate"]));
+    assert_eq!(forced["duplicate"], false);
+    // a retry of the very same event is no duplicate: it answers "already recorded"
+    let retry = json(&gift(&store, "300.00", &["--date", "2026-04-01", "--reference", "BANK-77", "--memo", "by hand"]));
+    assert_eq!(retry["duplicate"], true);
+}
+
+// ----- 2. a dry run runs everything but the write -----
+
+const HEADER: &str = "date,project,kind,amount,currency,counterparty,memo,reference";
+
+#[test]
+fn a_dry_run_refuses_what_the_real_import_would_refuse_by_line() {
+    let (dir, store) = store();
+    // line 3: an unknown project; line 4: an expense larger than the money there is
+    let text = format!(
+        "{HEADER}\r\n2026-03-01,conf,donation,50.00,USD,Ann,a,R-1\r\n2026-03-02,no-such-project,donation,5.00,USD,Bob,b,R-2\r\n\
+         2026-03-03,conf,expense,-80.00,USD,Venue,c,R-3\r\n"
+    );
+    let path = dir.path().join("march.csv");
+    std::fs::write(&path, text).expect("write");
+    let path = path.display().to_string();
+    for dry in [true, false] {
+        let mut args = vec!["--store", store.as_str(), "import", "csv", path.as_str()];
+        if dry {
+            args.push("--dry-run");
+        }
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 1, "dry run {dry}: {out}\n{err}");
+        assert!(err.contains("line 3") && err.contains("no-such-project"), "dry run {dry}: {err}");
+        assert!(err.contains("line 4") && err.contains("overdraft"), "dry run {dry}: {err}");
+        assert!(!err.contains("line 2:"), "line 2 is fine: {err}");
+        assert_eq!(head(&store, "conf"), 1, "nothing was recorded");
+        // --json: the refusal on stdout, by line
+        let mut with_json = vec!["--json"];
+        with_json.extend_from_slice(&args);
+        let (code, out, _) = run(&with_json);
+        assert_eq!(code, 1);
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("no JSON on stdout ({e}): {out:?}"));
+        let lines: Vec<u64> =
+            v["errors"].as_array().expect("errors").iter().filter_map(|e| e["line"].as_u64()).collect();
+        assert_eq!(lines, [3, 4], "{v}");
+    }
+}
+
+#[test]
+fn line_numbers_are_file_lines_with_crlf_and_multi_line_memos() {
+    let (dir, store) = store();
+    let text = format!(
+        "{HEADER}\r\n2026-03-01,conf,donation,50.00,USD,Ann,\"two\r\nlines\",R-1\r\n2026-03-02,conf,donation,5.00,USD,Bob,b,R-2\r\n\
+         2026-03-03,conf,donation,5.001,USD,Cy,c,R-3\r\n"
+    );
+    let path = dir.path().join("crlf.csv");
+    std::fs::write(&path, &text).expect("write");
+    let (code, _, err) = run(&["--store", &store, "import", "csv", &path.display().to_string()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("line 5, column amount"), "the bad row is on line 5: {err}");
+    // without the bad row: the table shows file lines 2 and 4 and the seqs created
+    let good: String = text.lines().take(4).map(|l| format!("{l}\r\n")).collect();
+    std::fs::write(&path, good).expect("write");
+    let path = path.display().to_string();
+    let dry = json(&["--store", &store, "import", "csv", &path, "--dry-run"]);
+    let lines: Vec<(u64, u64)> = dry["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| (l["line"].as_u64().expect("line"), l["seq"].as_u64().expect("seq")))
+        .collect();
+    assert_eq!(lines, [(2, 2), (4, 3)], "{dry}");
+    assert_eq!(head(&store, "conf"), 1, "a dry run writes nothing");
+    let done = json(&["--store", &store, "import", "csv", &path]);
+    let mut recorded = dry["lines"].clone();
+    for line in recorded.as_array_mut().expect("lines") {
+        line["status"] = "recorded".into();
+    }
+    assert_eq!(done["lines"], recorded, "the real run records what the dry run said, at the seqs it said: {done}");
+    let table = ok(&["--store", &store, "import", "csv", &path]);
+    assert!(table.contains("Seq") && table.contains("already recorded"), "{table}");
+}
+
+#[test]
+fn import_help_lists_every_column_and_kind() {
+    let help = ok(&["import", "csv", "--help"]);
+    for column in [
+        "date",
+        "project",
+        "kind",
+        "amount",
+        "currency",
+        "counterparty",
+        "memo",
+        "reference",
+        "category",
+        "fund",
+        "receipt",
+        "receipt_hash",
+    ] {
+        assert!(help.contains(&format!("  {column} ")), "help lacks column {column}:\n{help}");
+    }
+    for kind in ["sponsorship", "donation", "ticket-sales", "grant", "contribution", "other", "expense"] {
+        assert!(help.contains(&format!("  {kind} ")), "help lacks kind {kind}:\n{help}");
+    }
+}
