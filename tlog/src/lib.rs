@@ -9,7 +9,8 @@
 //! - [`checkpoint`]: C2SP `tlog-checkpoint` bodies and their opening;
 //! - [`cosignature`]: C2SP `tlog-cosignature` (`cosignature/v1`, Ed25519, type 0x04);
 //! - [`tlog_proof`]: C2SP `tlog-proof`, the offline proof of an entry;
-//! - [`witness`]: a C2SP `tlog-witness` as a library (state per origin, the spec's refusals).
+//! - [`witness`]: a C2SP `tlog-witness` as a library (state per origin, the spec's refusals);
+//! - [`policy`]: C2SP `tlog-policy`, which logs and how many witnesses (k of n) a client requires.
 //!
 //! Architecture invariant: no I/O and no runtime. This crate knows nothing of sled, tokio or
 //! tonic; a store implements [`tree::HashReader`], a server wraps [`witness::Witness`]. Every
@@ -21,6 +22,7 @@ pub mod dense;
 mod error;
 pub mod hash;
 pub mod note;
+pub mod policy;
 pub mod proof;
 pub mod tlog_proof;
 pub mod tree;
@@ -31,6 +33,7 @@ pub use cosignature::Cosigner;
 pub use error::TlogError;
 pub use hash::{empty_root, leaf_hash, merkle_root, node_hash, Hash, HASH_BYTES};
 pub use note::{Note, NoteSignature, NoteSigner, NoteVerifier, VerifiedSignature};
+pub use policy::{Policy, PolicyCheckpoint, PolicyError};
 pub use proof::{verify_consistency, verify_inclusion};
 pub use tlog_proof::TlogProof;
 pub use tree::{HashReader, MemoryTree};

@@ -21,6 +21,7 @@ mod show;
 mod token_file;
 mod tokens;
 mod verify;
+mod witness;
 
 // The parsers of commit files and CSV imports live in the library target, so that the fuzz targets
 // (fuzz/) call the very code the command line runs.
@@ -189,6 +190,11 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Run a C2SP tlog-witness that cosigns a ledger's checkpoints and refuses a forked history.
+    Witness {
+        #[command(subcommand)]
+        action: witness::WitnessAction,
+    },
 }
 
 /// `fiscus demo` options.
@@ -339,6 +345,7 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Demo(a) => demo::run(t.store.as_deref(), a.events, a.seed, json),
         Command::Token { action } => commands::token(action, json),
+        Command::Witness { action } => witness::run(action, json).await,
         Command::Balance { project, currency } => {
             commands::balance(&connect(t).await?, &project, currency.as_deref(), json).await
         }

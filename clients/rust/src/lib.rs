@@ -26,6 +26,7 @@ mod error;
 mod responses;
 mod verify;
 mod wire;
+pub mod witness;
 
 use std::time::Duration;
 
