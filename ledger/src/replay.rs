@@ -319,27 +319,84 @@ fn stored_event_id(tree: &sled::Tree, project: &str, seq: u64) -> Option<Vec<u8>
 /// The stored bytes of record `seq` of `project`, found through its sealed chunk or its run; `None`
 /// when they cannot be read. Verification asks only for records it has already verified.
 fn stored_record(tree: &sled::Tree, project: &str, seq: u64) -> Option<Vec<u8>> {
-    let chunk_first = seq.checked_sub(1)? / CHUNK_RECORDS * CHUNK_RECORDS + 1;
-    let (first, value) = match tree.get(record_key(project, chunk_first)).ok()? {
-        Some(v) => (chunk_first, v),
-        None => {
-            let (key, v) = tree.range(tail_key(project, chunk_first)..=tail_key(project, seq)).next_back()?.ok()?;
-            (parse_record_key(&key)?.1, v)
-        }
-    };
-    let plain = Unpacker::new().unpack(&value).ok()?.into_owned();
-    let index = usize::try_from(seq.checked_sub(first)?).ok()?;
-    Framed::new(&plain).nth(index)?.ok().map(<[u8]>::to_vec)
+    let (first, value) = stored_value(tree, project, seq)?;
+    let plain = Unpacker::new().unpack(&value).ok()?;
+    nth_record(&plain, first, seq).map(<[u8]>::to_vec)
 }
 
-/// Earlier records of one chain read back from the store, as the rules' [`History`].
+/// The stored value holding record `seq` of `project` (its sealed chunk, else the run it is in)
+/// and the seq of the value's first record.
+fn stored_value(tree: &sled::Tree, project: &str, seq: u64) -> Option<(u64, sled::IVec)> {
+    let chunk_first = seq.checked_sub(1)? / CHUNK_RECORDS * CHUNK_RECORDS + 1;
+    match tree.get(record_key(project, chunk_first)).ok()? {
+        Some(v) => Some((chunk_first, v)),
+        None => {
+            let (key, v) = tree.range(tail_key(project, chunk_first)..=tail_key(project, seq)).next_back()?.ok()?;
+            Some((parse_record_key(&key)?.1, v))
+        }
+    }
+}
+
+/// Record `seq` of the framed records `plain`, whose first is `first`.
+fn nth_record(plain: &[u8], first: u64, seq: u64) -> Option<&[u8]> {
+    let index = usize::try_from(seq.checked_sub(first)?).ok()?;
+    Framed::new(plain).nth(index)?.ok()
+}
+
+/// Unpacked values kept by [`StoredHistory`]: refunds and reversals name records a few chunks back,
+/// so most lookups find their chunk here instead of reading and decompressing it again.
+const HISTORY_CHUNKS: usize = 256;
+
+/// Earlier records of the chains being verified, read back from the store, as the rules'
+/// [`History`]. The store does not change while it is verified, so unpacked values are kept (the
+/// last [`HISTORY_CHUNKS`], keyed by project and chunk) and one zstd context serves every read.
 struct StoredHistory<'t> {
     tree: &'t sled::Tree,
+    cache: std::cell::RefCell<HistoryCache>,
+}
+
+#[derive(Default)]
+struct HistoryCache {
+    unpacker: Unpacker,
+    /// (project, first seq of the chunk) -> (first seq of the value, its framed records).
+    values: HashMap<(String, u64), (u64, Vec<u8>)>,
+    /// Keys of `values`, oldest first.
+    order: std::collections::VecDeque<(String, u64)>,
+}
+
+impl<'t> StoredHistory<'t> {
+    fn new(tree: &'t sled::Tree) -> StoredHistory<'t> {
+        StoredHistory { tree, cache: std::cell::RefCell::new(HistoryCache::default()) }
+    }
+
+    /// The stored bytes of record `seq` of `project`, as [`stored_record`] reads them.
+    fn record(&self, project: &str, seq: u64) -> Option<Vec<u8>> {
+        let chunk_first = seq.checked_sub(1)? / CHUNK_RECORDS * CHUNK_RECORDS + 1;
+        let key = (project.to_owned(), chunk_first);
+        let mut cache = self.cache.borrow_mut();
+        if let Some((first, plain)) = cache.values.get(&key) {
+            if let Some(bytes) = nth_record(plain, *first, seq) {
+                return Some(bytes.to_vec());
+            }
+        }
+        let (first, value) = stored_value(self.tree, project, seq)?;
+        let plain = cache.unpacker.unpack(&value).ok()?.into_owned();
+        let bytes = nth_record(&plain, first, seq)?.to_vec();
+        if cache.values.insert(key.clone(), (first, plain)).is_none() {
+            cache.order.push_back(key);
+            if cache.order.len() > HISTORY_CHUNKS {
+                if let Some(oldest) = cache.order.pop_front() {
+                    cache.values.remove(&oldest);
+                }
+            }
+        }
+        Some(bytes)
+    }
 }
 
 impl History for StoredHistory<'_> {
     fn event_at(&self, project: &ProjectId, seq: u64) -> Result<Option<Event>, LedgerError> {
-        match stored_record(self.tree, project.as_str(), seq) {
+        match self.record(project.as_str(), seq) {
             Some(bytes) => Record::decode(&bytes).map(|r| Some(r.event)),
             None => Ok(None),
         }
@@ -382,7 +439,7 @@ fn stray_keys(tree: &sled::Tree, projection: &Projection, damage: &mut Vec<Damag
 
 /// The folding stage: checks each record's place in its chain, decodes it and folds it in.
 struct Fold<'k> {
-    tree: &'k sled::Tree,
+    history: StoredHistory<'k>,
     keys: &'k FingerprintKeys,
     progress: Option<&'k dyn Fn(u64)>,
     progress_every: u64,
@@ -402,7 +459,7 @@ impl<'k> Fold<'k> {
         progress_every: u64,
     ) -> Fold<'k> {
         Fold {
-            tree,
+            history: StoredHistory::new(tree),
             keys,
             progress,
             progress_every: progress_every.max(1),
@@ -459,7 +516,7 @@ impl<'k> Fold<'k> {
             }
         };
         let mut hashes = batch.hashes.iter();
-        let history = StoredHistory { tree: self.tree };
+        let history = &self.history;
         for bytes in Framed::new(value) {
             let expected = chain.head.seq + 1;
             let (bytes, hash) = match (bytes, hashes.next()) {
@@ -477,7 +534,7 @@ impl<'k> Fold<'k> {
                     return;
                 }
             };
-            if let Err(p) = step_view(state, &view, &hash, &history) {
+            if let Err(p) = step_view(state, &view, &hash, history) {
                 chain.fail(expected, p);
                 return;
             }
@@ -664,7 +721,7 @@ fn locate(tree: &sled::Tree, project: &str) -> Result<Option<(u64, String)>, Led
             );
         }
     }
-    let history = StoredHistory { tree };
+    let history = StoredHistory::new(tree);
     let mut walker = ChainWalker::new(id);
     let sealed = tree.range(record_key(project, 0)..=record_key(project, u64::MAX));
     for item in sealed.chain(tree.range(tail_key(project, 0)..=tail_key(project, u64::MAX))) {
