@@ -14,6 +14,7 @@ macro_rules! outln {
 }
 
 mod backend;
+mod bundle;
 mod check;
 mod commands;
 mod demo;
@@ -170,6 +171,16 @@ enum Command {
         /// The project to verify (with --server).
         #[arg(long)]
         project: Option<String>,
+        /// Verify a take-away bundle offline instead (no daemon, no store); needs --pin.
+        #[arg(long, value_name = "FILE", requires = "pin")]
+        bundle: Option<PathBuf>,
+        /// With --bundle: the log's verifier key `<origin>+<key id>+<key>` (`fiscusd key show`).
+        #[arg(long, value_name = "KEY", requires = "bundle")]
+        pin: Option<String>,
+        /// With --bundle: a C2SP tlog-policy file naming the witnesses whose cosignatures are
+        /// required (for example k of n).
+        #[arg(long, value_name = "FILE", requires = "bundle")]
+        policy: Option<PathBuf>,
     },
     /// Follow new commits as they are made (after catching up from --after). When the daemon
     /// goes away (a restart, a lost connection) it follows again from the last commit shown, with
@@ -385,7 +396,11 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
             };
             commands::export(&connect(t).await?, format, project.as_deref(), output.as_deref(), json).await
         }
-        Command::Verify { project } => match (&t.store, &t.server) {
+        Command::Verify { bundle: Some(file), pin, policy, .. } => {
+            let pin = pin.ok_or_else(|| Failure::usage("--bundle needs --pin KEY"))?;
+            bundle::verify_file(&file, &pin, policy.as_deref(), json)
+        }
+        Command::Verify { project, bundle: None, .. } => match (&t.store, &t.server) {
             (Some(dir), _) => verify::store(dir, json),
             (None, Some(_)) => verify::server(&connect(t).await?, project.as_deref(), json).await,
             (None, None) => Err(no_target()),
