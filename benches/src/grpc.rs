@@ -451,7 +451,11 @@ async fn open_projects(admin: &mut Ledger, projects: &[String]) -> Result<(), Bo
             kind: Some(Kind::OpeningBalance(pb::OpeningBalance { amount: usd(OPENING_BALANCE), fund: None })),
         };
         admin
-            .record_commit(pb::RecordCommitRequest { events: vec![opening], expected_seq: BTreeMap::new() })
+            .record_commit(pb::RecordCommitRequest {
+                events: vec![opening],
+                expected_seq: BTreeMap::new(),
+                allow_same_receipt: false,
+            })
             .await
             .map_err(|s| format!("opening balance of {p}: {s}"))?;
     }
@@ -488,7 +492,8 @@ impl Call for Commit {
                 fee_bps: None,
             })),
         };
-        let request = pb::RecordCommitRequest { events: vec![event], expected_seq: BTreeMap::new() };
+        let request =
+            pb::RecordCommitRequest { events: vec![event], expected_seq: BTreeMap::new(), allow_same_receipt: false };
         async move {
             let answer = self.client.record_commit(request).await?.into_inner();
             Ok(if answer.duplicate { 0 } else { answer.positions.len() as u64 })

@@ -25,7 +25,8 @@ use crate::convert::project_id;
 use crate::state::{blocking, chain, Shared};
 use crate::status::ledger_status;
 
-/// Raw records per `ExportChainResponse` message.
+/// Most raw records per `ExportChainResponse` message (and at most `fiscus_proto::ITEMS_BYTES_MAX`
+/// of them).
 pub const EXPORT_RECORDS_PER_MESSAGE: usize = 256;
 
 /// Records read per step of a one-chain verification.
@@ -264,11 +265,13 @@ impl pb::audit_server::Audit for AuditService {
                         return;
                     }
                 };
-                let count = raws.len() as u64;
-                let records = raws
-                    .into_iter()
-                    .map(|x| pb::RawRecord { seq: x.seq, bytes: x.bytes, hash: x.hash.to_vec() })
-                    .collect();
+                let records: Vec<pb::RawRecord> =
+                    crate::ledger_service::within_budget(raws.into_iter().map(|x| pb::RawRecord {
+                        seq: x.seq,
+                        bytes: x.bytes,
+                        hash: x.hash.to_vec(),
+                    }));
+                let count = records.len() as u64;
                 if tx.send(Ok(pb::ExportChainResponse { head_seq, records })).await.is_err() {
                     return;
                 }

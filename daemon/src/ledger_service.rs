@@ -78,10 +78,12 @@ impl LedgerService {
         events: Vec<fiscus_ledger::Event>,
         expected_heads: Vec<(fiscus_ledger::ProjectId, u64)>,
         kind_at: Option<&'static str>,
+        allow_same_receipt: bool,
     ) -> Result<Committed, Status> {
         let kind = events.first().map(|e| e.kind.clone());
         principal.notes.events(events.iter().map(|e| (e.project.as_str(), e.event_id.as_str())));
-        let request = CommitRequest { events, expected_heads, actor: principal.name.clone(), recorded_at: 0 };
+        let request =
+            CommitRequest { events, expected_heads, actor: principal.name.clone(), recorded_at: 0, allow_same_receipt };
         let paths = move |err: fiscus_ledger::LedgerError| match (kind_at, kind) {
             (Some(at), Some(kind)) => err.map_field(|path| convert::single_event_path(path, &kind, at)),
             _ => err,
@@ -97,6 +99,29 @@ impl LedgerService {
         }
         Ok(())
     }
+}
+
+/// The encoded size of `item` as one element of a repeated message field: its bytes, its length
+/// prefix and its field tag (one byte: every repeated field of the contract is numbered below 16).
+pub fn item_bytes<M: prost::Message>(item: &M) -> usize {
+    let len = item.encoded_len();
+    1 + prost::length_delimiter_len(len) + len
+}
+
+/// The first of `items` whose encoded sizes ([`item_bytes`]) add up to at most
+/// `fiscus_proto::ITEMS_BYTES_MAX`, and always the first one (a page that moves on): the byte bound
+/// of every answer that lists things (`ledger.proto`, "Message sizes").
+pub fn within_budget<M: prost::Message>(items: impl IntoIterator<Item = M>) -> Vec<M> {
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    for item in items {
+        bytes = bytes.saturating_add(item_bytes(&item));
+        if bytes > fiscus_proto::ITEMS_BYTES_MAX && !out.is_empty() {
+            break;
+        }
+        out.push(item);
+    }
+    out
 }
 
 fn position_pb(p: &fiscus_ledger::Position) -> pb::Position {
@@ -126,6 +151,12 @@ fn statement_pb(s: &Statement) -> pb::CurrencyStatement {
                 reference: l.reference.clone(),
                 amount: format_amount(l.amount, c),
                 running_balance: format_amount(l.running, c),
+                reverses: l.reverses.as_ref().map(|r| pb::StatementReversal {
+                    kind: r.kind.to_owned(),
+                    seq: r.seq,
+                    counts_under: r.under.clone(),
+                    reason: r.reason.clone(),
+                }),
             })
             .collect(),
         totals_by_source: totals(&s.by_source),
@@ -133,6 +164,58 @@ fn statement_pb(s: &Statement) -> pb::CurrencyStatement {
         totals_by_kind: totals(&s.by_kind),
         closing_balance: format_amount(s.closing, c),
     }
+}
+
+/// One page of `statements` from `start` (a currency code and the index of its first line on this
+/// page; `None` for the first page): every statement with its balances and totals, and the lines
+/// from `start` on up to the byte budget. Returns the page and where the next one starts, if any.
+fn statement_page(
+    statements: &[Statement],
+    start: Option<&(String, usize)>,
+) -> (Vec<pb::CurrencyStatement>, Option<(String, usize)>) {
+    let mut bytes = 0usize;
+    let mut next: Option<(String, usize)> = None;
+    let mut page = Vec::with_capacity(statements.len());
+    let mut any = false;
+    for s in statements {
+        let mut out = statement_pb(s);
+        let lines = std::mem::take(&mut out.lines);
+        let code = s.currency.code();
+        let first = match start {
+            Some((from, _)) if code < from.as_str() => lines.len(),
+            Some((from, line)) if code == from.as_str() => *line,
+            _ => 0,
+        };
+        if next.is_none() {
+            for (i, line) in lines.into_iter().enumerate().skip(first) {
+                bytes = bytes.saturating_add(item_bytes(&line));
+                if bytes > fiscus_proto::ITEMS_BYTES_MAX && any {
+                    next = Some((code.to_owned(), i));
+                    break;
+                }
+                any = true;
+                out.lines.push(line);
+            }
+        }
+        page.push(out);
+    }
+    (page, next)
+}
+
+/// Reads a statement page token `head:currency:line:query`, checking that it continues the same
+/// query (`project:from:to:currency`) at a head seq the chain has reached.
+fn parse_page_token(token: &str, query: &str, head: u64) -> Result<(u64, String, usize), Status> {
+    let bad = || invalid("page_token", "is not a next_page_token of this statement (same project, dates and currency)");
+    let mut parts = token.splitn(4, ':');
+    let (Some(h), Some(code), Some(line), Some(rest)) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    let h: u64 = h.parse().map_err(|_| bad())?;
+    let line: usize = line.parse().map_err(|_| bad())?;
+    if rest != query || h > head || code.len() != 3 {
+        return Err(bad());
+    }
+    Ok((h, code.to_owned(), line))
 }
 
 fn summary_pb(p: &fiscus_ledger::ProjectState) -> Option<pb::ProjectSummary> {
@@ -176,7 +259,7 @@ impl pb::ledger_server::Ledger for LedgerService {
             kind: Some(Kind::ProjectOpened(opened)),
         };
         let event = event_from_pb(&wire, "", Some("opened")).map_err(|e| ledger_status(&e))?;
-        let c = self.commit(&principal, vec![event], Vec::new(), Some("opened")).await?;
+        let c = self.commit(&principal, vec![event], Vec::new(), Some("opened"), false).await?;
         Ok(Response::new(pb::OpenProjectResponse {
             commit: c.commit,
             position: first_position(&c),
@@ -204,7 +287,7 @@ impl pb::ledger_server::Ledger for LedgerService {
         };
         let event = event_from_pb(&wire, "", Some("terms")).map_err(|e| ledger_status(&e))?;
         let heads = expected.map(|seq| vec![(event.project.clone(), seq)]).unwrap_or_default();
-        let c = self.commit(&principal, vec![event], heads, Some("terms")).await?;
+        let c = self.commit(&principal, vec![event], heads, Some("terms"), false).await?;
         Ok(Response::new(pb::ChangeTermsResponse {
             commit: c.commit,
             position: first_position(&c),
@@ -238,7 +321,7 @@ impl pb::ledger_server::Ledger for LedgerService {
                 convert::project_id(&format!("expected_seq[{project}]"), project).map_err(|e| ledger_status(&e))?;
             heads.push((id, *seq));
         }
-        let c = self.commit(&principal, events, heads, None).await?;
+        let c = self.commit(&principal, events, heads, None, r.allow_same_receipt).await?;
         Ok(Response::new(pb::RecordCommitResponse {
             commit: c.commit,
             positions: c.positions.iter().map(position_pb).collect(),
@@ -310,19 +393,34 @@ impl pb::ledger_server::Ledger for LedgerService {
             None if state.books.is_empty() => state.info.iter().map(|i| i.currency).collect(),
             None => state.books.keys().copied().collect(),
         };
-        let head_seq = state.head.seq;
+        // Every page of one statement is of the first page's head seq (records up to it never change).
+        let query = format!("{}:{from}:{to}:{}", r.project, r.currency.as_deref().unwrap_or(""));
+        let (head_seq, start) = match r.page_token.as_str() {
+            "" => (state.head.seq, None),
+            token => {
+                let (head, code, line) = parse_page_token(token, &query, state.head.seq)?;
+                (head, Some((code, line)))
+            }
+        };
         let reader = self.shared.reader.clone();
-        let project = r.project.clone();
+        let (project, id) = (r.project.clone(), state.id.clone());
         let statements: Vec<Statement> = blocking(move || {
-            currencies.into_iter().map(|c| reader.statement(&snapshot, &project, from, to, Some(c))).collect()
+            let records = reader.records(&project, 1, head_seq, usize::MAX)?;
+            let events: Vec<(u64, fiscus_ledger::Event)> = records.into_iter().map(|r| (r.seq, r.event)).collect();
+            Ok(currencies
+                .into_iter()
+                .map(|c| fiscus_ledger::statement::statement(&id, c, from, to, events.iter().cloned()))
+                .collect())
         })
         .await?;
+        let (statements, next) = statement_page(&statements, start.as_ref());
         Ok(Response::new(pb::GetStatementResponse {
             project: r.project,
             from_date: from.to_string(),
             to_date: to.to_string(),
             head_seq,
-            statements: statements.iter().map(statement_pb).collect(),
+            statements,
+            next_page_token: next.map(|(code, line)| format!("{head_seq}:{code}:{line}:{query}")).unwrap_or_default(),
         }))
     }
 
@@ -343,11 +441,18 @@ impl pb::ledger_server::Ledger for LedgerService {
         let raws = blocking(move || reader.raw_records(&project, from, head_seq, page)).await?;
         let home = home_of(&snapshot, &r.project);
         let mut events = Vec::with_capacity(raws.len());
+        let mut bytes = 0usize;
         for raw in &raws {
             let record = Record::decode(&raw.bytes).map_err(|e| Status::data_loss(e.to_string()))?;
-            events.push(recorded_pb(&record, &raw.hash, home));
+            let event = recorded_pb(&record, &raw.hash, home);
+            // The page ends early before the event that would pass the byte budget.
+            bytes = bytes.saturating_add(item_bytes(&event));
+            if bytes > fiscus_proto::ITEMS_BYTES_MAX && !events.is_empty() {
+                break;
+            }
+            events.push(event);
         }
-        let next_after_seq = raws.last().map_or(r.after_seq, |x| x.seq);
+        let next_after_seq = events.last().map_or(r.after_seq, |e: &pb::RecordedEvent| e.seq);
         Ok(Response::new(pb::ListEventsResponse { events, next_after_seq, head_seq }))
     }
 
@@ -417,14 +522,15 @@ impl pb::ledger_server::Ledger for LedgerService {
         let expenses = snapshot
             .pending_requests()
             .into_iter()
-            .filter(|(p, _, _)| only.as_deref().is_none_or(|o| o == p.as_str()))
-            .filter(|(p, _, _)| self.shared.damage_of(p.as_str()).is_none())
-            .map(|(p, seq, req)| pb::PendingExpense {
-                position: Some(pb::Position { project: p.as_str().to_owned(), seq }),
-                details: Some(details_pb(&req.details)),
-                requester: req.requester.clone(),
-                requested_on: req.date.to_string(),
-                approved: req.approved,
+            .filter(|p| only.as_deref().is_none_or(|o| o == p.project.as_str()))
+            .filter(|p| self.shared.damage_of(p.project.as_str()).is_none())
+            .map(|p| pb::PendingExpense {
+                position: Some(pb::Position { project: p.project.as_str().to_owned(), seq: p.seq }),
+                details: Some(details_pb(&p.request.details)),
+                requester: p.request.requester.clone(),
+                requested_on: p.request.date.to_string(),
+                approved: p.request.approved,
+                same_receipt_seqs: p.same_receipt,
             })
             .collect();
         Ok(Response::new(pb::ListPendingExpensesResponse { expenses }))

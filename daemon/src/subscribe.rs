@@ -5,7 +5,8 @@
 //! snapshot (never past it: what lies beyond may not be durable yet), and waits for the next
 //! snapshot when it has caught up. Catch-up and live are the same loop, so there is no seam between
 //! them where a commit could be lost or sent twice; the cursor only moves forward, one commit at a
-//! time. The stream's bounded buffer holds a slow reader back; a live subscriber that falls more
+//! time. A commit whose events pass the byte budget of one message comes in parts
+//! (`SubscribeResponse.continues`). The stream's bounded buffer holds a slow reader back; a live subscriber that falls more
 //! than `subscriber_lag_commits_max` commits behind the head is ended with `RESOURCE_EXHAUSTED`.
 
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use tonic::Status;
 
 use crate::auth::{Principal, RoleKind};
 use crate::convert::recorded_pb;
-use crate::ledger_service::home_of;
+use crate::ledger_service::{home_of, item_bytes};
 use crate::state::{blocking, Shared};
 
 /// Commits read from the log per step of a catch-up.
@@ -149,13 +150,18 @@ fn read_commits(
         }
         let events = events_of(reader, snapshot, entry, filter)?;
         if filter.is_none() || !events.is_empty() {
-            out.push(pb::SubscribeResponse {
-                commit: entry.number,
-                commit_hash: entry.hash.to_vec(),
-                prev_commit_hash: prev.to_vec(),
-                recorded_at_us: entry.recorded_at,
-                events,
-            });
+            let parts = in_parts(events);
+            let last = parts.len().saturating_sub(1);
+            for (k, events) in parts.into_iter().enumerate() {
+                out.push(pb::SubscribeResponse {
+                    commit: entry.number,
+                    commit_hash: entry.hash.to_vec(),
+                    prev_commit_hash: prev.to_vec(),
+                    recorded_at_us: entry.recorded_at,
+                    events,
+                    continues: k < last,
+                });
+            }
         }
         prev = entry.hash;
     }
@@ -163,6 +169,26 @@ fn read_commits(
         return Err(corrupt("commit log", after + 1, format!("{count} commits expected, {} stored", entries.len())));
     }
     Ok((out, prev))
+}
+
+/// A commit's events in parts of at most `fiscus_proto::ITEMS_BYTES_MAX` encoded (each part at
+/// least one event; one empty part for a commit without events), in order: the messages of one
+/// commit (`SubscribeResponse.continues`).
+fn in_parts(events: Vec<pb::RecordedEvent>) -> Vec<Vec<pb::RecordedEvent>> {
+    let mut parts = vec![Vec::new()];
+    let mut bytes = 0usize;
+    for event in events {
+        let size = item_bytes(&event);
+        let current = parts.last_mut().expect("parts start with one");
+        if bytes.saturating_add(size) > fiscus_proto::ITEMS_BYTES_MAX && !current.is_empty() {
+            parts.push(vec![event]);
+            bytes = size;
+        } else {
+            current.push(event);
+            bytes = bytes.saturating_add(size);
+        }
+    }
+    parts
 }
 
 /// The events of one commit (of `filter`'s project only, when given), read from their chains and

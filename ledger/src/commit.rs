@@ -58,6 +58,9 @@ pub struct CommitRequest {
     pub actor: String,
     /// Server time, µs since the epoch.
     pub recorded_at: i64,
+    /// Records an expense request or direct payment even when the project already holds its
+    /// receipt (`rules::check_receipt`): the same invoice filed or paid again on purpose.
+    pub allow_same_receipt: bool,
 }
 
 /// Where an event is stored.
@@ -215,6 +218,10 @@ impl<'p> Group<'p> {
                 counterpart_open: &counterpart,
             };
             let kind = decide(&state, event, &facts, &field)?;
+            if !req.allow_same_receipt {
+                let kind_at = crate::error::field_path(&field, kind.field_name());
+                crate::rules::check_receipt(&state, &kind, &|name| crate::error::field_path(&kind_at, name))?;
+            }
             let mut state = state;
             let completed = Event { kind, ..event.clone() };
             let record = Record {

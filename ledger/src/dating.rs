@@ -48,25 +48,29 @@ impl DatedSums {
             return;
         }
         let by_date = self.sums.entry((account.to_string(), currency)).or_default();
-        *by_date.entry(date).or_default() += amount;
+        let sum = by_date.entry(date).or_default();
+        // (decide keeps every accepted sum exact; only a chain nobody decided saturates here)
+        *sum = sum.saturating_add(amount);
     }
 
     /// The lowest balance (in the account's own sense: a fund's credit, a receivable's debit) at the
-    /// end of any day from `date` on, with that day.
-    fn lowest_from(&self, account: &Account<'_>, currency: Currency, date: NaiveDate) -> (Decimal, NaiveDate) {
+    /// end of any day from `date` on, with that day; `None` when a running sum leaves a `Decimal`
+    /// (the caller refuses with an overflow).
+    fn lowest_from(&self, account: &Account<'_>, currency: Currency, date: NaiveDate) -> Option<(Decimal, NaiveDate)> {
         let sign = sign(account).unwrap_or(Decimal::ONE);
         let Some(by_date) = self.sums.get(&(account.to_string(), currency)) else {
-            return (Decimal::ZERO, date);
+            return Some((Decimal::ZERO, date));
         };
-        let mut running: Decimal = by_date.range(..=date).map(|(_, v)| *v).sum();
-        let mut lowest = (sign * running, date);
+        let mut running = by_date.range(..=date).try_fold(Decimal::ZERO, |sum, (_, v)| sum.checked_add(*v))?;
+        let mut lowest = (sign.checked_mul(running)?, date);
         for (d, v) in by_date.range(date..).filter(|(d, _)| **d > date) {
-            running += *v;
-            if sign * running < lowest.0 {
-                lowest = (sign * running, *d);
+            running = running.checked_add(*v)?;
+            let balance = sign.checked_mul(running)?;
+            if balance < lowest.0 {
+                lowest = (balance, *d);
             }
         }
-        lowest
+        Some(lowest)
     }
 }
 
@@ -129,22 +133,39 @@ pub(crate) fn check_dates(
 }
 
 /// Refuses an event whose postings, counted at its effective date, would take a fund, pledge or
-/// advance account below zero on that date or any later one.
-pub(crate) fn check_dated_balances(state: &ProjectState, kind: &EventKind, date: NaiveDate) -> Result<(), LedgerError> {
+/// advance account below zero on that date or any later one. Every sum is checked: one that leaves
+/// a `Decimal` is refused as [`LedgerError::Overflow`] naming the request field its amount comes
+/// from (`f` makes the path of a field of the event's kind), never a panic.
+pub(crate) fn check_dated_balances(
+    state: &ProjectState,
+    kind: &EventKind,
+    date: NaiveDate,
+    f: &dyn Fn(&str) -> String,
+) -> Result<(), LedgerError> {
     let legs = postings(&state.id, kind);
     for (i, leg) in legs.iter().enumerate() {
         let Some(sign) = sign(&leg.account) else { continue };
         if legs[..i].iter().any(|l| l.account == leg.account && l.currency == leg.currency) {
             continue;
         }
-        let net: Decimal =
-            legs.iter().filter(|l| l.account == leg.account && l.currency == leg.currency).map(|l| l.amount).sum();
-        let change = sign * net;
+        let overflow = || LedgerError::Overflow {
+            project: state.id.clone(),
+            field: crate::rules::overflow_field(kind, leg.currency, f),
+            account: leg.account.to_string(),
+            currency: leg.currency,
+            limit: crate::money::BALANCE_MAX,
+        };
+        let net = legs
+            .iter()
+            .filter(|l| l.account == leg.account && l.currency == leg.currency)
+            .try_fold(Decimal::ZERO, |sum, l| sum.checked_add(l.amount))
+            .ok_or_else(overflow)?;
+        let change = sign.checked_mul(net).ok_or_else(overflow)?;
         if change >= Decimal::ZERO {
             continue;
         }
-        let (lowest, on) = state.dated.lowest_from(&leg.account, leg.currency, date);
-        if lowest + change < Decimal::ZERO {
+        let (lowest, on) = state.dated.lowest_from(&leg.account, leg.currency, date).ok_or_else(overflow)?;
+        if lowest.checked_add(change).ok_or_else(overflow)? < Decimal::ZERO {
             return Err(LedgerError::DatedOverdraft {
                 project: state.id.clone(),
                 account: leg.account.to_string(),
@@ -157,4 +178,54 @@ pub(crate) fn check_dated_balances(state: &ProjectState, kind: &EventKind, date:
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{ExpenseDetails, Fund, Receipt};
+    use crate::ids::ProjectId;
+    use crate::money::Money;
+
+    fn day(s: &str) -> NaiveDate {
+        crate::ids::parse_date("date", s).expect("date")
+    }
+
+    /// Running sums in date order that leave a `Decimal` are an overflow refusal, never a panic
+    /// (they were unchecked `+` before).
+    #[test]
+    fn running_sums_that_overflow_are_refused() {
+        let project = ProjectId::parse("project", "huge").expect("id");
+        let usd = Currency::from_code("USD").expect("USD");
+        let mut state = ProjectState::new(project.clone());
+        // Credits of a fund are negative (debit-positive sums): two days of Decimal::MIN each.
+        let fund = Account::Unrestricted(project.as_str());
+        state.dated.post(&fund, usd, day("2026-02-01"), Decimal::MIN);
+        state.dated.post(&fund, usd, day("2026-03-01"), Decimal::MIN);
+        let expense = EventKind::ExpensePaid {
+            request: None,
+            details: Some(ExpenseDetails {
+                amount: Money::new("amount", Decimal::ONE, usd).expect("money"),
+                payee: "Venue".to_owned(),
+                category: "venue".to_owned(),
+                fund: Fund::Unrestricted,
+                receipt: Receipt { hash: [1; 32], file_name: "r.pdf".to_owned() },
+            }),
+        };
+        let f = |name: &str| format!("events[0].expense_paid.{name}");
+        let err = check_dated_balances(&state, &expense, day("2026-01-15"), &f).expect_err("refused");
+        match err {
+            LedgerError::Overflow { field, account, .. } => {
+                assert_eq!(field, "events[0].expense_paid.amount");
+                assert_eq!(account, "Liabilities:Projects:huge:Unrestricted");
+            }
+            other => panic!("expected an overflow refusal, got {other}"),
+        }
+        // A day's own sum saturates when folded (apply never fails), and is then refused the same way.
+        state.dated.post(&fund, usd, day("2026-03-01"), Decimal::MIN);
+        assert!(matches!(
+            check_dated_balances(&state, &expense, day("2026-01-15"), &f),
+            Err(LedgerError::Overflow { .. })
+        ));
+    }
 }

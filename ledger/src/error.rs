@@ -210,6 +210,25 @@ pub enum LedgerError {
         /// What the event takes.
         requested: Decimal,
     },
+    /// An expense request or direct payment whose receipt (its blake3 hash) the project already
+    /// holds on a request that was not rejected or a payment that was not reversed: the same invoice
+    /// paid or filed twice. Recorded anyway only when the commit sets `allow_same_receipt`.
+    #[error(
+        "{project}: {field}: receipt {hash} is already on {what} seq {seq}, which was not rejected or reversed; \
+         to record the same receipt again, set allow_same_receipt (fiscus record --allow-same-receipt)"
+    )]
+    SameReceipt {
+        /// The project.
+        project: ProjectId,
+        /// The receipt's field, such as `events[0].expense_requested.details.receipt.hash`.
+        field: String,
+        /// The receipt's blake3 hash, in hex.
+        hash: String,
+        /// What holds it already: `expense request` or `direct expense payment`.
+        what: &'static str,
+        /// Its seq (the earliest that holds it).
+        seq: u64,
+    },
     /// A refusal that fits none of the above.
     #[error("{project}: {reason}")]
     Refused {
@@ -308,6 +327,7 @@ impl LedgerError {
             | LedgerError::Overflow { .. }
             | LedgerError::DatedBefore { .. }
             | LedgerError::DatedOverdraft { .. }
+            | LedgerError::SameReceipt { .. }
             | LedgerError::Refused { .. } => ErrorClass::Refused,
         }
     }
@@ -326,6 +346,9 @@ impl LedgerError {
             LedgerError::DatedBefore { project, field, date, what, before } => {
                 LedgerError::DatedBefore { project, field: rename(&field), date, what, before }
             }
+            LedgerError::SameReceipt { project, field, hash, what, seq } => {
+                LedgerError::SameReceipt { project, field: rename(&field), hash, what, seq }
+            }
             other => other,
         }
     }
@@ -337,7 +360,8 @@ impl LedgerError {
             LedgerError::Invalid { field, .. }
             | LedgerError::BadReference { field, .. }
             | LedgerError::Overflow { field, .. }
-            | LedgerError::DatedBefore { field, .. } => Some(field),
+            | LedgerError::DatedBefore { field, .. }
+            | LedgerError::SameReceipt { field, .. } => Some(field),
             _ => None,
         }
     }

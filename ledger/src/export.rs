@@ -20,6 +20,11 @@
 //!   receipt's blake3 hash) when the event has them. A tag value ends at a comma in hledger, so in
 //!   tag values `%` is written `%25`, `,` `%2C`, and leading or trailing whitespace or any control
 //!   character as `%XX` (percent-encoding, reversible).
+//! - A reversal says what it reverses and why, in its description (`EventReversed: reverses
+//!   ContributionReceived seq 3 (source:donation): charged back | memo`, [`event_label`]) and in its
+//!   tags `reverses:ContributionReceived, reverses_seq:3, reverses_source:donation` (or
+//!   `reverses_category:catering` for a paid expense) and `reason:…`. Its postings are the negation
+//!   of its target's, so it counts, negated, on the very accounts its target counted on.
 //! - The memo goes into the description on one line: line breaks, tabs and runs of whitespace become
 //!   one space, it is trimmed, and `;` (which starts a comment in hledger) becomes `,`. The exact memo
 //!   is in the CSV and JSON lines exports.
@@ -34,7 +39,9 @@
 //! - Transactions `DATE * "Kind" "memo"` (payee: the event kind, narration: the memo, on one line as
 //!   for hledger but with `;` kept; `"` and `\` are escaped), with metadata `event_id: "…"`,
 //!   `project: "…"`, `seq: 4`, `commit: 3`, `hash: "…"`, and `reference: "…"`, `receipt: "…"` when
-//!   present. Events without postings are comment lines, written as for hledger.
+//!   present. Events without postings are comment lines, written as for hledger. A reversal's payee
+//!   is its label as for hledger, and its metadata `reverses: "ContributionReceived"`,
+//!   `reverses_seq: 3`, `reverses_source: "donation"` (or `reverses_category`) and `reason: "…"`.
 //! - Account names ([`beancount_account`]): beancount wants every component after the root to start
 //!   with an upper-case letter or a digit. The fixed components of Fiscus's names already do; a
 //!   variable component (project id, restricted purpose, grant program, all `[a-z0-9-]`) gets its
@@ -49,9 +56,11 @@
 //! ## CSV and JSON lines
 //!
 //! - [`csv`]: a header, then one line per posting: `date, project, seq, event_id, kind, account,
-//!   currency, amount, memo, reference, hash`, amounts debit-positive with the currency's minor units,
+//!   currency, amount, memo, reference, hash, reverses, reverses_seq, reverses_under, reason`
+//!   (the last four for a reversal only: its target's kind and seq, `source:<source>` or
+//!   `category:<category>`, and its reason), amounts debit-positive with the currency's minor units,
 //!   RFC 4180: CRLF line ends, a field holding `"`, `,`, CR or LF (or starting or ending with
-//!   whitespace) is quoted, with `"` doubled. Memo, reference and event id are exact, except that
+//!   whitespace) is quoted, with `"` doubled. Memo, reference, event id and reason are exact, except that
 //!   one starting with `=`, `+`, `-`, `@`, a tab or CR gets a leading `'`, so that a spreadsheet
 //!   shows it as text instead of running it as a formula (memos come from bank imports: a memo
 //!   `=HYPERLINK(…)` would otherwise be a link in the accountant's spreadsheet; OWASP's "CSV
@@ -184,6 +193,49 @@ fn receipt(kind: &EventKind) -> Option<&Hash> {
     }
 }
 
+/// What a reversal reverses, from its stored event alone: the target's kind and seq, the total
+/// the target counts under where its own fields name one (`source:donation` for a contribution,
+/// `category:catering` for a paid expense), and the reversal's reason.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Reverses<'a> {
+    /// The reversed event's kind, such as `ContributionReceived`.
+    pub kind: &'static str,
+    /// Its seq.
+    pub seq: u64,
+    /// `source:<source>` or `category:<category>`, when the target carries one.
+    pub under: Option<String>,
+    /// Why it was reversed.
+    pub reason: &'a str,
+}
+
+impl Reverses<'_> {
+    /// `reverses ContributionReceived seq 3 (source:donation): charged back`, on one line.
+    pub fn note(&self) -> String {
+        let under = self.under.as_ref().map(|u| format!(" ({u})")).unwrap_or_default();
+        one_line(&format!("reverses {} seq {}{under}: {}", self.kind, self.seq, self.reason))
+    }
+}
+
+/// What `kind` reverses, when it is a completed `EventReversed`.
+pub fn reverses(kind: &EventKind) -> Option<Reverses<'_>> {
+    let EventKind::EventReversed { target_seq, reason, target: Some(target) } = kind else { return None };
+    let under = match &**target {
+        EventKind::ContributionReceived { source, .. } => Some(format!("source:{}", source.name())),
+        EventKind::ExpensePaid { details: Some(d), .. } => Some(format!("category:{}", d.category)),
+        _ => None,
+    };
+    Some(Reverses { kind: target.name(), seq: *target_seq, under, reason })
+}
+
+/// The title of an event in the journals: its kind, and for a reversal what it reverses and why
+/// (`EventReversed: reverses ExpensePaid seq 7 (category:catering): duplicate invoice`).
+pub fn event_label(kind: &EventKind) -> String {
+    match reverses(kind) {
+        Some(r) => format!("{}: {}", kind.name(), r.note()),
+        None => kind.name().to_owned(),
+    }
+}
+
 /// Text on one line: every run of whitespace (line breaks and tabs included) and any control
 /// character becomes one space, and the ends are trimmed.
 pub fn one_line(text: &str) -> String {
@@ -197,11 +249,13 @@ pub fn one_line(text: &str) -> String {
     out
 }
 
-/// An hledger transaction description: `Kind | memo` on one line, `;` replaced by `,`.
+/// An hledger transaction description: `Kind | memo` on one line, `;` replaced by `,` (`kind` is
+/// the event's label, [`event_label`]).
 pub fn hledger_description(kind: &str, memo: &str) -> String {
+    let kind = one_line(kind).replace(';', ",");
     let memo = one_line(memo).replace(';', ",");
     if memo.is_empty() {
-        kind.to_owned()
+        kind
     } else {
         format!("{kind} | {memo}")
     }
@@ -330,6 +384,13 @@ fn hledger_tags(record: &Record, hash: &Hash) -> String {
     if let Some(h) = receipt(&e.kind) {
         let _ = write!(tags, ", receipt:{}", hex(h));
     }
+    if let Some(r) = reverses(&e.kind) {
+        let _ = write!(tags, ", reverses:{}, reverses_seq:{}", r.kind, r.seq);
+        if let Some((name, value)) = r.under.as_deref().and_then(|u| u.split_once(':')) {
+            let _ = write!(tags, ", reverses_{name}:{}", hledger_tag_value(value));
+        }
+        let _ = write!(tags, ", reason:{}", hledger_tag_value(r.reason));
+    }
     tags
 }
 
@@ -352,7 +413,7 @@ where
         let Some(legs) = in_scope(record, scope)? else { continue };
         let e = &record.event;
         let date = e.effective_date;
-        let description = hledger_description(e.kind.name(), &e.memo);
+        let description = hledger_description(&event_label(&e.kind), &e.memo);
         seen.summary.records += 1;
         writeln!(out)?;
         if legs.is_empty() {
@@ -401,6 +462,13 @@ fn beancount_meta(record: &Record, hash: &Hash) -> String {
     if let Some(h) = receipt(&e.kind) {
         let _ = writeln!(meta, "  receipt: \"{}\"", hex(h));
     }
+    if let Some(r) = reverses(&e.kind) {
+        let _ = writeln!(meta, "  reverses: {}\n  reverses_seq: {}", beancount_string(r.kind), r.seq);
+        if let Some((name, value)) = r.under.as_deref().and_then(|u| u.split_once(':')) {
+            let _ = writeln!(meta, "  reverses_{name}: {}", beancount_string(value));
+        }
+        let _ = writeln!(meta, "  reason: {}", beancount_string(r.reason));
+    }
     meta
 }
 
@@ -427,12 +495,13 @@ where
         seen.summary.records += 1;
         writeln!(out)?;
         if legs.is_empty() {
-            let description = hledger_description(e.kind.name(), &e.memo);
+            let description = hledger_description(&event_label(&e.kind), &e.memo);
             writeln!(out, "; {date} {description} ; {}", hledger_tags(record, &hash))?;
             continue;
         }
         seen.summary.transactions += 1;
-        writeln!(out, "{date} * \"{}\" {}", e.kind.name(), beancount_string(&one_line(&e.memo)))?;
+        let payee = beancount_string(&one_line(&event_label(&e.kind)));
+        writeln!(out, "{date} * {payee} {}", beancount_string(&one_line(&e.memo)))?;
         out.write_all(beancount_meta(record, &hash).as_bytes())?;
         for leg in &legs {
             let account = beancount_account(&leg.account);
@@ -489,7 +558,8 @@ pub fn csv_field(text: &str) -> String {
 }
 
 /// The CSV export's header line (without its CRLF).
-pub const CSV_HEADER: &str = "date,project,seq,event_id,kind,account,currency,amount,memo,reference,hash";
+pub const CSV_HEADER: &str =
+    "date,project,seq,event_id,kind,account,currency,amount,memo,reference,hash,reverses,reverses_seq,reverses_under,reason";
 
 /// Writes one CSV line per posting of the records in `scope`, after [`CSV_HEADER`]; RFC 4180 with
 /// CRLF line ends. Events without postings have no line.
@@ -509,6 +579,13 @@ where
         summary.transactions += u64::from(!legs.is_empty());
         let e = &record.event;
         let hash = hex(&hash);
+        let reversal = reverses(&e.kind);
+        let reversed = [
+            reversal.as_ref().map(|r| r.kind.to_owned()).unwrap_or_default(),
+            reversal.as_ref().map(|r| r.seq.to_string()).unwrap_or_default(),
+            reversal.as_ref().and_then(|r| r.under.as_deref()).map(csv_text_field).unwrap_or_default(),
+            reversal.as_ref().map(|r| csv_text_field(r.reason)).unwrap_or_default(),
+        ];
         for leg in &legs {
             summary.postings += 1;
             let fields = [
@@ -524,7 +601,7 @@ where
                 csv_text_field(e.reference.as_deref().unwrap_or("")),
                 hash.clone(),
             ];
-            write!(out, "{}\r\n", fields.join(","))?;
+            write!(out, "{},{}\r\n", fields.join(","), reversed.join(","))?;
         }
     }
     out.flush()?;

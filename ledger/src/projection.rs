@@ -236,6 +236,10 @@ pub struct ProjectState {
     pub reversed: BTreeSet<u64>,
     /// Bounded accounts' movements by effective date, for the rules in date order.
     pub dated: crate::dating::DatedSums,
+    /// Receipts held (blake3 hash → seq → what holds it: `expense request` or `direct expense
+    /// payment`): those of expense requests not rejected and of direct payments not reversed. The
+    /// same invoice filed or paid twice shows here (`rules::check_receipt`).
+    pub receipts: BTreeMap<[u8; 32], BTreeMap<u64, &'static str>>,
 }
 
 impl ProjectState {
@@ -254,7 +258,16 @@ impl ProjectState {
             requests: BTreeMap::new(),
             reversed: BTreeSet::new(),
             dated: crate::dating::DatedSums::default(),
+            receipts: BTreeMap::new(),
         }
+    }
+
+    /// The seqs other than `seq` that hold the same receipt as the request or payment at `seq`
+    /// (requests not rejected, direct payments not reversed), in seq order: empty unless the same
+    /// invoice was filed or paid twice.
+    pub fn same_receipt(&self, seq: u64) -> Vec<u64> {
+        let held = self.receipts.values().find(|seqs| seqs.contains_key(&seq));
+        held.map(|seqs| seqs.keys().copied().filter(|s| *s != seq).collect()).unwrap_or_default()
     }
 
     /// The books of one currency (empty books when the project never held it).
@@ -356,6 +369,7 @@ impl ProjectState {
                 self.pledges.remove(pledge);
             }
             EventKind::ExpenseRequested { details } => {
+                self.receipts.entry(details.receipt.hash).or_default().insert(seq, "expense request");
                 let request =
                     PendingRequest { details: details.clone(), requester: actor.to_owned(), date, approved: false };
                 self.requests.insert(seq, request);
@@ -367,8 +381,16 @@ impl ProjectState {
                     self.books.entry(amount.currency()).or_default().hold(&fund, amount.amount());
                 }
             }
-            EventKind::ExpenseRejected { request, .. } | EventKind::ExpensePaid { request: Some(request), .. } => {
+            EventKind::ExpenseRejected { request, .. } => {
+                if let Some(r) = self.requests.get(request) {
+                    let hash = r.details.receipt.hash;
+                    self.forget_receipt(hash, *request);
+                }
                 self.release(*request);
+            }
+            EventKind::ExpensePaid { request: Some(request), .. } => self.release(*request),
+            EventKind::ExpensePaid { request: None, details: Some(details) } => {
+                self.receipts.entry(details.receipt.hash).or_default().insert(seq, "direct expense payment");
             }
             EventKind::RefundIssued { amount, contribution, fee_share, .. } => {
                 let r = self.refunds.entry(*contribution).or_default();
@@ -415,9 +437,21 @@ impl ProjectState {
         }
     }
 
+    fn forget_receipt(&mut self, hash: [u8; 32], seq: u64) {
+        if let Some(seqs) = self.receipts.get_mut(&hash) {
+            seqs.remove(&seq);
+            if seqs.is_empty() {
+                self.receipts.remove(&hash);
+            }
+        }
+    }
+
     /// Undoes what a reversed event did to the state beyond its postings.
     fn unwind(&mut self, target_seq: u64, target: &EventKind) {
         match target {
+            EventKind::ExpensePaid { request: None, details: Some(details) } => {
+                self.forget_receipt(details.receipt.hash, target_seq);
+            }
             EventKind::PledgeRecorded { .. } => {
                 self.pledges.remove(&target_seq);
             }
@@ -563,11 +597,35 @@ impl Projection {
             .collect()
     }
 
-    /// Pending and approved expense requests of every project: (project, seq, request).
-    pub fn pending_requests(&self) -> Vec<(&ProjectId, u64, &PendingRequest)> {
-        let mut out: Vec<_> =
-            self.chains().flat_map(|c| c.requests.iter().map(move |(seq, r)| (&c.id, *seq, r))).collect();
-        out.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    /// Pending and approved expense requests of every project, in (project, seq) order.
+    pub fn pending_requests(&self) -> Vec<Pending<'_>> {
+        let mut out: Vec<_> = self
+            .chains()
+            .flat_map(|c| {
+                c.requests.iter().map(move |(seq, r)| Pending {
+                    project: &c.id,
+                    seq: *seq,
+                    request: r,
+                    same_receipt: c.same_receipt(*seq),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (a.project, a.seq).cmp(&(b.project, b.seq)));
         out
     }
+}
+
+/// An expense request not yet paid or rejected, as `pending` lists it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Pending<'a> {
+    /// Its project.
+    pub project: &'a ProjectId,
+    /// The seq of its `ExpenseRequested`.
+    pub seq: u64,
+    /// The request.
+    pub request: &'a PendingRequest,
+    /// Other requests (not rejected) and direct payments (not reversed) of the project with the
+    /// same receipt, in seq order: empty unless the same invoice was filed or paid twice (which
+    /// only a commit with `allow_same_receipt` records).
+    pub same_receipt: Vec<u64>,
 }

@@ -235,8 +235,31 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
         _ => event.kind.clone(),
     };
     check_balances(state, &kind, released, &f)?;
-    crate::dating::check_dated_balances(state, &kind, event.effective_date)?;
+    crate::dating::check_dated_balances(state, &kind, event.effective_date, &f)?;
     Ok(kind)
+}
+
+/// Refuses an expense request or direct payment whose receipt the project already holds (on a
+/// request that was not rejected, or a direct payment that was not reversed): the same invoice
+/// filed or paid twice. A rule of requests only (docs/FORMAT.md section 6): the commit may allow it
+/// (`CommitRequest::allow_same_receipt`), so stored events are not checked against it. `kind` is
+/// the event as `decide` completed it; `f` makes the path of a field of its kind.
+pub fn check_receipt(state: &ProjectState, kind: &EventKind, f: &dyn Fn(&str) -> String) -> Result<(), LedgerError> {
+    let details = match kind {
+        EventKind::ExpenseRequested { details } => details,
+        EventKind::ExpensePaid { request: None, details: Some(details) } => details,
+        _ => return Ok(()),
+    };
+    let Some((&seq, &what)) = state.receipts.get(&details.receipt.hash).and_then(|seqs| seqs.first_key_value()) else {
+        return Ok(());
+    };
+    Err(LedgerError::SameReceipt {
+        project: state.id.clone(),
+        field: f("details.receipt.hash"),
+        hash: details.receipt.hash.iter().map(|b| format!("{b:02x}")).collect(),
+        what,
+        seq,
+    })
 }
 
 /// The fee rate in force on `date` by the project's terms history (not the latest recorded change).
@@ -432,7 +455,7 @@ fn check_balances(
 }
 
 /// The request field whose amount an overflow in `currency` comes from, under the prefix `f`.
-fn overflow_field(kind: &EventKind, currency: Currency, f: &dyn Fn(&str) -> String) -> String {
+pub(crate) fn overflow_field(kind: &EventKind, currency: Currency, f: &dyn Fn(&str) -> String) -> String {
     match kind {
         EventKind::CurrencyConverted { to, .. } if to.currency() == currency => f("to"),
         EventKind::ExpensePaid { request: Some(_), .. } => f("request"),

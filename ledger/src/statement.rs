@@ -36,6 +36,22 @@ pub struct StatementLine {
     pub amount: Decimal,
     /// Funds after this line.
     pub running: Decimal,
+    /// For a reversal: what it reverses and why.
+    pub reverses: Option<ReversedLine>,
+}
+
+/// What a reversal's statement line reverses, and why.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ReversedLine {
+    /// The reversed event's kind, such as `ContributionReceived`.
+    pub kind: &'static str,
+    /// Its seq.
+    pub seq: u64,
+    /// The total it counts under (and the reversal with it, negated): `source:<source>`,
+    /// `category:<category>` or `kind:<kind>`.
+    pub under: String,
+    /// The reversal's reason.
+    pub reason: String,
 }
 
 /// A project's statement for a date range in one currency.
@@ -70,6 +86,16 @@ enum Total {
     Category(String),
     /// The event's kind, for everything else.
     Kind(String),
+}
+
+impl Total {
+    fn label(&self) -> String {
+        match self {
+            Total::Source(n) => format!("source:{n}"),
+            Total::Category(n) => format!("category:{n}"),
+            Total::Kind(n) => format!("kind:{n}"),
+        }
+    }
 }
 
 fn own_total(kind: &EventKind) -> Total {
@@ -126,7 +152,17 @@ pub fn statement(
             opening += amount;
             continue;
         }
-        let (totals, name) = match keys.remove(&seq).unwrap_or_else(|| own_total(&event.kind)) {
+        let total = keys.remove(&seq).unwrap_or_else(|| own_total(&event.kind));
+        let reverses = match &event.kind {
+            EventKind::EventReversed { target_seq, reason, target: Some(target) } => Some(ReversedLine {
+                kind: target.name(),
+                seq: *target_seq,
+                under: total.label(),
+                reason: reason.clone(),
+            }),
+            _ => None,
+        };
+        let (totals, name) = match total {
             Total::Source(name) => (&mut by_source, name),
             Total::Category(name) => (&mut by_category, name),
             Total::Kind(name) => (&mut by_kind, name),
@@ -140,6 +176,7 @@ pub fn statement(
             reference: event.reference,
             amount,
             running: Decimal::ZERO,
+            reverses,
         });
     }
     lines.sort_by_key(|l| (l.date, l.seq));

@@ -563,6 +563,7 @@ impl Workload {
         let floor = micros(self.today) + 8 * 3_600_000_000;
         self.recorded_at = (self.recorded_at + 1 + self.rng.below(2_000_000) as i64).max(floor);
         Some(CommitRequest {
+            allow_same_receipt: false,
             events: draft.events,
             expected_heads: Vec::new(),
             actor: draft.actor,
@@ -1478,6 +1479,7 @@ impl Demo {
         }
         self.recorded_at = (self.recorded_at + 1).max(micros(date) + 10 * 3_600_000_000);
         self.out.push(CommitRequest {
+            allow_same_receipt: false,
             events,
             expected_heads: Vec::new(),
             actor: actor.to_owned(),

@@ -83,7 +83,13 @@ fn ev(project: &str, date: &str, kind: EventKind) -> Event {
 }
 
 fn by(actor: &str, events: Vec<Event>) -> CommitRequest {
-    CommitRequest { events, expected_heads: Vec::new(), actor: actor.to_owned(), recorded_at: 1_767_225_600_000_000 }
+    CommitRequest {
+        allow_same_receipt: false,
+        events,
+        expected_heads: Vec::new(),
+        actor: actor.to_owned(),
+        recorded_at: 1_767_225_600_000_000,
+    }
 }
 
 const CLERK: &str = "accountant:bob";
@@ -119,13 +125,16 @@ fn give(project: &str, amount: &str, code: &str) -> CommitRequest {
     one(project, "2026-01-10", contribution(m(amount, code), Fund::Unrestricted, None))
 }
 
+/// An expense with its own invoice: the receipt hash follows from the amount and fund, so that
+/// two different expenses never share a receipt (the same receipt twice is refused).
 fn details(amount: Money, fund: Fund) -> ExpenseDetails {
+    let invoice = format!("invoice {} {} {}", amount.amount(), amount.currency(), fund.label());
     ExpenseDetails {
         amount,
         payee: "Grand Hall Venues".to_owned(),
         category: "venue".to_owned(),
         fund,
-        receipt: Receipt { hash: [7; 32], file_name: "invoice-17.pdf".to_owned() },
+        receipt: Receipt { hash: *blake3::hash(invoice.as_bytes()).as_bytes(), file_name: "invoice-17.pdf".to_owned() },
     }
 }
 
@@ -1045,6 +1054,20 @@ fn a_reversal_counts_in_the_statement_where_its_target_counted() {
     assert_eq!(s.by_category.get("catering"), Some(&Decimal::ZERO), "{:?}", s.by_category);
     assert!(s.by_kind.is_empty(), "no EventReversed lump: {:?}", s.by_kind);
     assert_eq!((s.opening, s.closing), (d("500.00"), d("500.00")));
+    // Each reversal's line says what it reverses, where it counts, and why.
+    let said: Vec<_> = s
+        .lines
+        .iter()
+        .filter_map(|l| l.reverses.as_ref().map(|r| (l.seq, r.kind, r.seq, r.under.as_str(), r.reason.as_str())))
+        .collect();
+    assert_eq!(
+        said,
+        [
+            (5, "ContributionReceived", 3, "source:donation", "chargeback"),
+            (6, "ExpensePaid", 4, "category:catering", "paid twice")
+        ]
+    );
+    assert!(s.lines.iter().filter(|l| l.reverses.is_none()).all(|l| l.kind != "EventReversed"));
 }
 
 // ---- reversals ----------------------------------------------------------------------------------
@@ -1470,4 +1493,147 @@ fn a_long_mixed_history_keeps_the_trial_balance_at_zero() {
     assert_eq!(balance(&ledger, "a", "EUR").0, d("42.5"));
     // b: 99.99 − 5.00 fee = 94.99; + 50; refund 33.33 with fee share round(5 × 33.33 / 99.99) = 1.67 → −31.66.
     assert_eq!(balance(&ledger, "b", "EUR").0, d("113.33"));
+}
+
+// ---- the same receipt twice (issue 14, section 3) -----------------------------------------------
+
+/// Commits `req` on `ledger` keeping the stored bytes of its records (for a verification walk).
+fn commit_keeping(
+    ledger: &mut MemoryLedger,
+    req: &CommitRequest,
+    bytes: &mut Vec<Vec<u8>>,
+) -> Result<Committed, LedgerError> {
+    let mut group = fiscus_ledger::commit::Group::new(&ledger.projection);
+    let answer = group.stage(req, &ledger.lookup)?;
+    let staged = group.finish();
+    bytes.extend(staged.commits.iter().flat_map(|c| c.records.iter().map(|r| r.bytes.clone())));
+    let commits = ledger.projection.absorb(staged);
+    ledger.lookup.absorb(&commits);
+    Ok(answer)
+}
+
+fn with_receipt(amount: &str, hash: [u8; 32]) -> ExpenseDetails {
+    ExpenseDetails {
+        receipt: Receipt { hash, file_name: "VH-2026-017.pdf".to_owned() },
+        ..details(m(amount, "USD"), Fund::Unrestricted)
+    }
+}
+
+fn allowing(mut req: CommitRequest) -> CommitRequest {
+    req.allow_same_receipt = true;
+    req
+}
+
+/// The issue's example: one invoice paid through a request, paid again directly by another
+/// accountant, and filed a third time. The second and third are refused naming the first (the
+/// earlier seq), unless the commit allows the same receipt; `pending` then marks the third.
+#[test]
+fn the_same_receipt_twice_is_refused_unless_allowed_and_marked_in_pending() {
+    let invoice = *blake3::hash(b"invoice VH-2026-017").as_bytes();
+    let mut ledger = MemoryLedger::default();
+    let mut bytes = Vec::new();
+    let mut ok = |ledger: &mut MemoryLedger, req: CommitRequest| {
+        commit_keeping(ledger, &req, &mut bytes).unwrap_or_else(|e| panic!("refused: {e}"))
+    };
+    ok(&mut ledger, open("p", "USD", 0, "0"));
+    ok(&mut ledger, give("p", "1000", "USD"));
+    let filed = by(
+        "project:p",
+        vec![ev("p", "2026-02-01", EventKind::ExpenseRequested { details: with_receipt("300", invoice) })],
+    );
+    assert_eq!(ok(&mut ledger, filed).positions[0].seq, 3);
+    ok(&mut ledger, by("accountant:alice", vec![ev("p", "2026-02-02", EventKind::ExpenseApproved { request: 3 })]));
+    ok(&mut ledger, one("p", "2026-02-03", EventKind::ExpensePaid { request: Some(3), details: None }));
+
+    // Paid again directly, by another accountant: refused, naming request seq 3; nothing changes.
+    let direct = by(
+        "accountant:bob",
+        vec![ev(
+            "p",
+            "2026-02-04",
+            EventKind::ExpensePaid { request: None, details: Some(with_receipt("300", invoice)) },
+        )],
+    );
+    let before = ledger.projection.clone();
+    let err = ledger.commit(&direct).expect_err("the same receipt again is refused");
+    match &err {
+        LedgerError::SameReceipt { project, field, seq, what, hash } => {
+            assert_eq!(project.as_str(), "p");
+            assert_eq!(field, "events[0].expense_paid.details.receipt.hash");
+            assert_eq!((*seq, *what), (3, "expense request"));
+            assert_eq!(hash, &hex(&invoice));
+        }
+        other => panic!("expected SameReceipt, got {other:?}"),
+    }
+    assert_eq!(err.class(), fiscus_ledger::ErrorClass::Refused);
+    assert!(err.to_string().contains("seq 3"), "{err}");
+    assert!(ledger.projection == before, "a refused commit changed nothing");
+    // Allowed explicitly: recorded.
+    assert_eq!(ok(&mut ledger, allowing(direct)).positions[0].seq, 6);
+
+    // Filed a third time: refused naming the earliest holder, then recorded when allowed.
+    let again = by(
+        "project:p",
+        vec![ev("p", "2026-02-05", EventKind::ExpenseRequested { details: with_receipt("300", invoice) })],
+    );
+    let err = ledger.commit(&again).expect_err("refused");
+    assert!(matches!(err, LedgerError::SameReceipt { seq: 3, .. }), "{err:?}");
+    assert_eq!(ok(&mut ledger, allowing(again)).positions[0].seq, 7);
+
+    // `pending` marks it with the other seqs holding its receipt.
+    let pending = ledger.projection.pending_requests();
+    assert_eq!(pending.len(), 1);
+    assert_eq!((pending[0].seq, pending[0].same_receipt.clone()), (7, vec![3, 6]));
+
+    // The same receipt within one commit is caught too (the second sees the first).
+    let twice = by(
+        "accountant:alice",
+        vec![
+            ev("p", "2026-02-06", EventKind::ExpensePaid { request: None, details: Some(with_receipt("10", [1; 32])) }),
+            ev("p", "2026-02-06", EventKind::ExpensePaid { request: None, details: Some(with_receipt("11", [1; 32])) }),
+        ],
+    );
+    let err = ledger.commit(&twice).expect_err("refused");
+    assert!(
+        matches!(&err, LedgerError::SameReceipt { seq: 8, field, .. } if field == "events[1].expense_paid.details.receipt.hash"),
+        "{err:?}"
+    );
+
+    // A rejected request and a reversed payment no longer hold their receipt.
+    let filed = by(
+        "project:p",
+        vec![ev("p", "2026-02-07", EventKind::ExpenseRequested { details: with_receipt("20", [2; 32]) })],
+    );
+    let seq = ok(&mut ledger, filed.clone()).positions[0].seq;
+    let reason = "duplicate".to_owned();
+    ok(
+        &mut ledger,
+        by("accountant:alice", vec![ev("p", "2026-02-08", EventKind::ExpenseRejected { request: seq, reason })]),
+    );
+    ok(
+        &mut ledger,
+        by(
+            "project:p",
+            vec![ev("p", "2026-02-09", EventKind::ExpenseRequested { details: with_receipt("20", [2; 32]) })],
+        ),
+    );
+    let paid =
+        one("p", "2026-02-10", EventKind::ExpensePaid { request: None, details: Some(with_receipt("30", [3; 32])) });
+    let seq = ok(&mut ledger, paid).positions[0].seq;
+    let reverse = EventKind::EventReversed { target_seq: seq, reason: "wrong vendor".to_owned(), target: None };
+    ok(&mut ledger, one("p", "2026-02-11", reverse));
+    ok(
+        &mut ledger,
+        one("p", "2026-02-12", EventKind::ExpensePaid { request: None, details: Some(with_receipt("30", [3; 32])) }),
+    );
+
+    // A rule of requests only: the stored chain, duplicates and all, verifies.
+    let project = pid("p");
+    let verified =
+        fiscus_ledger::verify::verify_chain(&project, bytes.iter().map(Vec::as_slice)).expect("the chain verifies");
+    assert_eq!(&verified, ledger.projection.project("p").expect("p"));
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

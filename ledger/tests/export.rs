@@ -137,9 +137,12 @@ from decimal import Decimal
 sums = {}
 with open(sys.argv[1], newline="", encoding="utf-8") as f:
     rows = list(csv.reader(f, strict=True))
-assert rows[0] == ["date","project","seq","event_id","kind","account","currency","amount","memo","reference","hash"], rows[0]
+assert rows[0] == ["date","project","seq","event_id","kind","account","currency","amount","memo","reference","hash",
+    "reverses","reverses_seq","reverses_under","reason"], rows[0]
 for row in rows[1:]:
-    assert len(row) == 11, row
+    assert len(row) == 15, row
+    # A reversal says what it reverses (kind and seq); nothing else does.
+    assert (row[4] == "EventReversed") == (row[11] != "" and row[12].isdigit()), row
     key = (row[5], row[6])
     sums[key] = sums.get(key, Decimal(0)) + Decimal(row[7])
 for (account, currency), total in sorted(sums.items()):
@@ -373,6 +376,7 @@ fn event(id: &str, project: &str, day: u32, memo: &str, reference: Option<&str>,
 
 fn request(events: Vec<Event>) -> CommitRequest {
     CommitRequest {
+        allow_same_receipt: false,
         events,
         expected_heads: vec![],
         actor: "accountant:alice".to_owned(),
@@ -486,7 +490,7 @@ fn tricky_text_keeps_journals_valid_and_tags_exact() {
     for (t, (record, hash)) in txns.iter().zip(&with_postings) {
         let e = &record.event;
         let description = t["tdescription"].as_str().expect("description");
-        assert_eq!(description, export::hledger_description(e.kind.name(), &e.memo));
+        assert_eq!(description, export::hledger_description(&export::event_label(&e.kind), &e.memo));
         let tags: BTreeMap<String, String> = t["ttags"]
             .as_array()
             .expect("tags")
@@ -524,7 +528,7 @@ for t in entries:
     for (record, hash) in &with_postings {
         let e = &record.event;
         let t = &by_id[&e.event_id];
-        assert_eq!(t["payee"], e.kind.name());
+        assert_eq!(t["payee"], export::one_line(&export::event_label(&e.kind)));
         assert_eq!(t["narration"], export::one_line(&e.memo));
         assert_eq!(t["seq"], record.seq);
         assert_eq!(t["hash"], hex::encode(hash));
@@ -577,7 +581,7 @@ fn csv_quotes_memo_and_reference_exactly() {
     assert_eq!(rows.len() as u64, summary.postings + 1);
     let memos: std::collections::BTreeSet<&str> = records.iter().map(|(r, _)| r.event.memo.as_str()).collect();
     for row in &rows[1..] {
-        assert_eq!(row.len(), 11, "{row:?}");
+        assert_eq!(row.len(), 15, "{row:?}");
         assert!(memos.contains(row[8].as_str()), "memo {:?} comes back exactly", row[8]);
         let record = records
             .iter()
@@ -743,4 +747,140 @@ fn a_record_with_a_bad_account_name_is_refused() {
     let err = hledger_export(&mut Vec::new(), &records, None).expect_err("refused");
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
     assert!(err.to_string().contains("9-odd seq 2"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reversals (issue 14, section 4)
+
+/// February's books of the issue: a 100.00 donation charged back and a 75.00 catering expense
+/// reversed, with reasons that need escaping.
+fn reversed_books() -> Vec<CommitRequest> {
+    let p = "rev-conf";
+    let donation = EventKind::ContributionReceived {
+        amount: money("100.00", "USD"),
+        from: "Jo".to_owned(),
+        source: Source::Donation,
+        fund: Fund::Unrestricted,
+        fee_bps: None,
+    };
+    let catering = ExpenseDetails {
+        amount: money("75.00", "USD"),
+        payee: "Pizzeria".to_owned(),
+        category: "catering".to_owned(),
+        fund: Fund::Unrestricted,
+        receipt: Receipt { hash: [5; 32], file_name: "pizza.pdf".to_owned() },
+    };
+    let reverse =
+        |seq: u64, why: &str| EventKind::EventReversed { target_seq: seq, reason: why.to_owned(), target: None };
+    vec![
+        request(vec![open("open", p, "USD")]),
+        request(vec![event(
+            "give",
+            p,
+            2,
+            "seed money",
+            None,
+            contribution(money("500.00", "USD"), Fund::Unrestricted),
+        )]),
+        request(vec![event("don", p, 3, "a gift", None, donation)]),
+        request(vec![event(
+            "cat",
+            p,
+            4,
+            "lunch",
+            None,
+            EventKind::ExpensePaid { request: None, details: Some(catering) },
+        )]),
+        request(vec![event("rev-1", p, 20, "bank says", None, reverse(3, "charged back, card; \"stolen\" 100%"))]),
+        request(vec![event("rev-2", p, 21, "", None, reverse(4, "paid twice"))]),
+    ]
+}
+
+#[test]
+fn reversals_say_what_they_reverse_and_why_in_every_export() {
+    require_tools();
+    let (projection, records) = memory_with(&reversed_books());
+    check_all_formats("reversed books", &records, None, &trial_balance(&projection));
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    // hledger: the description and the tags.
+    let journal = write_export(dir.path(), "r.journal", &records, None, hledger_export);
+    let f = journal.to_str().expect("utf-8 path");
+    let printed: serde_json::Value =
+        serde_json::from_str(&run("hledger", &["-f", f, "print", "-O", "json"])).expect("hledger json");
+    let reversals: Vec<&serde_json::Value> = printed
+        .as_array()
+        .expect("transactions")
+        .iter()
+        .filter(|t| t["tdescription"].as_str().is_some_and(|d| d.starts_with("EventReversed")))
+        .collect();
+    assert_eq!(reversals.len(), 2);
+    let tags = |t: &serde_json::Value| -> BTreeMap<String, String> {
+        t["ttags"]
+            .as_array()
+            .expect("tags")
+            .iter()
+            .map(|p| (p[0].as_str().expect("name").to_owned(), percent_decode(p[1].as_str().expect("value"))))
+            .collect()
+    };
+    assert_eq!(
+        reversals[0]["tdescription"],
+        "EventReversed: reverses ContributionReceived seq 3 (source:donation): charged back, card, \"stolen\" 100% | bank says"
+    );
+    let t0 = tags(reversals[0]);
+    assert_eq!(
+        (t0["reverses"].as_str(), t0["reverses_seq"].as_str(), t0["reverses_source"].as_str()),
+        ("ContributionReceived", "3", "donation")
+    );
+    assert_eq!(t0["reason"], "charged back, card; \"stolen\" 100%");
+    assert_eq!(
+        reversals[1]["tdescription"],
+        "EventReversed: reverses ExpensePaid seq 4 (category:catering): paid twice"
+    );
+    let t1 = tags(reversals[1]);
+    assert_eq!((t1["reverses"].as_str(), t1["reverses_category"].as_str()), ("ExpensePaid", "catering"));
+
+    // beancount: payee and metadata.
+    let ledger = write_export(dir.path(), "r.beancount", &records, None, beancount_export);
+    let script = r#"
+import sys, json
+from beancount import loader
+from beancount.core import data
+entries, errors, options = loader.load_file(sys.argv[1])
+assert not errors, errors
+for t in entries:
+    if isinstance(t, data.Transaction) and "reverses" in t.meta:
+        print(json.dumps({"payee": t.payee, "narration": t.narration, "reverses": t.meta["reverses"],
+            "seq": int(t.meta["reverses_seq"]), "source": t.meta.get("reverses_source"),
+            "category": t.meta.get("reverses_category"), "reason": t.meta["reason"]}))
+"#;
+    let out = run(beancount_python(), &["-c", script, ledger.to_str().expect("utf-8 path")]);
+    let got: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    assert_eq!(got.len(), 2, "{out}");
+    assert_eq!(
+        got[0]["payee"],
+        "EventReversed: reverses ContributionReceived seq 3 (source:donation): charged back, card; \"stolen\" 100%"
+    );
+    assert_eq!((got[0]["reverses"].as_str(), got[0]["seq"].as_u64()), (Some("ContributionReceived"), Some(3)));
+    assert_eq!(got[0]["source"], "donation");
+    assert_eq!(got[0]["reason"], "charged back, card; \"stolen\" 100%");
+    assert_eq!((got[1]["category"].as_str(), got[1]["reason"].as_str()), (Some("catering"), Some("paid twice")));
+
+    // CSV: the four columns, on every posting line of a reversal.
+    let mut out = Vec::new();
+    csv_export(&mut out, &records, None).expect("csv");
+    let rows = parse_rfc4180(&String::from_utf8(out).expect("utf-8"));
+    let reversal_rows: Vec<&Vec<String>> = rows[1..].iter().filter(|r| r[4] == "EventReversed").collect();
+    assert!(!reversal_rows.is_empty());
+    for row in reversal_rows {
+        let want: [&str; 4] = if row[2] == "5" {
+            ["ContributionReceived", "3", "source:donation", "charged back, card; \"stolen\" 100%"]
+        } else {
+            ["ExpensePaid", "4", "category:catering", "paid twice"]
+        };
+        assert_eq!(&row[11..15], &want.map(str::to_owned), "{row:?}");
+    }
+    for row in rows[1..].iter().filter(|r| r[4] != "EventReversed") {
+        assert!(row[11..15].iter().all(String::is_empty), "{row:?}");
+    }
 }

@@ -77,7 +77,13 @@ fn recorded_at(commit: u64) -> i64 {
 }
 
 fn request(number: u64, events: Vec<Event>) -> CommitRequest {
-    CommitRequest { events, expected_heads: vec![], actor: ACTOR.to_owned(), recorded_at: recorded_at(number) }
+    CommitRequest {
+        allow_same_receipt: false,
+        events,
+        expected_heads: vec![],
+        actor: ACTOR.to_owned(),
+        recorded_at: recorded_at(number),
+    }
 }
 
 /// The commit requests of the vectors, in commit order (commit n is `requests()[n - 1]`).

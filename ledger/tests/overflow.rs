@@ -27,7 +27,13 @@ fn event(id: &str, kind: EventKind) -> Event {
 }
 
 fn request(events: Vec<Event>) -> CommitRequest {
-    CommitRequest { events, expected_heads: vec![], actor: "accountant:alice".to_owned(), recorded_at: 1 }
+    CommitRequest {
+        allow_same_receipt: false,
+        events,
+        expected_heads: vec![],
+        actor: "accountant:alice".to_owned(),
+        recorded_at: 1,
+    }
 }
 
 fn open(fee_bps: u32, advance_limit: Decimal) -> CommitRequest {

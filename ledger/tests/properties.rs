@@ -247,7 +247,13 @@ fn mischief(ledger: &MemoryLedger, scene: &Scene, rng: &mut Rng, n: u64) -> Comm
         kind,
     }];
     events.extend(events_extra);
-    CommitRequest { events, expected_heads: Vec::new(), actor, recorded_at: 4_102_444_800_000_000 + n as i64 }
+    CommitRequest {
+        allow_same_receipt: false,
+        events,
+        expected_heads: Vec::new(),
+        actor,
+        recorded_at: 4_102_444_800_000_000 + n as i64,
+    }
 }
 
 proptest! {

@@ -32,6 +32,7 @@ fn event(id: &str, project: &str, day: u32, kind: EventKind) -> Event {
 
 fn request(events: Vec<Event>) -> CommitRequest {
     CommitRequest {
+        allow_same_receipt: false,
         events,
         expected_heads: vec![],
         actor: "accountant:alice".to_owned(),

@@ -16,6 +16,16 @@ pub mod pb {
     tonic::include_proto!("fiscus.v1");
 }
 
+/// The largest message either side of the contract sends, in bytes: 4 MiB, the default receive
+/// limit of gRPC's own clients and of tonic (`ledger.proto`, "Message sizes"). Clients set their
+/// receive limit to it.
+pub const MESSAGE_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+/// The most bytes the listed items of one answer take, encoded (events, statement lines, records,
+/// each with its field tag and length): 3 MiB, which leaves the rest of [`MESSAGE_BYTES_MAX`] for
+/// the answer's other fields. A page ends before the item that would pass it.
+pub const ITEMS_BYTES_MAX: usize = 3 * 1024 * 1024;
+
 /// The encoded `google.protobuf.FileDescriptorSet` of every `fiscus.v1` file, with source info
 /// (comments), for `tonic_reflection::server::Builder::register_encoded_file_descriptor_set`.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/fiscus_descriptor.bin"));

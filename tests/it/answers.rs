@@ -64,6 +64,7 @@ async fn amounts_and_dates_are_read_by_one_strict_parser() {
         assert!(s.message().contains("YYYY-MM-DD"), "{date:?}: {}", s.message());
         assert_eq!(violation(&s).as_deref(), Some("events[0].effective_date"), "{date:?}");
         let read = pb::GetStatementRequest {
+            page_token: String::new(),
             project: "conf-a".into(),
             from_date: date.into(),
             to_date: "2026-12-31".into(),
@@ -96,6 +97,7 @@ async fn no_answer_writes_a_negative_zero() {
         let balance = l.get_balance(pb::GetBalanceRequest { project: "conf-a".into(), currency: None }).await;
         let statement = l
             .get_statement(pb::GetStatementRequest {
+                page_token: String::new(),
                 project: "conf-a".into(),
                 from_date: "2026-01-01".into(),
                 to_date: "2026-12-31".into(),
@@ -180,6 +182,7 @@ async fn statement_totals_by_source_count_refunds_under_the_source_they_refund()
     record(&mut admin, vec![contribution("s2", "conf-a", "1.00", None)]).await.expect("1.00");
     let statement = |admin: &mut Ledger| {
         let req = pb::GetStatementRequest {
+            page_token: String::new(),
             project: "conf-a".into(),
             from_date: "2026-01-01".into(),
             to_date: "2026-12-31".into(),

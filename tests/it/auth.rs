@@ -154,6 +154,7 @@ async fn foreign_answers(d: &Daemon, foreign: &str, event_id: &str) -> Vec<(Stri
     let mut push = |what: &str, text: String| out.push((what.to_owned(), text));
     push("GetBalance", answer(l.get_balance(pb::GetBalanceRequest { project: f(), currency: None }).await, foreign));
     let statement = pb::GetStatementRequest {
+        page_token: String::new(),
         project: f(),
         from_date: "2026-01-01".into(),
         to_date: "2026-12-31".into(),
@@ -234,7 +235,11 @@ async fn foreign_answers(d: &Daemon, foreign: &str, event_id: &str) -> Vec<(Stri
             "2026-03-03",
             Kind::ExpenseRequested(pb::ExpenseRequested { details: Some(expense("1.00")) }),
         );
-        let req = pb::RecordCommitRequest { events: vec![own], expected_seq: [(f(), seq)].into_iter().collect() };
+        let req = pb::RecordCommitRequest {
+            events: vec![own],
+            expected_seq: [(f(), seq)].into_iter().collect(),
+            allow_same_receipt: false,
+        };
         push(&format!("RecordCommit expected_seq[it] = {seq}"), answer(l.record_commit(req).await, foreign));
     }
     out

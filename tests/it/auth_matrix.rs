@@ -207,6 +207,7 @@ async fn outcome(c: &mut Caller, call: Call, project: &str, n: usize) -> Code {
         Call::GetStatement => c
             .ledger
             .get_statement(pb::GetStatementRequest {
+                page_token: String::new(),
                 project: p,
                 from_date: "2026-01-01".into(),
                 to_date: "2026-12-31".into(),
@@ -245,7 +246,10 @@ async fn outcome(c: &mut Caller, call: Call, project: &str, n: usize) -> Code {
 
 /// Records one commit of `events`.
 async fn commit(c: &mut Caller, events: Vec<pb::Event>) -> Result<(), Status> {
-    c.ledger.record_commit(pb::RecordCommitRequest { events, expected_seq: Default::default() }).await.map(drop)
+    c.ledger
+        .record_commit(pb::RecordCommitRequest { events, expected_seq: Default::default(), allow_same_receipt: false })
+        .await
+        .map(drop)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

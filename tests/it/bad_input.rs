@@ -98,6 +98,7 @@ async fn malformed_reads_and_opens_are_invalid_argument() {
     let s = assert_code(
         admin
             .get_statement(pb::GetStatementRequest {
+                page_token: String::new(),
                 project: "conf-a".into(),
                 from_date: "yesterday".into(),
                 to_date: "2026-01-01".into(),

@@ -191,7 +191,7 @@ fn filler(k: usize) -> pb::RecordCommitRequest {
             e
         })
         .collect();
-    pb::RecordCommitRequest { events, expected_seq: BTreeMap::new() }
+    pb::RecordCommitRequest { events, expected_seq: BTreeMap::new(), allow_same_receipt: false }
 }
 
 /// Every event of the project: event id → seq.

@@ -267,6 +267,7 @@ fn table() -> Vec<(Req, &'static str)> {
             Req::CommitHeads(pb::RecordCommitRequest {
                 events: vec![contribution("h-1", P, "1.00", None)],
                 expected_seq: [("Not_An_Id".to_owned(), 1)].into_iter().collect(),
+                allow_same_receipt: false,
             }),
             "expected_seq[Not_An_Id]",
         ),
@@ -575,6 +576,7 @@ fn table() -> Vec<(Req, &'static str)> {
         (Req::Balance(pb::GetBalanceRequest { project: P.into(), currency: Some("usd".into()) }), "currency"),
         (
             Req::Statement(pb::GetStatementRequest {
+                page_token: String::new(),
                 project: "Not_An_Id".into(),
                 from_date: "2026-01-01".into(),
                 to_date: "2026-12-31".into(),
@@ -584,6 +586,7 @@ fn table() -> Vec<(Req, &'static str)> {
         ),
         (
             Req::Statement(pb::GetStatementRequest {
+                page_token: String::new(),
                 project: P.into(),
                 from_date: "2026-1-1".into(),
                 to_date: "2026-12-31".into(),
@@ -593,6 +596,7 @@ fn table() -> Vec<(Req, &'static str)> {
         ),
         (
             Req::Statement(pb::GetStatementRequest {
+                page_token: String::new(),
                 project: P.into(),
                 from_date: "2026-01-01".into(),
                 to_date: "2025-12-31".into(),
@@ -602,6 +606,7 @@ fn table() -> Vec<(Req, &'static str)> {
         ),
         (
             Req::Statement(pb::GetStatementRequest {
+                page_token: String::new(),
                 project: P.into(),
                 from_date: "2026-01-01".into(),
                 to_date: "2026-12-31".into(),

@@ -234,6 +234,7 @@ async fn statement(d: &Daemon, running: Running, findings: Shared) {
         let whole = round.is_multiple_of(2);
         let from_date = if whole { "2026-01-01" } else { "2026-03-02" };
         let asked = pb::GetStatementRequest {
+            page_token: String::new(),
             project: PROJECT.into(),
             from_date: from_date.into(),
             to_date: "2026-12-31".into(),

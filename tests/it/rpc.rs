@@ -97,6 +97,7 @@ async fn reads_statement_events_projects_heads_and_export() {
     // Statement for March: opening 0, two lines, closing 620.00; totals per source and category.
     let st = acc
         .get_statement(pb::GetStatementRequest {
+            page_token: String::new(),
             project: "conf-a".into(),
             from_date: "2026-03-01".into(),
             to_date: "2026-03-31".into(),
@@ -116,6 +117,7 @@ async fn reads_statement_events_projects_heads_and_export() {
     assert_eq!(s.totals_by_category[0].amount, "-300.00");
     let s = assert_code(
         acc.get_statement(pb::GetStatementRequest {
+            page_token: String::new(),
             project: "conf-a".into(),
             from_date: "2026-04-01".into(),
             to_date: "2026-03-01".into(),
@@ -259,6 +261,7 @@ async fn writes_are_refused_with_their_codes_and_change_nothing() {
         acc.record_commit(pb::RecordCommitRequest {
             events: vec![contribution("e1", "conf-a", "10.00", None)],
             expected_seq: expected.clone(),
+            allow_same_receipt: false,
         })
         .await,
         Code::Aborted,
@@ -269,6 +272,7 @@ async fn writes_are_refused_with_their_codes_and_change_nothing() {
         .record_commit(pb::RecordCommitRequest {
             events: vec![contribution("e1", "conf-a", "10.00", None)],
             expected_seq: expected,
+            allow_same_receipt: false,
         })
         .await
         .expect("matching expected_seq commits")

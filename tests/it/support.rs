@@ -424,7 +424,7 @@ pub async fn open(admin: &mut Ledger, project: &str, fee_bps: u32) -> pb::OpenPr
 /// Records one commit of `events`.
 pub async fn record(client: &mut Ledger, events: Vec<pb::Event>) -> Result<pb::RecordCommitResponse, Status> {
     client
-        .record_commit(pb::RecordCommitRequest { events, expected_seq: Default::default() })
+        .record_commit(pb::RecordCommitRequest { events, expected_seq: Default::default(), allow_same_receipt: false })
         .await
         .map(|r| r.into_inner())
 }

@@ -12,8 +12,8 @@ use fiscus_client::fiscus_ledger::replay::ReplayOptions;
 use fiscus_client::fiscus_ledger::store::{OpenReport, Store};
 use fiscus_client::fiscus_ledger::{Currency, Event, LedgerError, ProjectId};
 use fiscus_client::{
-    Balances, ChainHead, Client, ClientOptions, EventsPage, Heads, PendingExpense, ProjectSummary, RawRecord,
-    RecordedEvent, Statements, TrialBalance,
+    Balances, ChainHead, Client, ClientOptions, CommitOptions, EventsPage, Heads, PendingExpense, ProjectSummary,
+    RawRecord, RecordedEvent, Statements, TrialBalance,
 };
 
 use crate::fail::Failure;
@@ -179,14 +179,15 @@ impl Backend {
                     .projection()
                     .pending_requests()
                     .into_iter()
-                    .filter(|(p, _, _)| project.is_none_or(|want| want == *p))
-                    .map(|(p, seq, r)| PendingExpense {
-                        project: p.clone(),
-                        seq,
-                        details: r.details.clone(),
-                        requester: r.requester.clone(),
-                        requested_on: r.date,
-                        approved: r.approved,
+                    .filter(|p| project.is_none_or(|want| want == p.project))
+                    .map(|p| PendingExpense {
+                        project: p.project.clone(),
+                        seq: p.seq,
+                        details: p.request.details.clone(),
+                        requester: p.request.requester.clone(),
+                        requested_on: p.request.date,
+                        approved: p.request.approved,
+                        same_receipt: p.same_receipt,
                     })
                     .collect())
             }
@@ -195,10 +196,21 @@ impl Backend {
 
     /// Records one commit.
     pub async fn record(&mut self, events: &[Event], expected: &[(ProjectId, u64)]) -> Result<Committed, Failure> {
+        self.record_with(events, expected, CommitOptions::default()).await
+    }
+
+    /// Records one commit with `options` (such as `allow_same_receipt`).
+    pub async fn record_with(
+        &mut self,
+        events: &[Event],
+        expected: &[(ProjectId, u64)],
+        options: CommitOptions,
+    ) -> Result<Committed, Failure> {
         match self {
-            Backend::Remote(c) => Ok(c.record_commit(events, expected).await?),
+            Backend::Remote(c) => Ok(c.record_commit_with(events, expected, options).await?),
             Backend::Local { store, actor, .. } => {
                 let request = CommitRequest {
+                    allow_same_receipt: options.allow_same_receipt,
                     events: events.to_vec(),
                     expected_heads: expected.to_vec(),
                     actor: actor.clone(),

@@ -183,6 +183,8 @@ pub struct RecordInput {
     pub expected_seq: Option<u64>,
     /// Record likely duplicates anyway.
     pub allow_duplicate: bool,
+    /// Record a receipt the project already holds (`--allow-same-receipt`).
+    pub allow_same_receipt: bool,
     /// Its kind and fields.
     pub kind: Option<KindSpec>,
 }
@@ -229,7 +231,8 @@ pub async fn record(b: &mut Backend, input: RecordInput, json: bool) -> Result<(
             )));
         }
     }
-    let committed = b.record(&events, &expected).await?;
+    let options = fiscus_client::CommitOptions { allow_same_receipt: input.allow_same_receipt };
+    let committed = b.record_with(&events, &expected, options).await?;
     print_committed(&events, &committed, json);
     Ok(())
 }

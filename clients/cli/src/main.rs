@@ -248,6 +248,10 @@ struct RecordArgs {
     /// already recorded under another id (without this, such a likely duplicate is refused).
     #[arg(long, global = true)]
     allow_duplicate: bool,
+    /// Record an expense request or direct expense whose receipt the project already holds (on a
+    /// request not rejected or a payment not reversed): the same invoice again, on purpose.
+    #[arg(long, global = true)]
+    allow_same_receipt: bool,
     #[command(subcommand)]
     kind: Option<KindSpec>,
 }
@@ -380,6 +384,7 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
                 id: r.id,
                 expected_seq: r.expected_seq,
                 allow_duplicate: r.allow_duplicate,
+                allow_same_receipt: r.allow_same_receipt,
                 kind: r.kind,
             };
             commands::record(&mut connect(t).await?, input, json).await

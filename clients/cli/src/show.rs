@@ -205,6 +205,12 @@ pub fn statement_json(s: &Statement) -> Value {
             "reference": l.reference,
             "amount": amount_json(l.amount, c),
             "running_balance": amount_json(l.running, c),
+            "reverses": l.reverses.as_ref().map(|r| json!({
+                "kind": r.kind,
+                "seq": r.seq,
+                "counts_under": r.under,
+                "reason": r.reason,
+            })),
         })).collect::<Vec<_>>(),
         "totals_by_source": totals(&s.by_source),
         "totals_by_category": totals(&s.by_category),
@@ -230,7 +236,11 @@ pub fn statement_table(project: &str, s: &Statement) -> String {
         t.add_row(vec![
             l.date.to_string(),
             l.seq.to_string(),
-            l.kind.to_owned(),
+            match &l.reverses {
+                // What it reverses and why, where the reversal counts (its target's total).
+                Some(r) => format!("{} of {} seq {} ({}): {}", l.kind, r.kind, r.seq, r.under, clip(&r.reason, 40)),
+                None => l.kind.to_owned(),
+            },
             clip(&l.memo, 48),
             l.reference.clone().unwrap_or_default(),
             amount(l.amount, c),
@@ -405,6 +415,7 @@ pub fn pending_json(p: &[PendingExpense]) -> Value {
                     "receipt": { "file_name": x.details.receipt.file_name, "hash": hex(&x.details.receipt.hash) },
                     "requester": x.requester,
                     "approved": x.approved,
+                    "same_receipt": x.same_receipt,
                 })
             })
             .collect(),
@@ -426,10 +437,20 @@ pub fn pending_table(p: &[PendingExpense]) -> Table {
             x.details.fund.label(),
             amount(m.amount(), m.currency()),
             x.requester.clone(),
-            if x.approved { "approved, held" } else { "awaiting approval" }.to_owned(),
+            pending_status(x),
         ]);
     }
     t
+}
+
+/// A pending request's status, with a warning when its receipt is also on other seqs.
+fn pending_status(x: &PendingExpense) -> String {
+    let status = if x.approved { "approved, held" } else { "awaiting approval" };
+    if x.same_receipt.is_empty() {
+        return status.to_owned();
+    }
+    let seqs: Vec<String> = x.same_receipt.iter().map(u64::to_string).collect();
+    format!("{status}; SAME RECEIPT as seq {}", seqs.join(", "))
 }
 
 /// Chain heads as a table.

@@ -43,8 +43,8 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 pub use crate::error::{code_name, ClientError, Code};
 pub use crate::responses::{
-    Balances, ChainHead, CommitNotice, EventsPage, Heads, PendingExpense, ProjectSummary, RawRecord, RecordedEvent,
-    Statements, TrialBalance,
+    Balances, ChainHead, CommitNotice, CommitOptions, EventsPage, Heads, PendingExpense, ProjectSummary, RawRecord,
+    RecordedEvent, Statements, TrialBalance,
 };
 pub use crate::verify::{short, verify_records, HeadProof, VerifiedProject};
 pub use fiscus_ledger;
@@ -54,6 +54,10 @@ pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
 
 /// Projects asked for per `ListProjects` page when listing them all.
 pub const PROJECTS_PAGE_SIZE: u32 = 500;
+
+/// Most pages of one statement the client reads (each up to `fiscus_proto::ITEMS_BYTES_MAX` of
+/// lines: far more than a chain of lines can take) before it calls the answer wrong.
+pub const STATEMENT_PAGES_MAX: usize = 100_000;
 
 /// How to reach the server.
 #[derive(Clone, Debug, Default)]
@@ -127,9 +131,15 @@ impl Client {
             .await
             .map_err(|e| ClientError::Connect { url: url.to_owned(), message: error_chain(&e) })?;
         let bearer = Bearer(bearer);
+        // The contract's largest message (`ledger.proto`, "Message sizes"), for answers and requests.
+        let max = fiscus_proto::MESSAGE_BYTES_MAX;
         Ok(Client {
-            ledger: LedgerClient::with_interceptor(channel.clone(), bearer.clone()),
-            audit: AuditClient::with_interceptor(channel, bearer),
+            ledger: LedgerClient::with_interceptor(channel.clone(), bearer.clone())
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+            audit: AuditClient::with_interceptor(channel, bearer)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
         })
     }
 
@@ -141,12 +151,23 @@ impl Client {
         events: &[Event],
         expected_heads: &[(ProjectId, u64)],
     ) -> Result<Committed, ClientError> {
+        self.record_commit_with(events, expected_heads, CommitOptions::default()).await
+    }
+
+    /// [`Client::record_commit`] with `options` (such as `allow_same_receipt`).
+    pub async fn record_commit_with(
+        &self,
+        events: &[Event],
+        expected_heads: &[(ProjectId, u64)],
+        options: CommitOptions,
+    ) -> Result<Committed, ClientError> {
         for (i, e) in events.iter().enumerate() {
             e.validate(&format!("events[{i}]")).map_err(ClientError::Request)?;
         }
         let request = pb::RecordCommitRequest {
             events: events.iter().map(wire::event_pb).collect(),
             expected_seq: expected_heads.iter().map(|(p, s)| (p.as_str().to_owned(), *s)).collect(),
+            allow_same_receipt: options.allow_same_receipt,
         };
         let r = self.ledger.clone().record_commit(request).await?.into_inner();
         Ok(Committed {
@@ -214,14 +235,43 @@ impl Client {
         to: NaiveDate,
         currency: Option<Currency>,
     ) -> Result<Statements, ClientError> {
-        let request = pb::GetStatementRequest {
+        let mut request = pb::GetStatementRequest {
             project: project.as_str().to_owned(),
             from_date: from.to_string(),
             to_date: to.to_string(),
             currency: currency.map(|c| c.code().to_owned()),
+            page_token: String::new(),
         };
-        let r = self.ledger.clone().get_statement(request).await?.into_inner();
-        wire::statements(&r)
+        // A statement whose lines pass one message's budget comes in pages: every page has every
+        // currency's statement, and the lines of each follow on from the page before.
+        let mut whole: Option<pb::GetStatementResponse> = None;
+        for _ in 0..STATEMENT_PAGES_MAX {
+            let page = self.ledger.clone().get_statement(request.clone()).await?.into_inner();
+            let next = page.next_page_token.clone();
+            match &mut whole {
+                None => whole = Some(page),
+                Some(w) => {
+                    if page.head_seq != w.head_seq {
+                        return Err(ClientError::answer("head_seq", "changed between pages of one statement"));
+                    }
+                    for s in page.statements {
+                        match w.statements.iter_mut().find(|x| x.currency == s.currency) {
+                            Some(x) => x.lines.extend(s.lines),
+                            None => w.statements.push(s),
+                        }
+                    }
+                }
+            }
+            if next.is_empty() {
+                let whole = whole.ok_or_else(|| ClientError::answer("statements", "no page"))?;
+                return wire::statements(&whole);
+            }
+            if next == request.page_token {
+                return Err(ClientError::answer("next_page_token", "does not move forward"));
+            }
+            request.page_token = next;
+        }
+        Err(ClientError::answer("next_page_token", format!("more than {STATEMENT_PAGES_MAX} pages")))
     }
 
     /// A page of a project's events after `after_seq`; `page_size` 0 asks for the server's default.
@@ -356,12 +406,38 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// The next commit; `None` when the server ends the stream.
+    /// The next commit; `None` when the server ends the stream. A commit that comes in parts
+    /// (`SubscribeResponse.continues`) is put back together: its notice holds all its events.
     pub async fn next(&mut self) -> Option<Result<CommitNotice, ClientError>> {
-        match self.stream.message().await {
-            Ok(Some(m)) => Some(wire::notice(&m)),
-            Ok(None) => None,
-            Err(s) => Some(Err(s.into())),
+        let mut whole: Option<pb::SubscribeResponse> = None;
+        loop {
+            let part = match self.stream.message().await {
+                Ok(Some(m)) => m,
+                Ok(None) if whole.is_none() => return None,
+                Ok(None) => return Some(Err(ClientError::answer("continues", "the stream ended within a commit"))),
+                Err(s) => return Some(Err(s.into())),
+            };
+            let continues = part.continues;
+            let so_far = match whole.take() {
+                None => part,
+                Some(mut w) => {
+                    if (part.commit, &part.commit_hash) != (w.commit, &w.commit_hash) {
+                        return Some(Err(ClientError::answer(
+                            "commit",
+                            "a part of another commit came within a commit",
+                        )));
+                    }
+                    w.events.extend(part.events);
+                    w
+                }
+            };
+            if so_far.events.len() > fiscus_ledger::commit::COMMIT_EVENTS_MAX {
+                return Some(Err(ClientError::answer("events", "more events than a commit holds")));
+            }
+            if !continues {
+                return Some(wire::notice(&so_far));
+            }
+            whole = Some(so_far);
         }
     }
 }

@@ -136,6 +136,19 @@ pub struct PendingExpense {
     pub requested_on: NaiveDate,
     /// Approved (its amount is held) or still waiting.
     pub approved: bool,
+    /// Seqs of the project's other requests (not rejected) and direct payments (not reversed) with
+    /// the same receipt: empty unless the same invoice was filed or paid twice on purpose
+    /// (`CommitOptions::allow_same_receipt`).
+    pub same_receipt: Vec<u64>,
+}
+
+/// Options of one commit.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct CommitOptions {
+    /// Record an expense request or direct payment even when the project already holds its
+    /// receipt on a request that was not rejected or a payment that was not reversed (by default
+    /// such a commit is refused with `FAILED_PRECONDITION`, naming the earlier seq).
+    pub allow_same_receipt: bool,
 }
 
 /// The head of one chain.

@@ -10,7 +10,7 @@ use fiscus_ledger::chain::Hash;
 use fiscus_ledger::ids::parse_date;
 use fiscus_ledger::money::parse_amount;
 use fiscus_ledger::projection::{Balance, RestrictedBalance, TrialLine};
-use fiscus_ledger::statement::{Statement, StatementLine};
+use fiscus_ledger::statement::{ReversedLine, Statement, StatementLine};
 use fiscus_ledger::{Currency, Event, EventKind, ExpenseDetails, LedgerError, ProjectId, ProjectKind};
 use fiscus_proto::pb;
 use fiscus_proto::pb::event::Kind;
@@ -161,6 +161,17 @@ pub(crate) fn statements(r: &pb::GetStatementResponse) -> Answer<Statements> {
                 reference: l.reference.clone(),
                 amount: decimal(&g("amount"), &l.amount, c)?,
                 running: decimal(&g("running_balance"), &l.running_balance, c)?,
+                reverses: match &l.reverses {
+                    None => None,
+                    Some(r) => Some(ReversedLine {
+                        kind: KIND_NAMES.iter().find(|k| **k == r.kind).ok_or_else(|| {
+                            ClientError::answer(&g("reverses.kind"), format!("{:?} is not an event kind", r.kind))
+                        })?,
+                        seq: r.seq,
+                        under: r.counts_under.clone(),
+                        reason: r.reason.clone(),
+                    }),
+                },
             });
         }
         out.push(Statement {
@@ -217,6 +228,7 @@ pub(crate) fn pending(field: &str, p: &pb::PendingExpense) -> Answer<PendingExpe
         requester: p.requester.clone(),
         requested_on: date(&format!("{field}.requested_on"), &p.requested_on)?,
         approved: p.approved,
+        same_receipt: p.same_receipt_seqs.clone(),
     })
 }
 
