@@ -96,6 +96,8 @@ fn request(events: &[Event]) -> CommitRequest {
         expected_heads: Vec::new(),
         actor: CHECK_ACTOR.to_owned(),
         recorded_at: crate::backend::now_us(),
+        // as `import csv` records: the same receipt twice is refused
+        allow_same_receipt: false,
     }
 }
 
