@@ -244,8 +244,9 @@ async fn outcome(c: &mut Caller, call: Call, project: &str, n: usize) -> Code {
     }
 }
 
-/// Records one commit of `events`.
+/// Records one commit of `events` (each expense with its own receipt, as `support::record`).
 async fn commit(c: &mut Caller, events: Vec<pb::Event>) -> Result<(), Status> {
+    let events = own_receipts(events);
     c.ledger
         .record_commit(pb::RecordCommitRequest { events, expected_seq: Default::default(), allow_same_receipt: false })
         .await

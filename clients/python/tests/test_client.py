@@ -4,6 +4,7 @@ amounts, idempotent retries and what a project's token may read."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 from collections.abc import Callable
 from datetime import date
@@ -17,7 +18,8 @@ import fiscus
 
 
 def expense_details(amount: str, category: str = "venue") -> fiscus.ExpenseDetails:
-    receipt = fiscus.Receipt(bytes(range(32)), "invoice-17.pdf")
+    # One invoice per amount and category: the ledger refuses the same receipt twice.
+    receipt = fiscus.Receipt(hashlib.sha256(f"invoice {amount} {category}".encode()).digest(), "invoice-17.pdf")
     return fiscus.ExpenseDetails(usd(amount), "Venue Hall GmbH", category, receipt)
 
 

@@ -24,7 +24,8 @@ def ev(event_id: str, kind: fiscus.EventKind, project: str = OWN_PROJECT) -> fis
 
 def build_year(daemon: Daemon) -> None:
     """A chain with every kind that moves money or holds it, in two projects and two currencies."""
-    receipt = fiscus.Receipt(bytes(32), "r.pdf")
+    # One invoice per expense: the ledger refuses the same receipt twice.
+    receipts = iter(fiscus.Receipt(bytes([n]) * 32, "r.pdf") for n in range(1, 100))
     with daemon.admin() as a, daemon.client(daemon.tokens.project) as own:
         open_project(a, OWN_PROJECT, fee_bps=750)
         open_project(a, "conf-b", currency="EUR", fee_bps=0)
@@ -37,16 +38,16 @@ def build_year(daemon: Daemon) -> None:
         a.record(ev("gr", fiscus.GrantAwarded(usd("40.00"), "community-fund")))  # 8
         a.record(ev("ad", fiscus.AdvanceIssued(usd("500.00"), "deposit")))  # 9
         a.record(ev("ar", fiscus.AdvanceRepaid(usd("200.00"))))  # 10
-        details = fiscus.ExpenseDetails(usd("60.00"), "Hotel", "travel", receipt, fiscus.Fund.restricted("travel"))
+        details = fiscus.ExpenseDetails(usd("60.00"), "Hotel", "travel", next(receipts), fiscus.Fund.restricted("travel"))
         own.record(ev("rq", fiscus.ExpenseRequested(details)))  # 11
         a.record(ev("ap", fiscus.ExpenseApproved(11)))  # 12 (a hold on travel)
-        own.record(ev("rq2", fiscus.ExpenseRequested(fiscus.ExpenseDetails(usd("25.00"), "Cafe", "food", receipt))))
+        own.record(ev("rq2", fiscus.ExpenseRequested(fiscus.ExpenseDetails(usd("25.00"), "Cafe", "food", next(receipts)))))
         a.record(ev("ap2", fiscus.ExpenseApproved(13)))  # 14 (a hold on unrestricted, kept)
         a.record(ev("pay", fiscus.ExpensePaid(request=11)))  # 15
         a.record(ev("ref", fiscus.RefundIssued(usd("100.00"), 2)))  # 16
         a.record(ev("fr", fiscus.FundsReleased(usd("50.00"), "travel")))  # 17
         a.record(ev("cv", fiscus.CurrencyConverted(usd("100.00"), fiscus.Money(Decimal("91.50"), "EUR"))))  # 18
-        direct = fiscus.ExpenseDetails(usd("12.34"), "Printer", "print", receipt)
+        direct = fiscus.ExpenseDetails(usd("12.34"), "Printer", "print", next(receipts))
         a.record(ev("px", fiscus.ExpensePaid(details=direct)))  # 19
         a.record(ev("rv", fiscus.EventReversed(19, "paid twice")))  # 20
         a.record(
@@ -58,7 +59,7 @@ def build_year(daemon: Daemon) -> None:
         a.record(contribution("last", OWN_PROJECT, usd("1000.00")))  # 22
         # The kinds without postings, in other chains.
         a.record(ev("terms", fiscus.ProjectTermsChanged(fee_bps=100, advance_limit=Decimal("250.5")), "conf-b"))
-        eur = fiscus.ExpenseDetails(fiscus.Money(Decimal("5.00"), "EUR"), "Cafe", "food", receipt)
+        eur = fiscus.ExpenseDetails(fiscus.Money(Decimal("5.00"), "EUR"), "Cafe", "food", next(receipts))
         a.record(ev("rq-b", fiscus.ExpenseRequested(eur), "conf-b"))
         a.record(ev("rj-b", fiscus.ExpenseRejected(4, "no receipt"), "conf-b"))
         a.record(ev("close-feb", fiscus.PeriodClosed(date(2026, 2, 28)), "conf-b"))
