@@ -3,7 +3,7 @@
 //! answered as duplicates until the fuzzer changes them), and requests at the largest amounts on
 //! the target's projects `a` and `b` (each holding 1e15 USD at a 9 % fee).
 //!
-//! `cargo run -p fiscus-wire --example fuzz_seeds -- fuzz/corpus`
+//! `cargo run -p fiscus-wire --example request_seeds -- fuzz/corpus`
 
 use std::path::PathBuf;
 
