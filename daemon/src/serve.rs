@@ -171,6 +171,18 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     for s in SERVICES {
         health.set_service_status(s, ServingStatus::Serving).await;
     }
+    // Disk trouble: once a write has failed the store refuses writes until a restart, and health
+    // says so (the server as a whole and Ledger NOT_SERVING, so that a supervisor restarts fiscusd);
+    // Audit and the reads go on from the last published snapshot.
+    let mut refusing = writer.refusing_writes.clone();
+    let reporter = health.clone();
+    tokio::spawn(async move {
+        let Ok(why) = refusing.wait_for(Option::is_some).await.map(|w| w.clone().unwrap_or_default()) else { return };
+        error!(reason = %why, "writes are refused until fiscusd is restarted: health NOT_SERVING");
+        for s in ["", fiscus_proto::pb::ledger_server::SERVICE_NAME] {
+            reporter.set_service_status(s, ServingStatus::NotServing).await;
+        }
+    });
     let scheme = if settings.tls.is_some() { "https" } else { "http" };
     // The one line on stdout, for scripts and tests that start fiscusd on port 0.
     println!("fiscusd listening on {local}");

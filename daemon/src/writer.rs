@@ -56,6 +56,9 @@ pub struct Writer {
     pub reader: Reader,
     /// `Some(what happened)` once the thread has failed (it panicked) and ended.
     pub failure: watch::Receiver<Option<String>>,
+    /// `Some(why)` once a write to the store has failed (a full disk, an unwritable data folder):
+    /// the store refuses every later write until fiscusd is restarted, while reads go on.
+    pub refusing_writes: watch::Receiver<Option<String>>,
     thread: std::thread::JoinHandle<()>,
 }
 
@@ -77,10 +80,11 @@ impl Writer {
         let (publish, snapshot) = watch::channel(Arc::new(store.projection().clone()));
         let reader = store.reader();
         let (failed, failure) = watch::channel(None);
+        let (refuse, refusing_writes) = watch::channel(None);
         let thread = std::thread::Builder::new().name("fiscus-writer".to_owned()).spawn(move || {
             // The store, the queue and every unanswered reply are dropped on the way out, so callers
             // learn at once that their request was not answered (and may retry with the same ids).
-            let ran = std::panic::catch_unwind(AssertUnwindSafe(|| run(store, jobs, publish, group_max)));
+            let ran = std::panic::catch_unwind(AssertUnwindSafe(|| run(store, jobs, publish, refuse, group_max)));
             if let Err(panic) = ran {
                 let what = panic
                     .downcast_ref::<&str>()
@@ -91,7 +95,7 @@ impl Writer {
                 failed.send_replace(Some(what));
             }
         })?;
-        Ok(Writer { handle: WriterHandle { queue }, snapshot, reader, failure, thread })
+        Ok(Writer { handle: WriterHandle { queue }, snapshot, reader, failure, refusing_writes, thread })
     }
 
     /// Asks the thread to finish the requests queued so far, close the store and end; waits for it.
@@ -151,7 +155,13 @@ fn now_us() -> i64 {
     i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
 }
 
-fn run(mut store: Store, mut jobs: mpsc::Receiver<Job>, publish: watch::Sender<Snapshot>, group_max: usize) {
+fn run(
+    mut store: Store,
+    mut jobs: mpsc::Receiver<Job>,
+    publish: watch::Sender<Snapshot>,
+    refuse: watch::Sender<Option<String>>,
+    group_max: usize,
+) {
     let mut requests: Vec<CommitRequest> = Vec::with_capacity(group_max);
     let mut replies: Vec<oneshot::Sender<Result<Committed, LedgerError>>> = Vec::with_capacity(group_max);
     let mut verifies: Vec<oneshot::Sender<Result<Replayed, LedgerError>>> = Vec::new();
@@ -179,7 +189,7 @@ fn run(mut store: Store, mut jobs: mpsc::Receiver<Job>, publish: watch::Sender<S
             next = jobs.try_recv().ok();
         }
         if !requests.is_empty() {
-            commit_group(&mut store, &publish, &mut requests, &mut replies);
+            commit_group(&mut store, &publish, &refuse, &mut requests, &mut replies);
         }
         for reply in verifies.drain(..) {
             let started = Instant::now();
@@ -206,6 +216,7 @@ fn run(mut store: Store, mut jobs: mpsc::Receiver<Job>, publish: watch::Sender<S
 fn commit_group(
     store: &mut Store,
     publish: &watch::Sender<Snapshot>,
+    refuse: &watch::Sender<Option<String>>,
     requests: &mut Vec<CommitRequest>,
     replies: &mut Vec<oneshot::Sender<Result<Committed, LedgerError>>>,
 ) {
@@ -249,6 +260,17 @@ fn commit_group(
         Err(e) => {
             warn!(requests = requests.len(), error = %e, "commit group failed; nothing was applied");
             let answer = storage_failure(&e);
+            // A failed write leaves the store refusing writes until a restart (one damaged since it
+            // opened refused from the start): health turns NOT_SERVING before anyone is answered.
+            if let (true, Some(why)) = (store.damage().is_empty(), store.refuses_writes()) {
+                refuse.send_if_modified(|now| {
+                    let first = now.is_none();
+                    if first {
+                        *now = Some(why.to_owned());
+                    }
+                    first
+                });
+            }
             for reply in replies.drain(..) {
                 let _ = reply.send(Err(LedgerError::ReadOnly(answer.clone())));
             }

@@ -5,8 +5,8 @@
 //! the project and a seq of the chain, never a panic.
 #![no_main]
 
-use fiscus_ledger::LedgerError;
 use fiscus_fuzz::{chain, PROJECTS};
+use fiscus_ledger::LedgerError;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

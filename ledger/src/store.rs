@@ -221,6 +221,11 @@ impl Store {
         &self.damage
     }
 
+    /// Why the store refuses writes (damage found on open, or a write that failed), if it does.
+    pub fn refuses_writes(&self) -> Option<&str> {
+        self.read_only.as_deref()
+    }
+
     /// Commits one request: validated, written in one batch, synced, then applied.
     pub fn commit(&mut self, request: &CommitRequest) -> Result<Committed, LedgerError> {
         let mut answers = self.commit_group(std::slice::from_ref(request))?;

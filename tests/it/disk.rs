@@ -5,27 +5,21 @@
 //! (`ulimit -f`, with SIGXFSZ ignored so that a write past it fails with EFBIG): a failing write
 //! either way. The policy under test (ARCHITECTURE.md, "Disk trouble"): the commit whose write
 //! fails is answered `UNAVAILABLE` naming the failure and asking for a retry with the same event
-//! ids; the store refuses every later write (reads go on) until the daemon is restarted on a sound
-//! disk, when replay verifies what is durable and writes resume. Nothing acknowledged is lost, and
-//! the retried commit is stored once.
+//! ids; the store refuses every later write (reads go on) and health is `NOT_SERVING` (the server
+//! and Ledger; Audit serves on) until the daemon is restarted on a sound disk, when replay verifies
+//! what is durable and writes resume. Nothing acknowledged is lost, and the retried commit is stored
+//! once.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fiscus_proto::pb;
-use fiscus_proto::pb::audit_client::AuditClient;
-use fiscus_proto::pb::ledger_client::LedgerClient;
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::interceptor::InterceptedService;
-use tonic::service::Interceptor;
-use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Request, Status};
+use tonic::{Code, Status};
+use tonic_health::pb::health_check_response::ServingStatus;
 
-use crate::support::{contribution, START_DEADLINE};
+use crate::support::{contribution, open, Daemon, Ledger};
 
 /// The size of the tmpfs, and the file-size limit of the fallback: a few hundred commits fill it.
 const DISK_BYTES: u64 = 4 << 20;
@@ -80,108 +74,6 @@ impl Drop for Trouble {
     }
 }
 
-/// A `fiscusd` this test starts itself (possibly under a file-size limit); killed when dropped.
-struct Fiscusd {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Fiscusd {
-    async fn start(dir: &Path, limited: bool) -> Fiscusd {
-        let bin = env!("CARGO_BIN_EXE_fiscusd");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("fiscusd.log")).expect("log");
-        let mut command = if limited {
-            // bash counts `ulimit -f` in 1024-byte blocks; an ignored SIGXFSZ turns the kill into EFBIG.
-            let mut c = Command::new("bash");
-            c.arg("-c").arg(format!("ulimit -f {}; trap '' XFSZ; exec \"$0\" \"$@\"", DISK_BYTES / 1024)).arg(bin);
-            c
-        } else {
-            Command::new(bin)
-        };
-        let mut child = command
-            .arg("--data")
-            .arg(dir.join("data"))
-            .arg("--tokens")
-            .arg(dir.join("tokens.toml"))
-            .args(["--listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("fiscusd starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let line = rx.recv_timeout(START_DEADLINE).unwrap_or_else(|_| {
-            panic!(
-                "fiscusd printed no address; log:\n{}",
-                std::fs::read_to_string(dir.join("fiscusd.log")).unwrap_or_default()
-            )
-        });
-        let addr = line.strip_prefix("fiscusd listening on ").and_then(|a| a.parse().ok()).expect("an address");
-        Fiscusd { child, addr }
-    }
-
-    async fn channel(&self) -> Channel {
-        let started = Instant::now();
-        loop {
-            let endpoint = Endpoint::from_shared(format!("http://{}", self.addr)).expect("endpoint");
-            match endpoint.connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(60)).connect().await {
-                Ok(c) => return c,
-                Err(e) => assert!(started.elapsed() < START_DEADLINE, "cannot connect: {e}"),
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// SIGTERM, and a wait for the exit.
-    fn stop(mut self) {
-        let sent = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill runs");
-        assert!(sent.success());
-        let started = Instant::now();
-        while self.child.try_wait().expect("wait").is_none() {
-            assert!(started.elapsed() < START_DEADLINE, "fiscusd did not stop after SIGTERM");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Fiscusd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[derive(Clone)]
-struct Bearer(MetadataValue<Ascii>);
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        request.metadata_mut().insert("authorization", self.0.clone());
-        Ok(request)
-    }
-}
-
-type Ledger = LedgerClient<InterceptedService<Channel, Bearer>>;
-
-fn token(dir: &Path, role: &str) -> Bearer {
-    let out = Command::new(env!("CARGO_BIN_EXE_fiscusd"))
-        .args(["token", "add", "--tokens"])
-        .arg(dir.join("tokens.toml"))
-        .args(["--role", role, "--name", &format!("disk:{role}")])
-        .output()
-        .expect("fiscusd token add runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let token = String::from_utf8(out.stdout).expect("text").trim().to_owned();
-    Bearer(format!("Bearer {token}").parse().expect("ASCII"))
-}
-
 /// One commit of [`EVENTS_PER_COMMIT`] contributions with long memos, its ids from `k`.
 fn filler(k: usize) -> pb::RecordCommitRequest {
     let events = (0..EVENTS_PER_COMMIT)
@@ -215,32 +107,21 @@ async fn stored(ledger: &mut Ledger) -> HashMap<String, Vec<u64>> {
     }
 }
 
+/// How long health may take to turn NOT_SERVING after the failed write was answered.
+const HEALTH_DEADLINE: Duration = Duration::from_secs(10);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_the_commit_clearly_loses_nothing_and_writes_resume_after_a_restart() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (admin, accountant) = (token(dir.path(), "admin"), token(dir.path(), "accountant"));
+    let (dir, tokens) = Daemon::prepare();
     let trouble = Trouble::new(&dir.path().join("data"));
     let limited = matches!(trouble, Trouble::FileSize);
-    let daemon = Fiscusd::start(dir.path(), limited).await;
-    let channel = daemon.channel().await;
-    LedgerClient::with_interceptor(channel.clone(), admin.clone())
-        .open_project(pb::OpenProjectRequest {
-            event_id: format!("open-{PROJECT}"),
-            project: PROJECT.into(),
-            effective_date: "2026-01-01".into(),
-            memo: String::new(),
-            reference: None,
-            opened: Some(pb::ProjectOpened {
-                name: "Disk trouble".into(),
-                kind: pb::ProjectKind::Conference.into(),
-                fee_bps: 0,
-                currency: "USD".into(),
-                advance_limit: "0".into(),
-            }),
-        })
-        .await
-        .expect("open");
-    let mut ledger = LedgerClient::with_interceptor(channel.clone(), accountant.clone());
+    let daemon = if limited {
+        Daemon::spawn_file_size_limited(dir.clone(), tokens.clone(), DISK_BYTES).await
+    } else {
+        Daemon::spawn(dir.clone(), tokens.clone(), &[]).await
+    };
+    open(&mut daemon.ledger(Some(&tokens.admin)).await, PROJECT, 0).await;
+    let mut ledger = daemon.ledger(Some(&tokens.accountant)).await;
 
     // Commit until the disk is full; remember what was acknowledged.
     let mut acked: HashMap<String, u64> = HashMap::new();
@@ -268,6 +149,19 @@ async fn a_full_disk_refuses_the_commit_clearly_loses_nothing_and_writes_resume_
         assert!(status.message().contains(part), "the message names {part:?}: {}", status.message());
     }
 
+    // Health says writes are refused (the server and Ledger NOT_SERVING; Audit still SERVING).
+    let started = Instant::now();
+    while daemon.health("").await != ServingStatus::NotServing as i32 {
+        assert!(
+            started.elapsed() < HEALTH_DEADLINE,
+            "health still SERVING after a failed write; log:\n{}",
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(daemon.health("fiscus.v1.Ledger").await, ServingStatus::NotServing as i32);
+    assert_eq!(daemon.health("fiscus.v1.Audit").await, ServingStatus::Serving as i32);
+
     // Later writes are refused as clearly; reads go on, and see every acknowledged event.
     let refused = ledger.record_commit(filler(COMMITS_MAX)).await.expect_err("writes are refused");
     assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
@@ -276,17 +170,16 @@ async fn a_full_disk_refuses_the_commit_clearly_loses_nothing_and_writes_resume_
     for (id, seq) in &acked {
         assert_eq!(seen.get(id), Some(&vec![*seq]), "{id} is readable where it was acknowledged");
     }
+    assert_eq!(daemon.health("").await, ServingStatus::NotServing as i32, "no write brings SERVING back");
 
     // The disk is fine again; after a restart every acknowledged event is there, once, at its seq,
     // the store verifies, the failed commit's retry is stored once, and new writes go through.
     trouble.heal();
     drop(ledger);
-    drop(channel);
-    daemon.stop();
-    let daemon = Fiscusd::start(dir.path(), false).await;
-    let channel = daemon.channel().await;
-    let mut ledger = LedgerClient::with_interceptor(channel.clone(), accountant.clone());
-    let mut audit = AuditClient::with_interceptor(channel.clone(), admin.clone());
+    let daemon = daemon.restart().await;
+    assert_eq!(daemon.health("").await, ServingStatus::Serving as i32, "SERVING again after the restart");
+    let mut ledger = daemon.ledger(Some(&tokens.accountant)).await;
+    let mut audit = daemon.audit(Some(&tokens.admin)).await;
     let verified = audit.verify(pb::VerifyRequest { project: String::new() }).await.expect("verify").into_inner();
     assert!(verified.ok, "the store verifies: {:?}", verified.damage);
     let retried = ledger.record_commit(request.clone()).await.expect("the retry is stored").into_inner();
@@ -299,6 +192,7 @@ async fn a_full_disk_refuses_the_commit_clearly_loses_nothing_and_writes_resume_
     for (e, p) in request.events.iter().zip(&retried.positions) {
         assert_eq!(seen.get(&e.event_id), Some(&vec![p.seq]), "the retried {} is stored once", e.event_id);
     }
-    daemon.stop();
+    let status = daemon.stop();
+    assert!(status.success(), "a clean exit after SIGTERM: {status}");
     drop(trouble);
 }

@@ -124,6 +124,13 @@ impl Daemon {
 
     /// A daemon on a fresh store, with extra flags (such as `--config F`).
     pub async fn start_with(extra: &[&str]) -> Daemon {
+        let (dir, tokens) = Daemon::prepare();
+        Daemon::spawn(dir, tokens, extra).await
+    }
+
+    /// A fresh temporary directory (the store will be its `data/`) and tokens file, for a daemon
+    /// started later with [`Daemon::spawn`].
+    pub fn prepare() -> (Arc<tempfile::TempDir>, Tokens) {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
         let file = dir.path().join("tokens.toml");
         let tokens = Tokens {
@@ -133,7 +140,7 @@ impl Daemon {
             auditor: add_token(&file, "auditor", "auditor:ann"),
             project: add_token(&file, &format!("project:{OWN_PROJECT}"), "organiser:olga"),
         };
-        Daemon::spawn(dir, tokens, extra).await
+        (dir, tokens)
     }
 
     /// Starts `fiscusd` on `dir`'s store and tokens, reads its port and waits for SERVING.
@@ -146,8 +153,33 @@ impl Daemon {
         Daemon::spawn_at(dir, tokens, "127.0.0.1:0", extra, ca).await
     }
 
+    /// As [`Daemon::spawn`], the process unable to write files larger than `file_bytes_max`: a
+    /// write past it fails with EFBIG (SIGXFSZ ignored), a disk full as far as fiscusd can tell.
+    pub async fn spawn_file_size_limited(dir: Arc<tempfile::TempDir>, tokens: Tokens, file_bytes_max: u64) -> Daemon {
+        // bash counts `ulimit -f` in 1024-byte blocks
+        let mut command = Command::new("bash");
+        command
+            .arg("-c")
+            .arg(format!("umask 022 && ulimit -f {} && trap '' XFSZ && exec \"$0\" \"$@\"", file_bytes_max / 1024))
+            .arg(bin());
+        Daemon::spawn_command(command, dir, tokens, "127.0.0.1:0", &[], None).await
+    }
+
     /// As [`Daemon::spawn_tls`], listening on `listen`.
     async fn spawn_at(
+        dir: Arc<tempfile::TempDir>,
+        tokens: Tokens,
+        listen: &str,
+        extra: &[&str],
+        ca: Option<Vec<u8>>,
+    ) -> Daemon {
+        Daemon::spawn_command(under_umask_022(bin()), dir, tokens, listen, extra, ca).await
+    }
+
+    /// Runs `command` (which runs `fiscusd` with the arguments it is given), reads the address it
+    /// listens on and waits for SERVING.
+    async fn spawn_command(
+        mut command: Command,
         dir: Arc<tempfile::TempDir>,
         tokens: Tokens,
         listen: &str,
@@ -159,7 +191,7 @@ impl Daemon {
             .append(true)
             .open(dir.path().join("fiscusd.log"))
             .expect("log file");
-        let mut child = under_umask_022(bin())
+        let mut child = command
             .arg("--data")
             .arg(dir.path().join("data"))
             .arg("--tokens")
@@ -238,6 +270,13 @@ impl Daemon {
     /// An Audit client sending `token` (or none).
     pub async fn audit(&self, token: Option<&str>) -> Audit {
         AuditClient::with_interceptor(self.channel().await, Bearer::new(token))
+    }
+
+    /// The health status (`ServingStatus` as i32) it reports for `service` ("" for the server).
+    pub async fn health(&self, service: &str) -> i32 {
+        let mut health = HealthClient::new(self.channel().await);
+        let asked = HealthCheckRequest { service: service.into() };
+        health.check(asked).await.expect("health is served").into_inner().status
     }
 
     /// The daemon's log so far.

@@ -309,6 +309,20 @@ mod tests {
     }
 
     #[test]
+    fn rows_of_a_crlf_file_or_after_blank_lines_are_named_by_their_own_line() {
+        // found by the csv_import fuzz target: the only row of a CRLF file was said to be line 1
+        let crlf = GOOD.replace('\n', "\r\n");
+        let rows = parse(crlf.as_bytes(), &mut |_| {}).expect("valid");
+        assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [2, 3, 4]);
+        let bad = crlf.replace("99.5,usd", "99.555,usd");
+        let errs = parse(bad.as_bytes(), &mut |_| {}).expect_err("bad amount");
+        assert_eq!((errs[0].line, errs[0].column.as_deref()), (4, Some("amount")));
+        let blank = GOOD.replace("INV-1\n", "INV-1\n\n\r\n").replace("99.5,usd", "99.555,usd");
+        let errs = parse(blank.as_bytes(), &mut |_| {}).expect_err("bad amount");
+        assert_eq!(errs[0].line, 6, "{errs:?}");
+    }
+
+    #[test]
     fn a_bad_row_is_named_by_line_and_column() {
         let bad = GOOD.replace("99.5,usd", "99.555,usd");
         let errs = parse(bad.as_bytes(), &mut |_| {}).expect_err("bad amount");
