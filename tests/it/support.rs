@@ -240,6 +240,11 @@ impl Daemon {
         AuditClient::with_interceptor(self.channel().await, Bearer::new(token))
     }
 
+    /// Its process id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// The daemon's log so far.
     pub fn log(&self) -> String {
         read_log(&self.dir.path().join("fiscusd.log"))
