@@ -81,6 +81,19 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     if tokens.is_empty() {
         warn!(tokens = %settings.tokens.display(), "the tokens file holds no token: every call will be refused");
     }
+    // The address is taken before the store is replayed, so that a port in use is said at once
+    // (not after a full verification), naming the address.
+    crate::connections::raise_file_limit(limits.connections_max);
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e} (is another fiscusd running there?)", settings.listen))?;
+    if settings.tls.is_none() && !settings.listen.ip().is_loopback() {
+        warn!(
+            address = %settings.listen,
+            "listening in plaintext on an address other machines can reach: bearer tokens and the books travel in \
+             clear; give --tls-cert and --tls-key, or listen on 127.0.0.1"
+        );
+    }
     let data = settings.data.clone();
     info!(data = %data.display(), "opening the store and verifying every chain");
     let opening = std::time::Instant::now();
@@ -153,8 +166,6 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
             ServerTlsConfig::new().identity(Identity::from_pem(cert, key)).timeout(ms(limits.tls_handshake_timeout_ms));
         builder = builder.tls_config(tls)?;
     }
-    crate::connections::raise_file_limit(limits.connections_max);
-    let listener = TcpListener::bind(settings.listen).await?;
     let local = listener.local_addr()?;
     let router = builder
         .add_service(health_service)

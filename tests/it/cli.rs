@@ -597,3 +597,50 @@ async fn a_revoked_token_is_refused_after_sighup_and_other_connections_go_on() {
     let log = d.log();
     assert!(log.contains("tokens file reloaded") && log.contains("accountant:bob"), "{log}");
 }
+
+/// Issue 13 §4: `fiscusd` takes its address before it replays the store, and a port in use is
+/// refused at once naming the address; plaintext on an address other machines reach is warned of.
+#[tokio::test]
+async fn the_address_is_taken_before_the_replay_and_named_when_in_use() {
+    let d = Daemon::start().await;
+    let other = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(fiscusd_bin())
+        .arg("--data")
+        .arg(other.path().join("data"))
+        .arg("--tokens")
+        .arg(d.dir.path().join("tokens.toml"))
+        .args(["--listen", &d.addr.to_string()])
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("fiscusd runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains(&format!("cannot listen on {}", d.addr)), "names the address: {err}");
+    assert!(!err.contains("opening the store"), "refused before the replay: {err}");
+
+    // Plaintext on 0.0.0.0: served, with a warning that tokens travel in clear.
+    let log = other.path().join("open.log");
+    let mut child = Command::new(fiscusd_bin())
+        .arg("--data")
+        .arg(other.path().join("data2"))
+        .arg("--tokens")
+        .arg(d.dir.path().join("tokens.toml"))
+        .args(["--listen", "0.0.0.0:0"])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("fiscusd starts");
+    let stdout = child.stdout.take().expect("piped");
+    let first = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout).lines().next()
+    });
+    let first = tokio::time::timeout(std::time::Duration::from_secs(60), first).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let first = first.expect("in time").expect("joined");
+    assert!(first.is_some_and(|l| l.is_ok_and(|l| l.starts_with("fiscusd listening on 0.0.0.0:"))));
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(text.contains("plaintext") && text.contains("--tls-cert"), "{text}");
+}
