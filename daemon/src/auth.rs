@@ -6,7 +6,7 @@
 //! match), then puts the [`Principal`] in the request's extensions. The services ask the principal
 //! what it may do with [`Principal::require`] and [`Principal::may_read`].
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use tonic::{Request, Status};
 
@@ -97,16 +97,58 @@ impl Principal {
     }
 }
 
-/// Checks bearer tokens against the hashes of the tokens file.
+/// Checks bearer tokens against the hashes of the tokens file. Clones share the tokens, which
+/// [`Authenticator::replace`] swaps whole (the tokens file reloaded on SIGHUP): a call is checked
+/// against the old set or the new one, never a mix, and connections are not touched.
 #[derive(Clone)]
 pub struct Authenticator {
-    tokens: Arc<Vec<TokenEntry>>,
+    tokens: Arc<RwLock<Arc<Vec<TokenEntry>>>>,
+}
+
+/// What a reload of the tokens file changed, by token name.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct TokenChanges {
+    /// Names new in the file.
+    pub added: Vec<String>,
+    /// Names no longer in the file (their tokens are refused from now on).
+    pub removed: Vec<String>,
+    /// Names whose role or token changed.
+    pub changed: Vec<String>,
+}
+
+impl TokenChanges {
+    /// True when nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
 }
 
 impl Authenticator {
     /// An authenticator knowing `tokens`.
     pub fn new(tokens: Vec<TokenEntry>) -> Authenticator {
-        Authenticator { tokens: Arc::new(tokens) }
+        Authenticator { tokens: Arc::new(RwLock::new(Arc::new(tokens))) }
+    }
+
+    fn current(&self) -> Arc<Vec<TokenEntry>> {
+        // A poisoned lock still holds a whole set: the writer only ever swaps an Arc.
+        self.tokens.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Makes `tokens` the known set, for every clone, and says what changed.
+    pub fn replace(&self, tokens: Vec<TokenEntry>) -> TokenChanges {
+        let old = self.current();
+        let mut changes = TokenChanges::default();
+        for t in &tokens {
+            match old.iter().find(|o| o.name == t.name) {
+                None => changes.added.push(t.name.clone()),
+                Some(o) if o.hash != t.hash || o.role != t.role => changes.changed.push(t.name.clone()),
+                Some(_) => {}
+            }
+        }
+        changes.removed =
+            old.iter().filter(|o| !tokens.iter().any(|t| t.name == o.name)).map(|o| o.name.clone()).collect();
+        *self.tokens.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(tokens);
+        changes
     }
 
     /// The interceptor: `UNAUTHENTICATED` without a known bearer token; otherwise the request with
@@ -132,8 +174,9 @@ impl Authenticator {
             _ => return Err(Status::unauthenticated("the authorization header is not `Bearer <token>`")),
         };
         let hash = hash_token(token);
+        let tokens = self.current();
         let mut found: Option<&TokenEntry> = None;
-        for entry in self.tokens.iter() {
+        for entry in tokens.iter() {
             // Constant-time comparison, and no early exit: the time does not tell which entry matched.
             if entry.hash == hash {
                 found = Some(entry);

@@ -4,7 +4,9 @@
 //!   [--config F]`
 //!   serves the Ledger and Audit services, gRPC health and reflection (see `serve.rs`);
 //! - `fiscusd token add --tokens FILE --role ROLE [--name NAME]` makes a token and prints it once;
-//! - `fiscusd token list --tokens FILE` lists the names and roles of the tokens file.
+//! - `fiscusd token list --tokens FILE` lists the names and roles of the tokens file;
+//! - `fiscusd token revoke --tokens FILE --name NAME` removes a token (SIGHUP makes a running
+//!   `fiscusd` reload the file).
 
 mod access;
 mod audit_service;
@@ -29,7 +31,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::access::LogFormat;
 use crate::config::{Flags, Settings};
-use crate::tokens::{Role, TokenAction};
+use crate::tokens::TokenAction;
 
 /// mimalloc: with glibc's allocator, malloc and free took about a third of the runtime threads' CPU
 /// under load (see BENCHMARKS.md).
@@ -116,25 +118,8 @@ fn main() -> ExitCode {
 }
 
 fn token_command(action: TokenAction) -> ExitCode {
-    let result = match action {
-        TokenAction::Add { tokens, role, name } => Role::parse(&role).and_then(|role| {
-            let (token, entry) = tokens::add(&tokens, &role, name.as_deref())?;
-            eprintln!(
-                "added token {:?} with role {} to {}; it is shown only now:",
-                entry.name,
-                entry.role,
-                tokens.display()
-            );
-            println!("{token}");
-            Ok(())
-        }),
-        TokenAction::List { tokens } => tokens::load(&tokens).map(|entries| {
-            for e in entries {
-                println!("{}\t{}", e.name, e.role);
-            }
-        }),
-    };
-    match result {
+    // One implementation for `fiscusd token` and `fiscus token`: the same words from both.
+    match tokens::run(&action, &mut std::io::stdout(), &mut std::io::stderr()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("fiscusd: {e}");

@@ -81,6 +81,19 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     if tokens.is_empty() {
         warn!(tokens = %settings.tokens.display(), "the tokens file holds no token: every call will be refused");
     }
+    // The address is taken before the store is replayed, so that a port in use is said at once
+    // (not after a full verification), naming the address.
+    crate::connections::raise_file_limit(limits.connections_max);
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e} (is another fiscusd running there?)", settings.listen))?;
+    if settings.tls.is_none() && !settings.listen.ip().is_loopback() {
+        warn!(
+            address = %settings.listen,
+            "listening in plaintext on an address other machines can reach: bearer tokens and the books travel in \
+             clear; give --tls-cert and --tls-key, or listen on 127.0.0.1"
+        );
+    }
     let data = settings.data.clone();
     info!(data = %data.display(), "opening the store and verifying every chain");
     let opening = std::time::Instant::now();
@@ -118,6 +131,7 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     });
 
     let auth = Authenticator::new(tokens);
+    reload_tokens_on_hangup(auth.clone(), settings.tokens.clone());
     let (health, health_service) = tonic_health::server::health_reporter();
     // Reflection v1, and v1alpha for the clients that speak only it (Python's grpcio-reflection,
     // older generic tools), both from the same descriptor sets.
@@ -152,8 +166,6 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
             ServerTlsConfig::new().identity(Identity::from_pem(cert, key)).timeout(ms(limits.tls_handshake_timeout_ms));
         builder = builder.tls_config(tls)?;
     }
-    crate::connections::raise_file_limit(limits.connections_max);
-    let listener = TcpListener::bind(settings.listen).await?;
     let local = listener.local_addr()?;
     let router = builder
         .add_service(health_service)
@@ -247,6 +259,56 @@ fn private_files(settings: &Settings) -> Result<Vec<String>, Box<dyn Error + Sen
         warnings.extend(private::check(&tls.key, "TLS key").map_err(|e| named(&tls.key, e))?);
     }
     Ok(warnings)
+}
+
+/// On SIGHUP, reads the tokens file again (with the same checks as at start) and makes it the
+/// known set, logging which names were added, removed or changed; connections and calls in flight
+/// are untouched. A file that cannot be used is logged and the tokens in force stay. (Without a
+/// handler SIGHUP would end the daemon without a word.)
+fn reload_tokens_on_hangup(auth: Authenticator, path: std::path::PathBuf) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGHUP; restart fiscusd to reload the tokens file");
+                return;
+            }
+        };
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                let loaded = private::check(&path, "tokens file").map_err(|e| e.to_string()).and_then(|warning| {
+                    if let Some(w) = warning {
+                        warn!("{w}");
+                    }
+                    crate::tokens::load(&path).map_err(|e| e.to_string())
+                });
+                match loaded {
+                    Ok(tokens) => {
+                        let count = tokens.len();
+                        let changes = auth.replace(tokens);
+                        info!(
+                            tokens = %path.display(),
+                            count,
+                            added = ?changes.added,
+                            removed = ?changes.removed,
+                            changed = ?changes.changed,
+                            "SIGHUP: tokens file reloaded{}",
+                            if changes.is_empty() { " (no change)" } else { "" }
+                        );
+                    }
+                    Err(e) => error!(
+                        tokens = %path.display(),
+                        error = %e,
+                        "SIGHUP: the tokens file cannot be used; the tokens in force stay"
+                    ),
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = (auth, path);
 }
 
 /// Listens for SIGTERM at once (a SIGTERM that came before the handler was installed would kill the

@@ -65,7 +65,11 @@ pub enum LedgerError {
         through: chrono::NaiveDate,
     },
     /// A fund would go below zero (after holds).
-    #[error("overdraft on {project}/{fund}: available {available} {currency}, requested {requested}")]
+    #[error(
+        "overdraft on {project}/{fund}: available {}, requested {}",
+        shown(available, currency),
+        shown(requested, currency)
+    )]
     Overdraft {
         /// The project.
         project: ProjectId,
@@ -79,7 +83,11 @@ pub enum LedgerError {
         requested: Decimal,
     },
     /// More paid back or released than is outstanding.
-    #[error("{project}: {account} has {outstanding} {currency} outstanding, requested {requested}")]
+    #[error(
+        "{project}: {account} has {} outstanding, requested {}",
+        shown(outstanding, currency),
+        shown(requested, currency)
+    )]
     ExceedsOutstanding {
         /// The project.
         project: ProjectId,
@@ -93,10 +101,16 @@ pub enum LedgerError {
         requested: Decimal,
     },
     /// More fulfilled or refunded than remains of a pledge or contribution.
-    #[error("{project}: {what} at seq {seq} has {remaining} left, requested {requested}")]
+    #[error(
+        "{project}: {what} at seq {seq} has {} left, requested {}",
+        shown(remaining, currency),
+        shown(requested, currency)
+    )]
     ExceedsRemaining {
         /// The project.
         project: ProjectId,
+        /// The currency of the pledge or contribution.
+        currency: Currency,
         /// `pledge` or `contribution`.
         what: &'static str,
         /// The seq of the pledge or contribution.
@@ -107,10 +121,17 @@ pub enum LedgerError {
         requested: Decimal,
     },
     /// An advance over the project's advance limit.
-    #[error("{project}: advance limit {limit}, outstanding {outstanding}, requested {requested}")]
+    #[error(
+        "{project}: advance limit {}, outstanding {}, requested {}",
+        shown(limit, currency),
+        shown(outstanding, currency),
+        shown(requested, currency)
+    )]
     AdvanceLimit {
         /// The project.
         project: ProjectId,
+        /// The project's home currency, in which advances are made.
+        currency: Currency,
         /// The limit.
         limit: Decimal,
         /// Advances outstanding.
@@ -160,7 +181,10 @@ pub enum LedgerError {
     },
     /// An amount that would take an account of the project past [`crate::money::BALANCE_MAX`], or
     /// whose arithmetic would leave the range in which the ledger's sums are exact.
-    #[error("{project}: {field} would take {account} in {currency} past the ledger's limit of {limit}")]
+    #[error(
+        "{project}: {field} would take {account} in {currency} past the ledger's limit of {}",
+        shown(limit, currency)
+    )]
     Overflow {
         /// The project.
         project: ProjectId,
@@ -191,8 +215,10 @@ pub enum LedgerError {
     /// An event that, counted at its effective date, would take a fund, pledge or advance account
     /// below zero on that date or a later one (the rules hold in date order too).
     #[error(
-        "{project}: {account} would go below zero in date order: an event dated {date} takes {requested} {currency}, \
-         the balance on {on} is {balance}"
+        "{project}: {account} would go below zero in date order: an event dated {date} takes {}, \
+         the balance on {on} is {}",
+        shown(requested, currency),
+        shown(balance, currency)
     )]
     DatedOverdraft {
         /// The project.
@@ -374,5 +400,70 @@ pub fn field_path(prefix: &str, name: &str) -> String {
         name.to_owned()
     } else {
         format!("{prefix}.{name}")
+    }
+}
+
+/// An amount in a message: grouped, with its currency ([`crate::money::display_amount`]).
+fn shown(amount: &Decimal, currency: &Currency) -> String {
+    crate::money::display_amount(*amount, *currency)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_amount_in_a_refusal_has_its_currency_and_grouping() {
+        let usd = Currency::from_code("USD").expect("USD");
+        let project = ProjectId::parse("project", "conf-a").expect("id");
+        let d = |n: i64| Decimal::from(n);
+        let texts = [
+            LedgerError::Overdraft {
+                project: project.clone(),
+                fund: "unrestricted".to_owned(),
+                currency: usd,
+                available: d(9300),
+                requested: d(18000),
+            }
+            .to_string(),
+            LedgerError::ExceedsOutstanding {
+                project: project.clone(),
+                account: "Assets:Receivable:Advances:conf-a".to_owned(),
+                currency: usd,
+                outstanding: d(9300),
+                requested: d(18000),
+            }
+            .to_string(),
+            LedgerError::ExceedsRemaining {
+                project: project.clone(),
+                currency: usd,
+                what: "pledge",
+                seq: 2,
+                remaining: d(9300),
+                requested: d(18000),
+            }
+            .to_string(),
+            LedgerError::AdvanceLimit {
+                project: project.clone(),
+                currency: usd,
+                limit: d(9300),
+                outstanding: d(0),
+                requested: d(18000),
+            }
+            .to_string(),
+            LedgerError::DatedOverdraft {
+                project,
+                account: "Liabilities:Projects:conf-a:Unrestricted".to_owned(),
+                currency: usd,
+                date: chrono::NaiveDate::from_ymd_opt(2026, 3, 1).expect("date"),
+                on: chrono::NaiveDate::from_ymd_opt(2026, 3, 2).expect("date"),
+                balance: d(9300),
+                requested: d(18000),
+            }
+            .to_string(),
+        ];
+        for text in texts {
+            assert!(text.contains("18,000.00 USD") && text.contains("9,300.00 USD"), "{text}");
+        }
     }
 }

@@ -251,6 +251,33 @@ pub fn format_amount(amount: Decimal, currency: Currency) -> String {
     format_places(amount, currency.minor_units())
 }
 
+/// An amount for people to read, in messages: [`format_amount`] with its integer digits grouped by
+/// thousands with commas, then the currency code (`18000` USD → `"18,000.00 USD"`, `-1234.5` EUR →
+/// `"-1,234.50 EUR"`, `1500000` JPY → `"1,500,000 JPY"`). Answers on the wire, exports and JSON keep
+/// [`format_amount`]'s plain digits.
+pub fn display_amount(amount: Decimal, currency: Currency) -> String {
+    let plain = format_amount(amount, currency);
+    let (sign, digits) = match plain.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", plain.as_str()),
+    };
+    let (integer, fraction) = match digits.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (digits, None),
+    };
+    let mut grouped = String::with_capacity(integer.len() + integer.len() / 3);
+    for (i, c) in integer.chars().enumerate() {
+        if i > 0 && (integer.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    match fraction {
+        Some(f) => format!("{sign}{grouped}.{f} {}", currency.code()),
+        None => format!("{sign}{grouped} {}", currency.code()),
+    }
+}
+
 /// An amount whose currency is not known to the writer (a new advance limit written into a request
 /// before the project's currency is known), with the places it needs; never a negative zero.
 pub fn format_amount_unknown_currency(amount: Decimal) -> String {
@@ -399,6 +426,20 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).expect("test decimal")
+    }
+
+    #[test]
+    fn amounts_for_people_are_grouped_with_their_currency() {
+        let usd = Currency::from_code("USD").expect("USD");
+        let jpy = Currency::from_code("JPY").expect("JPY");
+        let kwd = Currency::from_code("KWD").expect("KWD");
+        assert_eq!(display_amount(d("18000"), usd), "18,000.00 USD");
+        assert_eq!(display_amount(d("-1234.5"), usd), "-1,234.50 USD");
+        assert_eq!(display_amount(d("999.99"), usd), "999.99 USD");
+        assert_eq!(display_amount(d("1500000"), jpy), "1,500,000 JPY");
+        assert_eq!(display_amount(d("100000.125"), kwd), "100,000.125 KWD");
+        assert_eq!(display_amount(d("-0"), usd), "0.00 USD");
+        assert_eq!(display_amount(d("1000000000000000"), usd), "1,000,000,000,000,000.00 USD");
     }
 
     #[test]

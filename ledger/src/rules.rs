@@ -81,6 +81,7 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
             if amount.amount() > open.amount() {
                 return Err(LedgerError::ExceedsRemaining {
                     project: project.clone(),
+                    currency: open.currency(),
                     what: "pledge",
                     seq: *pledge,
                     remaining: open.amount(),
@@ -112,6 +113,7 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
             if outstanding.checked_add(amount.amount()).is_none_or(|after| after > limit) {
                 return Err(LedgerError::AdvanceLimit {
                     project: project.clone(),
+                    currency: home,
                     limit,
                     outstanding,
                     requested: amount.amount(),
@@ -324,6 +326,7 @@ fn refund(
     if amount.amount() > remaining {
         return Err(LedgerError::ExceedsRemaining {
             project: state.id.clone(),
+            currency: paid.currency(),
             what: "contribution",
             seq: contribution,
             remaining,

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
+use fiscus_proto::pb;
 use serde_json::Value;
+use tonic::Code;
 
 use crate::support::*;
 
@@ -537,4 +539,108 @@ fn import_checks(d: &Daemon) {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("PERMISSION_DENIED") && err.contains("may record only"), "{err}");
     assert!(!err.contains("may read"), "{err}");
+}
+
+/// Issue 13 §4: `token revoke` and `token list` say the same from both binaries; SIGHUP makes a
+/// running `fiscusd` reload the tokens file, logging what changed: the revoked token is refused,
+/// and a connection made before with another token goes on working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_is_refused_after_sighup_and_other_connections_go_on() {
+    let d = Daemon::start().await;
+    let file = d.dir.path().join("tokens.toml");
+    let t = d.tokens.clone();
+    let mut alice = d.ledger(Some(&t.accountant)).await;
+    alice.list_projects(pb::ListProjectsRequest::default()).await.expect("alice reads");
+    let mut bob = d.ledger(Some(&t.accountant2)).await;
+    bob.list_projects(pb::ListProjectsRequest::default()).await.expect("bob reads");
+
+    let both = |args: &[&str]| {
+        let by_fiscusd = Command::new(fiscusd_bin()).args(args).output().expect("fiscusd runs");
+        let by_fiscus = Command::new(fiscus_bin()).args(args).output().expect("fiscus runs");
+        (by_fiscusd, by_fiscus)
+    };
+    let f = file.display().to_string();
+    let (a, b) = both(&["token", "list", "--tokens", &f]);
+    assert!(a.status.success() && b.status.success());
+    assert_eq!(a.stdout, b.stdout, "token list says the same from both binaries");
+    assert!(String::from_utf8_lossy(&a.stdout).contains("accountant:bob"));
+    let revoked = Command::new(fiscus_bin())
+        .args(["token", "revoke", "--tokens", &f, "--name", "accountant:bob"])
+        .output()
+        .expect("fiscus runs");
+    let note = String::from_utf8_lossy(&revoked.stderr);
+    assert!(revoked.status.success() && note.contains("revoked token \"accountant:bob\""), "{note}");
+    let again = Command::new(fiscusd_bin())
+        .args(["token", "revoke", "--tokens", &f, "--name", "accountant:bob"])
+        .output()
+        .expect("fiscusd runs");
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("no token is named"));
+    // Until the daemon reloads the file, it knows bob's token.
+    bob.list_projects(pb::ListProjectsRequest::default()).await.expect("not reloaded yet");
+
+    let sent = Command::new("kill").args(["-HUP", &d.pid().to_string()]).status().expect("kill runs");
+    assert!(sent.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let mut fresh = d.ledger(Some(&t.accountant2)).await;
+        match fresh.list_projects(pb::ListProjectsRequest::default()).await {
+            Err(s) if s.code() == Code::Unauthenticated => break,
+            other => {
+                assert!(std::time::Instant::now() < deadline, "bob's token still works after SIGHUP: {other:?}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+    let refused = bob.list_projects(pb::ListProjectsRequest::default()).await;
+    assert_eq!(refused.map(drop).map_err(|s| s.code()), Err(Code::Unauthenticated), "on bob's old connection too");
+    alice.list_projects(pb::ListProjectsRequest::default()).await.expect("alice's connection goes on");
+    let log = d.log();
+    assert!(log.contains("tokens file reloaded") && log.contains("accountant:bob"), "{log}");
+}
+
+/// Issue 13 §4: `fiscusd` takes its address before it replays the store, and a port in use is
+/// refused at once naming the address; plaintext on an address other machines reach is warned of.
+#[tokio::test]
+async fn the_address_is_taken_before_the_replay_and_named_when_in_use() {
+    let d = Daemon::start().await;
+    let other = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(fiscusd_bin())
+        .arg("--data")
+        .arg(other.path().join("data"))
+        .arg("--tokens")
+        .arg(d.dir.path().join("tokens.toml"))
+        .args(["--listen", &d.addr.to_string()])
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("fiscusd runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains(&format!("cannot listen on {}", d.addr)), "names the address: {err}");
+    assert!(!err.contains("opening the store"), "refused before the replay: {err}");
+
+    // Plaintext on 0.0.0.0: served, with a warning that tokens travel in clear.
+    let log = other.path().join("open.log");
+    let mut child = Command::new(fiscusd_bin())
+        .arg("--data")
+        .arg(other.path().join("data2"))
+        .arg("--tokens")
+        .arg(d.dir.path().join("tokens.toml"))
+        .args(["--listen", "0.0.0.0:0"])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("fiscusd starts");
+    let stdout = child.stdout.take().expect("piped");
+    let first = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout).lines().next()
+    });
+    let first = tokio::time::timeout(std::time::Duration::from_secs(60), first).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let first = first.expect("in time").expect("joined");
+    assert!(first.is_some_and(|l| l.is_ok_and(|l| l.starts_with("fiscusd listening on 0.0.0.0:"))));
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(text.contains("plaintext") && text.contains("--tls-cert"), "{text}");
 }

@@ -279,6 +279,11 @@ impl Daemon {
         health.check(asked).await.expect("health is served").into_inner().status
     }
 
+    /// Its process id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// The daemon's log so far.
     pub fn log(&self) -> String {
         read_log(&self.dir.path().join("fiscusd.log"))

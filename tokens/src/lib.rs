@@ -16,7 +16,7 @@
 //! - a name is 1 to [`NAME_LEN_MAX`] characters of [`NAME_CHARS`] (ASCII letters, digits and
 //!   `. _ - : @`), since names become the actors of events in the books: no lookalike letters of
 //!   other scripts, no bidi overrides, no line separators;
-//! - [`add`] takes an exclusive lock (`flock` on `FILE.lock`) for the whole read-change-write,
+//! - [`add`] and [`revoke`] take an exclusive lock (`flock` on `FILE.lock`) for the whole read-change-write,
 //!   writes a new temporary file created exclusively with mode 0600 under a unique name beside
 //!   the file, syncs it, renames it over the file and reads the file back, so that concurrent adds
 //!   all land and every printed token is stored; a tokens file group or others may write is refused.
@@ -51,6 +51,67 @@ pub enum TokenAction {
         #[arg(long, value_name = "FILE")]
         tokens: PathBuf,
     },
+    /// Remove a token from the tokens file, by name. A running fiscusd refuses it once it has
+    /// reloaded the file: send it SIGHUP (`kill -HUP <pid>`), or restart it.
+    Revoke {
+        /// The tokens file.
+        #[arg(long, value_name = "FILE")]
+        tokens: PathBuf,
+        /// The token's name, as `token list` shows it.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// Runs a `token` subcommand for `fiscusd token` and `fiscus token` alike: what it prints for
+/// people goes to `out` (a new token, the list) and `note` (what was done), so both binaries say
+/// exactly the same.
+#[cfg(feature = "cli")]
+pub fn run(
+    action: &TokenAction,
+    out: &mut dyn std::io::Write,
+    note: &mut dyn std::io::Write,
+) -> Result<(), TokenError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| TokenError::Io { path, source }
+    };
+    match action {
+        TokenAction::Add { tokens, role, name } => {
+            let role = Role::parse(role)?;
+            let (token, entry) = add(tokens, &role, name.as_deref())?;
+            writeln!(
+                note,
+                "added token {:?} with role {} to {}; it is shown only now (a running fiscusd accepts it once it \
+                 reloads the file: kill -HUP <pid>):",
+                entry.name,
+                entry.role,
+                tokens.display()
+            )
+            .map_err(io(tokens))?;
+            writeln!(out, "{token}").map_err(io(tokens))?;
+        }
+        TokenAction::List { tokens } => {
+            let entries = load(tokens)?;
+            let width = entries.iter().map(|e| e.name.chars().count()).max().unwrap_or(0);
+            for e in entries {
+                writeln!(out, "{:<width$}  {}", e.name, e.role).map_err(io(tokens))?;
+            }
+        }
+        TokenAction::Revoke { tokens, name } => {
+            let entry = revoke(tokens, name)?;
+            writeln!(
+                note,
+                "revoked token {:?} (role {}) from {}; a running fiscusd refuses it once it reloads the file: \
+                 kill -HUP <pid>",
+                entry.name,
+                entry.role,
+                tokens.display()
+            )
+            .map_err(io(tokens))?;
+        }
+    }
+    Ok(())
 }
 
 /// Every token starts with this, so a leaked one is easy to recognise (and to scan for).
@@ -261,6 +322,35 @@ pub fn add(path: &Path, role: &Role, name: Option<&str>) -> Result<(String, Toke
     Ok((token, TokenEntry { hash, name, role: role.clone() }))
 }
 
+/// Removes the token named `name` from the tokens file and returns its entry; under the same lock
+/// and with the same private write as [`add`], and the file is read back to check it is gone.
+/// Errors: no token of that name ([`TokenError::Invalid`], listing the names there are).
+pub fn revoke(path: &Path, name: &str) -> Result<TokenEntry, TokenError> {
+    let io = |source| TokenError::Io { path: path.to_owned(), source };
+    let _lock = lock(path)?;
+    private::check(path, "tokens file").map_err(io)?;
+    let entries = load(path)?;
+    let Some(entry) = entries.iter().find(|e| e.name == name).cloned() else {
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        return Err(TokenError::Invalid(format!(
+            "tokens file {}: no token is named {name:?} (the names are: {})",
+            path.display(),
+            names.join(", ")
+        )));
+    };
+    let mut file = read(path)?;
+    file.tokens.retain(|t| t.name != name);
+    let text = toml::to_string(&file).map_err(|e| TokenError::Invalid(format!("tokens file: {e}")))?;
+    write_private(path, &text)?;
+    if load(path)?.iter().any(|e| e.name == name || e.hash == entry.hash) {
+        return Err(TokenError::Invalid(format!(
+            "tokens file {}: the token {name:?} is still in the file read back; it was not revoked",
+            path.display()
+        )));
+    }
+    Ok(entry)
+}
+
 /// Holds an exclusive `flock` on `FILE.lock` (created 0600 beside the tokens file, never removed:
 /// removing it would let two writers lock two different files) until dropped.
 fn lock(path: &Path) -> Result<std::fs::File, TokenError> {
@@ -304,6 +394,38 @@ fn write_private(path: &Path, text: &str) -> Result<(), TokenError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_revoked_token_is_gone_from_the_file_and_the_others_stay() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("tokens.toml");
+        let (alice, _) = add(&path, &Role::Accountant, Some("accountant:alice")).expect("add");
+        let (bob, _) = add(&path, &Role::Auditor, Some("auditor:bob")).expect("add");
+        let gone = revoke(&path, "accountant:alice").expect("revoke");
+        assert_eq!((gone.name.as_str(), gone.role.to_string()), ("accountant:alice", "accountant".to_owned()));
+        let left = load(&path).expect("load");
+        assert!(!left.iter().any(|e| e.hash == hash_token(&alice)));
+        assert!(left.iter().any(|e| e.hash == hash_token(&bob)));
+        let err = revoke(&path, "accountant:alice").expect_err("revoked already").to_string();
+        assert!(err.contains("no token is named") && err.contains("auditor:bob"), "{err}");
+    }
+
+    #[cfg(feature = "cli")]
+    #[test]
+    fn token_commands_print_the_same_words_for_both_binaries() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("tokens.toml");
+        add(&path, &Role::Accountant, Some("accountant:alice")).expect("add");
+        add(&path, &Role::Project(ProjectId::parse("p", "meetup").expect("id")), Some("mo")).expect("add");
+        let (mut out, mut note) = (Vec::new(), Vec::new());
+        run(&TokenAction::List { tokens: path.clone() }, &mut out, &mut note).expect("list");
+        assert_eq!(String::from_utf8_lossy(&out), "accountant:alice  accountant\nmo                project:meetup\n");
+        let (mut out, mut note) = (Vec::new(), Vec::new());
+        run(&TokenAction::Revoke { tokens: path.clone(), name: "mo".to_owned() }, &mut out, &mut note).expect("revoke");
+        assert!(out.is_empty());
+        let note = String::from_utf8_lossy(&note);
+        assert!(note.contains("revoked token \"mo\" (role project:meetup)") && note.contains("kill -HUP"), "{note}");
+    }
 
     #[test]
     fn roles_parse_and_print() {

@@ -631,34 +631,30 @@ fn print_notice(notice: &fiscus_client::CommitNotice, json: bool) {
     let _ = std::io::stdout().flush();
 }
 
-/// `fiscus token`.
+/// `fiscus token`: the same words as `fiscusd token` (one implementation, `fiscus_tokens::run`);
+/// `--json` for scripts.
 pub fn token(command: fiscus_tokens::TokenAction, json: bool) -> Result<(), Failure> {
+    let failure = |e: fiscus_tokens::TokenError| Failure::other(e.to_string());
+    if let fiscus_tokens::TokenAction::Add { role, .. } = &command {
+        fiscus_tokens::Role::parse(role).map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    if !json {
+        return fiscus_tokens::run(&command, &mut std::io::stdout(), &mut std::io::stderr()).map_err(failure);
+    }
     match command {
         fiscus_tokens::TokenAction::Add { tokens, role, name } => {
             let (token, name) = crate::tokens::add(&tokens, &role, name.as_deref())?;
-            if json {
-                show::print_json(&json!({ "token": token, "name": name, "role": role }));
-            } else {
-                eprintln!(
-                    "added token {name:?} with role {role} to {}; it is shown only now (fiscusd reads the file when it starts):",
-                    tokens.display()
-                );
-                outln!("{token}");
-            }
+            show::print_json(&json!({ "token": token, "name": name, "role": role }));
         }
         fiscus_tokens::TokenAction::List { tokens } => {
             let list = crate::tokens::list(&tokens)?;
-            if json {
-                show::print_json(&serde_json::Value::Array(
-                    list.iter().map(|(n, r)| json!({ "name": n, "role": r })).collect(),
-                ));
-            } else {
-                let mut t = show::table(&["Name", "Role"], &[]);
-                for (n, r) in list {
-                    t.add_row(vec![n, r]);
-                }
-                outln!("{t}");
-            }
+            show::print_json(&serde_json::Value::Array(
+                list.iter().map(|(n, r)| json!({ "name": n, "role": r })).collect(),
+            ));
+        }
+        fiscus_tokens::TokenAction::Revoke { tokens, name } => {
+            let entry = fiscus_tokens::revoke(&tokens, &name).map_err(failure)?;
+            show::print_json(&json!({ "revoked": entry.name, "role": entry.role.to_string() }));
         }
     }
     Ok(())
