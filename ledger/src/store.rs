@@ -534,8 +534,9 @@ impl Appender<'_> {
         while start <= last {
             let end = start + chunk - 1;
             let mut value = Vec::new();
+            let mut moved = Vec::new();
             if end <= last && start < first {
-                self.take_runs(sequence, run, start, first, &mut value)?;
+                self.take_runs(sequence, run, start, first, &mut value, &mut moved)?;
             }
             let mut from = None;
             for (n, bytes) in items.iter().filter(|(n, _)| (start..=end).contains(n)) {
@@ -543,7 +544,14 @@ impl Appender<'_> {
                 push_framed(&mut value, bytes);
             }
             if end <= last {
-                self.batch.insert(sealed(start), self.packer.pack(value)?);
+                let key = sealed(start);
+                self.batch.insert(key.as_slice(), self.packer.pack(value)?);
+                // after the sealed value: sled applies a batch in order and, when the disk fails
+                // part way, keeps in memory what it applied, so no prefix of it may lose a record
+                // (the commit log's first run has the sealed chunk's key: it was just replaced)
+                for run_key in moved.into_iter().filter(|k| k.as_ref() != key.as_slice()) {
+                    self.batch.remove(run_key);
+                }
             } else if let Some(from) = from {
                 self.batch.insert(run(from), value);
             }
@@ -553,7 +561,7 @@ impl Appender<'_> {
     }
 
     /// Appends to `value` the stored items `start .. first` (runs of a chunk being sealed), and
-    /// removes their runs in the batch.
+    /// their runs' keys to `moved` (removed in the batch after the sealed value is inserted).
     fn take_runs(
         &mut self,
         sequence: &str,
@@ -561,6 +569,7 @@ impl Appender<'_> {
         start: u64,
         first: u64,
         value: &mut Vec<u8>,
+        moved: &mut Vec<sled::IVec>,
     ) -> Result<(), LedgerError> {
         let missing = |n: u64, problem: &str| LedgerError::Corrupt {
             project: sequence.to_owned(),
@@ -577,7 +586,7 @@ impl Appender<'_> {
             let plain = unpacker.unpack(&stored)?;
             next += Framed::commits(&plain).try_fold(0u64, |n, item| item.map(|_| n + 1))?;
             value.extend_from_slice(&plain);
-            self.batch.remove(key);
+            moved.push(key);
         }
         if next != first {
             return Err(missing(next, "entry missing"));
