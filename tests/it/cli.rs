@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::support::*;
 
 /// The `fiscus` binary beside `fiscusd`, built if missing.
-fn fiscus_bin() -> &'static PathBuf {
+pub(crate) fn fiscus_bin() -> &'static PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let daemon = PathBuf::from(env!("CARGO_BIN_EXE_fiscusd"));

@@ -185,6 +185,8 @@ pub struct RecordInput {
     pub allow_duplicate: bool,
     /// Its kind and fields.
     pub kind: Option<KindSpec>,
+    /// Where to keep the commit's receipt.
+    pub receipt: Option<PathBuf>,
 }
 
 /// Today's date where the user is: the local calendar date (the `TZ` time zone, else the
@@ -229,7 +231,10 @@ pub async fn record(b: &mut Backend, input: RecordInput, json: bool) -> Result<(
             )));
         }
     }
-    let committed = b.record(&events, &expected).await?;
+    let committed = match &input.receipt {
+        Some(path) => b.record_keeping_receipt(&events, &expected, path).await?,
+        None => b.record(&events, &expected).await?,
+    };
     print_committed(&events, &committed, json);
     Ok(())
 }

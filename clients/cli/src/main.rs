@@ -170,6 +170,17 @@ enum Command {
         /// The project to verify (with --server).
         #[arg(long)]
         project: Option<String>,
+        /// The log's verifier key (`fiscusd key show`): accept a project's head and balance only
+        /// under a checkpoint it signed, consistent with the last one accepted (see --state).
+        #[arg(long, value_name = "KEY")]
+        pin: Option<String>,
+        /// The file keeping the last checkpoint accepted with --pin [default:
+        /// ~/.fiscus/checkpoint-<key id>].
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        /// Check a receipt kept by `fiscus record --receipt FILE`, offline, with --pin.
+        #[arg(long, value_name = "FILE")]
+        receipt: Option<PathBuf>,
     },
     /// Follow new commits as they are made (after catching up from --after). When the daemon
     /// goes away (a restart, a lost connection) it follows again from the last commit shown, with
@@ -237,6 +248,10 @@ struct RecordArgs {
     /// already recorded under another id (without this, such a likely duplicate is refused).
     #[arg(long, global = true)]
     allow_duplicate: bool,
+    /// Keep the commit's receipt (a C2SP tlog-proof under the signed checkpoint) in FILE; check
+    /// it later with `fiscus verify --receipt FILE --pin KEY`.
+    #[arg(long, global = true, value_name = "FILE")]
+    receipt: Option<PathBuf>,
     #[command(subcommand)]
     kind: Option<KindSpec>,
 }
@@ -370,6 +385,7 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
                 expected_seq: r.expected_seq,
                 allow_duplicate: r.allow_duplicate,
                 kind: r.kind,
+                receipt: r.receipt,
             };
             commands::record(&mut connect(t).await?, input, json).await
         }
@@ -385,10 +401,14 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
             };
             commands::export(&connect(t).await?, format, project.as_deref(), output.as_deref(), json).await
         }
-        Command::Verify { project } => match (&t.store, &t.server) {
-            (Some(dir), _) => verify::store(dir, json),
-            (None, Some(_)) => verify::server(&connect(t).await?, project.as_deref(), json).await,
-            (None, None) => Err(no_target()),
+        Command::Verify { project, pin, state, receipt } => match (receipt, &t.store, &t.server, pin) {
+            (Some(file), _, _, pin) => verify::receipt(&file, pin.as_deref(), json),
+            (None, Some(dir), _, _) => verify::store(dir, json),
+            (None, None, Some(_), Some(pin)) => {
+                verify::pinned(&connect(t).await?, project.as_deref(), &pin, state.as_deref(), json).await
+            }
+            (None, None, Some(_), None) => verify::server(&connect(t).await?, project.as_deref(), json).await,
+            (None, None, None, _) => Err(no_target()),
         },
         Command::Tail { project, after, limit } => {
             commands::tail(&connect(t).await?, project.as_deref(), after, limit, json).await
