@@ -418,6 +418,20 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     said.join(": ")
 }
 
+/// The commit a `RecordCommit` answer reports.
+fn committed(r: &pb::RecordCommitResponse) -> Result<Committed, ClientError> {
+    Ok(Committed {
+        commit: r.commit,
+        positions: r
+            .positions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| position(&format!("positions[{i}]"), p))
+            .collect::<Result<_, _>>()?,
+        duplicate: r.duplicate,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     /// An error whose text repeats its source's, as hyper's connect errors do.
@@ -446,16 +460,3 @@ mod tests {
     }
 }
 
-/// The commit a `RecordCommit` answer reports.
-fn committed(r: &pb::RecordCommitResponse) -> Result<Committed, ClientError> {
-    Ok(Committed {
-        commit: r.commit,
-        positions: r
-            .positions
-            .iter()
-            .enumerate()
-            .map(|(i, p)| position(&format!("positions[{i}]"), p))
-            .collect::<Result<_, _>>()?,
-        duplicate: r.duplicate,
-    })
-}
