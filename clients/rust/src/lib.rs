@@ -459,4 +459,3 @@ mod tests {
         assert_eq!(super::error_chain(&top), "transport error: tcp connect error: Connection refused (os error 111)");
     }
 }
-
