@@ -249,8 +249,9 @@ struct RecordArgs {
     #[arg(long, global = true)]
     allow_duplicate: bool,
     /// Keep the commit's receipt (a C2SP tlog-proof under the signed checkpoint) in FILE; check
-    /// it later with `fiscus verify --receipt FILE --pin KEY`.
-    #[arg(long, global = true, value_name = "FILE")]
+    /// it later with `fiscus verify --receipt FILE --pin KEY`. Given before the event kind (an
+    /// expense's own `--receipt` names its invoice).
+    #[arg(long, value_name = "FILE")]
     receipt: Option<PathBuf>,
     #[command(subcommand)]
     kind: Option<KindSpec>,
