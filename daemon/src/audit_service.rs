@@ -1,5 +1,11 @@
-//! The `fiscus.v1.Audit` service: chain heads, verification on the server, and the raw export of a
-//! chain that anyone can verify with blake3 alone.
+//! The `fiscus.v1.Audit` service: chain heads, verification on the server, the raw export of a
+//! chain that anyone can verify with blake3 alone, and the transparency log: signed checkpoints,
+//! inclusion and consistency proofs, a chain's proof of its latest head, raw commit entries, and
+//! the receipt `RecordCommit` answers with ([`receipt`]).
+//!
+//! Every log read takes one published log state (`Shared::log`, the log after some commit group)
+//! and reads only what was stored up to its size: leaves, tree hashes and checkpoints up to a
+//! published size are never changed (a checkpoint only gains cosignature lines).
 
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -23,7 +29,8 @@ use tracing::info;
 use crate::auth::{Principal, RoleKind};
 use crate::convert::project_id;
 use crate::state::{blocking, chain, Shared};
-use crate::status::ledger_status;
+use crate::status::{invalid, ledger_status};
+use crate::writer::LogSnapshot;
 
 /// Most raw records per `ExportChainResponse` message (and at most `fiscus_proto::ITEMS_BYTES_MAX`
 /// of them).
@@ -139,8 +146,211 @@ fn verify_chain(reader: &Reader, id: &ProjectId, head: Head) -> Result<(u64, Opt
     Ok((end.seq, None))
 }
 
+fn hashes_pb(hashes: &[fiscus_tlog::Hash]) -> Vec<Vec<u8>> {
+    hashes.iter().map(|h| h.0.to_vec()).collect()
+}
+
+/// The stored checkpoint of `size`, or `NOT_FOUND`.
+fn stored_checkpoint(reader: &Reader, size: u64, latest: u64) -> Result<String, Status> {
+    if size > latest {
+        return Err(Status::not_found(format!("no checkpoint of size {size}: the log has {latest} commits")));
+    }
+    match reader.checkpoint(size).map_err(|e| ledger_status(&e))? {
+        Some(text) => Ok(text),
+        None => Err(Status::not_found(format!(
+            "no checkpoint of size {size}: one is signed after each commit group; ask for the latest (size 0) or a \
+             size a checkpoint or receipt gave you"
+        ))),
+    }
+}
+
+/// The size a request names: `asked`, or the published log's when 0.
+fn size_or_latest(asked: u64, log: &LogSnapshot) -> u64 {
+    if asked == 0 {
+        log.size
+    } else {
+        asked
+    }
+}
+
+/// The receipt of commit `commit` under the latest published checkpoint: the checkpoint, the
+/// commit's entry (its previous hash and records) and the inclusion proof of its log leaf. The one
+/// place receipts are made (`RecordCommit` answers with one); read on the blocking pool.
+pub async fn receipt(shared: &Shared, commit: u64) -> Result<pb::CommitReceipt, Status> {
+    let log = shared.log.borrow().clone();
+    let size = log.size;
+    let reader = shared.reader.clone();
+    if commit == 0 || commit > size {
+        return Err(Status::internal(format!("commit {commit} is not in the published log of {size} commits")));
+    }
+    blocking(move || {
+        let checkpoint = reader.checkpoint(size)?.ok_or_else(|| LedgerError::Corrupt {
+            project: fiscus_ledger::log::LOG_NAME.to_owned(),
+            seq: size,
+            problem: "no checkpoint is stored for the published log".to_owned(),
+        })?;
+        let entries = reader.commits(commit.saturating_sub(2), commit, 2)?;
+        let prev = match commit {
+            1 => fiscus_ledger::chain::COMMIT_GENESIS,
+            _ => entries.first().map(|e| e.hash).unwrap_or_default(),
+        };
+        let entry = entries.last().filter(|e| e.number == commit).ok_or_else(|| LedgerError::Corrupt {
+            project: "commit log".to_owned(),
+            seq: commit,
+            problem: "entry not read".to_owned(),
+        })?;
+        let leaf = reader.log_leaf(commit)?;
+        let proof = reader.inclusion_proof(commit - 1, size)?;
+        Ok(pb::CommitReceipt {
+            checkpoint,
+            commit,
+            prev_commit_hash: prev.to_vec(),
+            records: entry
+                .records
+                .iter()
+                .map(|r| pb::ProjectHead { project: r.project.clone(), seq: r.seq, hash: r.hash.to_vec() })
+                .collect(),
+            leaf: leaf.to_bytes().to_vec(),
+            proof: hashes_pb(&proof),
+        })
+    })
+    .await
+}
+
 #[tonic::async_trait]
 impl pb::audit_server::Audit for AuditService {
+    async fn get_checkpoint(
+        &self,
+        request: Request<pb::GetCheckpointRequest>,
+    ) -> Result<Response<pb::GetCheckpointResponse>, Status> {
+        Principal::of(&request)?;
+        let log = self.shared.log.borrow().clone();
+        let size = size_or_latest(request.get_ref().size, &log);
+        let reader = self.shared.reader.clone();
+        let latest = log.size;
+        let checkpoint = tokio::task::spawn_blocking(move || stored_checkpoint(&reader, size, latest))
+            .await
+            .map_err(|e| Status::internal(format!("a read task failed: {e}")))??;
+        Ok(Response::new(pb::GetCheckpointResponse { checkpoint, size }))
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<pb::GetInclusionProofRequest>,
+    ) -> Result<Response<pb::GetInclusionProofResponse>, Status> {
+        Principal::of(&request)?;
+        let log = self.shared.log.borrow().clone();
+        let r = request.get_ref();
+        let size = size_or_latest(r.size, &log);
+        let commit = r.commit;
+        if commit == 0 {
+            return Err(invalid("commit", "commits are numbered from 1"));
+        }
+        if commit > size {
+            return Err(invalid("commit", format!("commit {commit} is past the checkpoint's size {size}")));
+        }
+        let reader = self.shared.reader.clone();
+        let latest = log.size;
+        let answer = tokio::task::spawn_blocking(move || {
+            let checkpoint = stored_checkpoint(&reader, size, latest)?;
+            let leaf = reader.log_leaf(commit).map_err(|e| ledger_status(&e))?;
+            let proof = reader.inclusion_proof(commit - 1, size).map_err(|e| ledger_status(&e))?;
+            Ok::<_, Status>(pb::GetInclusionProofResponse {
+                commit,
+                leaf: leaf.to_bytes().to_vec(),
+                proof: hashes_pb(&proof),
+                checkpoint,
+            })
+        })
+        .await
+        .map_err(|e| Status::internal(format!("a read task failed: {e}")))??;
+        Ok(Response::new(answer))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<pb::GetConsistencyProofRequest>,
+    ) -> Result<Response<pb::GetConsistencyProofResponse>, Status> {
+        Principal::of(&request)?;
+        let log = self.shared.log.borrow().clone();
+        let r = request.get_ref();
+        let new_size = size_or_latest(r.new_size, &log);
+        let old_size = r.old_size;
+        if old_size > new_size {
+            return Err(invalid("old_size", format!("{old_size} is past the new size {new_size}")));
+        }
+        let reader = self.shared.reader.clone();
+        let latest = log.size;
+        let answer = tokio::task::spawn_blocking(move || {
+            let checkpoint = stored_checkpoint(&reader, new_size, latest)?;
+            let proof = reader.consistency_proof(old_size, new_size).map_err(|e| ledger_status(&e))?;
+            Ok::<_, Status>(pb::GetConsistencyProofResponse {
+                old_size,
+                new_size,
+                proof: hashes_pb(&proof),
+                checkpoint,
+            })
+        })
+        .await
+        .map_err(|e| Status::internal(format!("a read task failed: {e}")))??;
+        Ok(Response::new(answer))
+    }
+
+    async fn get_head_proof(
+        &self,
+        request: Request<pb::GetHeadProofRequest>,
+    ) -> Result<Response<pb::GetHeadProofResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let project = request.get_ref().project.clone();
+        self.shared.readable(principal, "project", &project)?;
+        // one published log state: the map, its last leaf and the checkpoint of its size
+        let log = self.shared.log.borrow().clone();
+        let reader = self.shared.reader.clone();
+        let answer = tokio::task::spawn_blocking(move || {
+            let size = log.size;
+            let checkpoint = stored_checkpoint(&reader, size, size)?;
+            let log_proof = match size {
+                0 => Vec::new(),
+                _ => reader.inclusion_proof(size - 1, size).map_err(|e| ledger_status(&e))?,
+            };
+            let proof = log
+                .head_proof(&project, log_proof)
+                .ok_or_else(|| Status::not_found(format!("{project} has no record in the log yet")))?;
+            Ok::<_, Status>(pb::GetHeadProofResponse {
+                project,
+                seq: proof.seq,
+                hash: proof.hash.to_vec(),
+                map_index: proof.map_index,
+                map_proof: hashes_pb(&proof.map_proof),
+                leaf: proof.leaf.to_bytes().to_vec(),
+                log_proof: hashes_pb(&proof.log_proof),
+                checkpoint,
+            })
+        })
+        .await
+        .map_err(|e| Status::internal(format!("a read task failed: {e}")))??;
+        Ok(Response::new(answer))
+    }
+
+    async fn list_commit_entries(
+        &self,
+        request: Request<pb::ListCommitEntriesRequest>,
+    ) -> Result<Response<pb::ListCommitEntriesResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        principal.require(&[RoleKind::Admin, RoleKind::Auditor, RoleKind::Accountant], "list commit entries")?;
+        let r = request.get_ref();
+        let page = self.shared.page_size("page_size", r.page_size)?;
+        let snapshot = self.shared.snapshot();
+        let head = snapshot.commit_head.number;
+        let after = r.from.saturating_sub(1);
+        let reader = self.shared.reader.clone();
+        let raws = blocking(move || reader.raw_commits(after, head, page)).await?;
+        Ok(Response::new(pb::ListCommitEntriesResponse {
+            head,
+            entries: raws.into_iter().map(|(number, bytes)| pb::RawCommitEntry { number, bytes }).collect(),
+        }))
+    }
+
     async fn get_head(&self, request: Request<pb::GetHeadRequest>) -> Result<Response<pb::GetHeadResponse>, Status> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();

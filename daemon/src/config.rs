@@ -193,6 +193,9 @@ pub struct FileConfig {
     pub tls_key: Option<PathBuf>,
     /// The format of the log, access log included: `text` or `json`.
     pub log_format: Option<LogFormat>,
+    /// The transparency log's origin line (the first line of every checkpoint, and the name of
+    /// its signing key).
+    pub log_origin: Option<String>,
     /// The limits.
     #[serde(default)]
     pub limits: Limits,
@@ -222,6 +225,8 @@ pub struct Flags {
     pub tls_key: Option<PathBuf>,
     /// `--log-format`.
     pub log_format: Option<LogFormat>,
+    /// `--log-origin`.
+    pub log_origin: Option<String>,
     /// `--config`.
     pub config: Option<PathBuf>,
 }
@@ -248,6 +253,8 @@ pub struct Settings {
     pub tls: Option<TlsFiles>,
     /// The format of the log lines.
     pub log_format: LogFormat,
+    /// The transparency log's origin line ([`crate::log_key::ORIGIN_DEFAULT`] when unset).
+    pub log_origin: String,
     /// The limits.
     pub limits: Limits,
 }
@@ -277,11 +284,19 @@ impl Settings {
             (None, Some(_)) => return Err(ConfigError::Missing("--tls-cert (with --tls-key)")),
         };
         let log_format = flags.log_format.or(file.log_format).unwrap_or_default();
+        let log_origin =
+            flags.log_origin.or(file.log_origin).unwrap_or_else(|| crate::log_key::ORIGIN_DEFAULT.to_owned());
+        if !fiscus_tlog::note::is_valid_key_name(&log_origin) {
+            return Err(ConfigError::Range {
+                setting: "log_origin",
+                message: format!("{log_origin:?} is not a log origin: non-empty, no space, no '+'"),
+            });
+        }
         let mut limits = file.limits;
         // A smaller page limit without a default of its own lowers the default with it.
         limits.page_size_default = limits.page_size_default.min(limits.page_size_max);
         limits.check()?;
-        Ok(Settings { data, listen, tokens, tls, log_format, limits })
+        Ok(Settings { data, listen, tokens, tls, log_format, log_origin, limits })
     }
 }
 

@@ -7,6 +7,8 @@
 //! - `fiscusd token list --tokens FILE` lists the names and roles of the tokens file;
 //! - `fiscusd token revoke --tokens FILE --name NAME` removes a token (SIGHUP makes a running
 //!   `fiscusd` reload the file).
+//! - `fiscusd key show --data DIR [--log-origin O] [--config F]` prints the transparency log's
+//!   verifier key (making the key when the data folder has none yet).
 
 mod access;
 mod audit_service;
@@ -15,6 +17,7 @@ mod config;
 mod connections;
 use fiscus_wire as convert;
 mod ledger_service;
+mod log_key;
 mod serve;
 mod slots;
 mod state;
@@ -69,6 +72,10 @@ struct ServeArgs {
     /// Log lines (the access log included) as `text` or `json` [default: text].
     #[arg(long, value_name = "FORMAT")]
     log_format: Option<LogFormat>,
+    /// The transparency log's origin line, the first line of every checkpoint [default:
+    /// localhost/fiscus]; a name of your own, such as books.example.org/fiscus.
+    #[arg(long, value_name = "ORIGIN")]
+    log_origin: Option<String>,
     /// A TOML config file with the same settings and the limits; flags win over it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -84,6 +91,28 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// The transparency log's signing key.
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyAction {
+    /// Prints the verifier key (`name+keyid+base64`, as Go's sumdb/note writes it) that clients
+    /// pin with `fiscus verify --pin KEY`; makes the key when the data folder has none yet.
+    Show {
+        /// Directory of the store.
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        /// The log's origin line [default: localhost/fiscus].
+        #[arg(long, value_name = "ORIGIN")]
+        log_origin: Option<String>,
+        /// A TOML config file (its `data` and `log_origin`).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -93,6 +122,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Token { action }) => token_command(action),
+        Some(Command::Key { action: KeyAction::Show { data, log_origin, config } }) => {
+            key_show(data, log_origin, config)
+        }
         None => {
             if let Some(commit) = cli.serve.fault_writer_panic_at_commit {
                 writer::inject_panic_at_commit(commit);
@@ -104,6 +136,7 @@ fn main() -> ExitCode {
                 tls_cert: cli.serve.tls_cert,
                 tls_key: cli.serve.tls_key,
                 log_format: cli.serve.log_format,
+                log_origin: cli.serve.log_origin,
                 config: cli.serve.config,
             };
             match Settings::resolve(flags) {
@@ -113,6 +146,32 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
             }
+        }
+    }
+}
+
+fn key_show(data: Option<PathBuf>, log_origin: Option<String>, config: Option<PathBuf>) -> ExitCode {
+    let file = match &config {
+        Some(path) => config::FileConfig::load(path).map_err(|e| e.to_string()),
+        None => Ok(config::FileConfig::default()),
+    };
+    let shown = file.and_then(|file| {
+        let data = data.or(file.data).ok_or("--data is required")?;
+        let origin = log_origin.or(file.log_origin).unwrap_or_else(|| log_key::ORIGIN_DEFAULT.to_owned());
+        let (signer, warning) = log_key::load_or_create(&data, &origin).map_err(|e| e.to_string())?;
+        if let Some(w) = warning {
+            eprintln!("fiscusd: warning: {w}");
+        }
+        Ok::<_, String>(signer.verifier_key())
+    });
+    match shown {
+        Ok(key) => {
+            println!("{key}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("fiscusd: {e}");
+            ExitCode::FAILURE
         }
     }
 }

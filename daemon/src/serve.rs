@@ -97,9 +97,17 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     let data = settings.data.clone();
     info!(data = %data.display(), "opening the store and verifying every chain");
     let opening = std::time::Instant::now();
+    let origin = settings.log_origin.clone();
     let (store, report) = tokio::task::spawn_blocking(move || {
         let progress = |records: u64| info!(records, "verifying the store");
-        Store::open_reporting(&data, ReplayOptions::default(), Some(&progress))
+        let (mut store, report) = Store::open_reporting(&data, ReplayOptions::default(), Some(&progress))?;
+        let (signer, warning) = crate::log_key::load_or_create(&data, &origin)?;
+        if let Some(w) = warning {
+            warn!("{w}");
+        }
+        info!(origin = %origin, key = %signer.verifier_key(), "transparency log key");
+        store.set_log_signer(fiscus_ledger::store::LogSigner { origin, signer })?;
+        Ok::<_, Box<dyn Error + Send + Sync>>((store, report))
     })
     .await??;
     info!(
@@ -121,6 +129,7 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     let (stop, stopping) = watch::channel(false);
     let shared = Arc::new(Shared {
         snapshot: writer.snapshot.clone(),
+        log: writer.log.clone(),
         reader: writer.reader.clone(),
         writer: writer.handle.clone(),
         damage,

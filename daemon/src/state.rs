@@ -15,12 +15,14 @@ use crate::auth::Principal;
 use crate::config::Limits;
 use crate::convert::project_id;
 use crate::status::{invalid, ledger_status};
-use crate::writer::{Snapshot, WriterHandle};
+use crate::writer::{LogSnapshot, Snapshot, WriterHandle};
 
 /// The daemon's shared state; services hold it behind an `Arc`.
 pub struct Shared {
     /// Always the projection of every durable commit.
     pub snapshot: watch::Receiver<Snapshot>,
+    /// The transparency log of every durable commit (published before the projection).
+    pub log: watch::Receiver<LogSnapshot>,
     /// Reads stored records; never blocks the writer.
     pub reader: Reader,
     /// Sends write requests to the writer thread.

@@ -6,7 +6,9 @@
 //! `group_requests_max`, hands them to `Store::commit_group` (each validated against the state
 //! including the earlier ones, one sled batch, one flush and sync), publishes the new projection
 //! for readers, and only then answers each request: a client is told "committed" only once its
-//! commit is durable. Readers never wait for this thread; they use the latest published snapshot.
+//! commit is durable. The group's batch holds the transparency log's part of it and the checkpoint
+//! signed after it (`Store::commit_group`), and the writer publishes the log's new state before the
+//! projection, so every answered commit is under a stored signed checkpoint (its receipt). Readers never wait for this thread; they use the latest published snapshot.
 //!
 //! If the thread fails anyway (a panic: a bug, since every refusal is an answer), it reports the
 //! failure on [`Writer::failure`] and ends: queued and later requests get `UNAVAILABLE`, and
@@ -18,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use fiscus_ledger::log::LogState;
 use fiscus_ledger::replay::Replayed;
 use fiscus_ledger::store::{Reader, Store};
 use fiscus_ledger::{CommitRequest, Committed, LedgerError, Projection};
@@ -46,12 +49,18 @@ pub struct WriterHandle {
 /// The latest published state, for readers.
 pub type Snapshot = Arc<Projection>;
 
+/// The latest published state of the transparency log (the project-heads map, size, root, last
+/// leaf), published before the projection of the same commit.
+pub type LogSnapshot = Arc<LogState>;
+
 /// A running writer thread.
 pub struct Writer {
     /// Sends work to it.
     pub handle: WriterHandle,
     /// Always holds the projection of every durable commit.
     pub snapshot: watch::Receiver<Snapshot>,
+    /// The transparency log after every durable commit, at least as new as `snapshot`.
+    pub log: watch::Receiver<LogSnapshot>,
     /// Reads the store from other threads.
     pub reader: Reader,
     /// `Some(what happened)` once the thread has failed (it panicked) and ended.
@@ -78,13 +87,16 @@ impl Writer {
     pub fn spawn(store: Store, queue_depth: usize, group_max: usize) -> std::io::Result<Writer> {
         let (queue, jobs) = mpsc::channel(queue_depth);
         let (publish, snapshot) = watch::channel(Arc::new(store.projection().clone()));
+        let (publish_log, log) = watch::channel(Arc::new(store.log().clone()));
         let reader = store.reader();
         let (failed, failure) = watch::channel(None);
         let (refuse, refusing_writes) = watch::channel(None);
         let thread = std::thread::Builder::new().name("fiscus-writer".to_owned()).spawn(move || {
             // The store, the queue and every unanswered reply are dropped on the way out, so callers
             // learn at once that their request was not answered (and may retry with the same ids).
-            let ran = std::panic::catch_unwind(AssertUnwindSafe(|| run(store, jobs, publish, refuse, group_max)));
+            let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                run(store, jobs, Publish { projection: publish, log: publish_log }, refuse, group_max)
+            }));
             if let Err(panic) = ran {
                 let what = panic
                     .downcast_ref::<&str>()
@@ -95,7 +107,7 @@ impl Writer {
                 failed.send_replace(Some(what));
             }
         })?;
-        Ok(Writer { handle: WriterHandle { queue }, snapshot, reader, failure, refusing_writes, thread })
+        Ok(Writer { handle: WriterHandle { queue }, snapshot, log, reader, failure, refusing_writes, thread })
     }
 
     /// Asks the thread to finish the requests queued so far, close the store and end; waits for it.
@@ -155,10 +167,16 @@ fn now_us() -> i64 {
     i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
 }
 
+/// Where the writer publishes what readers see.
+struct Publish {
+    projection: watch::Sender<Snapshot>,
+    log: watch::Sender<LogSnapshot>,
+}
+
 fn run(
     mut store: Store,
     mut jobs: mpsc::Receiver<Job>,
-    publish: watch::Sender<Snapshot>,
+    publish: Publish,
     refuse: watch::Sender<Option<String>>,
     group_max: usize,
 ) {
@@ -215,7 +233,7 @@ fn run(
 
 fn commit_group(
     store: &mut Store,
-    publish: &watch::Sender<Snapshot>,
+    publish: &Publish,
     refuse: &watch::Sender<Option<String>>,
     requests: &mut Vec<CommitRequest>,
     replies: &mut Vec<oneshot::Sender<Result<Committed, LedgerError>>>,
@@ -230,7 +248,9 @@ fn commit_group(
         Ok(answers) => {
             let after = store.projection().commit_head.number;
             if after != before {
-                publish.send_replace(Arc::new(store.projection().clone()));
+                // the log first: a reader of the projection of commit n finds a log of n or more
+                publish.log.send_replace(Arc::new(store.log().clone()));
+                publish.projection.send_replace(Arc::new(store.projection().clone()));
             }
             let events: usize = answers
                 .iter()

@@ -178,13 +178,100 @@ impl HeadProof {
     }
 }
 
+/// The project-heads map: each chain's latest `(seq, record hash)` at a fixed index (the order in
+/// which chains first appear in the commit log), as an RFC 6962 tree of map leaves.
+#[derive(Debug, Clone, Default)]
+pub struct HeadsMap {
+    map: DenseTree,
+    index: HashMap<String, u64>,
+    heads: Vec<(String, u64, Hash)>,
+}
+
+impl HeadsMap {
+    /// The map of no chain.
+    pub fn new() -> HeadsMap {
+        HeadsMap::default()
+    }
+
+    /// Chains in the map.
+    pub fn len(&self) -> u64 {
+        self.map.len()
+    }
+
+    /// True when no chain has a record yet.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The map's RFC 6962 root.
+    pub fn root(&self) -> fiscus_tlog::Hash {
+        self.map.root()
+    }
+
+    /// A chain's fixed index, when it has a record.
+    pub fn index_of(&self, chain: &str) -> Option<u64> {
+        self.index.get(chain).copied()
+    }
+
+    /// Every chain with its index, in index order.
+    pub fn chains(&self) -> impl Iterator<Item = (u64, &str)> {
+        self.heads.iter().enumerate().map(|(i, (chain, _, _))| (i as u64, chain.as_str()))
+    }
+
+    /// Sets `chain`'s head; answers `Some(index)` when the chain is new to the map (it gets the
+    /// next index).
+    pub fn set(&mut self, chain: &str, seq: u64, hash: &Hash) -> Result<Option<u64>, LogError> {
+        let leaf = leaf_hash(&map_leaf_data(chain, seq, hash)?);
+        match self.index.get(chain) {
+            Some(&at) => {
+                let changed = self.map.set(at, leaf);
+                debug_assert!(changed, "an indexed chain has a map leaf");
+                if let Some(head) = usize::try_from(at).ok().and_then(|i| self.heads.get_mut(i)) {
+                    head.1 = seq;
+                    head.2 = *hash;
+                }
+                Ok(None)
+            }
+            None => {
+                let at = self.map.push(leaf);
+                self.index.insert(chain.to_owned(), at);
+                self.heads.push((chain.to_owned(), seq, *hash));
+                Ok(Some(at))
+            }
+        }
+    }
+
+    /// `chain`'s head, its index and the inclusion proof of its map leaf; `None` for a chain with
+    /// no record.
+    pub fn proof(&self, chain: &str) -> Option<(u64, u64, Hash, Vec<fiscus_tlog::Hash>)> {
+        let map_index = *self.index.get(chain)?;
+        let (_, seq, hash) = self.heads.get(usize::try_from(map_index).ok()?)?.clone();
+        Some((map_index, seq, hash, self.map.inclusion_proof(map_index)?))
+    }
+
+    /// Folds one commit's records in and answers the commit's log leaf, and the chains the commit
+    /// added to the map (with their indexes).
+    pub fn apply(&mut self, entry: &CommitEntry) -> Result<(LogLeaf, Vec<(String, u64)>), LogError> {
+        let mut added = Vec::new();
+        for record in &entry.records {
+            if let Some(at) = self.set(&record.project, record.seq, &record.hash)? {
+                added.push((record.project.clone(), at));
+            }
+        }
+        Ok((self.leaf(entry.number, entry.hash), added))
+    }
+
+    /// The log leaf of commit `commit` (with commit-chain hash `commit_hash`) over the map as it is.
+    pub fn leaf(&self, commit: u64, commit_hash: Hash) -> LogLeaf {
+        LogLeaf { commit, commit_hash, map_size: self.map.len(), map_root: self.map.root() }
+    }
+}
+
 /// The log, rebuilt or grown from commit entries in order: the project-heads map and the tree of
 /// log leaves, in memory.
 #[derive(Debug, Clone, Default)]
 pub struct LedgerLog {
-    map: DenseTree,
-    index: HashMap<String, u64>,
-    heads: Vec<(String, u64, Hash)>,
+    map: HeadsMap,
     tree: MemoryTree,
     last: Option<LogLeaf>,
 }
@@ -215,37 +302,18 @@ impl LedgerLog {
         &self.tree
     }
 
+    /// The project-heads map after the last commit.
+    pub fn map(&self) -> &HeadsMap {
+        &self.map
+    }
+
     /// Appends the next commit: updates the map with its records' heads, then appends its leaf.
     pub fn append(&mut self, entry: &CommitEntry) -> Result<LogLeaf, LogError> {
         let expected = self.tree.size() + 1;
         if entry.number != expected {
             return Err(LogError::OutOfOrder { expected, found: entry.number });
         }
-        for record in &entry.records {
-            let data = map_leaf_data(&record.project, record.seq, &record.hash)?;
-            let leaf = leaf_hash(&data);
-            match self.index.get(record.project.as_str()) {
-                Some(&at) => {
-                    let changed = self.map.set(at, leaf);
-                    debug_assert!(changed, "an indexed chain has a map leaf");
-                    if let Some(head) = usize::try_from(at).ok().and_then(|i| self.heads.get_mut(i)) {
-                        head.1 = record.seq;
-                        head.2 = record.hash;
-                    }
-                }
-                None => {
-                    let at = self.map.push(leaf);
-                    self.index.insert(record.project.clone(), at);
-                    self.heads.push((record.project.clone(), record.seq, record.hash));
-                }
-            }
-        }
-        let leaf = LogLeaf {
-            commit: entry.number,
-            commit_hash: entry.hash,
-            map_size: self.map.len(),
-            map_root: self.map.root(),
-        };
+        let (leaf, _) = self.map.apply(entry)?;
         self.tree.append(leaf.leaf_hash());
         self.last = Some(leaf);
         Ok(leaf)
@@ -254,19 +322,9 @@ impl LedgerLog {
     /// The proof of `chain`'s latest head at the log's current size; `None` for a chain with no
     /// record.
     pub fn head_proof(&self, chain: &str) -> Option<HeadProof> {
-        let map_index = *self.index.get(chain)?;
-        let (_, seq, hash) = self.heads.get(usize::try_from(map_index).ok()?)?.clone();
         let leaf = self.last?;
         let size = self.tree.size();
-        Some(HeadProof {
-            chain: chain.to_owned(),
-            seq,
-            hash,
-            map_index,
-            map_proof: self.map.inclusion_proof(map_index)?,
-            leaf,
-            log_proof: self.tree.inclusion_proof(size - 1, size).ok()?,
-        })
+        head_proof(&self.map, chain, leaf, self.tree.inclusion_proof(size - 1, size).ok()?)
     }
 
     /// The consistency proof between two sizes of the log.
@@ -277,5 +335,155 @@ impl LedgerLog {
     /// The root of the log at an earlier size.
     pub fn root_at(&self, size: u64) -> Result<fiscus_tlog::Hash, TlogError> {
         fiscus_tlog::tree::tree_root(size, &self.tree as &dyn HashReader)
+    }
+}
+
+/// The proof of `chain`'s latest head in `map`, whose last log leaf is `leaf` with inclusion proof
+/// `log_proof` (of index `leaf.commit - 1` in the tree of `leaf.commit` leaves).
+pub fn head_proof(map: &HeadsMap, chain: &str, leaf: LogLeaf, log_proof: Vec<fiscus_tlog::Hash>) -> Option<HeadProof> {
+    let (map_index, seq, hash, map_proof) = map.proof(chain)?;
+    Some(HeadProof { chain: chain.to_owned(), seq, hash, map_index, map_proof, leaf, log_proof })
+}
+
+/// The name damage to the stored log is reported under (it is no chain's id: ids have no space).
+pub const LOG_NAME: &str = "transparency log";
+
+/// The log as of one commit: the project-heads map, the tree's size and root, and the last leaf.
+/// The store keeps one for its writer, replay rebuilds one from the commit entries, and the daemon
+/// publishes one per commit group for its readers (with the tree's hashes read from the store).
+#[derive(Debug, Clone)]
+pub struct LogState {
+    /// The project-heads map after the last commit.
+    pub map: HeadsMap,
+    /// Commits in the log (the tree's size).
+    pub size: u64,
+    /// The tree's RFC 6962 root.
+    pub root: fiscus_tlog::Hash,
+    /// The last commit's leaf (`None` for the empty log).
+    pub last: Option<LogLeaf>,
+}
+
+impl Default for LogState {
+    fn default() -> Self {
+        LogState { map: HeadsMap::new(), size: 0, root: fiscus_tlog::empty_root(), last: None }
+    }
+}
+
+impl LogState {
+    /// The proof of `chain`'s latest head, given the inclusion proof of the last leaf in the tree
+    /// of `self.size` leaves; `None` for a chain with no record (or an empty log).
+    pub fn head_proof(&self, chain: &str, log_proof: Vec<fiscus_tlog::Hash>) -> Option<HeadProof> {
+        head_proof(&self.map, chain, self.last?, log_proof)
+    }
+}
+
+/// What a receipt's `extra` data starts with, so that other data is not taken for a receipt.
+pub const RECEIPT_MAGIC: &[u8] = b"fiscus-receipt-1\n";
+
+/// Most records a receipt lists (a commit holds at most `COMMIT_EVENTS_MAX` events, each one record).
+pub const RECEIPT_RECORDS_MAX: usize = 1_000;
+
+/// A receipt (`docs/FORMAT.md` section 8, "Receipts"): a commit, its records and the inclusion of
+/// its log leaf under a signed checkpoint. Kept as a C2SP `tlog-proof` ([`Receipt::to_tlog_proof`])
+/// whose extra data carries the leaf, the previous commit hash and the records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The signed checkpoint (note text).
+    pub checkpoint: String,
+    /// The commit number.
+    pub commit: u64,
+    /// The previous commit's hash (the commit-chain genesis for commit 1).
+    pub prev_commit_hash: Hash,
+    /// The commit's records: chain, seq, record hash, in commit order.
+    pub records: Vec<(String, u64, Hash)>,
+    /// The commit's log leaf.
+    pub leaf: LogLeaf,
+    /// The leaf's inclusion proof (index `commit - 1`) in the checkpoint's tree.
+    pub proof: Vec<fiscus_tlog::Hash>,
+}
+
+impl Receipt {
+    /// The receipt as a tlog-proof: `index commit - 1`, the proof, the checkpoint, and as extra
+    /// data [`RECEIPT_MAGIC`] ‖ leaf (81) ‖ previous commit hash (32) ‖ record count u32 BE ‖ per
+    /// record: u8 id length ‖ id ‖ seq u64 BE ‖ record hash (32).
+    pub fn to_tlog_proof(&self) -> Result<fiscus_tlog::TlogProof, LogError> {
+        let mut extra = RECEIPT_MAGIC.to_vec();
+        extra.extend_from_slice(&self.leaf.to_bytes());
+        extra.extend_from_slice(&self.prev_commit_hash);
+        let count = u32::try_from(self.records.len()).map_err(|_| LogError::MalformedLeaf("too many records"))?;
+        extra.extend_from_slice(&count.to_be_bytes());
+        for (chain, seq, hash) in &self.records {
+            let len = u8::try_from(chain.len()).map_err(|_| LogError::ChainIdTooLong(chain.len()))?;
+            extra.push(len);
+            extra.extend_from_slice(chain.as_bytes());
+            extra.extend_from_slice(&seq.to_be_bytes());
+            extra.extend_from_slice(hash);
+        }
+        Ok(fiscus_tlog::TlogProof {
+            extra: Some(extra),
+            index: self.commit.saturating_sub(1),
+            inclusion: self.proof.clone(),
+            checkpoint: self.checkpoint.clone(),
+        })
+    }
+
+    /// Reads a receipt back from a tlog-proof (untrusted: every length is checked).
+    pub fn from_tlog_proof(proof: &fiscus_tlog::TlogProof) -> Result<Receipt, LogError> {
+        let bad = LogError::MalformedLeaf;
+        let extra = proof.extra.as_deref().ok_or(bad("the tlog-proof has no receipt data"))?;
+        let rest = extra.strip_prefix(RECEIPT_MAGIC).ok_or(bad("the tlog-proof's extra data is no Fiscus receipt"))?;
+        let (leaf, rest) = rest.split_first_chunk::<LOG_LEAF_BYTES>().ok_or(bad("receipt: short leaf"))?;
+        let leaf = LogLeaf::parse(leaf)?;
+        let (prev, rest) = rest.split_first_chunk::<32>().ok_or(bad("receipt: short previous hash"))?;
+        let (count, mut rest) = rest.split_first_chunk::<4>().ok_or(bad("receipt: no record count"))?;
+        let count = u32::from_be_bytes(*count) as usize;
+        if count == 0 || count > RECEIPT_RECORDS_MAX {
+            return Err(bad("receipt: record count out of range"));
+        }
+        let mut records = Vec::with_capacity(count);
+        for _ in 0..count {
+            let (len, after) = rest.split_first().ok_or(bad("receipt: short record"))?;
+            let len = usize::from(*len);
+            let chain = after.get(..len).ok_or(bad("receipt: short record"))?;
+            let chain = std::str::from_utf8(chain).map_err(|_| bad("receipt: chain id is not UTF-8"))?;
+            let after = after.get(len..).ok_or(bad("receipt: short record"))?;
+            let (seq, after) = after.split_first_chunk::<8>().ok_or(bad("receipt: short record"))?;
+            let (hash, after) = after.split_first_chunk::<32>().ok_or(bad("receipt: short record"))?;
+            records.push((chain.to_owned(), u64::from_be_bytes(*seq), *hash));
+            rest = after;
+        }
+        if !rest.is_empty() {
+            return Err(bad("receipt: trailing bytes"));
+        }
+        Ok(Receipt {
+            checkpoint: proof.checkpoint.clone(),
+            commit: leaf.commit,
+            prev_commit_hash: *prev,
+            records,
+            leaf,
+            proof: proof.inclusion.clone(),
+        })
+    }
+
+    /// Checks the receipt against the log key `known` (named `origin`): the checkpoint's
+    /// signature, the commit hash recomputed from the previous hash and the records equal to the
+    /// leaf's, and the leaf's inclusion at index `commit - 1`. Answers the checkpoint.
+    pub fn verify(&self, origin: &str, known: &[fiscus_tlog::NoteVerifier]) -> Result<Checkpoint, LogError> {
+        if self.leaf.commit != self.commit || self.commit == 0 {
+            return Err(LogError::MalformedLeaf("the leaf is of another commit"));
+        }
+        let hash = crate::chain::commit_hash(&self.prev_commit_hash, self.commit, self.records.iter().map(|r| &r.2));
+        if hash != self.leaf.commit_hash {
+            return Err(LogError::MalformedLeaf("the records and previous hash do not make the leaf's commit hash"));
+        }
+        let opened = fiscus_tlog::open_checkpoint(&self.checkpoint, origin, known)?;
+        verify_inclusion(
+            &self.leaf.leaf_hash(),
+            self.commit - 1,
+            opened.checkpoint.size,
+            &self.proof,
+            &opened.checkpoint.root,
+        )?;
+        Ok(opened.checkpoint)
     }
 }

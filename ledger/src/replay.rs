@@ -22,12 +22,14 @@ use crate::error::LedgerError;
 use crate::event::Event;
 use crate::id_index::{IdIndex, SEQ_MAX};
 use crate::ids::ProjectId;
+use crate::log::{HeadsMap, LogLeaf, LogState, LOG_LEAF_BYTES, LOG_NAME};
 use crate::pack::Unpacker;
 use crate::projection::{CommitHead, Head, Projection};
 use crate::record::{CommitView, Framed, Record, RecordView, FORMAT_VERSION};
 use crate::rules::History;
 use crate::store::{
-    key_number, parse_record_key, record_key, tail_key, CHUNK_RECORDS, COMMITS, HEADS, META, RECORDS, TAILS,
+    key_number, parse_record_key, record_key, tail_key, LogMigration, CHECKPOINTS, CHUNK_RECORDS, COMMITS, HEADS,
+    LEAVES, LOG_INDEX, META, NODES, RECORDS, TAILS,
 };
 use crate::verify::{step_view, ChainWalker};
 
@@ -54,6 +56,11 @@ pub struct Replayed {
     pub phases: Vec<(&'static str, std::time::Duration)>,
     /// Every stored event id and where it is.
     pub ids: IdIndex,
+    /// The transparency log rebuilt from the commit entries (and checked against the stored one).
+    pub log: LogState,
+    /// The log to write, when the store holds commits but no log yet (it was written before the
+    /// log existed).
+    pub log_migration: Option<LogMigration>,
 }
 
 struct Listed {
@@ -231,7 +238,8 @@ pub fn replay(
         })?
     };
     let (ids, id_damage) = read?;
-    let (mut listed, head, mut damage) = commit_scan;
+    let (mut listed, head, mut damage, rebuilt) = commit_scan;
+    let (log, log_migration) = rebuilt.finish(tree, &mut damage)?;
     let (mut projection, finished, fold_damage) = fold.end();
     damage.extend(fold_damage);
     damage.extend(id_damage);
@@ -252,7 +260,7 @@ pub fn replay(
     stray_keys(tree, &projection, &mut damage)?;
     damage.sort_by(|a, b| (&a.project, a.seq).cmp(&(&b.project, b.seq)));
     let phases = vec![("replay", started.elapsed())];
-    Ok(Replayed { projection, damage, commits: head.number, phases, ids })
+    Ok(Replayed { projection, damage, commits: head.number, phases, ids, log, log_migration })
 }
 
 /// The reading stage: every record value in key order, with the hash of each record in it; and the
@@ -418,7 +426,7 @@ fn stray_keys(tree: &sled::Tree, projection: &Projection, damage: &mut Vec<Damag
     type Range = (std::ops::Bound<Vec<u8>>, std::ops::Bound<Vec<u8>>);
     let mut gaps: Vec<Range> = Vec::new();
     let mut low = Unbounded;
-    for space in [COMMITS, HEADS, META, RECORDS, TAILS] {
+    for space in [COMMITS, HEADS, LOG_INDEX, CHECKPOINTS, LEAVES, META, NODES, RECORDS, TAILS] {
         gaps.push((low, Excluded(vec![space])));
         low = Included(vec![space + 1]);
     }
@@ -552,7 +560,11 @@ impl<'k> Fold<'k> {
 
 type Listing = HashMap<Vec<u8>, Listed, rustc_hash::FxBuildHasher>;
 
-fn scan_commits(tree: &sled::Tree, keys: &FingerprintKeys) -> Result<(Listing, CommitHead, Vec<Damage>), LedgerError> {
+type CommitScan<'t> = (Listing, CommitHead, Vec<Damage>, LogRebuild<'t>);
+
+fn scan_commits<'t>(tree: &'t sled::Tree, keys: &FingerprintKeys) -> Result<CommitScan<'t>, LedgerError> {
+    let mut log = LogRebuild::new(tree)?;
+    let mut records: Vec<(String, u64, Hash)> = Vec::new();
     let mut found = Vec::new();
     let damage = &mut found;
     let mut listed: Listing = HashMap::default();
@@ -588,9 +600,11 @@ fn scan_commits(tree: &sled::Tree, keys: &FingerprintKeys) -> Result<(Listing, C
                     break;
                 }
             };
+            records.clear();
             let walked = Ok(bytes).and_then(|b| {
                 walk_commit(b, |number, recorded_at, project, seq, hash| {
                     hasher.add(hash);
+                    records.push((String::from_utf8_lossy(project).into_owned(), seq, *hash));
                     let l = match listed.get_mut(project) {
                         Some(l) => l,
                         None => listed.entry(project.to_vec()).or_insert_with(Listed::new),
@@ -628,9 +642,242 @@ fn scan_commits(tree: &sled::Tree, keys: &FingerprintKeys) -> Result<(Listing, C
                 fail(&mut broken, first, format!("commit chain broken at commit {}: {p}", head.number + 1));
             }
             head = CommitHead { number: view.number, hash: view.hash };
+            if !broken {
+                log.commit(view.number, view.hash, &records);
+            }
         }
     }
-    Ok((listed, head, found))
+    Ok((listed, head, found, log))
+}
+
+/// The transparency log rebuilt from the commit entries as replay reads them, checked on the way
+/// against the stored leaves (`l`) and tree hashes (`n`), in order, and against the root of every
+/// stored checkpoint (`k`) when the rebuilt tree reaches its size. Memory: the map and the
+/// tree's right edge (at most 64 hashes), whatever the log's size.
+struct LogRebuild<'t> {
+    map: HeadsMap,
+    size: u64,
+    /// The stored hashes of the complete subtrees along the tree's right edge.
+    frontier: std::collections::BTreeMap<u64, fiscus_tlog::Hash>,
+    last: Option<LogLeaf>,
+    leaves: Items<'t>,
+    nodes: Items<'t>,
+    checkpoints: sled::Iter,
+    next_checkpoint: Option<(u64, sled::IVec)>,
+    /// The first problem: the commit it is at and what it is.
+    problem: Option<(u64, String)>,
+    /// Set when no log is stored at all: what to write.
+    migration: Option<LogMigration>,
+}
+
+/// The fixed-size items of the runs of one keyspace (keyed by their first number), in order.
+struct Items<'t> {
+    iter: sled::Iter,
+    prefix: u8,
+    size: usize,
+    value: Option<(u64, sled::IVec, usize)>,
+    _tree: std::marker::PhantomData<&'t sled::Tree>,
+}
+
+impl Items<'_> {
+    fn new(tree: &sled::Tree, prefix: u8, size: usize) -> Items<'_> {
+        Items { iter: tree.scan_prefix([prefix]), prefix, size, value: None, _tree: std::marker::PhantomData }
+    }
+
+    /// The stored item numbered `number` (the items are asked for in order from the first);
+    /// `Ok(None)` past the last one.
+    fn next(&mut self, number: u64) -> Result<Option<Vec<u8>>, String> {
+        let what = if self.prefix == LEAVES { "log leaf" } else { "log tree hash" };
+        if self.value.as_ref().is_none_or(|(_, v, at)| *at >= v.len()) {
+            let Some(item) = self.iter.next() else { return Ok(None) };
+            let (key, value) = item.map_err(|e| e.to_string())?;
+            let first = key_number(&key);
+            if key.len() != 9 || first != number {
+                return Err(format!("{what} {number} is not stored (the next run begins at {first})"));
+            }
+            if value.is_empty() || value.len() % self.size != 0 {
+                return Err(format!("the run of {what}s from {first} is {} bytes long", value.len()));
+            }
+            self.value = Some((first, value, 0));
+        }
+        let Some((_, value, at)) = self.value.as_mut() else { return Ok(None) };
+        let item = value.get(*at..*at + self.size).map(<[u8]>::to_vec);
+        *at += self.size;
+        Ok(item)
+    }
+
+    /// True when every stored item was asked for.
+    fn exhausted(&mut self) -> bool {
+        self.value.as_ref().is_none_or(|(_, v, at)| *at >= v.len()) && self.iter.next().is_none()
+    }
+}
+
+impl<'t> LogRebuild<'t> {
+    fn new(tree: &'t sled::Tree) -> Result<LogRebuild<'t>, LedgerError> {
+        let stored = tree.scan_prefix([LEAVES]).next().transpose()?.is_some();
+        let mut checkpoints = tree.scan_prefix([CHECKPOINTS]);
+        let next_checkpoint = checkpoints.next().transpose()?.map(|(k, v)| (key_number(&k), v));
+        Ok(LogRebuild {
+            map: HeadsMap::new(),
+            size: 0,
+            frontier: std::collections::BTreeMap::new(),
+            last: None,
+            leaves: Items::new(tree, LEAVES, LOG_LEAF_BYTES),
+            nodes: Items::new(tree, NODES, fiscus_tlog::HASH_BYTES),
+            checkpoints,
+            next_checkpoint,
+            problem: None,
+            migration: (!stored).then(LogMigration::default),
+        })
+    }
+
+    fn fail(&mut self, commit: u64, problem: String) {
+        self.problem.get_or_insert((commit, problem));
+    }
+
+    /// Appends the commit `number` (hash `hash`, records in commit order) and checks what is stored
+    /// for it.
+    fn commit(&mut self, number: u64, hash: Hash, records: &[(String, u64, Hash)]) {
+        if self.problem.is_some() {
+            return;
+        }
+        for (chain, seq, record) in records {
+            match self.map.set(chain, *seq, record) {
+                Ok(Some(at)) => {
+                    if let Some(m) = &mut self.migration {
+                        m.indexes.push((chain.clone(), at));
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => return self.fail(number, e.to_string()),
+            }
+        }
+        let leaf = self.map.leaf(number, hash);
+        let bytes = leaf.to_bytes();
+        let run = match fiscus_tlog::tree::hashes_to_append(self.size, &[leaf.leaf_hash()], &self.frontier) {
+            Ok(run) => run,
+            Err(e) => return self.fail(number, e.to_string()),
+        };
+        let base = fiscus_tlog::tree::stored_hash_count(self.size);
+        match &mut self.migration {
+            Some(m) => {
+                m.leaves.extend_from_slice(&bytes);
+                m.nodes.extend(run.iter().flat_map(|h| h.0));
+            }
+            None => {
+                match self.leaves.next(number) {
+                    Ok(Some(stored)) if stored == bytes => {}
+                    Ok(Some(_)) => {
+                        return self
+                            .fail(number, "the stored log leaf differs from the one its commit entry makes".into())
+                    }
+                    Ok(None) => return self.fail(number, "the log has no leaf for this commit".into()),
+                    Err(e) => return self.fail(number, e),
+                }
+                for (i, hash) in run.iter().enumerate() {
+                    match self.nodes.next(base + i as u64) {
+                        Ok(Some(stored)) if stored == hash.0 => {}
+                        Ok(_) => {
+                            return self.fail(
+                                number,
+                                format!("the log tree's stored hash {} is wrong or missing", base + i as u64),
+                            )
+                        }
+                        Err(e) => return self.fail(number, e),
+                    }
+                }
+            }
+        }
+        self.size += 1;
+        for (i, hash) in run.into_iter().enumerate() {
+            self.frontier.insert(base + i as u64, hash);
+        }
+        // keep only the right edge: the complete subtrees that tile the tree's leaves
+        let keep: Vec<u64> = (0..64u32)
+            .filter(|level| self.size >> level & 1 == 1)
+            .map(|level| fiscus_tlog::tree::stored_hash_index(level, (self.size >> level) - 1))
+            .collect();
+        self.frontier.retain(|index, _| keep.contains(index));
+        self.last = Some(leaf);
+        self.check_checkpoints();
+    }
+
+    /// Checks the stored checkpoints up to the rebuilt size: each of this size must have its root.
+    fn check_checkpoints(&mut self) {
+        while let Some((size, text)) = self.next_checkpoint.take() {
+            if size > self.size {
+                self.next_checkpoint = Some((size, text));
+                return;
+            }
+            if size == self.size {
+                let root = fiscus_tlog::tree::tree_root(self.size, &self.frontier);
+                let body = std::str::from_utf8(&text)
+                    .ok()
+                    .and_then(|t| fiscus_tlog::Note::parse(t).ok())
+                    .and_then(|n| fiscus_tlog::Checkpoint::parse_body(&n.text).ok());
+                match (body, root) {
+                    (Some(c), Ok(root)) if c.size == size && c.root == root => {}
+                    (Some(_), Ok(_)) => {
+                        return self.fail(size, format!("the checkpoint of size {size} has another root than the log"))
+                    }
+                    _ => return self.fail(size, format!("the checkpoint of size {size} is not a checkpoint")),
+                }
+            } else if size > 0 {
+                // a size whose commit did not verify was left behind by the commit chain's damage
+                return self.fail(size, format!("a checkpoint of size {size} for no commit of the log"));
+            }
+            self.next_checkpoint = self.checkpoints.next().transpose().ok().flatten().map(|(k, v)| (key_number(&k), v));
+        }
+    }
+
+    /// The rebuilt log, after checking that nothing is stored past it; damage goes to `damage`.
+    fn finish(
+        mut self,
+        tree: &sled::Tree,
+        damage: &mut Vec<Damage>,
+    ) -> Result<(LogState, Option<LogMigration>), LedgerError> {
+        if self.size == 0 {
+            self.check_checkpoints();
+        }
+        if self.problem.is_none() && self.migration.is_none() {
+            if !self.leaves.exhausted() || !self.nodes.exhausted() {
+                self.fail(self.size + 1, "the log holds leaves or hashes past the last commit".into());
+            }
+            if let Some((size, _)) = &self.next_checkpoint {
+                let size = *size;
+                self.fail(size, format!("a checkpoint of size {size}, past the log's {} commits", self.size));
+            }
+        }
+        if self.problem.is_none() && self.migration.is_none() {
+            let mut stored = 0u64;
+            for item in tree.scan_prefix([LOG_INDEX]) {
+                let (key, value) = item?;
+                stored += 1;
+                let chain = String::from_utf8_lossy(&key[1..]).into_owned();
+                let at = <[u8; 8]>::try_from(value.as_ref()).ok().map(u64::from_be_bytes);
+                if at.is_none() || at != self.map.index_of(&chain) {
+                    self.fail(
+                        self.size,
+                        format!("the stored map index of chain {chain:?} is not the one its first commit gives"),
+                    );
+                    break;
+                }
+            }
+            if self.problem.is_none() && stored != self.map.len() {
+                self.fail(self.size, format!("{} chains in the map, {stored} stored map indexes", self.map.len()));
+            }
+        }
+        if let Some((commit, problem)) = self.problem.take() {
+            damage.push(Damage { project: LOG_NAME.to_owned(), seq: commit, problem });
+        }
+        let root = fiscus_tlog::tree::tree_root(self.size, &self.frontier).map_err(|e| LedgerError::Corrupt {
+            project: LOG_NAME.to_owned(),
+            seq: self.size,
+            problem: e.to_string(),
+        })?;
+        let migration = self.migration.filter(|m| !m.leaves.is_empty());
+        Ok((LogState { map: self.map, size: self.size, root, last: self.last }, migration))
+    }
 }
 
 struct Chain {

@@ -4,7 +4,11 @@
 //! |---|---|
 //! | `c` commit u64 BE | a run of consecutive [`CommitEntry`]s, or a sealed chunk of them |
 //! | `h` project | head seq u64 BE ‖ head hash |
+//! | `i` chain id | the chain's index in the project-heads map, u64 BE (the transparency log) |
+//! | `k` tree size u64 BE | the signed checkpoint of that size: a signed note, UTF-8 (its cosignatures appended) |
+//! | `l` commit u64 BE | a run of consecutive log leaves ([`LOG_LEAF_BYTES`] each), from that commit's |
 //! | `m` name | meta (`format` → the format byte) |
+//! | `n` index u64 BE | a run of consecutive stored hashes of the log's tree (32 bytes each), from that index |
 //! | `r` project 0x00 seq u64 BE | a sealed chunk: [`CHUNK_RECORDS`] consecutive records, framed, compressed |
 //! | `t` project 0x00 seq u64 BE | a run of consecutive records of the project's unsealed tail, framed |
 //!
@@ -20,11 +24,22 @@
 //! group's commits and sealed chunks of [`CHUNK_COMMITS`] entries; it only grows at its end, so
 //! runs and chunks share `c`.
 //!
+//! The transparency log (`docs/FORMAT.md`, "The log") is written in the same batch as the commits
+//! it covers: each group adds one run of log leaves under `l`, one run of the tree's stored hashes
+//! under `n` (in the order of Go's `sumdb/tlog`, [`fiscus_tlog::tree`]), the map index of each
+//! chain it adds to the project-heads map under `i`, and, once a signer is set, the checkpoint of
+//! the tree after the group under `k`. So a crash leaves the log and the commit log in step, and
+//! every checkpoint ever signed can be served again. Replay rebuilds the log from the commit
+//! entries and compares it with all of these ([`crate::replay`]).
+//!
 //! The idempotency index (event id → position) is not stored: replay rebuilds it in memory from the
 //! records ([`crate::id_index`] says why).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+
+use fiscus_tlog::tree::{hashes_to_append, stored_hash_count, HashReader};
+use fiscus_tlog::{Checkpoint, NoteSigner, TlogError};
 
 use crate::chain::Hash;
 use crate::commit::{CommitRequest, Committed, Group, Lookup, Recorded, StagedCommit};
@@ -32,6 +47,7 @@ use crate::error::LedgerError;
 use crate::event::Event;
 use crate::id_index::IdIndex;
 use crate::ids::ProjectId;
+use crate::log::{LogLeaf, LogState, LOG_LEAF_BYTES, LOG_NAME};
 use crate::pack::{Packer, Unpacker};
 use crate::projection::{Head, Projection};
 use crate::record::{encode_value, push_framed, Framed, Record, FORMAT_VERSION};
@@ -54,7 +70,11 @@ pub const GROUP_REQUESTS_MAX: usize = 4_096;
 
 pub(crate) const COMMITS: u8 = b'c';
 pub(crate) const HEADS: u8 = b'h';
+pub(crate) const LOG_INDEX: u8 = b'i';
+pub(crate) const CHECKPOINTS: u8 = b'k';
+pub(crate) const LEAVES: u8 = b'l';
 pub(crate) const META: u8 = b'm';
+pub(crate) const NODES: u8 = b'n';
 pub(crate) const RECORDS: u8 = b'r';
 pub(crate) const TAILS: u8 = b't';
 
@@ -97,6 +117,35 @@ pub fn commit_key(number: u64) -> Vec<u8> {
     prefixed(COMMITS, &number.to_be_bytes())
 }
 
+/// Key of a run of log leaves beginning at `commit`.
+pub fn leaf_key(commit: u64) -> Vec<u8> {
+    prefixed(LEAVES, &commit.to_be_bytes())
+}
+
+/// Key of a run of the log tree's stored hashes beginning at stored index `index`.
+pub fn node_key(index: u64) -> Vec<u8> {
+    prefixed(NODES, &index.to_be_bytes())
+}
+
+/// Key of the checkpoint of tree size `size`.
+pub fn checkpoint_key(size: u64) -> Vec<u8> {
+    prefixed(CHECKPOINTS, &size.to_be_bytes())
+}
+
+/// Key of a chain's index in the project-heads map.
+pub fn map_index_key(chain: &str) -> Vec<u8> {
+    prefixed(LOG_INDEX, chain.as_bytes())
+}
+
+/// The log's signing key and origin line: the store signs a checkpoint of the tree after every
+/// commit group, in the group's batch.
+pub struct LogSigner {
+    /// The origin line of every checkpoint (the key's name).
+    pub origin: String,
+    /// The Ed25519 note key.
+    pub signer: NoteSigner,
+}
+
 /// Encodes a head value: seq u64 BE ‖ hash.
 pub fn head_value(head: &Head) -> Vec<u8> {
     let mut v = head.seq.to_be_bytes().to_vec();
@@ -126,6 +175,8 @@ pub struct Store {
     damage: Vec<Damage>,
     read_only: Option<String>,
     packer: Packer,
+    log: LogState,
+    signer: Option<LogSigner>,
 }
 
 /// What opening a store found.
@@ -184,7 +235,15 @@ impl Store {
             }
         }
         let log_file = File::options().read(true).open(dir.join("db"))?;
-        let Replayed { projection, damage, commits, mut phases, ids } = replay(&tree, options, progress)?;
+        let Replayed { projection, damage, commits, mut phases, ids, log, log_migration } =
+            replay(&tree, options, progress)?;
+        if let (Some(migration), true) = (log_migration, damage.is_empty()) {
+            // A store written before the log existed: its log, rebuilt by replay, written once.
+            let mut batch = sled::Batch::default();
+            migration.write(&mut batch);
+            tree.apply_batch(batch)?;
+            db.flush()?;
+        }
         phases.insert(0, ("sled open", sled_open));
         let report = OpenReport {
             events: projection.events,
@@ -202,7 +261,19 @@ impl Store {
             )
         });
         let packer = Packer::new();
-        let store = Store { db, tree, log_file, dir: dir.to_owned(), projection, ids, damage, read_only, packer };
+        let store = Store {
+            db,
+            tree,
+            log_file,
+            dir: dir.to_owned(),
+            projection,
+            ids,
+            damage,
+            read_only,
+            packer,
+            log,
+            signer: None,
+        };
         Ok((store, report))
     }
 
@@ -251,7 +322,14 @@ impl Store {
             return Ok(answers);
         }
         let staged = group.finish();
-        let batch = self.batch(&staged.commits, &staged.states)?;
+        let batch = match self.batch(&staged.commits, &staged.states) {
+            Ok(batch) => batch,
+            Err(e) => {
+                // The log's map may hold part of the group: nothing more is written until a reopen.
+                self.read_only = Some(format!("a commit group could not be prepared ({e}); restart fiscusd"));
+                return Err(e);
+            }
+        };
         if let Err(e) = self.write(batch) {
             self.read_only = Some(format!(
                 "a write failed ({e}); writes are refused until the store is reopened (restart fiscusd once the \
@@ -301,7 +379,93 @@ impl Store {
         for state in states.values() {
             batch.insert(prefixed(HEADS, state.id.as_str().as_bytes()), head_value(&state.head));
         }
+        self.log_batch(commits, &mut batch)?;
         Ok(batch)
+    }
+
+    /// Adds the group's part of the transparency log to `batch`: its leaves, the tree's new stored
+    /// hashes, the map indexes of new chains and, with a signer, the checkpoint after the group.
+    /// Updates the in-memory log (the caller makes the store read-only if the batch is not written).
+    fn log_batch(&mut self, commits: &[StagedCommit], batch: &mut sled::Batch) -> Result<(), LedgerError> {
+        let Some(first) = commits.first().map(|c| c.entry.number) else { return Ok(()) };
+        if first != self.log.size + 1 {
+            return Err(log_corrupt(
+                first,
+                format!("the log holds {} commits, the group starts at {first}", self.log.size),
+            ));
+        }
+        let mut leaves = Vec::with_capacity(commits.len() * LOG_LEAF_BYTES);
+        let mut hashes = Vec::with_capacity(commits.len());
+        let mut last = None;
+        for c in commits {
+            let (leaf, added) = self.log.map.apply(&c.entry).map_err(|e| log_corrupt(c.entry.number, e.to_string()))?;
+            for (chain, at) in added {
+                batch.insert(map_index_key(&chain), at.to_be_bytes().to_vec());
+            }
+            leaves.extend_from_slice(&leaf.to_bytes());
+            hashes.push(leaf.leaf_hash());
+            last = Some(leaf);
+        }
+        let reader = NodeReader { tree: &self.tree };
+        let size = self.log.size;
+        let run = hashes_to_append(size, &hashes, &reader).map_err(|e| log_corrupt(first, e.to_string()))?;
+        let base = stored_hash_count(size);
+        let new_size = size + commits.len() as u64;
+        let overlay = Overlay { base, run: &run, below: &reader };
+        let root = fiscus_tlog::tree::tree_root(new_size, &overlay).map_err(|e| log_corrupt(first, e.to_string()))?;
+        batch.insert(leaf_key(first), leaves);
+        batch.insert(node_key(base), run.iter().flat_map(|h| h.0).collect::<Vec<u8>>());
+        if let Some(signer) = &self.signer {
+            batch.insert(checkpoint_key(new_size), sign_checkpoint(signer, new_size, root)?.into_bytes());
+        }
+        self.log.size = new_size;
+        self.log.root = root;
+        self.log.last = last;
+        Ok(())
+    }
+
+    /// Sets the key that signs a checkpoint after every commit group from now on, and signs (and
+    /// stores, synced) the checkpoint of the log as it is when none of that size is stored yet, so
+    /// that the latest checkpoint always covers every commit.
+    pub fn set_log_signer(&mut self, signer: LogSigner) -> Result<(), LedgerError> {
+        let size = self.log.size;
+        if self.tree.get(checkpoint_key(size))?.is_none() && self.read_only.is_none() {
+            let note = sign_checkpoint(&signer, size, self.log.root)?;
+            self.tree.insert(checkpoint_key(size), note.into_bytes())?;
+            self.db.flush()?;
+            self.log_file.sync_all()?;
+        }
+        self.signer = Some(signer);
+        Ok(())
+    }
+
+    /// The transparency log after the last commit (the daemon publishes a copy per group).
+    pub fn log(&self) -> &LogState {
+        &self.log
+    }
+
+    /// Appends signature lines (cosignatures, C2SP tlog-cosignature) to the stored checkpoint of
+    /// `size`, keeping those it holds; a line already there is not added twice. Answers the
+    /// checkpoint as now stored. `NOT_FOUND`-like [`LedgerError::Corrupt`] is never used here: a
+    /// size without a checkpoint is `Ok(None)`.
+    pub fn add_cosignatures(
+        &mut self,
+        size: u64,
+        lines: &[fiscus_tlog::NoteSignature],
+    ) -> Result<Option<String>, LedgerError> {
+        let Some(stored) = self.tree.get(checkpoint_key(size))? else { return Ok(None) };
+        let text = std::str::from_utf8(&stored).map_err(|_| log_corrupt(size, "checkpoint is not UTF-8".to_owned()))?;
+        let mut note = fiscus_tlog::Note::parse(text).map_err(|e| log_corrupt(size, format!("checkpoint: {e}")))?;
+        for line in lines {
+            if !note.signatures.contains(line) {
+                note.signatures.push(line.clone());
+            }
+        }
+        let text = note.to_text();
+        self.tree.insert(checkpoint_key(size), text.as_bytes())?;
+        self.db.flush()?;
+        self.log_file.sync_all()?;
+        Ok(Some(text))
     }
 
     /// A reader of stored records that other threads may use while this store writes.
@@ -375,8 +539,9 @@ impl Appender<'_> {
         while start <= last {
             let end = start + chunk - 1;
             let mut value = Vec::new();
+            let mut moved = Vec::new();
             if end <= last && start < first {
-                self.take_runs(sequence, run, start, first, &mut value)?;
+                self.take_runs(sequence, run, start, first, &mut value, &mut moved)?;
             }
             let mut from = None;
             for (n, bytes) in items.iter().filter(|(n, _)| (start..=end).contains(n)) {
@@ -384,7 +549,14 @@ impl Appender<'_> {
                 push_framed(&mut value, bytes);
             }
             if end <= last {
-                self.batch.insert(sealed(start), self.packer.pack(value)?);
+                let key = sealed(start);
+                self.batch.insert(key.as_slice(), self.packer.pack(value)?);
+                // after the sealed value: sled applies a batch in order and, when the disk fails
+                // part way, keeps in memory what it applied, so no prefix of it may lose a record
+                // (the commit log's first run has the sealed chunk's key: it was just replaced)
+                for run_key in moved.into_iter().filter(|k| k.as_ref() != key.as_slice()) {
+                    self.batch.remove(run_key);
+                }
             } else if let Some(from) = from {
                 self.batch.insert(run(from), value);
             }
@@ -394,7 +566,7 @@ impl Appender<'_> {
     }
 
     /// Appends to `value` the stored items `start .. first` (runs of a chunk being sealed), and
-    /// removes their runs in the batch.
+    /// their runs' keys to `moved` (removed in the batch after the sealed value is inserted).
     fn take_runs(
         &mut self,
         sequence: &str,
@@ -402,6 +574,7 @@ impl Appender<'_> {
         start: u64,
         first: u64,
         value: &mut Vec<u8>,
+        moved: &mut Vec<sled::IVec>,
     ) -> Result<(), LedgerError> {
         let missing = |n: u64, problem: &str| LedgerError::Corrupt {
             project: sequence.to_owned(),
@@ -418,12 +591,100 @@ impl Appender<'_> {
             let plain = unpacker.unpack(&stored)?;
             next += Framed::commits(&plain).try_fold(0u64, |n, item| item.map(|_| n + 1))?;
             value.extend_from_slice(&plain);
-            self.batch.remove(key);
+            moved.push(key);
         }
         if next != first {
             return Err(missing(next, "entry missing"));
         }
         Ok(())
+    }
+}
+
+/// The checkpoint of `size` with root `root`, signed by `signer`, as note text.
+fn sign_checkpoint(signer: &LogSigner, size: u64, root: fiscus_tlog::Hash) -> Result<String, LedgerError> {
+    let checkpoint = Checkpoint::new(&signer.origin, size, root)
+        .map_err(|e| LedgerError::Format(format!("log origin {:?}: {e}", signer.origin)))?;
+    let note =
+        checkpoint.sign(&signer.signer).map_err(|e| LedgerError::Format(format!("signing a checkpoint: {e}")))?;
+    Ok(note.to_text())
+}
+
+/// Damage to the stored log, reported under [`LOG_NAME`] at a commit number.
+fn log_corrupt(commit: u64, problem: String) -> LedgerError {
+    LedgerError::Corrupt { project: LOG_NAME.to_owned(), seq: commit, problem }
+}
+
+/// Reads the log tree's stored hashes from the `n` runs.
+struct NodeReader<'t> {
+    tree: &'t sled::Tree,
+}
+
+impl HashReader for NodeReader<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<fiscus_tlog::Hash>, TlogError> {
+        indexes.iter().map(|&index| stored_node(self.tree, index)).collect()
+    }
+}
+
+/// The stored hash at `index`: found in the run that begins at or before it.
+fn stored_node(tree: &sled::Tree, index: u64) -> Result<fiscus_tlog::Hash, TlogError> {
+    let found = tree
+        .range(node_key(0)..=node_key(index))
+        .next_back()
+        .transpose()
+        .map_err(|e| TlogError::Store(e.to_string()))?;
+    let (key, value) = found.ok_or(TlogError::MissingHash { index })?;
+    let first = key_number(&key);
+    let at =
+        usize::try_from(index - first).ok().and_then(|i| i.checked_mul(32)).ok_or(TlogError::MissingHash { index })?;
+    let bytes: [u8; 32] =
+        value.get(at..at + 32).and_then(|b| b.try_into().ok()).ok_or(TlogError::MissingHash { index })?;
+    Ok(fiscus_tlog::Hash(bytes))
+}
+
+/// Stored hashes below `base`, and a run about to be stored from `base` on.
+struct Overlay<'a> {
+    base: u64,
+    run: &'a [fiscus_tlog::Hash],
+    below: &'a dyn HashReader,
+}
+
+impl HashReader for Overlay<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<fiscus_tlog::Hash>, TlogError> {
+        indexes
+            .iter()
+            .map(|&index| match index.checked_sub(self.base) {
+                Some(at) => usize::try_from(at)
+                    .ok()
+                    .and_then(|at| self.run.get(at))
+                    .copied()
+                    .ok_or(TlogError::MissingHash { index }),
+                None => self.below.read_hashes(&[index])?.first().copied().ok_or(TlogError::MissingHash { index }),
+            })
+            .collect()
+    }
+}
+
+/// What replay rebuilt of a log that was not stored (a store written before the log existed):
+/// written once, in one batch, when the store opens.
+#[derive(Debug, Default)]
+pub struct LogMigration {
+    /// Every log leaf, from commit 1.
+    pub leaves: Vec<u8>,
+    /// Every stored hash of the tree, from index 0.
+    pub nodes: Vec<u8>,
+    /// Each chain's map index.
+    pub indexes: Vec<(String, u64)>,
+}
+
+impl LogMigration {
+    fn write(&self, batch: &mut sled::Batch) {
+        if !self.leaves.is_empty() {
+            batch.insert(leaf_key(1), self.leaves.as_slice());
+            batch.insert(node_key(0), self.nodes.as_slice());
+        }
+        for (chain, at) in &self.indexes {
+            batch.insert(map_index_key(chain), at.to_be_bytes().to_vec());
+        }
     }
 }
 
@@ -540,6 +801,81 @@ impl Reader {
             Ok(())
         })?;
         Ok(out)
+    }
+
+    /// Raw commit log entries `after + 1 ..= head` as stored (their bytes, as `docs/FORMAT.md`
+    /// section 4 gives them), at most `limit`, in order with no gap; bounded like [`Reader::commits`].
+    pub fn raw_commits(&self, after: u64, head: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, LedgerError> {
+        let Some(from) = after.checked_add(1) else { return Ok(Vec::new()) };
+        let Some(last) = last_of(from, head, limit) else { return Ok(Vec::new()) };
+        let sequence = Sequence {
+            name: "commit log",
+            sealed: &commit_key,
+            run: &commit_key,
+            chunk: CHUNK_COMMITS,
+            items: |v| Framed::commits(v),
+        };
+        let mut out = Vec::with_capacity(usize::try_from(last - from + 1).unwrap_or(usize::MAX).min(4_096));
+        self.read(&sequence, from, last, |number, bytes| {
+            out.push((number, bytes.to_vec()));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The stored checkpoint of tree size `size` (a signed note, with any cosignatures), if one was
+    /// signed at that size.
+    pub fn checkpoint(&self, size: u64) -> Result<Option<String>, LedgerError> {
+        match self.tree.get(checkpoint_key(size))? {
+            None => Ok(None),
+            Some(v) => String::from_utf8(v.to_vec())
+                .map(Some)
+                .map_err(|_| log_corrupt(size, "the stored checkpoint is not UTF-8".to_owned())),
+        }
+    }
+
+    /// The stored checkpoint of the largest size at most `size`, with that size.
+    pub fn checkpoint_at_most(&self, size: u64) -> Result<Option<(u64, String)>, LedgerError> {
+        let Some(found) = self.tree.range(checkpoint_key(0)..=checkpoint_key(size)).next_back() else {
+            return Ok(None);
+        };
+        let (key, value) = found?;
+        let at = key_number(&key);
+        let text = String::from_utf8(value.to_vec())
+            .map_err(|_| log_corrupt(at, "the stored checkpoint is not UTF-8".to_owned()))?;
+        Ok(Some((at, text)))
+    }
+
+    /// The log leaf of commit `commit` (at least 1, at most a published commit head).
+    pub fn log_leaf(&self, commit: u64) -> Result<LogLeaf, LedgerError> {
+        let missing = || log_corrupt(commit, "its log leaf is not stored".to_owned());
+        let (key, value) = self.tree.range(leaf_key(1)..=leaf_key(commit)).next_back().ok_or_else(missing)??;
+        let at = usize::try_from(commit - key_number(&key))
+            .ok()
+            .and_then(|i| i.checked_mul(LOG_LEAF_BYTES))
+            .ok_or_else(missing)?;
+        let bytes = value.get(at..at + LOG_LEAF_BYTES).ok_or_else(missing)?;
+        LogLeaf::parse(bytes).map_err(|e| log_corrupt(commit, e.to_string()))
+    }
+
+    /// The RFC 6962 inclusion proof of leaf `index` in the log of `size` leaves (`index < size`,
+    /// `size` at most a published commit head), from the stored hashes.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<fiscus_tlog::Hash>, LedgerError> {
+        fiscus_tlog::tree::inclusion_proof(index, size, size, &NodeReader { tree: &self.tree })
+            .map_err(|e| log_corrupt(index + 1, e.to_string()))
+    }
+
+    /// The RFC 6962 consistency proof from size `old` to size `new` (`old <= new`, `new` at most a
+    /// published commit head), from the stored hashes.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<fiscus_tlog::Hash>, LedgerError> {
+        fiscus_tlog::tree::consistency_proof(old, new, new, &NodeReader { tree: &self.tree })
+            .map_err(|e| log_corrupt(new, e.to_string()))
+    }
+
+    /// The log's root at `size` (at most a published commit head), from the stored hashes.
+    pub fn log_root(&self, size: u64) -> Result<fiscus_tlog::Hash, LedgerError> {
+        fiscus_tlog::tree::tree_root(size, &NodeReader { tree: &self.tree })
+            .map_err(|e| log_corrupt(size, e.to_string()))
     }
 
     /// Hands `each` the items `from ..= last` of `sequence`, in order, chunk by chunk.

@@ -997,6 +997,36 @@ fn tail_key(project: &str, seq: u64) -> Vec<u8> {
     chain_key(b't', project, seq)
 }
 
+/// The transparency log's keys (`docs/FORMAT.md` section 8, "Stored"): per commit group
+/// `first..=last`, the group's leaves under `l` ‖ first, and the tree's stored hashes the group
+/// adds under `n` ‖ their first index; each chain's map index under `i` ‖ chain id. (No signer is
+/// set in these stores, so no checkpoint is kept under `k`.)
+fn log_layout(commits: &[StagedCommit], groups: &[(u64, u64)]) -> Keys {
+    let mut out = BTreeMap::new();
+    let mut log = fiscus_ledger::log::LedgerLog::new();
+    for &(first, last) in groups {
+        let before = fiscus_tlog::tree::stored_hash_count(log.size());
+        let mut leaves = Vec::new();
+        for n in first..=last {
+            let entry = &commits[usize::try_from(n - 1).expect("small")].entry;
+            leaves.extend_from_slice(&log.append(entry).expect("in order").to_bytes());
+        }
+        let mut key = vec![b'l'];
+        key.extend_from_slice(&first.to_be_bytes());
+        out.insert(key, leaves);
+        let hashes = &log.tree().stored_hashes()[usize::try_from(before).expect("small")..];
+        let mut key = vec![b'n'];
+        key.extend_from_slice(&before.to_be_bytes());
+        out.insert(key, hashes.iter().flat_map(|h| h.0).collect());
+    }
+    for (index, chain) in log.map().chains() {
+        let mut key = vec![b'i'];
+        key.extend_from_slice(chain.as_bytes());
+        out.insert(key, index.to_be_bytes().to_vec());
+    }
+    out
+}
+
 fn show(m: &BTreeMap<Vec<u8>, Vec<u8>>) -> Vec<String> {
     m.keys().map(|k| format!("{} {}", char::from(k[0]), hex::encode(&k[1..]))).collect()
 }
@@ -1037,6 +1067,8 @@ fn store_layout_is_what_the_page_says() {
         key.extend_from_slice(label.trim_start_matches("head-value ").as_bytes());
         expected.insert(key, page_hex(&page, label));
     }
+    let (commits, _) = build_from(&requests());
+    expected.extend(log_layout(&commits, &(1..=COMMITS).map(|n| (n, n)).collect::<Vec<_>>()));
     let (stored, compressed) = stored(dir.path());
     assert_same_store(&stored, &expected);
     assert!(compressed.is_empty(), "nothing is sealed yet: {:?}", show(&stored));
@@ -1143,6 +1175,9 @@ fn chunks_are_sealed_as_the_page_says() {
     let mut head_key = vec![b'h'];
     head_key.extend_from_slice(p.as_bytes());
     expected.insert(head_key, head_value(&state.head));
+    let mut groups: Vec<(u64, u64)> = (1..=70).map(|n| (n, n)).collect();
+    groups.push((71, 73));
+    expected.extend(log_layout(&commits, &groups));
     let (stored, compressed) = stored(dir.path());
     assert_same_store(&stored, &expected);
     assert!(stored.contains_key(&record_key(p, 33)) && !stored.contains_key(&record_key(p, 34)));

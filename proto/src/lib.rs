@@ -53,6 +53,11 @@ mod tests {
         ("Audit", "GetHead", false),
         ("Audit", "Verify", false),
         ("Audit", "ExportChain", true),
+        ("Audit", "GetCheckpoint", false),
+        ("Audit", "GetInclusionProof", false),
+        ("Audit", "GetConsistencyProof", false),
+        ("Audit", "GetHeadProof", false),
+        ("Audit", "ListCommitEntries", false),
     ];
 
     fn files() -> Vec<FileDescriptorProto> {

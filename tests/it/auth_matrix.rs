@@ -91,6 +91,11 @@ enum Call {
     Verify,
     VerifyAll,
     ExportChain,
+    GetCheckpoint,
+    GetInclusionProof,
+    GetConsistencyProof,
+    GetHeadProof,
+    ListCommitEntries,
 }
 
 const U: Code = Code::Unauthenticated;
@@ -118,6 +123,13 @@ const TABLE: &[(&str, Call, [Code; 8])] = &[
     ("fiscus.v1.Audit/Verify", Call::Verify, [U, U, U, OK, NO, OK, NO, NO]),
     ("fiscus.v1.Audit/Verify", Call::VerifyAll, [U, U, U, OK, NO, OK, NO, NO]),
     ("fiscus.v1.Audit/ExportChain", Call::ExportChain, [U, U, U, OK, OK, OK, OK, NO]),
+    // Checkpoints and log proofs hold only hashes and counts: every role.
+    ("fiscus.v1.Audit/GetCheckpoint", Call::GetCheckpoint, [U, U, U, OK, OK, OK, OK, OK]),
+    ("fiscus.v1.Audit/GetInclusionProof", Call::GetInclusionProof, [U, U, U, OK, OK, OK, OK, OK]),
+    ("fiscus.v1.Audit/GetConsistencyProof", Call::GetConsistencyProof, [U, U, U, OK, OK, OK, OK, OK]),
+    ("fiscus.v1.Audit/GetHeadProof", Call::GetHeadProof, [U, U, U, OK, OK, OK, OK, NO]),
+    // A commit entry lists every project's records: not for a project's token.
+    ("fiscus.v1.Audit/ListCommitEntries", Call::ListCommitEntries, [U, U, U, OK, OK, OK, NO, NO]),
 ];
 
 /// Every method of every service in the contract's descriptor set, as `package.Service/Method`.
@@ -236,6 +248,17 @@ async fn outcome(c: &mut Caller, call: Call, project: &str, n: usize) -> Code {
         Call::VerifyAll => c.audit.verify(pb::VerifyRequest { project: String::new() }).await.map(drop),
         Call::ExportChain => {
             first(c.audit.export_chain(pb::ExportChainRequest { project: p, from_seq: 0 }).await).await
+        }
+        Call::GetCheckpoint => c.audit.get_checkpoint(pb::GetCheckpointRequest { size: 0 }).await.map(drop),
+        Call::GetInclusionProof => {
+            c.audit.get_inclusion_proof(pb::GetInclusionProofRequest { commit: 1, size: 0 }).await.map(drop)
+        }
+        Call::GetConsistencyProof => {
+            c.audit.get_consistency_proof(pb::GetConsistencyProofRequest { old_size: 1, new_size: 0 }).await.map(drop)
+        }
+        Call::GetHeadProof => c.audit.get_head_proof(pb::GetHeadProofRequest { project: p }).await.map(drop),
+        Call::ListCommitEntries => {
+            c.audit.list_commit_entries(pb::ListCommitEntriesRequest { from: 0, page_size: 0 }).await.map(drop)
         }
     };
     match result {

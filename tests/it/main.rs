@@ -23,6 +23,7 @@ mod rpc;
 mod subscribe;
 mod support;
 mod tamper;
+mod tlog;
 mod tls;
 mod tokens_file;
 mod writer_failure;

@@ -13,7 +13,7 @@ use prost::Message;
 
 /// A request of `events`, expecting no heads.
 fn request(events: Vec<pb::Event>) -> pb::RecordCommitRequest {
-    pb::RecordCommitRequest { events, expected_seq: Default::default() }
+    pb::RecordCommitRequest { events, ..Default::default() }
 }
 
 /// An event of project `project` dated 2026-12-31.

@@ -221,6 +221,24 @@ impl Backend {
         }
     }
 
+    /// Records one commit on a daemon and writes its receipt to `path` as a C2SP tlog-proof
+    /// (`docs/FORMAT.md` section 8, "Receipts").
+    pub async fn record_keeping_receipt(
+        &mut self,
+        events: &[Event],
+        expected: &[(ProjectId, u64)],
+        options: CommitOptions,
+        path: &Path,
+    ) -> Result<Committed, Failure> {
+        let Backend::Remote(c) = self else {
+            return Err(Failure::usage("--receipt needs --server: receipts are signed by fiscusd"));
+        };
+        let (committed, receipt) = c.record_commit_with_receipt(events, expected, options).await?;
+        let text = receipt.to_tlog_proof().map_err(|e| Failure::other(format!("receipt: {e}")))?.to_text();
+        std::fs::write(path, text).map_err(|e| Failure::other(format!("{}: {e}", path.display())))?;
+        Ok(committed)
+    }
+
     /// The commit head and the chain heads (of one chain, or of every chain readable).
     pub async fn heads(&self, project: Option<&ProjectId>) -> Result<Heads, Failure> {
         match self {

@@ -187,6 +187,8 @@ pub struct RecordInput {
     pub allow_same_receipt: bool,
     /// Its kind and fields.
     pub kind: Option<KindSpec>,
+    /// Where to keep the commit's receipt.
+    pub receipt: Option<PathBuf>,
 }
 
 /// Today's date where the user is: the local calendar date (the `TZ` time zone, else the
@@ -232,7 +234,10 @@ pub async fn record(b: &mut Backend, input: RecordInput, json: bool) -> Result<(
         }
     }
     let options = fiscus_client::CommitOptions { allow_same_receipt: input.allow_same_receipt };
-    let committed = b.record_with(&events, &expected, options).await?;
+    let committed = match &input.receipt {
+        Some(path) => b.record_keeping_receipt(&events, &expected, options, path).await?,
+        None => b.record_with(&events, &expected, options).await?,
+    };
     print_committed(&events, &committed, json);
     Ok(())
 }

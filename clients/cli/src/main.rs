@@ -174,13 +174,23 @@ enum Command {
         /// Verify a take-away bundle offline instead (no daemon, no store); needs --pin.
         #[arg(long, value_name = "FILE", requires = "pin")]
         bundle: Option<PathBuf>,
-        /// With --bundle: the log's verifier key `<origin>+<key id>+<key>` (`fiscusd key show`).
-        #[arg(long, value_name = "KEY", requires = "bundle")]
+        /// The log's verifier key `<origin>+<key id>+<key>` (`fiscusd key show`): with --server,
+        /// accept a project's head and balance only under a checkpoint it signed, consistent with
+        /// the last one accepted (see --state); with --bundle or --receipt, the key they must be
+        /// signed by.
+        #[arg(long, value_name = "KEY")]
         pin: Option<String>,
         /// With --bundle: a C2SP tlog-policy file naming the witnesses whose cosignatures are
         /// required (for example k of n).
         #[arg(long, value_name = "FILE", requires = "bundle")]
         policy: Option<PathBuf>,
+        /// The file keeping the last checkpoint accepted with --pin [default:
+        /// ~/.fiscus/checkpoint-<key id>].
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        /// Check a receipt kept by `fiscus record --receipt FILE`, offline, with --pin.
+        #[arg(long, value_name = "FILE")]
+        receipt: Option<PathBuf>,
     },
     /// Follow new commits as they are made (after catching up from --after). When the daemon
     /// goes away (a restart, a lost connection) it follows again from the last commit shown, with
@@ -252,6 +262,11 @@ struct RecordArgs {
     /// request not rejected or a payment not reversed): the same invoice again, on purpose.
     #[arg(long, global = true)]
     allow_same_receipt: bool,
+    /// Keep the commit's receipt (a C2SP tlog-proof under the signed checkpoint) in FILE; check
+    /// it later with `fiscus verify --receipt FILE --pin KEY`. Given before the event kind (an
+    /// expense's own `--receipt` names its invoice).
+    #[arg(long, value_name = "FILE")]
+    receipt: Option<PathBuf>,
     #[command(subcommand)]
     kind: Option<KindSpec>,
 }
@@ -386,6 +401,7 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
                 allow_duplicate: r.allow_duplicate,
                 allow_same_receipt: r.allow_same_receipt,
                 kind: r.kind,
+                receipt: r.receipt,
             };
             commands::record(&mut connect(t).await?, input, json).await
         }
@@ -405,11 +421,17 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
             let pin = pin.ok_or_else(|| Failure::usage("--bundle needs --pin KEY"))?;
             bundle::verify_file(&file, &pin, policy.as_deref(), json)
         }
-        Command::Verify { project, bundle: None, .. } => match (&t.store, &t.server) {
-            (Some(dir), _) => verify::store(dir, json),
-            (None, Some(_)) => verify::server(&connect(t).await?, project.as_deref(), json).await,
-            (None, None) => Err(no_target()),
-        },
+        Command::Verify { project, pin, state, receipt, bundle: None, .. } => {
+            match (receipt, &t.store, &t.server, pin) {
+                (Some(file), _, _, pin) => verify::receipt(&file, pin.as_deref(), json),
+                (None, Some(dir), _, _) => verify::store(dir, json),
+                (None, None, Some(_), Some(pin)) => {
+                    verify::pinned(&connect(t).await?, project.as_deref(), &pin, state.as_deref(), json).await
+                }
+                (None, None, Some(_), None) => verify::server(&connect(t).await?, project.as_deref(), json).await,
+                (None, None, None, _) => Err(no_target()),
+            }
+        }
         Command::Tail { project, after, limit } => {
             commands::tail(&connect(t).await?, project.as_deref(), after, limit, json).await
         }

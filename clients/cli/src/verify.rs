@@ -1,10 +1,14 @@
 //! `fiscus verify`: every chain of a local store, offline; or a project's chain and balance from a
-//! daemon, verified locally without trusting the daemon (`fiscus_client::Client::verify_project`).
+//! daemon, verified locally without trusting the daemon (`fiscus_client::Client::verify_project`);
+//! with `--pin KEY`, under a checkpoint signed by the log's key and consistent with the last one
+//! kept (`Client::verify_project_pinned`); or a receipt kept by `fiscus record --receipt`, offline.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use fiscus_client::fiscus_ledger::log::Receipt;
 use fiscus_client::fiscus_ledger::verify::verify_chain;
+use fiscus_client::fiscus_tlog::NoteVerifier;
 use fiscus_client::{short, VerifiedProject};
 use serde_json::json;
 
@@ -184,4 +188,145 @@ pub async fn server(b: &Backend, project: Option<&str>, json: bool) -> Result<()
     } else {
         Err(Failure::other(failures.join("\n")))
     }
+}
+
+/// The default state file of a pinned key: `~/.fiscus/checkpoint-<key id>`.
+fn default_state(pin: &NoteVerifier) -> Result<PathBuf, Failure> {
+    let home = std::env::var_os("HOME").ok_or_else(|| Failure::usage("give --state FILE (no HOME to keep it in)"))?;
+    let dir = PathBuf::from(home).join(".fiscus");
+    std::fs::create_dir_all(&dir).map_err(|e| Failure::other(format!("{}: {e}", dir.display())))?;
+    Ok(dir.join(format!("checkpoint-{:08x}", pin.key_id())))
+}
+
+fn pin_of(key: &str) -> Result<NoteVerifier, Failure> {
+    NoteVerifier::from_verifier_key(key.trim())
+        .map_err(|e| Failure::usage(format!("--pin: not a verifier key (name+keyid+base64): {e}")))
+}
+
+/// Verifies one project (or every readable one) under a checkpoint signed by the pinned key and
+/// consistent with the last one accepted, and says which checkpoint that was.
+pub async fn pinned(
+    b: &Backend,
+    project: Option<&str>,
+    key: &str,
+    state: Option<&Path>,
+    json: bool,
+) -> Result<(), Failure> {
+    let Backend::Remote(client) = b else { return Err(Failure::usage("verify --pin needs --server")) };
+    let pin = pin_of(key)?;
+    let state = match state {
+        Some(s) => s.to_owned(),
+        None => default_state(&pin)?,
+    };
+    let projects = match project {
+        Some(p) => vec![project_arg(p)?],
+        None => client.projects(true).await?.into_iter().map(|p| p.project).collect(),
+    };
+    let mut results = Vec::new();
+    for p in &projects {
+        let bar = progress(Some(0), &format!("verifying {p}"));
+        let r = client
+            .verify_project_pinned(p, &pin, &state, &mut |done, head| {
+                bar.set_length(head);
+                bar.set_position(done);
+            })
+            .await;
+        bar.finish_and_clear();
+        results.push((p.to_string(), r));
+    }
+    let failures: Vec<String> = results.iter().filter_map(|(_, r)| r.as_ref().err().map(ToString::to_string)).collect();
+    if json {
+        show::print_json(&json!({
+            "ok": failures.is_empty(),
+            "state": state.display().to_string(),
+            "projects": results.iter().map(|(p, r)| match r {
+                Ok(v) => json!({
+                    "project": p,
+                    "ok": true,
+                    "records": v.verified.records,
+                    "head_seq": v.verified.head_seq,
+                    "head_hash": show::hex(&v.verified.head_hash),
+                    "checkpoint": {
+                        "origin": v.checkpoint.origin,
+                        "size": v.checkpoint.size,
+                        "root": v.checkpoint.root.to_base64(),
+                    },
+                    "previous_checkpoint_size": v.previous.as_ref().map(|c| c.size),
+                    "balances": v.verified.balances.iter().map(|b| json!({
+                        "currency": b.currency.code(),
+                        "balance": show::amount_json(b.balance, b.currency),
+                        "available": show::amount_json(b.available, b.currency),
+                    })).collect::<Vec<_>>(),
+                }),
+                Err(e) => json!({ "project": p, "ok": false, "error": e.to_string() }),
+            }).collect::<Vec<_>>(),
+        }));
+    } else {
+        for (p, r) in &results {
+            match r {
+                Ok(v) => {
+                    let balances = v
+                        .verified
+                        .balances
+                        .iter()
+                        .map(|b| show::amount(b.balance, b.currency))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let since = match &v.previous {
+                        Some(old) => format!(", consistent with checkpoint {} seen before", old.size),
+                        None => ", the first one kept".to_owned(),
+                    };
+                    outln!(
+                        "{p}: verified {} records, head seq {} {}, balance {balances}; proven under checkpoint {} size {} \
+                         root {}{since}",
+                        v.verified.records,
+                        v.verified.head_seq,
+                        short(&v.verified.head_hash),
+                        v.checkpoint.origin,
+                        v.checkpoint.size,
+                        v.checkpoint.root.to_base64()
+                    );
+                }
+                Err(e) => outln!("{p}: FAILED: {e}"),
+            }
+        }
+        outln!("checkpoint kept in {}", state.display());
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::other(failures.join("\n")))
+    }
+}
+
+/// Checks a receipt file offline against the pinned key.
+pub fn receipt(file: &Path, key: Option<&str>, json: bool) -> Result<(), Failure> {
+    let key = key.ok_or_else(|| Failure::usage("verify --receipt needs --pin KEY"))?;
+    let pin = pin_of(key)?;
+    let text = std::fs::read_to_string(file).map_err(|e| Failure::other(format!("{}: {e}", file.display())))?;
+    let checked = fiscus_client::fiscus_tlog::TlogProof::parse(&text)
+        .map_err(|e| e.to_string())
+        .and_then(|p| Receipt::from_tlog_proof(&p).map_err(|e| e.to_string()))
+        .and_then(|r| r.verify(pin.name(), std::slice::from_ref(&pin)).map(|c| (r, c)).map_err(|e| e.to_string()));
+    let (r, checkpoint) = checked.map_err(|e| Failure::other(format!("receipt {} refused: {e}", file.display())))?;
+    if json {
+        show::print_json(&json!({
+            "ok": true,
+            "commit": r.commit,
+            "records": r.records.iter().map(|(p, s, h)| json!({"project": p, "seq": s, "hash": show::hex(h)})).collect::<Vec<_>>(),
+            "checkpoint": { "origin": checkpoint.origin, "size": checkpoint.size, "root": checkpoint.root.to_base64() },
+        }));
+    } else {
+        for (p, s, h) in &r.records {
+            outln!("{p} seq {s} {}", short(h));
+        }
+        outln!(
+            "receipt verified: commit {} is in the log under checkpoint {} size {} root {}",
+            r.commit,
+            checkpoint.origin,
+            checkpoint.size,
+            checkpoint.root.to_base64()
+        );
+    }
+    Ok(())
 }

@@ -574,6 +574,36 @@ mod liar {
                 .collect();
             Ok(Response::new(Box::pin(tokio_stream::iter(batches))))
         }
+        async fn get_checkpoint(
+            &self,
+            _: Request<pb::GetCheckpointRequest>,
+        ) -> Result<Response<pb::GetCheckpointResponse>, Status> {
+            nope()
+        }
+        async fn get_inclusion_proof(
+            &self,
+            _: Request<pb::GetInclusionProofRequest>,
+        ) -> Result<Response<pb::GetInclusionProofResponse>, Status> {
+            nope()
+        }
+        async fn get_consistency_proof(
+            &self,
+            _: Request<pb::GetConsistencyProofRequest>,
+        ) -> Result<Response<pb::GetConsistencyProofResponse>, Status> {
+            nope()
+        }
+        async fn get_head_proof(
+            &self,
+            _: Request<pb::GetHeadProofRequest>,
+        ) -> Result<Response<pb::GetHeadProofResponse>, Status> {
+            nope()
+        }
+        async fn list_commit_entries(
+            &self,
+            _: Request<pb::ListCommitEntriesRequest>,
+        ) -> Result<Response<pb::ListCommitEntriesResponse>, Status> {
+            nope()
+        }
     }
 }
 

@@ -23,6 +23,7 @@
 //! ```
 
 mod error;
+mod pinned;
 mod responses;
 mod verify;
 mod wire;
@@ -42,12 +43,14 @@ use tonic::service::Interceptor;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 pub use crate::error::{code_name, ClientError, Code};
+pub use crate::pinned::{check_consistent, open_pinned, read_state, receipt_of, write_state, PinnedVerification};
 pub use crate::responses::{
     Balances, ChainHead, CommitNotice, CommitOptions, EventsPage, Heads, PendingExpense, ProjectSummary, RawRecord,
     RecordedEvent, Statements, TrialBalance,
 };
 pub use crate::verify::{short, verify_records, HeadProof, VerifiedProject};
 pub use fiscus_ledger;
+pub use fiscus_tlog;
 
 /// How long connecting may take before it is an error.
 pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
@@ -161,6 +164,17 @@ impl Client {
         expected_heads: &[(ProjectId, u64)],
         options: CommitOptions,
     ) -> Result<Committed, ClientError> {
+        let r = self.record_commit_answer(events, expected_heads, options).await?;
+        committed(&r)
+    }
+
+    /// The server's answer to a `RecordCommit` of `events` (each checked locally first).
+    async fn record_commit_answer(
+        &self,
+        events: &[Event],
+        expected_heads: &[(ProjectId, u64)],
+        options: CommitOptions,
+    ) -> Result<pb::RecordCommitResponse, ClientError> {
         for (i, e) in events.iter().enumerate() {
             e.validate(&format!("events[{i}]")).map_err(ClientError::Request)?;
         }
@@ -169,17 +183,7 @@ impl Client {
             expected_seq: expected_heads.iter().map(|(p, s)| (p.as_str().to_owned(), *s)).collect(),
             allow_same_receipt: options.allow_same_receipt,
         };
-        let r = self.ledger.clone().record_commit(request).await?.into_inner();
-        Ok(Committed {
-            commit: r.commit,
-            positions: r
-                .positions
-                .iter()
-                .enumerate()
-                .map(|(i, p)| position(&format!("positions[{i}]"), p))
-                .collect::<Result<_, _>>()?,
-            duplicate: r.duplicate,
-        })
+        Ok(self.ledger.clone().record_commit(request).await?.into_inner())
     }
 
     /// Opens a project: `event` must be a `ProjectOpened` (role admin).
@@ -489,6 +493,20 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         }
     }
     said.join(": ")
+}
+
+/// The commit a `RecordCommit` answer reports.
+fn committed(r: &pb::RecordCommitResponse) -> Result<Committed, ClientError> {
+    Ok(Committed {
+        commit: r.commit,
+        positions: r
+            .positions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| position(&format!("positions[{i}]"), p))
+            .collect::<Result<_, _>>()?,
+        duplicate: r.duplicate,
+    })
 }
 
 #[cfg(test)]

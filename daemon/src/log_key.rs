@@ -1,0 +1,107 @@
+//! The transparency log's signing key: one Ed25519 note key (C2SP signed-note) in the data
+//! folder, made on first start, readable by its owner only ([`fiscus_ledger::private`]). Its name
+//! is the log's origin line, so a checkpoint's signature line names the origin, as C2SP
+//! tlog-checkpoint requires; `fiscusd key show` prints its verifier key (`name+keyid+base64`), the
+//! one every client pins.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use fiscus_ledger::private;
+use fiscus_tlog::NoteSigner;
+
+/// The key's file name in the data folder.
+pub const KEY_FILE: &str = "log.key";
+
+/// The origin line when the config names none. An operator should set `log_origin` to a name of
+/// their own (by recommendation a schema-less URL such as `books.example.org/fiscus`): witnesses
+/// tell logs apart by it.
+pub const ORIGIN_DEFAULT: &str = "localhost/fiscus";
+
+/// Why the key could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The file could not be read, made or checked.
+    #[error("log key {path}: {source}")]
+    Io {
+        /// The key file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The file does not hold a signer key.
+    #[error("log key {path}: {message}")]
+    Malformed {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The key was made for another origin than the config's.
+    #[error(
+        "log key {path} signs for origin {found:?} but the config says {expected:?}: checkpoints of one log keep \
+         one origin (set log_origin back, or move the key away to start a new log identity)"
+    )]
+    WrongOrigin {
+        /// The key file.
+        path: PathBuf,
+        /// The configured origin.
+        expected: String,
+        /// The key's name.
+        found: String,
+    },
+}
+
+/// The key in `data`'s [`KEY_FILE`]; made (mode 0600) when absent. Also answers a warning when
+/// group or others may read it. The data folder is made private when it does not exist.
+pub fn load_or_create(data: &Path, origin: &str) -> Result<(NoteSigner, Option<String>), KeyError> {
+    let path = data.join(KEY_FILE);
+    let io = |source| KeyError::Io { path: path.clone(), source };
+    private::create_dir(data, "data folder").map_err(io)?;
+    if !path.exists() {
+        let signer = NoteSigner::generate(origin)
+            .map_err(|e| KeyError::Malformed { path: path.clone(), message: format!("origin {origin:?}: {e}") })?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(private::FILE_MODE);
+        }
+        let mut file = options.open(&path).map_err(io)?;
+        file.write_all(format!("{}\n", signer.signer_key()).as_bytes()).map_err(io)?;
+        file.sync_all().map_err(io)?;
+    }
+    let warning = private::check(&path, "log key").map_err(io)?;
+    let text = std::fs::read_to_string(&path).map_err(io)?;
+    let signer = NoteSigner::from_signer_key(text.trim_end())
+        .map_err(|e| KeyError::Malformed { path: path.clone(), message: e.to_string() })?;
+    if signer.name() != origin {
+        return Err(KeyError::WrongOrigin { path, expected: origin.to_owned(), found: signer.name().to_owned() });
+    }
+    Ok((signer, warning))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_made_once_private_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let (first, warning) = load_or_create(&data, "books.example/fiscus").unwrap();
+        assert!(warning.is_none());
+        let (again, _) = load_or_create(&data, "books.example/fiscus").unwrap();
+        assert_eq!(first.verifier_key(), again.verifier_key());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(data.join(KEY_FILE)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(matches!(load_or_create(&data, "other.example/fiscus"), Err(KeyError::WrongOrigin { .. })));
+        std::fs::write(data.join(KEY_FILE), "not a key\n").unwrap();
+        assert!(matches!(load_or_create(&data, "books.example/fiscus"), Err(KeyError::Malformed { .. })));
+    }
+}

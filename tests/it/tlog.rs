@@ -1,0 +1,470 @@
+//! The transparency log served by the real daemon: receipts on every `RecordCommit`, signed
+//! checkpoints (latest and of a size, kept across restarts), inclusion and consistency proofs, a
+//! chain's proof of its latest head (its own project only for a project's token), raw commit
+//! entries from which anyone rebuilds the log, and bad input refused with the field named.
+
+use fiscus_ledger::chain::commit_hash;
+use fiscus_ledger::log::{HeadProof, LedgerLog, LogLeaf};
+use fiscus_ledger::record::CommitEntry;
+use fiscus_proto::pb;
+use fiscus_tlog::{open_checkpoint, verify_consistency, verify_inclusion, Checkpoint, Hash, NoteVerifier};
+use tonic::Code;
+
+use crate::support::*;
+
+/// The default origin of a daemon started without `log_origin`.
+const ORIGIN: &str = "localhost/fiscus";
+
+/// `fiscusd key show` on the daemon's data folder.
+pub fn verifier_key(data: &std::path::Path) -> String {
+    let out = std::process::Command::new(fiscusd_bin())
+        .args(["key", "show", "--data"])
+        .arg(data)
+        .output()
+        .expect("fiscusd key show runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("UTF-8").trim().to_owned()
+}
+
+fn hash(bytes: &[u8]) -> Hash {
+    Hash(bytes.try_into().expect("32 bytes"))
+}
+
+fn hashes(list: &[Vec<u8>]) -> Vec<Hash> {
+    list.iter().map(|h| hash(h)).collect()
+}
+
+fn opened(text: &str, key: &NoteVerifier) -> Checkpoint {
+    open_checkpoint(text, ORIGIN, std::slice::from_ref(key)).expect("a checkpoint signed by the pinned key").checkpoint
+}
+
+/// Checks a receipt offline: the checkpoint's signature, the commit's hash from its records, and
+/// the inclusion of its leaf.
+fn check_receipt(receipt: &pb::CommitReceipt, key: &NoteVerifier) -> Checkpoint {
+    let checkpoint = opened(&receipt.checkpoint, key);
+    let leaf = LogLeaf::parse(&receipt.leaf).expect("an 81-byte leaf");
+    assert_eq!(leaf.commit, receipt.commit);
+    let records: Vec<[u8; 32]> = receipt.records.iter().map(|r| r.hash.clone().try_into().expect("32")).collect();
+    let prev: [u8; 32] = receipt.prev_commit_hash.clone().try_into().expect("32");
+    assert_eq!(commit_hash(&prev, receipt.commit, records.iter()), leaf.commit_hash, "the leaf binds the records");
+    verify_inclusion(&leaf.leaf_hash(), receipt.commit - 1, checkpoint.size, &hashes(&receipt.proof), &checkpoint.root)
+        .expect("the leaf is in the checkpoint's tree");
+    checkpoint
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_checkpoints_and_proofs_verify_against_the_pinned_key() {
+    let d = Daemon::start().await;
+    let key = NoteVerifier::from_verifier_key(&verifier_key(&d.data())).expect("a verifier key");
+    assert_eq!(key.name(), ORIGIN);
+    let t = d.tokens.clone();
+    let mut admin = d.ledger(Some(&t.admin)).await;
+    let mut auditor = d.audit(Some(&t.auditor)).await;
+    open(&mut admin, OWN_PROJECT, 500).await;
+    open(&mut admin, "conf-b", 500).await;
+
+    // Every RecordCommit answers with a receipt that verifies offline.
+    let mut receipts = Vec::new();
+    for i in 0..6 {
+        let project = if i % 2 == 0 { OWN_PROJECT } else { "conf-b" };
+        let answer = record(&mut admin, vec![contribution(&format!("g-{i}"), project, "25.00", None)]).await.unwrap();
+        let receipt = answer.receipt.expect("a receipt");
+        assert_eq!(receipt.commit, answer.commit);
+        assert_eq!(receipt.records.len(), 1);
+        assert_eq!(receipt.records[0].project, project);
+        let checkpoint = check_receipt(&receipt, &key);
+        assert!(checkpoint.size >= answer.commit);
+        receipts.push(receipt);
+    }
+    // A retry answers the original commit with a receipt too.
+    let again = record(&mut admin, vec![contribution("g-0", OWN_PROJECT, "25.00", None)]).await.unwrap();
+    assert!(again.duplicate);
+    check_receipt(&again.receipt.expect("a receipt"), &key);
+
+    // The latest checkpoint covers every commit.
+    let latest = auditor.get_checkpoint(pb::GetCheckpointRequest { size: 0 }).await.unwrap().into_inner();
+    let head = auditor.get_head(pb::GetHeadRequest::default()).await.unwrap().into_inner();
+    let latest_cp = opened(&latest.checkpoint, &key);
+    assert_eq!((latest.size, latest_cp.size), (head.commit, head.commit));
+    // Each receipt's checkpoint is served again by its size, and is consistent with the latest.
+    for receipt in &receipts {
+        let old = opened(&receipt.checkpoint, &key);
+        let again = auditor.get_checkpoint(pb::GetCheckpointRequest { size: old.size }).await.unwrap().into_inner();
+        assert_eq!(again.checkpoint, receipt.checkpoint);
+        let proof = auditor
+            .get_consistency_proof(pb::GetConsistencyProofRequest { old_size: old.size, new_size: 0 })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(proof.new_size, latest_cp.size);
+        verify_consistency(old.size, latest_cp.size, &old.root, &latest_cp.root, &hashes(&proof.proof)).unwrap();
+    }
+    // Every commit's inclusion proof in the latest checkpoint.
+    for commit in 1..=head.commit {
+        let p =
+            auditor.get_inclusion_proof(pb::GetInclusionProofRequest { commit, size: 0 }).await.unwrap().into_inner();
+        let leaf = LogLeaf::parse(&p.leaf).unwrap();
+        let cp = opened(&p.checkpoint, &key);
+        verify_inclusion(&leaf.leaf_hash(), commit - 1, cp.size, &hashes(&p.proof), &cp.root).unwrap();
+    }
+
+    // The raw commit entries, a page at a time, rebuild the same log.
+    let mut log = LedgerLog::new();
+    let mut from = 0;
+    loop {
+        let page = auditor
+            .list_commit_entries(pb::ListCommitEntriesRequest { from, page_size: 3 })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.entries.len() <= 3);
+        let Some(last) = page.entries.last().map(|e| e.number) else { break };
+        for e in &page.entries {
+            log.append(&CommitEntry::decode(&e.bytes).expect("an entry")).unwrap();
+        }
+        from = last + 1;
+    }
+    assert_eq!((log.size(), log.root()), (latest_cp.size, latest_cp.root));
+
+    // A project proves its latest head with its own token, and only its own.
+    let mut own = d.audit(Some(&t.project)).await;
+    let p = own.get_head_proof(pb::GetHeadProofRequest { project: OWN_PROJECT.into() }).await.unwrap().into_inner();
+    let proof = HeadProof {
+        chain: p.project.clone(),
+        seq: p.seq,
+        hash: p.hash.clone().try_into().unwrap(),
+        map_index: p.map_index,
+        map_proof: hashes(&p.map_proof),
+        leaf: LogLeaf::parse(&p.leaf).unwrap(),
+        log_proof: hashes(&p.log_proof),
+    };
+    let cp = opened(&p.checkpoint, &key);
+    assert_eq!(proof.verify(OWN_PROJECT, &cp).unwrap().0, head_seq(&mut auditor, OWN_PROJECT).await);
+    assert!(proof.verify("conf-b", &cp).is_err(), "a proof for one chain is no proof for another");
+    let denied = own.get_head_proof(pb::GetHeadProofRequest { project: "conf-b".into() }).await;
+    assert_code(denied, Code::PermissionDenied);
+    assert_code(own.list_commit_entries(pb::ListCommitEntriesRequest::default()).await, Code::PermissionDenied);
+
+    // Bad input: the field named, the right status.
+    let s = assert_code(
+        auditor.get_inclusion_proof(pb::GetInclusionProofRequest { commit: 0, size: 0 }).await,
+        Code::InvalidArgument,
+    );
+    assert!(s.message().contains("commit"), "{s:?}");
+    let s = assert_code(
+        auditor.get_inclusion_proof(pb::GetInclusionProofRequest { commit: head.commit + 1, size: 0 }).await,
+        Code::InvalidArgument,
+    );
+    assert!(s.message().contains("commit"), "{s:?}");
+    let s = assert_code(
+        auditor.get_consistency_proof(pb::GetConsistencyProofRequest { old_size: head.commit + 1, new_size: 0 }).await,
+        Code::InvalidArgument,
+    );
+    assert!(s.message().contains("old_size"), "{s:?}");
+    assert_code(auditor.get_checkpoint(pb::GetCheckpointRequest { size: head.commit + 100 }).await, Code::NotFound);
+    let s = assert_code(
+        auditor.list_commit_entries(pb::ListCommitEntriesRequest { from: 0, page_size: 1_000_000 }).await,
+        Code::InvalidArgument,
+    );
+    assert!(s.message().contains("page_size"), "{s:?}");
+    assert_code(
+        auditor.get_head_proof(pb::GetHeadProofRequest { project: "Not An Id".into() }).await,
+        Code::InvalidArgument,
+    );
+    assert_code(auditor.get_head_proof(pb::GetHeadProofRequest { project: "nobody".into() }).await, Code::NotFound);
+
+    // After a restart: the same key, every old checkpoint served again, the log carried on.
+    let first = receipts[0].checkpoint.clone();
+    let d = d.restart().await;
+    assert_eq!(verifier_key(&d.data()), key.verifier_key());
+    let mut auditor = d.audit(Some(&t.auditor)).await;
+    let size = opened(&first, &key).size;
+    let again = auditor.get_checkpoint(pb::GetCheckpointRequest { size }).await.unwrap().into_inner();
+    assert_eq!(again.checkpoint, first);
+    let mut admin = d.ledger(Some(&t.admin)).await;
+    let answer = record(&mut admin, vec![contribution("after", OWN_PROJECT, "5.00", None)]).await.unwrap();
+    let cp = check_receipt(&answer.receipt.unwrap(), &key);
+    let p = auditor
+        .get_consistency_proof(pb::GetConsistencyProofRequest { old_size: latest_cp.size, new_size: cp.size })
+        .await
+        .unwrap()
+        .into_inner();
+    verify_consistency(latest_cp.size, cp.size, &latest_cp.root, &cp.root, &hashes(&p.proof)).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(d.data().join("log.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the signing key is its owner's only");
+    }
+}
+
+/// Runs Go's reference code (`tlog/tests/go/verify.go`, `golang.org/x/mod/sumdb/note` and
+/// `sumdb/tlog` from Debian's packages) on `input`; answers how many checks it made.
+fn run_go(input: &serde_json::Value) -> u64 {
+    const GOPATH: &str = "/usr/share/gocode";
+    let go_file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tlog/tests/go/verify.go");
+    let work = tempfile::tempdir().unwrap();
+    let (input_path, output_path) = (work.path().join("in.json"), work.path().join("out.json"));
+    std::fs::write(&input_path, serde_json::to_vec_pretty(input).unwrap()).unwrap();
+    assert!(
+        std::path::Path::new(GOPATH).join("src/golang.org/x/mod/sumdb/note").is_dir(),
+        "Go's golang.org/x/mod is missing from {GOPATH}: run `bash .ci/install` (Debian's golang-golang-x-mod-dev)"
+    );
+    let output = std::process::Command::new("go")
+        .arg("run")
+        .arg(&go_file)
+        .arg(&input_path)
+        .arg(&output_path)
+        .env("GOPATH", GOPATH)
+        .env("GO111MODULE", "off")
+        .env_remove("GOFLAGS")
+        .env("GOCACHE", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-build-cache"))
+        .env("GOPROXY", "off")
+        .env("GOTOOLCHAIN", "local")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `go` ({e}): run `bash .ci/install` (Debian's golang-go)"));
+    assert!(
+        output.status.success(),
+        "Go's reference code refused what fiscusd served:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out: serde_json::Value = serde_json::from_slice(&std::fs::read(&output_path).unwrap()).unwrap();
+    out["checked"].as_u64().expect("a count")
+}
+
+/// What a real fiscusd serves — its stored checkpoints, the log leaves, inclusion and consistency
+/// proofs, and a receipt kept as a C2SP tlog-proof — checked by Go's reference code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_reference_code_checks_what_fiscusd_serves() {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let d = Daemon::start().await;
+    let key = verifier_key(&d.data());
+    let t = d.tokens.clone();
+    let mut admin = d.ledger(Some(&t.admin)).await;
+    let mut auditor = d.audit(Some(&t.auditor)).await;
+    open(&mut admin, OWN_PROJECT, 250).await;
+    let mut receipts = Vec::new();
+    for i in 0..9 {
+        let answer = record(&mut admin, vec![contribution(&format!("go-{i}"), OWN_PROJECT, "12.50", None)]).await;
+        receipts.push(answer.unwrap().receipt.expect("a receipt"));
+    }
+    let latest = auditor.get_checkpoint(pb::GetCheckpointRequest { size: 0 }).await.unwrap().into_inner();
+    let size = latest.size;
+    // every checkpoint the receipts name, and the latest
+    let mut checkpoints: Vec<(u64, String)> = receipts
+        .iter()
+        .map(|r| (opened(&r.checkpoint, &NoteVerifier::from_verifier_key(&key).unwrap()).size, r.checkpoint.clone()))
+        .collect();
+    checkpoints.push((size, latest.checkpoint.clone()));
+    checkpoints.sort();
+    checkpoints.dedup();
+    let mut leaves = Vec::new();
+    let mut inclusion = Vec::new();
+    for commit in 1..=size {
+        let p = auditor.get_inclusion_proof(pb::GetInclusionProofRequest { commit, size }).await.unwrap().into_inner();
+        leaves.push(b64(&p.leaf));
+        let proof: Vec<String> = p.proof.iter().map(|h| b64(h)).collect();
+        inclusion.push(serde_json::json!({"index": commit - 1, "size": size, "proof": proof}));
+    }
+    let mut consistency = Vec::new();
+    for (old, _) in &checkpoints {
+        let p = auditor
+            .get_consistency_proof(pb::GetConsistencyProofRequest { old_size: *old, new_size: size })
+            .await
+            .unwrap()
+            .into_inner();
+        let proof: Vec<String> = p.proof.iter().map(|h| b64(h)).collect();
+        consistency.push(serde_json::json!({"old": old, "new": size, "proof": proof}));
+    }
+    // a receipt, as the tlog-proof `fiscus record --receipt` keeps
+    let receipt = fiscus_client::receipt_of(&receipts[4]).unwrap();
+    let tlog_proof = receipt.to_tlog_proof().unwrap().to_text();
+    let input = serde_json::json!({
+        "origin": ORIGIN,
+        "verifier_key": key,
+        "leaves": leaves,
+        "checkpoints": checkpoints.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>(),
+        "inclusion": inclusion,
+        "consistency": consistency,
+        "cosigner_key": "",
+        "cosigned": "",
+        "tlog_proof": tlog_proof,
+        "tlog_proof_leaf": receipt.commit - 1,
+    });
+    let expected = checkpoints.len() + inclusion.len() + consistency.len() + 1;
+    assert_eq!(run_go(&input), expected as u64, "Go ran every check");
+}
+
+/// Copies a folder and everything in it.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+async fn gifts(d: &Daemon, prefix: &str, count: usize) {
+    let mut admin = d.ledger(Some(&d.tokens.admin)).await;
+    for i in 0..count {
+        record(&mut admin, vec![contribution(&format!("{prefix}-{i}"), OWN_PROJECT, "10.00", None)]).await.unwrap();
+    }
+}
+
+async fn project_client(d: &Daemon) -> fiscus_client::Client {
+    let options = fiscus_client::ClientOptions { token: Some(d.tokens.project.clone()), ..Default::default() };
+    fiscus_client::Client::connect(&format!("http://{}", d.addr), options).await.unwrap()
+}
+
+/// The provable balance: a project's client pins the log key and keeps the last checkpoint it
+/// accepted; a checkpoint signed by another key, a valid signature over another history, and an
+/// older checkpoint replayed as newer are all refused, and nothing is kept from them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_client_refuses_forged_checkpoints() {
+    let d = Daemon::start().await;
+    let pin = NoteVerifier::from_verifier_key(&verifier_key(&d.data())).unwrap();
+    let mut admin = d.ledger(Some(&d.tokens.admin)).await;
+    open(&mut admin, OWN_PROJECT, 500).await;
+    gifts(&d, "a", 3).await;
+    let project = fiscus_client::project_id(OWN_PROJECT).unwrap();
+    let states = tempfile::tempdir().unwrap();
+    let state = states.path().join("checkpoint");
+    let client = project_client(&d).await;
+    let first = client.verify_project_pinned(&project, &pin, &state, &mut |_, _| {}).await.unwrap();
+    assert!(first.previous.is_none() && first.verified.checkpoint_proven);
+    assert_eq!(first.checkpoint.size, 4);
+    assert_eq!(first.verified.head_seq, 4);
+    gifts(&d, "b", 2).await;
+    let second = client.verify_project_pinned(&project, &pin, &state, &mut |_, _| {}).await.unwrap();
+    assert_eq!(second.previous.as_ref().map(|c| c.size), Some(4));
+    assert_eq!(second.checkpoint.size, 6);
+    let kept = std::fs::read_to_string(&state).unwrap();
+
+    // A snapshot of the honest store at size 6, for the replay below.
+    let (dir, tokens) = (d.dir.clone(), d.tokens.clone());
+    assert!(d.stop().success());
+    let snapshot = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    copy_dir(dir.path(), snapshot.path());
+    std::fs::remove_file(snapshot.path().join("fiscusd.log")).unwrap();
+    let d = Daemon::spawn(dir, tokens.clone(), &[]).await;
+    gifts(&d, "c", 2).await;
+    let third = project_client(&d).await.verify_project_pinned(&project, &pin, &state, &mut |_, _| {}).await.unwrap();
+    assert_eq!((third.previous.as_ref().map(|c| c.size), third.checkpoint.size), (Some(6), 8));
+    let at_8 = std::fs::read_to_string(&state).unwrap();
+
+    // An older checkpoint replayed as newer: the snapshot's server, honest key, size 6.
+    let stale = Daemon::spawn(snapshot, tokens, &[]).await;
+    let refused = project_client(&stale).await.verify_project_pinned(&project, &pin, &state, &mut |_, _| {}).await;
+    let e = refused.expect_err("an older checkpoint is refused").to_string();
+    assert!(e.contains("older than the one seen before"), "{e}");
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), at_8, "nothing kept from a refused checkpoint");
+
+    // A checkpoint signed by another key: a server with its own key and the same project.
+    let other = Daemon::start().await;
+    let mut other_admin = other.ledger(Some(&other.tokens.admin)).await;
+    open(&mut other_admin, OWN_PROJECT, 500).await;
+    gifts(&other, "a", 9).await;
+    let fresh = states.path().join("fresh");
+    let refused = project_client(&other).await.verify_project_pinned(&project, &pin, &fresh, &mut |_, _| {}).await;
+    let e = refused.expect_err("another key's checkpoint is refused").to_string();
+    assert!(e.contains("checkpoint is refused"), "{e}");
+    assert!(!fresh.exists());
+
+    // A valid signature over another root: that server given the honest key (an operator signing
+    // a history of its own) — consistent with nothing the client kept.
+    std::fs::copy(d.data().join("log.key"), other.data().join("log.key")).unwrap();
+    let other = other.restart().await;
+    gifts(&other, "z", 2).await;
+    let refused = project_client(&other).await.verify_project_pinned(&project, &pin, &state, &mut |_, _| {}).await;
+    let e = refused.expect_err("another history under the honest key is refused").to_string();
+    assert!(e.contains("not consistent") || e.contains("forked"), "{e}");
+    // Alone (no checkpoint kept), that history verifies: keeping checkpoints is what catches it.
+    let alone = states.path().join("alone");
+    project_client(&other).await.verify_project_pinned(&project, &pin, &alone, &mut |_, _| {}).await.unwrap();
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), at_8);
+    drop(kept);
+}
+
+/// `fiscus` with the daemon's address and a token.
+fn fiscus(d: &Daemon, token: &str, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(crate::cli::fiscus_bin())
+        .env_remove("FISCUS_STORE")
+        .env("FISCUS_SERVER", format!("http://{}", d.addr))
+        .env("FISCUS_TOKEN", token)
+        .args(args)
+        .output()
+        .expect("fiscus runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// `fiscus record --receipt FILE` keeps the receipt, `fiscus verify --receipt FILE --pin KEY`
+/// checks it offline (and refuses it with another key, or altered), and `fiscus verify --pin KEY`
+/// says which checkpoint it verified against.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_keeps_and_checks_receipts_and_verifies_under_the_pinned_key() {
+    let d = Daemon::start().await;
+    let key = verifier_key(&d.data());
+    let t = d.tokens.clone();
+    let mut admin = d.ledger(Some(&t.admin)).await;
+    open(&mut admin, OWN_PROJECT, 500).await;
+    let dir = tempfile::tempdir().unwrap();
+    let commit = dir.path().join("commit.json");
+    std::fs::write(
+        &commit,
+        format!(
+            r#"{{"events": [{{"project": "{OWN_PROJECT}", "date": "2026-03-01", "kind": "contribution",
+            "amount": "40.00", "currency": "USD", "from": "Acme", "source": "donation"}}]}}"#
+        ),
+    )
+    .unwrap();
+    let receipt = dir.path().join("commit.tlog-proof");
+    let r = receipt.display().to_string();
+    let (ok, out) = fiscus(&d, &t.accountant, &["record", "--file", &commit.display().to_string(), "--receipt", &r]);
+    assert!(ok, "{out}");
+    assert!(std::fs::read_to_string(&receipt).unwrap().starts_with("c2sp.org/tlog-proof@v1\n"));
+    // offline: no server needed
+    let offline = std::process::Command::new(crate::cli::fiscus_bin())
+        .env_remove("FISCUS_SERVER")
+        .env_remove("FISCUS_STORE")
+        .args(["verify", "--receipt", &r, "--pin", &key])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&offline.stdout);
+    assert!(offline.status.success(), "{text}{}", String::from_utf8_lossy(&offline.stderr));
+    assert!(text.contains("receipt verified: commit 2") && text.contains(ORIGIN), "{text}");
+    // another key: refused
+    let other = fiscus_tlog::NoteSigner::generate(ORIGIN).unwrap().verifier_key();
+    let (ok, out) = fiscus(&d, &t.accountant, &["verify", "--receipt", &r, "--pin", &other]);
+    assert!(!ok && out.contains("refused"), "{out}");
+    // one record hash changed in the receipt: refused
+    let parsed = fiscus_tlog::TlogProof::parse(&std::fs::read_to_string(&receipt).unwrap()).unwrap();
+    let mut forged = fiscus_ledger::log::Receipt::from_tlog_proof(&parsed).unwrap();
+    forged.records[0].2[0] ^= 1;
+    let forged_file = dir.path().join("forged.tlog-proof");
+    std::fs::write(&forged_file, forged.to_tlog_proof().unwrap().to_text()).unwrap();
+    let (ok, out) =
+        fiscus(&d, &t.accountant, &["verify", "--receipt", &forged_file.display().to_string(), "--pin", &key]);
+    assert!(!ok && out.contains("refused"), "{out}");
+
+    // The provable balance with the project's own token, twice: the second is checked against the first.
+    let state = dir.path().join("state").display().to_string();
+    let args = ["verify", "--project", OWN_PROJECT, "--pin", &key, "--state", &state];
+    let (ok, out) = fiscus(&d, &t.project, &args);
+    assert!(
+        ok && out.contains("proven under checkpoint localhost/fiscus size 2") && out.contains("first one kept"),
+        "{out}"
+    );
+    record(&mut admin, vec![contribution("later", OWN_PROJECT, "5.00", None)]).await.unwrap();
+    let (ok, out) = fiscus(&d, &t.project, &args);
+    assert!(ok && out.contains("size 3") && out.contains("consistent with checkpoint 2"), "{out}");
+    let (ok, out) = fiscus(&d, &t.project, &["verify", "--project", OWN_PROJECT, "--pin", &other, "--state", &state]);
+    assert!(!ok, "{out}");
+}
