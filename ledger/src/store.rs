@@ -782,17 +782,8 @@ impl Reader {
     /// from. An entry up to `head` that is missing, or that holds another number, is
     /// [`LedgerError::Corrupt`] naming the commit number.
     pub fn commits(&self, after: u64, head: u64, limit: usize) -> Result<Vec<crate::record::CommitEntry>, LedgerError> {
-        let Some(from) = after.checked_add(1) else { return Ok(Vec::new()) };
-        let Some(last) = last_of(from, head, limit) else { return Ok(Vec::new()) };
-        let sequence = Sequence {
-            name: "commit log",
-            sealed: &commit_key,
-            run: &commit_key,
-            chunk: CHUNK_COMMITS,
-            items: |v| Framed::commits(v),
-        };
-        let mut out = Vec::with_capacity(usize::try_from(last - from + 1).unwrap_or(usize::MAX).min(4_096));
-        self.read(&sequence, from, last, |number, bytes| {
+        let mut out = Vec::new();
+        self.commit_log(after, head, limit, |number, bytes| {
             let entry = crate::record::CommitEntry::decode(bytes).map_err(|e| corrupt("commit log", number, e))?;
             if entry.number != number {
                 return Err(corrupt_at("commit log", number, format!("the entry says commit {}", entry.number)));
@@ -806,8 +797,26 @@ impl Reader {
     /// Raw commit log entries `after + 1 ..= head` as stored (their bytes, as `docs/FORMAT.md`
     /// section 4 gives them), at most `limit`, in order with no gap; bounded like [`Reader::commits`].
     pub fn raw_commits(&self, after: u64, head: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, LedgerError> {
-        let Some(from) = after.checked_add(1) else { return Ok(Vec::new()) };
-        let Some(last) = last_of(from, head, limit) else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        self.commit_log(after, head, limit, |number, bytes| {
+            out.push((number, bytes.to_vec()));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Hands `each` the stored bytes of commit log entries `after + 1 ..= head`, at most `limit`
+    /// (the first ones), in order with no gap: what [`Reader::commits`] and [`Reader::raw_commits`]
+    /// read.
+    fn commit_log(
+        &self,
+        after: u64,
+        head: u64,
+        limit: usize,
+        each: impl FnMut(u64, &[u8]) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
+        let Some(from) = after.checked_add(1) else { return Ok(()) };
+        let Some(last) = last_of(from, head, limit) else { return Ok(()) };
         let sequence = Sequence {
             name: "commit log",
             sealed: &commit_key,
@@ -815,12 +824,7 @@ impl Reader {
             chunk: CHUNK_COMMITS,
             items: |v| Framed::commits(v),
         };
-        let mut out = Vec::with_capacity(usize::try_from(last - from + 1).unwrap_or(usize::MAX).min(4_096));
-        self.read(&sequence, from, last, |number, bytes| {
-            out.push((number, bytes.to_vec()));
-            Ok(())
-        })?;
-        Ok(out)
+        self.read(&sequence, from, last, each)
     }
 
     /// The stored checkpoint of tree size `size` (a signed note, with any cosignatures), if one was

@@ -4,42 +4,13 @@
 //! daemon's test target (`tests/it/cli.rs`), where `fiscusd` is built.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use fiscus_client::fiscus_ledger::store::{open_tree, tail_key};
 use serde_json::Value;
 
-fn fiscus() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fiscus"));
-    for var in ["FISCUS_SERVER", "FISCUS_TOKEN", "FISCUS_STORE", "FISCUS_TLS_CA"] {
-        c.env_remove(var);
-    }
-    c
-}
-
-/// Runs `fiscus args…`; returns (exit code, stdout, stderr).
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out: Output = fiscus().args(args).output().expect("fiscus runs");
-    let code = out.status.code().expect("fiscus exits, not killed");
-    (code, String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-/// Runs and expects exit 0, returning stdout.
-#[track_caller]
-fn ok(args: &[&str]) -> String {
-    let (code, out, err) = run(args);
-    assert_eq!(code, 0, "fiscus {args:?} failed:\n{out}\n{err}");
-    out
-}
-
-/// Runs with `--json`, expects exit 0, parses stdout.
-#[track_caller]
-fn json(args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let out = ok(&all);
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("fiscus {args:?} printed no JSON ({e}):\n{out}"))
-}
+mod common;
+use common::{json, ok, run};
 
 fn demo_store() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("temp dir");

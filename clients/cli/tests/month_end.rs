@@ -2,45 +2,10 @@
 //! spelt differently is recorded once (content ids of the normalised event, local dates, likely
 //! duplicates), and an import's dry run runs every check but the write, reporting file lines.
 
-use std::process::{Command, Output};
-
 use serde_json::Value;
 
-fn fiscus() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fiscus"));
-    for var in ["FISCUS_SERVER", "FISCUS_TOKEN", "FISCUS_STORE", "FISCUS_TLS_CA", "FISCUS_TOKEN_FILE"] {
-        c.env_remove(var);
-    }
-    c
-}
-
-/// Runs `fiscus` with `env` set; returns (exit code, stdout, stderr).
-fn run_env(env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
-    let mut c = fiscus();
-    c.envs(env.iter().copied());
-    let out: Output = c.args(args).output().expect("fiscus runs");
-    let code = out.status.code().expect("fiscus exits, not killed");
-    (code, String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    run_env(&[], args)
-}
-
-#[track_caller]
-fn ok(args: &[&str]) -> String {
-    let (code, out, err) = run(args);
-    assert_eq!(code, 0, "fiscus {args:?} failed:\n{out}\n{err}");
-    out
-}
-
-#[track_caller]
-fn json(args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let out = ok(&all);
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("fiscus {args:?} printed no JSON ({e}):\n{out}"))
-}
+mod common;
+use common::{json, ok, run, run_env};
 
 /// A store with one project `conf` (USD, no fee) opened on 2026-01-01.
 fn store() -> (tempfile::TempDir, String) {
