@@ -69,6 +69,13 @@ async fn a_bundle_written_from_the_daemon_verifies_offline_under_the_pinned_key_
     assert!(!ok && out.contains("PERMISSION_DENIED"), "{out}");
     assert!(!out.contains("conf-b") && !other.exists(), "{out}");
 
+    // A local store has no signed checkpoint: refused, and no store is made.
+    let store = dir.path().join("store");
+    let s = store.display().to_string();
+    let (ok, out) =
+        fiscus(None, None, &["--store", &s, "bundle", "--project", OWN_PROJECT, "--out", &o, "--pin", &key]);
+    assert!(!ok && out.contains("needs --server") && !store.exists() && !other.exists(), "{out}");
+
     // Offline: the daemon is gone.
     d.stop();
     let (ok, out) = fiscus(None, None, &["--json", "verify", "--bundle", &f, "--pin", &key]);

@@ -448,6 +448,12 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Bundle { project, out, pin } => {
+            if t.store.is_some() {
+                // a local store has no signed checkpoint: refuse before opening (or creating) it
+                return Err(Failure::usage(
+                    "fiscus bundle needs --server: the bundle's checkpoint is signed by fiscusd",
+                ));
+            }
             bundle::write_file(&connect(t).await?, &project, &out, &pin, json).await
         }
         Command::Tail { project, after, limit } => {
