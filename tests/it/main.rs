@@ -7,6 +7,7 @@ mod auth;
 mod auth_matrix;
 mod bad_input;
 mod big_answers;
+mod bundle;
 mod cli;
 mod concurrency;
 mod crash;

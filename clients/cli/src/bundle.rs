@@ -245,7 +245,6 @@ pub fn verify(text: &str, pin: &NoteVerifier, policy: Option<&Policy>) -> Result
     })
 }
 
-#[cfg_attr(not(test), expect(dead_code, reason = "`fiscus bundle` writes it once the daemon serves head proofs"))]
 /// Builds a bundle from its verified parts.
 pub fn build(
     project: &ProjectId,
@@ -356,6 +355,94 @@ pub fn verify_file(path: &Path, pin: &str, policy: Option<&Path>, json: bool) ->
         }
     }
     Ok(())
+}
+
+/// `fiscus bundle --project P --out FILE --pin KEY`: fetches from the daemon the project's latest
+/// head proof, the checkpoint it is under with every cosignature stored for it, and the project's
+/// raw chain up to that head; builds the bundle ([`build`]), checks it as `fiscus verify --bundle`
+/// would ([`verify`], against `pin`), and only then writes it to `out` atomically (a temporary
+/// file in the same folder, owner-only, synced and renamed). The token must be allowed to read
+/// the project (an admin, an auditor, or the project's own token).
+///
+/// Errors: the server's refusal (for example `PERMISSION_DENIED`), a checkpoint that does not
+/// open with `pin`, a chain shorter than the proven head, a bundle that does not verify, or the
+/// file not written.
+pub async fn write_file(
+    backend: &crate::backend::Backend,
+    project: &str,
+    out: &Path,
+    pin: &str,
+    json: bool,
+) -> Result<(), Failure> {
+    let pin = pin_arg(pin)?;
+    let crate::backend::Backend::Remote(client) = backend else {
+        return Err(Failure::usage("fiscus bundle needs --server: the bundle's checkpoint is signed by fiscusd"));
+    };
+    let project = fiscus_client::project_id(project)?;
+    let (proof, head_checkpoint) = client.head_proof(&project).await?;
+    let size = fiscus_client::open_pinned(&head_checkpoint, &pin)
+        .map_err(|e| Failure::other(format!("the server's checkpoint against --pin: {e}")))?
+        .size;
+    // the same checkpoint, with every cosignature the server holds for it by now
+    let checkpoint = client.checkpoint(size).await?;
+    let mut raw: Vec<(u64, Vec<u8>)> = Vec::new();
+    let mut export = client.export_chain_stream(&project, 1).await?;
+    while (raw.len() as u64) < proof.seq {
+        let Some(batch) = export.next_batch().await? else { break };
+        raw.extend(batch.into_iter().map(|r| (r.seq, r.bytes)));
+    }
+    if (raw.len() as u64) < proof.seq {
+        return Err(Failure::other(format!(
+            "the server sent {} records of {project}, but its head proof is of seq {}",
+            raw.len(),
+            proof.seq
+        )));
+    }
+    raw.truncate(usize::try_from(proof.seq).unwrap_or(usize::MAX));
+    let bundle = build(&project, &pin, &raw, &proof, &checkpoint).map_err(|e| Failure::other(e.to_string()))?;
+    let text = serde_json::to_string_pretty(&bundle).map_err(|e| Failure::other(format!("the bundle: {e}")))?;
+    let verified = verify(&text, &pin, None).map_err(|e| Failure::other(format!("the server's answers: {e}")))?;
+    write_atomically(out, text.as_bytes()).map_err(|e| Failure::other(format!("{}: {e}", out.display())))?;
+    if json {
+        outln!(
+            "{}",
+            serde_json::json!({
+                "written": out.display().to_string(),
+                "project": verified.project.as_str(),
+                "records": verified.records,
+                "head_seq": verified.head.0,
+                "head_hash": hex::encode(verified.head.1),
+                "origin": verified.origin,
+                "checkpoint_size": verified.checkpoint_size,
+            })
+        );
+    } else {
+        outln!(
+            "Bundle of {} written to {}: {} records, head seq {}, under checkpoint {} of {}.",
+            verified.project,
+            out.display(),
+            verified.records,
+            verified.head.0,
+            verified.checkpoint_size,
+            verified.origin,
+        );
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` so that a crash leaves no file or the whole one: a temporary file
+/// (0600) in the same folder, synced, then renamed to `path`.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -192,6 +192,21 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         receipt: Option<PathBuf>,
     },
+    /// Write a project's take-away bundle (from fiscusd): its raw chain, the proof of its latest
+    /// head under the signed checkpoint with its cosignatures, the verifier key and an hledger
+    /// journal of its books; check it offline with `fiscus verify --bundle FILE --pin KEY`.
+    Bundle {
+        /// The project id.
+        #[arg(long)]
+        project: String,
+        /// The bundle file to write (replaced whole, owner-only).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The log's verifier key `<origin>+<key id>+<key>` (`fiscusd key show`): the checkpoint
+        /// must be signed by it, and the bundle names it.
+        #[arg(long, value_name = "KEY")]
+        pin: String,
+    },
     /// Follow new commits as they are made (after catching up from --after). When the daemon
     /// goes away (a restart, a lost connection) it follows again from the last commit shown, with
     /// none missed or shown twice, waiting longer between attempts; it gives up after 30 in a row.
@@ -431,6 +446,15 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
                 (None, None, Some(_), None) => verify::server(&connect(t).await?, project.as_deref(), json).await,
                 (None, None, None, _) => Err(no_target()),
             }
+        }
+        Command::Bundle { project, out, pin } => {
+            if t.store.is_some() {
+                // a local store has no signed checkpoint: refuse before opening (or creating) it
+                return Err(Failure::usage(
+                    "fiscus bundle needs --server: the bundle's checkpoint is signed by fiscusd",
+                ));
+            }
+            bundle::write_file(&connect(t).await?, &project, &out, &pin, json).await
         }
         Command::Tail { project, after, limit } => {
             commands::tail(&connect(t).await?, project.as_deref(), after, limit, json).await
