@@ -410,10 +410,10 @@ impl pb::ledger_server::Ledger for LedgerService {
         let statements: Vec<Statement> = blocking(move || {
             let records = reader.records(&project, 1, head_seq, usize::MAX)?;
             let events: Vec<(u64, fiscus_ledger::Event)> = records.into_iter().map(|r| (r.seq, r.event)).collect();
-            Ok(currencies
+            currencies
                 .into_iter()
                 .map(|c| fiscus_ledger::statement::statement(&id, c, from, to, events.iter().cloned()))
-                .collect())
+                .collect()
         })
         .await?;
         let (statements, next) = statement_page(&statements, start.as_ref());
