@@ -522,10 +522,12 @@ impl pb::ledger_server::Ledger for LedgerService {
             Some(p) => self.shared.readable(principal, "project", p)?,
             None => self.shared.snapshot(),
         };
-        let expenses = snapshot
+        let after = r.after.as_ref().map(|a| (a.project.as_str(), a.seq));
+        let all: Vec<pb::PendingExpense> = snapshot
             .pending_requests()
             .into_iter()
             .filter(|p| only.as_deref().is_none_or(|o| o == p.project.as_str()))
+            .filter(|p| after.is_none_or(|a| (p.project.as_str(), p.seq) > a))
             .filter(|p| self.shared.damage_of(p.project.as_str()).is_none())
             .map(|p| pb::PendingExpense {
                 position: Some(pb::Position { project: p.project.as_str().to_owned(), seq: p.seq }),
@@ -536,7 +538,10 @@ impl pb::ledger_server::Ledger for LedgerService {
                 same_receipt_seqs: p.same_receipt,
             })
             .collect();
-        Ok(Response::new(pb::ListPendingExpensesResponse { expenses }))
+        let total = all.len();
+        let expenses = within_budget(all);
+        let next_after = if expenses.len() < total { expenses.last().and_then(|e| e.position.clone()) } else { None };
+        Ok(Response::new(pb::ListPendingExpensesResponse { expenses, next_after, commit: snapshot.commit_head.number }))
     }
 
     type SubscribeStream = Pin<Box<dyn Stream<Item = Result<pb::SubscribeResponse, Status>> + Send + 'static>>;

@@ -233,11 +233,13 @@ async fn outcome(c: &mut Caller, call: Call, project: &str, n: usize) -> Code {
         Call::ListProjects => c.ledger.list_projects(pb::ListProjectsRequest::default()).await.map(drop),
         Call::GetTrialBalance => c.ledger.get_trial_balance(pb::GetTrialBalanceRequest {}).await.map(drop),
         Call::ListPendingExpenses => {
-            c.ledger.list_pending_expenses(pb::ListPendingExpensesRequest { project: p }).await.map(drop)
+            c.ledger.list_pending_expenses(pb::ListPendingExpensesRequest { project: p, after: None }).await.map(drop)
         }
-        Call::ListPendingExpensesOfAll => {
-            c.ledger.list_pending_expenses(pb::ListPendingExpensesRequest { project: String::new() }).await.map(drop)
-        }
+        Call::ListPendingExpensesOfAll => c
+            .ledger
+            .list_pending_expenses(pb::ListPendingExpensesRequest { project: String::new(), after: None })
+            .await
+            .map(drop),
         Call::Subscribe => first(c.ledger.subscribe(pb::SubscribeRequest { after_commit: 0, project: p }).await).await,
         Call::SubscribeToAll => {
             first(c.ledger.subscribe(pb::SubscribeRequest { after_commit: 0, project: String::new() }).await).await

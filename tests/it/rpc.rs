@@ -318,7 +318,7 @@ async fn expense_requests_are_filed_by_the_project_approved_by_another_and_paid(
     let filed = record(&mut org, vec![req]).await.expect("the organiser files a request");
     let seq = filed.positions[0].seq;
     let pending = org
-        .list_pending_expenses(pb::ListPendingExpensesRequest { project: String::new() })
+        .list_pending_expenses(pb::ListPendingExpensesRequest { project: String::new(), after: None })
         .await
         .expect("pending")
         .into_inner();
@@ -346,7 +346,7 @@ async fn expense_requests_are_filed_by_the_project_approved_by_another_and_paid(
     twice.event_id = "pay-2".into();
     assert_code(record(&mut acc, vec![twice]).await, Code::FailedPrecondition);
     let pending = acc
-        .list_pending_expenses(pb::ListPendingExpensesRequest { project: OWN_PROJECT.into() })
+        .list_pending_expenses(pb::ListPendingExpensesRequest { project: OWN_PROJECT.into(), after: None })
         .await
         .expect("pending")
         .into_inner();

@@ -58,6 +58,9 @@ pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
 /// Projects asked for per `ListProjects` page when listing them all.
 pub const PROJECTS_PAGE_SIZE: u32 = 500;
 
+/// Most times [`Client::pending`] reads the pending list again because it changed between pages.
+pub const PENDING_RESTARTS_MAX: usize = 8;
+
 /// Most pages of one statement the client reads (each up to `fiscus_proto::ITEMS_BYTES_MAX` of
 /// lines: far more than a chain of lines can take) before it calls the answer wrong.
 pub const STATEMENT_PAGES_MAX: usize = 100_000;
@@ -331,11 +334,38 @@ impl Client {
     }
 
     /// Expense requests not yet paid or rejected, of one project or of every project readable.
+    ///
+    /// Reads every page (`ListPendingExpensesResponse.next_after`), each answered from the same
+    /// commit: when a later page answers from another commit, the list is read again from the
+    /// start, at most [`PENDING_RESTARTS_MAX`] times, then [`ClientError::Answer`].
     pub async fn pending(&self, project: Option<&ProjectId>) -> Result<Vec<PendingExpense>, ClientError> {
-        let request =
-            pb::ListPendingExpensesRequest { project: project.map(|p| p.as_str().to_owned()).unwrap_or_default() };
-        let r = self.ledger.clone().list_pending_expenses(request).await?.into_inner();
-        r.expenses.iter().enumerate().map(|(i, p)| wire::pending(&format!("expenses[{i}]"), p)).collect()
+        let project = project.map(|p| p.as_str().to_owned()).unwrap_or_default();
+        'again: for _ in 0..PENDING_RESTARTS_MAX {
+            let mut out: Vec<PendingExpense> = Vec::new();
+            let (mut after, mut commit) = (None::<pb::Position>, None);
+            loop {
+                let request = pb::ListPendingExpensesRequest { project: project.clone(), after: after.clone() };
+                let r = self.ledger.clone().list_pending_expenses(request).await?.into_inner();
+                if commit.is_some_and(|c| c != r.commit) {
+                    continue 'again;
+                }
+                commit = Some(r.commit);
+                for (i, p) in r.expenses.iter().enumerate() {
+                    out.push(wire::pending(&format!("expenses[{i}]"), p)?);
+                }
+                match r.next_after {
+                    None => return Ok(out),
+                    Some(next) => {
+                        let moves = after.as_ref().is_none_or(|a| (&next.project, next.seq) > (&a.project, a.seq));
+                        if r.expenses.is_empty() || !moves {
+                            return Err(ClientError::answer("next_after", "does not move forward"));
+                        }
+                        after = Some(next);
+                    }
+                }
+            }
+        }
+        Err(ClientError::answer("commit", "the pending list changed on every reading"))
     }
 
     /// Commits after `after_commit` (catch-up), then each new one (live); of one project or all.
