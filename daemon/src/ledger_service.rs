@@ -124,6 +124,26 @@ pub fn within_budget<M: prost::Message>(items: impl IntoIterator<Item = M>) -> V
     out
 }
 
+/// One page of trial balance `lines` (in (account, currency) order): those after
+/// (`after_account`, `after_currency`) (all when the account is empty) that fit [`within_budget`],
+/// and the account and currency to continue from when some are left.
+fn trial_page(
+    lines: impl IntoIterator<Item = pb::TrialBalanceLine>,
+    after_account: &str,
+    after_currency: &str,
+) -> (Vec<pb::TrialBalanceLine>, Option<(String, String)>) {
+    let rest: Vec<pb::TrialBalanceLine> = lines
+        .into_iter()
+        .filter(|l| {
+            after_account.is_empty() || (l.account.as_str(), l.currency.as_str()) > (after_account, after_currency)
+        })
+        .collect();
+    let total = rest.len();
+    let page = within_budget(rest);
+    let next = if page.len() < total { page.last().map(|l| (l.account.clone(), l.currency.clone())) } else { None };
+    (page, next)
+}
+
 fn position_pb(p: &fiscus_ledger::Position) -> pb::Position {
     pb::Position { project: p.project.as_str().to_owned(), seq: p.seq }
 }
@@ -489,20 +509,21 @@ impl pb::ledger_server::Ledger for LedgerService {
     ) -> Result<Response<pb::GetTrialBalanceResponse>, Status> {
         let principal = Principal::of(&request)?;
         principal.require(READ_ALL, "read the trial balance")?;
+        let r = request.get_ref();
         let snapshot = self.shared.snapshot();
-        let lines = snapshot
-            .trial_balance()
-            .into_iter()
-            .map(|l| pb::TrialBalanceLine {
-                account: l.account,
-                currency: l.currency.code().to_owned(),
-                amount: format_amount(l.amount, l.currency),
-            })
-            .collect();
+        let all = snapshot.trial_balance().into_iter().map(|l| pb::TrialBalanceLine {
+            account: l.account,
+            currency: l.currency.code().to_owned(),
+            amount: format_amount(l.amount, l.currency),
+        });
+        let (lines, next) = trial_page(all, &r.after_account, &r.after_currency);
+        let (next_after_account, next_after_currency) = next.unwrap_or_default();
         Ok(Response::new(pb::GetTrialBalanceResponse {
             commit: snapshot.commit_head.number,
             lines,
             closed_through: snapshot.sponsor_closed_through().map(|d| d.to_string()),
+            next_after_account,
+            next_after_currency,
         }))
     }
 
@@ -553,5 +574,38 @@ impl pb::ledger_server::Ledger for LedgerService {
         let principal = Principal::of(&request)?.clone();
         let stream = crate::subscribe::start(self.shared.clone(), &principal, request.into_inner())?;
         Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+#[cfg(test)]
+mod trial_page_tests {
+    use super::*;
+
+    fn line(i: usize) -> pb::TrialBalanceLine {
+        pb::TrialBalanceLine {
+            account: format!("Liabilities:Projects:p{i:06}:{}", "x".repeat(200)),
+            currency: "USD".into(),
+            amount: "1.00".into(),
+        }
+    }
+
+    #[test]
+    fn a_trial_balance_past_the_byte_budget_comes_in_pages_that_continue() {
+        let lines: Vec<pb::TrialBalanceLine> = (0..20_000).map(line).collect();
+        let mut read = Vec::new();
+        let (mut account, mut currency) = (String::new(), String::new());
+        for _ in 0..10 {
+            let (page, next) = trial_page(lines.clone(), &account, &currency);
+            let bytes: usize = page.iter().map(item_bytes).sum();
+            assert!(bytes <= fiscus_proto::ITEMS_BYTES_MAX && !page.is_empty());
+            read.extend(page);
+            match next {
+                Some((a, c)) => (account, currency) = (a, c),
+                None => break,
+            }
+        }
+        assert_eq!(read, lines, "every line once, in order, over more than one page");
+        let (page, next) = trial_page(lines[..3].to_vec(), "", "");
+        assert_eq!((page.len(), next), (3, None), "a small balance is one page");
     }
 }

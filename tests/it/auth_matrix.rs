@@ -231,7 +231,7 @@ async fn outcome(c: &mut Caller, call: Call, project: &str, n: usize) -> Code {
             c.ledger.list_events(pb::ListEventsRequest { project: p, after_seq: 0, page_size: 0 }).await.map(drop)
         }
         Call::ListProjects => c.ledger.list_projects(pb::ListProjectsRequest::default()).await.map(drop),
-        Call::GetTrialBalance => c.ledger.get_trial_balance(pb::GetTrialBalanceRequest {}).await.map(drop),
+        Call::GetTrialBalance => c.ledger.get_trial_balance(pb::GetTrialBalanceRequest::default()).await.map(drop),
         Call::ListPendingExpenses => {
             c.ledger.list_pending_expenses(pb::ListPendingExpensesRequest { project: p, after: None }).await.map(drop)
         }

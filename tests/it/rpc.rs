@@ -70,7 +70,7 @@ async fn sponsorship_package_commits_three_events_atomically_with_each_projects_
     assert_eq!(usd_balance(&mut acc, "conf-a").await.balance, "1425.00");
 
     // The trial balance sums to zero and shows the bank and fee accounts.
-    let tb = acc.get_trial_balance(pb::GetTrialBalanceRequest {}).await.expect("trial balance").into_inner();
+    let tb = acc.get_trial_balance(pb::GetTrialBalanceRequest::default()).await.expect("trial balance").into_inner();
     assert_eq!(tb.commit, 5);
     let line = |account: &str| tb.lines.iter().find(|l| l.account == account).map(|l| l.amount.clone());
     assert_eq!(line("Assets:Bank:USD").as_deref(), Some("4000.00"));
