@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Installs hledger and beancount (bean-check, bean-query) from Debian, which the export tests of
+# Installs hledger, beancount (bean-check, bean-query) and ledger (ledger-cli) from Debian, which
+# the export tests of
 # fiscus-ledger (ledger/tests/export.rs) load Fiscus's exports into. Idempotent: does nothing when
-# both tools are already on PATH; runs `apt-get update` only when something is missing.
+# every tool is already on PATH; runs `apt-get update` only when something is missing.
 # Needs root (or sudo) on a Debian or Ubuntu machine.
 set -euo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
-if have hledger && have bean-check && have bean-query; then
-    echo "accounting tools present: $(hledger --version | head -n1); $(bean-check --version 2>&1 | head -n1)"
+if have hledger && have bean-check && have bean-query && have ledger; then
+    echo "accounting tools present: $(hledger --version | head -n1); $(bean-check --version 2>&1 | head -n1); $(ledger --version | head -n1)"
     exit 0
 fi
 
@@ -17,19 +18,19 @@ if [ "$(id -u)" -ne 0 ]; then
     if have sudo; then
         SUDO="sudo"
     else
-        echo "10-accounting-tools: need root or sudo to apt-get install hledger beancount" >&2
+        echo "10-accounting-tools: need root or sudo to apt-get install hledger beancount ledger" >&2
         exit 1
     fi
 fi
 
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends hledger beancount
+$SUDO apt-get install -y -q --no-install-recommends hledger beancount ledger
 
-for tool in hledger bean-check bean-query; do
+for tool in hledger bean-check bean-query ledger; do
     if ! have "$tool"; then
         echo "10-accounting-tools: $tool is still missing after apt-get install" >&2
         exit 1
     fi
 done
-echo "accounting tools installed: $(hledger --version | head -n1); $(bean-check --version 2>&1 | head -n1)"
+echo "accounting tools installed: $(hledger --version | head -n1); $(bean-check --version 2>&1 | head -n1); $(ledger --version | head -n1)"

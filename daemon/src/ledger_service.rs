@@ -124,6 +124,26 @@ pub fn within_budget<M: prost::Message>(items: impl IntoIterator<Item = M>) -> V
     out
 }
 
+/// One page of trial balance `lines` (in (account, currency) order): those after
+/// (`after_account`, `after_currency`) (all when the account is empty) that fit [`within_budget`],
+/// and the account and currency to continue from when some are left.
+fn trial_page(
+    lines: impl IntoIterator<Item = pb::TrialBalanceLine>,
+    after_account: &str,
+    after_currency: &str,
+) -> (Vec<pb::TrialBalanceLine>, Option<(String, String)>) {
+    let rest: Vec<pb::TrialBalanceLine> = lines
+        .into_iter()
+        .filter(|l| {
+            after_account.is_empty() || (l.account.as_str(), l.currency.as_str()) > (after_account, after_currency)
+        })
+        .collect();
+    let total = rest.len();
+    let page = within_budget(rest);
+    let next = if page.len() < total { page.last().map(|l| (l.account.clone(), l.currency.clone())) } else { None };
+    (page, next)
+}
+
 fn position_pb(p: &fiscus_ledger::Position) -> pb::Position {
     pb::Position { project: p.project.as_str().to_owned(), seq: p.seq }
 }
@@ -410,10 +430,10 @@ impl pb::ledger_server::Ledger for LedgerService {
         let statements: Vec<Statement> = blocking(move || {
             let records = reader.records(&project, 1, head_seq, usize::MAX)?;
             let events: Vec<(u64, fiscus_ledger::Event)> = records.into_iter().map(|r| (r.seq, r.event)).collect();
-            Ok(currencies
+            currencies
                 .into_iter()
                 .map(|c| fiscus_ledger::statement::statement(&id, c, from, to, events.iter().cloned()))
-                .collect())
+                .collect()
         })
         .await?;
         let (statements, next) = statement_page(&statements, start.as_ref());
@@ -489,20 +509,21 @@ impl pb::ledger_server::Ledger for LedgerService {
     ) -> Result<Response<pb::GetTrialBalanceResponse>, Status> {
         let principal = Principal::of(&request)?;
         principal.require(READ_ALL, "read the trial balance")?;
+        let r = request.get_ref();
         let snapshot = self.shared.snapshot();
-        let lines = snapshot
-            .trial_balance()
-            .into_iter()
-            .map(|l| pb::TrialBalanceLine {
-                account: l.account,
-                currency: l.currency.code().to_owned(),
-                amount: format_amount(l.amount, l.currency),
-            })
-            .collect();
+        let all = snapshot.trial_balance().into_iter().map(|l| pb::TrialBalanceLine {
+            account: l.account,
+            currency: l.currency.code().to_owned(),
+            amount: format_amount(l.amount, l.currency),
+        });
+        let (lines, next) = trial_page(all, &r.after_account, &r.after_currency);
+        let (next_after_account, next_after_currency) = next.unwrap_or_default();
         Ok(Response::new(pb::GetTrialBalanceResponse {
             commit: snapshot.commit_head.number,
             lines,
             closed_through: snapshot.sponsor_closed_through().map(|d| d.to_string()),
+            next_after_account,
+            next_after_currency,
         }))
     }
 
@@ -522,10 +543,12 @@ impl pb::ledger_server::Ledger for LedgerService {
             Some(p) => self.shared.readable(principal, "project", p)?,
             None => self.shared.snapshot(),
         };
-        let expenses = snapshot
+        let after = r.after.as_ref().map(|a| (a.project.as_str(), a.seq));
+        let all: Vec<pb::PendingExpense> = snapshot
             .pending_requests()
             .into_iter()
             .filter(|p| only.as_deref().is_none_or(|o| o == p.project.as_str()))
+            .filter(|p| after.is_none_or(|a| (p.project.as_str(), p.seq) > a))
             .filter(|p| self.shared.damage_of(p.project.as_str()).is_none())
             .map(|p| pb::PendingExpense {
                 position: Some(pb::Position { project: p.project.as_str().to_owned(), seq: p.seq }),
@@ -536,7 +559,10 @@ impl pb::ledger_server::Ledger for LedgerService {
                 same_receipt_seqs: p.same_receipt,
             })
             .collect();
-        Ok(Response::new(pb::ListPendingExpensesResponse { expenses }))
+        let total = all.len();
+        let expenses = within_budget(all);
+        let next_after = if expenses.len() < total { expenses.last().and_then(|e| e.position.clone()) } else { None };
+        Ok(Response::new(pb::ListPendingExpensesResponse { expenses, next_after, commit: snapshot.commit_head.number }))
     }
 
     type SubscribeStream = Pin<Box<dyn Stream<Item = Result<pb::SubscribeResponse, Status>> + Send + 'static>>;
@@ -548,5 +574,38 @@ impl pb::ledger_server::Ledger for LedgerService {
         let principal = Principal::of(&request)?.clone();
         let stream = crate::subscribe::start(self.shared.clone(), &principal, request.into_inner())?;
         Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+#[cfg(test)]
+mod trial_page_tests {
+    use super::*;
+
+    fn line(i: usize) -> pb::TrialBalanceLine {
+        pb::TrialBalanceLine {
+            account: format!("Liabilities:Projects:p{i:06}:{}", "x".repeat(200)),
+            currency: "USD".into(),
+            amount: "1.00".into(),
+        }
+    }
+
+    #[test]
+    fn a_trial_balance_past_the_byte_budget_comes_in_pages_that_continue() {
+        let lines: Vec<pb::TrialBalanceLine> = (0..20_000).map(line).collect();
+        let mut read = Vec::new();
+        let (mut account, mut currency) = (String::new(), String::new());
+        for _ in 0..10 {
+            let (page, next) = trial_page(lines.clone(), &account, &currency);
+            let bytes: usize = page.iter().map(item_bytes).sum();
+            assert!(bytes <= fiscus_proto::ITEMS_BYTES_MAX && !page.is_empty());
+            read.extend(page);
+            match next {
+                Some((a, c)) => (account, currency) = (a, c),
+                None => break,
+            }
+        }
+        assert_eq!(read, lines, "every line once, in order, over more than one page");
+        let (page, next) = trial_page(lines[..3].to_vec(), "", "");
+        assert_eq!((page.len(), next), (3, None), "a small balance is one page");
     }
 }

@@ -12,6 +12,9 @@
 //!
 //! ## hledger
 //!
+//! The journal is read by hledger and, as it is, by ledger-cli (`ledger -f FILE balance`, tested
+//! with ledger 3.3 on the same years in `ledger/tests/export.rs`).
+//!
 //! - `decimal-mark .` first; amounts are written `-930.00 USD`: the number with exactly the currency's
 //!   minor units, a space, then the ISO code (commodity on the right), declared by `commodity 1000.00 USD`
 //!   (`commodity 1000. JPY` for a currency without minor units).

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
+use crate::error::LedgerError;
 use crate::event::{Event, EventKind, ExpenseDetails};
 use crate::money::Currency;
 use crate::posting::{postings, Account};
@@ -109,14 +110,36 @@ fn own_total(kind: &EventKind) -> Total {
     }
 }
 
+/// `total + amount`, or [`LedgerError::Overflow`] naming `project`, the statement's `what`
+/// (`opening`, `running`, `source:<source>` …) and `currency` when the sum leaves `Decimal`'s range.
+fn add(
+    project: &crate::ids::ProjectId,
+    currency: Currency,
+    what: &str,
+    total: Decimal,
+    amount: Decimal,
+) -> Result<Decimal, LedgerError> {
+    total.checked_add(amount).ok_or_else(|| LedgerError::Overflow {
+        project: project.clone(),
+        field: "statement".to_owned(),
+        account: what.to_owned(),
+        currency,
+        limit: Decimal::MAX,
+    })
+}
+
 /// Builds the statement of `project` from its stored events (any order).
+///
+/// Every sum is checked: a line amount, the opening and running balances and each total that would
+/// leave `Decimal`'s range is [`LedgerError::Overflow`] (field `statement`, account the sum's
+/// name), never a panic.
 pub fn statement(
     project: &crate::ids::ProjectId,
     currency: Currency,
     from: NaiveDate,
     to: NaiveDate,
     events: impl IntoIterator<Item = (u64, Event)>,
-) -> Statement {
+) -> Result<Statement, LedgerError> {
     let mut events: Vec<(u64, Event)> = events.into_iter().collect();
     events.sort_by_key(|(seq, _)| *seq);
     // Where each event counts: a refund where the contribution or pledge payment it refunds counted,
@@ -138,18 +161,17 @@ pub fn statement(
         if event.effective_date > to {
             continue;
         }
-        let amount: Decimal = postings(project, &event.kind)
-            .iter()
-            .filter(|l| {
-                l.currency == currency && matches!(l.account, Account::Unrestricted(_) | Account::Restricted(..))
-            })
-            .map(|l| -l.amount)
-            .sum();
+        let mut amount = Decimal::ZERO;
+        for l in postings(project, &event.kind).iter().filter(|l| {
+            l.currency == currency && matches!(l.account, Account::Unrestricted(_) | Account::Restricted(..))
+        }) {
+            amount = add(project, currency, "line", amount, -l.amount)?;
+        }
         if amount.is_zero() {
             continue;
         }
         if event.effective_date < from {
-            opening += amount;
+            opening = add(project, currency, "opening", opening, amount)?;
             continue;
         }
         let total = keys.remove(&seq).unwrap_or_else(|| own_total(&event.kind));
@@ -162,12 +184,14 @@ pub fn statement(
             }),
             _ => None,
         };
+        let label = total.label();
         let (totals, name) = match total {
             Total::Source(name) => (&mut by_source, name),
             Total::Category(name) => (&mut by_category, name),
             Total::Kind(name) => (&mut by_kind, name),
         };
-        *totals.entry(name).or_insert(Decimal::ZERO) += amount;
+        let sum = totals.entry(name).or_insert(Decimal::ZERO);
+        *sum = add(project, currency, &label, *sum, amount)?;
         lines.push(StatementLine {
             date: event.effective_date,
             seq,
@@ -182,8 +206,25 @@ pub fn statement(
     lines.sort_by_key(|l| (l.date, l.seq));
     let mut running = opening;
     for l in &mut lines {
-        running += l.amount;
+        running = add(project, currency, "running", running, l.amount)?;
         l.running = running;
     }
-    Statement { currency, from, to, opening, lines, by_source, by_category, by_kind, closing: running }
+    Ok(Statement { currency, from, to, opening, lines, by_source, by_category, by_kind, closing: running })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sum_past_the_decimal_range_is_an_overflow_naming_it_not_a_panic() {
+        let project = crate::ids::ProjectId::parse("project", "p").expect("project id");
+        let usd = Currency::from_code("USD").expect("USD");
+        let e = add(&project, usd, "source:donation", Decimal::MAX, Decimal::ONE).expect_err("overflow");
+        assert!(matches!(&e, LedgerError::Overflow { account, .. } if account == "source:donation"), "{e:?}");
+        assert!(e.to_string().contains("source:donation") && e.to_string().contains("USD"), "{e}");
+        let e = add(&project, usd, "running", Decimal::MIN, -Decimal::ONE).expect_err("overflow");
+        assert!(matches!(&e, LedgerError::Overflow { account, .. } if account == "running"), "{e:?}");
+        assert_eq!(add(&project, usd, "opening", Decimal::MAX, -Decimal::ONE).ok(), Some(Decimal::MAX - Decimal::ONE));
+    }
 }

@@ -977,7 +977,7 @@ impl Reader {
         };
         let records = self.records(project, 1, state.head.seq, usize::MAX)?;
         let events = records.into_iter().map(|r| (r.seq, r.event));
-        Ok(crate::statement::statement(&state.id, currency, from, to, events))
+        crate::statement::statement(&state.id, currency, from, to, events)
     }
 }
 

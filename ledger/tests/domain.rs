@@ -1049,7 +1049,8 @@ fn a_reversal_counts_in_the_statement_where_its_target_counted() {
     let (ledger, _) = accepted(&given, &reverse(4, "paid twice"));
     let events: Vec<(u64, Event)> =
         (1..=6).map(|seq| (seq, ledger.lookup.event_at(&pid("p"), seq).expect("lookup").expect("stored"))).collect();
-    let s = fiscus_ledger::statement::statement(&pid("p"), cur("USD"), day("2026-02-01"), day("2026-02-28"), events);
+    let s = fiscus_ledger::statement::statement(&pid("p"), cur("USD"), day("2026-02-01"), day("2026-02-28"), events)
+        .expect("statement");
     assert_eq!(s.by_source.get("donation"), Some(&Decimal::ZERO), "{:?}", s.by_source);
     assert_eq!(s.by_category.get("catering"), Some(&Decimal::ZERO), "{:?}", s.by_category);
     assert!(s.by_kind.is_empty(), "no EventReversed lump: {:?}", s.by_kind);

@@ -1,5 +1,6 @@
 //! Exports load in the real tools and agree with Fiscus: the demo year and a generated year are
-//! exported to hledger and beancount, loaded with `hledger` and with beancount's own loader (after
+//! exported to hledger and beancount, loaded with `hledger`, with `ledger` (ledger-cli, the same
+//! hledger journal) and with beancount's own loader (after
 //! `bean-check`), and every account's balance per currency is compared, exactly, with
 //! `Projection::trial_balance()` (and, for one project's export, with that project's books).
 //!
@@ -60,9 +61,9 @@ fn run(program: &str, args: &[&str]) -> String {
 }
 
 fn require_tools() {
-    for (tool, arg) in [("hledger", "--version"), ("bean-check", "--version")] {
+    for (tool, arg) in [("hledger", "--version"), ("bean-check", "--version"), ("ledger", "--version")] {
         let ok = Command::new(tool).arg(arg).output().is_ok_and(|o| o.status.success());
-        assert!(ok, "{tool} is not installed: run {INSTALL} (it installs hledger and beancount from Debian)");
+        assert!(ok, "{tool} is not installed: run {INSTALL} (it installs hledger, beancount and ledger from Debian)");
     }
     let _ = beancount_python();
 }
@@ -90,6 +91,25 @@ fn hledger_balances(file: &Path) -> Balances {
             assert!(old.is_none(), "hledger printed {account} {commodity} twice");
         }
     }
+    balances
+}
+
+/// Balances as ledger-cli computes them from the same hledger journal: `ledger -f FILE balance` must
+/// read it, then `register` prints every posting as `account<TAB>quantity<TAB>commodity` (exact
+/// decimals), summed here per account and commodity.
+fn ledger_cli_balances(file: &Path) -> Balances {
+    let f = file.to_str().expect("utf-8 path");
+    run("ledger", &["-f", f, "balance"]);
+    let out =
+        run("ledger", &["-f", f, "register", "--format", "%(account)\t%(quantity(amount))\t%(commodity(amount))\n"]);
+    let mut balances = Balances::new();
+    for line in out.lines().filter(|l| !l.is_empty()) {
+        let cells: Vec<&str> = line.split('\t').collect();
+        let [account, amount, commodity] = cells.as_slice() else { panic!("ledger register row {line:?}") };
+        let sum = balances.entry((account.to_string(), commodity.to_string())).or_insert(Decimal::ZERO);
+        *sum = sum.checked_add(decimal(amount, "ledger register")).expect("ledger sums in range");
+    }
+    balances.retain(|_, v| !v.is_zero());
     balances
 }
 
@@ -301,6 +321,7 @@ fn check_all_formats(what: &str, records: &[(Record, Hash)], scope: Scope<'_>, e
     let dir = tempfile::tempdir().expect("temp dir");
     let journal = write_export(dir.path(), "books.journal", records, scope, hledger_export);
     assert_same(&format!("{what}: hledger"), &hledger_balances(&journal), expected);
+    assert_same(&format!("{what}: ledger-cli"), &ledger_cli_balances(&journal), expected);
     let ledger = write_export(dir.path(), "books.beancount", records, scope, beancount_export);
     assert_same(&format!("{what}: beancount"), &beancount_balances(&ledger), expected);
     let csv = write_export(dir.path(), "books.csv", records, scope, csv_export);

@@ -105,7 +105,7 @@ async fn no_answer_writes_a_negative_zero() {
             })
             .await;
         let projects = l.list_projects(pb::ListProjectsRequest::default()).await;
-        let trial = l.get_trial_balance(pb::GetTrialBalanceRequest {}).await;
+        let trial = l.get_trial_balance(pb::GetTrialBalanceRequest::default()).await;
         let events =
             l.list_events(pb::ListEventsRequest { project: "conf-a".into(), after_seq: 0, page_size: 0 }).await;
         let balance = balance.expect("balance").into_inner();

@@ -165,7 +165,7 @@ async fn foreign_answers(d: &Daemon, foreign: &str, event_id: &str) -> Vec<(Stri
     push("ListEvents", answer(l.list_events(page).await, foreign));
     push(
         "ListPendingExpenses",
-        answer(l.list_pending_expenses(pb::ListPendingExpensesRequest { project: f() }).await, foreign),
+        answer(l.list_pending_expenses(pb::ListPendingExpensesRequest { project: f(), after: None }).await, foreign),
     );
     let subscribed = match l.subscribe(pb::SubscribeRequest { after_commit: 0, project: f() }).await {
         Ok(s) => s.into_inner().message().await.map(|_| ()),

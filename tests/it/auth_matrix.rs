@@ -231,13 +231,15 @@ async fn outcome(c: &mut Caller, call: Call, project: &str, n: usize) -> Code {
             c.ledger.list_events(pb::ListEventsRequest { project: p, after_seq: 0, page_size: 0 }).await.map(drop)
         }
         Call::ListProjects => c.ledger.list_projects(pb::ListProjectsRequest::default()).await.map(drop),
-        Call::GetTrialBalance => c.ledger.get_trial_balance(pb::GetTrialBalanceRequest {}).await.map(drop),
+        Call::GetTrialBalance => c.ledger.get_trial_balance(pb::GetTrialBalanceRequest::default()).await.map(drop),
         Call::ListPendingExpenses => {
-            c.ledger.list_pending_expenses(pb::ListPendingExpensesRequest { project: p }).await.map(drop)
+            c.ledger.list_pending_expenses(pb::ListPendingExpensesRequest { project: p, after: None }).await.map(drop)
         }
-        Call::ListPendingExpensesOfAll => {
-            c.ledger.list_pending_expenses(pb::ListPendingExpensesRequest { project: String::new() }).await.map(drop)
-        }
+        Call::ListPendingExpensesOfAll => c
+            .ledger
+            .list_pending_expenses(pb::ListPendingExpensesRequest { project: String::new(), after: None })
+            .await
+            .map(drop),
         Call::Subscribe => first(c.ledger.subscribe(pb::SubscribeRequest { after_commit: 0, project: p }).await).await,
         Call::SubscribeToAll => {
             first(c.ledger.subscribe(pb::SubscribeRequest { after_commit: 0, project: String::new() }).await).await

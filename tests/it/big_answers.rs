@@ -168,3 +168,69 @@ async fn a_commit_of_fat_events_reads_back_through_every_answer() {
         .into_inner();
     assert_eq!(page.events.len(), 1, "the import recorded its row");
 }
+
+/// An expense request with the longest payee and receipt name, in 4-byte characters: about 1.7 KB
+/// as a `PendingExpense`.
+fn fat_request(i: usize) -> pb::Event {
+    let mut details = expense("1.00");
+    details.payee = wide(200);
+    if let Some(r) = details.receipt.as_mut() {
+        r.file_name = wide(200);
+        r.hash = blake3::hash(format!("fat invoice {i}").as_bytes()).as_bytes().to_vec();
+    }
+    event(
+        &format!("req-{i:04}"),
+        P,
+        "2026-03-02",
+        pb::event::Kind::ExpenseRequested(pb::ExpenseRequested { details: Some(details) }),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_expenses_past_the_byte_budget_come_in_pages() {
+    const REQUESTS: usize = 2_000;
+    let d = Daemon::start().await;
+    let mut admin = d.ledger(Some(&d.tokens.admin)).await;
+    open(&mut admin, P, 0).await;
+    let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
+    for part in 0..REQUESTS / 1_000 {
+        let events: Vec<pb::Event> = (part * 1_000..(part + 1) * 1_000).map(fat_request).collect();
+        let request = pb::RecordCommitRequest { events, expected_seq: Default::default(), allow_same_receipt: false };
+        acc.record_commit(request).await.expect("a commit of 1,000 requests");
+    }
+    // A stock client (4 MiB receive limit) pages with `after` = `next_after`.
+    let mut seqs = Vec::new();
+    let (mut after, mut pages, mut commit) = (None, 0, None);
+    loop {
+        let page = acc
+            .list_pending_expenses(pb::ListPendingExpensesRequest { project: P.into(), after: after.clone() })
+            .await
+            .expect("a page fits a stock client")
+            .into_inner();
+        assert!(page.encoded_len() <= fiscus_proto::MESSAGE_BYTES_MAX);
+        let items: usize = page.expenses.iter().map(|e| e.encoded_len() + 4).sum();
+        assert!(items <= fiscus_proto::ITEMS_BYTES_MAX + 4 * page.expenses.len());
+        assert!(commit.is_none_or(|c| c == page.commit), "no commit in between");
+        commit = Some(page.commit);
+        pages += 1;
+        assert!(!page.expenses.is_empty());
+        seqs.extend(page.expenses.iter().filter_map(|e| e.position.as_ref().map(|p| p.seq)));
+        match page.next_after {
+            None => break,
+            Some(next) => {
+                assert_eq!(Some(next.seq), seqs.last().copied(), "next_after is the last request answered");
+                after = Some(next);
+            }
+        }
+        assert!(pages < 10, "pages move on");
+    }
+    assert!(pages >= 2, "2,000 fat requests take more than one page");
+    assert_eq!(seqs, (2..2 + REQUESTS as u64).collect::<Vec<_>>());
+
+    // The Rust client reads every page.
+    let options = fiscus_client::ClientOptions { token: Some(d.tokens.accountant.clone()), ..Default::default() };
+    let client = fiscus_client::Client::connect(&format!("http://{}", d.addr), options).await.expect("client");
+    let project = fiscus_client::project_id(P).expect("project id");
+    let pending = client.pending(Some(&project)).await.expect("every page");
+    assert_eq!(pending.len(), REQUESTS);
+}

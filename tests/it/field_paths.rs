@@ -617,7 +617,7 @@ fn table() -> Vec<(Req, &'static str)> {
         (Req::Events(pb::ListEventsRequest { project: "Not_An_Id".into(), after_seq: 0, page_size: 0 }), "project"),
         (Req::Events(pb::ListEventsRequest { project: P.into(), after_seq: 0, page_size: u32::MAX }), "page_size"),
         (Req::Projects(pb::ListProjectsRequest { page_size: u32::MAX, ..Default::default() }), "page_size"),
-        (Req::Pending(pb::ListPendingExpensesRequest { project: "Not_An_Id".into() }), "project"),
+        (Req::Pending(pb::ListPendingExpensesRequest { project: "Not_An_Id".into(), after: None }), "project"),
         (Req::Subscribe(pb::SubscribeRequest { after_commit: 0, project: "Not_An_Id".into() }), "project"),
         (Req::Head(pb::GetHeadRequest { project: "Not_An_Id".into() }), "project"),
         (Req::Verify(pb::VerifyRequest { project: "Not_An_Id".into() }), "project"),

@@ -287,7 +287,7 @@ async fn balances(d: &Daemon, running: Running, findings: Shared) {
         }
         checked(&findings, "GetBalance");
         tokio::task::yield_now().await;
-        match client.get_trial_balance(pb::GetTrialBalanceRequest {}).await {
+        match client.get_trial_balance(pb::GetTrialBalanceRequest::default()).await {
             Ok(r) => {
                 let r = r.into_inner();
                 let sum: Decimal = r.lines.iter().map(|l| amount(&l.amount)).sum();

@@ -93,7 +93,7 @@ async fn the_same_invoice_twice_is_refused_unless_allowed_and_marked_in_pending(
     assert!(s.message().contains("seq 3"), "{}", s.message());
     commit(&mut olga, vec![third], true).await.expect("seq 7");
     let pending = alice
-        .list_pending_expenses(pb::ListPendingExpensesRequest { project: String::new() })
+        .list_pending_expenses(pb::ListPendingExpensesRequest { project: String::new(), after: None })
         .await
         .expect("pending")
         .into_inner()

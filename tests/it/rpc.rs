@@ -70,7 +70,7 @@ async fn sponsorship_package_commits_three_events_atomically_with_each_projects_
     assert_eq!(usd_balance(&mut acc, "conf-a").await.balance, "1425.00");
 
     // The trial balance sums to zero and shows the bank and fee accounts.
-    let tb = acc.get_trial_balance(pb::GetTrialBalanceRequest {}).await.expect("trial balance").into_inner();
+    let tb = acc.get_trial_balance(pb::GetTrialBalanceRequest::default()).await.expect("trial balance").into_inner();
     assert_eq!(tb.commit, 5);
     let line = |account: &str| tb.lines.iter().find(|l| l.account == account).map(|l| l.amount.clone());
     assert_eq!(line("Assets:Bank:USD").as_deref(), Some("4000.00"));
@@ -318,7 +318,7 @@ async fn expense_requests_are_filed_by_the_project_approved_by_another_and_paid(
     let filed = record(&mut org, vec![req]).await.expect("the organiser files a request");
     let seq = filed.positions[0].seq;
     let pending = org
-        .list_pending_expenses(pb::ListPendingExpensesRequest { project: String::new() })
+        .list_pending_expenses(pb::ListPendingExpensesRequest { project: String::new(), after: None })
         .await
         .expect("pending")
         .into_inner();
@@ -346,7 +346,7 @@ async fn expense_requests_are_filed_by_the_project_approved_by_another_and_paid(
     twice.event_id = "pay-2".into();
     assert_code(record(&mut acc, vec![twice]).await, Code::FailedPrecondition);
     let pending = acc
-        .list_pending_expenses(pb::ListPendingExpensesRequest { project: OWN_PROJECT.into() })
+        .list_pending_expenses(pb::ListPendingExpensesRequest { project: OWN_PROJECT.into(), after: None })
         .await
         .expect("pending")
         .into_inner();

@@ -194,11 +194,6 @@ impl Backend {
         }
     }
 
-    /// Records one commit.
-    pub async fn record(&mut self, events: &[Event], expected: &[(ProjectId, u64)]) -> Result<Committed, Failure> {
-        self.record_with(events, expected, CommitOptions::default()).await
-    }
-
     /// Records one commit with `options` (such as `allow_same_receipt`).
     pub async fn record_with(
         &mut self,

@@ -71,33 +71,44 @@ impl Chains {
 
     /// Stages `commits` in order, each seeing the ones before it, as the ledger would store them,
     /// and answers what it would: each commit's positions, or the first refusal with the index of
-    /// its commit. Nothing is written.
-    pub fn check_commits(&self, commits: &[Vec<Event>]) -> Result<Vec<Committed>, (usize, LedgerError)> {
+    /// its commit. Nothing is written. `allow_same_receipt` as the commits will be sent
+    /// (`CommitRequest::allow_same_receipt`).
+    pub fn check_commits(
+        &self,
+        commits: &[Vec<Event>],
+        allow_same_receipt: bool,
+    ) -> Result<Vec<Committed>, (usize, LedgerError)> {
         let mut group = Group::new(&self.projection);
-        commits.iter().enumerate().map(|(i, events)| group.stage(&request(events), self).map_err(|e| (i, e))).collect()
+        commits
+            .iter()
+            .enumerate()
+            .map(|(i, events)| group.stage(&request(events, allow_same_receipt), self).map_err(|e| (i, e)))
+            .collect()
     }
 
     /// Stages each event as its own commit, in order, each seeing the ones accepted before it:
-    /// one answer per event (the seq it would get, or why it is refused).
-    pub fn check_each(&self, events: &[Event]) -> Vec<Result<u64, LedgerError>> {
+    /// one answer per event (the seq it would get, or why it is refused). `allow_same_receipt` as
+    /// the events will be recorded (`CommitRequest::allow_same_receipt`).
+    pub fn check_each(&self, events: &[Event], allow_same_receipt: bool) -> Vec<Result<u64, LedgerError>> {
         let mut group = Group::new(&self.projection);
         events
             .iter()
             .map(|e| {
-                group.stage(&request(std::slice::from_ref(e)), self).map(|c| c.positions.first().map_or(0, |p| p.seq))
+                group
+                    .stage(&request(std::slice::from_ref(e), allow_same_receipt), self)
+                    .map(|c| c.positions.first().map_or(0, |p| p.seq))
             })
             .collect()
     }
 }
 
-fn request(events: &[Event]) -> CommitRequest {
+fn request(events: &[Event], allow_same_receipt: bool) -> CommitRequest {
     CommitRequest {
         events: events.to_vec(),
         expected_heads: Vec::new(),
         actor: CHECK_ACTOR.to_owned(),
         recorded_at: crate::backend::now_us(),
-        // as `import csv` records: the same receipt twice is refused
-        allow_same_receipt: false,
+        allow_same_receipt,
     }
 }
 

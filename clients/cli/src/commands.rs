@@ -342,11 +342,14 @@ fn refuse_rows(path: &Path, outcomes: &[RowOutcome], json: bool, dry_run: bool) 
 /// `fiscus import csv`: parses every row, checks each against the ledger's current state (the
 /// ledger's own staging on the verified chains, [`check::Chains`]), refuses likely duplicates
 /// unless `allow_duplicate`, then records in commits of at most 1,000 rows (none with `dry_run`).
+/// A row whose receipt hash the project already holds (or an earlier row holds) is refused unless
+/// `allow_same_receipt`, which the commits then carry (`CommitRequest::allow_same_receipt`).
 pub async fn import_csv(
     b: &mut Backend,
     path: &Path,
     dry_run: bool,
     allow_duplicate: bool,
+    allow_same_receipt: bool,
     json: bool,
 ) -> Result<(), Failure> {
     let text = import::read(path).map_err(Failure::other)?;
@@ -384,7 +387,7 @@ pub async fn import_csv(
     let new: Vec<usize> = (0..outcomes.len()).filter(|&i| outcomes[i].seq.is_none()).collect();
     // Each new row against the state, in the order it would be recorded: its seq or why not.
     let events: Vec<Event> = new.iter().map(|&i| outcomes[i].row.event.clone()).collect();
-    for (&i, checked) in new.iter().zip(chains.check_each(&events)) {
+    for (&i, checked) in new.iter().zip(chains.check_each(&events, allow_same_receipt)) {
         let o = &mut outcomes[i];
         match checked {
             Ok(seq) => (o.seq, o.status) = (Some(seq), if dry_run { "would be recorded" } else { "recorded" }),
@@ -402,7 +405,7 @@ pub async fn import_csv(
     let chunks: Vec<Vec<usize>> = new.chunks(COMMIT_EVENTS_MAX).map(<[usize]>::to_vec).collect();
     let commits: Vec<Vec<Event>> =
         chunks.iter().map(|c| c.iter().map(|&i| outcomes[i].row.event.clone()).collect()).collect();
-    if let Err((k, e)) = chains.check_commits(&commits) {
+    if let Err((k, e)) = chains.check_commits(&commits, allow_same_receipt) {
         let rows: Vec<import::Row> = chunks[k].iter().map(|&i| outcomes[i].row.clone()).collect();
         return Err(Failure::other(format!("{}\nnothing was recorded", import::locate(&e.to_string(), &rows))));
     }
@@ -410,7 +413,8 @@ pub async fn import_csv(
     if !dry_run {
         let bar = progress(Some(new.len() as u64), "recording");
         for (chunk, events) in chunks.iter().zip(&commits) {
-            match b.record(events, &[]).await {
+            let options = fiscus_client::CommitOptions { allow_same_receipt };
+            match b.record_with(events, &[], options).await {
                 Ok(c) => {
                     numbers.push(c.commit);
                     for (&i, p) in chunk.iter().zip(&c.positions) {

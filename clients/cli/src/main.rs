@@ -302,6 +302,11 @@ enum ImportWhat {
         /// already recorded under another id (without this, such a likely duplicate is refused).
         #[arg(long)]
         allow_duplicate: bool,
+        /// Record an expense row whose receipt hash the project already holds (on a request not
+        /// rejected or a payment not reversed) or an earlier row holds: the same invoice again, on
+        /// purpose (without this, such a row is refused).
+        #[arg(long)]
+        allow_same_receipt: bool,
     },
 }
 
@@ -420,8 +425,9 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
             };
             commands::record(&mut connect(t).await?, input, json).await
         }
-        Command::Import { what: ImportWhat::Csv { file, dry_run, allow_duplicate } } => {
-            commands::import_csv(&mut connect(t).await?, &file, dry_run, allow_duplicate, json).await
+        Command::Import { what: ImportWhat::Csv { file, dry_run, allow_duplicate, allow_same_receipt } } => {
+            let mut b = connect(t).await?;
+            commands::import_csv(&mut b, &file, dry_run, allow_duplicate, allow_same_receipt, json).await
         }
         Command::Export { format, project, output } => {
             let format = match format {

@@ -897,3 +897,45 @@ fn an_import_newest_first_is_recorded_in_date_order() {
     let dates: Vec<&str> = v["events"].as_array().expect("events").iter().filter_map(|e| e["date"].as_str()).collect();
     assert_eq!(dates, ["2026-01-05", "2026-03-02", "2026-03-12", "2026-03-20"]);
 }
+
+#[test]
+fn an_import_paying_an_invoice_twice_needs_allow_same_receipt() {
+    // Issue 14 §3: the same invoice (the same receipt hash) paid twice in one bank statement.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("books").display().to_string();
+    for line in [
+        "record open-project --project hamburg --name Hamburg --fee-bps 0 --currency EUR --date 2026-01-05",
+        "record contribution --project hamburg --amount 1000.00 --currency EUR --from Acme --date 2026-02-01",
+    ] {
+        let (code, out, err) = on_store(&store, line);
+        assert_eq!(code, 0, "{line}\n{out}\n{err}");
+    }
+    let hash = "ab".repeat(32);
+    let csv = dir.path().join("bank.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "date,project,kind,amount,currency,counterparty,memo,reference,receipt,receipt_hash\n\
+             2026-03-02,hamburg,expense,-120.00,EUR,Venue,Deposit,H-1,inv-7.pdf,{hash}\n\
+             2026-03-09,hamburg,expense,-120.00,EUR,Venue,Deposit,H-2,inv-7.pdf,{hash}\n"
+        ),
+    )
+    .expect("write csv");
+    let csv = csv.display().to_string();
+    for dry in [true, false] {
+        let mut args = vec!["--store", store.as_str(), "import", "csv", csv.as_str()];
+        if dry {
+            args.push("--dry-run");
+        }
+        let (code, out, err) = run(&args);
+        assert_ne!(code, 0, "the second payment of one receipt is refused (dry run {dry}):\n{out}\n{err}");
+        assert!(err.contains("allow") && err.contains("receipt"), "the refusal names the override: {err}");
+        assert!(err.contains("line 3"), "the refusal names the row: {err}");
+    }
+    let v = json(&["--store", &store, "events", "hamburg"]);
+    assert_eq!(v["events"].as_array().expect("events").len(), 2, "nothing was recorded: {v}");
+    let done = json(&["--store", &store, "import", "csv", &csv, "--allow-same-receipt"]);
+    assert_eq!(done["recorded"], 2, "{done}");
+    let v = json(&["--store", &store, "events", "hamburg"]);
+    assert_eq!(v["events"].as_array().expect("events").len(), 4, "both payments recorded: {v}");
+}

@@ -58,6 +58,10 @@ pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
 /// Projects asked for per `ListProjects` page when listing them all.
 pub const PROJECTS_PAGE_SIZE: u32 = 500;
 
+/// Most times [`Client::pending`] and [`Client::trial_balance`] read their list again because it
+/// changed between pages.
+pub const PENDING_RESTARTS_MAX: usize = 8;
+
 /// Most pages of one statement the client reads (each up to `fiscus_proto::ITEMS_BYTES_MAX` of
 /// lines: far more than a chain of lines can take) before it calls the answer wrong.
 pub const STATEMENT_PAGES_MAX: usize = 100_000;
@@ -316,26 +320,78 @@ impl Client {
     }
 
     /// The sponsor-wide trial balance.
+    ///
+    /// Reads every page (`GetTrialBalanceResponse.next_after_account`), each answered from the
+    /// same commit: when a later page answers from another commit, the balance is read again from
+    /// the start, at most [`PENDING_RESTARTS_MAX`] times, then [`ClientError::Answer`].
     pub async fn trial_balance(&self) -> Result<TrialBalance, ClientError> {
-        let r = self.ledger.clone().get_trial_balance(pb::GetTrialBalanceRequest {}).await?.into_inner();
-        Ok(TrialBalance {
-            commit: r.commit,
-            lines: r
-                .lines
-                .iter()
-                .enumerate()
-                .map(|(i, l)| wire::trial_line(&format!("lines[{i}]"), l))
-                .collect::<Result<_, _>>()?,
-            closed_through: wire::closed_through(r.closed_through.as_deref())?,
-        })
+        'again: for _ in 0..PENDING_RESTARTS_MAX {
+            let mut request = pb::GetTrialBalanceRequest::default();
+            let mut balance: Option<TrialBalance> = None;
+            loop {
+                let r = self.ledger.clone().get_trial_balance(request.clone()).await?.into_inner();
+                let lines = r
+                    .lines
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| wire::trial_line(&format!("lines[{i}]"), l))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let all = match balance.as_mut() {
+                    Some(b) if b.commit != r.commit => continue 'again,
+                    Some(b) => b,
+                    None => balance.insert(TrialBalance {
+                        commit: r.commit,
+                        lines: Vec::new(),
+                        closed_through: wire::closed_through(r.closed_through.as_deref())?,
+                    }),
+                };
+                all.lines.extend(lines);
+                if r.next_after_account.is_empty() {
+                    return balance.ok_or_else(|| ClientError::answer("lines", "no page was read"));
+                }
+                let next = (r.next_after_account, r.next_after_currency);
+                if r.lines.is_empty() || next <= (request.after_account.clone(), request.after_currency.clone()) {
+                    return Err(ClientError::answer("next_after_account", "does not move forward"));
+                }
+                (request.after_account, request.after_currency) = next;
+            }
+        }
+        Err(ClientError::answer("commit", "the trial balance changed on every reading"))
     }
 
     /// Expense requests not yet paid or rejected, of one project or of every project readable.
+    ///
+    /// Reads every page (`ListPendingExpensesResponse.next_after`), each answered from the same
+    /// commit: when a later page answers from another commit, the list is read again from the
+    /// start, at most [`PENDING_RESTARTS_MAX`] times, then [`ClientError::Answer`].
     pub async fn pending(&self, project: Option<&ProjectId>) -> Result<Vec<PendingExpense>, ClientError> {
-        let request =
-            pb::ListPendingExpensesRequest { project: project.map(|p| p.as_str().to_owned()).unwrap_or_default() };
-        let r = self.ledger.clone().list_pending_expenses(request).await?.into_inner();
-        r.expenses.iter().enumerate().map(|(i, p)| wire::pending(&format!("expenses[{i}]"), p)).collect()
+        let project = project.map(|p| p.as_str().to_owned()).unwrap_or_default();
+        'again: for _ in 0..PENDING_RESTARTS_MAX {
+            let mut out: Vec<PendingExpense> = Vec::new();
+            let (mut after, mut commit) = (None::<pb::Position>, None);
+            loop {
+                let request = pb::ListPendingExpensesRequest { project: project.clone(), after: after.clone() };
+                let r = self.ledger.clone().list_pending_expenses(request).await?.into_inner();
+                if commit.is_some_and(|c| c != r.commit) {
+                    continue 'again;
+                }
+                commit = Some(r.commit);
+                for (i, p) in r.expenses.iter().enumerate() {
+                    out.push(wire::pending(&format!("expenses[{i}]"), p)?);
+                }
+                match r.next_after {
+                    None => return Ok(out),
+                    Some(next) => {
+                        let moves = after.as_ref().is_none_or(|a| (&next.project, next.seq) > (&a.project, a.seq));
+                        if r.expenses.is_empty() || !moves {
+                            return Err(ClientError::answer("next_after", "does not move forward"));
+                        }
+                        after = Some(next);
+                    }
+                }
+            }
+        }
+        Err(ClientError::answer("commit", "the pending list changed on every reading"))
     }
 
     /// Commits after `after_commit` (catch-up), then each new one (live); of one project or all.
