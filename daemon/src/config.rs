@@ -12,7 +12,15 @@
 //! request_bytes_max = 4194304
 //! commit_events_max = 1000
 //! connections_max = 1024
+//!
+//! [[witnesses]]
+//! name = "auditor"
+//! url = "http://witness.example:7380"
+//! key = "witness.example/w1+1b2c3d4e+BC..."
 //! ```
+//!
+//! Each `[[witnesses]]` entry is a C2SP tlog-witness every new checkpoint is submitted to (see
+//! `witnesses.rs` for its fields and the submission).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,6 +31,7 @@ use fiscus_ledger::store::GROUP_REQUESTS_MAX;
 use serde::Deserialize;
 
 use crate::access::LogFormat;
+use crate::witnesses::{Witness, WitnessConfig};
 
 /// Where `fiscusd` listens when neither a flag nor the config file says: loopback only.
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:7878";
@@ -54,6 +63,14 @@ pub enum ConfigError {
     Range {
         /// The setting.
         setting: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A `[[witnesses]]` entry cannot be used.
+    #[error("config file: {field}: {message}")]
+    Witness {
+        /// The field, as `witnesses[<index>].<name>`.
+        field: String,
         /// What is wrong.
         message: String,
     },
@@ -199,6 +216,9 @@ pub struct FileConfig {
     /// The limits.
     #[serde(default)]
     pub limits: Limits,
+    /// The witnesses each new checkpoint is submitted to.
+    #[serde(default)]
+    pub witnesses: Vec<WitnessConfig>,
 }
 
 impl FileConfig {
@@ -257,6 +277,8 @@ pub struct Settings {
     pub log_origin: String,
     /// The limits.
     pub limits: Limits,
+    /// The witnesses each new checkpoint is submitted to (checked).
+    pub witnesses: Vec<Witness>,
 }
 
 impl Settings {
@@ -296,7 +318,9 @@ impl Settings {
         // A smaller page limit without a default of its own lowers the default with it.
         limits.page_size_default = limits.page_size_default.min(limits.page_size_max);
         limits.check()?;
-        Ok(Settings { data, listen, tokens, tls, log_format, log_origin, limits })
+        let witnesses = crate::witnesses::resolve(&file.witnesses)
+            .map_err(|e| ConfigError::Witness { field: e.field, message: e.message })?;
+        Ok(Settings { data, listen, tokens, tls, log_format, log_origin, limits, witnesses })
     }
 }
 
@@ -334,5 +358,25 @@ mod tests {
         assert!(matches!(Settings::merge(flags.clone(), file), Err(ConfigError::Range { .. })));
         let half_tls = Flags { tls_cert: Some("/c".into()), ..flags };
         assert!(matches!(Settings::merge(half_tls, FileConfig::default()), Err(ConfigError::Missing(_))));
+    }
+
+    #[test]
+    fn a_bad_witness_entry_is_refused_naming_its_field() {
+        let w = fiscus_tlog::Cosigner::from_seed("witness.example/w1", [1; 32]).unwrap().verifier_key();
+        let flags = Flags { data: Some("/d".into()), tokens: Some("/t".into()), ..Flags::default() };
+        let file: FileConfig = toml::from_str(&format!(
+            "[[witnesses]]\nname = \"a\"\nurl = \"http://127.0.0.1:7380\"\nkey = \"{w}\"\n\
+             [[witnesses]]\nname = \"b\"\nurl = \"http://127.0.0.1:7381\"\nkey = \"not a key\"\n"
+        ))
+        .expect("parses");
+        let error = Settings::merge(flags.clone(), file).unwrap_err().to_string();
+        assert!(error.contains("witnesses[1].key"), "{error}");
+        let file: FileConfig =
+            toml::from_str(&format!("[[witnesses]]\nname = \"a\"\nurl = \"http://127.0.0.1:7380\"\nkey = \"{w}\"\n"))
+                .expect("parses");
+        assert_eq!(Settings::merge(flags, file).expect("settings").witnesses.len(), 1);
+        assert!(
+            toml::from_str::<FileConfig>("[[witnesses]]\nname = \"a\"\nurl = \"u\"\nkey = \"k\"\nport = 1\n").is_err()
+        );
     }
 }

@@ -24,6 +24,7 @@ mod state;
 mod status;
 mod subscribe;
 use fiscus_tokens as tokens;
+mod witnesses;
 mod writer;
 
 use std::net::SocketAddr;

@@ -126,6 +126,13 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     }
     let damage = store.damage().to_vec();
     let writer = Writer::spawn(store, limits.queue_depth_max, limits.group_requests_max)?;
+    // Each new checkpoint goes to the configured witnesses from tasks of their own.
+    crate::witnesses::spawn(
+        settings.witnesses.clone(),
+        writer.log.clone(),
+        writer.reader.clone(),
+        writer.handle.clone(),
+    );
     let (stop, stopping) = watch::channel(false);
     let shared = Arc::new(Shared {
         snapshot: writer.snapshot.clone(),

@@ -36,6 +36,8 @@ enum Job {
     Commit { request: CommitRequest, reply: oneshot::Sender<Result<Committed, LedgerError>> },
     /// Verify the whole store (between groups, so the scans see one consistent store).
     Verify { reply: oneshot::Sender<Result<Replayed, LedgerError>> },
+    /// Append verified cosignature lines to the stored checkpoint of `size` (`witnesses.rs`).
+    Cosign { size: u64, lines: Vec<fiscus_tlog::NoteSignature>, reply: oneshot::Sender<Result<(), LedgerError>> },
     /// Finish what is queued before this, then close the store and end.
     Stop,
 }
@@ -44,6 +46,15 @@ enum Job {
 #[derive(Clone)]
 pub struct WriterHandle {
     queue: mpsc::Sender<Job>,
+}
+
+/// Why a job was not taken onto the writer's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    /// The queue is full (commits come first): try again later.
+    Full,
+    /// The writer has ended.
+    Closed,
 }
 
 /// The latest published state, for readers.
@@ -162,6 +173,25 @@ impl WriterHandle {
     }
 }
 
+impl WriterHandle {
+    /// Offers the writer the cosignature lines `lines` (each already verified against its
+    /// witness's key) to append to the stored checkpoint of `size`, without waiting for room in
+    /// the queue; the answer says once they are stored (synced). A size without a stored
+    /// checkpoint, or a store that refuses writes, is an error.
+    pub fn add_cosignatures(
+        &self,
+        size: u64,
+        lines: Vec<fiscus_tlog::NoteSignature>,
+    ) -> Result<oneshot::Receiver<Result<(), LedgerError>>, Offer> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.try_send(Job::Cosign { size, lines, reply }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => Offer::Full,
+            mpsc::error::TrySendError::Closed(_) => Offer::Closed,
+        })?;
+        Ok(answer)
+    }
+}
+
 fn now_us() -> i64 {
     let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
@@ -183,6 +213,7 @@ fn run(
     let mut requests: Vec<CommitRequest> = Vec::with_capacity(group_max);
     let mut replies: Vec<oneshot::Sender<Result<Committed, LedgerError>>> = Vec::with_capacity(group_max);
     let mut verifies: Vec<oneshot::Sender<Result<Replayed, LedgerError>>> = Vec::new();
+    let mut cosigns = Vec::new();
     let mut stopping = false;
     while !stopping {
         let Some(first) = jobs.blocking_recv() else { break };
@@ -196,6 +227,7 @@ fn run(
                     replies.push(reply);
                 }
                 Job::Verify { reply } => verifies.push(reply),
+                Job::Cosign { size, lines, reply } => cosigns.push((size, lines, reply)),
                 Job::Stop => {
                     stopping = true;
                     break;
@@ -208,6 +240,9 @@ fn run(
         }
         if !requests.is_empty() {
             commit_group(&mut store, &publish, &refuse, &mut requests, &mut replies);
+        }
+        for (size, lines, reply) in cosigns.drain(..) {
+            let _ = reply.send(add_cosignatures(&mut store, size, &lines));
         }
         for reply in verifies.drain(..) {
             let started = Instant::now();
@@ -298,6 +333,22 @@ fn commit_group(
     }
     requests.clear();
     replies.clear();
+}
+
+/// Appends verified cosignature lines to the stored checkpoint of `size`, unless the store refuses
+/// writes.
+fn add_cosignatures(store: &mut Store, size: u64, lines: &[fiscus_tlog::NoteSignature]) -> Result<(), LedgerError> {
+    if let Some(why) = store.refuses_writes() {
+        return Err(LedgerError::ReadOnly(why.to_owned()));
+    }
+    match store.add_cosignatures(size, lines)? {
+        Some(_) => Ok(()),
+        None => Err(LedgerError::Corrupt {
+            project: fiscus_ledger::log::LOG_NAME.to_owned(),
+            seq: size,
+            problem: "no checkpoint of this size is stored to add cosignatures to".to_owned(),
+        }),
+    }
 }
 
 /// The answer (a [`LedgerError::ReadOnly`] message, so `UNAVAILABLE`) to every request of a group

@@ -27,4 +27,5 @@ mod tamper;
 mod tlog;
 mod tls;
 mod tokens_file;
+mod witness;
 mod writer_failure;

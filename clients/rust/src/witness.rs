@@ -70,6 +70,12 @@ pub async fn add_checkpoint(
     }
 }
 
+/// Checks that `url` is a submission prefix [`add_checkpoint`] can use
+/// (`http://host[:port][/prefix]`, no user information, no query), as a config is read.
+pub fn check_url(url: &str) -> Result<(), WitnessCallError> {
+    Target::parse(url).map(|_| ())
+}
+
 /// A parsed submission prefix.
 struct Target {
     authority: String,
