@@ -20,7 +20,8 @@
 //! with `try_send` (a full queue is left to the commits, and the storing is tried again), at most
 //! once per witness and `interval_ms`.
 //!
-//! The size a witness holds is learnt from its answers: 0 at first, the checkpoint's size after a
+//! A checkpoint that already holds a valid cosignature by the witness (after a restart) is not
+//! submitted again. The size a witness holds is learnt from its answers: 0 at first, the checkpoint's size after a
 //! cosignature, and the size a 409 Conflict answer names (then the proof from that size is sent at
 //! once, a few times at most). A witness that holds a size past the log's, refuses, answers no
 //! valid cosignature, or cannot be reached is logged in words and tried again after a pause that
@@ -182,6 +183,10 @@ async fn submit_loop(witness: Witness, mut log: watch::Receiver<LogSnapshot>, re
                 info!(witness = %witness.name, size, "the witness cosigned the checkpoint; cosignature stored");
                 tokio::time::sleep(witness.interval).await;
             }
+            Ok(Stored::Already) => {
+                cosigned = size;
+                info!(witness = %witness.name, size, "the stored checkpoint already holds this witness's cosignature");
+            }
             Ok(Stored::WriterGone) => return,
             Err(why) => {
                 backoff = backoff.saturating_mul(2).min(BACKOFF_MAX);
@@ -201,6 +206,8 @@ async fn submit_loop(witness: Witness, mut log: watch::Receiver<LogSnapshot>, re
 /// What became of a cosignature.
 enum Stored {
     Yes,
+    /// The stored checkpoint already held a valid cosignature by the witness (a restart).
+    Already,
     WriterGone,
 }
 
@@ -228,7 +235,12 @@ async fn submit(
         .await
         .map_err(|e| format!("reading the checkpoint of size {size}: {e}"))?
         .ok_or_else(|| format!("no checkpoint of size {size} is stored"))?;
-    let body = Note::parse(&note).map_err(|e| format!("the stored checkpoint of size {size}: {e}"))?.text;
+    let parsed = Note::parse(&note).map_err(|e| format!("the stored checkpoint of size {size}: {e}"))?;
+    if !valid_cosignatures(&parsed.text, &witness.key, &parsed.signatures).is_empty() {
+        // Cosigned before a restart: another line by the same witness would add nothing.
+        return Ok(Stored::Already);
+    }
+    let body = parsed.text;
     // The checkpoint as signed by the log alone: the witness cosigns the body, and other
     // witnesses' lines are none of its business.
     let plain = note_without_cosignatures(&note).unwrap_or_else(|| note.clone());

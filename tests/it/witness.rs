@@ -225,12 +225,32 @@ async fn both_witnesses_cosign_and_a_stopped_one_stops_nothing_but_its_quorum() 
     let (ok, out) = verify_bundle(&first, &log_key, &two_of_two);
     assert!(ok, "2-of-2 accepts the bundle cosigned by both: {out}");
 
-    // Witness two stops: commits go on, health stays SERVING, witness one cosigns the new ones.
+    // A restart submits nothing the stored checkpoint already holds: still one line each.
+    let status = d.stop();
+    assert!(status.success());
+    let d = Daemon::spawn(dir.clone(), t.clone(), &["--config", config.to_str().unwrap()]).await;
+    let started = Instant::now();
+    while d.log().matches("already holds this witness's cosignature").count() < 2 {
+        assert!(started.elapsed() < COSIGN_DEADLINE, "the restart did not look at the stored lines:\n{}", d.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut admin = d.ledger(Some(&t.admin)).await;
+    let mut audit = d.audit(Some(&t.auditor)).await;
+    let (_, again) = checkpoint(&mut audit, size).await;
+    assert_eq!((lines_by(&again, &w1.key), lines_by(&again, &w2.key)), (1, 1), "one line each:\n{again}");
+
+    // Witness two stops: commits go on, health stays SERVING, witness one cosigns the new ones
+    // (learning the size it holds from its 409 answer, this fiscusd being new).
     w2.stop();
     commit_contributions(&mut admin, "b", 3).await;
     let only_one = Policy::k_of_n(vec![log.clone()], vec![w1.key.clone()], 1).unwrap();
     let (later, latest) = wait_cosigned(&d, &mut audit, &only_one, size + 3).await;
     assert_eq!(lines_by(&latest, &w2.key), 0, "{latest}");
+    assert!(
+        d.log().lines().any(|l| l.contains("witness=one") && l.contains("holds another size")),
+        "witness one's size learnt from its 409:\n{}",
+        d.log()
+    );
     assert!(both.verify_checkpoint(&latest, ORIGIN).is_err(), "2-of-2 refuses a checkpoint witness two missed");
     assert_eq!(d.health("fiscus.v1.Ledger").await, ServingStatus::Serving as i32);
     assert_eq!(d.health("").await, ServingStatus::Serving as i32);
