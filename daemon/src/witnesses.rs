@@ -240,10 +240,11 @@ async fn submit(
         // Cosigned before a restart: another line by the same witness would add nothing.
         return Ok(Stored::Already);
     }
+    // The checkpoint as signed by the log alone (its line comes first; cosignatures are appended
+    // after it): the witness cosigns the body, and other witnesses' lines are none of its business.
+    let plain =
+        Note { text: parsed.text.clone(), signatures: parsed.signatures.into_iter().take(1).collect() }.to_text();
     let body = parsed.text;
-    // The checkpoint as signed by the log alone: the witness cosigns the body, and other
-    // witnesses' lines are none of its business.
-    let plain = note_without_cosignatures(&note).unwrap_or_else(|| note.clone());
     for _ in 0..CALLS_PER_CHECKPOINT_MAX {
         let old = *held;
         if old > size {
@@ -277,10 +278,12 @@ async fn submit(
                 *held = size;
                 return store(writer, size, valid).await;
             }
-            Err(WitnessCallError::SizeConflict { size: theirs }) => {
+            Err(WitnessCallError::SizeConflict { size: theirs }) if theirs <= size => {
                 info!(witness = %witness.name, holds = theirs, size, "the witness holds another size; sending the proof from it");
                 *held = theirs;
             }
+            // Past the log's size: refused at the top of the next turn.
+            Err(WitnessCallError::SizeConflict { size: theirs }) => *held = theirs,
             Err(e @ WitnessCallError::Refused { status: 409 | 422, .. }) => {
                 return Err(format!(
                     "{e} (it refuses a checkpoint that is not consistent with the one it holds for this log: a fork, \
@@ -291,14 +294,6 @@ async fn submit(
         }
     }
     Err(format!("its size changed {CALLS_PER_CHECKPOINT_MAX} times in a row"))
-}
-
-/// The note `text` with only its first signature line (the log's: a stored checkpoint is signed
-/// by the log first, cosignatures are appended after it).
-fn note_without_cosignatures(text: &str) -> Option<String> {
-    let mut note = Note::parse(text).ok()?;
-    note.signatures.truncate(1);
-    Some(note.to_text())
 }
 
 /// Hands `lines` to the writer to be stored with the checkpoint of `size`, trying again a few
