@@ -2,8 +2,10 @@
 //! serve` processes on loopback ports chosen at run time. Each new checkpoint ends up cosigned by
 //! both (`GetCheckpoint`, latest and of a size), a 2-of-2 policy accepts the bundle made from it; a
 //! stopped witness stops nothing else (commits go on, health stays SERVING) and only a 1-of-2
-//! policy accepts then; a witness that holds a forked history of the log refuses, and nothing of it
-//! is stored; a bad `[[witnesses]]` entry stops the start, naming its field.
+//! policy accepts then; a restart submits nothing already cosigned; a witness that holds a forked
+//! history of the log refuses, and nothing of it is stored; one that never answers is given up
+//! after its timeout and holds up nothing; a bad `[[witnesses]]` entry stops the start, naming its
+//! field.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -353,4 +355,45 @@ async fn a_bad_witness_entry_stops_the_start_naming_its_field() {
     std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut err).unwrap();
     assert!(!status.success());
     assert!(err.contains("witnesses[0].key") && err.contains("cosigner key"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_witness_that_never_answers_holds_up_nothing() {
+    // A "witness" that takes connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(1_000) {
+            let Ok(stream) = stream else { break };
+            held.push(stream);
+        }
+    });
+    let key = fiscus_tlog::Cosigner::from_seed("witness.example/silent", [9; 32]).unwrap().verifier_key();
+    let (dir, tokens) = Daemon::prepare();
+    let config = dir.path().join("fiscusd.toml");
+    std::fs::write(
+        &config,
+        format!("[[witnesses]]\nname = \"silent\"\nurl = \"http://{addr}\"\nkey = \"{key}\"\ntimeout_ms = 300\ninterval_ms = 50\n"),
+    )
+    .unwrap();
+    let d = Daemon::spawn(dir.clone(), tokens, &["--config", config.to_str().unwrap()]).await;
+    let t = d.tokens.clone();
+    let mut admin = d.ledger(Some(&t.admin)).await;
+    open(&mut admin, OWN_PROJECT, 500).await;
+    commit_contributions(&mut admin, "a", 10).await;
+    // The call is given up after its timeout, in words, and tried again later.
+    let started = Instant::now();
+    while !d.log().lines().any(|l| l.contains("witness=silent") && l.contains("no answer within 300 ms")) {
+        assert!(started.elapsed() < COSIGN_DEADLINE, "no timeout logged:\n{}", d.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    commit_contributions(&mut admin, "b", 3).await;
+    assert_eq!(d.health("fiscus.v1.Ledger").await, ServingStatus::Serving as i32);
+    let mut audit = d.audit(Some(&t.auditor)).await;
+    let (size, latest) = checkpoint(&mut audit, 0).await;
+    assert_eq!(size, 14);
+    assert_eq!(Note::parse(&latest).unwrap().signatures.len(), 1, "the log's signature only:\n{latest}");
+    let status = d.stop();
+    assert!(status.success(), "a clean stop with a submission in flight: {status}");
 }
