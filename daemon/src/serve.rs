@@ -74,6 +74,15 @@ pub fn run(settings: Settings) -> ExitCode {
 
 async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     let limits = settings.limits.clone();
+    // Before anything makes the folder: a path with no store is refused unless asked to create.
+    if !settings.create && !fiscus_ledger::store::present(&settings.data) {
+        return Err(format!(
+            "no store in {}: to make a new, empty store there give --create (or `create = true` in the config); \
+             to serve existing books, give --data the folder that holds them",
+            settings.data.display()
+        )
+        .into());
+    }
     for warning in private_files(&settings)? {
         warn!("{warning}");
     }

@@ -21,6 +21,7 @@ mod race;
 mod receipts;
 mod restart;
 mod rpc;
+mod store_open;
 mod subscribe;
 mod support;
 mod tamper;

@@ -80,6 +80,7 @@ pub fn refused_start(dir: &Path) -> (Option<i32>, String) {
     let mut child = under_umask_022(fiscusd_bin())
         .arg("--data")
         .arg(dir.join("data"))
+        .arg("--create")
         .arg("--tokens")
         .arg(dir.join("tokens.toml"))
         .args(["--listen", "127.0.0.1:0"])
@@ -194,6 +195,7 @@ impl Daemon {
         let mut child = command
             .arg("--data")
             .arg(dir.path().join("data"))
+            .arg("--create")
             .arg("--tokens")
             .arg(dir.path().join("tokens.toml"))
             .args(["--listen", listen])

@@ -41,6 +41,7 @@ use crate::record::KindSpec;
 const AFTER_HELP: &str = "\
 Examples:
   fiscus demo                                   a sponsor's year on a temporary store
+  fiscus --store ./books init                   make a new local store
   fiscus --store ./books projects               read a local store
   export FISCUS_SERVER=http://127.0.0.1:7878 FISCUS_TOKEN_FILE=~/.config/fiscus/token
   fiscus balance rustconf-2026                  a project's balances from fiscusd
@@ -85,10 +86,15 @@ struct Target {
     /// Name expected in fiscusd's certificate, when it is not the URL's host.
     #[arg(long, global = true, value_name = "NAME")]
     tls_domain: Option<String>,
-    /// Work on the embedded store in DIR instead of a daemon (local and offline use; created when
-    /// absent; takes precedence over --server).
+    /// Work on the embedded store in DIR instead of a daemon (local and offline use; takes
+    /// precedence over --server). A DIR with no store is refused unless --create is given (or
+    /// `fiscus --store DIR init` made it).
     #[arg(long, env = "FISCUS_STORE", global = true, value_name = "DIR")]
     store: Option<PathBuf>,
+    /// With --store: make a new, empty store in DIR when it holds none (an existing store is
+    /// opened as it is).
+    #[arg(long, global = true)]
+    create: bool,
     /// With --store: the actor recorded for events written locally.
     #[arg(long, global = true, default_value = "local", value_name = "NAME")]
     actor: String,
@@ -221,6 +227,9 @@ enum Command {
         #[arg(long)]
         limit: Option<u64>,
     },
+    /// Make a new, empty store in the folder given with --store (nothing is changed when one is
+    /// there already).
+    Init,
     /// Manage fiscusd's bearer tokens file.
     Token {
         #[command(subcommand)]
@@ -465,6 +474,10 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
         Command::Tail { project, after, limit } => {
             commands::tail(&connect(t).await?, project.as_deref(), after, limit, json).await
         }
+        Command::Init => {
+            let dir = t.store.as_deref().ok_or_else(|| Failure::usage("fiscus init needs --store DIR"))?;
+            backend::init(dir, json)
+        }
     }
 }
 
@@ -478,7 +491,7 @@ fn no_target() -> Failure {
 /// Opens the store (`--store`) or connects to the daemon (`--server`).
 async fn connect(t: &Target) -> Result<backend::Backend, Failure> {
     if let Some(dir) = &t.store {
-        return backend::Backend::local(dir, &t.actor);
+        return backend::Backend::local(dir, &t.actor, t.create);
     }
     let Some(url) = &t.server else { return Err(no_target()) };
     let tls_ca = match &t.tls_ca {
