@@ -23,6 +23,7 @@ mod slots;
 mod state;
 mod status;
 mod subscribe;
+mod tls;
 use fiscus_tokens as tokens;
 mod writer;
 

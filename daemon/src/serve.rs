@@ -20,7 +20,7 @@ use fiscus_proto::pb::ledger_server::LedgerServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tracing::{error, info, warn};
 
@@ -86,6 +86,8 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     for warning in private_files(&settings)? {
         warn!("{warning}");
     }
+    // A certificate no client can accept is refused now, in words, not at every handshake.
+    let tls = settings.tls.as_ref().map(crate::tls::server_config).transpose()?;
     let tokens = crate::tokens::load(&settings.tokens)?;
     if tokens.is_empty() {
         warn!(tokens = %settings.tokens.display(), "the tokens file holds no token: every call will be refused");
@@ -177,12 +179,8 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
         .http2_keepalive_timeout(Some(ms(limits.keepalive_timeout_ms)))
         .layer(AccessLogLayer::new(settings.log_format))
         .layer(tower::util::MapResponseLayer::new(oversize_is_resource_exhausted::<tonic::body::Body>));
-    if let Some(tls) = &settings.tls {
-        let cert = std::fs::read(&tls.cert).map_err(|e| format!("{}: {e}", tls.cert.display()))?;
-        let key = std::fs::read(&tls.key).map_err(|e| format!("{}: {e}", tls.key.display()))?;
-        let tls =
-            ServerTlsConfig::new().identity(Identity::from_pem(cert, key)).timeout(ms(limits.tls_handshake_timeout_ms));
-        builder = builder.tls_config(tls)?;
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls.timeout(ms(limits.tls_handshake_timeout_ms)))?;
     }
     let local = listener.local_addr()?;
     let router = builder

@@ -27,5 +27,6 @@ mod support;
 mod tamper;
 mod tlog;
 mod tls;
+mod tls_recipe;
 mod tokens_file;
 mod writer_failure;

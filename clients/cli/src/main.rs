@@ -387,7 +387,29 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     let no_token = cli.target.store.is_none() && cli.target.token.is_none() && cli.target.token_file.is_none();
-    run_command(cli).await.map_err(|e| match e {
+    let plaintext = cli.target.server.clone().filter(|url| cli.target.store.is_none() && url.starts_with("http://"));
+    let result = run_command(cli).await;
+    // A plaintext call to a TLS port fails in HTTP/2 ("h2 protocol error"): when the server answers
+    // a TLS handshake, say to use https://.
+    let result = match (result, plaintext) {
+        (
+            Err(Failure::Client(
+                e @ (fiscus_client::ClientError::Connect { .. }
+                | fiscus_client::ClientError::Status {
+                    code:
+                        fiscus_client::Code::Internal | fiscus_client::Code::Unknown | fiscus_client::Code::Unavailable,
+                    ..
+                }),
+            )),
+            Some(url),
+        ) if fiscus_client::tls::speaks_tls(&url).await => Err(Failure::other(format!(
+            "{e}\nfiscusd at {url} serves TLS: use https://{} (with --tls-ca CA.pem when its certificate is signed \
+             by a CA of your own)",
+            url.trim_start_matches("http://")
+        ))),
+        (result, _) => result,
+    };
+    result.map_err(|e| match e {
         // The server's "no bearer token" says what is missing, not how to give it.
         Failure::Client(fiscus_client::ClientError::Status { code: fiscus_client::Code::Unauthenticated, .. })
             if no_token =>
