@@ -132,8 +132,9 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     for d in &report.damage {
         error!(project = %d.project, seq = d.seq, problem = %d.problem, "chain failed verification");
     }
-    if !report.damage.is_empty() {
-        error!("writes are refused until an operator acts; reads of intact projects go on");
+    let damaged = !report.damage.is_empty();
+    if damaged {
+        error!("writes are refused until an operator acts; reads of intact projects go on: health NOT_SERVING");
     }
     let damage = store.damage().to_vec();
     let writer = Writer::spawn(store, limits.queue_depth_max, limits.group_requests_max)?;
@@ -195,10 +196,13 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
         let _ = until.wait_for(|stop| *stop).await;
     }));
     let signal = shutdown_signal();
-    health.set_service_status("", ServingStatus::Serving).await;
-    for s in SERVICES {
-        health.set_service_status(s, ServingStatus::Serving).await;
-    }
+    // A store that failed verification is served read-only until an operator acts (DESIGN.md,
+    // "Store"): the server as a whole and Ledger (whose writes are refused) say NOT_SERVING, as
+    // after a failed write; Audit, where the damage is examined, and the reads go on.
+    let writes = if damaged { ServingStatus::NotServing } else { ServingStatus::Serving };
+    health.set_service_status("", writes).await;
+    health.set_service_status(fiscus_proto::pb::ledger_server::SERVICE_NAME, writes).await;
+    health.set_service_status(fiscus_proto::pb::audit_server::SERVICE_NAME, ServingStatus::Serving).await;
     // Disk trouble: once a write has failed the store refuses writes until a restart, and health
     // says so (the server as a whole and Ledger NOT_SERVING, so that a supervisor restarts fiscusd);
     // Audit and the reads go on from the last published snapshot.

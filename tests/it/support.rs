@@ -234,7 +234,9 @@ impl Daemon {
             assert!(started.elapsed() < START_DEADLINE, "no SERVING in time; log:\n{}", self.log());
             if let Ok(channel) = self.endpoint().connect().await {
                 let mut health = HealthClient::new(channel);
-                let asked = HealthCheckRequest { service: "fiscus.v1.Ledger".into() };
+                // Audit is SERVING once fiscusd serves, even on a damaged store (read-only: the
+                // server and Ledger are NOT_SERVING then).
+                let asked = HealthCheckRequest { service: "fiscus.v1.Audit".into() };
                 if let Ok(r) = health.check(asked).await {
                     if r.get_ref().status == ServingStatus::Serving as i32 {
                         return;
