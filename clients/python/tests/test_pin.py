@@ -7,6 +7,7 @@ checkpoint replayed as newer, another root for a kept size, a consistency proof 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import subprocess
@@ -90,6 +91,26 @@ def test_a_pinned_verification_proves_the_head_and_keeps_the_checkpoint(daemon: 
             fiscus.verify_project(own, "conf-b", pin=key)
     with daemon.client(daemon.tokens.auditor) as auditor:
         assert fiscus.verify_project(auditor, "conf-b", pin=key).head_seq == 1
+
+
+def test_the_async_client_verifies_under_a_pin_too(daemon: Daemon, tmp_path: Path) -> None:
+    with daemon.admin() as a:
+        open_project(a, OWN_PROJECT)
+    grow(daemon, 2, "a")
+    key = verifier_key(daemon)
+    state = tmp_path / "checkpoint"
+
+    async def run() -> tuple[fiscus.VerifiedProject, fiscus.VerifiedProject]:
+        async with fiscus.AsyncClient(daemon.address, daemon.tokens.auditor) as client:
+            first = await fiscus.verify_project_async(client, OWN_PROJECT, pin=key, state=state)
+            grow(daemon, 1, "b")
+            return first, await fiscus.verify_project_async(client, OWN_PROJECT, pin=key, state=state)
+
+    first, second = asyncio.run(run())
+    assert first.head_seq == 3 and second.head_seq == 4
+    assert first.checkpoint is not None and second.checkpoint is not None
+    assert second.checkpoint.size == first.checkpoint.size + 1
+    assert state.read_text() == second.checkpoint.note
 
 
 @dataclass
