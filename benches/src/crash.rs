@@ -848,6 +848,7 @@ impl Daemon {
         let mut child = Command::new(fiscusd)
             .arg("--data")
             .arg(dir.join("data"))
+            .arg("--create")
             .arg("--tokens")
             .arg(dir.join("tokens.toml"))
             .args(["--listen", "127.0.0.1:0"])

@@ -123,6 +123,7 @@ async fn measure(
     daemon
         .arg("--data")
         .arg(dir.join("data"))
+        .arg("--create")
         .arg("--tokens")
         .arg(&tokens)
         .args(["--listen", "127.0.0.1:0"])

@@ -213,6 +213,10 @@ pub struct FileConfig {
     /// The transparency log's origin line (the first line of every checkpoint, and the name of
     /// its signing key).
     pub log_origin: Option<String>,
+    /// Make a new, empty store when `data` holds none (`--create`); without it such a folder is
+    /// refused, so that a mistyped path never serves empty books.
+    #[serde(default)]
+    pub create: bool,
     /// The limits.
     #[serde(default)]
     pub limits: Limits,
@@ -249,6 +253,8 @@ pub struct Flags {
     pub log_origin: Option<String>,
     /// `--config`.
     pub config: Option<PathBuf>,
+    /// `--create`.
+    pub create: bool,
 }
 
 /// Certificate and key files for TLS.
@@ -263,8 +269,10 @@ pub struct TlsFiles {
 /// The resolved settings of a running daemon.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// The store's directory (created on first start).
+    /// The store's directory (a new store is made there only with `create`).
     pub data: PathBuf,
+    /// Make a new store when `data` holds none.
+    pub create: bool,
     /// Address to listen on.
     pub listen: SocketAddr,
     /// The tokens file.
@@ -320,7 +328,8 @@ impl Settings {
         limits.check()?;
         let witnesses = crate::witnesses::resolve(&file.witnesses)
             .map_err(|e| ConfigError::Witness { field: e.field, message: e.message })?;
-        Ok(Settings { data, listen, tokens, tls, log_format, log_origin, limits, witnesses })
+        let create = flags.create || file.create;
+        Ok(Settings { data, create, listen, tokens, tls, log_format, log_origin, limits, witnesses })
     }
 }
 

@@ -1,7 +1,7 @@
 //! `fiscusd`, the Fiscus daemon: the command line.
 //!
-//! - `fiscusd --data DIR --tokens FILE [--listen ADDR] [--tls-cert F --tls-key F] [--log-format text|json]
-//!   [--config F]`
+//! - `fiscusd --data DIR [--create] --tokens FILE [--listen ADDR] [--tls-cert F --tls-key F]
+//!   [--log-format text|json] [--config F]`
 //!   serves the Ledger and Audit services, gRPC health and reflection (see `serve.rs`);
 //! - `fiscusd token add --tokens FILE --role ROLE [--name NAME]` makes a token and prints it once;
 //! - `fiscusd token list --tokens FILE` lists the names and roles of the tokens file;
@@ -23,6 +23,7 @@ mod slots;
 mod state;
 mod status;
 mod subscribe;
+mod tls;
 use fiscus_tokens as tokens;
 mod witnesses;
 mod writer;
@@ -55,9 +56,13 @@ struct Cli {
 /// Settings of the server (each may also come from `--config`).
 #[derive(Args, Debug)]
 struct ServeArgs {
-    /// Directory of the store (created on first start).
+    /// Directory of the store (made only with --create).
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
+    /// Make a new, empty store when --data holds none (without it such a folder is refused, so
+    /// that a mistyped path never serves empty books); an existing store is opened as it is.
+    #[arg(long)]
+    create: bool,
     /// Address to listen on [default: 127.0.0.1:7878]; port 0 picks a free port.
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
@@ -139,6 +144,7 @@ fn main() -> ExitCode {
                 log_format: cli.serve.log_format,
                 log_origin: cli.serve.log_origin,
                 config: cli.serve.config,
+                create: cli.serve.create,
             };
             match Settings::resolve(flags) {
                 Ok(settings) => serve::run(settings),

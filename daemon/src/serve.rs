@@ -20,7 +20,7 @@ use fiscus_proto::pb::ledger_server::LedgerServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tracing::{error, info, warn};
 
@@ -74,9 +74,20 @@ pub fn run(settings: Settings) -> ExitCode {
 
 async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     let limits = settings.limits.clone();
+    // Before anything makes the folder: a path with no store is refused unless asked to create.
+    if !settings.create && !fiscus_ledger::store::present(&settings.data) {
+        return Err(format!(
+            "no store in {}: to make a new, empty store there give --create (or `create = true` in the config); \
+             to serve existing books, give --data the folder that holds them",
+            settings.data.display()
+        )
+        .into());
+    }
     for warning in private_files(&settings)? {
         warn!("{warning}");
     }
+    // A certificate no client can accept is refused now, in words, not at every handshake.
+    let tls = settings.tls.as_ref().map(crate::tls::server_config).transpose()?;
     let tokens = crate::tokens::load(&settings.tokens)?;
     if tokens.is_empty() {
         warn!(tokens = %settings.tokens.display(), "the tokens file holds no token: every call will be refused");
@@ -121,8 +132,9 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     for d in &report.damage {
         error!(project = %d.project, seq = d.seq, problem = %d.problem, "chain failed verification");
     }
-    if !report.damage.is_empty() {
-        error!("writes are refused until an operator acts; reads of intact projects go on");
+    let damaged = !report.damage.is_empty();
+    if damaged {
+        error!("writes are refused until an operator acts; reads of intact projects go on: health NOT_SERVING");
     }
     let damage = store.damage().to_vec();
     let writer = Writer::spawn(store, limits.queue_depth_max, limits.group_requests_max)?;
@@ -175,12 +187,8 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
         .http2_keepalive_timeout(Some(ms(limits.keepalive_timeout_ms)))
         .layer(AccessLogLayer::new(settings.log_format))
         .layer(tower::util::MapResponseLayer::new(oversize_is_resource_exhausted::<tonic::body::Body>));
-    if let Some(tls) = &settings.tls {
-        let cert = std::fs::read(&tls.cert).map_err(|e| format!("{}: {e}", tls.cert.display()))?;
-        let key = std::fs::read(&tls.key).map_err(|e| format!("{}: {e}", tls.key.display()))?;
-        let tls =
-            ServerTlsConfig::new().identity(Identity::from_pem(cert, key)).timeout(ms(limits.tls_handshake_timeout_ms));
-        builder = builder.tls_config(tls)?;
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls.timeout(ms(limits.tls_handshake_timeout_ms)))?;
     }
     let local = listener.local_addr()?;
     let router = builder
@@ -195,10 +203,13 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
         let _ = until.wait_for(|stop| *stop).await;
     }));
     let signal = shutdown_signal();
-    health.set_service_status("", ServingStatus::Serving).await;
-    for s in SERVICES {
-        health.set_service_status(s, ServingStatus::Serving).await;
-    }
+    // A store that failed verification is served read-only until an operator acts (DESIGN.md,
+    // "Store"): the server as a whole and Ledger (whose writes are refused) say NOT_SERVING, as
+    // after a failed write; Audit, where the damage is examined, and the reads go on.
+    let writes = if damaged { ServingStatus::NotServing } else { ServingStatus::Serving };
+    health.set_service_status("", writes).await;
+    health.set_service_status(fiscus_proto::pb::ledger_server::SERVICE_NAME, writes).await;
+    health.set_service_status(fiscus_proto::pb::audit_server::SERVICE_NAME, ServingStatus::Serving).await;
     // Disk trouble: once a write has failed the store refuses writes until a restart, and health
     // says so (the server as a whole and Ledger NOT_SERVING, so that a supervisor restarts fiscusd);
     // Audit and the reads go on from the last published snapshot.

@@ -304,6 +304,14 @@ pub enum LedgerError {
     /// The store was written by a format this build does not know, or is not a Fiscus store.
     #[error("store format: {0}")]
     Format(String),
+    /// The store is open in another process (sled holds an exclusive lock on its `db` file).
+    #[error("the store in {dir} is in use by {holder}: stop that process first, or work through it")]
+    StoreInUse {
+        /// The store's folder.
+        dir: String,
+        /// The process holding it, in words (`process 4242 (fiscusd)`), as far as it can be known.
+        holder: String,
+    },
     /// The store refuses writes until an operator acts (verification failed on open, or a write failed).
     #[error("the store is read-only: {0}")]
     ReadOnly(String),
@@ -337,7 +345,7 @@ impl LedgerError {
             LedgerError::Corrupt { .. } | LedgerError::CommitChain { .. } | LedgerError::Format(_) => {
                 ErrorClass::Corrupt
             }
-            LedgerError::ReadOnly(_) | LedgerError::Io(_) => ErrorClass::Storage,
+            LedgerError::ReadOnly(_) | LedgerError::Io(_) | LedgerError::StoreInUse { .. } => ErrorClass::Storage,
             #[cfg(feature = "store")]
             LedgerError::Storage(_) => ErrorClass::Storage,
             LedgerError::ProjectClosed { .. }

@@ -1075,6 +1075,46 @@ impl SledSettings {
     }
 }
 
+/// The file in a store's folder naming the process that opened the store last: `PID PROGRAM`
+/// (`4242 fiscusd`), written once sled's lock on `db` is taken. It is read only when that lock is
+/// refused, so that the refusal names the process holding the store; no hash covers it.
+pub const HOLDER_FILE: &str = "holder";
+
+/// Whether `dir` holds a store (sled's `db` file), without opening or creating anything: callers
+/// refuse a path with no store unless they were asked to create one.
+pub fn present(dir: &Path) -> bool {
+    dir.join("db").is_file()
+}
+
+/// This program's file name (`fiscusd`, `fiscus`), for [`HOLDER_FILE`].
+fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|a| Path::new(&a).file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "unknown program".to_owned())
+}
+
+/// The process holding the store in `dir`, in words, from its [`HOLDER_FILE`]: `process 4242
+/// (fiscusd)`, checked against `/proc` where there is one (a holder file left by an earlier
+/// process is not believed).
+fn holder_of(dir: &Path) -> String {
+    let unknown = "another process (it left no record of its pid)".to_owned();
+    let Ok(text) = std::fs::read_to_string(dir.join(HOLDER_FILE)) else { return unknown };
+    let mut words = text.split_whitespace();
+    let (Some(pid), program) = (words.next().and_then(|p| p.parse::<u32>().ok()), words.next()) else {
+        return unknown;
+    };
+    let program = program.unwrap_or("unknown program");
+    let proc_dir = Path::new("/proc");
+    if proc_dir.is_dir() {
+        match std::fs::read_to_string(proc_dir.join(pid.to_string()).join("comm")) {
+            Ok(comm) => return format!("process {pid} ({})", comm.trim()),
+            Err(_) => return format!("another process (process {pid}, {program}, opened it last but has ended)"),
+        }
+    }
+    format!("process {pid} ({program})")
+}
+
 /// How long opening waits for a store that was just closed to release its lock.
 pub const OPEN_LOCK_WAIT_MS_MAX: u64 = 5_000;
 
@@ -1111,9 +1151,14 @@ pub fn open_tree(dir: &Path) -> Result<(sled::Db, sled::Tree), LedgerError> {
             {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                return Err(LedgerError::StoreInUse { dir: dir.display().to_string(), holder: holder_of(dir) })
+            }
             Err(e) => return Err(e.into()),
         }
     };
+    // Said to whoever finds the store locked next (see [`HOLDER_FILE`]).
+    std::fs::write(dir.join(HOLDER_FILE), format!("{} {}\n", std::process::id(), program_name()))?;
     let tree = db.open_tree("fiscus")?;
     crate::private::tighten(dir)?;
     Ok((db, tree))

@@ -80,6 +80,7 @@ pub fn refused_start(dir: &Path) -> (Option<i32>, String) {
     let mut child = under_umask_022(fiscusd_bin())
         .arg("--data")
         .arg(dir.join("data"))
+        .arg("--create")
         .arg("--tokens")
         .arg(dir.join("tokens.toml"))
         .args(["--listen", "127.0.0.1:0"])
@@ -194,6 +195,7 @@ impl Daemon {
         let mut child = command
             .arg("--data")
             .arg(dir.path().join("data"))
+            .arg("--create")
             .arg("--tokens")
             .arg(dir.path().join("tokens.toml"))
             .args(["--listen", listen])
@@ -232,7 +234,9 @@ impl Daemon {
             assert!(started.elapsed() < START_DEADLINE, "no SERVING in time; log:\n{}", self.log());
             if let Ok(channel) = self.endpoint().connect().await {
                 let mut health = HealthClient::new(channel);
-                let asked = HealthCheckRequest { service: "fiscus.v1.Ledger".into() };
+                // Audit is SERVING once fiscusd serves, even on a damaged store (read-only: the
+                // server and Ledger are NOT_SERVING then).
+                let asked = HealthCheckRequest { service: "fiscus.v1.Audit".into() };
                 if let Ok(r) = health.check(asked).await {
                     if r.get_ref().status == ServingStatus::Serving as i32 {
                         return;

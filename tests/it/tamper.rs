@@ -35,6 +35,11 @@ async fn a_tampered_record_is_reported_and_only_its_chain_is_withheld() {
     let d = Daemon::spawn(dir, tokens, &[]).await;
     let log = d.log();
     assert!(log.contains("chain failed verification") && log.contains("conf-b") && log.contains("seq=2"), "{log}");
+    // Read-only until an operator acts: health says so (writes refused), Audit serves.
+    use tonic_health::pb::health_check_response::ServingStatus;
+    assert_eq!(d.health("").await, ServingStatus::NotServing as i32, "a damaged store is not SERVING");
+    assert_eq!(d.health("fiscus.v1.Ledger").await, ServingStatus::NotServing as i32);
+    assert_eq!(d.health("fiscus.v1.Audit").await, ServingStatus::Serving as i32);
 
     let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
     assert_eq!(usd_balance(&mut acc, "conf-a").await, balance_a, "the intact project is served");

@@ -9,7 +9,7 @@ use fiscus_client::fiscus_ledger::chain::Hash;
 use fiscus_client::fiscus_ledger::commit::{CommitRequest, Committed};
 use fiscus_client::fiscus_ledger::record::Record;
 use fiscus_client::fiscus_ledger::replay::ReplayOptions;
-use fiscus_client::fiscus_ledger::store::{OpenReport, Store};
+use fiscus_client::fiscus_ledger::store::{self, OpenReport, Store};
 use fiscus_client::fiscus_ledger::{Currency, Event, LedgerError, ProjectId};
 use fiscus_client::{
     Balances, ChainHead, Client, ClientOptions, CommitOptions, EventsPage, Heads, PendingExpense, ProjectSummary,
@@ -41,7 +41,7 @@ fn not_found(project: &ProjectId) -> Failure {
     Failure::from(LedgerError::UnknownProject { project: project.clone() })
 }
 
-/// Opens (creating when absent) the store in `dir`, verifying every chain, with a spinner on a
+/// Opens (creating when absent: callers refuse a missing store first) the store in `dir`, verifying every chain, with a spinner on a
 /// terminal counting the records verified (a large store takes seconds).
 pub fn open_store(dir: &Path) -> Result<(Store, OpenReport), Failure> {
     let spinner = crate::commands::progress(None, "opening and verifying the store");
@@ -56,14 +56,45 @@ pub fn open_store(dir: &Path) -> Result<(Store, OpenReport), Failure> {
     Ok((store, report))
 }
 
+/// The refusal of a `--store DIR` that holds no store: it names the folder and how to make one,
+/// so that a mistyped path never reads as empty books (or silently starts new ones).
+pub fn no_store(dir: &Path) -> Failure {
+    Failure::other(format!(
+        "no store in {0}: to make a new, empty store there run `fiscus --store {0} init` (or add --create); \
+         to use existing books, give --store the folder that holds them",
+        dir.display()
+    ))
+}
+
+/// `fiscus --store DIR init`: makes a new, empty store in `dir`, or says that one is there
+/// already (and changes nothing).
+pub fn init(dir: &Path, json: bool) -> Result<(), Failure> {
+    let existed = store::present(dir);
+    let (store, report) = open_store(dir)?;
+    drop(store);
+    if json {
+        let v = serde_json::json!({"store": dir.display().to_string(), "created": !existed, "events": report.events});
+        println!("{v}");
+    } else if existed {
+        println!("a store is already in {} ({} events); nothing changed", dir.display(), report.events);
+    } else {
+        println!("made a new, empty store in {}", dir.display());
+    }
+    Ok(())
+}
+
 impl Backend {
     /// Connects to a daemon.
     pub async fn remote(url: &str, options: ClientOptions) -> Result<Backend, Failure> {
         Ok(Backend::Remote(Box::new(Client::connect(url, options).await?)))
     }
 
-    /// Opens (creating when absent) the store in `dir`, verifying every chain.
-    pub fn local(dir: &Path, actor: &str) -> Result<Backend, Failure> {
+    /// Opens the store in `dir`, verifying every chain; a `dir` with no store is refused (see
+    /// [`no_store`]) unless `create`, which makes a new, empty one.
+    pub fn local(dir: &Path, actor: &str, create: bool) -> Result<Backend, Failure> {
+        if !create && !store::present(dir) {
+            return Err(no_store(dir));
+        }
         let (store, _) = open_store(dir)?;
         Ok(Backend::Local { store: Box::new(store), actor: actor.to_owned() })
     }

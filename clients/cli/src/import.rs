@@ -124,6 +124,8 @@ pub fn parse(text: &[u8], progress: &mut dyn FnMut(u64)) -> Result<Vec<Row>, Vec
         }
     }
     if !errors.is_empty() {
+        // A header of thousands of unknown columns is as many errors: report the first few.
+        errors.truncate(ROW_ERRORS_MAX);
         return Err(errors);
     }
     let mut rows = Vec::new();
@@ -320,6 +322,15 @@ mod tests {
         let blank = GOOD.replace("INV-1\n", "INV-1\n\n\r\n").replace("99.5,usd", "99.555,usd");
         let errs = parse(blank.as_bytes(), &mut |_| {}).expect_err("bad amount");
         assert_eq!(errs[0].line, 6, "{errs:?}");
+    }
+
+    #[test]
+    fn header_errors_are_capped_like_row_errors() {
+        let columns: Vec<String> = (0..5_000).map(|i| format!("extra{i}")).collect();
+        let text = format!("{}\n", columns.join(","));
+        let errs = parse(text.as_bytes(), &mut |_| {}).expect_err("unknown columns");
+        assert_eq!(errs.len(), ROW_ERRORS_MAX);
+        assert!(errs[0].message.contains("is not a column"), "{:?}", errs[0]);
     }
 
     #[test]

@@ -41,6 +41,7 @@ use crate::record::KindSpec;
 const AFTER_HELP: &str = "\
 Examples:
   fiscus demo                                   a sponsor's year on a temporary store
+  fiscus --store ./books init                   make a new local store
   fiscus --store ./books projects               read a local store
   export FISCUS_SERVER=http://127.0.0.1:7878 FISCUS_TOKEN_FILE=~/.config/fiscus/token
   fiscus balance rustconf-2026                  a project's balances from fiscusd
@@ -85,10 +86,15 @@ struct Target {
     /// Name expected in fiscusd's certificate, when it is not the URL's host.
     #[arg(long, global = true, value_name = "NAME")]
     tls_domain: Option<String>,
-    /// Work on the embedded store in DIR instead of a daemon (local and offline use; created when
-    /// absent; takes precedence over --server).
+    /// Work on the embedded store in DIR instead of a daemon (local and offline use; takes
+    /// precedence over --server). A DIR with no store is refused unless --create is given (or
+    /// `fiscus --store DIR init` made it).
     #[arg(long, env = "FISCUS_STORE", global = true, value_name = "DIR")]
     store: Option<PathBuf>,
+    /// With --store: make a new, empty store in DIR when it holds none (an existing store is
+    /// opened as it is).
+    #[arg(long, global = true)]
+    create: bool,
     /// With --store: the actor recorded for events written locally.
     #[arg(long, global = true, default_value = "local", value_name = "NAME")]
     actor: String,
@@ -221,6 +227,9 @@ enum Command {
         #[arg(long)]
         limit: Option<u64>,
     },
+    /// Make a new, empty store in the folder given with --store (nothing is changed when one is
+    /// there already).
+    Init,
     /// Manage fiscusd's bearer tokens file.
     Token {
         #[command(subcommand)]
@@ -378,7 +387,29 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     let no_token = cli.target.store.is_none() && cli.target.token.is_none() && cli.target.token_file.is_none();
-    run_command(cli).await.map_err(|e| match e {
+    let plaintext = cli.target.server.clone().filter(|url| cli.target.store.is_none() && url.starts_with("http://"));
+    let result = run_command(cli).await;
+    // A plaintext call to a TLS port fails in HTTP/2 ("h2 protocol error"): when the server answers
+    // a TLS handshake, say to use https://.
+    let result = match (result, plaintext) {
+        (
+            Err(Failure::Client(
+                e @ (fiscus_client::ClientError::Connect { .. }
+                | fiscus_client::ClientError::Status {
+                    code:
+                        fiscus_client::Code::Internal | fiscus_client::Code::Unknown | fiscus_client::Code::Unavailable,
+                    ..
+                }),
+            )),
+            Some(url),
+        ) if fiscus_client::tls::speaks_tls(&url).await => Err(Failure::other(format!(
+            "{e}\nfiscusd at {url} serves TLS: use https://{} (with --tls-ca CA.pem when its certificate is signed \
+             by a CA of your own)",
+            url.trim_start_matches("http://")
+        ))),
+        (result, _) => result,
+    };
+    result.map_err(|e| match e {
         // The server's "no bearer token" says what is missing, not how to give it.
         Failure::Client(fiscus_client::ClientError::Status { code: fiscus_client::Code::Unauthenticated, .. })
             if no_token =>
@@ -465,6 +496,10 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
         Command::Tail { project, after, limit } => {
             commands::tail(&connect(t).await?, project.as_deref(), after, limit, json).await
         }
+        Command::Init => {
+            let dir = t.store.as_deref().ok_or_else(|| Failure::usage("fiscus init needs --store DIR"))?;
+            backend::init(dir, json)
+        }
     }
 }
 
@@ -478,7 +513,7 @@ fn no_target() -> Failure {
 /// Opens the store (`--store`) or connects to the daemon (`--server`).
 async fn connect(t: &Target) -> Result<backend::Backend, Failure> {
     if let Some(dir) = &t.store {
-        return backend::Backend::local(dir, &t.actor);
+        return backend::Backend::local(dir, &t.actor, t.create);
     }
     let Some(url) = &t.server else { return Err(no_target()) };
     let tls_ca = match &t.tls_ca {

@@ -623,18 +623,41 @@ fn unknown_event_field(text: &str) -> Option<String> {
 /// Expected head seq per project.
 pub type ExpectedHeads = Vec<(ProjectId, u64)>;
 
+/// Most bytes of a commit file. A commit file holds one commit: at most
+/// [`fiscus_client::fiscus_ledger::commit::COMMIT_EVENTS_MAX`] events, sent as one request of at
+/// most the contract's 4 MiB; its JSON, with every memo at its longest and escaped, stays well
+/// under this. A larger file is refused before it is read whole.
+pub const COMMIT_FILE_BYTES_MAX: u64 = 16 * 1024 * 1024;
+
 /// Reads a commit file (`-` for standard input) into events and expected heads.
 pub fn read_commit_file(path: &Path) -> Result<(Vec<Event>, ExpectedHeads), Failure> {
+    let name = path.display().to_string();
     let (text, base) = if path == Path::new("-") {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
-        (s, PathBuf::from("."))
+        (read_bounded(std::io::stdin(), "standard input")?, PathBuf::from("."))
     } else {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Failure::other(format!("cannot read {}: {e}", path.display())))?;
-        (text, path.parent().map(Path::to_path_buf).unwrap_or_default())
+        let file =
+            std::fs::File::open(path).map_err(|e| Failure::other(format!("cannot read {}: {e}", path.display())))?;
+        (read_bounded(file, &name)?, path.parent().map(Path::to_path_buf).unwrap_or_default())
     };
-    parse_commit_file(&text, &base, &path.display().to_string())
+    parse_commit_file(&text, &base, &name)
+}
+
+/// The text of `reader` (named `name` in messages), refused past [`COMMIT_FILE_BYTES_MAX`].
+fn read_bounded(reader: impl std::io::Read, name: &str) -> Result<String, Failure> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    reader
+        .take(COMMIT_FILE_BYTES_MAX + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::other(format!("cannot read {name}: {e}")))?;
+    if bytes.len() as u64 > COMMIT_FILE_BYTES_MAX {
+        return Err(Failure::other(format!(
+            "{name}: a commit file is at most {} MiB (it holds one commit of at most {} events); split it",
+            COMMIT_FILE_BYTES_MAX / (1024 * 1024),
+            fiscus_client::fiscus_ledger::commit::COMMIT_EVENTS_MAX
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| Failure::other(format!("{name}: a commit file is UTF-8 JSON text")))
 }
 
 /// Parses the text of a commit file named `name` (for messages) into events and expected heads;
@@ -665,6 +688,17 @@ pub fn parse_commit_file(text: &str, base: &Path, name: &str) -> Result<(Vec<Eve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_commit_file_past_its_size_limit_is_refused_without_reading_it_whole() {
+        use std::io::Read;
+        // An endless stream (a file that keeps growing, /dev/zero): read up to the limit only.
+        let err = read_bounded(std::io::repeat(b' '), "endless.json").expect_err("too large");
+        assert!(err.to_string().contains("endless.json: a commit file is at most 16 MiB"), "{err}");
+        let at_limit = std::io::repeat(b' ').take(COMMIT_FILE_BYTES_MAX);
+        assert_eq!(read_bounded(at_limit, "full.json").expect("at the limit").len() as u64, COMMIT_FILE_BYTES_MAX);
+        assert!(read_bounded(&[0xff_u8, 0xfe][..], "bin.json").is_err());
+    }
 
     #[test]
     fn a_package_file_parses_into_three_events_with_stable_ids() {

@@ -98,6 +98,7 @@ fn reads_of_a_store_as_tables_and_json() {
 fn record_from_flags_and_from_a_commit_file_on_a_store() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = dir.path().join("books").display().to_string();
+    ok(&["--store", &store, "init"]);
     let s = store.as_str();
     for (id, name) in [("conf-a", "Conf A"), ("conf-b", "Conf B"), ("conf-c", "Conf C")] {
         ok(&[
@@ -642,6 +643,7 @@ const BAD_DATES: [&str; 3] = ["2026-1-5", " 2026-01-05", "+2026-01-05"];
 fn flags_commit_files_and_csv_refuse_the_same_amounts_and_dates() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = dir.path().join("books").display().to_string();
+    ok(&["--store", &store, "init"]);
     let s = store.as_str();
     for (id, currency) in [("usd-conf", "USD"), ("jpy-conf", "JPY")] {
         let open = ["--store", s, "record", "open-project", "--project", id, "--name", id, "--fee-bps", "0"];
@@ -754,7 +756,7 @@ fn stores_are_private_under_umask_022() {
         assert!(out.status.success(), "fiscus {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     };
     let books = dir.path().join("books");
-    under_022(&["--store", &books.display().to_string(), "projects"], dir.path());
+    under_022(&["--store", &books.display().to_string(), "init"], dir.path());
     assert_private_tree(&books);
     // The demo's own temporary store.
     let tmp = dir.path().join("tmp");
@@ -783,6 +785,7 @@ fn fee_terms_apply_by_their_effective_date() {
     // Issue 14 §2: a late bank statement with May and June rows after a change from 1 July.
     let dir = tempfile::tempdir().expect("temp dir");
     let store = dir.path().join("books").display().to_string();
+    ok(&["--store", &store, "init"]);
     for line in [
         "record open-project --project fee-meetup --name Fee --project-kind meetup --fee-bps 500 --currency EUR --date 2026-01-05",
         "record change-terms --project fee-meetup --fee-bps 800 --date 2026-07-01",
@@ -818,6 +821,7 @@ fn events_are_not_dated_before_what_they_depend_on() {
     // Issue 14 §1: each of these was accepted and made a January–May statement close below zero.
     let dir = tempfile::tempdir().expect("temp dir");
     let store = dir.path().join("books").display().to_string();
+    ok(&["--store", &store, "init"]);
     for line in [
         "record open-project --project dated-conf --name Dated --fee-bps 1000 --currency USD --advance-limit 1000 --date 2026-01-05",
         "record contribution --project dated-conf --amount 500.00 --currency USD --from Sponsor --date 2026-06-01",
@@ -855,6 +859,7 @@ fn money_that_came_in_as_a_pledge_payment_can_be_refunded() {
     // Issue 14 §5: 1000.00 pledged at 7 % and paid in full; 300.00 of it refunded with 21.00 of fee.
     let dir = tempfile::tempdir().expect("temp dir");
     let store = dir.path().join("books").display().to_string();
+    ok(&["--store", &store, "init"]);
     for line in [
         "record open-project --project pledged --name Pledged --fee-bps 700 --currency USD --date 2026-01-05",
         "record pledge --project pledged --amount 1000.00 --currency USD --sponsor Acme --due-date 2026-04-30 --date 2026-02-01",
@@ -874,6 +879,7 @@ fn an_import_newest_first_is_recorded_in_date_order() {
     // Issue 14 §3: a sponsorship of 400.00 (2 March) below two expenses (12 and 20 March).
     let dir = tempfile::tempdir().expect("temp dir");
     let store = dir.path().join("books").display().to_string();
+    ok(&["--store", &store, "init"]);
     let (code, out, err) = on_store(
         &store,
         "record open-project --project berlin --name Berlin --fee-bps 0 --currency EUR --date 2026-01-05",
@@ -903,6 +909,7 @@ fn an_import_paying_an_invoice_twice_needs_allow_same_receipt() {
     // Issue 14 §3: the same invoice (the same receipt hash) paid twice in one bank statement.
     let dir = tempfile::tempdir().expect("temp dir");
     let store = dir.path().join("books").display().to_string();
+    ok(&["--store", &store, "init"]);
     for line in [
         "record open-project --project hamburg --name Hamburg --fee-bps 0 --currency EUR --date 2026-01-05",
         "record contribution --project hamburg --amount 1000.00 --currency EUR --from Acme --date 2026-02-01",

@@ -11,6 +11,7 @@ use common::{json, ok, run, run_env};
 fn store() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = dir.path().join("books").display().to_string();
+    ok(&["--store", &store, "init"]);
     ok(&[
         "--store",
         &store,

@@ -40,6 +40,7 @@ fn contribute(store: &str, amount: &str, id: &str) -> Value {
 fn refund_of_the_largest_contribution_at_900_bps_on_an_embedded_store() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = dir.path().join("store").display().to_string();
+    ok(&store, &["init"]);
     open(&store, "900");
     let c = contribute(&store, MAX, "c1");
     let seq = c["positions"][0]["seq"].as_u64().expect("seq").to_string();
@@ -58,6 +59,7 @@ fn refund_of_the_largest_contribution_at_900_bps_on_an_embedded_store() {
 fn an_account_past_the_ledgers_limit_is_refused_naming_the_field_on_an_embedded_store() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = dir.path().join("store").display().to_string();
+    ok(&store, &["init"]);
     open(&store, "0");
     let events: Vec<Value> = (0..1_000)
         .map(|i| {

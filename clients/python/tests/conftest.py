@@ -100,7 +100,7 @@ class Daemon:
             self.proc = subprocess.Popen(
                 [
                     self.bin,
-                    *("--data", self.data, "--tokens", self.tokens_file, "--listen", f"127.0.0.1:{self.port}"),
+                    *("--data", self.data, "--create", "--tokens", self.tokens_file, "--listen", f"127.0.0.1:{self.port}"),
                     *self.extra_args,
                 ],
                 stdout=subprocess.PIPE,

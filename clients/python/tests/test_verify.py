@@ -88,33 +88,6 @@ def test_a_real_chain_verifies_and_its_balances_are_recomputed(daemon: Daemon) -
         assert fiscus.verify_project(auditor, "sponsor").head_seq == 1
 
 
-def test_a_pin_without_checkpoints_on_the_server_is_not_implemented(daemon: Daemon) -> None:
-    with daemon.admin() as a:
-        open_project(a, OWN_PROJECT)
-        with pytest.raises(NotImplementedError) as raised:
-            fiscus.verify_project(a, OWN_PROJECT, pin="fiscus+0a1b2c3d+AAAA")
-    assert "checkpoint" in str(raised.value)
-
-
-def test_a_pin_is_never_taken_as_checked() -> None:
-    """A server that serves checkpoints: this version cannot check them, and says so."""
-    served: grpc.RpcMethodHandler[bytes, bytes]
-    served = grpc.unary_unary_rpc_method_handler(lambda request, context: b"")
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    audit = grpc.method_handlers_generic_handler("fiscus.v1.Audit", {"GetCheckpoint": served})
-    server.add_generic_rpc_handlers((audit,))
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        with fiscus.Client(f"127.0.0.1:{port}", "any", retries=0) as client:
-            with pytest.raises(NotImplementedError) as raised:
-                fiscus.verify_project(client, OWN_PROJECT, pin="fiscus+0a1b2c3d+AAAA")
-    finally:
-        server.stop(None)
-    assert not isinstance(raised.value, fiscus.CheckpointsUnavailable)
-    assert "cannot verify them yet" in str(raised.value)
-
-
 class FakeServer(audit_pb2_grpc.AuditServicer, ledger_pb2_grpc.LedgerServicer):
     """Answers GetHead, ExportChain and GetBalance with a real daemon's answers, after ``tamper``
     has changed them."""

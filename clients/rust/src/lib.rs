@@ -25,6 +25,7 @@
 mod error;
 mod pinned;
 mod responses;
+pub mod tls;
 mod verify;
 mod wire;
 pub mod witness;
@@ -133,10 +134,10 @@ impl Client {
             ),
             None => None,
         };
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|e| ClientError::Connect { url: url.to_owned(), message: error_chain(&e) })?;
+        let channel = endpoint.connect().await.map_err(|e| ClientError::Connect {
+            url: url.to_owned(),
+            message: tls::explain(url, &e).unwrap_or_else(|| error_chain(&e)),
+        })?;
         let bearer = Bearer(bearer);
         // The contract's largest message (`ledger.proto`, "Message sizes"), for answers and requests.
         let max = fiscus_proto::MESSAGE_BYTES_MAX;

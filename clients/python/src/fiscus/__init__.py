@@ -21,6 +21,7 @@ The generated stubs (``fiscus.v1``) are an implementation detail.
 
 from fiscus.client import AsyncClient, Client, Tls
 from fiscus.errors import (
+    CheckpointRefused,
     CheckpointsUnavailable,
     FiscusConflict,
     FiscusDataLoss,
@@ -93,6 +94,7 @@ __all__ = [
     "AdvanceRepaid",
     "AsyncClient",
     "Balances",
+    "CheckpointRefused",
     "CheckpointsUnavailable",
     "Client",
     "CommitNotice",

@@ -12,7 +12,8 @@ for a malformed request, the path of the bad field (``"events[2].contribution_re
 | :class:`FiscusDataLoss` | ``DATA_LOSS`` (the server found the project's records damaged) |
 | :class:`FiscusError` | anything else (``INTERNAL``, ``UNIMPLEMENTED`` …) |
 
-:class:`VerificationFailed` is raised by :func:`fiscus.verify_project` when a chain does not verify.
+:class:`VerificationFailed` is raised by :func:`fiscus.verify_project` when a chain does not verify,
+its subclass :class:`CheckpointRefused` when a pinned verification refuses the server's checkpoint.
 """
 
 from __future__ import annotations
@@ -92,6 +93,12 @@ class VerificationFailed(FiscusError):
         self.project = project
         self.seq = seq
         self.problem = problem
+
+
+class CheckpointRefused(VerificationFailed):
+    """A pinned verification refused the server's checkpoint (``seq`` 0): not signed by the pinned
+    key, older than the one kept in the state file, another root for the same size, or without a
+    valid consistency proof from it. ``problem`` says which."""
 
 
 class CheckpointsUnavailable(FiscusError, NotImplementedError):

@@ -12,27 +12,39 @@ decoding) and ``docs/POSTINGS.md`` (postings, balances) and nothing else:
 
 The first failure raises :class:`~fiscus.VerificationFailed` naming the project and the seq.
 
-What this cannot prove yet: that the head is the one every other reader sees. A server that
-rewrote a chain *and* its head and balances consistently passes steps 1–4; signed checkpoints and
-inclusion proofs close that gap, and ``pin`` is where they plug in (see :func:`verify_project`).
+Without a pin this cannot prove that the head is the one every other reader sees: a server that
+rewrote a chain *and* its head and balances consistently passes steps 1–4. With ``pin`` (the
+daemon's checkpoint verifier key) the head is the one a checkpoint signed by that key proves, kept
+consistent with the last checkpoint accepted (``state``): see :func:`verify_project`.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 import grpc
 
+from fiscus.checkpoint import (
+    NOTE_BYTES_MAX,
+    Checkpoint,
+    CheckpointError,
+    HeadProof,
+    Verifier,
+    open_checkpoint,
+    verify_consistency,
+)
 from fiscus.client import AsyncClient, Client
-from fiscus.errors import CheckpointsUnavailable, FiscusError, FiscusUnavailable, VerificationFailed, from_rpc_error
-from fiscus.model import Balances, CurrencyBalance, Heads, RawRecord, RestrictedBalance
+from fiscus.errors import CheckpointRefused, CheckpointsUnavailable, FiscusError, VerificationFailed
+from fiscus.model import Balances, CurrencyBalance, Heads, ProjectHead, RawRecord, RestrictedBalance
 from fiscus.postings import ProjectBooks
 from fiscus.record import RecordError, StoredRecord, decode_record, genesis_hash, is_completed, record_hash
+from fiscus.v1 import audit_pb2
 
 SPONSOR = "sponsor"
 """The sponsor-wide chain: it holds only ``PeriodClosed`` and has no balances."""
-_CHECKPOINT_METHOD = "/fiscus.v1.Audit/GetCheckpoint"
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,8 @@ class VerifiedProject:
     head_hash: bytes
     balances: list[CurrencyBalance]
     checkpoint_proven: bool
+    checkpoint: Checkpoint | None = None
+    """With a pin: the checkpoint, signed by the pinned key, under which the head was proven."""
 
 
 def _hex(h: bytes) -> str:
@@ -141,73 +155,181 @@ def _compare(project: str, seq: int, server: list[CurrencyBalance], local: list[
                 )
 
 
-_NOT_YET = (
-    "the server serves signed checkpoints, but this version of the fiscus package cannot verify "
-    "them yet; upgrade the package, or verify without a pin"
-)
-
-
-def _no_checkpoints(err: FiscusError, pin: str) -> Exception:
-    """What a failed ``GetCheckpoint`` probe means for a pinned verification."""
+def _no_checkpoints(err: FiscusError, pin: str) -> FiscusError:
+    """What a failed ``GetHeadProof`` means for a pinned verification: a server without the
+    transparency log (``UNIMPLEMENTED``) cannot be checked against a pin; anything else is the
+    call's own error."""
     if err.status == grpc.StatusCode.UNIMPLEMENTED:
         return CheckpointsUnavailable(
             f"a pin ({pin[:24]}…) was given, but the server serves no signed checkpoint to check it "
-            "against (Audit.GetCheckpoint is not implemented there); verify without a pin, which "
+            "against (Audit.GetHeadProof is not implemented there); verify without a pin, which "
             "checks the chain, its head and balances but not that every reader sees the same head",
             err.status,
         )
-    if isinstance(err, FiscusUnavailable):
-        return err
-    # The method exists (it refused this empty probe): the server has checkpoints.
-    return NotImplementedError(_NOT_YET)
+    return err
 
 
-def _check_pin(client: Client, pin: str) -> bool:
-    call = client._channel.unary_unary(
-        _CHECKPOINT_METHOD, request_serializer=lambda b: b, response_deserializer=lambda b: b
-    )
+def _refused(project: str, problem: str) -> CheckpointRefused:
+    return CheckpointRefused(project, 0, problem)
+
+
+def read_state(state: Path, pin: Verifier, project: str = "") -> Checkpoint | None:
+    """The checkpoint kept in the state file ``state`` (``None`` when the file does not exist yet);
+    it must open with the pinned key. Raises :class:`~fiscus.CheckpointRefused` when it does not."""
     try:
-        call(b"", metadata=client._metadata, timeout=client.timeout)
-    except grpc.RpcError as e:
-        raise _no_checkpoints(from_rpc_error(e), pin) from None
-    raise NotImplementedError(_NOT_YET)
-
-
-async def _check_pin_async(client: AsyncClient, pin: str) -> bool:
-    call = client._channel.unary_unary(
-        _CHECKPOINT_METHOD, request_serializer=lambda b: b, response_deserializer=lambda b: b
-    )
+        with state.open("rb") as f:
+            data = f.read(NOTE_BYTES_MAX + 1)
+    except FileNotFoundError:
+        return None
+    if len(data) > NOTE_BYTES_MAX:
+        raise _refused(project, f"state file {state}: over {NOTE_BYTES_MAX} bytes")
     try:
-        await call(b"", metadata=client._metadata, timeout=client.timeout)
-    except grpc.RpcError as e:
-        raise _no_checkpoints(from_rpc_error(e), pin) from None
-    raise NotImplementedError(_NOT_YET)
+        return open_checkpoint(data.decode(), pin)
+    except (UnicodeDecodeError, CheckpointError) as e:
+        raise _refused(project, f"state file {state}: its checkpoint does not open with the pinned key: {e}") from None
 
 
-def verify_project(client: Client, project: str, *, pin: str | None = None) -> VerifiedProject:
+def write_state(state: Path, note: str) -> None:
+    """Keeps ``note`` (a checkpoint accepted) in ``state``, through a file beside it renamed over it."""
+    tmp = state.with_name(state.name + ".tmp")
+    tmp.write_text(note)
+    os.replace(tmp, state)
+
+
+def _head_proof(r: audit_pb2.GetHeadProofResponse) -> HeadProof:
+    return HeadProof(r.project, r.seq, bytes(r.hash), r.map_index, list(r.map_proof), bytes(r.leaf), list(r.log_proof))
+
+
+def _opened(project: str, pin: Verifier, previous: Checkpoint | None, note: str) -> Checkpoint:
+    """Step 5 and the first half of step 6 of :func:`verify_project`: the server's checkpoint
+    opens with the pin and is not older than the kept one."""
+    try:
+        checkpoint = open_checkpoint(note, pin)
+    except CheckpointError as e:
+        raise _refused(project, f"the server's checkpoint is refused: {e}") from None
+    if previous is not None and checkpoint.size < previous.size:
+        raise _refused(
+            project,
+            f"the server's checkpoint of size {checkpoint.size} is older than the one kept (size "
+            f"{previous.size}): a log never goes back",
+        )
+    return checkpoint
+
+
+def _extends(
+    project: str, previous: Checkpoint, checkpoint: Checkpoint, answer: audit_pb2.GetConsistencyProofResponse | None
+) -> None:
+    """Step 6: ``checkpoint`` extends ``previous`` (``answer`` is the consistency proof between
+    them, asked for when the new one is larger)."""
+    proof: list[bytes] = []
+    if answer is not None:
+        if (answer.old_size, answer.new_size) != (previous.size, checkpoint.size):
+            raise _refused(
+                project, f"the server sent a consistency proof for sizes {answer.old_size}..{answer.new_size}"
+            )
+        proof = list(answer.proof)
+    try:
+        verify_consistency(previous.size, checkpoint.size, previous.root, checkpoint.root, proof)
+    except CheckpointError as e:
+        raise _refused(
+            project, f"checkpoint {checkpoint.size} is not consistent with checkpoint {previous.size} kept before: {e}"
+        ) from None
+
+
+def _proven_head(project: str, answer: audit_pb2.GetHeadProofResponse, checkpoint: Checkpoint) -> ProjectHead:
+    """Step 7: the head the checkpoint proves the project's latest."""
+    try:
+        seq, head_hash = _head_proof(answer).verify(project, checkpoint)
+    except CheckpointError as e:
+        raise VerificationFailed(project, answer.seq, f"the head proof is refused: {e}") from None
+    return ProjectHead(project, seq, head_hash)
+
+
+def _consistency_request(previous: Checkpoint | None, checkpoint: Checkpoint) -> audit_pb2.GetConsistencyProofRequest | None:
+    if previous is None or checkpoint.size <= previous.size:
+        return None
+    return audit_pb2.GetConsistencyProofRequest(old_size=previous.size, new_size=checkpoint.size)
+
+
+def verify_project(
+    client: Client, project: str, *, pin: str | None = None, state: str | os.PathLike[str] | None = None
+) -> VerifiedProject:
     """Verifies ``project``'s chain, head and balances as the module's docstring says.
 
-    ``pin`` is the daemon's checkpoint verifier key (a C2SP signed-note verifier key) once the
-    server signs checkpoints; with a pin the head must also be proven inside a checkpoint signed
-    by that key. Until the server serves checkpoints, giving a pin raises
-    :class:`~fiscus.CheckpointsUnavailable` (a ``NotImplementedError``) instead of pretending.
+    With ``pin``, the daemon's checkpoint verifier key (``fiscusd key show``: C2SP signed-note
+    ``name+keyid+base64``), the head is the one the log proves instead of the server's word:
 
-    Raises :class:`~fiscus.VerificationFailed` (project, seq, problem) when anything differs, and
-    the client's exceptions when a call fails.
+    5. the server's checkpoint (``Audit.GetHeadProof``) is signed by the pinned key;
+    6. when ``state`` names a file holding a checkpoint accepted before, the new one is not older,
+       not another root for the same size, and extends it (``Audit.GetConsistencyProof``, RFC 9162);
+    7. the project's head is proven the latest under it (the checkpoint's last log leaf and the
+       chain's leaf in that leaf's project-heads map, ``docs/FORMAT.md`` section 8);
+
+    then steps 1–4 run against that head, and only then is the checkpoint written to ``state``.
+    ``VerifiedProject.checkpoint`` is the checkpoint verified against.
+
+    Raises :class:`~fiscus.VerificationFailed` (project, seq, problem) when anything differs, its
+    subclass :class:`~fiscus.CheckpointRefused` when the checkpoint is not the pinned key's or does
+    not extend the kept one, :class:`~fiscus.CheckpointsUnavailable` when the server has no
+    transparency log, ``ValueError`` (:class:`fiscus.checkpoint.CheckpointError`) for a malformed
+    pin, and the client's exceptions when a call fails.
     """
-    proven = _check_pin(client, pin) if pin is not None else False
-    heads = client.head(project)
+    if pin is None:
+        heads = client.head(project)
+        balances = client.balance(project) if project != SPONSOR else None
+        raw = list(client.export_chain(project))
+        stored, seq, head_hash, local = verify_records(project, raw, heads, balances)
+        return VerifiedProject(project, stored, seq, head_hash, local, False)
+    verifier = Verifier.parse(pin)
+    kept = Path(state) if state is not None else None
+    previous = read_state(kept, verifier, project) if kept is not None else None
+    # Balances, then the proof, then the export: each reads at or after the one before.
     balances = client.balance(project) if project != SPONSOR else None
+    try:
+        answer = client._call(client._audit.GetHeadProof, audit_pb2.GetHeadProofRequest(project=project))
+    except FiscusError as e:
+        raise _no_checkpoints(e, pin) from None
+
+    checkpoint = _opened(project, verifier, previous, answer.checkpoint)
+    if previous is not None:
+        request = _consistency_request(previous, checkpoint)
+        proof = client._call(client._audit.GetConsistencyProof, request) if request is not None else None
+        _extends(project, previous, checkpoint, proof)
+    head = _proven_head(project, answer, checkpoint)
     raw = list(client.export_chain(project))
+    heads = Heads(0, b"", [head])
     stored, seq, head_hash, local = verify_records(project, raw, heads, balances)
-    return VerifiedProject(project, stored, seq, head_hash, local, proven)
+    if kept is not None:
+        write_state(kept, checkpoint.note)
+    return VerifiedProject(project, stored, seq, head_hash, local, True, checkpoint)
 
 
-async def verify_project_async(client: AsyncClient, project: str, *, pin: str | None = None) -> VerifiedProject:
+async def verify_project_async(
+    client: AsyncClient, project: str, *, pin: str | None = None, state: str | os.PathLike[str] | None = None
+) -> VerifiedProject:
     """:func:`verify_project` with an :class:`~fiscus.AsyncClient`."""
-    proven = await _check_pin_async(client, pin) if pin is not None else False
-    heads = await client.head(project)
+    if pin is None:
+        heads = await client.head(project)
+        balances = await client.balance(project) if project != SPONSOR else None
+        raw = [r async for r in client.export_chain(project)]
+        stored, seq, head_hash, local = verify_records(project, raw, heads, balances)
+        return VerifiedProject(project, stored, seq, head_hash, local, False)
+    verifier = Verifier.parse(pin)
+    kept = Path(state) if state is not None else None
+    previous = read_state(kept, verifier, project) if kept is not None else None
     balances = await client.balance(project) if project != SPONSOR else None
+    try:
+        answer = await client._call(client._audit.GetHeadProof, audit_pb2.GetHeadProofRequest(project=project))
+    except FiscusError as e:
+        raise _no_checkpoints(e, pin) from None
+    checkpoint = _opened(project, verifier, previous, answer.checkpoint)
+    if previous is not None:
+        request = _consistency_request(previous, checkpoint)
+        proof = await client._call(client._audit.GetConsistencyProof, request) if request is not None else None
+        _extends(project, previous, checkpoint, proof)
+    head = _proven_head(project, answer, checkpoint)
     raw = [r async for r in client.export_chain(project)]
-    stored, seq, head_hash, local = verify_records(project, raw, heads, balances)
-    return VerifiedProject(project, stored, seq, head_hash, local, proven)
+    stored, seq, head_hash, local = verify_records(project, raw, Heads(0, b"", [head]), balances)
+    if kept is not None:
+        write_state(kept, checkpoint.note)
+    return VerifiedProject(project, stored, seq, head_hash, local, True, checkpoint)
