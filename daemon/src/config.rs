@@ -316,12 +316,8 @@ impl Settings {
         let log_format = flags.log_format.or(file.log_format).unwrap_or_default();
         let log_origin =
             flags.log_origin.or(file.log_origin).unwrap_or_else(|| crate::log_key::ORIGIN_DEFAULT.to_owned());
-        if !fiscus_tlog::note::is_valid_key_name(&log_origin) {
-            return Err(ConfigError::Range {
-                setting: "log_origin",
-                message: format!("{log_origin:?} is not a log origin: non-empty, no space, no '+'"),
-            });
-        }
+        crate::log_key::check_origin(&log_origin)
+            .map_err(|message| ConfigError::Range { setting: "log_origin", message })?;
         let mut limits = file.limits;
         // A smaller page limit without a default of its own lowers the default with it.
         limits.page_size_default = limits.page_size_default.min(limits.page_size_max);

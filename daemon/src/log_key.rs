@@ -18,6 +18,24 @@ pub const KEY_FILE: &str = "log.key";
 /// tell logs apart by it.
 pub const ORIGIN_DEFAULT: &str = "localhost/fiscus";
 
+/// Most bytes of an origin line: a schema-less URL fits well within it, and the key, the signed
+/// checkpoints and every witness's state repeat it.
+pub const ORIGIN_BYTES_MAX: usize = 255;
+
+/// Checks an origin line before any key is made for it: a C2SP signed-note key name (non-empty, no
+/// Unicode space, no `+`), at most [`ORIGIN_BYTES_MAX`] bytes, and text that displays as it is (no
+/// control, bidirectional or invisible characters: `fiscus_ledger::ids::check_text`), since clients
+/// pin it by sight. The error says what is wrong, in words.
+pub fn check_origin(origin: &str) -> Result<(), String> {
+    if !fiscus_tlog::note::is_valid_key_name(origin) {
+        return Err(format!("{origin:?} is not a log origin: non-empty, no space, no '+'"));
+    }
+    if origin.len() > ORIGIN_BYTES_MAX {
+        return Err(format!("a log origin is at most {ORIGIN_BYTES_MAX} bytes; this one is {}", origin.len()));
+    }
+    fiscus_ledger::ids::check_text("log_origin", origin, ORIGIN_BYTES_MAX, false, false).map_err(|e| e.to_string())
+}
+
 /// Why the key could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -59,6 +77,7 @@ pub fn load_or_create(data: &Path, origin: &str) -> Result<(NoteSigner, Option<S
     let io = |source| KeyError::Io { path: path.clone(), source };
     private::create_dir(data, "data folder").map_err(io)?;
     if !path.exists() {
+        check_origin(origin).map_err(|message| KeyError::Malformed { path: path.clone(), message })?;
         let signer = NoteSigner::generate(origin)
             .map_err(|e| KeyError::Malformed { path: path.clone(), message: format!("origin {origin:?}: {e}") })?;
         let mut options = std::fs::OpenOptions::new();
@@ -85,6 +104,18 @@ pub fn load_or_create(data: &Path, origin: &str) -> Result<(NoteSigner, Option<S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_origin_that_cannot_serve_is_refused_before_a_key_is_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        for origin in ["x".repeat(5000), "books.example/\u{202E}sucsif".to_owned(), "a b".to_owned()] {
+            let e = load_or_create(&data, &origin).unwrap_err().to_string();
+            assert!(e.contains("origin"), "{e}");
+            assert!(!data.join(KEY_FILE).exists(), "no key is kept for {origin:?}");
+        }
+        assert!(load_or_create(&data, &"x".repeat(ORIGIN_BYTES_MAX)).is_ok());
+    }
 
     #[test]
     fn the_key_is_made_once_private_and_kept() {

@@ -118,7 +118,18 @@ pub fn check_event_id(field: &str, id: &str) -> Result<(), LedgerError> {
     Ok(())
 }
 
-/// Checks free text: at most `max` characters, no control characters (a memo may hold newlines and tabs).
+/// Whether `c` changes how the text around it displays without showing itself, so that text holding it
+/// can read as other text (Unicode Technical Report #36, "bidirectional text spoofing"): the
+/// bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069), the zero-width
+/// space, word joiner and invisible operators (U+200B, U+2060–U+2064), the byte order mark (U+FEFF)
+/// and the line and paragraph separators (U+2028, U+2029). The joiners U+200C/U+200D and the marks
+/// U+200E/U+200F/U+061C stay allowed: scripts such as Persian and emoji sequences need them.
+pub fn is_deceptive_format_char(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200B}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{2028}' | '\u{2029}')
+}
+
+/// Checks free text: at most `max` characters, no control characters (a memo may hold newlines and
+/// tabs), none of the characters of [`is_deceptive_format_char`].
 pub fn check_text(field: &str, value: &str, max: usize, allow_empty: bool, multiline: bool) -> Result<(), LedgerError> {
     if !allow_empty && value.trim().is_empty() {
         return Err(LedgerError::invalid(field, "must not be empty"));
@@ -130,6 +141,15 @@ pub fn check_text(field: &str, value: &str, max: usize, allow_empty: bool, multi
     let bad = value.chars().any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')));
     if bad {
         return Err(LedgerError::invalid(field, "must not contain control characters"));
+    }
+    if let Some(c) = value.chars().find(|&c| is_deceptive_format_char(c)) {
+        return Err(LedgerError::invalid(
+            field,
+            format!(
+                "must not contain U+{:04X}, an invisible or text-direction character that makes text display as other text",
+                u32::from(c)
+            ),
+        ));
     }
     Ok(())
 }
@@ -219,6 +239,13 @@ mod tests {
         assert!(check_text("memo", &"m".repeat(1001), MEMO_CHARS_MAX, true, true).is_err());
         assert!(check_text("payee", "  ", NAME_CHARS_MAX, false, false).is_err());
         assert!(check_text("payee", "a\u{7}", NAME_CHARS_MAX, false, false).is_err());
+        for spoof in ["evil\u{202E}gnp.exe", "pay\u{200B}pal", "a\u{2066}b", "x\u{FEFF}", "a\u{2028}b"] {
+            let e = check_text("memo", spoof, MEMO_CHARS_MAX, true, true).unwrap_err().to_string();
+            assert!(e.contains("memo") && e.contains("U+"), "{spoof:?}: {e}");
+        }
+        for fine in ["می\u{200C}خواهم", "👨\u{200D}👩", "a\u{200E}b", "Zoë & Ünal"] {
+            assert!(check_text("memo", fine, MEMO_CHARS_MAX, true, true).is_ok(), "{fine:?}");
+        }
     }
 
     #[test]
