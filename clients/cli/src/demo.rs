@@ -9,8 +9,8 @@ use fiscus_client::fiscus_ledger::commit::CommitRequest;
 use fiscus_client::fiscus_ledger::ids::{DATE_MAX, DATE_MIN};
 use fiscus_client::fiscus_ledger::store::Store;
 use fiscus_client::fiscus_ledger::verify::verify_chain;
-use fiscus_client::fiscus_ledger::workload::{demo_year, generate, WorkloadConfig};
 use fiscus_client::{short, Balances, ProjectSummary};
+use fiscus_workload::{demo_year, generate, WorkloadConfig};
 use serde_json::json;
 
 use crate::commands::progress;

@@ -13,10 +13,10 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use chrono::{Days, NaiveDate};
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use crate::commit::CommitRequest;
-use crate::event::{Event, EventKind, ExpenseDetails, Fund, ProjectKind, Receipt, Source};
-use crate::ids::ProjectId;
-use crate::money::{fee, prorate, Currency, Money};
+use fiscus_ledger::commit::CommitRequest;
+use fiscus_ledger::event::{Event, EventKind, ExpenseDetails, Fund, ProjectKind, Receipt, Source};
+use fiscus_ledger::ids::ProjectId;
+use fiscus_ledger::money::{fee, prorate, Currency, Money};
 
 /// Who opens projects, changes terms and closes periods.
 pub const ADMIN: &str = "admin:carol";
@@ -1696,7 +1696,7 @@ pub fn demo_year() -> Vec<CommitRequest> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commit::MemoryLedger;
+    use fiscus_ledger::commit::MemoryLedger;
 
     fn d(s: &str) -> Decimal {
         s.parse().expect("test decimal")
@@ -1778,7 +1778,7 @@ mod tests {
         let (ledger, w, kinds) = run(12_000, 1);
         assert_model_matches(&ledger, &w);
         // every name of EventKind::NAMES is generated (so the list of names is right, too)
-        let all = crate::event::EventKind::NAMES;
+        let all = fiscus_ledger::event::EventKind::NAMES;
         for k in all {
             assert!(kinds.get(k).copied().unwrap_or(0) > 0, "{k} never generated: {kinds:?}");
         }
