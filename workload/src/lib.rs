@@ -767,14 +767,21 @@ impl Workload {
         Some(self.active[self.rng.below(n) as usize])
     }
 
-    /// An active project other than `p` that holds `c`, if any.
+    /// An active project other than `p` that holds `c`, if any, a busy kind more likely.
     fn holder_of(&mut self, c: Currency, p: usize) -> Option<usize> {
         let candidates: Vec<usize> =
             self.active.iter().copied().filter(|&q| q != p && self.projects[q].holds(c)).collect();
         if candidates.is_empty() {
             return None;
         }
-        Some(*self.rng.pick(&candidates))
+        let n = candidates.len() as u64;
+        for _ in 0..32 {
+            let q = candidates[self.rng.below(n) as usize];
+            if self.rng.below(ACTIVITY_MAX) < self.projects[q].profile.activity {
+                return Some(q);
+            }
+        }
+        Some(candidates[self.rng.below(n) as usize])
     }
 
     // ---- scheduled work -------------------------------------------------------------------------
@@ -1244,7 +1251,9 @@ impl Workload {
                 }
                 let (c, avail) = *self.rng.pick(&spendable);
                 let q = self.holder_of(c, p)?;
-                let amount = self.part(avail, c, 10, 40)?;
+                // Shared costs at the scale of the smaller of the two projects.
+                let most = self.scaled(p, c, 200, 5_000).amount().min(self.scaled(q, c, 200, 5_000).amount());
+                let amount = self.part(avail.min(most), c, 10, 100)?;
                 Some(self.transfer(p, q, amount, "Shared costs moved between projects"))
             }
             Action::Release => {
