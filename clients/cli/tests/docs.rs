@@ -37,3 +37,13 @@ fn import_page_runs_as_shown() {
     }
     run_page("docs/IMPORT.md");
 }
+
+#[test]
+fn record_page_runs_as_shown() {
+    let shown = block("docs/RECORD.md", "json");
+    for dir in ["docs/RECORD.in", "docs/RECORD.out"] {
+        let file = std::fs::read_to_string(root().join(dir).join("package.json")).expect("the fixture reads");
+        assert_eq!(file, shown, "{dir}/package.json differs from the page's commit file");
+    }
+    run_page("docs/RECORD.md");
+}
