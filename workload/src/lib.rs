@@ -1743,7 +1743,8 @@ fn demo_expense(amount: i64, code: &str, payee: &str, category: &str, file: &str
 /// A short, fixed year of a sponsor for `fiscus demo`: a new conference (`rustconf-2026`) gets an
 /// advance for its venue deposit before any sponsor pays, a sponsorship package pays three events,
 /// a meetup's expense requests are approved and paid, then a pledge, ticket income and a refund, a
-/// grant, a restricted donation partly released, a transfer, a conversion, and three closed months.
+/// grant, a restricted donation partly released, a transfer, a conversion, and four closed months
+/// (January to April).
 pub fn demo_year() -> Vec<CommitRequest> {
     let mut d = Demo { out: Vec::new(), pending: Vec::new(), seqs: HashMap::new(), next_id: 0, recorded_at: 0 };
     let open = |name: &str, kind, fee_bps, code: &str, limit: i64| EventKind::ProjectOpened {

@@ -47,3 +47,10 @@ fn record_page_runs_as_shown() {
     }
     run_page("docs/RECORD.md");
 }
+
+/// Of `clients/README.md`, the console blocks that need no daemon (the demo); the blocks that start
+/// `fiscusd` and record over gRPC are shell blocks, not run here.
+#[test]
+fn clients_page_demo_runs_as_shown() {
+    run_page("clients/README.md");
+}
