@@ -13,8 +13,8 @@ use fiscus_ledger::chain::RecordHasher;
 use fiscus_ledger::projection::Projection;
 use fiscus_ledger::record::{Framed, RecordView};
 use fiscus_ledger::store::{open_tree, parse_record_key};
-use fiscus_ledger::workload::{generate, WorkloadConfig};
 use fiscus_ledger::ProjectId;
+use fiscus_workload::{generate, WorkloadConfig};
 
 fn events() -> u64 {
     std::env::var("FISCUS_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000)

@@ -22,7 +22,7 @@ use std::process::Command;
 use clap::{Parser, Subcommand, ValueEnum};
 use fiscus_bench::{build_store, full_pass, hash_pass, median, peak_rss_bytes};
 use fiscus_ledger::store::dir_bytes;
-use fiscus_ledger::workload::{generate, WorkloadConfig};
+use fiscus_workload::{generate, WorkloadConfig};
 use serde_json::json;
 
 /// The allocator `fiscusd` uses: the load clients, the echo server and the replay passes run with

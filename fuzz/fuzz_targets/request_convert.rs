@@ -25,7 +25,7 @@ fn ledger() -> &'static MemoryLedger {
     static LEDGER: OnceLock<MemoryLedger> = OnceLock::new();
     LEDGER.get_or_init(|| {
         let mut ledger = MemoryLedger::default();
-        for req in fiscus_ledger::workload::demo_year() {
+        for req in fiscus_workload::demo_year() {
             ledger.commit(&req).expect("the demo year commits");
         }
         let usd = Currency::from_code("USD").expect("USD");

@@ -51,7 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "fuzz/corpus".to_owned()));
     let mut ledger = MemoryLedger::default();
     let mut chains: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for (n, req) in fiscus_ledger::workload::demo_year().iter().enumerate() {
+    for (n, req) in fiscus_workload::demo_year().iter().enumerate() {
         let mut group = Group::new(&ledger.projection);
         group.stage(req, &ledger.lookup)?;
         let commits = ledger.projection.absorb(group.finish());

@@ -28,7 +28,6 @@ pub mod statement;
 #[cfg(feature = "store")]
 pub mod store;
 pub mod verify;
-pub mod workload;
 
 pub use chain::Hash;
 pub use commit::{CommitRequest, Committed, Position};

@@ -23,8 +23,8 @@ use fiscus_ledger::posting::Account;
 use fiscus_ledger::projection::{ProjectState, Projection};
 use fiscus_ledger::record::Record;
 use fiscus_ledger::store::Store;
-use fiscus_ledger::workload::{demo_year, generate, WorkloadConfig};
 use fiscus_ledger::{Hash, ProjectId};
+use fiscus_workload::{demo_year, generate, WorkloadConfig};
 use rust_decimal::Decimal;
 
 const INSTALL: &str = "bash .ci/install";

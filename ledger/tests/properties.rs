@@ -12,7 +12,7 @@ use fiscus_ledger::posting::{postings, sums_per_currency};
 use fiscus_ledger::projection::Projection;
 use fiscus_ledger::record::{Record, FORMAT_VERSION};
 use fiscus_ledger::rules::History;
-use fiscus_ledger::workload::{generate, Rng, WorkloadConfig};
+use fiscus_workload::{generate, Rng, WorkloadConfig};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 

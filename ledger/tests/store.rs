@@ -432,7 +432,7 @@ fn a_chain_verifies_from_its_raw_records_alone() {
 #[test]
 fn a_generated_year_replays_to_the_live_projection_on_one_thread_and_on_three() {
     use fiscus_ledger::replay::ReplayOptions;
-    use fiscus_ledger::workload::{generate, WorkloadConfig};
+    use fiscus_workload::{generate, WorkloadConfig};
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut store, _) = Store::open(dir.path()).expect("open");
     let requests: Vec<_> = generate(&WorkloadConfig::new(3_000, 11)).collect();
@@ -677,7 +677,7 @@ proptest::proptest! {
     /// from any position and the store replays to the live projection.
     #[test]
     fn any_grouping_reads_back_and_replays(seed in 0u64..1_000, sizes in proptest::collection::vec(1usize..80, 1..12)) {
-        use fiscus_ledger::workload::{generate, WorkloadConfig};
+        use fiscus_workload::{generate, WorkloadConfig};
         let dir = tempfile::tempdir().expect("tempdir");
         let requests: Vec<_> = generate(&WorkloadConfig::new(600, seed)).collect();
         let (mut store, _) = Store::open(dir.path()).expect("open");

@@ -12,6 +12,7 @@ mod cli;
 mod concurrency;
 mod crash;
 mod disk;
+mod docs_pages;
 mod field_paths;
 mod idempotency;
 mod limits;

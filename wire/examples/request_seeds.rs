@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "fuzz/corpus".to_owned()));
     let dir = root.join("request_convert");
     std::fs::create_dir_all(&dir)?;
-    for (n, req) in fiscus_ledger::workload::demo_year().iter().enumerate() {
+    for (n, req) in fiscus_workload::demo_year().iter().enumerate() {
         let events = req.events.iter().map(|e| fiscus_wire::event_pb(e, None)).collect();
         let mut pb = request(events);
         pb.expected_seq = req.expected_heads.iter().map(|(p, s)| (p.as_str().to_owned(), *s)).collect();

@@ -449,8 +449,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use fiscus_client::fiscus_ledger::log::LedgerLog;
     use fiscus_client::fiscus_ledger::store::Store;
-    use fiscus_client::fiscus_ledger::workload::demo_year;
     use fiscus_tlog::{Checkpoint, Cosigner, NoteSigner};
+    use fiscus_workload::demo_year;
 
     use super::*;
 

@@ -251,6 +251,10 @@ struct DemoArgs {
     /// Seed of the generator (the same seed gives the same books).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Keep the temporary store (without --store) to look around in it afterwards; it is removed
+    /// at the end otherwise. A store given with --store is always kept.
+    #[arg(long)]
+    keep: bool,
 }
 
 /// `fiscus record` options.
@@ -424,7 +428,7 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
     let json = cli.json;
     let t = &cli.target;
     match cli.command {
-        Command::Demo(a) => demo::run(t.store.as_deref(), a.events, a.seed, json),
+        Command::Demo(a) => demo::run(t.store.as_deref(), a.events, a.seed, a.keep, json),
         Command::Token { action } => commands::token(action, json),
         Command::Witness { action } => witness::run(action, json).await,
         Command::Balance { project, currency } => {

@@ -761,7 +761,7 @@ fn stores_are_private_under_umask_022() {
     // The demo's own temporary store.
     let tmp = dir.path().join("tmp");
     std::fs::create_dir(&tmp).expect("mkdir");
-    under_022(&["demo"], &tmp);
+    under_022(&["demo", "--keep"], &tmp);
     let demo = std::fs::read_dir(&tmp).expect("read_dir").next().expect("the demo's store").expect("entry").path();
     assert_private_tree(&demo);
     // An existing folder others may write is refused, with the fix.

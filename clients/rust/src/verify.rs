@@ -206,7 +206,7 @@ mod tests {
         let mut ledger = MemoryLedger::default();
         let id = ProjectId::parse("p", project).expect("id");
         let mut records: Vec<RawRecord> = Vec::new();
-        for req in fiscus_ledger::workload::demo_year() {
+        for req in fiscus_workload::demo_year() {
             let mut group = Group::new(&ledger.projection);
             group.stage(&req, &ledger.lookup).expect("demo commit");
             let commits = ledger.projection.absorb(group.finish());

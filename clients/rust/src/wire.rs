@@ -277,7 +277,7 @@ mod tests {
 
     #[test]
     fn every_demo_event_survives_the_wire_both_ways() {
-        for req in fiscus_ledger::workload::demo_year() {
+        for req in fiscus_workload::demo_year() {
             for e in &req.events {
                 let back = event("e", &event_pb(e)).expect("decodes");
                 assert_eq!(&back, e);
@@ -287,7 +287,7 @@ mod tests {
 
     #[test]
     fn kind_names_match_the_ledger() {
-        for req in fiscus_ledger::workload::generate(&fiscus_ledger::workload::WorkloadConfig::new(3000, 3)) {
+        for req in fiscus_workload::generate(&fiscus_workload::WorkloadConfig::new(3000, 3)) {
             for e in &req.events {
                 assert!(KIND_NAMES.contains(&e.kind.name()), "{}", e.kind.name());
             }

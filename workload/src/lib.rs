@@ -6,6 +6,14 @@
 //! events themselves, so a run of millions of events needs memory only for its few hundred projects.
 //! Dates walk forward through one calendar year, so the sponsor can close each month behind it.
 //!
+//! The year is believable at any size: each kind of project has its own activity, budget and
+//! currencies ([`KIND_PROFILES`]). A meetup records a few events a month and takes a few thousand
+//! dollars' worth in a year; a large conference takes a few million. Amounts are scaled so that a
+//! project's income (contributions and pledge payments) comes near its budget whatever the number of
+//! events, and never exceeds its cap. A project holds its home currency (that of its city) and, for a
+//! conference or an open-source project only, one second major currency: money moves between
+//! projects only in a currency both hold.
+//!
 //! [`demo_year`] is a short fixed scenario for `fiscus demo`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -13,10 +21,10 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use chrono::{Days, NaiveDate};
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use crate::commit::CommitRequest;
-use crate::event::{Event, EventKind, ExpenseDetails, Fund, ProjectKind, Receipt, Source};
-use crate::ids::ProjectId;
-use crate::money::{fee, prorate, Currency, Money};
+use fiscus_ledger::commit::CommitRequest;
+use fiscus_ledger::event::{Event, EventKind, ExpenseDetails, Fund, ProjectKind, Receipt, Source};
+use fiscus_ledger::ids::ProjectId;
+use fiscus_ledger::money::{fee, prorate, Currency, Money};
 
 /// Who opens projects, changes terms and closes periods.
 pub const ADMIN: &str = "admin:carol";
@@ -234,12 +242,111 @@ const REQUESTS_OPEN_MAX: usize = 6;
 /// Most open pledges per project.
 const PLEDGES_OPEN_MAX: usize = 3;
 
+/// How a kind of project behaves over a year.
+#[derive(Clone, Copy, Debug)]
+pub struct KindProfile {
+    /// The kind.
+    pub kind: ProjectKind,
+    /// Relative likelihood (1..=[`ACTIVITY_MAX`]) that the next event is this project's: a
+    /// conference sells tickets and pays vendors all year, a meetup records a few events a month.
+    pub activity: u64,
+    /// Range of a year's income (contributions and pledge payments), US dollars: each project draws
+    /// its budget from it, and its amounts are scaled so that its year's income comes near it.
+    pub budget_usd: (u64, u64),
+    /// A project's income never exceeds its budget times this (a contribution that would is not made).
+    pub cap_times: u64,
+    /// Bounds of the amount scale (a multiplier of the base amounts, a conference's being 1), so that
+    /// a single amount stays believable for the kind however many or few events a run has.
+    pub scale: (Decimal, Decimal),
+}
+
+/// Most activity of a kind ([`KindProfile::activity`]).
+pub const ACTIVITY_MAX: u64 = 100;
+
+/// The profile of each kind; a conference is large (a few million dollars a year) with the
+/// probability [`LARGE_CONFERENCE_PERCENT`], and has the second row's budget then.
+pub const KIND_PROFILES: &[KindProfile] = &[
+    KindProfile {
+        kind: ProjectKind::Conference,
+        activity: 60,
+        budget_usd: (50_000, 600_000),
+        cap_times: 2,
+        scale: (Decimal::from_parts(1, 0, 0, false, 2), Decimal::from_parts(2, 0, 0, false, 0)),
+    },
+    KindProfile {
+        kind: ProjectKind::Conference,
+        activity: 100,
+        budget_usd: (1_000_000, 4_000_000),
+        cap_times: 2,
+        scale: (Decimal::from_parts(5, 0, 0, false, 2), Decimal::from_parts(4, 0, 0, false, 0)),
+    },
+    KindProfile {
+        kind: ProjectKind::Workshop,
+        activity: 12,
+        budget_usd: (10_000, 80_000),
+        cap_times: 2,
+        scale: (Decimal::from_parts(5, 0, 0, false, 3), Decimal::from_parts(3, 0, 0, false, 1)),
+    },
+    KindProfile {
+        kind: ProjectKind::OpenSource,
+        activity: 15,
+        budget_usd: (10_000, 250_000),
+        cap_times: 2,
+        scale: (Decimal::from_parts(5, 0, 0, false, 3), Decimal::from_parts(1, 0, 0, false, 0)),
+    },
+    KindProfile {
+        kind: ProjectKind::Other,
+        activity: 5,
+        budget_usd: (5_000, 50_000),
+        cap_times: 2,
+        scale: (Decimal::from_parts(2, 0, 0, false, 3), Decimal::from_parts(2, 0, 0, false, 1)),
+    },
+    KindProfile {
+        kind: ProjectKind::Meetup,
+        activity: 3,
+        budget_usd: (2_000, 15_000),
+        cap_times: 2,
+        scale: (Decimal::from_parts(1, 0, 0, false, 3), Decimal::from_parts(5, 0, 0, false, 2)),
+    },
+];
+
+/// Percent of conferences that are large (the second conference row of [`KIND_PROFILES`]).
+pub const LARGE_CONFERENCE_PERCENT: u64 = 30;
+
+/// Share of a project's events that bring income, and the mean income of one at scale 1 (US
+/// dollars): what a project's scale is worked out from. Measured on generated years.
+const INCOME_EVENTS_PERCENT: u64 = 25;
+const INCOME_MEAN_USD: u64 = 4_000;
+
+/// The profile of `kind` (the large one of a conference when `large`).
+pub fn profile(kind: ProjectKind, large: bool) -> &'static KindProfile {
+    let mut rows = KIND_PROFILES.iter().filter(|r| r.kind == kind);
+    let first = rows.next().expect("every kind has a profile");
+    if large {
+        rows.next().unwrap_or(first)
+    } else {
+        first
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Project {
     id: ProjectId,
     name: String,
     kind: ProjectKind,
     home: Currency,
+    /// The one other currency the project may hold (conferences and open-source projects only).
+    second: Option<Currency>,
+    /// How the project's kind (and size, for a conference) behaves.
+    profile: &'static KindProfile,
+    /// The income the project's amounts are scaled to, and its cap, in US dollars.
+    budget_usd: Decimal,
+    income_cap_usd: Decimal,
+    /// Multiplier of the base amounts (in US dollars) of this project's money movements.
+    scale: Decimal,
+    /// Contributions and pledge payments so far, and pledges still open, in US dollars.
+    income_usd: Decimal,
+    pledged_usd: Decimal,
     fee_bps: u32,
     advance_limit: Decimal,
     phase: Phase,
@@ -255,6 +362,16 @@ struct Project {
 }
 
 impl Project {
+    /// Whether `usd` more income (now or pledged) stays within the cap.
+    fn fits(&self, usd: Decimal) -> bool {
+        self.income_usd + self.pledged_usd + usd <= self.income_cap_usd
+    }
+
+    /// Whether the project may hold `c`.
+    fn holds(&self, c: Currency) -> bool {
+        c == self.home || self.second == Some(c)
+    }
+
     fn books(&mut self, c: Currency) -> &mut Books {
         self.books.entry(c).or_default()
     }
@@ -396,9 +513,6 @@ const OPEN_SOURCE: &[&str] = &[
     "lint-rules",
 ];
 
-/// The currencies contributions from abroad and conversions use.
-const MAJOR: &[&str] = &["USD", "EUR", "GBP", "JPY", "CAD"];
-
 /// Units of each currency per US dollar, as (mantissa, scale).
 const RATES: &[(&str, i64, u32)] = &[
     ("USD", 100, 2),
@@ -438,6 +552,8 @@ const EXPENSES: &[(&str, &str, &str)] = &[
 ];
 const REJECT_REASONS: &[&str] =
     &["Missing itemised receipt", "Over the approved budget", "Duplicate of an earlier request"];
+/// Who receives what a closing project holds in a currency no other project holds.
+const CLOSING_PAYEE: &str = "Rust community fund";
 const REVERSE_REASONS: &[&str] = &["Duplicate entry", "Recorded on the wrong project", "Bank returned the payment"];
 const MONTHS: &[&str] = &[
     "January",
@@ -463,6 +579,11 @@ fn rate(c: Currency) -> Decimal {
     let (_, m, s) =
         RATES.iter().find(|(code, _, _)| *code == c.code()).expect("the generator only uses currencies with a rate");
     Decimal::new(*m, *s)
+}
+
+/// What `m` is worth in US dollars at the generator's rates.
+fn usd(m: Money) -> Decimal {
+    m.amount() / rate(m.currency())
 }
 
 fn money(amount: Decimal, c: Currency) -> Money {
@@ -499,7 +620,8 @@ impl Workload {
             NaiveDate::from_ymd_opt(config.year + 1, 1, 1).expect("next year").signed_duration_since(start).num_days(),
         )
         .expect("a year is positive");
-        let projects = (0..count).map(|j| new_project(&mut rng, j)).collect();
+        let mut projects: Vec<Project> = (0..count).map(|j| new_project(&mut rng, j)).collect();
+        scale_amounts(&mut projects, config.events);
         let closures_max = if count >= 6 { (count as u64 / 40).max(1) } else { 0 };
         Workload {
             rng,
@@ -591,18 +713,19 @@ impl Workload {
         (Draft { events: vec![e], actor: actor.to_owned() }, seq)
     }
 
-    /// An amount worth between `lo` and `hi` US dollars, in `c`.
-    fn usd(&mut self, c: Currency, lo: u64, hi: u64) -> Money {
+    /// An amount worth between `lo` and `hi` US dollars times project `p`'s scale, in `c`.
+    fn scaled(&mut self, p: usize, c: Currency, lo: u64, hi: u64) -> Money {
         let cents = self.rng.range(lo * 100, hi * 100);
-        let amount = (Decimal::from(cents) / Decimal::ONE_HUNDRED * rate(c))
+        let amount = (Decimal::from(cents) / Decimal::ONE_HUNDRED * self.projects[p].scale * rate(c))
             .round_dp_with_strategy(c.minor_units(), RoundingStrategy::MidpointAwayFromZero);
         money(amount.max(minor(c)), c)
     }
 
-    /// A round sponsorship tier in `c`.
-    fn tier(&mut self, c: Currency) -> Money {
+    /// A round sponsorship tier of project `p` (a conference's 500 to 25,000 US dollars, times the
+    /// project's scale), in `c`.
+    fn tier(&mut self, p: usize, c: Currency) -> Money {
         let usd = *self.rng.pick(&[500u64, 1_000, 2_500, 5_000, 10_000, 15_000, 25_000]);
-        money((Decimal::from(usd) * rate(c)).round_dp(0).max(Decimal::ONE), c)
+        money((Decimal::from(usd) * self.projects[p].scale * rate(c)).round_dp(0).max(Decimal::ONE), c)
     }
 
     /// Between `lo` and `hi` percent of `avail`, rounded down to `c`'s minor units; `None` if nothing.
@@ -629,11 +752,36 @@ impl Workload {
         Some(format!("INV-{}-{n:06}", self.year))
     }
 
+    /// An active project, a busy kind more likely than a quiet one (by [`KindProfile::activity`]).
     fn random_active(&mut self) -> Option<usize> {
         if self.active.is_empty() {
             return None;
         }
-        Some(self.active[self.rng.below(self.active.len() as u64) as usize])
+        let n = self.active.len() as u64;
+        for _ in 0..32 {
+            let p = self.active[self.rng.below(n) as usize];
+            if self.rng.below(ACTIVITY_MAX) < self.projects[p].profile.activity {
+                return Some(p);
+            }
+        }
+        Some(self.active[self.rng.below(n) as usize])
+    }
+
+    /// An active project other than `p` that holds `c`, if any, a busy kind more likely.
+    fn holder_of(&mut self, c: Currency, p: usize) -> Option<usize> {
+        let candidates: Vec<usize> =
+            self.active.iter().copied().filter(|&q| q != p && self.projects[q].holds(c)).collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        let n = candidates.len() as u64;
+        for _ in 0..32 {
+            let q = candidates[self.rng.below(n) as usize];
+            if self.rng.below(ACTIVITY_MAX) < self.projects[q].profile.activity {
+                return Some(q);
+            }
+        }
+        Some(candidates[self.rng.below(n) as usize])
     }
 
     // ---- scheduled work -------------------------------------------------------------------------
@@ -731,7 +879,7 @@ impl Workload {
         let home = self.projects[p].home;
         match step? {
             Step::OpeningBalance => {
-                let amount = self.usd(home, 2_000, 30_000);
+                let amount = self.scaled(p, home, 2_000, 30_000);
                 let fund = if self.rng.chance(20) {
                     Fund::Restricted((*self.rng.pick(PURPOSES)).to_owned())
                 } else {
@@ -799,7 +947,8 @@ impl Workload {
             return Some(self.reject(p, &r, "Project is winding down"));
         }
         if let Some(&(seq, _)) = self.projects[p].pledges.first() {
-            self.projects[p].pledges.remove(0);
+            let (_, open) = self.projects[p].pledges.remove(0);
+            self.projects[p].pledged_usd -= usd(open);
             let kind = EventKind::PledgeCancelled { pledge: seq, amount: None };
             return Some(self.one(p, kind, "Pledge cancelled at wind-down", None, CLERK).0);
         }
@@ -820,8 +969,21 @@ impl Workload {
             if self.remaining() < 2 {
                 return None;
             }
-            let q = self.random_active()?;
-            return Some(self.transfer(p, q, money(avail, c), "Remaining funds moved at closing"));
+            return Some(match self.holder_of(c, p) {
+                Some(q) => self.transfer(p, q, money(avail, c), "Remaining funds moved at closing"),
+                None => {
+                    let details = ExpenseDetails {
+                        amount: money(avail, c),
+                        payee: CLOSING_PAYEE.to_owned(),
+                        category: "donation".to_owned(),
+                        fund: Fund::Unrestricted,
+                        receipt: self.receipt(),
+                    };
+                    self.projects[p].books(c).add(&Fund::Unrestricted, -avail);
+                    let kind = EventKind::ExpensePaid { request: None, details: Some(details) };
+                    self.one(p, kind, "Remaining funds given at closing", None, CLERK).0
+                }
+            });
         }
         self.projects[p].phase = Phase::Closed;
         self.closing = None;
@@ -850,24 +1012,39 @@ impl Workload {
         None
     }
 
+    /// A contribution to some project; a change of terms (which always fits) when every budget the
+    /// draws tried is spent, so that the stream still stops at exactly the events asked for.
     fn fallback(&mut self) -> Option<Draft> {
+        for _ in 0..8 {
+            let p = match self.random_active() {
+                Some(p) => p,
+                None => self.projects.iter().position(|p| matches!(p.phase, Phase::Scripted | Phase::Closing))?,
+            };
+            if let Some(d) = self.contribution(p) {
+                return Some(d);
+            }
+        }
         let p = match self.random_active() {
             Some(p) => p,
             None => self.projects.iter().position(|p| matches!(p.phase, Phase::Scripted | Phase::Closing))?,
         };
-        Some(self.contribution(p))
+        self.try_action(p, Action::Terms)
     }
 
     fn try_action(&mut self, p: usize, action: Action) -> Option<Draft> {
         let home = self.projects[p].home;
         match action {
-            Action::Contribution => Some(self.contribution(p)),
+            Action::Contribution => self.contribution(p),
             Action::Package => self.package(),
             Action::Pledge => {
                 if self.projects[p].pledges.len() >= PLEDGES_OPEN_MAX {
                     return None;
                 }
-                let amount = self.tier(home);
+                let amount = self.tier(p, home);
+                if !self.projects[p].fits(usd(amount)) {
+                    return None;
+                }
+                self.projects[p].pledged_usd += usd(amount);
                 let sponsor = (*self.rng.pick(SPONSORS)).to_owned();
                 let due_date = plus_days(self.today, self.rng.range(30, 120));
                 let n = self.next_counter();
@@ -896,6 +1073,8 @@ impl Workload {
                 };
                 let left = open.amount() - amount.amount();
                 let pr = &mut self.projects[p];
+                pr.pledged_usd -= usd(amount);
+                pr.income_usd += usd(amount);
                 if left.is_zero() {
                     pr.pledges.remove(i);
                 } else {
@@ -913,6 +1092,7 @@ impl Workload {
                 }
                 let i = self.rng.below(n as u64) as usize;
                 let (seq, open) = self.projects[p].pledges.remove(i);
+                self.projects[p].pledged_usd -= usd(open);
                 let amount = self.rng.chance(50).then_some(open);
                 Some(
                     self.one(
@@ -926,7 +1106,7 @@ impl Workload {
                 )
             }
             Action::Grant => {
-                let amount = self.usd(home, 500, 5_000);
+                let amount = self.scaled(p, home, 500, 5_000);
                 Some(self.grant(p, amount, "Community grant awarded"))
             }
             Action::Advance => {
@@ -983,7 +1163,7 @@ impl Workload {
                 let avail = self.projects[p].available(home, &fund);
                 let amount = match self.part(avail, home, 5, 35) {
                     Some(a) => a,
-                    None => self.usd(home, 50, 500),
+                    None => self.scaled(p, home, 50, 500),
                 };
                 let (category, payee, memo) = *self.rng.pick(EXPENSES);
                 let details = ExpenseDetails {
@@ -1070,11 +1250,10 @@ impl Workload {
                     return None;
                 }
                 let (c, avail) = *self.rng.pick(&spendable);
-                let q = self.random_active()?;
-                if q == p {
-                    return None;
-                }
-                let amount = self.part(avail, c, 10, 40)?;
+                let q = self.holder_of(c, p)?;
+                // Shared costs at the scale of the smaller of the two projects.
+                let most = self.scaled(p, c, 200, 5_000).amount().min(self.scaled(q, c, 200, 5_000).amount());
+                let amount = self.part(avail.min(most), c, 10, 100)?;
                 Some(self.transfer(p, q, amount, "Shared costs moved between projects"))
             }
             Action::Release => {
@@ -1092,10 +1271,8 @@ impl Workload {
                     return None;
                 }
                 let (from, avail) = *self.rng.pick(&spendable);
-                let to_currency = currency(self.rng.pick::<&str>(MAJOR));
-                if to_currency == from {
-                    return None;
-                }
+                let pr = &self.projects[p];
+                let to_currency = if from == pr.home { pr.second? } else { pr.home };
                 let amount = self.part(avail, from, 10, 30)?;
                 let to_amount = (amount.amount() / rate(from) * rate(to_currency))
                     .round_dp_with_strategy(to_currency.minor_units(), RoundingStrategy::MidpointAwayFromZero);
@@ -1123,7 +1300,7 @@ impl Workload {
                 let new_fee = self.rng.chance(60).then(|| u32::try_from(self.rng.range(6, 20) * 50).expect("small"));
                 let new_limit = match new_fee {
                     Some(_) if self.rng.chance(50) => None,
-                    _ => Some(self.tier(home).amount() * Decimal::TWO),
+                    _ => Some(self.tier(p, home).amount() * Decimal::TWO),
                 };
                 let pr = &mut self.projects[p];
                 if let Some(f) = new_fee {
@@ -1153,9 +1330,10 @@ impl Workload {
         }
     }
 
-    fn contribution(&mut self, p: usize) -> Draft {
+    /// A contribution to `p`; `None` when it would take the project's income over its cap.
+    fn contribution(&mut self, p: usize) -> Option<Draft> {
         let pr = &self.projects[p];
-        let (home, kind, project_fee) = (pr.home, pr.kind, pr.fee_bps);
+        let (home, second, kind, project_fee) = (pr.home, pr.second, pr.kind, pr.fee_bps);
         let roll = self.rng.below(100);
         let source = match roll {
             0..=29 => Source::Sponsorship,
@@ -1165,26 +1343,35 @@ impl Workload {
             85..=94 => Source::Grant,
             _ => Source::Other,
         };
-        let c = if self.rng.chance(10) { currency(self.rng.pick::<&str>(MAJOR)) } else { home };
+        let c = match second {
+            Some(second) if self.rng.chance(10) => second,
+            _ => home,
+        };
         let (amount, from, memo) = match source {
             Source::Sponsorship => (
-                self.tier(c),
+                self.tier(p, c),
                 (*self.rng.pick(SPONSORS)).to_owned(),
                 *self.rng.pick(&["Sponsorship invoice paid", "Silver sponsorship", "Community sponsor tier"]),
             ),
             Source::Donation => (
-                self.usd(c, 5, 500),
+                self.scaled(p, c, 5, 500),
                 (*self.rng.pick(DONORS)).to_owned(),
                 *self.rng.pick(&["Individual donation", "Donation via GitHub Sponsors"]),
             ),
             Source::TicketSales => (
-                self.usd(c, 200, 8_000),
+                self.scaled(p, c, 200, 8_000),
                 "Tito ticketing".to_owned(),
                 *self.rng.pick(&["Ticket sales payout", "Early-bird ticket batch"]),
             ),
-            Source::Grant => (self.usd(c, 1_000, 20_000), "Open Tech Fund".to_owned(), "External grant instalment"),
-            Source::Other => (self.usd(c, 20, 2_000), "Merch store".to_owned(), "Merchandise sales"),
+            Source::Grant => {
+                (self.scaled(p, c, 1_000, 20_000), "Open Tech Fund".to_owned(), "External grant instalment")
+            }
+            Source::Other => (self.scaled(p, c, 20, 2_000), "Merch store".to_owned(), "Merchandise sales"),
         };
+        if !self.projects[p].fits(usd(amount)) {
+            return None;
+        }
+        self.projects[p].income_usd += usd(amount);
         let fund = if self.rng.chance(12) {
             Fund::Restricted((*self.rng.pick(PURPOSES)).to_owned())
         } else {
@@ -1207,7 +1394,7 @@ impl Workload {
             refunded: Decimal::ZERO,
             fee_refunded: Decimal::ZERO,
         });
-        draft
+        Some(draft)
     }
 
     fn package(&mut self) -> Option<Draft> {
@@ -1221,13 +1408,21 @@ impl Workload {
                 chosen.push(p);
             }
         }
+        let mut shares = Vec::with_capacity(3);
+        for p in chosen {
+            let home = self.projects[p].home;
+            let amount = self.tier(p, home);
+            if !self.projects[p].fits(usd(amount)) {
+                return None;
+            }
+            shares.push((p, amount));
+        }
         let n = self.next_counter();
         let reference = format!("PKG-{}-{n:06}", self.year);
         let sponsor = (*self.rng.pick(SPONSORS)).to_owned();
         let mut events = Vec::with_capacity(3);
-        for p in chosen {
-            let home = self.projects[p].home;
-            let amount = self.tier(home);
+        for (p, amount) in shares {
+            self.projects[p].income_usd += usd(amount);
             let kind = EventKind::ContributionReceived {
                 amount,
                 from: sponsor.clone(),
@@ -1387,6 +1582,32 @@ impl Iterator for Workload {
     }
 }
 
+/// Sets each project's amount scale so that its expected income over a run of `events` events
+/// comes near its budget: its expected share of the events (by activity, and by how much of the year
+/// it is open: the first half of the projects open at once, the others through the first 80% of the
+/// run), times [`INCOME_EVENTS_PERCENT`], times [`INCOME_MEAN_USD`] at scale 1, within the kind's bounds.
+fn scale_amounts(projects: &mut [Project], events: u64) {
+    let count = projects.len();
+    let initial = count.div_ceil(2);
+    let later = (count - initial).max(1);
+    let weight = |j: usize, p: &Project| -> Decimal {
+        let open = if j < initial {
+            Decimal::ONE
+        } else {
+            Decimal::ONE - Decimal::from(4 * (j - initial + 1)) / Decimal::from(5 * later)
+        };
+        Decimal::from(p.profile.activity) * open.max(Decimal::new(1, 1))
+    };
+    let weights: Vec<Decimal> = projects.iter().enumerate().map(|(j, p)| weight(j, p)).collect();
+    let total: Decimal = weights.iter().sum();
+    for (p, w) in projects.iter_mut().zip(weights) {
+        let expected = Decimal::from(events) * w / total * Decimal::from(INCOME_EVENTS_PERCENT) / Decimal::ONE_HUNDRED;
+        let (lo, hi) = p.profile.scale;
+        let wanted = p.budget_usd / (expected.max(Decimal::ONE) * Decimal::from(INCOME_MEAN_USD));
+        p.scale = wanted.clamp(lo, hi);
+    }
+}
+
 /// Project `j` of a run: kinds cycle so that every kind appears among the first ten.
 fn new_project(rng: &mut Rng, j: usize) -> Project {
     const KINDS: [ProjectKind; 10] = [
@@ -1425,11 +1646,28 @@ fn new_project(rng: &mut Rng, j: usize) -> Project {
         _ => 0,
     };
     let advance_limit = (Decimal::from(limit_usd) * rate(home)).round_dp(0);
+    let large = kind == ProjectKind::Conference && rng.chance(LARGE_CONFERENCE_PERCENT);
+    let profile = profile(kind, large);
+    let budget_usd = Decimal::from(rng.range(profile.budget_usd.0, profile.budget_usd.1));
+    // A conference's sponsors and an open-source project's donors pay in a second major currency.
+    let second = match kind {
+        ProjectKind::Conference | ProjectKind::OpenSource => {
+            Some(currency(if home == currency("USD") { "EUR" } else { "USD" }))
+        }
+        _ => None,
+    };
     Project {
         id: ProjectId::parse("project", &id).expect("generated project ids are slugs"),
         name,
         kind,
         home,
+        second,
+        profile,
+        budget_usd,
+        income_cap_usd: budget_usd * Decimal::from(profile.cap_times),
+        scale: Decimal::ONE,
+        income_usd: Decimal::ZERO,
+        pledged_usd: Decimal::ZERO,
         fee_bps,
         advance_limit,
         phase: Phase::Unopened,
@@ -1505,7 +1743,8 @@ fn demo_expense(amount: i64, code: &str, payee: &str, category: &str, file: &str
 /// A short, fixed year of a sponsor for `fiscus demo`: a new conference (`rustconf-2026`) gets an
 /// advance for its venue deposit before any sponsor pays, a sponsorship package pays three events,
 /// a meetup's expense requests are approved and paid, then a pledge, ticket income and a refund, a
-/// grant, a restricted donation partly released, a transfer, a conversion, and three closed months.
+/// grant, a restricted donation partly released, a transfer, a conversion, and four closed months
+/// (January to April).
 pub fn demo_year() -> Vec<CommitRequest> {
     let mut d = Demo { out: Vec::new(), pending: Vec::new(), seqs: HashMap::new(), next_id: 0, recorded_at: 0 };
     let open = |name: &str, kind, fee_bps, code: &str, limit: i64| EventKind::ProjectOpened {
@@ -1696,7 +1935,7 @@ pub fn demo_year() -> Vec<CommitRequest> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commit::MemoryLedger;
+    use fiscus_ledger::commit::MemoryLedger;
 
     fn d(s: &str) -> Decimal {
         s.parse().expect("test decimal")
@@ -1778,20 +2017,110 @@ mod tests {
         let (ledger, w, kinds) = run(12_000, 1);
         assert_model_matches(&ledger, &w);
         // every name of EventKind::NAMES is generated (so the list of names is right, too)
-        let all = crate::event::EventKind::NAMES;
+        let all = fiscus_ledger::event::EventKind::NAMES;
         for k in all {
             assert!(kinds.get(k).copied().unwrap_or(0) > 0, "{k} never generated: {kinds:?}");
         }
         assert_eq!(ledger.projection.projects().count(), 20);
         let currencies: std::collections::BTreeSet<String> =
             ledger.projection.trial_balance().iter().map(|l| l.currency.code().to_owned()).collect();
-        for c in MAJOR {
-            assert!(currencies.contains(*c), "{c} missing from {currencies:?}");
-        }
+        assert!(currencies.len() >= 3, "{currencies:?}");
         assert_eq!(ledger.projection.sponsor_closed_through(), Some(last_day(2026, 11)));
         let kinds_of_projects: std::collections::BTreeSet<String> =
             ledger.projection.projects().map(|p| format!("{:?}", p.info.as_ref().expect("info").kind)).collect();
         assert_eq!(kinds_of_projects.len(), 5, "{kinds_of_projects:?}");
+    }
+
+    /// Income (contributions and pledge payments, in US dollars at the generator's rates) and the
+    /// currencies held, per opened project, from the events of a run.
+    struct Year {
+        income: BTreeMap<String, Decimal>,
+        currencies: BTreeMap<String, std::collections::BTreeSet<Currency>>,
+        kinds: BTreeMap<String, ProjectKind>,
+        homes: BTreeMap<String, Currency>,
+    }
+
+    /// Runs `events` events of `seed` through a ledger, summing each project's income on the way.
+    fn year(events: u64, seed: u64) -> (Year, Workload) {
+        let mut ledger = MemoryLedger::default();
+        let mut w = generate(&WorkloadConfig::new(events, seed));
+        let mut income: BTreeMap<String, Decimal> = BTreeMap::new();
+        for req in w.by_ref() {
+            for e in &req.events {
+                if let EventKind::ContributionReceived { amount, .. } | EventKind::PledgeFulfilled { amount, .. } =
+                    &e.kind
+                {
+                    *income.entry(e.project.to_string()).or_default() += usd(*amount);
+                }
+            }
+            if let Err(err) = ledger.commit(&req) {
+                panic!("seed {seed}: commit refused: {err}\n{req:#?}");
+            }
+        }
+        assert_eq!(ledger.projection.events, events);
+        let mut y = Year { income, currencies: BTreeMap::new(), kinds: BTreeMap::new(), homes: BTreeMap::new() };
+        for s in ledger.projection.projects() {
+            let id = s.id.to_string();
+            let info = s.info.as_ref().expect("an opened project has its terms");
+            y.kinds.insert(id.clone(), info.kind);
+            y.homes.insert(id.clone(), info.currency);
+            y.currencies.insert(id.clone(), s.balances().iter().map(|b| b.currency).collect());
+            y.income.entry(id).or_default();
+        }
+        (y, w)
+    }
+
+    /// The most a project of each kind takes in a year, US dollars: a meetup's year is thousands, a
+    /// large conference's a few million.
+    fn income_max_usd(kind: ProjectKind) -> Decimal {
+        Decimal::from(match kind {
+            ProjectKind::Meetup => 30_000,
+            ProjectKind::Workshop => 160_000,
+            ProjectKind::Other => 100_000,
+            ProjectKind::OpenSource => 500_000,
+            ProjectKind::Conference => 8_000_000,
+        })
+    }
+
+    #[test]
+    fn years_of_any_size_keep_each_kind_to_its_scale_and_currencies() {
+        for (events, seed) in [(12_000, 1), (12_000, 2), (2_000, 3), (300, 4), (60, 5)] {
+            let (y, w) = year(events, seed);
+            for (id, income) in &y.income {
+                let kind = y.kinds[id];
+                assert!(
+                    *income <= income_max_usd(kind),
+                    "{events} events, seed {seed}: {id} ({kind:?}) took {income} USD"
+                );
+                let held = &y.currencies[id];
+                assert!(held.len() <= 2, "{events}/{seed}: {id} holds {held:?}");
+                assert!(held.contains(&y.homes[id]) || held.is_empty(), "{id} lacks its home currency: {held:?}");
+                if !matches!(kind, ProjectKind::Conference | ProjectKind::OpenSource) {
+                    assert!(held.iter().all(|c| *c == y.homes[id]), "{id} ({kind:?}) holds {held:?}");
+                }
+            }
+            if events < 12_000 {
+                continue;
+            }
+            // A full year: every project open from January takes its kind's scale of money.
+            for pr in w.projects.iter().take(w.initial) {
+                let income = y.income[pr.id.as_str()];
+                let least = pr.budget_usd / Decimal::from(4);
+                assert!(
+                    income >= least,
+                    "seed {seed}: {} ({:?}, budget {} USD) took only {income} USD",
+                    pr.id,
+                    pr.kind,
+                    pr.budget_usd
+                );
+            }
+            let largest =
+                y.income.iter().filter(|(id, _)| y.kinds[*id] == ProjectKind::Conference).map(|(_, i)| *i).max();
+            assert!(largest >= Some(Decimal::from(200_000)), "seed {seed}: largest conference {largest:?}");
+            let meetups: Vec<Decimal> =
+                y.income.iter().filter(|(id, _)| y.kinds[*id] == ProjectKind::Meetup).map(|(_, i)| *i).collect();
+            assert!(meetups.iter().any(|i| *i >= Decimal::from(1_000)), "seed {seed}: meetups {meetups:?}");
+        }
     }
 
     #[test]
