@@ -21,6 +21,7 @@ pub mod posting;
 pub mod private;
 pub mod projection;
 pub mod record;
+pub mod report;
 #[cfg(feature = "store")]
 pub mod replay;
 pub mod rules;
