@@ -21,9 +21,9 @@ pub mod posting;
 pub mod private;
 pub mod projection;
 pub mod record;
-pub mod report;
 #[cfg(feature = "store")]
 pub mod replay;
+pub mod report;
 pub mod rules;
 pub mod statement;
 #[cfg(feature = "store")]

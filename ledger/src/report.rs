@@ -142,7 +142,11 @@ impl OpenPledge {
 /// The open pledges of chain `id` as of `as_of`, in seq order: those recorded on or before it and
 /// neither paid in full nor cancelled by then (payments and cancellations dated later do not
 /// count), each with what is outstanding and how long it is overdue.
-pub fn open_pledges(id: &ProjectId, events: impl IntoIterator<Item = (u64, Event)>, as_of: NaiveDate) -> Vec<OpenPledge> {
+pub fn open_pledges(
+    id: &ProjectId,
+    events: impl IntoIterator<Item = (u64, Event)>,
+    as_of: NaiveDate,
+) -> Vec<OpenPledge> {
     let events: Vec<(u64, Event)> = events.into_iter().collect();
     let state = state_as_of(id, events.iter().cloned(), as_of);
     let mut out = Vec::new();

@@ -215,7 +215,9 @@ async fn outcome(c: &mut Caller, call: Call, project: &str, n: usize) -> Code {
             );
             commit(c, vec![e]).await
         }
-        Call::GetBalance => c.ledger.get_balance(pb::GetBalanceRequest { project: p, currency: None }).await.map(drop),
+        Call::GetBalance => {
+            c.ledger.get_balance(pb::GetBalanceRequest { project: p, currency: None, as_of: None }).await.map(drop)
+        }
         Call::GetStatement => c
             .ledger
             .get_statement(pb::GetStatementRequest {

@@ -53,13 +53,29 @@ pub fn progress(len: Option<u64>, what: &str) -> ProgressBar {
     bar
 }
 
-/// `fiscus balance`.
-pub async fn balance(b: &Backend, project: &str, currency: Option<&str>, json: bool) -> Result<(), Failure> {
-    let balances = b.balance(&project_arg(project)?, currency_arg(currency)?).await?;
+/// An optional date argument (`--as-of`), read by the one date parser.
+fn opt_date_arg(name: &str, text: Option<&str>) -> Result<Option<NaiveDate>, Failure> {
+    text.map(|t| parse_date(name, t).map_err(|e| Failure::usage(e.to_string()))).transpose()
+}
+
+/// `fiscus balance`, now or `--as-of` a date (events whose effective date is on or before it).
+pub async fn balance(
+    b: &Backend,
+    project: &str,
+    currency: Option<&str>,
+    as_of: Option<&str>,
+    json: bool,
+) -> Result<(), Failure> {
+    let as_of = opt_date_arg("as-of", as_of)?;
+    let balances = b.balance_as_of(&project_arg(project)?, currency_arg(currency)?, as_of).await?;
     if json {
-        show::print_json(&show::balances_json(&balances));
+        let mut value = show::balances_json(&balances);
+        if let (Some(d), Some(o)) = (as_of, value.as_object_mut()) {
+            o.insert("as_of".to_owned(), json!(d.to_string()));
+        }
+        show::print_json(&value);
     } else {
-        outln!("{}", show::balances_table(&balances));
+        outln!("{}", show::balances_table(&balances, as_of));
     }
     Ok(())
 }
@@ -140,13 +156,30 @@ pub async fn projects(b: &Backend, all: bool, json: bool) -> Result<(), Failure>
     Ok(())
 }
 
-/// `fiscus trial-balance`.
-pub async fn trial_balance(b: &Backend, json: bool) -> Result<(), Failure> {
-    let tb = b.trial_balance().await?;
+/// `fiscus trial-balance`, now or `--as-of` a date.
+pub async fn trial_balance(b: &Backend, as_of: Option<&str>, json: bool) -> Result<(), Failure> {
+    let as_of = opt_date_arg("as-of", as_of)?;
+    let tb = b.trial_balance_as_of(as_of).await?;
     if json {
         show::print_json(&show::trial_json(&tb));
     } else {
-        outln!("{}", show::trial_table(&tb));
+        outln!("{}", show::trial_table(&tb, as_of));
+    }
+    Ok(())
+}
+
+/// `fiscus pledges`: open pledges as of a date (default: today's local date), overdue ones
+/// marked, and the receivables ageing per currency.
+pub async fn pledges(b: &Backend, project: Option<&str>, as_of: Option<&str>, json: bool) -> Result<(), Failure> {
+    let project = project.map(project_arg).transpose()?;
+    let as_of = opt_date_arg("as-of", as_of)?.unwrap_or_else(today);
+    let open = b.open_pledges(project.as_ref(), as_of).await?;
+    if json {
+        show::print_json(&show::pledges_json(&open));
+    } else if open.pledges.is_empty() {
+        outln!("no open pledges as of {as_of}");
+    } else {
+        outln!("{}", show::pledges_table(&open));
     }
     Ok(())
 }

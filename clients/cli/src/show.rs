@@ -7,9 +7,12 @@ use fiscus_client::fiscus_ledger::ids::{DATE_MAX, DATE_MIN};
 use fiscus_client::fiscus_ledger::money::format_amount;
 use fiscus_client::fiscus_ledger::projection::Balance;
 use fiscus_client::fiscus_ledger::record::{Record, FORMAT_VERSION};
+use fiscus_client::fiscus_ledger::report::AgeingBucket;
 use fiscus_client::fiscus_ledger::statement::Statement;
 use fiscus_client::fiscus_ledger::{Currency, EventKind};
-use fiscus_client::{Balances, ChainHead, EventsPage, PendingExpense, ProjectSummary, RecordedEvent, TrialBalance};
+use fiscus_client::{
+    Balances, ChainHead, EventsPage, OpenPledges, PendingExpense, ProjectSummary, RecordedEvent, TrialBalance,
+};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -69,6 +72,7 @@ fn balance_json(b: &Balance) -> Value {
         "pledged": amount_json(b.pledged, c),
         "advances_outstanding": amount_json(b.advances_outstanding, c),
         "fees_to_date": amount_json(b.fees_to_date, c),
+        "funds_held": amount_json(funds_held(b), c),
     })
 }
 
@@ -82,37 +86,46 @@ pub fn balances_json(b: &Balances) -> Value {
     })
 }
 
-/// A project's balances as a table (and a second one of its restricted funds, if any).
-pub fn balances_table(b: &Balances) -> String {
-    let mut t = table(
-        &["Currency", "Balance", "Available", "Restricted", "Held", "Pledged", "Advances owed", "Fees to date"],
-        &[1, 2, 3, 4, 5, 6, 7],
-    );
-    for x in &b.balances {
-        let c = x.currency;
-        let restricted = x.restricted.iter().fold(Decimal::ZERO, |s, r| s.saturating_add(r.balance));
-        t.add_row(vec![
-            c.code().to_owned(),
-            amount(x.balance, c),
-            amount(x.available, c),
-            amount(restricted, c),
-            amount(x.held, c),
-            amount(x.pledged, c),
-            amount(x.advances_outstanding, c),
-            amount(x.fees_to_date, c),
-        ]);
-    }
-    let mut out = format!("{} at seq {} (commit {})\n{t}", b.project, b.head_seq, b.commit);
+/// The funds the sponsor holds for the project in one currency: the unrestricted fund plus every
+/// restricted fund. It is the statement's closing balance (a statement counts both kinds of fund),
+/// while `balance` alone is the unrestricted fund.
+pub fn funds_held(b: &Balance) -> Decimal {
+    b.restricted.iter().fold(b.balance, |s, r| s.saturating_add(r.balance))
+}
+
+/// A project's funds at a glance, one labelled table per currency: the unrestricted fund, its
+/// holds and what is available, each restricted purpose, their sum (the statement's closing
+/// balance), advances the project owes back, what is pledged and not yet paid, and fees to date.
+pub fn balances_table(b: &Balances, as_of: Option<chrono::NaiveDate>) -> String {
+    let when = as_of.map(|d| format!(", as of {d} (by effective date)")).unwrap_or_default();
+    let mut out = format!("{} at seq {} (commit {}){when}", b.project, b.head_seq, b.commit);
     if b.balances.is_empty() {
         out.push_str("\n(no money recorded yet)");
     }
-    let funds: Vec<_> = b.balances.iter().flat_map(|x| x.restricted.iter().map(move |r| (x.currency, r))).collect();
-    if !funds.is_empty() {
-        let mut r = table(&["Restricted fund", "Balance", "Available"], &[1, 2]);
-        for (c, f) in funds {
-            r.add_row(vec![f.purpose.clone(), amount(f.balance, c), amount(f.available, c)]);
+    for x in &b.balances {
+        let c = x.currency;
+        let mut t = table(&[c.code(), "Amount"], &[1]);
+        let held_unrestricted = x.balance.saturating_sub(x.available);
+        t.add_row(vec!["Unrestricted (Balance)".to_owned(), amount(x.balance, c)]);
+        t.add_row(vec!["  less holds of approved expenses".to_owned(), amount(-held_unrestricted, c)]);
+        t.add_row(vec!["  available to spend".to_owned(), amount(x.available, c)]);
+        for r in &x.restricted {
+            t.add_row(vec![format!("Restricted: {}", r.purpose), amount(r.balance, c)]);
+            let held = r.balance.saturating_sub(r.available);
+            if !held.is_zero() {
+                t.add_row(vec!["  less holds of approved expenses".to_owned(), amount(-held, c)]);
+                t.add_row(vec!["  available for this purpose".to_owned(), amount(r.available, c)]);
+            }
         }
-        out.push_str(&format!("\n{r}"));
+        t.add_row(vec!["Funds held (statement closing balance)".to_owned(), amount(funds_held(x), c)]);
+        t.add_row(vec!["Holds of approved expenses, all funds".to_owned(), amount(x.held, c)]);
+        t.add_row(vec![
+            "Advances outstanding (owed back to the sponsor)".to_owned(),
+            amount(x.advances_outstanding, c),
+        ]);
+        t.add_row(vec!["Pledged, not yet paid".to_owned(), amount(x.pledged, c)]);
+        t.add_row(vec!["Fees to date".to_owned(), amount(x.fees_to_date, c)]);
+        out.push_str(&format!("\n{t}"));
     }
     out
 }
@@ -381,7 +394,7 @@ pub fn trial_json(tb: &TrialBalance) -> Value {
 }
 
 /// The trial balance as a table, with a total per currency (zero when the books balance).
-pub fn trial_table(tb: &TrialBalance) -> String {
+pub fn trial_table(tb: &TrialBalance, as_of: Option<chrono::NaiveDate>) -> String {
     let mut t = table(&["Account", "Amount"], &[1]);
     let mut totals: std::collections::BTreeMap<Currency, Decimal> = Default::default();
     for l in &tb.lines {
@@ -394,7 +407,8 @@ pub fn trial_table(tb: &TrialBalance) -> String {
         t.add_row(vec![format!("Total {c}"), amount(v, c)]);
     }
     let closed = tb.closed_through.map(|d| format!(", books closed through {d}")).unwrap_or_default();
-    format!("Trial balance at commit {} (debit positive){closed}\n{t}", tb.commit)
+    let when = as_of.map(|d| format!(", as of {d} (by effective date)")).unwrap_or_default();
+    format!("Trial balance at commit {}{when} (debit positive){closed}\n{t}", tb.commit)
 }
 
 /// Pending expenses as JSON.
@@ -460,4 +474,69 @@ pub fn heads_table(heads: &[ChainHead]) -> Table {
         t.add_row(vec![h.project.to_string(), h.seq.to_string(), hex(&h.hash)]);
     }
     t
+}
+
+// ----- open pledges -----
+
+/// Open pledges and their ageing as JSON: amounts as decimal strings in the pledge's currency.
+pub fn pledges_json(p: &OpenPledges) -> Value {
+    json!({
+        "commit": p.commit,
+        "as_of": p.as_of.to_string(),
+        "pledges": p.pledges.iter().map(|x| {
+            let c = x.pledged.currency();
+            json!({
+                "project": x.project.as_str(),
+                "seq": x.seq,
+                "sponsor": x.sponsor,
+                "pledged_on": x.pledged_on.to_string(),
+                "due_date": x.due_date.to_string(),
+                "currency": c.code(),
+                "pledged": amount_json(x.pledged.amount(), c),
+                "fulfilled": amount_json(x.fulfilled, c),
+                "outstanding": amount_json(x.outstanding, c),
+                "days_overdue": x.days_overdue,
+                "overdue": x.overdue(),
+                "bucket": x.bucket().name(),
+            })
+        }).collect::<Vec<_>>(),
+        "ageing": p.ageing.iter().map(|(c, t)| {
+            let mut o = serde_json::Map::new();
+            o.insert("currency".to_owned(), json!(c.code()));
+            for b in AgeingBucket::ALL {
+                o.insert(b.name().to_owned(), amount_json(t.get(b), *c));
+            }
+            o.insert("total".to_owned(), amount_json(t.total(), *c));
+            Value::Object(o)
+        }).collect::<Vec<_>>(),
+    })
+}
+
+/// Open pledges as a table (overdue ones marked), then the receivables ageing per currency.
+pub fn pledges_table(p: &OpenPledges) -> String {
+    let mut t = table(&["Project", "Seq", "Sponsor", "Pledged", "Paid", "Outstanding", "Due", "Status"], &[1, 3, 4, 5]);
+    for x in &p.pledges {
+        let c = x.pledged.currency();
+        let status = if x.overdue() { format!("OVERDUE {} days", x.days_overdue) } else { "not yet due".to_owned() };
+        t.add_row(vec![
+            x.project.to_string(),
+            x.seq.to_string(),
+            x.sponsor.clone(),
+            amount(x.pledged.amount(), c),
+            amount(x.fulfilled, c),
+            amount(x.outstanding, c),
+            x.due_date.to_string(),
+            status,
+        ]);
+    }
+    let mut headers = vec!["Currency"];
+    headers.extend(["current", "1-30 days", "31-60 days", "61-90 days", "over 90 days", "Total"]);
+    let mut a = table(&headers, &[1, 2, 3, 4, 5, 6]);
+    for (c, totals) in &p.ageing {
+        let mut row = vec![c.code().to_owned()];
+        row.extend(AgeingBucket::ALL.iter().map(|b| amount(totals.get(*b), *c)));
+        row.push(amount(totals.total(), *c));
+        a.add_row(row);
+    }
+    format!("Open pledges as of {} (commit {})\n{t}\nReceivables ageing (days overdue)\n{a}", p.as_of, p.commit)
 }

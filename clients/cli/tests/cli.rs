@@ -512,6 +512,12 @@ mod liar {
         ) -> Result<Response<pb::ListPendingExpensesResponse>, Status> {
             nope()
         }
+        async fn list_open_pledges(
+            &self,
+            _: Request<pb::ListOpenPledgesRequest>,
+        ) -> Result<Response<pb::ListOpenPledgesResponse>, Status> {
+            nope()
+        }
         type SubscribeStream = Stream_<pb::SubscribeResponse>;
         async fn subscribe(&self, _: Request<pb::SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {
             nope()
