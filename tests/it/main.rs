@@ -15,6 +15,7 @@ mod disk;
 mod field_paths;
 mod idempotency;
 mod limits;
+mod month_end;
 mod overflow;
 mod private_files;
 mod race;
