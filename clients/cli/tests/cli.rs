@@ -426,6 +426,7 @@ mod liar {
                     head_seq: c.head.seq,
                     commit: p.commit_head.number,
                     balances,
+                    as_of: None,
                 };
                 chains.insert(c.id.to_string(), Chain { raws, head, balance });
             }

@@ -267,6 +267,39 @@ pub(crate) fn notice(r: &pb::SubscribeResponse) -> Answer<CommitNotice> {
     })
 }
 
+pub(crate) fn open_pledge(field: &str, p: &pb::OpenPledge) -> Answer<fiscus_ledger::report::OpenPledge> {
+    let f = |n: &str| format!("{field}.{n}");
+    let pos = required(&f("position"), p.position.as_ref())?;
+    let m = required(&f("pledged"), p.pledged.as_ref())?;
+    let c = currency(&f("pledged.currency"), &m.currency)?;
+    let pledged = fiscus_ledger::Money::parse(&f("pledged.amount"), &m.amount, c.code())
+        .map_err(|e| answer_error(&f("pledged.amount"), e))?;
+    Ok(fiscus_ledger::report::OpenPledge {
+        project: project(&f("position.project"), &pos.project)?,
+        seq: pos.seq,
+        sponsor: p.sponsor.clone(),
+        pledged_on: date(&f("pledged_on"), &p.pledged_on)?,
+        due_date: date(&f("due_date"), &p.due_date)?,
+        pledged,
+        fulfilled: decimal(&f("fulfilled"), &p.fulfilled, c)?,
+        outstanding: decimal(&f("outstanding"), &p.outstanding, c)?,
+        days_overdue: i64::from(p.days_overdue),
+    })
+}
+
+pub(crate) fn ageing(field: &str, a: &pb::PledgeAgeing) -> Answer<(Currency, fiscus_ledger::report::AgeingTotals)> {
+    let f = |n: &str| format!("{field}.{n}");
+    let c = currency(&f("currency"), &a.currency)?;
+    let buckets = [
+        decimal(&f("current"), &a.current, c)?,
+        decimal(&f("days_1_30"), &a.days_1_30, c)?,
+        decimal(&f("days_31_60"), &a.days_31_60, c)?,
+        decimal(&f("days_61_90"), &a.days_61_90, c)?,
+        decimal(&f("over_90"), &a.over_90, c)?,
+    ];
+    Ok((c, fiscus_ledger::report::AgeingTotals { buckets }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,37 +345,4 @@ mod tests {
         assert_eq!(balance("b", &ok).expect("valid").balance, d("-1.50"));
         assert!(hash("h", &[0; 31]).is_err());
     }
-}
-
-pub(crate) fn open_pledge(field: &str, p: &pb::OpenPledge) -> Answer<fiscus_ledger::report::OpenPledge> {
-    let f = |n: &str| format!("{field}.{n}");
-    let pos = required(&f("position"), p.position.as_ref())?;
-    let m = required(&f("pledged"), p.pledged.as_ref())?;
-    let c = currency(&f("pledged.currency"), &m.currency)?;
-    let pledged = fiscus_ledger::Money::parse(&f("pledged.amount"), &m.amount, c.code())
-        .map_err(|e| answer_error(&f("pledged.amount"), e))?;
-    Ok(fiscus_ledger::report::OpenPledge {
-        project: project(&f("position.project"), &pos.project)?,
-        seq: pos.seq,
-        sponsor: p.sponsor.clone(),
-        pledged_on: date(&f("pledged_on"), &p.pledged_on)?,
-        due_date: date(&f("due_date"), &p.due_date)?,
-        pledged,
-        fulfilled: decimal(&f("fulfilled"), &p.fulfilled, c)?,
-        outstanding: decimal(&f("outstanding"), &p.outstanding, c)?,
-        days_overdue: i64::from(p.days_overdue),
-    })
-}
-
-pub(crate) fn ageing(field: &str, a: &pb::PledgeAgeing) -> Answer<(Currency, fiscus_ledger::report::AgeingTotals)> {
-    let f = |n: &str| format!("{field}.{n}");
-    let c = currency(&f("currency"), &a.currency)?;
-    let buckets = [
-        decimal(&f("current"), &a.current, c)?,
-        decimal(&f("days_1_30"), &a.days_1_30, c)?,
-        decimal(&f("days_31_60"), &a.days_31_60, c)?,
-        decimal(&f("days_61_90"), &a.days_61_90, c)?,
-        decimal(&f("over_90"), &a.over_90, c)?,
-    ];
-    Ok((c, fiscus_ledger::report::AgeingTotals { buckets }))
 }
