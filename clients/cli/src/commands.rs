@@ -646,6 +646,22 @@ fn transient(e: &fiscus_client::ClientError) -> bool {
     }
 }
 
+/// One event of `tail` on one line, in columns that line up from one line to the next: commit,
+/// date, kind and amount padded to fixed widths (the longest kind name, an amount of 1e15 with
+/// its currency), `project#seq` padded to the longest project id and an eight-digit seq, then the
+/// memo and the actor.
+fn notice_line(commit: u64, e: &fiscus_client::RecordedEvent) -> String {
+    let money = show::headline_money(&e.event.kind).map(|m| show::amount(m.amount(), m.currency())).unwrap_or_default();
+    let at = format!("{}#{}", e.event.project, e.seq);
+    format!(
+        "commit {commit:>6}  {}  {:<20}  {money:>24}  {at:<49}  {}  ({})",
+        e.event.effective_date,
+        e.event.kind.name(),
+        show::clip(&e.event.memo, 60),
+        e.actor
+    )
+}
+
 fn print_notice(notice: &fiscus_client::CommitNotice, json: bool) {
     for e in &notice.events {
         if json {
@@ -655,19 +671,7 @@ fn print_notice(notice: &fiscus_client::CommitNotice, json: bool) {
             }
             outln!("{v}");
         } else {
-            let money =
-                show::headline_money(&e.event.kind).map(|m| show::amount(m.amount(), m.currency())).unwrap_or_default();
-            outln!(
-                "commit {:>6}  {}  {}#{}  {}  {}  {}  ({})",
-                notice.commit,
-                e.event.effective_date,
-                e.event.project,
-                e.seq,
-                e.event.kind.name(),
-                money,
-                show::clip(&e.event.memo, 60),
-                e.actor
-            );
+            outln!("{}", notice_line(notice.commit, e));
         }
     }
     let _ = std::io::stdout().flush();
@@ -700,4 +704,56 @@ pub fn token(command: fiscus_tokens::TokenAction, json: bool) -> Result<(), Fail
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use fiscus_client::fiscus_ledger::event::{Fund, Source};
+    use fiscus_client::fiscus_ledger::{EventKind, Money};
+
+    use super::*;
+
+    fn recorded(project: &str, seq: u64, kind: EventKind) -> fiscus_client::RecordedEvent {
+        let event = Event {
+            event_id: format!("e{seq}"),
+            project: project_arg(project).expect("project id"),
+            effective_date: parse_date("date", "2026-03-01").expect("date"),
+            memo: "memo".to_owned(),
+            reference: None,
+            kind,
+        };
+        fiscus_client::RecordedEvent {
+            seq,
+            commit: seq,
+            actor: "accountant:bob".to_owned(),
+            recorded_at_us: 0,
+            hash: [0; 32],
+            event,
+        }
+    }
+
+    #[test]
+    fn tail_lines_keep_their_columns_whatever_the_project_kind_and_amount() {
+        let usd = |a: &str| Money::parse("amount", a, "USD").expect("money");
+        let gift = EventKind::ContributionReceived {
+            amount: usd("1250000.00"),
+            from: "Acme".to_owned(),
+            source: Source::Sponsorship,
+            fund: Fund::Unrestricted,
+            fee_bps: None,
+        };
+        let lines = [
+            notice_line(7, &recorded("a", 1, EventKind::AdvanceRepaid { amount: usd("5.00") })),
+            notice_line(123_456, &recorded("rustconf-2026-with-a-long-name", 1234, gift)),
+            notice_line(8, &recorded("meetup", 2, EventKind::ProjectClosed {})),
+        ];
+        let memo_at: Vec<Option<usize>> = lines.iter().map(|l| l.find("  memo  (")).collect();
+        assert!(memo_at.iter().all(|m| m.is_some() && *m == memo_at[0]), "{lines:#?}");
+        let kind_at: Vec<Option<usize>> = ["AdvanceRepaid", "ContributionReceived", "ProjectClosed"]
+            .iter()
+            .zip(&lines)
+            .map(|(k, l)| l.find(k))
+            .collect();
+        assert!(kind_at.iter().all(|k| k.is_some() && *k == kind_at[0]), "{lines:#?}");
+    }
 }

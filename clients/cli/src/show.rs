@@ -1,7 +1,7 @@
 //! How results are shown: tables for people (comfy-table; amounts right-aligned with their
 //! currency code) and JSON for scripts (every amount a decimal string, never a JSON number).
 
-use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
+use comfy_table::{presets, Cell, CellAlignment, ColumnConstraint, ContentArrangement, Table};
 use fiscus_client::fiscus_ledger::export::event_json;
 use fiscus_client::fiscus_ledger::ids::{DATE_MAX, DATE_MIN};
 use fiscus_client::fiscus_ledger::money::format_amount;
@@ -37,18 +37,39 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A table with `headers`; the columns whose index is in `right` are right-aligned (amounts).
+/// The width tables must fit, in columns: `COLUMNS` when it holds a positive number (as shells
+/// set it, and as a user may to force a width); otherwise `None`, and comfy-table measures the
+/// terminal itself when standard output is one (a pipe or a file gets unwrapped lines).
+pub fn terminal_width() -> Option<u16> {
+    std::env::var("COLUMNS").ok().and_then(|v| v.trim().parse::<u16>().ok()).filter(|n| *n > 0)
+}
+
+/// A table with `headers`; the columns whose index is in `right` are right-aligned (amounts). It
+/// fits the terminal's width ([`terminal_width`]): comfy-table's dynamic arrangement wraps the
+/// widest cells (memos, descriptions) onto more lines instead of running past the edge.
 pub fn table(headers: &[&str], right: &[usize]) -> Table {
     let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled);
+    t.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    if let Some(width) = terminal_width() {
+        t.set_width(width);
+    }
     t.set_header(headers.iter().map(Cell::new));
-    for &i in right {
+    for (i, header) in headers.iter().enumerate() {
         if let Some(c) = t.column_mut(i) {
-            c.set_cell_alignment(CellAlignment::Right);
+            if right.contains(&i) {
+                c.set_cell_alignment(CellAlignment::Right);
+            }
+            // amounts, numbers, dates and hashes stay whole; text columns take what is left
+            if right.contains(&i) || UNWRAPPED_HEADERS.contains(header) {
+                c.set_constraint(ColumnConstraint::ContentWidth);
+            }
         }
     }
     t
 }
+
+/// Columns of text that is never wrapped (besides the right-aligned amounts and numbers).
+const UNWRAPPED_HEADERS: [&str; 5] = ["Date", "Due", "Hash", "Currency", "Opened"];
 
 /// Prints a JSON value, pretty, to stdout.
 pub fn print_json(value: &Value) {
@@ -130,26 +151,24 @@ pub fn balances_table(b: &Balances, as_of: Option<chrono::NaiveDate>) -> String 
     out
 }
 
-/// Several projects' balances, one row per project and currency.
+/// Several projects' balances, one row per project and currency (amounts in the row's currency,
+/// without repeating its code, so that the table fits an 80-column terminal; `fiscus balance P`
+/// shows one project's in full).
 pub fn overview_table(rows: &[(ProjectSummary, Balances)]) -> Table {
-    let mut t = table(
-        &["Project", "Kind", "Currency", "Balance", "Available", "Restricted", "Pledged", "Advances owed", "Fees"],
-        &[3, 4, 5, 6, 7, 8],
-    );
+    let mut t =
+        table(&["Project", "Currency", "Balance", "Available", "Restricted", "Pledged", "Advances"], &[2, 3, 4, 5, 6]);
     for (p, b) in rows {
         for x in &b.balances {
             let c = x.currency;
             let restricted = x.restricted.iter().fold(Decimal::ZERO, |s, r| s.saturating_add(r.balance));
             t.add_row(vec![
                 p.project.to_string(),
-                p.kind.name().to_owned(),
                 c.code().to_owned(),
-                amount(x.balance, c),
-                amount(x.available, c),
-                amount(restricted, c),
-                amount(x.pledged, c),
-                amount(x.advances_outstanding, c),
-                amount(x.fees_to_date, c),
+                plain(x.balance, c),
+                plain(x.available, c),
+                plain(restricted, c),
+                plain(x.pledged, c),
+                plain(x.advances_outstanding, c),
             ]);
         }
     }
@@ -365,15 +384,20 @@ pub fn events_json(page: &EventsPage) -> Value {
 
 /// Events as a table.
 pub fn events_table(events: &[RecordedEvent]) -> Table {
-    let mut t = table(&["Seq", "Date", "Event", "Amount", "Details", "Memo", "Actor", "Hash"], &[0, 3]);
+    let mut t = table(&["Seq", "Date", "Event", "Amount", "Details / memo", "Actor", "Hash"], &[0, 3]);
     for e in events {
+        let details = clip(&describe(&e.event.kind), 48);
+        let memo = clip(&e.event.memo, 40);
         t.add_row(vec![
             e.seq.to_string(),
             e.event.effective_date.to_string(),
             e.event.kind.name().to_owned(),
             headline_money(&e.event.kind).map(|m| amount(m.amount(), m.currency())).unwrap_or_default(),
-            clip(&describe(&e.event.kind), 48),
-            clip(&e.event.memo, 40),
+            match (details.is_empty(), memo.is_empty()) {
+                (false, false) => format!("{details}\n{memo}"),
+                (true, _) => memo,
+                (false, true) => details,
+            },
             e.actor.clone(),
             hex(&e.hash[..6]),
         ]);
@@ -514,29 +538,31 @@ pub fn pledges_json(p: &OpenPledges) -> Value {
 
 /// Open pledges as a table (overdue ones marked), then the receivables ageing per currency.
 pub fn pledges_table(p: &OpenPledges) -> String {
-    let mut t = table(&["Project", "Seq", "Sponsor", "Pledged", "Paid", "Outstanding", "Due", "Status"], &[1, 3, 4, 5]);
+    let mut t =
+        table(&["Pledge", "Sponsor", "Currency", "Pledged", "Paid", "Outstanding", "Due", "Status"], &[3, 4, 5]);
     for x in &p.pledges {
         let c = x.pledged.currency();
         let status = if x.overdue() { format!("OVERDUE {} days", x.days_overdue) } else { "not yet due".to_owned() };
         t.add_row(vec![
-            x.project.to_string(),
-            x.seq.to_string(),
+            format!("{}#{}", x.project, x.seq),
             x.sponsor.clone(),
-            amount(x.pledged.amount(), c),
-            amount(x.fulfilled, c),
-            amount(x.outstanding, c),
+            c.code().to_owned(),
+            plain(x.pledged.amount(), c),
+            plain(x.fulfilled, c),
+            plain(x.outstanding, c),
             x.due_date.to_string(),
             status,
         ]);
     }
-    let mut headers = vec!["Currency"];
-    headers.extend(["current", "1-30 days", "31-60 days", "61-90 days", "over 90 days", "Total"]);
-    let mut a = table(&headers, &[1, 2, 3, 4, 5, 6]);
+    let mut a = table(&["Currency", "Current", "1-30", "31-60", "61-90", "Over 90", "Total"], &[1, 2, 3, 4, 5, 6]);
     for (c, totals) in &p.ageing {
         let mut row = vec![c.code().to_owned()];
-        row.extend(AgeingBucket::ALL.iter().map(|b| amount(totals.get(*b), *c)));
-        row.push(amount(totals.total(), *c));
+        row.extend(AgeingBucket::ALL.iter().map(|b| plain(totals.get(*b), *c)));
+        row.push(plain(totals.total(), *c));
         a.add_row(row);
     }
-    format!("Open pledges as of {} (commit {})\n{t}\nReceivables ageing (days overdue)\n{a}", p.as_of, p.commit)
+    format!(
+        "Open pledges as of {} (commit {}); Pledge is project#seq\n{t}\nReceivables ageing: outstanding by days overdue\n{a}",
+        p.as_of, p.commit
+    )
 }
