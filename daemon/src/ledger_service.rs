@@ -170,6 +170,10 @@ fn statement_pb(s: &Statement) -> pb::CurrencyStatement {
                 memo: l.memo.clone(),
                 reference: l.reference.clone(),
                 amount: format_amount(l.amount, c),
+                gross: l.gross.map(|v| format_amount(v, c)),
+                fee: l.fee.map(|v| format_amount(v, c)),
+                counterparty: l.counterparty.clone(),
+                detail: l.detail.clone(),
                 running_balance: format_amount(l.running, c),
                 reverses: l.reverses.as_ref().map(|r| pb::StatementReversal {
                     kind: r.kind.to_owned(),

@@ -267,29 +267,84 @@ pub async fn record(b: &mut Backend, input: RecordInput, json: bool) -> Result<(
         }
     }
     let options = fiscus_client::CommitOptions { allow_same_receipt: input.allow_same_receipt };
+    let requests = requests_named(b, &events).await;
     let committed = match &input.receipt {
         Some(path) => b.record_keeping_receipt(&events, &expected, options, path).await?,
         None => b.record_with(&events, &expected, options).await?,
     };
-    print_committed(&events, &committed, json);
+    print_committed(&events, &committed, &requests, json);
     Ok(())
 }
 
-fn print_committed(events: &[Event], c: &Committed, json: bool) {
+/// The expense request an approval, rejection or payment names, if it carries none of its own
+/// details: its seq.
+fn request_of(kind: &fiscus_client::fiscus_ledger::EventKind) -> Option<u64> {
+    use fiscus_client::fiscus_ledger::EventKind as K;
+    match kind {
+        K::ExpenseApproved { request } | K::ExpenseRejected { request, .. } => Some(*request),
+        K::ExpensePaid { request: Some(request), .. } => Some(*request),
+        _ => None,
+    }
+}
+
+/// The details of every expense request that `events` approve, reject or pay, read from their
+/// chains (so that the confirmation shows the amount and payee concerned); a request that cannot
+/// be read is left out, and the commit goes on (it refuses a request that does not exist itself).
+async fn requests_named(
+    b: &Backend,
+    events: &[Event],
+) -> std::collections::HashMap<(ProjectId, u64), fiscus_client::fiscus_ledger::ExpenseDetails> {
+    let mut out = std::collections::HashMap::new();
+    for e in events {
+        let Some(seq) = request_of(&e.kind) else { continue };
+        let Ok(page) = b.events(&e.project, seq.saturating_sub(1), 1).await else { continue };
+        if let Some(fiscus_client::fiscus_ledger::EventKind::ExpenseRequested { details }) =
+            page.events.first().filter(|r| r.seq == seq).map(|r| &r.event.kind)
+        {
+            out.insert((e.project.clone(), seq), details.clone());
+        }
+    }
+    out
+}
+
+fn print_committed(
+    events: &[Event],
+    c: &Committed,
+    requests: &std::collections::HashMap<(ProjectId, u64), fiscus_client::fiscus_ledger::ExpenseDetails>,
+    json: bool,
+) {
+    // the amount of the event, or of the expense request it approves, rejects or pays
+    let requested = |e: &Event| request_of(&e.kind).and_then(|seq| requests.get(&(e.project.clone(), seq)));
+    let money = |e: &Event| show::headline_money(&e.kind).or_else(|| requested(e).map(|d| d.amount));
     if json {
         show::print_json(&json!({
             "commit": c.commit,
             "duplicate": c.duplicate,
-            "positions": events.iter().zip(&c.positions).map(|(e, p)| json!({
-                "event_id": e.event_id, "project": p.project.as_str(), "seq": p.seq,
-            })).collect::<Vec<_>>(),
+            "positions": events.iter().zip(&c.positions).map(|(e, p)| {
+                let mut v = json!({ "event_id": e.event_id, "project": p.project.as_str(), "seq": p.seq });
+                if let Some(o) = v.as_object_mut() {
+                    if let Some(seq) = request_of(&e.kind) {
+                        o.insert("request".to_owned(), json!(seq));
+                    }
+                    if let Some(m) = money(e) {
+                        o.insert("amount".to_owned(), show::amount_json(m.amount(), m.currency()));
+                        o.insert("currency".to_owned(), json!(m.currency().code()));
+                    }
+                }
+                v
+            }).collect::<Vec<_>>(),
         }));
         return;
     }
     let mut t = show::table(&["Event id", "Project", "Seq", "Event", "Amount"], &[2, 4]);
     for (e, p) in events.iter().zip(&c.positions) {
-        let money = show::headline_money(&e.kind).map(|m| show::amount(m.amount(), m.currency())).unwrap_or_default();
-        t.add_row(vec![e.event_id.clone(), p.project.to_string(), p.seq.to_string(), e.kind.name().to_owned(), money]);
+        let amount = money(e).map(|m| show::amount(m.amount(), m.currency())).unwrap_or_default();
+        let what = match (request_of(&e.kind), requested(e)) {
+            (Some(seq), Some(d)) => format!("{} of request seq {seq} ({}, {})", e.kind.name(), d.payee, d.category),
+            (Some(seq), None) => format!("{} of request seq {seq}", e.kind.name()),
+            (None, _) => e.kind.name().to_owned(),
+        };
+        t.add_row(vec![e.event_id.clone(), p.project.to_string(), p.seq.to_string(), what, amount]);
     }
     if c.duplicate {
         outln!("already recorded in commit {} (nothing new was stored)\n{t}", c.commit);

@@ -236,6 +236,10 @@ pub fn statement_json(s: &Statement) -> Value {
             "memo": l.memo,
             "reference": l.reference,
             "amount": amount_json(l.amount, c),
+            "gross": l.gross.map(|v| amount_json(v, c)),
+            "fee": l.fee.map(|v| amount_json(v, c)),
+            "counterparty": l.counterparty,
+            "detail": l.detail,
             "running_balance": amount_json(l.running, c),
             "reverses": l.reverses.as_ref().map(|r| json!({
                 "kind": r.kind,
@@ -254,40 +258,34 @@ pub fn statement_json(s: &Statement) -> Value {
 /// One statement as a table of lines and a table of totals.
 pub fn statement_table(project: &str, s: &Statement) -> String {
     let c = s.currency;
-    let mut t = table(&["Date", "Seq", "Event", "Memo", "Reference", "Amount", "Balance"], &[1, 5, 6]);
-    t.add_row(vec![
-        String::new(),
-        String::new(),
-        "Opening balance".to_owned(),
-        String::new(),
-        String::new(),
-        String::new(),
-        amount(s.opening, c),
-    ]);
+    // amounts in the statement's currency (named in its heading), so that the table fits 80 columns
+    let mut t =
+        table(&["Date", "Event (seq)", "Counterparty, memo, ref", "Gross", "Fee", "Net", "Balance"], &[3, 4, 5, 6]);
+    let blank = String::new;
+    t.add_row(vec![blank(), "Opening balance".to_owned(), blank(), blank(), blank(), blank(), plain(s.opening, c)]);
     for l in &s.lines {
+        let event = match &l.reverses {
+            // What it reverses and why, where the reversal counts (its target's total).
+            Some(r) => format!("{} of {} seq {} ({}): {}", l.kind, r.kind, r.seq, r.under, clip(&r.reason, 40)),
+            None => l.kind.to_owned(),
+        };
+        let event = match l.detail.as_str() {
+            "" => format!("{event} (seq {})", l.seq),
+            detail => format!("{event} (seq {})\n{detail}", l.seq),
+        };
+        let who = [l.counterparty.clone(), Some(clip(&l.memo, 48)), l.reference.as_ref().map(|r| format!("ref {r}"))];
+        let who: Vec<String> = who.into_iter().flatten().filter(|x| !x.is_empty()).collect();
         t.add_row(vec![
             l.date.to_string(),
-            l.seq.to_string(),
-            match &l.reverses {
-                // What it reverses and why, where the reversal counts (its target's total).
-                Some(r) => format!("{} of {} seq {} ({}): {}", l.kind, r.kind, r.seq, r.under, clip(&r.reason, 40)),
-                None => l.kind.to_owned(),
-            },
-            clip(&l.memo, 48),
-            l.reference.clone().unwrap_or_default(),
-            amount(l.amount, c),
-            amount(l.running, c),
+            event,
+            who.join("\n"),
+            l.gross.map(|v| plain(v, c)).unwrap_or_default(),
+            l.fee.map(|v| plain(v, c)).unwrap_or_default(),
+            plain(l.amount, c),
+            plain(l.running, c),
         ]);
     }
-    t.add_row(vec![
-        String::new(),
-        String::new(),
-        "Closing balance".to_owned(),
-        String::new(),
-        String::new(),
-        String::new(),
-        amount(s.closing, c),
-    ]);
+    t.add_row(vec![blank(), "Closing balance".to_owned(), blank(), blank(), blank(), blank(), plain(s.closing, c)]);
     let mut totals = table(&["Total", "Name", "Amount"], &[2]);
     for (group, m) in [("source", &s.by_source), ("category", &s.by_category), ("other", &s.by_kind)] {
         for (name, v) in m {
@@ -300,7 +298,10 @@ pub fn statement_table(project: &str, s: &Statement) -> String {
         (false, true) => format!("from {}", s.from),
         (false, false) => format!("{} to {}", s.from, s.to),
     };
-    format!("Statement of {project} in {c}, {range}\n{t}\n{totals}")
+    format!(
+        "Statement of {project} in {c}, {range}: the funds held (unrestricted and restricted; `fiscus \
+         balance` shows them apart); amounts in {c}\n{t}\n{totals}"
+    )
 }
 
 /// Text cut to `max` characters, on one line.

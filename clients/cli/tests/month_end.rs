@@ -462,3 +462,139 @@ fn tables_fit_an_80_column_terminal() {
     let events = ok(&["--store", s, "events", "rustconf-2026"]);
     assert!(events.contains("Ticket sales payout"), "{events}");
 }
+
+/// Statements show gross, fee and net per line and the counterparty; an advance reads as money
+/// owed back, a refund and a pledge payment name what they concern (the demo's RustConf at 7 %).
+#[test]
+fn statement_lines_show_gross_fee_net_and_the_counterparty() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("books").display().to_string();
+    ok(&["demo", "--store", &store]);
+    let st = json(&["--store", &store, "statement", "rustconf-2026"]);
+    let lines = st["statements"][0]["lines"].as_array().expect("lines").clone();
+    let line = |seq: u64| lines.iter().find(|l| l["seq"] == seq).cloned().unwrap_or_else(|| panic!("seq {seq}"));
+    let gift = line(4);
+    assert_eq!(
+        (gift["gross"].as_str(), gift["fee"].as_str(), gift["amount"].as_str(), gift["counterparty"].as_str()),
+        (Some("10000.00"), Some("700.00"), Some("9300.00"), Some("Ferrous Systems"))
+    );
+    let refund = line(7);
+    assert_eq!(
+        (refund["gross"].as_str(), refund["fee"].as_str(), refund["amount"].as_str()),
+        (Some("-400.00"), Some("-28.00"), Some("-372.00"))
+    );
+    assert_eq!(
+        (refund["counterparty"].as_str(), refund["detail"].as_str()),
+        (Some("Tito ticketing"), Some("refunds seq 6"))
+    );
+    let pledge = line(9);
+    assert_eq!(
+        (pledge["counterparty"].as_str(), pledge["detail"].as_str()),
+        (Some("Acme Cloud"), Some("pays pledge seq 5"))
+    );
+    let advance = line(2);
+    assert!(
+        advance["detail"].as_str().is_some_and(|d| d.contains("owed back to the sponsor, not income")),
+        "{advance}"
+    );
+    assert_eq!(line(3)["counterparty"], "Oregon Convention Center");
+    let table = ok(&["--store", &store, "statement", "rustconf-2026"]);
+    for want in ["Gross", "Fee", "Net", "Ferrous Systems", "10000.00", "700.00", "9300.00", "owed back to the sponsor"]
+    {
+        assert!(table.contains(want), "statement lacks {want:?}:\n{table}");
+    }
+}
+
+/// Approving, rejecting and paying an expense request confirm the amount and the request; a
+/// currency conversion's statement lines show both sides.
+#[test]
+fn request_confirmations_show_the_amount_and_conversions_both_sides() {
+    let (dir, store) = store();
+    let s = store.as_str();
+    ok(&gift(s, "5000.00", &["--date", "2026-02-01"]));
+    let invoice = dir.path().join("invoice.pdf");
+    std::fs::write(&invoice, b"invoice 17").expect("invoice");
+    let invoice = invoice.display().to_string();
+    let request = |amount: &str, payee: &str| {
+        let v = json(&[
+            "--store",
+            s,
+            "record",
+            "expense-request",
+            "--project",
+            "conf",
+            "--amount",
+            amount,
+            "--currency",
+            "USD",
+            "--payee",
+            payee,
+            "--category",
+            "venue",
+            "--receipt",
+            &invoice,
+            "--date",
+            "2026-02-02",
+            "--allow-same-receipt",
+        ]);
+        v["positions"][0]["seq"].as_u64().expect("seq")
+    };
+    let venue = request("1200.00", "Grand Hall");
+    let cake = request("80.00", "Bakery");
+    let approver = ["--actor", "treasurer"];
+    let mut approve = vec!["--store", s, "record", "approve", "--project", "conf", "--date", "2026-02-03"];
+    approve.extend(approver);
+    let venue_seq = venue.to_string();
+    let cake_seq = cake.to_string();
+    let mut a = approve.clone();
+    a.extend(["--seq", &venue_seq]);
+    let out = ok(&a);
+    assert!(
+        out.contains("1200.00 USD") && out.contains(&format!("request seq {venue}")) && out.contains("Grand Hall"),
+        "{out}"
+    );
+    let mut r = vec!["--store", s, "record", "reject", "--project", "conf", "--date", "2026-02-03", "--reason", "no"];
+    r.extend(approver);
+    r.extend(["--seq", &cake_seq]);
+    let out = ok(&r);
+    assert!(out.contains("80.00 USD") && out.contains(&format!("request seq {cake}")), "{out}");
+    let mut pay = vec!["--store", s, "record", "pay", "--project", "conf", "--date", "2026-02-04", "--seq", &venue_seq];
+    pay.extend(approver);
+    let paid = json(&pay);
+    let position = &paid["positions"][0];
+    assert_eq!((position["request"].as_u64(), position["amount"].as_str()), (Some(venue), Some("1200.00")), "{paid}");
+    let st = json(&["--store", s, "statement", "conf"]);
+    let lines = st["statements"][0]["lines"].as_array().expect("lines");
+    let payment = lines.iter().find(|l| l["kind"] == "ExpensePaid").expect("the payment's line");
+    assert_eq!(payment["detail"], format!("pays expense request seq {venue}"));
+    assert_eq!((payment["counterparty"].as_str(), payment["amount"].as_str()), (Some("Grand Hall"), Some("-1200.00")));
+
+    ok(&[
+        "--store",
+        s,
+        "record",
+        "convert",
+        "--project",
+        "conf",
+        "--amount",
+        "1000.00",
+        "--currency",
+        "USD",
+        "--to-amount",
+        "920.00",
+        "--to-currency",
+        "EUR",
+        "--date",
+        "2026-02-05",
+    ]);
+    let st = json(&["--store", s, "statement", "conf"]);
+    for statement in st["statements"].as_array().expect("statements") {
+        let converted = statement["lines"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .find(|l| l["kind"] == "CurrencyConverted")
+            .expect("a line");
+        assert_eq!(converted["detail"], "converted 1,000.00 USD into 920.00 EUR", "{statement}");
+    }
+}

@@ -160,6 +160,10 @@ pub(crate) fn statements(r: &pb::GetStatementResponse) -> Answer<Statements> {
                 memo: l.memo.clone(),
                 reference: l.reference.clone(),
                 amount: decimal(&g("amount"), &l.amount, c)?,
+                gross: l.gross.as_deref().map(|v| decimal(&g("gross"), v, c)).transpose()?,
+                fee: l.fee.as_deref().map(|v| decimal(&g("fee"), v, c)).transpose()?,
+                counterparty: l.counterparty.clone(),
+                detail: l.detail.clone(),
                 running: decimal(&g("running_balance"), &l.running_balance, c)?,
                 reverses: match &l.reverses {
                     None => None,
