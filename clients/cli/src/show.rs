@@ -4,7 +4,7 @@
 use comfy_table::{presets, Cell, CellAlignment, ColumnConstraint, ContentArrangement, Table};
 use fiscus_client::fiscus_ledger::export::event_json;
 use fiscus_client::fiscus_ledger::ids::{DATE_MAX, DATE_MIN};
-use fiscus_client::fiscus_ledger::money::format_amount;
+use fiscus_client::fiscus_ledger::money::{display_amount, format_amount};
 use fiscus_client::fiscus_ledger::projection::Balance;
 use fiscus_client::fiscus_ledger::record::{Record, FORMAT_VERSION};
 use fiscus_client::fiscus_ledger::report::AgeingBucket;
@@ -16,9 +16,20 @@ use fiscus_client::{
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-/// `1250.00 USD`: the amount with its currency's minor units, then the code.
+/// `1,250.00 USD`: the amount for people to read, by the one display formatter
+/// (`fiscus_ledger::money::display_amount`: the currency's minor units, thousands grouped, then
+/// the code). JSON keeps [`amount_json`]'s plain digits.
 pub fn amount(value: Decimal, currency: Currency) -> String {
-    format!("{} {}", plain(value, currency), currency.code())
+    display_amount(value, currency)
+}
+
+/// `1,250.00`: [`amount`] without the code, for a table whose row names the currency.
+pub fn grouped(value: Decimal, currency: Currency) -> String {
+    let shown = display_amount(value, currency);
+    match shown.strip_suffix(currency.code()) {
+        Some(number) => number.trim_end().to_owned(),
+        None => shown,
+    }
 }
 
 /// The amount with the currency's minor units; a negative zero shows as zero.
@@ -164,11 +175,11 @@ pub fn overview_table(rows: &[(ProjectSummary, Balances)]) -> Table {
             t.add_row(vec![
                 p.project.to_string(),
                 c.code().to_owned(),
-                plain(x.balance, c),
-                plain(x.available, c),
-                plain(restricted, c),
-                plain(x.pledged, c),
-                plain(x.advances_outstanding, c),
+                grouped(x.balance, c),
+                grouped(x.available, c),
+                grouped(restricted, c),
+                grouped(x.pledged, c),
+                grouped(x.advances_outstanding, c),
             ]);
         }
     }
@@ -262,7 +273,7 @@ pub fn statement_table(project: &str, s: &Statement) -> String {
     let mut t =
         table(&["Date", "Event (seq)", "Counterparty, memo, ref", "Gross", "Fee", "Net", "Balance"], &[3, 4, 5, 6]);
     let blank = String::new;
-    t.add_row(vec![blank(), "Opening balance".to_owned(), blank(), blank(), blank(), blank(), plain(s.opening, c)]);
+    t.add_row(vec![blank(), "Opening balance".to_owned(), blank(), blank(), blank(), blank(), grouped(s.opening, c)]);
     for l in &s.lines {
         let event = match &l.reverses {
             // What it reverses and why, where the reversal counts (its target's total).
@@ -279,13 +290,13 @@ pub fn statement_table(project: &str, s: &Statement) -> String {
             l.date.to_string(),
             event,
             who.join("\n"),
-            l.gross.map(|v| plain(v, c)).unwrap_or_default(),
-            l.fee.map(|v| plain(v, c)).unwrap_or_default(),
-            plain(l.amount, c),
-            plain(l.running, c),
+            l.gross.map(|v| grouped(v, c)).unwrap_or_default(),
+            l.fee.map(|v| grouped(v, c)).unwrap_or_default(),
+            grouped(l.amount, c),
+            grouped(l.running, c),
         ]);
     }
-    t.add_row(vec![blank(), "Closing balance".to_owned(), blank(), blank(), blank(), blank(), plain(s.closing, c)]);
+    t.add_row(vec![blank(), "Closing balance".to_owned(), blank(), blank(), blank(), blank(), grouped(s.closing, c)]);
     let mut totals = table(&["Total", "Name", "Amount"], &[2]);
     for (group, m) in [("source", &s.by_source), ("category", &s.by_category), ("other", &s.by_kind)] {
         for (name, v) in m {
@@ -548,9 +559,9 @@ pub fn pledges_table(p: &OpenPledges) -> String {
             format!("{}#{}", x.project, x.seq),
             x.sponsor.clone(),
             c.code().to_owned(),
-            plain(x.pledged.amount(), c),
-            plain(x.fulfilled, c),
-            plain(x.outstanding, c),
+            grouped(x.pledged.amount(), c),
+            grouped(x.fulfilled, c),
+            grouped(x.outstanding, c),
             x.due_date.to_string(),
             status,
         ]);
@@ -558,8 +569,8 @@ pub fn pledges_table(p: &OpenPledges) -> String {
     let mut a = table(&["Currency", "Current", "1-30", "31-60", "61-90", "Over 90", "Total"], &[1, 2, 3, 4, 5, 6]);
     for (c, totals) in &p.ageing {
         let mut row = vec![c.code().to_owned()];
-        row.extend(AgeingBucket::ALL.iter().map(|b| plain(totals.get(*b), *c)));
-        row.push(plain(totals.total(), *c));
+        row.extend(AgeingBucket::ALL.iter().map(|b| grouped(totals.get(*b), *c)));
+        row.push(grouped(totals.total(), *c));
         a.add_row(row);
     }
     format!(

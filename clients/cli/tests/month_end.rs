@@ -332,7 +332,7 @@ fn balance_and_trial_balance_as_of_a_date_count_events_by_effective_date() {
         (Some("4300.00"), Some("2000.00"))
     );
     let table = ok(&["--store", s, "balance", "conf", "--as-of", "2026-10-31"]);
-    assert!(table.contains("as of 2026-10-31") && table.contains("3000.00 USD"), "{table}");
+    assert!(table.contains("as of 2026-10-31") && table.contains("3,000.00 USD"), "{table}");
 
     let tb = json(&["--store", s, "trial-balance", "--as-of", "2026-10-31"]);
     let line = |account: &str| {
@@ -392,7 +392,7 @@ fn open_pledges_show_what_is_outstanding_overdue_and_aged() {
     assert!(ok(&["--store", s, "pledges", "--as-of", "2026-07-31"]).contains("no open pledges as of 2026-07-31"));
 
     let table = ok(&["--store", s, "pledges", "--as-of", "2026-10-31"]);
-    for want in ["Acme", "conf#2", "OVERDUE 46 days", "3000.00", "31-60", "2026-09-15"] {
+    for want in ["Acme", "conf#2", "OVERDUE 46 days", "3,000.00", "31-60", "2026-09-15"] {
         assert!(table.contains(want), "pledges table lacks {want:?}:\n{table}");
     }
     assert_eq!(run(&["--store", s, "pledges", "no-such"]).0, 1);
@@ -418,11 +418,11 @@ fn the_balance_explains_the_statements_closing_balance() {
     let table = ok(&["--store", s, "balance", "rustconf-2026"]);
     for want in [
         "Unrestricted (Balance)",
-        "26328.00 USD",
+        "26,328.00 USD",
         "Restricted: diversity-scholarships",
-        "1220.00 USD",
+        "1,220.00 USD",
         "Funds held (statement closing balance)",
-        "27548.00 USD",
+        "27,548.00 USD",
         "available to spend",
         "Advances outstanding (owed back to the sponsor)",
         "Pledged, not yet paid",
@@ -458,6 +458,11 @@ fn tables_fit_an_80_column_terminal() {
         let w = widest(&out);
         assert!(w.is_some_and(|w| w <= 80), "fiscus {args:?} is {w:?} columns wide at COLUMNS=80:\n{out}");
     }
+    // amounts for people are grouped, with their currency, by the one display formatter
+    let tokyo = ok(&["--store", s, "balance", "tokyo-rust-workshop"]);
+    assert!(tokyo.contains(" JPY") && !tokyo.contains(".00 JPY"), "JPY has no minor units: {tokyo}");
+    let events = ok(&["--store", s, "events", "rustconf-2026"]);
+    assert!(events.contains("15,000.00 USD") && !events.contains("15000.00 USD"), "{events}");
     // without a width (a pipe), nothing is wrapped: a memo stays on one line
     let events = ok(&["--store", s, "events", "rustconf-2026"]);
     assert!(events.contains("Ticket sales payout"), "{events}");
@@ -499,7 +504,8 @@ fn statement_lines_show_gross_fee_net_and_the_counterparty() {
     );
     assert_eq!(line(3)["counterparty"], "Oregon Convention Center");
     let table = ok(&["--store", &store, "statement", "rustconf-2026"]);
-    for want in ["Gross", "Fee", "Net", "Ferrous Systems", "10000.00", "700.00", "9300.00", "owed back to the sponsor"]
+    for want in
+        ["Gross", "Fee", "Net", "Ferrous Systems", "10,000.00", "700.00", "9,300.00", "owed back to the sponsor"]
     {
         assert!(table.contains(want), "statement lacks {want:?}:\n{table}");
     }
@@ -550,7 +556,7 @@ fn request_confirmations_show_the_amount_and_conversions_both_sides() {
     a.extend(["--seq", &venue_seq]);
     let out = ok(&a);
     assert!(
-        out.contains("1200.00 USD") && out.contains(&format!("request seq {venue}")) && out.contains("Grand Hall"),
+        out.contains("1,200.00 USD") && out.contains(&format!("request seq {venue}")) && out.contains("Grand Hall"),
         "{out}"
     );
     let mut r = vec!["--store", s, "record", "reject", "--project", "conf", "--date", "2026-02-03", "--reason", "no"];
