@@ -137,7 +137,24 @@ pub async fn events(b: &Backend, project: &str, after: u64, limit: u32, json: bo
         show::print_json(&show::events_json(&page));
     } else {
         outln!("{project}: events {}–{} of {}", after + 1, page.next_after_seq, page.head_seq);
-        outln!("{}", show::events_table(&page.events));
+        // the requests that approvals, rejections and payments on this page name, for their amounts
+        let mut requests: std::collections::HashMap<u64, fiscus_client::fiscus_ledger::ExpenseDetails> =
+            std::collections::HashMap::new();
+        for e in &page.events {
+            if let fiscus_client::fiscus_ledger::EventKind::ExpenseRequested { details } = &e.event.kind {
+                requests.insert(e.seq, details.clone());
+            }
+        }
+        let missing: Vec<Event> = page
+            .events
+            .iter()
+            .filter(|e| request_of(&e.event.kind).is_some_and(|r| !requests.contains_key(&r)))
+            .map(|e| e.event.clone())
+            .collect();
+        for ((_, seq), details) in requests_named(b, &missing).await {
+            requests.insert(seq, details);
+        }
+        outln!("{}", show::events_table(&page.events, &requests));
         if page.next_after_seq < page.head_seq {
             outln!("more: fiscus events {project} --after {}", page.next_after_seq);
         }

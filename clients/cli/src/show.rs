@@ -394,17 +394,31 @@ pub fn events_json(page: &EventsPage) -> Value {
     })
 }
 
-/// Events as a table.
-pub fn events_table(events: &[RecordedEvent]) -> Table {
+/// Events as a table. `requests` holds the expense requests (by seq) that approvals, rejections
+/// and payments name: such a row shows the request's amount and payee.
+pub fn events_table(
+    events: &[RecordedEvent],
+    requests: &std::collections::HashMap<u64, fiscus_client::fiscus_ledger::ExpenseDetails>,
+) -> Table {
     let mut t = table(&["Seq", "Date", "Event", "Amount", "Details / memo", "Actor", "Hash"], &[0, 3]);
     for e in events {
-        let details = clip(&describe(&e.event.kind), 48);
+        let request = match &e.event.kind {
+            EventKind::ExpenseApproved { request } | EventKind::ExpenseRejected { request, .. } => Some(*request),
+            EventKind::ExpensePaid { request: Some(request), .. } => Some(*request),
+            _ => None,
+        };
+        let requested = request.and_then(|r| requests.get(&r));
+        let details = match requested {
+            Some(d) => clip(&format!("{} ({}, {})", describe(&e.event.kind), d.payee, d.category), 60),
+            None => clip(&describe(&e.event.kind), 48),
+        };
         let memo = clip(&e.event.memo, 40);
+        let money = headline_money(&e.event.kind).or_else(|| requested.map(|d| d.amount));
         t.add_row(vec![
             e.seq.to_string(),
             e.event.effective_date.to_string(),
             e.event.kind.name().to_owned(),
-            headline_money(&e.event.kind).map(|m| amount(m.amount(), m.currency())).unwrap_or_default(),
+            money.map(|m| amount(m.amount(), m.currency())).unwrap_or_default(),
             match (details.is_empty(), memo.is_empty()) {
                 (false, false) => format!("{details}\n{memo}"),
                 (true, _) => memo,

@@ -569,6 +569,13 @@ fn request_confirmations_show_the_amount_and_conversions_both_sides() {
     let paid = json(&pay);
     let position = &paid["positions"][0];
     assert_eq!((position["request"].as_u64(), position["amount"].as_str()), (Some(venue), Some("1200.00")), "{paid}");
+    // the events table: the approval's and rejection's rows show the request's amount and payee
+    let events = ok(&["--store", s, "events", "conf"]);
+    let row = |kind: &str| events.lines().find(|l| l.contains(kind)).unwrap_or_default().to_owned();
+    let approved = row("ExpenseApproved");
+    assert!(approved.contains("1,200.00 USD") && approved.contains("Grand Hall"), "{events}");
+    assert!(row("ExpenseRejected").contains("80.00 USD"), "{events}");
+    assert!(row("ExpensePaid").contains("1,200.00 USD"), "{events}");
     let st = json(&["--store", s, "statement", "conf"]);
     let lines = st["statements"][0]["lines"].as_array().expect("lines");
     let payment = lines.iter().find(|l| l["kind"] == "ExpensePaid").expect("the payment's line");
