@@ -170,7 +170,8 @@ async fn measure(
     let mut checker = LedgerClient::with_interceptor(channels[0].clone(), bearer.clone());
     let mut stored = 0u64;
     for p in &projects {
-        let answer = checker.get_balance(pb::GetBalanceRequest { project: p.clone(), currency: None }).await?;
+        let answer =
+            checker.get_balance(pb::GetBalanceRequest { project: p.clone(), currency: None, as_of: None }).await?;
         // seq 1 opens the project, seq 2 is its opening balance.
         stored += answer.into_inner().head_seq.saturating_sub(2);
     }
@@ -513,7 +514,8 @@ impl Call for Balance {
     fn call(&mut self, k: u64) -> impl Future<Output = Result<u64, Status>> + Send {
         let project = self.projects[(self.id + k as usize) % self.projects.len()].clone();
         async move {
-            let answer = self.client.get_balance(pb::GetBalanceRequest { project, currency: None }).await?;
+            let answer =
+                self.client.get_balance(pb::GetBalanceRequest { project, currency: None, as_of: None }).await?;
             std::hint::black_box(answer);
             Ok(1)
         }

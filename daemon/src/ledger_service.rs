@@ -170,6 +170,10 @@ fn statement_pb(s: &Statement) -> pb::CurrencyStatement {
                 memo: l.memo.clone(),
                 reference: l.reference.clone(),
                 amount: format_amount(l.amount, c),
+                gross: l.gross.map(|v| format_amount(v, c)),
+                fee: l.fee.map(|v| format_amount(v, c)),
+                counterparty: l.counterparty.clone(),
+                detail: l.detail.clone(),
                 running_balance: format_amount(l.running, c),
                 reverses: l.reverses.as_ref().map(|r| pb::StatementReversal {
                     kind: r.kind.to_owned(),
@@ -252,6 +256,88 @@ fn summary_pb(p: &fiscus_ledger::ProjectState) -> Option<pb::ProjectSummary> {
         closed_through: p.closed_through.map(|d| d.to_string()),
         head_seq: p.head.seq,
     })
+}
+
+/// An optional `as_of` request field, read by the one date parser (an error names `field`).
+fn as_of_field(field: &str, text: Option<&str>) -> Result<Option<chrono::NaiveDate>, Status> {
+    text.map(|t| convert::date(field, t).map_err(|e| ledger_status(&e))).transpose()
+}
+
+/// The server's UTC date today: the default date of a report that names none.
+fn today_utc() -> chrono::NaiveDate {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    chrono::DateTime::from_timestamp(secs, 0).map_or(fiscus_ledger::ids::DATE_MIN, |t| t.date_naive())
+}
+
+/// The events of each of `chains` up to its head seq in one snapshot (read on the blocking pool):
+/// what a report as of a date folds, so that it answers from that one snapshot.
+async fn events_upto(
+    shared: &Shared,
+    chains: Vec<(fiscus_ledger::ProjectId, u64)>,
+) -> Result<Vec<(fiscus_ledger::ProjectId, Vec<(u64, fiscus_ledger::Event)>)>, Status> {
+    let reader = shared.reader.clone();
+    blocking(move || {
+        chains
+            .into_iter()
+            .map(|(id, head)| {
+                let records = if head == 0 { Vec::new() } else { reader.records(id.as_str(), 1, head, usize::MAX)? };
+                Ok((id, records.into_iter().map(|r| (r.seq, r.event)).collect()))
+            })
+            .collect()
+    })
+    .await
+}
+
+fn balance_pb(b: &fiscus_ledger::Balance) -> pb::CurrencyBalance {
+    let c = b.currency;
+    pb::CurrencyBalance {
+        currency: c.code().to_owned(),
+        balance: format_amount(b.balance, c),
+        available: format_amount(b.available, c),
+        restricted: b
+            .restricted
+            .iter()
+            .map(|x| pb::RestrictedBalance {
+                purpose: x.purpose.clone(),
+                balance: format_amount(x.balance, c),
+                available: format_amount(x.available, c),
+            })
+            .collect(),
+        held: format_amount(b.held, c),
+        pledged: format_amount(b.pledged, c),
+        advances_outstanding: format_amount(b.advances_outstanding, c),
+        fees_to_date: format_amount(b.fees_to_date, c),
+    }
+}
+
+fn open_pledge_pb(p: &fiscus_ledger::report::OpenPledge) -> pb::OpenPledge {
+    let c = p.pledged.currency();
+    pb::OpenPledge {
+        position: Some(pb::Position { project: p.project.as_str().to_owned(), seq: p.seq }),
+        sponsor: p.sponsor.clone(),
+        pledged_on: p.pledged_on.to_string(),
+        due_date: p.due_date.to_string(),
+        pledged: Some(convert::money_pb(&p.pledged)),
+        fulfilled: format_amount(p.fulfilled, c),
+        outstanding: format_amount(p.outstanding, c),
+        days_overdue: u32::try_from(p.days_overdue).unwrap_or(u32::MAX),
+        overdue: p.overdue(),
+        bucket: p.bucket().name().to_owned(),
+    }
+}
+
+fn ageing_pb(c: Currency, t: &fiscus_ledger::report::AgeingTotals) -> pb::PledgeAgeing {
+    use fiscus_ledger::report::AgeingBucket as B;
+    pb::PledgeAgeing {
+        currency: c.code().to_owned(),
+        current: format_amount(t.get(B::Current), c),
+        days_1_30: format_amount(t.get(B::Days1To30), c),
+        days_31_60: format_amount(t.get(B::Days31To60), c),
+        days_61_90: format_amount(t.get(B::Days61To90), c),
+        over_90: format_amount(t.get(B::Over90), c),
+        total: format_amount(t.total(), c),
+    }
 }
 
 /// The home currency of a chain in a snapshot, for amounts that carry none.
@@ -363,38 +449,24 @@ impl pb::ledger_server::Ledger for LedgerService {
             Some(code) => Some(convert::currency("currency", code).map_err(|e| ledger_status(&e))?),
             None => None,
         };
+        let as_of = as_of_field("as_of", r.as_of.as_deref())?;
         let state = chain(&snapshot, &r.project)?;
-        let balances = state
-            .balances()
-            .into_iter()
-            .filter(|b| only.is_none_or(|c| c == b.currency))
-            .map(|b| {
-                let c = b.currency;
-                pb::CurrencyBalance {
-                    currency: c.code().to_owned(),
-                    balance: format_amount(b.balance, c),
-                    available: format_amount(b.available, c),
-                    restricted: b
-                        .restricted
-                        .iter()
-                        .map(|x| pb::RestrictedBalance {
-                            purpose: x.purpose.clone(),
-                            balance: format_amount(x.balance, c),
-                            available: format_amount(x.available, c),
-                        })
-                        .collect(),
-                    held: format_amount(b.held, c),
-                    pledged: format_amount(b.pledged, c),
-                    advances_outstanding: format_amount(b.advances_outstanding, c),
-                    fees_to_date: format_amount(b.fees_to_date, c),
-                }
-            })
-            .collect();
+        let all = match as_of {
+            None => state.balances(),
+            Some(date) => {
+                // the events up to this snapshot's head, those dated on or before `as_of` folded
+                let chains = events_upto(&self.shared, vec![(state.id.clone(), state.head.seq)]).await?;
+                let (id, events) = chains.into_iter().next().unwrap_or_else(|| (state.id.clone(), Vec::new()));
+                fiscus_ledger::report::state_as_of(&id, events, date).balances()
+            }
+        };
+        let balances = all.iter().filter(|b| only.is_none_or(|c| c == b.currency)).map(balance_pb).collect();
         Ok(Response::new(pb::GetBalanceResponse {
             project: r.project.clone(),
             head_seq: state.head.seq,
             commit: snapshot.commit_head.number,
             balances,
+            as_of: as_of.map(|d| d.to_string()),
         }))
     }
 
@@ -510,8 +582,16 @@ impl pb::ledger_server::Ledger for LedgerService {
         let principal = Principal::of(&request)?;
         principal.require(READ_ALL, "read the trial balance")?;
         let r = request.get_ref();
+        let as_of = as_of_field("as_of", r.as_of.as_deref())?;
         let snapshot = self.shared.snapshot();
-        let all = snapshot.trial_balance().into_iter().map(|l| pb::TrialBalanceLine {
+        let lines = match as_of {
+            None => snapshot.trial_balance(),
+            Some(date) => {
+                let chains = snapshot.chains().map(|c| (c.id.clone(), c.head.seq)).collect();
+                fiscus_ledger::report::trial_balance_as_of(events_upto(&self.shared, chains).await?, date)
+            }
+        };
+        let all = lines.into_iter().map(|l| pb::TrialBalanceLine {
             account: l.account,
             currency: l.currency.code().to_owned(),
             amount: format_amount(l.amount, l.currency),
@@ -524,6 +604,50 @@ impl pb::ledger_server::Ledger for LedgerService {
             closed_through: snapshot.sponsor_closed_through().map(|d| d.to_string()),
             next_after_account,
             next_after_currency,
+            as_of: as_of.map(|d| d.to_string()),
+        }))
+    }
+
+    async fn list_open_pledges(
+        &self,
+        request: Request<pb::ListOpenPledgesRequest>,
+    ) -> Result<Response<pb::ListOpenPledgesResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let r = request.get_ref();
+        // Empty means every project the caller may read: for a project token, its own.
+        let only: Option<String> = match (r.project.as_str(), principal.own_project()) {
+            ("", None) => None,
+            ("", Some(own)) => Some(own.to_owned()),
+            (named, _) => Some(named.to_owned()),
+        };
+        let snapshot = match &only {
+            Some(p) => self.shared.readable(principal, "project", p)?,
+            None => self.shared.snapshot(),
+        };
+        let as_of = as_of_field("as_of", r.as_of.as_deref())?.unwrap_or_else(today_utc);
+        let chains: Vec<_> = snapshot
+            .projects()
+            .filter(|p| only.as_deref().is_none_or(|o| o == p.id.as_str()))
+            .filter(|p| self.shared.damage_of(p.id.as_str()).is_none())
+            .map(|p| (p.id.clone(), p.head.seq))
+            .collect();
+        let mut open = Vec::new();
+        for (id, events) in events_upto(&self.shared, chains).await? {
+            open.extend(fiscus_ledger::report::open_pledges(&id, events, as_of));
+        }
+        let ageing = fiscus_ledger::report::ageing(&open).iter().map(|(c, t)| ageing_pb(*c, t)).collect::<Vec<_>>();
+        let after = r.after.as_ref().map(|a| (a.project.as_str(), a.seq));
+        let all: Vec<pb::OpenPledge> =
+            open.iter().filter(|p| after.is_none_or(|a| (p.project.as_str(), p.seq) > a)).map(open_pledge_pb).collect();
+        let total = all.len();
+        let pledges = within_budget(all);
+        let next_after = if pledges.len() < total { pledges.last().and_then(|p| p.position.clone()) } else { None };
+        Ok(Response::new(pb::ListOpenPledgesResponse {
+            commit: snapshot.commit_head.number,
+            as_of: as_of.to_string(),
+            pledges,
+            next_after,
+            ageing,
         }))
     }
 

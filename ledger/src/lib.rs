@@ -23,6 +23,7 @@ pub mod projection;
 pub mod record;
 #[cfg(feature = "store")]
 pub mod replay;
+pub mod report;
 pub mod rules;
 pub mod statement;
 #[cfg(feature = "store")]

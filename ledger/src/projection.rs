@@ -336,6 +336,13 @@ impl ProjectState {
     /// path that folds events it did not decide itself re-checks the rules first.
     pub fn apply(&mut self, seq: u64, hash: Hash, date: NaiveDate, actor: &str, kind: &EventKind) {
         debug_assert_eq!(seq, self.head.seq + 1, "records are applied in seq order");
+        self.fold(seq, hash, date, actor, kind);
+    }
+
+    /// [`ProjectState::apply`] without its check that `seq` follows the head: for the state as of
+    /// a date (`report::state_as_of`), which folds a chain's events dated on or before that date
+    /// and skips the later ones, keeping each event's own seq.
+    pub(crate) fn fold(&mut self, seq: u64, hash: Hash, date: NaiveDate, actor: &str, kind: &EventKind) {
         for leg in postings(&self.id, kind) {
             self.books.entry(leg.currency).or_default().post(&leg.account, leg.amount);
             self.dated.post(&leg.account, leg.currency, date, leg.amount);
@@ -583,18 +590,7 @@ impl Projection {
 
     /// The sponsor's trial balance: every account and currency with a non-zero sum, in account order.
     pub fn trial_balance(&self) -> Vec<TrialLine> {
-        let mut sums: BTreeMap<(String, Currency), Decimal> = BTreeMap::new();
-        for chain in self.chains() {
-            for line in chain.accounts() {
-                // Each chain's sums are within BALANCE_MAX, so saturating needs 79 million chains.
-                let sum = sums.entry((line.account, line.currency)).or_default();
-                *sum = sum.saturating_add(line.amount);
-            }
-        }
-        sums.into_iter()
-            .filter(|(_, v)| !v.is_zero())
-            .map(|((account, currency), amount)| TrialLine { account, currency, amount })
-            .collect()
+        trial_balance_of(self.chains())
     }
 
     /// Pending and approved expense requests of every project, in (project, seq) order.
@@ -613,6 +609,24 @@ impl Projection {
         out.sort_by(|a, b| (a.project, a.seq).cmp(&(b.project, b.seq)));
         out
     }
+}
+
+/// The trial balance of `chains` (every account and currency with a non-zero sum, in account
+/// order): of the projection's chains, or of each chain's state as of a date
+/// (`report::trial_balance_as_of`).
+pub fn trial_balance_of<'a>(chains: impl IntoIterator<Item = &'a ProjectState>) -> Vec<TrialLine> {
+    let mut sums: BTreeMap<(String, Currency), Decimal> = BTreeMap::new();
+    for chain in chains {
+        for line in chain.accounts() {
+            // Each chain's sums are within BALANCE_MAX, so saturating needs 79 million chains.
+            let sum = sums.entry((line.account, line.currency)).or_default();
+            *sum = sum.saturating_add(line.amount);
+        }
+    }
+    sums.into_iter()
+        .filter(|(_, v)| !v.is_zero())
+        .map(|((account, currency), amount)| TrialLine { account, currency, amount })
+        .collect()
 }
 
 /// An expense request not yet paid or rejected, as `pending` lists it.

@@ -33,8 +33,22 @@ pub struct StatementLine {
     pub memo: String,
     /// External reference.
     pub reference: Option<String>,
-    /// Change of the project's funds (money in positive).
+    /// Change of the project's funds (money in positive): the net, after the sponsor's fee.
     pub amount: Decimal,
+    /// For money in and its refunds (contributions, pledge payments, refunds): the gross amount,
+    /// `amount + fee` (a refund's gross is negative).
+    pub gross: Option<Decimal>,
+    /// The sponsor's fee taken (positive) or given back by a refund (negative), with `gross`.
+    pub fee: Option<Decimal>,
+    /// Who the money came from or went to: a contribution's `from`, a paid pledge's sponsor, an
+    /// expense's payee, a refunded contribution's payer, the other project of a transfer, a
+    /// grant's program, `sponsor` for an advance and its repayment.
+    pub counterparty: Option<String>,
+    /// What the line means beyond its kind, in words: the request an expense payment pays, the
+    /// pledge or contribution a payment or refund concerns, both sides of a currency conversion,
+    /// and that an advance is money owed back to the sponsor, not income. Empty when nothing is to
+    /// be said.
+    pub detail: String,
     /// Funds after this line.
     pub running: Decimal,
     /// For a reversal: what it reverses and why.
@@ -154,6 +168,11 @@ pub fn statement(
         };
         keys.insert(*seq, named.unwrap_or_else(|| own_total(&e.kind)));
     }
+    let by_seq: HashMap<u64, &Event> = events.iter().map(|(seq, e)| (*seq, e)).collect();
+    let mut extras: HashMap<u64, Extras> = HashMap::new();
+    for (seq, e) in &events {
+        extras.insert(*seq, extras_of(project, currency, e, &by_seq));
+    }
     let mut opening = Decimal::ZERO;
     let mut lines = Vec::new();
     let (mut by_source, mut by_category, mut by_kind) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
@@ -185,6 +204,7 @@ pub fn statement(
             _ => None,
         };
         let label = total.label();
+        let extra = extras.remove(&seq).unwrap_or_default();
         let (totals, name) = match total {
             Total::Source(name) => (&mut by_source, name),
             Total::Category(name) => (&mut by_category, name),
@@ -199,6 +219,10 @@ pub fn statement(
             memo: event.memo,
             reference: event.reference,
             amount,
+            gross: extra.fee.and_then(|f| amount.checked_add(f)),
+            fee: extra.fee,
+            counterparty: extra.counterparty,
+            detail: extra.detail,
             running: Decimal::ZERO,
             reverses,
         });
@@ -210,6 +234,96 @@ pub fn statement(
         l.running = running;
     }
     Ok(Statement { currency, from, to, opening, lines, by_source, by_category, by_kind, closing: running })
+}
+
+/// What a statement line says besides its amount (see [`StatementLine`]).
+#[derive(Default)]
+struct Extras {
+    fee: Option<Decimal>,
+    counterparty: Option<String>,
+    detail: String,
+}
+
+/// The fee, counterparty and words of `event`'s line in `currency`; `by_seq` finds the pledge,
+/// request or contribution it names in the same chain.
+fn extras_of(
+    project: &crate::ids::ProjectId,
+    currency: Currency,
+    event: &Event,
+    by_seq: &HashMap<u64, &Event>,
+) -> Extras {
+    use crate::money::display_amount;
+    // the fee the sponsor took (a credit of Income:Fees), or gave back (a debit)
+    let fee = || {
+        let legs = postings(project, &event.kind);
+        let fees = legs.iter().filter(|l| l.currency == currency && matches!(l.account, Account::Fees(_)));
+        Some(fees.fold(Decimal::ZERO, |s, l| s.saturating_sub(l.amount)))
+    };
+    let named = |seq: &u64| by_seq.get(seq).map(|e| &e.kind);
+    let payer = |seq: &u64| match named(seq) {
+        Some(EventKind::ContributionReceived { from, .. }) => Some(from.clone()),
+        Some(EventKind::PledgeFulfilled { pledge, .. }) => match named(pledge) {
+            Some(EventKind::PledgeRecorded { sponsor, .. }) => Some(sponsor.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    match &event.kind {
+        EventKind::ContributionReceived { from, .. } => {
+            Extras { fee: fee(), counterparty: Some(from.clone()), detail: String::new() }
+        }
+        EventKind::PledgeFulfilled { pledge, .. } => {
+            let sponsor = match named(pledge) {
+                Some(EventKind::PledgeRecorded { sponsor, .. }) => Some(sponsor.clone()),
+                _ => None,
+            };
+            Extras { fee: fee(), counterparty: sponsor, detail: format!("pays pledge seq {pledge}") }
+        }
+        EventKind::RefundIssued { contribution, .. } => {
+            Extras { fee: fee(), counterparty: payer(contribution), detail: format!("refunds seq {contribution}") }
+        }
+        EventKind::ExpensePaid { request, details } => {
+            let requested = request.as_ref().and_then(|r| match named(r) {
+                Some(EventKind::ExpenseRequested { details }) => Some(details),
+                _ => None,
+            });
+            let payee = details.as_ref().or(requested).map(|d| d.payee.clone());
+            let detail = match request {
+                Some(r) => format!("pays expense request seq {r}"),
+                None => String::new(),
+            };
+            Extras { fee: None, counterparty: payee, detail }
+        }
+        EventKind::GrantAwarded { program, .. } => {
+            Extras { fee: None, counterparty: Some(format!("grant program {program}")), detail: String::new() }
+        }
+        EventKind::AdvanceIssued { purpose, .. } => Extras {
+            fee: None,
+            counterparty: Some("sponsor".to_owned()),
+            detail: format!("advance for {purpose}: owed back to the sponsor, not income"),
+        },
+        EventKind::AdvanceRepaid { .. } => Extras {
+            fee: None,
+            counterparty: Some("sponsor".to_owned()),
+            detail: "advance paid back to the sponsor".to_owned(),
+        },
+        EventKind::TransferSent { to, .. } => {
+            Extras { fee: None, counterparty: Some(to.to_string()), detail: format!("transfer to {to}") }
+        }
+        EventKind::TransferReceived { from, .. } => {
+            Extras { fee: None, counterparty: Some(from.to_string()), detail: format!("transfer from {from}") }
+        }
+        EventKind::CurrencyConverted { amount, to } => Extras {
+            fee: None,
+            counterparty: None,
+            detail: format!(
+                "converted {} into {}",
+                display_amount(amount.amount(), amount.currency()),
+                display_amount(to.amount(), to.currency())
+            ),
+        },
+        _ => Extras::default(),
+    }
 }
 
 #[cfg(test)]

@@ -83,7 +83,7 @@ async fn refusals_are_logged_with_who_tried_what() {
 
     // An unknown token.
     let mut stranger = d.ledger(Some("fiscus_0000000000000000000000000000000000000000")).await;
-    let balance = |p: &str| pb::GetBalanceRequest { project: p.into(), currency: None };
+    let balance = |p: &str| pb::GetBalanceRequest { project: p.into(), currency: None, as_of: None };
     assert_code(stranger.get_balance(balance("conf-a")).await, Code::Unauthenticated);
     // A project token reading another project.
     let mut org = d.ledger(Some(&d.tokens.project)).await;
@@ -133,7 +133,7 @@ async fn values_cannot_forge_a_field_or_a_line() {
     assert_eq!(r.positions.len(), 1);
     // A project id with a line separator, a newline and a made-up line after it.
     let evil = "x\u{2028}y\n2026-01-01T00:00:00Z ACCESS principal=\"admin:root\" status=\"OK\"";
-    let refused = acc.get_balance(pb::GetBalanceRequest { project: evil.into(), currency: None }).await;
+    let refused = acc.get_balance(pb::GetBalanceRequest { project: evil.into(), currency: None, as_of: None }).await;
     assert_code(refused, Code::InvalidArgument);
 
     let commits = access_lines(&d, "/RecordCommit", 1);
@@ -158,7 +158,7 @@ async fn json_lines() {
     let d = Daemon::start_with(&["--log-format", "json"]).await;
     let mut org = d.ledger(Some(&d.tokens.project)).await;
     let evil = "conf-b\u{2028}\"}";
-    let refused = org.get_balance(pb::GetBalanceRequest { project: evil.into(), currency: None }).await;
+    let refused = org.get_balance(pb::GetBalanceRequest { project: evil.into(), currency: None, as_of: None }).await;
     assert_code(refused, Code::PermissionDenied);
     let started = Instant::now();
     let line = loop {

@@ -94,7 +94,8 @@ async fn no_answer_writes_a_negative_zero() {
     open(&mut admin, "conf-a", 0).await;
     let answers = |l: Ledger| async move {
         let mut l = l;
-        let balance = l.get_balance(pb::GetBalanceRequest { project: "conf-a".into(), currency: None }).await;
+        let balance =
+            l.get_balance(pb::GetBalanceRequest { project: "conf-a".into(), currency: None, as_of: None }).await;
         let statement = l
             .get_statement(pb::GetStatementRequest {
                 page_token: String::new(),

@@ -26,7 +26,7 @@ async fn a_project_token_learns_nothing_about_other_projects() {
     let mut org_audit = d.audit(Some(&d.tokens.project)).await;
     for project in [OTHER, "does-not-exist", "Not A Valid Id"] {
         let s = assert_code(
-            org.get_balance(pb::GetBalanceRequest { project: project.into(), currency: None }).await,
+            org.get_balance(pb::GetBalanceRequest { project: project.into(), currency: None, as_of: None }).await,
             Code::PermissionDenied,
         );
         assert!(!s.message().contains("unknown"), "{}", s.message());
@@ -152,7 +152,10 @@ async fn foreign_answers(d: &Daemon, foreign: &str, event_id: &str) -> Vec<(Stri
     let mut out = Vec::new();
     let f = || foreign.to_owned();
     let mut push = |what: &str, text: String| out.push((what.to_owned(), text));
-    push("GetBalance", answer(l.get_balance(pb::GetBalanceRequest { project: f(), currency: None }).await, foreign));
+    push(
+        "GetBalance",
+        answer(l.get_balance(pb::GetBalanceRequest { project: f(), currency: None, as_of: None }).await, foreign),
+    );
     let statement = pb::GetStatementRequest {
         page_token: String::new(),
         project: f(),

@@ -84,6 +84,8 @@ enum Call {
     GetTrialBalance,
     ListPendingExpenses,
     ListPendingExpensesOfAll,
+    ListOpenPledges,
+    ListOpenPledgesOfAll,
     Subscribe,
     SubscribeToAll,
     GetHead,
@@ -116,6 +118,8 @@ const TABLE: &[(&str, Call, [Code; 8])] = &[
     ("fiscus.v1.Ledger/GetTrialBalance", Call::GetTrialBalance, [U, U, U, OK, OK, OK, NO, NO]),
     ("fiscus.v1.Ledger/ListPendingExpenses", Call::ListPendingExpenses, [U, U, U, OK, OK, OK, OK, NO]),
     ("fiscus.v1.Ledger/ListPendingExpenses", Call::ListPendingExpensesOfAll, [U, U, U, OK, OK, OK, OK, OK]),
+    ("fiscus.v1.Ledger/ListOpenPledges", Call::ListOpenPledges, [U, U, U, OK, OK, OK, OK, NO]),
+    ("fiscus.v1.Ledger/ListOpenPledges", Call::ListOpenPledgesOfAll, [U, U, U, OK, OK, OK, OK, OK]),
     ("fiscus.v1.Ledger/Subscribe", Call::Subscribe, [U, U, U, OK, OK, OK, OK, NO]),
     ("fiscus.v1.Ledger/Subscribe", Call::SubscribeToAll, [U, U, U, OK, OK, OK, OK, OK]),
     ("fiscus.v1.Audit/GetHead", Call::GetHead, [U, U, U, OK, OK, OK, OK, NO]),
@@ -215,7 +219,9 @@ async fn outcome(c: &mut Caller, call: Call, project: &str, n: usize) -> Code {
             );
             commit(c, vec![e]).await
         }
-        Call::GetBalance => c.ledger.get_balance(pb::GetBalanceRequest { project: p, currency: None }).await.map(drop),
+        Call::GetBalance => {
+            c.ledger.get_balance(pb::GetBalanceRequest { project: p, currency: None, as_of: None }).await.map(drop)
+        }
         Call::GetStatement => c
             .ledger
             .get_statement(pb::GetStatementRequest {
@@ -235,6 +241,12 @@ async fn outcome(c: &mut Caller, call: Call, project: &str, n: usize) -> Code {
         Call::ListPendingExpenses => {
             c.ledger.list_pending_expenses(pb::ListPendingExpensesRequest { project: p, after: None }).await.map(drop)
         }
+        Call::ListOpenPledges => c
+            .ledger
+            .list_open_pledges(pb::ListOpenPledgesRequest { project: p, as_of: None, after: None })
+            .await
+            .map(drop),
+        Call::ListOpenPledgesOfAll => c.ledger.list_open_pledges(pb::ListOpenPledgesRequest::default()).await.map(drop),
         Call::ListPendingExpensesOfAll => c
             .ledger
             .list_pending_expenses(pb::ListPendingExpensesRequest { project: String::new(), after: None })

@@ -87,12 +87,14 @@ async fn malformed_reads_and_opens_are_invalid_argument() {
     let mut admin = d.ledger(Some(&d.tokens.admin)).await;
     open(&mut admin, "conf-a", 800).await;
     let s = assert_code(
-        admin.get_balance(pb::GetBalanceRequest { project: "conf-a".into(), currency: Some("usd".into()) }).await,
+        admin
+            .get_balance(pb::GetBalanceRequest { project: "conf-a".into(), currency: Some("usd".into()), as_of: None })
+            .await,
         Code::InvalidArgument,
     );
     assert!(s.message().contains("currency"));
     assert_code(
-        admin.get_balance(pb::GetBalanceRequest { project: String::new(), currency: None }).await,
+        admin.get_balance(pb::GetBalanceRequest { project: String::new(), currency: None, as_of: None }).await,
         Code::InvalidArgument,
     );
     let s = assert_code(

@@ -132,14 +132,14 @@ fn commands(d: &Daemon) {
     std::fs::write(&file, format!(r#"{{"events": [{}]}}"#, events.join(","))).expect("write");
     let f = file.display().to_string();
     let out = ok(d, &t.accountant, &["record", "--file", &f]);
-    assert!(out.contains("recorded in commit") && out.contains("10000.00 USD"), "{out}");
+    assert!(out.contains("recorded in commit") && out.contains("10,000.00 USD"), "{out}");
     assert_eq!(json(d, &t.accountant, &["record", "--file", &f])["duplicate"], true);
 
     // The organiser's token reads its own project, and only it.
     let own = OWN_PROJECT;
     let b = json(d, &t.project, &["balance", own]);
     assert_eq!(b["balances"][0]["balance"], "9000.00");
-    assert!(ok(d, &t.project, &["balance", own]).contains("9000.00 USD"));
+    assert!(ok(d, &t.project, &["balance", own]).contains("9,000.00 USD"));
     refused(d, Some(&t.project), &["balance", "conf-b"], 1, "PERMISSION_DENIED");
     refused(d, None, &["balance", own], 1, "UNAUTHENTICATED");
     refused(d, None, &["balance", own], 1, "give --token or set FISCUS_TOKEN");

@@ -572,8 +572,11 @@ fn table() -> Vec<(Req, &'static str)> {
         (one(Kind::PeriodClosed(pb::PeriodClosed { through: "2026-02".into() })), "events[0].period_closed.through"),
         (one(Kind::PeriodClosed(pb::PeriodClosed { through: "2026-12-31".into() })), "events[0].period_closed.through"),
         // the reads
-        (Req::Balance(pb::GetBalanceRequest { project: "Not_An_Id".into(), currency: None }), "project"),
-        (Req::Balance(pb::GetBalanceRequest { project: P.into(), currency: Some("usd".into()) }), "currency"),
+        (Req::Balance(pb::GetBalanceRequest { project: "Not_An_Id".into(), currency: None, as_of: None }), "project"),
+        (
+            Req::Balance(pb::GetBalanceRequest { project: P.into(), currency: Some("usd".into()), as_of: None }),
+            "currency",
+        ),
         (
             Req::Statement(pb::GetStatementRequest {
                 page_token: String::new(),

@@ -16,6 +16,7 @@ mod docs_pages;
 mod field_paths;
 mod idempotency;
 mod limits;
+mod month_end;
 mod overflow;
 mod private_files;
 mod race;

@@ -273,7 +273,7 @@ async fn statement(d: &Daemon, running: Running, findings: Shared) {
 async fn balances(d: &Daemon, running: Running, findings: Shared) {
     let mut client = d.ledger(Some(&d.tokens.auditor)).await;
     while running.on() {
-        let asked = pb::GetBalanceRequest { project: PROJECT.into(), currency: Some("USD".into()) };
+        let asked = pb::GetBalanceRequest { project: PROJECT.into(), currency: Some("USD".into()), as_of: None };
         match client.get_balance(asked).await {
             Ok(r) => {
                 let r = r.into_inner();

@@ -500,7 +500,7 @@ pub async fn record(client: &mut Ledger, events: Vec<pb::Event>) -> Result<pb::R
 /// The USD balance entry of `project`.
 pub async fn usd_balance(client: &mut Ledger, project: &str) -> pb::CurrencyBalance {
     let r = client
-        .get_balance(pb::GetBalanceRequest { project: project.into(), currency: Some("USD".into()) })
+        .get_balance(pb::GetBalanceRequest { project: project.into(), currency: Some("USD".into()), as_of: None })
         .await
         .unwrap_or_else(|s| panic!("balance of {project}: {s:?}"))
         .into_inner();

@@ -44,7 +44,7 @@ async fn a_tampered_record_is_reported_and_only_its_chain_is_withheld() {
     let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
     assert_eq!(usd_balance(&mut acc, "conf-a").await, balance_a, "the intact project is served");
     assert_code(
-        acc.get_balance(pb::GetBalanceRequest { project: "conf-b".into(), currency: None }).await,
+        acc.get_balance(pb::GetBalanceRequest { project: "conf-b".into(), currency: None, as_of: None }).await,
         Code::DataLoss,
     );
     assert_code(

@@ -22,7 +22,7 @@ async fn tls_serves_clients_that_trust_the_certificate() {
     assert!(d.log().contains("https"), "the log says it serves TLS");
     let mut admin = d.ledger(Some(&d.tokens.admin)).await;
     open(&mut admin, "conf-a", 0).await;
-    let b = admin.get_balance(pb::GetBalanceRequest { project: "conf-a".into(), currency: None }).await;
+    let b = admin.get_balance(pb::GetBalanceRequest { project: "conf-a".into(), currency: None, as_of: None }).await;
     assert!(b.is_ok(), "{b:?}");
     // Plaintext to the TLS port fails.
     let url = format!("http://{}", d.addr);

@@ -11,6 +11,7 @@ use fiscus_client::fiscus_ledger::record::Record;
 use fiscus_client::fiscus_ledger::replay::ReplayOptions;
 use fiscus_client::fiscus_ledger::store::{self, OpenReport, Store};
 use fiscus_client::fiscus_ledger::{Currency, Event, LedgerError, ProjectId};
+use fiscus_client::{fiscus_ledger::report, OpenPledges};
 use fiscus_client::{
     Balances, ChainHead, Client, ClientOptions, CommitOptions, EventsPage, Heads, PendingExpense, ProjectSummary,
     RawRecord, RecordedEvent, Statements, TrialBalance,
@@ -83,6 +84,15 @@ pub fn init(dir: &Path, json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The events of a chain of an embedded store, seqs 1 to `head` (the projection's head).
+fn local_events(store: &Store, project: &str, head: u64) -> Result<Vec<(u64, Event)>, Failure> {
+    if head == 0 {
+        return Ok(Vec::new());
+    }
+    let limit = usize::try_from(head).unwrap_or(usize::MAX);
+    Ok(store.records(project, 1, limit)?.into_iter().map(|r| (r.seq, r.event)).collect())
+}
+
 impl Backend {
     /// Connects to a daemon.
     pub async fn remote(url: &str, options: ClientOptions) -> Result<Backend, Failure> {
@@ -128,6 +138,77 @@ impl Backend {
                     commit: p.commit_head.number,
                     balances,
                 })
+            }
+        }
+    }
+
+    /// A project's balances as of the end of `as_of` (events whose effective date is on or before
+    /// it), from one state of the ledger; `None` is [`Backend::balance`].
+    pub async fn balance_as_of(
+        &self,
+        project: &ProjectId,
+        currency: Option<Currency>,
+        as_of: Option<NaiveDate>,
+    ) -> Result<Balances, Failure> {
+        let Some(date) = as_of else { return self.balance(project, currency).await };
+        match self {
+            Backend::Remote(c) => Ok(c.balance_as_of(project, currency, Some(date)).await?),
+            Backend::Local { store, .. } => {
+                let p = store.projection();
+                let state =
+                    p.project(project.as_str()).filter(|s| s.info.is_some()).ok_or_else(|| not_found(project))?;
+                let events = local_events(store, project.as_str(), state.head.seq)?;
+                let balances = report::state_as_of(project, events, date)
+                    .balances()
+                    .into_iter()
+                    .filter(|b| currency.is_none_or(|c| c == b.currency))
+                    .collect();
+                Ok(Balances {
+                    project: project.clone(),
+                    head_seq: state.head.seq,
+                    commit: p.commit_head.number,
+                    balances,
+                })
+            }
+        }
+    }
+
+    /// The sponsor-wide trial balance as of the end of `as_of`; `None` is [`Backend::trial_balance`].
+    pub async fn trial_balance_as_of(&self, as_of: Option<NaiveDate>) -> Result<TrialBalance, Failure> {
+        let Some(date) = as_of else { return self.trial_balance().await };
+        match self {
+            Backend::Remote(c) => Ok(c.trial_balance_as_of(Some(date)).await?),
+            Backend::Local { store, .. } => {
+                let p = store.projection();
+                let mut chains = Vec::new();
+                for c in p.chains() {
+                    chains.push((c.id.clone(), local_events(store, c.id.as_str(), c.head.seq)?));
+                }
+                Ok(TrialBalance {
+                    commit: p.commit_head.number,
+                    lines: report::trial_balance_as_of(chains, date),
+                    closed_through: p.sponsor_closed_through(),
+                })
+            }
+        }
+    }
+
+    /// Open pledges as of `as_of`, of one project or of every project readable, with their ageing.
+    pub async fn open_pledges(&self, project: Option<&ProjectId>, as_of: NaiveDate) -> Result<OpenPledges, Failure> {
+        match self {
+            Backend::Remote(c) => Ok(c.open_pledges(project, Some(as_of)).await?),
+            Backend::Local { store, .. } => {
+                let p = store.projection();
+                if let Some(id) = project {
+                    p.project(id.as_str()).filter(|s| s.info.is_some()).ok_or_else(|| not_found(id))?;
+                }
+                let mut pledges = Vec::new();
+                for c in p.projects().filter(|c| project.is_none_or(|id| *id == c.id)) {
+                    let events = local_events(store, c.id.as_str(), c.head.seq)?;
+                    pledges.extend(report::open_pledges(&c.id, events, as_of));
+                }
+                let ageing = report::ageing(&pledges);
+                Ok(OpenPledges { commit: p.commit_head.number, as_of, pledges, ageing })
             }
         }
     }

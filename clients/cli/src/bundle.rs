@@ -347,10 +347,9 @@ pub fn verify_file(path: &Path, pin: &str, policy: Option<&Path>, json: bool) ->
         );
         for b in &verified.balances {
             outln!(
-                "  balance {} {} (available {})",
-                format_amount(b.balance, b.currency),
-                b.currency,
-                format_amount(b.available, b.currency)
+                "  balance {} (available {})",
+                crate::show::amount(b.balance, b.currency),
+                crate::show::amount(b.available, b.currency)
             );
         }
     }

@@ -53,13 +53,29 @@ pub fn progress(len: Option<u64>, what: &str) -> ProgressBar {
     bar
 }
 
-/// `fiscus balance`.
-pub async fn balance(b: &Backend, project: &str, currency: Option<&str>, json: bool) -> Result<(), Failure> {
-    let balances = b.balance(&project_arg(project)?, currency_arg(currency)?).await?;
+/// An optional date argument (`--as-of`), read by the one date parser.
+fn opt_date_arg(name: &str, text: Option<&str>) -> Result<Option<NaiveDate>, Failure> {
+    text.map(|t| parse_date(name, t).map_err(|e| Failure::usage(e.to_string()))).transpose()
+}
+
+/// `fiscus balance`, now or `--as-of` a date (events whose effective date is on or before it).
+pub async fn balance(
+    b: &Backend,
+    project: &str,
+    currency: Option<&str>,
+    as_of: Option<&str>,
+    json: bool,
+) -> Result<(), Failure> {
+    let as_of = opt_date_arg("as-of", as_of)?;
+    let balances = b.balance_as_of(&project_arg(project)?, currency_arg(currency)?, as_of).await?;
     if json {
-        show::print_json(&show::balances_json(&balances));
+        let mut value = show::balances_json(&balances);
+        if let (Some(d), Some(o)) = (as_of, value.as_object_mut()) {
+            o.insert("as_of".to_owned(), json!(d.to_string()));
+        }
+        show::print_json(&value);
     } else {
-        outln!("{}", show::balances_table(&balances));
+        outln!("{}", show::balances_table(&balances, as_of));
     }
     Ok(())
 }
@@ -121,7 +137,24 @@ pub async fn events(b: &Backend, project: &str, after: u64, limit: u32, json: bo
         show::print_json(&show::events_json(&page));
     } else {
         outln!("{project}: events {}–{} of {}", after + 1, page.next_after_seq, page.head_seq);
-        outln!("{}", show::events_table(&page.events));
+        // the requests that approvals, rejections and payments on this page name, for their amounts
+        let mut requests: std::collections::HashMap<u64, fiscus_client::fiscus_ledger::ExpenseDetails> =
+            std::collections::HashMap::new();
+        for e in &page.events {
+            if let fiscus_client::fiscus_ledger::EventKind::ExpenseRequested { details } = &e.event.kind {
+                requests.insert(e.seq, details.clone());
+            }
+        }
+        let missing: Vec<Event> = page
+            .events
+            .iter()
+            .filter(|e| request_of(&e.event.kind).is_some_and(|r| !requests.contains_key(&r)))
+            .map(|e| e.event.clone())
+            .collect();
+        for ((_, seq), details) in requests_named(b, &missing).await {
+            requests.insert(seq, details);
+        }
+        outln!("{}", show::events_table(&page.events, &requests));
         if page.next_after_seq < page.head_seq {
             outln!("more: fiscus events {project} --after {}", page.next_after_seq);
         }
@@ -140,13 +173,30 @@ pub async fn projects(b: &Backend, all: bool, json: bool) -> Result<(), Failure>
     Ok(())
 }
 
-/// `fiscus trial-balance`.
-pub async fn trial_balance(b: &Backend, json: bool) -> Result<(), Failure> {
-    let tb = b.trial_balance().await?;
+/// `fiscus trial-balance`, now or `--as-of` a date.
+pub async fn trial_balance(b: &Backend, as_of: Option<&str>, json: bool) -> Result<(), Failure> {
+    let as_of = opt_date_arg("as-of", as_of)?;
+    let tb = b.trial_balance_as_of(as_of).await?;
     if json {
         show::print_json(&show::trial_json(&tb));
     } else {
-        outln!("{}", show::trial_table(&tb));
+        outln!("{}", show::trial_table(&tb, as_of));
+    }
+    Ok(())
+}
+
+/// `fiscus pledges`: open pledges as of a date (default: today's local date), overdue ones
+/// marked, and the receivables ageing per currency.
+pub async fn pledges(b: &Backend, project: Option<&str>, as_of: Option<&str>, json: bool) -> Result<(), Failure> {
+    let project = project.map(project_arg).transpose()?;
+    let as_of = opt_date_arg("as-of", as_of)?.unwrap_or_else(today);
+    let open = b.open_pledges(project.as_ref(), as_of).await?;
+    if json {
+        show::print_json(&show::pledges_json(&open));
+    } else if open.pledges.is_empty() {
+        outln!("no open pledges as of {as_of}");
+    } else {
+        outln!("{}", show::pledges_table(&open));
     }
     Ok(())
 }
@@ -234,29 +284,84 @@ pub async fn record(b: &mut Backend, input: RecordInput, json: bool) -> Result<(
         }
     }
     let options = fiscus_client::CommitOptions { allow_same_receipt: input.allow_same_receipt };
+    let requests = requests_named(b, &events).await;
     let committed = match &input.receipt {
         Some(path) => b.record_keeping_receipt(&events, &expected, options, path).await?,
         None => b.record_with(&events, &expected, options).await?,
     };
-    print_committed(&events, &committed, json);
+    print_committed(&events, &committed, &requests, json);
     Ok(())
 }
 
-fn print_committed(events: &[Event], c: &Committed, json: bool) {
+/// The expense request an approval, rejection or payment names, if it carries none of its own
+/// details: its seq.
+fn request_of(kind: &fiscus_client::fiscus_ledger::EventKind) -> Option<u64> {
+    use fiscus_client::fiscus_ledger::EventKind as K;
+    match kind {
+        K::ExpenseApproved { request } | K::ExpenseRejected { request, .. } => Some(*request),
+        K::ExpensePaid { request: Some(request), .. } => Some(*request),
+        _ => None,
+    }
+}
+
+/// The details of every expense request that `events` approve, reject or pay, read from their
+/// chains (so that the confirmation shows the amount and payee concerned); a request that cannot
+/// be read is left out, and the commit goes on (it refuses a request that does not exist itself).
+async fn requests_named(
+    b: &Backend,
+    events: &[Event],
+) -> std::collections::HashMap<(ProjectId, u64), fiscus_client::fiscus_ledger::ExpenseDetails> {
+    let mut out = std::collections::HashMap::new();
+    for e in events {
+        let Some(seq) = request_of(&e.kind) else { continue };
+        let Ok(page) = b.events(&e.project, seq.saturating_sub(1), 1).await else { continue };
+        if let Some(fiscus_client::fiscus_ledger::EventKind::ExpenseRequested { details }) =
+            page.events.first().filter(|r| r.seq == seq).map(|r| &r.event.kind)
+        {
+            out.insert((e.project.clone(), seq), details.clone());
+        }
+    }
+    out
+}
+
+fn print_committed(
+    events: &[Event],
+    c: &Committed,
+    requests: &std::collections::HashMap<(ProjectId, u64), fiscus_client::fiscus_ledger::ExpenseDetails>,
+    json: bool,
+) {
+    // the amount of the event, or of the expense request it approves, rejects or pays
+    let requested = |e: &Event| request_of(&e.kind).and_then(|seq| requests.get(&(e.project.clone(), seq)));
+    let money = |e: &Event| show::headline_money(&e.kind).or_else(|| requested(e).map(|d| d.amount));
     if json {
         show::print_json(&json!({
             "commit": c.commit,
             "duplicate": c.duplicate,
-            "positions": events.iter().zip(&c.positions).map(|(e, p)| json!({
-                "event_id": e.event_id, "project": p.project.as_str(), "seq": p.seq,
-            })).collect::<Vec<_>>(),
+            "positions": events.iter().zip(&c.positions).map(|(e, p)| {
+                let mut v = json!({ "event_id": e.event_id, "project": p.project.as_str(), "seq": p.seq });
+                if let Some(o) = v.as_object_mut() {
+                    if let Some(seq) = request_of(&e.kind) {
+                        o.insert("request".to_owned(), json!(seq));
+                    }
+                    if let Some(m) = money(e) {
+                        o.insert("amount".to_owned(), show::amount_json(m.amount(), m.currency()));
+                        o.insert("currency".to_owned(), json!(m.currency().code()));
+                    }
+                }
+                v
+            }).collect::<Vec<_>>(),
         }));
         return;
     }
     let mut t = show::table(&["Event id", "Project", "Seq", "Event", "Amount"], &[2, 4]);
     for (e, p) in events.iter().zip(&c.positions) {
-        let money = show::headline_money(&e.kind).map(|m| show::amount(m.amount(), m.currency())).unwrap_or_default();
-        t.add_row(vec![e.event_id.clone(), p.project.to_string(), p.seq.to_string(), e.kind.name().to_owned(), money]);
+        let amount = money(e).map(|m| show::amount(m.amount(), m.currency())).unwrap_or_default();
+        let what = match (request_of(&e.kind), requested(e)) {
+            (Some(seq), Some(d)) => format!("{} of request seq {seq} ({}, {})", e.kind.name(), d.payee, d.category),
+            (Some(seq), None) => format!("{} of request seq {seq}", e.kind.name()),
+            (None, _) => e.kind.name().to_owned(),
+        };
+        t.add_row(vec![e.event_id.clone(), p.project.to_string(), p.seq.to_string(), what, amount]);
     }
     if c.duplicate {
         outln!("already recorded in commit {} (nothing new was stored)\n{t}", c.commit);
@@ -613,6 +718,22 @@ fn transient(e: &fiscus_client::ClientError) -> bool {
     }
 }
 
+/// One event of `tail` on one line, in columns that line up from one line to the next: commit,
+/// date, kind and amount padded to fixed widths (the longest kind name, an amount of 1e15 with
+/// its currency), `project#seq` padded to the longest project id and an eight-digit seq, then the
+/// memo and the actor.
+fn notice_line(commit: u64, e: &fiscus_client::RecordedEvent) -> String {
+    let money = show::headline_money(&e.event.kind).map(|m| show::amount(m.amount(), m.currency())).unwrap_or_default();
+    let at = format!("{}#{}", e.event.project, e.seq);
+    format!(
+        "commit {commit:>6}  {}  {:<20}  {money:>24}  {at:<49}  {}  ({})",
+        e.event.effective_date,
+        e.event.kind.name(),
+        show::clip(&e.event.memo, 60),
+        e.actor
+    )
+}
+
 fn print_notice(notice: &fiscus_client::CommitNotice, json: bool) {
     for e in &notice.events {
         if json {
@@ -622,19 +743,7 @@ fn print_notice(notice: &fiscus_client::CommitNotice, json: bool) {
             }
             outln!("{v}");
         } else {
-            let money =
-                show::headline_money(&e.event.kind).map(|m| show::amount(m.amount(), m.currency())).unwrap_or_default();
-            outln!(
-                "commit {:>6}  {}  {}#{}  {}  {}  {}  ({})",
-                notice.commit,
-                e.event.effective_date,
-                e.event.project,
-                e.seq,
-                e.event.kind.name(),
-                money,
-                show::clip(&e.event.memo, 60),
-                e.actor
-            );
+            outln!("{}", notice_line(notice.commit, e));
         }
     }
     let _ = std::io::stdout().flush();
@@ -667,4 +776,56 @@ pub fn token(command: fiscus_tokens::TokenAction, json: bool) -> Result<(), Fail
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use fiscus_client::fiscus_ledger::event::{Fund, Source};
+    use fiscus_client::fiscus_ledger::{EventKind, Money};
+
+    use super::*;
+
+    fn recorded(project: &str, seq: u64, kind: EventKind) -> fiscus_client::RecordedEvent {
+        let event = Event {
+            event_id: format!("e{seq}"),
+            project: project_arg(project).expect("project id"),
+            effective_date: parse_date("date", "2026-03-01").expect("date"),
+            memo: "memo".to_owned(),
+            reference: None,
+            kind,
+        };
+        fiscus_client::RecordedEvent {
+            seq,
+            commit: seq,
+            actor: "accountant:bob".to_owned(),
+            recorded_at_us: 0,
+            hash: [0; 32],
+            event,
+        }
+    }
+
+    #[test]
+    fn tail_lines_keep_their_columns_whatever_the_project_kind_and_amount() {
+        let usd = |a: &str| Money::parse("amount", a, "USD").expect("money");
+        let gift = EventKind::ContributionReceived {
+            amount: usd("1250000.00"),
+            from: "Acme".to_owned(),
+            source: Source::Sponsorship,
+            fund: Fund::Unrestricted,
+            fee_bps: None,
+        };
+        let lines = [
+            notice_line(7, &recorded("a", 1, EventKind::AdvanceRepaid { amount: usd("5.00") })),
+            notice_line(123_456, &recorded("rustconf-2026-with-a-long-name", 1234, gift)),
+            notice_line(8, &recorded("meetup", 2, EventKind::ProjectClosed {})),
+        ];
+        let memo_at: Vec<Option<usize>> = lines.iter().map(|l| l.find("  memo  (")).collect();
+        assert!(memo_at.iter().all(|m| m.is_some() && *m == memo_at[0]), "{lines:#?}");
+        let kind_at: Vec<Option<usize>> = ["AdvanceRepaid", "ContributionReceived", "ProjectClosed"]
+            .iter()
+            .zip(&lines)
+            .map(|(k, l)| l.find(k))
+            .collect();
+        assert!(kind_at.iter().all(|k| k.is_some() && *k == kind_at[0]), "{lines:#?}");
+    }
 }

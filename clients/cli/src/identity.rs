@@ -119,9 +119,8 @@ impl std::fmt::Display for MatchKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} {} on {} with reference {:?}",
-            fiscus_client::fiscus_ledger::money::format_amount(self.amount, self.currency),
-            self.currency.code(),
+            "{} on {} with reference {:?}",
+            fiscus_client::fiscus_ledger::money::display_amount(self.amount, self.currency),
             self.date,
             self.reference
         )

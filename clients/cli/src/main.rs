@@ -112,6 +112,10 @@ enum Command {
         /// Only this currency.
         #[arg(long)]
         currency: Option<String>,
+        /// The balances at the end of this day, YYYY-MM-DD: events whose effective date is on or
+        /// before it count, whenever they were recorded (default: every event).
+        #[arg(long)]
+        as_of: Option<String>,
     },
     /// A project's statement for a date range, one per currency.
     Statement {
@@ -145,7 +149,21 @@ enum Command {
         all: bool,
     },
     /// The sponsor-wide trial balance (debit positive, as hledger shows it).
-    TrialBalance,
+    TrialBalance {
+        /// The balance at the end of this day, YYYY-MM-DD, by effective date (default: every event).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// Open pledges: sponsor, amount, paid so far, outstanding, due date, overdue marked, and the
+    /// receivables ageing (current, 1-30, 31-60, 61-90, over 90 days overdue) per currency.
+    Pledges {
+        /// Only this project.
+        project: Option<String>,
+        /// The report's date, YYYY-MM-DD (default: today): payments and cancellations dated after
+        /// it do not count, and days overdue are counted to it.
+        #[arg(long)]
+        as_of: Option<String>,
+    },
     /// Expense requests not yet paid or rejected.
     Pending {
         /// Only this project.
@@ -431,8 +449,8 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
         Command::Demo(a) => demo::run(t.store.as_deref(), a.events, a.seed, a.keep, json),
         Command::Token { action } => commands::token(action, json),
         Command::Witness { action } => witness::run(action, json).await,
-        Command::Balance { project, currency } => {
-            commands::balance(&connect(t).await?, &project, currency.as_deref(), json).await
+        Command::Balance { project, currency, as_of } => {
+            commands::balance(&connect(t).await?, &project, currency.as_deref(), as_of.as_deref(), json).await
         }
         Command::Statement { project, from, to, currency } => {
             commands::statement(&connect(t).await?, &project, from.as_deref(), to.as_deref(), currency.as_deref(), json)
@@ -442,7 +460,10 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
             commands::events(&connect(t).await?, &project, after, limit, json).await
         }
         Command::Projects { all } => commands::projects(&connect(t).await?, all, json).await,
-        Command::TrialBalance => commands::trial_balance(&connect(t).await?, json).await,
+        Command::TrialBalance { as_of } => commands::trial_balance(&connect(t).await?, as_of.as_deref(), json).await,
+        Command::Pledges { project, as_of } => {
+            commands::pledges(&connect(t).await?, project.as_deref(), as_of.as_deref(), json).await
+        }
         Command::Pending { project } => commands::pending(&connect(t).await?, project.as_deref(), json).await,
         Command::Record(r) => {
             let input = commands::RecordInput {

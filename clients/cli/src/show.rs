@@ -1,21 +1,35 @@
 //! How results are shown: tables for people (comfy-table; amounts right-aligned with their
 //! currency code) and JSON for scripts (every amount a decimal string, never a JSON number).
 
-use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
+use comfy_table::{presets, Cell, CellAlignment, ColumnConstraint, ContentArrangement, Table};
 use fiscus_client::fiscus_ledger::export::event_json;
 use fiscus_client::fiscus_ledger::ids::{DATE_MAX, DATE_MIN};
-use fiscus_client::fiscus_ledger::money::format_amount;
+use fiscus_client::fiscus_ledger::money::{display_amount, format_amount};
 use fiscus_client::fiscus_ledger::projection::Balance;
 use fiscus_client::fiscus_ledger::record::{Record, FORMAT_VERSION};
+use fiscus_client::fiscus_ledger::report::AgeingBucket;
 use fiscus_client::fiscus_ledger::statement::Statement;
 use fiscus_client::fiscus_ledger::{Currency, EventKind};
-use fiscus_client::{Balances, ChainHead, EventsPage, PendingExpense, ProjectSummary, RecordedEvent, TrialBalance};
+use fiscus_client::{
+    Balances, ChainHead, EventsPage, OpenPledges, PendingExpense, ProjectSummary, RecordedEvent, TrialBalance,
+};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-/// `1250.00 USD`: the amount with its currency's minor units, then the code.
+/// `1,250.00 USD`: the amount for people to read, by the one display formatter
+/// (`fiscus_ledger::money::display_amount`: the currency's minor units, thousands grouped, then
+/// the code). JSON keeps [`amount_json`]'s plain digits.
 pub fn amount(value: Decimal, currency: Currency) -> String {
-    format!("{} {}", plain(value, currency), currency.code())
+    display_amount(value, currency)
+}
+
+/// `1,250.00`: [`amount`] without the code, for a table whose row names the currency.
+pub fn grouped(value: Decimal, currency: Currency) -> String {
+    let shown = display_amount(value, currency);
+    match shown.strip_suffix(currency.code()) {
+        Some(number) => number.trim_end().to_owned(),
+        None => shown,
+    }
 }
 
 /// The amount with the currency's minor units; a negative zero shows as zero.
@@ -34,18 +48,39 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A table with `headers`; the columns whose index is in `right` are right-aligned (amounts).
+/// The width tables must fit, in columns: `COLUMNS` when it holds a positive number (as shells
+/// set it, and as a user may to force a width); otherwise `None`, and comfy-table measures the
+/// terminal itself when standard output is one (a pipe or a file gets unwrapped lines).
+pub fn terminal_width() -> Option<u16> {
+    std::env::var("COLUMNS").ok().and_then(|v| v.trim().parse::<u16>().ok()).filter(|n| *n > 0)
+}
+
+/// A table with `headers`; the columns whose index is in `right` are right-aligned (amounts). It
+/// fits the terminal's width ([`terminal_width`]): comfy-table's dynamic arrangement wraps the
+/// widest cells (memos, descriptions) onto more lines instead of running past the edge.
 pub fn table(headers: &[&str], right: &[usize]) -> Table {
     let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled);
+    t.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    if let Some(width) = terminal_width() {
+        t.set_width(width);
+    }
     t.set_header(headers.iter().map(Cell::new));
-    for &i in right {
+    for (i, header) in headers.iter().enumerate() {
         if let Some(c) = t.column_mut(i) {
-            c.set_cell_alignment(CellAlignment::Right);
+            if right.contains(&i) {
+                c.set_cell_alignment(CellAlignment::Right);
+            }
+            // amounts, numbers, dates and hashes stay whole; text columns take what is left
+            if right.contains(&i) || UNWRAPPED_HEADERS.contains(header) {
+                c.set_constraint(ColumnConstraint::ContentWidth);
+            }
         }
     }
     t
 }
+
+/// Columns of text that is never wrapped (besides the right-aligned amounts and numbers).
+const UNWRAPPED_HEADERS: [&str; 5] = ["Date", "Due", "Hash", "Currency", "Opened"];
 
 /// Prints a JSON value, pretty, to stdout.
 pub fn print_json(value: &Value) {
@@ -69,6 +104,7 @@ fn balance_json(b: &Balance) -> Value {
         "pledged": amount_json(b.pledged, c),
         "advances_outstanding": amount_json(b.advances_outstanding, c),
         "fees_to_date": amount_json(b.fees_to_date, c),
+        "funds_held": amount_json(funds_held(b), c),
     })
 }
 
@@ -82,61 +118,68 @@ pub fn balances_json(b: &Balances) -> Value {
     })
 }
 
-/// A project's balances as a table (and a second one of its restricted funds, if any).
-pub fn balances_table(b: &Balances) -> String {
-    let mut t = table(
-        &["Currency", "Balance", "Available", "Restricted", "Held", "Pledged", "Advances owed", "Fees to date"],
-        &[1, 2, 3, 4, 5, 6, 7],
-    );
-    for x in &b.balances {
-        let c = x.currency;
-        let restricted = x.restricted.iter().fold(Decimal::ZERO, |s, r| s.saturating_add(r.balance));
-        t.add_row(vec![
-            c.code().to_owned(),
-            amount(x.balance, c),
-            amount(x.available, c),
-            amount(restricted, c),
-            amount(x.held, c),
-            amount(x.pledged, c),
-            amount(x.advances_outstanding, c),
-            amount(x.fees_to_date, c),
-        ]);
-    }
-    let mut out = format!("{} at seq {} (commit {})\n{t}", b.project, b.head_seq, b.commit);
+/// The funds the sponsor holds for the project in one currency: the unrestricted fund plus every
+/// restricted fund. It is the statement's closing balance (a statement counts both kinds of fund),
+/// while `balance` alone is the unrestricted fund.
+pub fn funds_held(b: &Balance) -> Decimal {
+    b.restricted.iter().fold(b.balance, |s, r| s.saturating_add(r.balance))
+}
+
+/// A project's funds at a glance, one labelled table per currency: the unrestricted fund, its
+/// holds and what is available, each restricted purpose, their sum (the statement's closing
+/// balance), advances the project owes back, what is pledged and not yet paid, and fees to date.
+pub fn balances_table(b: &Balances, as_of: Option<chrono::NaiveDate>) -> String {
+    let when = as_of.map(|d| format!(", as of {d} (by effective date)")).unwrap_or_default();
+    let mut out = format!("{} at seq {} (commit {}){when}", b.project, b.head_seq, b.commit);
     if b.balances.is_empty() {
         out.push_str("\n(no money recorded yet)");
     }
-    let funds: Vec<_> = b.balances.iter().flat_map(|x| x.restricted.iter().map(move |r| (x.currency, r))).collect();
-    if !funds.is_empty() {
-        let mut r = table(&["Restricted fund", "Balance", "Available"], &[1, 2]);
-        for (c, f) in funds {
-            r.add_row(vec![f.purpose.clone(), amount(f.balance, c), amount(f.available, c)]);
+    for x in &b.balances {
+        let c = x.currency;
+        let mut t = table(&[c.code(), "Amount"], &[1]);
+        let held_unrestricted = x.balance.saturating_sub(x.available);
+        t.add_row(vec!["Unrestricted (Balance)".to_owned(), amount(x.balance, c)]);
+        t.add_row(vec!["  less holds of approved expenses".to_owned(), amount(-held_unrestricted, c)]);
+        t.add_row(vec!["  available to spend".to_owned(), amount(x.available, c)]);
+        for r in &x.restricted {
+            t.add_row(vec![format!("Restricted: {}", r.purpose), amount(r.balance, c)]);
+            let held = r.balance.saturating_sub(r.available);
+            if !held.is_zero() {
+                t.add_row(vec!["  less holds of approved expenses".to_owned(), amount(-held, c)]);
+                t.add_row(vec!["  available for this purpose".to_owned(), amount(r.available, c)]);
+            }
         }
-        out.push_str(&format!("\n{r}"));
+        t.add_row(vec!["Funds held (statement closing balance)".to_owned(), amount(funds_held(x), c)]);
+        t.add_row(vec!["Holds of approved expenses, all funds".to_owned(), amount(x.held, c)]);
+        t.add_row(vec![
+            "Advances outstanding (owed back to the sponsor)".to_owned(),
+            amount(x.advances_outstanding, c),
+        ]);
+        t.add_row(vec!["Pledged, not yet paid".to_owned(), amount(x.pledged, c)]);
+        t.add_row(vec!["Fees to date".to_owned(), amount(x.fees_to_date, c)]);
+        out.push_str(&format!("\n{t}"));
     }
     out
 }
 
-/// Several projects' balances, one row per project and currency.
+/// Several projects' balances, one row per project and currency (amounts in the row's currency,
+/// without repeating its code, so that the table fits an 80-column terminal; `fiscus balance P`
+/// shows one project's in full).
 pub fn overview_table(rows: &[(ProjectSummary, Balances)]) -> Table {
-    let mut t = table(
-        &["Project", "Kind", "Currency", "Balance", "Available", "Restricted", "Pledged", "Advances owed", "Fees"],
-        &[3, 4, 5, 6, 7, 8],
-    );
+    let mut t =
+        table(&["Project", "Currency", "Balance", "Available", "Restricted", "Pledged", "Advances"], &[2, 3, 4, 5, 6]);
     for (p, b) in rows {
         for x in &b.balances {
             let c = x.currency;
             let restricted = x.restricted.iter().fold(Decimal::ZERO, |s, r| s.saturating_add(r.balance));
             t.add_row(vec![
                 p.project.to_string(),
-                p.kind.name().to_owned(),
                 c.code().to_owned(),
-                amount(x.balance, c),
-                amount(x.available, c),
-                amount(restricted, c),
-                amount(x.pledged, c),
-                amount(x.advances_outstanding, c),
-                amount(x.fees_to_date, c),
+                grouped(x.balance, c),
+                grouped(x.available, c),
+                grouped(restricted, c),
+                grouped(x.pledged, c),
+                grouped(x.advances_outstanding, c),
             ]);
         }
     }
@@ -204,6 +247,10 @@ pub fn statement_json(s: &Statement) -> Value {
             "memo": l.memo,
             "reference": l.reference,
             "amount": amount_json(l.amount, c),
+            "gross": l.gross.map(|v| amount_json(v, c)),
+            "fee": l.fee.map(|v| amount_json(v, c)),
+            "counterparty": l.counterparty,
+            "detail": l.detail,
             "running_balance": amount_json(l.running, c),
             "reverses": l.reverses.as_ref().map(|r| json!({
                 "kind": r.kind,
@@ -222,40 +269,34 @@ pub fn statement_json(s: &Statement) -> Value {
 /// One statement as a table of lines and a table of totals.
 pub fn statement_table(project: &str, s: &Statement) -> String {
     let c = s.currency;
-    let mut t = table(&["Date", "Seq", "Event", "Memo", "Reference", "Amount", "Balance"], &[1, 5, 6]);
-    t.add_row(vec![
-        String::new(),
-        String::new(),
-        "Opening balance".to_owned(),
-        String::new(),
-        String::new(),
-        String::new(),
-        amount(s.opening, c),
-    ]);
+    // amounts in the statement's currency (named in its heading), so that the table fits 80 columns
+    let mut t =
+        table(&["Date", "Event (seq)", "Counterparty, memo, ref", "Gross", "Fee", "Net", "Balance"], &[3, 4, 5, 6]);
+    let blank = String::new;
+    t.add_row(vec![blank(), "Opening balance".to_owned(), blank(), blank(), blank(), blank(), grouped(s.opening, c)]);
     for l in &s.lines {
+        let event = match &l.reverses {
+            // What it reverses and why, where the reversal counts (its target's total).
+            Some(r) => format!("{} of {} seq {} ({}): {}", l.kind, r.kind, r.seq, r.under, clip(&r.reason, 40)),
+            None => l.kind.to_owned(),
+        };
+        let event = match l.detail.as_str() {
+            "" => format!("{event} (seq {})", l.seq),
+            detail => format!("{event} (seq {})\n{detail}", l.seq),
+        };
+        let who = [l.counterparty.clone(), Some(clip(&l.memo, 48)), l.reference.as_ref().map(|r| format!("ref {r}"))];
+        let who: Vec<String> = who.into_iter().flatten().filter(|x| !x.is_empty()).collect();
         t.add_row(vec![
             l.date.to_string(),
-            l.seq.to_string(),
-            match &l.reverses {
-                // What it reverses and why, where the reversal counts (its target's total).
-                Some(r) => format!("{} of {} seq {} ({}): {}", l.kind, r.kind, r.seq, r.under, clip(&r.reason, 40)),
-                None => l.kind.to_owned(),
-            },
-            clip(&l.memo, 48),
-            l.reference.clone().unwrap_or_default(),
-            amount(l.amount, c),
-            amount(l.running, c),
+            event,
+            who.join("\n"),
+            l.gross.map(|v| grouped(v, c)).unwrap_or_default(),
+            l.fee.map(|v| grouped(v, c)).unwrap_or_default(),
+            grouped(l.amount, c),
+            grouped(l.running, c),
         ]);
     }
-    t.add_row(vec![
-        String::new(),
-        String::new(),
-        "Closing balance".to_owned(),
-        String::new(),
-        String::new(),
-        String::new(),
-        amount(s.closing, c),
-    ]);
+    t.add_row(vec![blank(), "Closing balance".to_owned(), blank(), blank(), blank(), blank(), grouped(s.closing, c)]);
     let mut totals = table(&["Total", "Name", "Amount"], &[2]);
     for (group, m) in [("source", &s.by_source), ("category", &s.by_category), ("other", &s.by_kind)] {
         for (name, v) in m {
@@ -268,7 +309,10 @@ pub fn statement_table(project: &str, s: &Statement) -> String {
         (false, true) => format!("from {}", s.from),
         (false, false) => format!("{} to {}", s.from, s.to),
     };
-    format!("Statement of {project} in {c}, {range}\n{t}\n{totals}")
+    format!(
+        "Statement of {project} in {c}, {range}: the funds held (unrestricted and restricted; `fiscus \
+         balance` shows them apart); amounts in {c}\n{t}\n{totals}"
+    )
 }
 
 /// Text cut to `max` characters, on one line.
@@ -350,17 +394,36 @@ pub fn events_json(page: &EventsPage) -> Value {
     })
 }
 
-/// Events as a table.
-pub fn events_table(events: &[RecordedEvent]) -> Table {
-    let mut t = table(&["Seq", "Date", "Event", "Amount", "Details", "Memo", "Actor", "Hash"], &[0, 3]);
+/// Events as a table. `requests` holds the expense requests (by seq) that approvals, rejections
+/// and payments name: such a row shows the request's amount and payee.
+pub fn events_table(
+    events: &[RecordedEvent],
+    requests: &std::collections::HashMap<u64, fiscus_client::fiscus_ledger::ExpenseDetails>,
+) -> Table {
+    let mut t = table(&["Seq", "Date", "Event", "Amount", "Details / memo", "Actor", "Hash"], &[0, 3]);
     for e in events {
+        let request = match &e.event.kind {
+            EventKind::ExpenseApproved { request } | EventKind::ExpenseRejected { request, .. } => Some(*request),
+            EventKind::ExpensePaid { request: Some(request), .. } => Some(*request),
+            _ => None,
+        };
+        let requested = request.and_then(|r| requests.get(&r));
+        let details = match requested {
+            Some(d) => clip(&format!("{} ({}, {})", describe(&e.event.kind), d.payee, d.category), 60),
+            None => clip(&describe(&e.event.kind), 48),
+        };
+        let memo = clip(&e.event.memo, 40);
+        let money = headline_money(&e.event.kind).or_else(|| requested.map(|d| d.amount));
         t.add_row(vec![
             e.seq.to_string(),
             e.event.effective_date.to_string(),
             e.event.kind.name().to_owned(),
-            headline_money(&e.event.kind).map(|m| amount(m.amount(), m.currency())).unwrap_or_default(),
-            clip(&describe(&e.event.kind), 48),
-            clip(&e.event.memo, 40),
+            money.map(|m| amount(m.amount(), m.currency())).unwrap_or_default(),
+            match (details.is_empty(), memo.is_empty()) {
+                (false, false) => format!("{details}\n{memo}"),
+                (true, _) => memo,
+                (false, true) => details,
+            },
             e.actor.clone(),
             hex(&e.hash[..6]),
         ]);
@@ -381,7 +444,7 @@ pub fn trial_json(tb: &TrialBalance) -> Value {
 }
 
 /// The trial balance as a table, with a total per currency (zero when the books balance).
-pub fn trial_table(tb: &TrialBalance) -> String {
+pub fn trial_table(tb: &TrialBalance, as_of: Option<chrono::NaiveDate>) -> String {
     let mut t = table(&["Account", "Amount"], &[1]);
     let mut totals: std::collections::BTreeMap<Currency, Decimal> = Default::default();
     for l in &tb.lines {
@@ -394,7 +457,8 @@ pub fn trial_table(tb: &TrialBalance) -> String {
         t.add_row(vec![format!("Total {c}"), amount(v, c)]);
     }
     let closed = tb.closed_through.map(|d| format!(", books closed through {d}")).unwrap_or_default();
-    format!("Trial balance at commit {} (debit positive){closed}\n{t}", tb.commit)
+    let when = as_of.map(|d| format!(", as of {d} (by effective date)")).unwrap_or_default();
+    format!("Trial balance at commit {}{when} (debit positive){closed}\n{t}", tb.commit)
 }
 
 /// Pending expenses as JSON.
@@ -460,4 +524,71 @@ pub fn heads_table(heads: &[ChainHead]) -> Table {
         t.add_row(vec![h.project.to_string(), h.seq.to_string(), hex(&h.hash)]);
     }
     t
+}
+
+// ----- open pledges -----
+
+/// Open pledges and their ageing as JSON: amounts as decimal strings in the pledge's currency.
+pub fn pledges_json(p: &OpenPledges) -> Value {
+    json!({
+        "commit": p.commit,
+        "as_of": p.as_of.to_string(),
+        "pledges": p.pledges.iter().map(|x| {
+            let c = x.pledged.currency();
+            json!({
+                "project": x.project.as_str(),
+                "seq": x.seq,
+                "sponsor": x.sponsor,
+                "pledged_on": x.pledged_on.to_string(),
+                "due_date": x.due_date.to_string(),
+                "currency": c.code(),
+                "pledged": amount_json(x.pledged.amount(), c),
+                "fulfilled": amount_json(x.fulfilled, c),
+                "outstanding": amount_json(x.outstanding, c),
+                "days_overdue": x.days_overdue,
+                "overdue": x.overdue(),
+                "bucket": x.bucket().name(),
+            })
+        }).collect::<Vec<_>>(),
+        "ageing": p.ageing.iter().map(|(c, t)| {
+            let mut o = serde_json::Map::new();
+            o.insert("currency".to_owned(), json!(c.code()));
+            for b in AgeingBucket::ALL {
+                o.insert(b.name().to_owned(), amount_json(t.get(b), *c));
+            }
+            o.insert("total".to_owned(), amount_json(t.total(), *c));
+            Value::Object(o)
+        }).collect::<Vec<_>>(),
+    })
+}
+
+/// Open pledges as a table (overdue ones marked), then the receivables ageing per currency.
+pub fn pledges_table(p: &OpenPledges) -> String {
+    let mut t =
+        table(&["Pledge", "Sponsor", "Currency", "Pledged", "Paid", "Outstanding", "Due", "Status"], &[3, 4, 5]);
+    for x in &p.pledges {
+        let c = x.pledged.currency();
+        let status = if x.overdue() { format!("OVERDUE {} days", x.days_overdue) } else { "not yet due".to_owned() };
+        t.add_row(vec![
+            format!("{}#{}", x.project, x.seq),
+            x.sponsor.clone(),
+            c.code().to_owned(),
+            grouped(x.pledged.amount(), c),
+            grouped(x.fulfilled, c),
+            grouped(x.outstanding, c),
+            x.due_date.to_string(),
+            status,
+        ]);
+    }
+    let mut a = table(&["Currency", "Current", "1-30", "31-60", "61-90", "Over 90", "Total"], &[1, 2, 3, 4, 5, 6]);
+    for (c, totals) in &p.ageing {
+        let mut row = vec![c.code().to_owned()];
+        row.extend(AgeingBucket::ALL.iter().map(|b| grouped(totals.get(*b), *c)));
+        row.push(grouped(totals.total(), *c));
+        a.add_row(row);
+    }
+    format!(
+        "Open pledges as of {} (commit {}); Pledge is project#seq\n{t}\nReceivables ageing: outstanding by days overdue\n{a}",
+        p.as_of, p.commit
+    )
 }

@@ -46,8 +46,8 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 pub use crate::error::{code_name, ClientError, Code};
 pub use crate::pinned::{check_consistent, open_pinned, read_state, receipt_of, write_state, PinnedVerification};
 pub use crate::responses::{
-    Balances, ChainHead, CommitNotice, CommitOptions, EventsPage, Heads, PendingExpense, ProjectSummary, RawRecord,
-    RecordedEvent, Statements, TrialBalance,
+    Balances, ChainHead, CommitNotice, CommitOptions, EventsPage, Heads, OpenPledges, PendingExpense, ProjectSummary,
+    RawRecord, RecordedEvent, Statements, TrialBalance,
 };
 pub use crate::verify::{short, verify_records, HeadProof, VerifiedProject};
 pub use fiscus_ledger;
@@ -218,9 +218,21 @@ impl Client {
 
     /// A project's balances, every currency it has used or only `currency`.
     pub async fn balance(&self, project: &ProjectId, currency: Option<Currency>) -> Result<Balances, ClientError> {
+        self.balance_as_of(project, currency, None).await
+    }
+
+    /// A project's balances as of the end of `as_of` (events whose effective date is on or before
+    /// it; `None`: every event recorded), every currency it has used or only `currency`.
+    pub async fn balance_as_of(
+        &self,
+        project: &ProjectId,
+        currency: Option<Currency>,
+        as_of: Option<NaiveDate>,
+    ) -> Result<Balances, ClientError> {
         let request = pb::GetBalanceRequest {
             project: project.as_str().to_owned(),
             currency: currency.map(|c| c.code().to_owned()),
+            as_of: as_of.map(|d| d.to_string()),
         };
         let r = self.ledger.clone().get_balance(request).await?.into_inner();
         Ok(Balances {
@@ -326,8 +338,14 @@ impl Client {
     /// same commit: when a later page answers from another commit, the balance is read again from
     /// the start, at most [`PENDING_RESTARTS_MAX`] times, then [`ClientError::Answer`].
     pub async fn trial_balance(&self) -> Result<TrialBalance, ClientError> {
+        self.trial_balance_as_of(None).await
+    }
+
+    /// The sponsor-wide trial balance as of the end of `as_of` (events whose effective date is on
+    /// or before it; `None`: every event recorded), read as [`Client::trial_balance`].
+    pub async fn trial_balance_as_of(&self, as_of: Option<NaiveDate>) -> Result<TrialBalance, ClientError> {
         'again: for _ in 0..PENDING_RESTARTS_MAX {
-            let mut request = pb::GetTrialBalanceRequest::default();
+            let mut request = pb::GetTrialBalanceRequest { as_of: as_of.map(|d| d.to_string()), ..Default::default() };
             let mut balance: Option<TrialBalance> = None;
             loop {
                 let r = self.ledger.clone().get_trial_balance(request.clone()).await?.into_inner();
@@ -393,6 +411,61 @@ impl Client {
             }
         }
         Err(ClientError::answer("commit", "the pending list changed on every reading"))
+    }
+
+    /// Open pledges as of `as_of` (`None`: the server's date today), of one project or of every
+    /// project readable, with their receivables ageing.
+    ///
+    /// Reads every page (`ListOpenPledgesResponse.next_after`), each answered from the same commit:
+    /// when a later page answers from another commit, the list is read again from the start, at
+    /// most [`PENDING_RESTARTS_MAX`] times, then [`ClientError::Answer`].
+    pub async fn open_pledges(
+        &self,
+        project: Option<&ProjectId>,
+        as_of: Option<NaiveDate>,
+    ) -> Result<OpenPledges, ClientError> {
+        let project = project.map(|p| p.as_str().to_owned()).unwrap_or_default();
+        'again: for _ in 0..PENDING_RESTARTS_MAX {
+            let mut out: Option<OpenPledges> = None;
+            let mut after = None::<pb::Position>;
+            loop {
+                let request = pb::ListOpenPledgesRequest {
+                    project: project.clone(),
+                    as_of: as_of.map(|d| d.to_string()),
+                    after: after.clone(),
+                };
+                let r = self.ledger.clone().list_open_pledges(request).await?.into_inner();
+                let all = match out.as_mut() {
+                    Some(o) if o.commit != r.commit => continue 'again,
+                    Some(o) => o,
+                    None => out.insert(OpenPledges {
+                        commit: r.commit,
+                        as_of: wire::date("as_of", &r.as_of)?,
+                        pledges: Vec::new(),
+                        ageing: r
+                            .ageing
+                            .iter()
+                            .enumerate()
+                            .map(|(i, a)| wire::ageing(&format!("ageing[{i}]"), a))
+                            .collect::<Result<_, _>>()?,
+                    }),
+                };
+                for (i, p) in r.pledges.iter().enumerate() {
+                    all.pledges.push(wire::open_pledge(&format!("pledges[{i}]"), p)?);
+                }
+                match r.next_after {
+                    None => return out.ok_or_else(|| ClientError::answer("pledges", "no page was read")),
+                    Some(next) => {
+                        let moves = after.as_ref().is_none_or(|a| (&next.project, next.seq) > (&a.project, a.seq));
+                        if r.pledges.is_empty() || !moves {
+                            return Err(ClientError::answer("next_after", "does not move forward"));
+                        }
+                        after = Some(next);
+                    }
+                }
+            }
+        }
+        Err(ClientError::answer("commit", "the open pledges changed on every reading"))
     }
 
     /// Commits after `after_commit` (catch-up), then each new one (live); of one project or all.

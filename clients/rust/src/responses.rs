@@ -121,6 +121,19 @@ pub struct TrialBalance {
     pub closed_through: Option<NaiveDate>,
 }
 
+/// Open pledges as of a date, with the receivables ageing of all of them.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct OpenPledges {
+    /// The last global commit the answer includes.
+    pub commit: u64,
+    /// The report's date.
+    pub as_of: NaiveDate,
+    /// The pledges, in (project, seq) order.
+    pub pledges: Vec<fiscus_ledger::report::OpenPledge>,
+    /// Outstanding amounts per currency and ageing bucket.
+    pub ageing: std::collections::BTreeMap<Currency, fiscus_ledger::report::AgeingTotals>,
+}
+
 /// An expense request not yet paid or rejected.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct PendingExpense {

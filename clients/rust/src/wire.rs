@@ -160,6 +160,10 @@ pub(crate) fn statements(r: &pb::GetStatementResponse) -> Answer<Statements> {
                 memo: l.memo.clone(),
                 reference: l.reference.clone(),
                 amount: decimal(&g("amount"), &l.amount, c)?,
+                gross: l.gross.as_deref().map(|v| decimal(&g("gross"), v, c)).transpose()?,
+                fee: l.fee.as_deref().map(|v| decimal(&g("fee"), v, c)).transpose()?,
+                counterparty: l.counterparty.clone(),
+                detail: l.detail.clone(),
                 running: decimal(&g("running_balance"), &l.running_balance, c)?,
                 reverses: match &l.reverses {
                     None => None,
@@ -265,6 +269,39 @@ pub(crate) fn notice(r: &pb::SubscribeResponse) -> Answer<CommitNotice> {
             .map(|(i, e)| recorded(&format!("events[{i}]"), e))
             .collect::<Answer<Vec<_>>>()?,
     })
+}
+
+pub(crate) fn open_pledge(field: &str, p: &pb::OpenPledge) -> Answer<fiscus_ledger::report::OpenPledge> {
+    let f = |n: &str| format!("{field}.{n}");
+    let pos = required(&f("position"), p.position.as_ref())?;
+    let m = required(&f("pledged"), p.pledged.as_ref())?;
+    let c = currency(&f("pledged.currency"), &m.currency)?;
+    let pledged = fiscus_ledger::Money::parse(&f("pledged.amount"), &m.amount, c.code())
+        .map_err(|e| answer_error(&f("pledged.amount"), e))?;
+    Ok(fiscus_ledger::report::OpenPledge {
+        project: project(&f("position.project"), &pos.project)?,
+        seq: pos.seq,
+        sponsor: p.sponsor.clone(),
+        pledged_on: date(&f("pledged_on"), &p.pledged_on)?,
+        due_date: date(&f("due_date"), &p.due_date)?,
+        pledged,
+        fulfilled: decimal(&f("fulfilled"), &p.fulfilled, c)?,
+        outstanding: decimal(&f("outstanding"), &p.outstanding, c)?,
+        days_overdue: i64::from(p.days_overdue),
+    })
+}
+
+pub(crate) fn ageing(field: &str, a: &pb::PledgeAgeing) -> Answer<(Currency, fiscus_ledger::report::AgeingTotals)> {
+    let f = |n: &str| format!("{field}.{n}");
+    let c = currency(&f("currency"), &a.currency)?;
+    let buckets = [
+        decimal(&f("current"), &a.current, c)?,
+        decimal(&f("days_1_30"), &a.days_1_30, c)?,
+        decimal(&f("days_31_60"), &a.days_31_60, c)?,
+        decimal(&f("days_61_90"), &a.days_61_90, c)?,
+        decimal(&f("over_90"), &a.over_90, c)?,
+    ];
+    Ok((c, fiscus_ledger::report::AgeingTotals { buckets }))
 }
 
 #[cfg(test)]
