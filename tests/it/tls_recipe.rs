@@ -81,7 +81,7 @@ async fn the_documented_recipe_serves_tls_and_bad_certificates_are_explained() {
     let d = Daemon::spawn_tls(dir, tokens, &args, Some(ca_pem)).await;
     let mut admin = d.ledger(Some(&d.tokens.admin)).await;
     open(&mut admin, "conf-a", 0).await;
-    let b = admin.get_balance(pb::GetBalanceRequest { project: "conf-a".into(), currency: None }).await;
+    let b = admin.get_balance(pb::GetBalanceRequest { project: "conf-a".into(), currency: None, as_of: None }).await;
     assert!(b.is_ok(), "{b:?}");
     let https = format!("https://{}", d.addr);
     let ca_flag = ["--tls-ca", ca.to_str().expect("utf-8")];
