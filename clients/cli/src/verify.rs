@@ -198,7 +198,7 @@ fn default_state(pin: &NoteVerifier) -> Result<PathBuf, Failure> {
     Ok(dir.join(format!("checkpoint-{:08x}", pin.key_id())))
 }
 
-fn pin_of(key: &str) -> Result<NoteVerifier, Failure> {
+pub(crate) fn pin_of(key: &str) -> Result<NoteVerifier, Failure> {
     NoteVerifier::from_verifier_key(key.trim())
         .map_err(|e| Failure::usage(format!("--pin: not a verifier key (name+keyid+base64): {e}")))
 }
