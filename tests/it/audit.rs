@@ -215,6 +215,29 @@ async fn a_clean_ledger_passes_online_and_from_its_archive_and_forged_archives_a
     assert_eq!(found[0].0, "checkpoint of size 5");
     assert!(found[0].1.contains("is not the root"), "{found:?}");
 
+    // a witness policy: the latest checkpoint must carry the quorum's cosignatures
+    let witness = fiscus_tlog::Cosigner::from_seed("witness.example/w1", [8; 32]).unwrap();
+    let policy_text = format!("log {key}\nwitness w1 {}\nquorum w1\n", witness.verifier_key());
+    let policy_file = write(dir.path(), "policy", policy_text.as_bytes());
+    let (ok, json, out) = offline(&["audit", "--archive", &f, "--pin", &key, "--policy", &policy_file]);
+    assert!(!ok, "{out}");
+    let found = damage(&json);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].0 == "checkpoint of size 8" && found[0].1.contains("witness policy"), "{found:?}");
+    let latest = frames.iter().find(|(k, p)| *k == b'K' && p[..8] == 8u64.to_be_bytes()).unwrap();
+    let note = std::str::from_utf8(&latest.1[8..]).unwrap();
+    let body = fiscus_tlog::Note::parse(note).unwrap().text;
+    let policy = fiscus_tlog::Policy::parse(&policy_text).unwrap();
+    let cosigned = policy.add_cosignatures(note, &[witness.cosign(&body, 1_700_000_000).unwrap()]).unwrap();
+    let witnessed = write(dir.path(), "witnessed.archive", &with_checkpoint(&frames, 8, &cosigned));
+    let (ok, json, out) = offline(&["audit", "--archive", &witnessed, "--pin", &key, "--policy", &policy_file]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        (json["cosignatures"].as_u64(), json["cosignatures_verified"].as_bool()),
+        (Some(1), Some(true)),
+        "{out}"
+    );
+
     // one byte of a record changed in the archive: its chain names the seq
     let mut changed = frames.clone();
     let at = changed
