@@ -351,6 +351,27 @@ impl pb::audit_server::Audit for AuditService {
         }))
     }
 
+    async fn list_checkpoints(
+        &self,
+        request: Request<pb::ListCheckpointsRequest>,
+    ) -> Result<Response<pb::ListCheckpointsResponse>, Status> {
+        Principal::of(&request)?;
+        let r = request.get_ref();
+        let page = self.shared.page_size("page_size", r.page_size)?;
+        // one published log state: nothing past its size is read
+        let latest = self.shared.log.borrow().size;
+        let from = r.from_size.max(1);
+        let reader = self.shared.reader.clone();
+        let stored = blocking(move || reader.checkpoints(from, latest, page)).await?;
+        Ok(Response::new(pb::ListCheckpointsResponse {
+            latest_size: latest,
+            checkpoints: stored
+                .into_iter()
+                .map(|(size, checkpoint)| pb::GetCheckpointResponse { checkpoint, size })
+                .collect(),
+        }))
+    }
+
     async fn get_head(&self, request: Request<pb::GetHeadRequest>) -> Result<Response<pb::GetHeadResponse>, Status> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();

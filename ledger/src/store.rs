@@ -838,6 +838,24 @@ impl Reader {
         }
     }
 
+    /// Stored checkpoints of sizes `from ..= last`, in size order, at most `limit` (the first
+    /// ones): each with its size, as [`Reader::checkpoint`] reads it. Not every size has one (one is
+    /// signed per commit group); an auditor pages through them to check every stored checkpoint.
+    pub fn checkpoints(&self, from: u64, last: u64, limit: usize) -> Result<Vec<(u64, String)>, LedgerError> {
+        let mut out = Vec::new();
+        if from > last {
+            return Ok(out);
+        }
+        for item in self.tree.range(checkpoint_key(from)..=checkpoint_key(last)).take(limit) {
+            let (key, value) = item?;
+            let at = key_number(&key);
+            let text = String::from_utf8(value.to_vec())
+                .map_err(|_| log_corrupt(at, "the stored checkpoint is not UTF-8".to_owned()))?;
+            out.push((at, text));
+        }
+        Ok(out)
+    }
+
     /// The stored checkpoint of the largest size at most `size`, with that size.
     pub fn checkpoint_at_most(&self, size: u64) -> Result<Option<(u64, String)>, LedgerError> {
         let Some(found) = self.tree.range(checkpoint_key(0)..=checkpoint_key(size)).next_back() else {

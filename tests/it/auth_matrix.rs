@@ -98,6 +98,7 @@ enum Call {
     GetConsistencyProof,
     GetHeadProof,
     ListCommitEntries,
+    ListCheckpoints,
 }
 
 const U: Code = Code::Unauthenticated;
@@ -134,6 +135,8 @@ const TABLE: &[(&str, Call, [Code; 8])] = &[
     ("fiscus.v1.Audit/GetHeadProof", Call::GetHeadProof, [U, U, U, OK, OK, OK, OK, NO]),
     // A commit entry lists every project's records: not for a project's token.
     ("fiscus.v1.Audit/ListCommitEntries", Call::ListCommitEntries, [U, U, U, OK, OK, OK, NO, NO]),
+    // Stored checkpoints hold only sizes and roots: every role.
+    ("fiscus.v1.Audit/ListCheckpoints", Call::ListCheckpoints, [U, U, U, OK, OK, OK, OK, OK]),
 ];
 
 /// Every method of every service in the contract's descriptor set, as `package.Service/Method`.
@@ -273,6 +276,9 @@ async fn outcome(c: &mut Caller, call: Call, project: &str, n: usize) -> Code {
         Call::GetHeadProof => c.audit.get_head_proof(pb::GetHeadProofRequest { project: p }).await.map(drop),
         Call::ListCommitEntries => {
             c.audit.list_commit_entries(pb::ListCommitEntriesRequest { from: 0, page_size: 0 }).await.map(drop)
+        }
+        Call::ListCheckpoints => {
+            c.audit.list_checkpoints(pb::ListCheckpointsRequest { from_size: 0, page_size: 0 }).await.map(drop)
         }
     };
     match result {

@@ -3,6 +3,7 @@
 
 mod access_log;
 mod answers;
+mod audit;
 mod auth;
 mod auth_matrix;
 mod bad_input;

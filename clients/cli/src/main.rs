@@ -13,6 +13,8 @@ macro_rules! outln {
     }};
 }
 
+mod archive;
+mod audit;
 mod backend;
 mod bundle;
 mod check;
@@ -215,6 +217,36 @@ enum Command {
         /// Check a receipt kept by `fiscus record --receipt FILE`, offline, with --pin.
         #[arg(long, value_name = "FILE")]
         receipt: Option<PathBuf>,
+    },
+    /// Audit the whole ledger trusting only the log's verifier key: every chain (rules re-checked),
+    /// the commit chain, the log rebuilt from the commit entries and compared with every stored
+    /// checkpoint, every signature and consistency step; from fiscusd (--server, an auditor's
+    /// token), a local store (--store) or an archive (--archive, offline). Exits 1 on damage.
+    Audit {
+        /// The log's verifier key `<origin>+<key id>+<key>` (`fiscusd key show`).
+        #[arg(long, value_name = "KEY")]
+        pin: String,
+        /// A C2SP tlog-policy file naming the witnesses whose cosignatures the checkpoints carry;
+        /// the latest checkpoint must meet its quorum.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<std::path::PathBuf>,
+        /// Audit an archive written by `fiscus archive` instead, offline.
+        #[arg(long, value_name = "FILE")]
+        archive: Option<std::path::PathBuf>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Write an audit archive (from fiscusd or a local store): the raw commit entries, every
+    /// chain's raw records and every stored checkpoint, owner-only; check it offline with
+    /// `fiscus audit --archive FILE --pin KEY`.
+    Archive {
+        /// The archive file to write (replaced whole, never half-written).
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Write a project's take-away bundle (from fiscusd): its raw chain, the proof of its latest
     /// head under the signed checkpoint with its cosignatures, the verifier key and an hledger
@@ -509,6 +541,13 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
                 (None, None, None, _) => Err(no_target()),
             }
         }
+        Command::Audit { pin, policy, archive: Some(file), quiet } => {
+            audit::run(None, Some(&file), &pin, policy.as_deref(), quiet, json).await
+        }
+        Command::Audit { pin, policy, archive: None, quiet } => {
+            audit::run(Some(&connect(t).await?), None, &pin, policy.as_deref(), quiet, json).await
+        }
+        Command::Archive { out, quiet } => audit::archive(&connect(t).await?, &out, quiet, json).await,
         Command::Bundle { project, out, pin } => {
             if t.store.is_some() {
                 // a local store has no signed checkpoint: refuse before opening (or creating) it

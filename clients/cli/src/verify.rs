@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use fiscus_client::fiscus_ledger::log::Receipt;
 use fiscus_client::fiscus_ledger::verify::verify_chain;
-use fiscus_client::fiscus_tlog::NoteVerifier;
+use fiscus_client::fiscus_tlog::{Checkpoint, NoteVerifier};
 use fiscus_client::{short, VerifiedProject};
 use serde_json::json;
 
@@ -114,80 +114,11 @@ pub fn store(dir: &Path, json: bool) -> Result<(), Failure> {
     }
 }
 
-/// Verifies one project (or every readable one) from a daemon, trusting nothing it says.
+/// Verifies one project (or every readable one) from a daemon, trusting nothing it says; without
+/// a pinned key the head is checked against the chain and the server's stated head only.
 pub async fn server(b: &Backend, project: Option<&str>, json: bool) -> Result<(), Failure> {
-    let Backend::Remote(client) = b else { return Err(Failure::usage("verify --project needs --server")) };
-    let projects = match project {
-        Some(p) => vec![project_arg(p)?],
-        None => client.projects(true).await?.into_iter().map(|p| p.project).collect(),
-    };
-    let started = Instant::now();
-    let mut results: Vec<(String, Result<VerifiedProject, fiscus_client::ClientError>)> = Vec::new();
-    for p in &projects {
-        let bar = progress(Some(0), &format!("verifying {p}"));
-        let r = client
-            .verify_project_with(p, None, &mut |done, head| {
-                bar.set_length(head);
-                bar.set_position(done);
-            })
-            .await;
-        bar.finish_and_clear();
-        results.push((p.to_string(), r));
-    }
-    let failures: Vec<String> = results.iter().filter_map(|(_, r)| r.as_ref().err().map(ToString::to_string)).collect();
-    if json {
-        show::print_json(&json!({
-            "ok": failures.is_empty(),
-            "projects": results.iter().map(|(p, r)| match r {
-                Ok(v) => json!({
-                    "project": p,
-                    "ok": true,
-                    "records": v.records,
-                    "head_seq": v.head_seq,
-                    "head_hash": show::hex(&v.head_hash),
-                    "checkpoint_proven": v.checkpoint_proven,
-                    "balances": v.balances.iter().map(|b| json!({
-                        "currency": b.currency.code(),
-                        "balance": show::amount_json(b.balance, b.currency),
-                        "available": show::amount_json(b.available, b.currency),
-                    })).collect::<Vec<_>>(),
-                }),
-                Err(e) => json!({ "project": p, "ok": false, "error": e.to_string() }),
-            }).collect::<Vec<_>>(),
-        }));
-    } else {
-        let mut t = show::table(&["Project", "Records", "Head", "Verified balance", "Result"], &[1]);
-        for (p, r) in &results {
-            match r {
-                Ok(v) => {
-                    let balances =
-                        v.balances.iter().map(|b| show::amount(b.balance, b.currency)).collect::<Vec<_>>().join(", ");
-                    t.add_row(vec![
-                        p.clone(),
-                        v.records.to_string(),
-                        format!("seq {} {}", v.head_seq, short(&v.head_hash)),
-                        balances,
-                        "verified: chain intact, head and balances match".to_owned(),
-                    ]);
-                }
-                Err(e) => {
-                    t.add_row(vec![p.clone(), String::new(), String::new(), String::new(), format!("FAILED: {e}")]);
-                }
-            }
-        }
-        outln!("{t}");
-        outln!(
-            "{} of {} projects verified locally in {} ms (no checkpoint proof yet: the head is checked against GetHead)",
-            results.len() - failures.len(),
-            results.len(),
-            started.elapsed().as_millis()
-        );
-    }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure::other(failures.join("\n")))
-    }
+    let Backend::Remote(_) = b else { return Err(Failure::usage("verify --project needs --server")) };
+    remote(b, project, None, json).await
 }
 
 /// The default state file of a pinned key: `~/.fiscus/checkpoint-<key id>`.
@@ -198,7 +129,7 @@ fn default_state(pin: &NoteVerifier) -> Result<PathBuf, Failure> {
     Ok(dir.join(format!("checkpoint-{:08x}", pin.key_id())))
 }
 
-fn pin_of(key: &str) -> Result<NoteVerifier, Failure> {
+pub(crate) fn pin_of(key: &str) -> Result<NoteVerifier, Failure> {
     NoteVerifier::from_verifier_key(key.trim())
         .map_err(|e| Failure::usage(format!("--pin: not a verifier key (name+keyid+base64): {e}")))
 }
@@ -212,91 +143,153 @@ pub async fn pinned(
     state: Option<&Path>,
     json: bool,
 ) -> Result<(), Failure> {
-    let Backend::Remote(client) = b else { return Err(Failure::usage("verify --pin needs --server")) };
+    let Backend::Remote(_) = b else { return Err(Failure::usage("verify --pin needs --server")) };
     let pin = pin_of(key)?;
     let state = match state {
         Some(s) => s.to_owned(),
         None => default_state(&pin)?,
     };
+    remote(b, project, Some((&pin, &state)), json).await
+}
+
+/// What verifying one project from a daemon gave: the chain and balances, and with a pinned key
+/// the checkpoint its head was proven under and the one kept before.
+struct Outcome {
+    verified: VerifiedProject,
+    checkpoint: Option<Checkpoint>,
+    previous: Option<Checkpoint>,
+}
+
+/// The one loop of `fiscus verify --server`: each project verified locally (under the pinned key
+/// and its state file when `pinned` is given), with a progress bar, then one report.
+async fn remote(
+    b: &Backend,
+    project: Option<&str>,
+    pinned: Option<(&NoteVerifier, &Path)>,
+    json: bool,
+) -> Result<(), Failure> {
+    let Backend::Remote(client) = b else { return Err(Failure::usage("verify --project needs --server")) };
     let projects = match project {
         Some(p) => vec![project_arg(p)?],
         None => client.projects(true).await?.into_iter().map(|p| p.project).collect(),
     };
-    let mut results = Vec::new();
+    let started = Instant::now();
+    let mut results: Vec<(String, Result<Outcome, fiscus_client::ClientError>)> = Vec::new();
     for p in &projects {
         let bar = progress(Some(0), &format!("verifying {p}"));
-        let r = client
-            .verify_project_pinned(p, &pin, &state, &mut |done, head| {
-                bar.set_length(head);
-                bar.set_position(done);
-            })
-            .await;
+        let mut shown = |done: u64, head: u64| {
+            bar.set_length(head);
+            bar.set_position(done);
+        };
+        let r = match pinned {
+            None => client.verify_project_with(p, None, &mut shown).await.map(|verified| Outcome {
+                verified,
+                checkpoint: None,
+                previous: None,
+            }),
+            Some((pin, state)) => client.verify_project_pinned(p, pin, state, &mut shown).await.map(|v| Outcome {
+                verified: v.verified,
+                checkpoint: Some(v.checkpoint),
+                previous: v.previous,
+            }),
+        };
         bar.finish_and_clear();
         results.push((p.to_string(), r));
     }
     let failures: Vec<String> = results.iter().filter_map(|(_, r)| r.as_ref().err().map(ToString::to_string)).collect();
     if json {
-        show::print_json(&json!({
+        let mut out = json!({
             "ok": failures.is_empty(),
-            "state": state.display().to_string(),
             "projects": results.iter().map(|(p, r)| match r {
-                Ok(v) => json!({
-                    "project": p,
-                    "ok": true,
-                    "records": v.verified.records,
-                    "head_seq": v.verified.head_seq,
-                    "head_hash": show::hex(&v.verified.head_hash),
-                    "checkpoint": {
-                        "origin": v.checkpoint.origin,
-                        "size": v.checkpoint.size,
-                        "root": v.checkpoint.root.to_base64(),
-                    },
-                    "previous_checkpoint_size": v.previous.as_ref().map(|c| c.size),
-                    "balances": v.verified.balances.iter().map(|b| json!({
-                        "currency": b.currency.code(),
-                        "balance": show::amount_json(b.balance, b.currency),
-                        "available": show::amount_json(b.available, b.currency),
-                    })).collect::<Vec<_>>(),
-                }),
+                Ok(o) => {
+                    let v = &o.verified;
+                    let mut one = json!({
+                        "project": p,
+                        "ok": true,
+                        "records": v.records,
+                        "head_seq": v.head_seq,
+                        "head_hash": show::hex(&v.head_hash),
+                        "checkpoint_proven": v.checkpoint_proven,
+                        "balances": v.balances.iter().map(|b| json!({
+                            "currency": b.currency.code(),
+                            "balance": show::amount_json(b.balance, b.currency),
+                            "available": show::amount_json(b.available, b.currency),
+                        })).collect::<Vec<_>>(),
+                    });
+                    if let Some(c) = &o.checkpoint {
+                        one["checkpoint"] = json!({ "origin": c.origin, "size": c.size, "root": c.root.to_base64() });
+                        one["previous_checkpoint_size"] = json!(o.previous.as_ref().map(|c| c.size));
+                    }
+                    one
+                }
                 Err(e) => json!({ "project": p, "ok": false, "error": e.to_string() }),
             }).collect::<Vec<_>>(),
-        }));
-    } else {
+        });
+        if let Some((_, state)) = pinned {
+            out["state"] = json!(state.display().to_string());
+        }
+        show::print_json(&out);
+    } else if let Some((_, state)) = pinned {
         for (p, r) in &results {
             match r {
-                Ok(v) => {
-                    let balances = v
-                        .verified
-                        .balances
-                        .iter()
-                        .map(|b| show::amount(b.balance, b.currency))
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    let since = match &v.previous {
+                Ok(Outcome { verified: v, checkpoint: Some(c), previous }) => {
+                    let since = match previous {
                         Some(old) => format!(", consistent with checkpoint {} seen before", old.size),
                         None => ", the first one kept".to_owned(),
                     };
                     outln!(
-                        "{p}: verified {} records, head seq {} {}, balance {balances}; proven under checkpoint {} size {} \
+                        "{p}: verified {} records, head seq {} {}, balance {}; proven under checkpoint {} size {} \
                          root {}{since}",
-                        v.verified.records,
-                        v.verified.head_seq,
-                        short(&v.verified.head_hash),
-                        v.checkpoint.origin,
-                        v.checkpoint.size,
-                        v.checkpoint.root.to_base64()
+                        v.records,
+                        v.head_seq,
+                        short(&v.head_hash),
+                        balances_text(v),
+                        c.origin,
+                        c.size,
+                        c.root.to_base64()
                     );
                 }
+                Ok(_) => outln!("{p}: FAILED: no checkpoint"),
                 Err(e) => outln!("{p}: FAILED: {e}"),
             }
         }
         outln!("checkpoint kept in {}", state.display());
+    } else {
+        let mut t = show::table(&["Project", "Records", "Head", "Verified balance", "Result"], &[1]);
+        for (p, r) in &results {
+            match r {
+                Ok(Outcome { verified: v, .. }) => t.add_row(vec![
+                    p.clone(),
+                    v.records.to_string(),
+                    format!("seq {} {}", v.head_seq, short(&v.head_hash)),
+                    balances_text(v),
+                    "verified: chain intact, head and balances match".to_owned(),
+                ]),
+                Err(e) => {
+                    t.add_row(vec![p.clone(), String::new(), String::new(), String::new(), format!("FAILED: {e}")])
+                }
+            };
+        }
+        outln!("{t}");
+        outln!(
+            "{} of {} projects verified locally in {} ms. The balance is checked against the chain only: the head is the \
+             one the server states, not proven under a signed checkpoint; add --pin KEY (the log's verifier key, from \
+             `fiscusd key show`) for a provable balance.",
+            results.len() - failures.len(),
+            results.len(),
+            started.elapsed().as_millis()
+        );
     }
     if failures.is_empty() {
         Ok(())
     } else {
         Err(Failure::other(failures.join("\n")))
     }
+}
+
+/// A verified project's balances, one per currency, for a line of text.
+fn balances_text(v: &VerifiedProject) -> String {
+    v.balances.iter().map(|b| show::amount(b.balance, b.currency)).collect::<Vec<_>>().join(", ")
 }
 
 /// Checks a receipt file offline against the pinned key.

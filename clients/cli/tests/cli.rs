@@ -583,6 +583,12 @@ mod liar {
         ) -> Result<Response<pb::ListCommitEntriesResponse>, Status> {
             nope()
         }
+        async fn list_checkpoints(
+            &self,
+            _: Request<pb::ListCheckpointsRequest>,
+        ) -> Result<Response<pb::ListCheckpointsResponse>, Status> {
+            nope()
+        }
     }
 }
 

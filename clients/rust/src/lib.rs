@@ -22,6 +22,7 @@
 //! # Ok(()) }
 //! ```
 
+mod audit;
 mod error;
 mod pinned;
 mod responses;
@@ -43,6 +44,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::service::Interceptor;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
+pub use crate::audit::{CHECKPOINT_BYTES_MAX, COMMIT_ENTRY_BYTES_MAX};
 pub use crate::error::{code_name, ClientError, Code};
 pub use crate::pinned::{check_consistent, open_pinned, read_state, receipt_of, write_state, PinnedVerification};
 pub use crate::responses::{

@@ -1,0 +1,558 @@
+//! `fiscus audit`: the whole ledger checked by someone who trusts only the log's verifier key,
+//! online (a daemon), on a local store, or on an archive written by `fiscus archive`
+//! (`docs/FORMAT.md` section 10). One audit core ([`audit`]) reads any [`Source`]:
+//!
+//! 1. every stored checkpoint, each opened with the pinned key (C2SP signed-note);
+//! 2. the commit chain rebuilt from the raw commit entries (the ledger's one commit entry
+//!    decoder), and the transparency log rebuilt from them with the ledger's own leaf function
+//!    (`fiscus_ledger::log::LedgerLog`); each checkpoint's root is compared with the rebuilt log's
+//!    root at its size, and each is checked consistent with the one before (RFC 6962);
+//! 3. every chain walked record by record with the one chain walker (`verify::ChainWalker`: strict
+//!    decoding, links, limits, the business rules re-decided), each record's hash and commit
+//!    number compared with the commit entry that lists it;
+//! 4. with a C2SP tlog-policy, the cosignatures of every checkpoint, and the quorum on the latest.
+//!
+//! The audit reads one cut of the ledger: commits up to the head the source states at the start.
+//! Damage is collected and named (chain and seq, commit number, checkpoint size), never a panic;
+//! a source that cannot be read (a connection lost, an archive truncated) ends the audit with an
+//! error.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use fiscus_client::fiscus_ledger::chain::{commit_hash, Hash, COMMIT_GENESIS};
+use fiscus_client::fiscus_ledger::log::LedgerLog;
+use fiscus_client::fiscus_ledger::record::{
+    CommitEntry, CommitView, Record, RecordView, FORMAT_VERSION, RECORD_BYTES_MAX,
+};
+use fiscus_client::fiscus_ledger::rules::History;
+use fiscus_client::fiscus_ledger::verify::ChainWalker;
+use fiscus_client::fiscus_ledger::{Event, LedgerError, ProjectId};
+use fiscus_client::fiscus_tlog::{
+    note::KEY_TYPE_COSIGNATURE_V1, open_checkpoint, verify_consistency, Checkpoint, NoteVerifier, Policy,
+};
+use indicatif::ProgressBar;
+use serde_json::json;
+
+use crate::fail::Failure;
+use crate::show;
+
+/// Items a source hands over per page (commit entries, checkpoints or records).
+pub const PAGE_ITEMS_MAX: usize = 1_000;
+
+/// Where an audit reads the ledger: a daemon, a local store or an archive. Each call answers the
+/// next page (at most [`PAGE_ITEMS_MAX`] items), empty when the source has nothing more.
+#[allow(async_fn_in_trait, reason = "used only generically inside this binary, never as a trait object")]
+pub trait Source {
+    /// The commit head the audit reads up to (the same cut for every later call).
+    async fn head(&mut self) -> Result<u64, Failure>;
+    /// Stored checkpoints of sizes `from ..= head`, `(size, signed note)`, in size order.
+    async fn checkpoints(&mut self, from: u64, head: u64) -> Result<Vec<(u64, String)>, Failure>;
+    /// Raw commit entries `from ..= head`, `(number, stored bytes)`, in order.
+    async fn commit_entries(&mut self, from: u64, head: u64) -> Result<Vec<(u64, Vec<u8>)>, Failure>;
+    /// Raw stored records of `chain`, seqs `from ..= last`, in seq order.
+    async fn records(&mut self, chain: &str, from: u64, last: u64) -> Result<Vec<Vec<u8>>, Failure>;
+    /// What the source holds that no commit entry listed, `(chain, seq)`, once every chain was
+    /// read (an archive can hold more; a server is read only up to the heads the entries list).
+    async fn finish(&mut self) -> Result<Vec<(String, u64)>, Failure>;
+}
+
+/// Where a piece of damage is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// A record of a chain.
+    Record {
+        /// The chain (a project id, or "sponsor").
+        chain: String,
+        /// Its seq.
+        seq: u64,
+    },
+    /// A commit log entry.
+    Commit(u64),
+    /// A stored checkpoint, by tree size.
+    Checkpoint(u64),
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::Record { chain, seq } => write!(f, "chain {chain} seq {seq}"),
+            Place::Commit(n) => write!(f, "commit {n}"),
+            Place::Checkpoint(size) => write!(f, "checkpoint of size {size}"),
+        }
+    }
+}
+
+/// One piece of damage: where, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// Where.
+    pub place: Place,
+    /// What is wrong, as a sentence.
+    pub problem: String,
+}
+
+/// What an audit read and found.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// The commit head audited up to.
+    pub head: u64,
+    /// Commit entries read.
+    pub commits: u64,
+    /// Records read.
+    pub records: u64,
+    /// Chains read (projects, and the sponsor chain when it has records).
+    pub chains: u64,
+    /// Stored checkpoints read.
+    pub checkpoints: u64,
+    /// Cosignature lines on them (verified against the policy's witnesses when one is given).
+    pub cosignatures: u64,
+    /// Whether `cosignatures` counts only verified ones (a policy was given).
+    pub cosignatures_verified: bool,
+    /// The largest checkpoint that opened with the pinned key and whose root the rebuilt log has.
+    pub verified_against: Option<Checkpoint>,
+    /// Every piece of damage found.
+    pub damage: Vec<Damage>,
+    /// Milliseconds the audit took.
+    pub elapsed_ms: u128,
+}
+
+/// A chain as the commit entries list it: for seq `i + 1`, the commit listing it and the hash.
+#[derive(Default)]
+struct Listed {
+    records: Vec<(u64, Hash)>,
+}
+
+/// The records of a chain read so far, as the rules' history (a refund's contribution, a
+/// reversal's target).
+struct Kept<'k> {
+    project: &'k ProjectId,
+    records: &'k [Vec<u8>],
+}
+
+impl History for Kept<'_> {
+    fn event_at(&self, project: &ProjectId, seq: u64) -> Result<Option<Event>, LedgerError> {
+        if project != self.project || seq == 0 {
+            return Ok(None);
+        }
+        let Some(bytes) = usize::try_from(seq - 1).ok().and_then(|i| self.records.get(i)) else { return Ok(None) };
+        Record::decode(bytes).map(|r| Some(r.event))
+    }
+}
+
+/// Audits the ledger `src` holds against the log key `pin` (and the witnesses of `policy`),
+/// showing progress on `bar`. Errors: only a source that cannot be read; damage is in the summary.
+pub async fn audit<S: Source>(
+    src: &mut S,
+    pin: &NoteVerifier,
+    policy: Option<&Policy>,
+    bar: &ProgressBar,
+) -> Result<Summary, Failure> {
+    let started = Instant::now();
+    let mut s = Summary { cosignatures_verified: policy.is_some(), ..Summary::default() };
+    let head = src.head().await?;
+    s.head = head;
+
+    // 1. Every stored checkpoint up to the head.
+    bar.set_message("reading checkpoints");
+    let mut checkpoints: Vec<(u64, String)> = Vec::new();
+    let mut from = 1;
+    while from <= head {
+        let page = src.checkpoints(from, head).await?;
+        let Some(&(last, _)) = page.last() else { break };
+        for (size, text) in page {
+            let after = checkpoints.last().map_or(0, |(s, _)| *s);
+            if size <= after || size > head {
+                return Err(Failure::other(format!(
+                    "the source's checkpoints are out of order: size {size} after {after} (head {head})"
+                )));
+            }
+            checkpoints.push((size, text));
+        }
+        from = last.saturating_add(1);
+    }
+    s.checkpoints = checkpoints.len() as u64;
+    let latest_size = checkpoints.last().map(|(size, _)| *size);
+
+    // 2. The commit chain and the log, rebuilt from the commit entries; each checkpoint compared
+    // with the log at its size.
+    bar.set_message("rebuilding the commit chain and the log");
+    bar.set_length(head);
+    bar.set_position(0);
+    let mut log = LedgerLog::new();
+    let mut prev: Hash = COMMIT_GENESIS;
+    let mut chains: Vec<(String, Listed)> = Vec::new();
+    let mut chain_index: HashMap<String, usize> = HashMap::new();
+    let mut pending = checkpoints.iter().peekable();
+    let mut good: Option<Checkpoint> = None;
+    let mut next = 1u64;
+    'entries: while next <= head {
+        let page = src.commit_entries(next, head).await?;
+        if page.is_empty() {
+            s.damage.push(Damage {
+                place: Place::Commit(next),
+                problem: format!("missing: the commit log ends at commit {} of {head}", next - 1),
+            });
+            break;
+        }
+        for (number, bytes) in page {
+            if number != next {
+                s.damage.push(Damage {
+                    place: Place::Commit(next),
+                    problem: format!("missing: the source gives commit {number} next"),
+                });
+                break 'entries;
+            }
+            let damage = |problem: String| Damage { place: Place::Commit(number), problem };
+            let view = match CommitView::decode(&bytes) {
+                Ok(v) => v,
+                Err(e) => {
+                    s.damage.push(damage(e.to_string()));
+                    break 'entries;
+                }
+            };
+            let problem = if view.version != FORMAT_VERSION {
+                Some(format!("format version {}", view.version))
+            } else if view.number != number {
+                Some(format!("the entry says commit {}", view.number))
+            } else if commit_hash(&prev, number, view.records.iter().map(|r| &r.hash)) != view.hash {
+                Some("its hash does not match its records and the commit before".to_owned())
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                s.damage.push(damage(format!("commit chain broken: {problem}")));
+                break 'entries;
+            }
+            for r in &view.records {
+                let at = match chain_index.get(r.project) {
+                    Some(&at) => at,
+                    None => {
+                        chain_index.insert(r.project.to_owned(), chains.len());
+                        chains.push((r.project.to_owned(), Listed::default()));
+                        chains.len() - 1
+                    }
+                };
+                let listed = &mut chains[at].1;
+                let due = listed.records.len() as u64 + 1;
+                if r.seq != due {
+                    s.damage.push(damage(format!("it lists {} seq {} where seq {due} was due", r.project, r.seq)));
+                    break 'entries;
+                }
+                listed.records.push((number, r.hash));
+            }
+            if let Err(e) = log.append(&CommitEntry::from(&view)) {
+                s.damage.push(damage(format!("the log cannot take it: {e}")));
+                break 'entries;
+            }
+            prev = view.hash;
+            s.commits += 1;
+            bar.inc(1);
+            while let Some((size, text)) = pending.next_if(|(size, _)| *size == number) {
+                check_checkpoint(&mut s, &log, *size, text, pin, policy, latest_size, &mut good);
+            }
+            next += 1;
+        }
+    }
+    for (size, _) in pending {
+        s.damage.push(Damage {
+            place: Place::Checkpoint(*size),
+            problem: format!("not checked: the commit log was rebuilt only up to commit {}", next - 1),
+        });
+    }
+    if s.commits == head && head > 0 && latest_size != Some(head) {
+        s.damage.push(Damage {
+            place: Place::Commit(head),
+            problem: format!(
+                "the head is under no stored checkpoint (the latest is of size {})",
+                latest_size.unwrap_or(0)
+            ),
+        });
+    }
+    s.verified_against = good;
+
+    // 3. Every chain, with the one chain walker, against what the commit entries list.
+    let total: u64 = chains.iter().map(|(_, l)| l.records.len() as u64).sum();
+    bar.set_message("walking every chain");
+    bar.set_length(total);
+    bar.set_position(0);
+    for (chain, listed) in &chains {
+        s.chains += 1;
+        let id = match ProjectId::parse("chain", chain) {
+            Ok(id) => id,
+            Err(e) => {
+                s.damage.push(Damage { place: Place::Record { chain: chain.clone(), seq: 1 }, problem: e.to_string() });
+                continue;
+            }
+        };
+        let last = listed.records.len() as u64;
+        let mut walker = ChainWalker::new(id.clone());
+        let mut kept: Vec<Vec<u8>> = Vec::new();
+        let mut seq = 1u64;
+        'walk: while seq <= last {
+            let page = src.records(chain, seq, last).await?;
+            if page.is_empty() {
+                s.damage.push(Damage {
+                    place: Place::Record { chain: chain.clone(), seq },
+                    problem: format!("missing: commit {} lists it", listed.records[seq as usize - 1].0),
+                });
+                break;
+            }
+            for bytes in page {
+                if seq > last {
+                    break 'walk;
+                }
+                let place = Place::Record { chain: chain.clone(), seq };
+                let (commit, listed_hash) = listed.records[seq as usize - 1];
+                if bytes.len() > RECORD_BYTES_MAX {
+                    s.damage.push(Damage { place, problem: format!("over {RECORD_BYTES_MAX} bytes") });
+                    break 'walk;
+                }
+                let pushed = walker.push(&bytes, &Kept { project: &id, records: &kept });
+                let problem = match pushed {
+                    Err(LedgerError::Corrupt { problem, .. }) => Some(problem),
+                    Err(e) => Some(e.to_string()),
+                    Ok(hash) if hash != listed_hash => {
+                        Some(format!("its hash is not the one commit {commit} lists for it"))
+                    }
+                    Ok(_) => match RecordView::decode(&bytes) {
+                        Ok(v) if v.commit != commit => {
+                            Some(format!("it says commit {}, but commit {commit} lists it", v.commit))
+                        }
+                        Ok(_) => None,
+                        Err(e) => Some(e.to_string()),
+                    },
+                };
+                if let Some(problem) = problem {
+                    s.damage.push(Damage { place, problem });
+                    break 'walk;
+                }
+                kept.push(bytes);
+                s.records += 1;
+                seq += 1;
+                bar.inc(1);
+            }
+        }
+    }
+    for (chain, seq) in src.finish().await? {
+        s.damage.push(Damage {
+            place: Place::Record { chain, seq },
+            problem: "no commit entry lists this record".to_owned(),
+        });
+    }
+    bar.finish_and_clear();
+    s.elapsed_ms = started.elapsed().as_millis();
+    Ok(s)
+}
+
+/// Checks the stored checkpoint of `size` against the log rebuilt up to that size: its signature
+/// by the pinned key, its size and root, its consistency with the last good one (`good`, which it
+/// replaces when it passes), and its cosignatures under `policy` (the quorum on the latest,
+/// `latest_size`).
+#[expect(clippy::too_many_arguments, reason = "one step of the audit, with the audit's state")]
+fn check_checkpoint(
+    s: &mut Summary,
+    log: &LedgerLog,
+    size: u64,
+    text: &str,
+    pin: &NoteVerifier,
+    policy: Option<&Policy>,
+    latest_size: Option<u64>,
+    good: &mut Option<Checkpoint>,
+) {
+    let mut damage = |problem: String| s.damage.push(Damage { place: Place::Checkpoint(size), problem });
+    let opened = match open_checkpoint(text, pin.name(), std::slice::from_ref(pin)) {
+        Ok(o) => o,
+        Err(e) => return damage(format!("refused with the pinned key: {e}")),
+    };
+    let cp = opened.checkpoint;
+    if cp.size != size {
+        return damage(format!("stored as size {size}, its body says size {}", cp.size));
+    }
+    let root = log.root();
+    if cp.root != root {
+        return damage(format!(
+            "its root {} is not the root {} of the log rebuilt from the commit entries",
+            cp.root.to_base64(),
+            root.to_base64()
+        ));
+    }
+    if let Some(old) = good.as_ref() {
+        let consistent = log
+            .consistency_proof(old.size, cp.size)
+            .and_then(|proof| verify_consistency(old.size, cp.size, &old.root, &cp.root, &proof));
+        if let Err(e) = consistent {
+            return damage(format!("not consistent with the checkpoint of size {}: {e}", old.size));
+        }
+    }
+    match policy {
+        None => {
+            let own = opened.note.signatures.iter().filter(|l| l.name == pin.name()).count();
+            s.cosignatures += opened.note.signatures.len().saturating_sub(own) as u64;
+        }
+        Some(policy) => {
+            let mut known = vec![pin.clone()];
+            known.extend(policy.witnesses().map(|(_, key)| key.clone()));
+            if let Ok(o) = open_checkpoint(text, pin.name(), &known) {
+                s.cosignatures += o.verified.iter().filter(|v| v.key_type == KEY_TYPE_COSIGNATURE_V1).count() as u64;
+            }
+            if latest_size == Some(size) {
+                if let Err(e) = policy.verify_checkpoint(text, pin.name()) {
+                    s.damage.push(Damage {
+                        place: Place::Checkpoint(size),
+                        problem: format!("the latest checkpoint fails the witness policy: {e}"),
+                    });
+                    return;
+                }
+            }
+        }
+    }
+    *good = Some(cp);
+}
+
+/// Prints the summary (a table of damage, or JSON) and answers a failure when there is damage.
+pub fn report(s: &Summary, source: &str, json: bool) -> Result<(), Failure> {
+    if json {
+        show::print_json(&json!({
+            "ok": s.damage.is_empty(),
+            "source": source,
+            "head": s.head,
+            "commits": s.commits,
+            "records": s.records,
+            "chains": s.chains,
+            "checkpoints": s.checkpoints,
+            "cosignatures": s.cosignatures,
+            "cosignatures_verified": s.cosignatures_verified,
+            "verified_against": s.verified_against.as_ref().map(|c| json!({
+                "origin": c.origin, "size": c.size, "root": c.root.to_base64(),
+            })),
+            "elapsed_ms": s.elapsed_ms.to_string(),
+            "damage": s.damage.iter().map(|d| {
+                let mut v = json!({ "place": d.place.to_string(), "problem": d.problem });
+                match &d.place {
+                    Place::Record { chain, seq } => { v["chain"] = json!(chain); v["seq"] = json!(seq); }
+                    Place::Commit(n) => v["commit"] = json!(n),
+                    Place::Checkpoint(size) => v["checkpoint_size"] = json!(size),
+                }
+                v
+            }).collect::<Vec<_>>(),
+        }));
+    } else {
+        let rate = u128::from(s.records) * 1000 / s.elapsed_ms.max(1);
+        outln!(
+            "audited {source}: {} commits, {} records in {} chains, {} checkpoints, {} cosignatures{} in {} ms ({rate} \
+             records/s)",
+            s.commits,
+            s.records,
+            s.chains,
+            s.checkpoints,
+            s.cosignatures,
+            if s.cosignatures_verified { " verified" } else { " (not checked: no --policy)" },
+            s.elapsed_ms
+        );
+        match &s.verified_against {
+            Some(c) => outln!("verified against checkpoint {} size {} root {}", c.origin, c.size, c.root.to_base64()),
+            None => outln!("no stored checkpoint verified against the pinned key"),
+        }
+        if !s.damage.is_empty() {
+            let mut t = show::table(&["Where", "Problem"], &[]);
+            for d in &s.damage {
+                t.add_row(vec![d.place.to_string(), d.problem.clone()]);
+            }
+            outln!("{t}");
+        }
+    }
+    match s.damage.first() {
+        None => {
+            if !json {
+                outln!("audit passed: every chain, the commit chain, the log and every checkpoint agree");
+            }
+            Ok(())
+        }
+        Some(first) => Err(Failure::other(format!(
+            "audit failed: {} problem(s); first: {}: {}",
+            s.damage.len(),
+            first.place,
+            first.problem
+        ))),
+    }
+}
+
+/// The progress bar of an audit or an archive: on stderr, hidden when stderr is not a terminal or
+/// with `--quiet`.
+pub fn bar(quiet: bool) -> ProgressBar {
+    use std::io::IsTerminal as _;
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = crate::commands::progress(Some(0), "auditing");
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+/// `fiscus audit`: the archive at `archive` offline, else the daemon or store of `backend`.
+pub async fn run(
+    backend: Option<&crate::backend::Backend>,
+    archive: Option<&std::path::Path>,
+    pin: &str,
+    policy: Option<&std::path::Path>,
+    quiet: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    use crate::archive::{ArchiveSource, RemoteSource, StoreSource};
+    use crate::backend::Backend;
+    let pin = crate::verify::pin_of(pin)?;
+    let policy = crate::bundle::read_policy(policy)?;
+    let bar = bar(quiet);
+    let (summary, source) = match (archive, backend) {
+        (Some(path), _) => {
+            let mut src = ArchiveSource::open(path)?;
+            (audit(&mut src, &pin, policy.as_ref(), &bar).await?, format!("archive {}", path.display()))
+        }
+        (None, Some(Backend::Remote(client))) => {
+            (audit(&mut RemoteSource::new(client), &pin, policy.as_ref(), &bar).await?, "the server".to_owned())
+        }
+        (None, Some(Backend::Local { store, .. })) => {
+            (audit(&mut StoreSource::new(store), &pin, policy.as_ref(), &bar).await?, "the store".to_owned())
+        }
+        (None, None) => return Err(Failure::usage("fiscus audit needs --archive FILE, --server URL or --store DIR")),
+    };
+    bar.finish_and_clear();
+    report(&summary, &source, json)
+}
+
+/// `fiscus archive --out FILE`: the archive of the daemon or store of `backend`.
+pub async fn archive(
+    backend: &crate::backend::Backend,
+    out: &std::path::Path,
+    quiet: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    use crate::archive::{write, RemoteSource, StoreSource};
+    use crate::backend::Backend;
+    let bar = bar(quiet);
+    let counts = match backend {
+        Backend::Remote(client) => write(&mut RemoteSource::new(client), out, &bar).await?,
+        Backend::Local { store, .. } => write(&mut StoreSource::new(store), out, &bar).await?,
+    };
+    bar.finish_and_clear();
+    if json {
+        show::print_json(&json!({
+            "ok": true,
+            "file": out.display().to_string(),
+            "commits": counts.commits,
+            "records": counts.records,
+            "checkpoints": counts.checkpoints,
+        }));
+    } else {
+        outln!(
+            "archived {} commits, {} records and {} checkpoints to {}; check it with `fiscus audit --archive {} --pin KEY`",
+            counts.commits,
+            counts.records,
+            counts.checkpoints,
+            out.display(),
+            out.display()
+        );
+    }
+    Ok(())
+}

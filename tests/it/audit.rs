@@ -1,0 +1,322 @@
+//! `fiscus audit` against the real daemon and on archives written by `fiscus archive`: a clean
+//! ledger passes online and offline with the same counts; forgeries are caught and named — a
+//! history rewritten on disk with every hash recomputed (its chains, commit chain and log pass
+//! alone; only the checkpoints signed before give it away), a checkpoint signed by another key, a
+//! stored checkpoint whose root disagrees, a record changed in an archive, a truncated archive.
+
+use std::path::Path;
+
+use fiscus_tlog::{Checkpoint, Hash, NoteSigner};
+use serde_json::Value;
+
+use crate::support::*;
+use crate::tlog::verifier_key;
+
+/// The default origin of a daemon started without `log_origin`.
+const ORIGIN: &str = "localhost/fiscus";
+
+/// `fiscus --json` against `d` with `token`: (success, stdout as JSON or null, stdout + stderr).
+fn fiscus(d: &Daemon, token: &str, args: &[&str]) -> (bool, Value, String) {
+    let mut command = std::process::Command::new(crate::cli::fiscus_bin());
+    command.env_remove("FISCUS_STORE").env("FISCUS_SERVER", format!("http://{}", d.addr)).env("FISCUS_TOKEN", token);
+    run(command, args)
+}
+
+/// `fiscus --json` with no server at all.
+fn offline(args: &[&str]) -> (bool, Value, String) {
+    let mut command = std::process::Command::new(crate::cli::fiscus_bin());
+    command.env_remove("FISCUS_STORE").env_remove("FISCUS_SERVER").env_remove("FISCUS_TOKEN");
+    run(command, args)
+}
+
+fn run(mut command: std::process::Command, args: &[&str]) -> (bool, Value, String) {
+    let out = command.arg("--json").args(args).output().expect("fiscus runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let json = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    (out.status.success(), json, format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Two projects opened (commits 1 and 2).
+async fn opened(d: &Daemon) {
+    let mut admin = d.ledger(Some(&d.tokens.admin)).await;
+    open(&mut admin, OWN_PROJECT, 500).await;
+    open(&mut admin, "other-conf", 300).await;
+}
+
+/// Gifts `range`, one commit each, alternating between the projects; gift `forged` is 999.00
+/// instead of 10.00.
+async fn gifts(d: &Daemon, range: std::ops::Range<usize>, forged: Option<usize>) {
+    let mut admin = d.ledger(Some(&d.tokens.admin)).await;
+    for i in range {
+        let amount = if forged == Some(i) { "999.00" } else { "10.00" };
+        let project = if i % 2 == 0 { OWN_PROJECT } else { "other-conf" };
+        record(&mut admin, vec![contribution(&format!("gift-{i}"), project, amount, None)]).await.unwrap();
+    }
+}
+
+/// Copies a folder and everything in it.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The frames of an archive: (kind, payload), after its magic line.
+fn frames(bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut rest = bytes.strip_prefix(b"fiscus-archive 1\n".as_slice()).expect("the magic line");
+    let mut out = Vec::new();
+    while let Some((&kind, after)) = rest.split_first() {
+        let (len, after) = after.split_first_chunk::<4>().expect("a length");
+        let len = u32::from_be_bytes(*len) as usize;
+        out.push((kind, after[..len].to_vec()));
+        rest = &after[len..];
+    }
+    out
+}
+
+fn assemble(frames: &[(u8, Vec<u8>)]) -> Vec<u8> {
+    let mut out = b"fiscus-archive 1\n".to_vec();
+    for (kind, payload) in frames {
+        out.push(*kind);
+        out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        out.extend_from_slice(payload);
+    }
+    out
+}
+
+/// Replaces the note of the archive's checkpoint frame of `size` with `note`.
+fn with_checkpoint(frames: &[(u8, Vec<u8>)], size: u64, note: &str) -> Vec<u8> {
+    let mut frames = frames.to_vec();
+    let frame = frames
+        .iter_mut()
+        .find(|(kind, p)| *kind == b'K' && p[..8] == size.to_be_bytes())
+        .expect("a checkpoint of that size");
+    frame.1 = [size.to_be_bytes().as_slice(), note.as_bytes()].concat();
+    assemble(&frames)
+}
+
+/// The audit's damage as (place, problem).
+fn damage(json: &Value) -> Vec<(String, String)> {
+    json["damage"]
+        .as_array()
+        .expect("a damage list")
+        .iter()
+        .map(|d| (d["place"].as_str().unwrap().to_owned(), d["problem"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_ledger_passes_online_and_from_its_archive_and_forged_archives_are_caught() {
+    let d = Daemon::start().await;
+    let key = verifier_key(&d.data());
+    opened(&d).await;
+    gifts(&d, 0..6, None).await;
+    let auditor = d.tokens.auditor.clone();
+
+    // online: 8 commits (two openings, six gifts), each its own group and checkpoint
+    let (ok, online, out) = fiscus(&d, &auditor, &["audit", "--pin", &key]);
+    assert!(ok, "{out}");
+    assert_eq!(online["ok"], true, "{out}");
+    assert_eq!((online["commits"].as_u64(), online["records"].as_u64()), (Some(8), Some(8)), "{out}");
+    assert_eq!(online["chains"], 2, "{out}");
+    assert_eq!(online["checkpoints"], 8, "{out}");
+    assert_eq!(online["verified_against"]["size"], 8, "{out}");
+    assert_eq!(online["verified_against"]["origin"], ORIGIN, "{out}");
+    // the human summary names the checkpoint and the counts
+    let text = std::process::Command::new(crate::cli::fiscus_bin())
+        .env("FISCUS_SERVER", format!("http://{}", d.addr))
+        .env("FISCUS_TOKEN", &auditor)
+        .args(["audit", "--pin", &key])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&text.stdout);
+    assert!(text.status.success() && said.contains("verified against checkpoint localhost/fiscus size 8"), "{said}");
+    assert!(said.contains("8 commits, 8 records in 2 chains, 8 checkpoints"), "{said}");
+    assert!(
+        text.stderr.is_empty(),
+        "no progress bar when stderr is no terminal: {}",
+        String::from_utf8_lossy(&text.stderr)
+    );
+
+    // a project's token may not read every commit entry
+    let (ok, _, out) = fiscus(&d, &d.tokens.project, &["audit", "--pin", &key]);
+    assert!(!ok && out.contains("PERMISSION_DENIED"), "{out}");
+
+    // another key: every checkpoint refused, the audit fails
+    let other = NoteSigner::generate(ORIGIN).unwrap();
+    let (ok, json, out) = fiscus(&d, &auditor, &["audit", "--pin", &other.verifier_key()]);
+    assert!(!ok && json["ok"] == false, "{out}");
+    let found = damage(&json);
+    assert!(found.iter().any(|(place, p)| place == "checkpoint of size 8" && p.contains("pinned key")), "{found:?}");
+    assert!(json["verified_against"].is_null(), "{out}");
+
+    // the archive: owner-only, and the same audit offline
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("books.archive");
+    let f = file.display().to_string();
+    let (ok, _, out) = fiscus(&d, &auditor, &["archive", "--out", &f]);
+    assert!(ok, "{out}");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let (ok, archived, out) = offline(&["audit", "--archive", &f, "--pin", &key]);
+    assert!(ok, "{out}");
+    for field in ["commits", "records", "chains", "checkpoints", "verified_against"] {
+        assert_eq!(archived[field], online[field], "{field}: {out}");
+    }
+    let bytes = std::fs::read(&file).unwrap();
+    let frames = frames(&bytes);
+
+    // truncated: refused, named
+    let cut = write(dir.path(), "cut.archive", &bytes[..bytes.len() * 2 / 3]);
+    let (ok, _, out) = offline(&["audit", "--archive", &cut, "--pin", &key]);
+    assert!(!ok && out.contains("truncated"), "{out}");
+    let cut = write(dir.path(), "no-end.archive", &bytes[..bytes.len() - 29]);
+    let (ok, _, out) = offline(&["audit", "--archive", &cut, "--pin", &key]);
+    assert!(!ok && out.contains("truncated"), "{out}");
+
+    // one checkpoint signed by another key (same origin, same body)
+    let honest = frames.iter().find(|(k, p)| *k == b'K' && p[..8] == 5u64.to_be_bytes()).unwrap();
+    let body =
+        Checkpoint::parse_body(&fiscus_tlog::Note::parse(std::str::from_utf8(&honest.1[8..]).unwrap()).unwrap().text)
+            .unwrap();
+    let forged =
+        write(dir.path(), "other-key.archive", &with_checkpoint(&frames, 5, &body.sign(&other).unwrap().to_text()));
+    let (ok, json, out) = offline(&["audit", "--archive", &forged, "--pin", &key]);
+    assert!(!ok, "{out}");
+    let found = damage(&json);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "checkpoint of size 5");
+    assert!(found[0].1.contains("refused with the pinned key"), "{found:?}");
+
+    // a stored checkpoint, signed by the log's own key, whose root disagrees with the log
+    let log_key = std::fs::read_to_string(d.data().join("log.key")).unwrap();
+    let signer = NoteSigner::from_signer_key(log_key.trim_end()).unwrap();
+    let lying = Checkpoint::new(ORIGIN, 5, Hash([7; 32])).unwrap().sign(&signer).unwrap().to_text();
+    let forged = write(dir.path(), "other-root.archive", &with_checkpoint(&frames, 5, &lying));
+    let (ok, json, out) = offline(&["audit", "--archive", &forged, "--pin", &key]);
+    assert!(!ok, "{out}");
+    let found = damage(&json);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "checkpoint of size 5");
+    assert!(found[0].1.contains("is not the root"), "{found:?}");
+
+    // a witness policy: the latest checkpoint must carry the quorum's cosignatures
+    let witness = fiscus_tlog::Cosigner::from_seed("witness.example/w1", [8; 32]).unwrap();
+    let policy_text = format!("log {key}\nwitness w1 {}\nquorum w1\n", witness.verifier_key());
+    let policy_file = write(dir.path(), "policy", policy_text.as_bytes());
+    let (ok, json, out) = offline(&["audit", "--archive", &f, "--pin", &key, "--policy", &policy_file]);
+    assert!(!ok, "{out}");
+    let found = damage(&json);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].0 == "checkpoint of size 8" && found[0].1.contains("witness policy"), "{found:?}");
+    let latest = frames.iter().find(|(k, p)| *k == b'K' && p[..8] == 8u64.to_be_bytes()).unwrap();
+    let note = std::str::from_utf8(&latest.1[8..]).unwrap();
+    let body = fiscus_tlog::Note::parse(note).unwrap().text;
+    let policy = fiscus_tlog::Policy::parse(&policy_text).unwrap();
+    let cosigned = policy.add_cosignatures(note, &[witness.cosign(&body, 1_700_000_000).unwrap()]).unwrap();
+    let witnessed = write(dir.path(), "witnessed.archive", &with_checkpoint(&frames, 8, &cosigned));
+    let (ok, json, out) = offline(&["audit", "--archive", &witnessed, "--pin", &key, "--policy", &policy_file]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        (json["cosignatures"].as_u64(), json["cosignatures_verified"].as_bool()),
+        (Some(1), Some(true)),
+        "{out}"
+    );
+
+    // one byte of a record changed in the archive: its chain names the seq
+    let mut changed = frames.clone();
+    let at = changed
+        .iter()
+        .position(|(k, p)| {
+            *k == b'R'
+                && p[1..1 + OWN_PROJECT.len()] == *OWN_PROJECT.as_bytes()
+                && p[1 + OWN_PROJECT.len()..][..8] == 3u64.to_be_bytes()
+        })
+        .expect("record 3 of the project");
+    let last = changed[at].1.len() - 1;
+    changed[at].1[last] ^= 1;
+    let forged = write(dir.path(), "record.archive", &assemble(&changed));
+    let (ok, json, out) = offline(&["audit", "--archive", &forged, "--pin", &key]);
+    assert!(!ok, "{out}");
+    let found = damage(&json);
+    assert_eq!(found.first().map(|f| f.0.as_str()), Some(format!("chain {OWN_PROJECT} seq 3").as_str()), "{found:?}");
+}
+
+/// A server that rewrites one record on disk and recomputes every later hash (its chains, commit
+/// chain and log are consistent, and even signed by the log's key) passes an audit alone; with the
+/// checkpoints it had signed before kept in its store, the audit names the first one after the
+/// change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_rewritten_on_disk_fails_only_against_its_stored_checkpoints() {
+    let honest = Daemon::start().await;
+    let key = verifier_key(&honest.data());
+    opened(&honest).await;
+    gifts(&honest, 0..3, None).await;
+    let tokens = honest.tokens.clone();
+    let (honest_dir, honest_data) = (honest.dir.clone(), honest.data());
+    assert!(honest.stop().success());
+    // the store after commit 5, where the rewrite starts
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    copy_dir(honest_dir.path(), dir.path());
+    std::fs::remove_file(dir.path().join("fiscusd.log")).unwrap();
+    let honest = Daemon::spawn(honest_dir.clone(), tokens.clone(), &[]).await;
+    gifts(&honest, 3..6, None).await;
+    assert!(honest.stop().success());
+
+    // the same history from commit 6 on with gift 3 changed, every later hash recomputed and
+    // signed by the same key
+    let forged = Daemon::spawn(dir.clone(), tokens.clone(), &[]).await;
+    gifts(&forged, 3..6, Some(3)).await;
+    let (ok, json, out) = fiscus(&forged, &tokens.auditor, &["audit", "--pin", &key]);
+    assert!(ok && json["ok"] == true, "the rewritten history passes alone: {out}");
+    assert!(forged.stop().success());
+
+    // the checkpoints the server had signed for the honest history, kept in its store
+    {
+        let (_, from) = fiscus_ledger::store::open_tree(&honest_data).unwrap();
+        let (db, to) = fiscus_ledger::store::open_tree(&dir.path().join("data")).unwrap();
+        for item in from.scan_prefix([b'k']) {
+            let (k, v) = item.unwrap();
+            to.insert(k, v).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    let forged = Daemon::spawn(dir.clone(), tokens.clone(), &[]).await;
+    let (ok, json, out) = fiscus(&forged, &tokens.auditor, &["audit", "--pin", &key]);
+    assert!(!ok && json["ok"] == false, "{out}");
+    let found = damage(&json);
+    // every chain and the commit chain verify: only the checkpoints disagree, from commit 6 on
+    // (the server, whose own replay found its log damaged, serves its log up to there only)
+    assert!(found.iter().all(|(place, _)| !place.starts_with("chain")), "{found:?}");
+    assert_eq!(found[0].0, "checkpoint of size 6", "{found:?}");
+    assert!(found[0].1.contains("is not the root"), "{found:?}");
+    assert_eq!(json["verified_against"]["size"], 5, "{out}");
+    assert_eq!(json["records"], 8, "{out}");
+
+    // the store itself, audited offline: every stored checkpoint from size 6 on disagrees
+    let data = forged.data();
+    assert!(forged.stop().success());
+    let mut command = std::process::Command::new(crate::cli::fiscus_bin());
+    command.env_remove("FISCUS_SERVER").env_remove("FISCUS_TOKEN").env("FISCUS_STORE", &data);
+    let (ok, json, out) = run(command, &["audit", "--pin", &key]);
+    assert!(!ok, "{out}");
+    let found = damage(&json);
+    let places: Vec<&str> = found.iter().map(|(place, _)| place.as_str()).collect();
+    assert_eq!(places, ["checkpoint of size 6", "checkpoint of size 7", "checkpoint of size 8"], "{found:?}");
+    assert_eq!((json["records"].as_u64(), json["checkpoints"].as_u64()), (Some(8), Some(8)), "{out}");
+}
