@@ -307,3 +307,82 @@ async fn a_project_tokens_retry_receipt_names_no_other_project_and_still_verifie
         assert!(accepted.is_err(), "a forged label is refused: {:?}", forged.records[0]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_checks_its_receipt_file_before_sending_and_never_overwrites_evidence() {
+    let d = Daemon::start().await;
+    let t = d.tokens.clone();
+    let mut admin = d.ledger(Some(&t.admin)).await;
+    open(&mut admin, P, 0).await;
+    record(&mut admin, vec![contribution("fund", P, "500.00", None)]).await.unwrap();
+    let mut audit = d.audit(Some(&t.auditor)).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    // A receipt path in a folder that does not exist: refused before anything is recorded.
+    let missing = dir.path().join("no-such-dir").join("r.json").display().to_string();
+    let contribution_args = |receipt: &str| -> Vec<String> {
+        [
+            "record",
+            "--receipt",
+            receipt,
+            "contribution",
+            "--project",
+            P,
+            "--amount",
+            "10.00",
+            "--currency",
+            "USD",
+            "--from",
+            "Acme",
+            "--source",
+            "donation",
+            "--date",
+            "2026-03-02",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    let args = contribution_args(&missing);
+    let (code, out, err) = fiscus(&d, &t.accountant, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(code != 0 && err.contains(&missing) && err.contains("nothing was recorded"), "{out}{err}");
+    assert_eq!(head_seq(&mut audit, P).await, 2, "nothing was recorded");
+
+    // The invoice given as the expense's evidence and as the receipt file: refused, kept.
+    let invoice = dir.path().join("invoice.pdf");
+    std::fs::write(&invoice, b"%PDF-1.4 invoice VH-2026-017").unwrap();
+    let inv = invoice.display().to_string();
+    let args = [
+        "record",
+        "--receipt",
+        &inv,
+        "expense",
+        "--project",
+        P,
+        "--amount",
+        "35.00",
+        "--currency",
+        "USD",
+        "--payee",
+        "Pizzeria Napoli",
+        "--category",
+        "catering",
+        "--receipt",
+        &inv,
+        "--date",
+        "2026-03-02",
+    ];
+    let (code, out, err) = fiscus(&d, &t.accountant, &args);
+    assert!(code != 0 && err.contains("not a receipt"), "{out}{err}");
+    assert_eq!(std::fs::read(&invoice).unwrap(), b"%PDF-1.4 invoice VH-2026-017", "the evidence is kept");
+    assert_eq!(head_seq(&mut audit, P).await, 2, "nothing was recorded");
+
+    // A good path: recorded, and an earlier receipt there is replaced.
+    let good = dir.path().join("r.tlog-proof").display().to_string();
+    for _ in 0..2 {
+        let args = contribution_args(&good);
+        let (code, out, err) = fiscus(&d, &t.accountant, &args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    assert!(std::fs::read_to_string(&good).unwrap().starts_with("c2sp.org/tlog-proof@v1\n"));
+    assert_eq!(head_seq(&mut audit, P).await, 3);
+}
