@@ -401,7 +401,7 @@ pub const RECEIPT_RECORD_BYTES_MAX: usize = 3 * 1024 * 1024;
 pub struct ReceiptRecord {
     /// The record hash (`chain::record_hash` of its stored bytes), as the commit hash covers it.
     pub hash: Hash,
-    /// The record's stored bytes (`docs/FORMAT.md` section 3), or `None` (hash only).
+    /// The record's stored bytes (`docs/FORMAT.md` section 2), or `None` (hash only).
     pub bytes: Option<Vec<u8>>,
 }
 
@@ -535,7 +535,7 @@ impl Receipt {
     /// signature, the commit hash recomputed from the previous hash and the records equal to the
     /// leaf's, every record's bytes (when given) hashing to its record hash and decoding to a
     /// record of this commit ([`ReceiptRecord::label`]), and the leaf's inclusion at index
-    /// `commit - 1`. Answers the checkpoint and each record's (chain, seq), from its bytes.
+    /// `commit - 1`. Answers the checkpoint; [`Receipt::verify_labels`] answers the labels too.
     pub fn verify(&self, origin: &str, known: &[fiscus_tlog::NoteVerifier]) -> Result<Checkpoint, LogError> {
         self.verify_labels(origin, known).map(|(c, _)| c)
     }
