@@ -173,10 +173,14 @@ fn size_or_latest(asked: u64, log: &LogSnapshot) -> u64 {
     }
 }
 
-/// The receipt of commit `commit` under the latest published checkpoint: the checkpoint, the
-/// commit's entry (its previous hash and records) and the inclusion proof of its log leaf. The one
-/// place receipts are made (`RecordCommit` answers with one); read on the blocking pool.
-pub async fn receipt(shared: &Shared, commit: u64) -> Result<pb::CommitReceipt, Status> {
+/// The receipt of commit `commit` under the latest published checkpoint, for `principal`: the
+/// checkpoint, the commit's entry (its previous hash and records) and the inclusion proof of its
+/// log leaf. A record of a chain the principal may read carries its label and stored bytes (while
+/// the commit's bytes stay within `RECEIPT_RECORD_BYTES_MAX`); any other record only its hash, so
+/// a project's token learns nothing of another project. The one place receipts are made
+/// (`RecordCommit` answers with one); read on the blocking pool.
+pub async fn receipt(shared: &Shared, principal: &Principal, commit: u64) -> Result<pb::CommitReceipt, Status> {
+    let own = principal.own_project().map(str::to_owned);
     let log = shared.log.borrow().clone();
     let size = log.size;
     let reader = shared.reader.clone();
@@ -199,17 +203,42 @@ pub async fn receipt(shared: &Shared, commit: u64) -> Result<pb::CommitReceipt, 
             seq: commit,
             problem: "entry not read".to_owned(),
         })?;
+        let mut budget = fiscus_ledger::log::RECEIPT_RECORD_BYTES_MAX;
+        let mut records = Vec::with_capacity(entry.records.len());
+        for r in &entry.records {
+            let hidden = pb::ProjectHead { project: String::new(), seq: 0, hash: r.hash.to_vec(), record: Vec::new() };
+            if own.as_deref().is_some_and(|own| own != r.project) {
+                records.push(hidden);
+                continue;
+            }
+            let raw = reader.raw_records(&r.project, r.seq, r.seq, 1)?;
+            match raw.into_iter().next() {
+                Some(raw) if raw.hash == r.hash && raw.bytes.len() <= budget => {
+                    budget -= raw.bytes.len();
+                    records.push(pb::ProjectHead {
+                        project: r.project.clone(),
+                        seq: r.seq,
+                        hash: r.hash.to_vec(),
+                        record: raw.bytes,
+                    });
+                }
+                Some(raw) if raw.hash != r.hash => {
+                    return Err(LedgerError::Corrupt {
+                        project: r.project.clone(),
+                        seq: r.seq,
+                        problem: format!("the record's hash differs from commit {commit}'s entry"),
+                    })
+                }
+                _ => records.push(hidden),
+            }
+        }
         let leaf = reader.log_leaf(commit)?;
         let proof = reader.inclusion_proof(commit - 1, size)?;
         Ok(pb::CommitReceipt {
             checkpoint,
             commit,
             prev_commit_hash: prev.to_vec(),
-            records: entry
-                .records
-                .iter()
-                .map(|r| pb::ProjectHead { project: r.project.clone(), seq: r.seq, hash: r.hash.to_vec() })
-                .collect(),
+            records,
             leaf: leaf.to_bytes().to_vec(),
             proof: hashes_pb(&proof),
         })
@@ -387,7 +416,12 @@ impl pb::audit_server::Audit for AuditService {
         let projects = snapshot
             .chains()
             .filter(|c| only.is_none_or(|o| o == c.id.as_str()))
-            .map(|c| pb::ProjectHead { project: c.id.as_str().to_owned(), seq: c.head.seq, hash: c.head.hash.to_vec() })
+            .map(|c| pb::ProjectHead {
+                project: c.id.as_str().to_owned(),
+                seq: c.head.seq,
+                hash: c.head.hash.to_vec(),
+                record: Vec::new(),
+            })
             .collect();
         Ok(Response::new(pb::GetHeadResponse {
             commit: snapshot.commit_head.number,

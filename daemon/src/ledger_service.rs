@@ -429,7 +429,7 @@ impl pb::ledger_server::Ledger for LedgerService {
         }
         let c = self.commit(&principal, events, heads, None, r.allow_same_receipt).await?;
         // the commit's group is under a signed, stored checkpoint by now (written in its batch)
-        let receipt = crate::audit_service::receipt(&self.shared, c.commit).await?;
+        let receipt = crate::audit_service::receipt(&self.shared, &principal, c.commit).await?;
         Ok(Response::new(pb::RecordCommitResponse {
             commit: c.commit,
             positions: c.positions.iter().map(position_pb).collect(),

@@ -69,6 +69,9 @@ pub enum LogError {
     /// An inclusion proof (of the log leaf or of the map leaf) that does not verify.
     #[error("{0}")]
     Proof(#[from] TlogError),
+    /// A receipt that does not hold together (a record's bytes, the tlog-proof's index).
+    #[error("receipt: {0}")]
+    Receipt(String),
 }
 
 /// The data of a chain's map leaf: `0x01 ‖ u8 len ‖ id ‖ seq u64 BE ‖ record hash`.
@@ -377,11 +380,52 @@ impl LogState {
     }
 }
 
-/// What a receipt's `extra` data starts with, so that other data is not taken for a receipt.
-pub const RECEIPT_MAGIC: &[u8] = b"fiscus-receipt-1\n";
+/// What a receipt's `extra` data starts with (format 2, which carries record bytes), so that
+/// other data is not taken for a receipt.
+pub const RECEIPT_MAGIC: &[u8] = b"fiscus-receipt-2\n";
+
+/// What the extra data of a receipt of format 1 starts with: its (chain, seq) labels are bound by
+/// nothing, so they are read and dropped (its records show as hashes only).
+pub const RECEIPT_MAGIC_1: &[u8] = b"fiscus-receipt-1\n";
 
 /// Most records a receipt lists (a commit holds at most `COMMIT_EVENTS_MAX` events, each one record).
 pub const RECEIPT_RECORDS_MAX: usize = 1_000;
+
+/// Most record bytes, summed over its records, a receipt carries: the records of a larger commit
+/// past this budget are given as hashes only (3 MiB, so that a receipt fits a 4 MiB answer).
+pub const RECEIPT_RECORD_BYTES_MAX: usize = 3 * 1024 * 1024;
+
+/// One record of a receipt: its hash, and its stored bytes when the receipt shows it. A record
+/// without bytes is "a record of another chain": its label is not given, since nothing would bind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptRecord {
+    /// The record hash (`chain::record_hash` of its stored bytes), as the commit hash covers it.
+    pub hash: Hash,
+    /// The record's stored bytes (`docs/FORMAT.md` section 2), or `None` (hash only).
+    pub bytes: Option<Vec<u8>>,
+}
+
+impl ReceiptRecord {
+    /// The record's (chain, seq), taken from its decoded bytes (the one record decoder) after
+    /// checking that they hash to [`ReceiptRecord::hash`] and belong to commit `commit`; `None`
+    /// for a record without bytes. Errors: bytes that do not hash to the hash, do not decode, or
+    /// name another commit.
+    pub fn label(&self, commit: u64) -> Result<Option<(String, u64)>, LogError> {
+        let Some(bytes) = &self.bytes else { return Ok(None) };
+        if crate::chain::record_hash(bytes) != self.hash {
+            return Err(LogError::Receipt("a record's bytes do not hash to its record hash".to_owned()));
+        }
+        let record = crate::record::Record::decode(bytes)
+            .map_err(|e| LogError::Receipt(format!("a record's bytes do not decode: {e}")))?;
+        if record.commit != commit {
+            return Err(LogError::Receipt(format!(
+                "a record of commit {} is in the receipt of commit {commit}",
+                record.commit
+            )));
+        }
+        Ok(Some((record.event.project.as_str().to_owned(), record.seq)))
+    }
+}
 
 /// A receipt (`docs/FORMAT.md` section 8, "Receipts"): a commit, its records and the inclusion of
 /// its log leaf under a signed checkpoint. Kept as a C2SP `tlog-proof` ([`Receipt::to_tlog_proof`])
@@ -394,8 +438,8 @@ pub struct Receipt {
     pub commit: u64,
     /// The previous commit's hash (the commit-chain genesis for commit 1).
     pub prev_commit_hash: Hash,
-    /// The commit's records: chain, seq, record hash, in commit order.
-    pub records: Vec<(String, u64, Hash)>,
+    /// The commit's records, in commit order.
+    pub records: Vec<ReceiptRecord>,
     /// The commit's log leaf.
     pub leaf: LogLeaf,
     /// The leaf's inclusion proof (index `commit - 1`) in the checkpoint's tree.
@@ -405,19 +449,19 @@ pub struct Receipt {
 impl Receipt {
     /// The receipt as a tlog-proof: `index commit - 1`, the proof, the checkpoint, and as extra
     /// data [`RECEIPT_MAGIC`] ‖ leaf (81) ‖ previous commit hash (32) ‖ record count u32 BE ‖ per
-    /// record: u8 id length ‖ id ‖ seq u64 BE ‖ record hash (32).
+    /// record: record hash (32) ‖ byte length u32 BE (0: hash only) ‖ the record's stored bytes.
     pub fn to_tlog_proof(&self) -> Result<fiscus_tlog::TlogProof, LogError> {
         let mut extra = RECEIPT_MAGIC.to_vec();
         extra.extend_from_slice(&self.leaf.to_bytes());
         extra.extend_from_slice(&self.prev_commit_hash);
         let count = u32::try_from(self.records.len()).map_err(|_| LogError::MalformedLeaf("too many records"))?;
         extra.extend_from_slice(&count.to_be_bytes());
-        for (chain, seq, hash) in &self.records {
-            let len = u8::try_from(chain.len()).map_err(|_| LogError::ChainIdTooLong(chain.len()))?;
-            extra.push(len);
-            extra.extend_from_slice(chain.as_bytes());
-            extra.extend_from_slice(&seq.to_be_bytes());
-            extra.extend_from_slice(hash);
+        for r in &self.records {
+            extra.extend_from_slice(&r.hash);
+            let bytes = r.bytes.as_deref().unwrap_or_default();
+            let len = u32::try_from(bytes.len()).map_err(|_| LogError::MalformedLeaf("record too long"))?;
+            extra.extend_from_slice(&len.to_be_bytes());
+            extra.extend_from_slice(bytes);
         }
         Ok(fiscus_tlog::TlogProof {
             extra: Some(extra),
@@ -427,13 +471,26 @@ impl Receipt {
         })
     }
 
-    /// Reads a receipt back from a tlog-proof (untrusted: every length is checked).
+    /// Reads a receipt back from a tlog-proof (untrusted: every length is checked, the `index`
+    /// line must be the leaf's commit − 1). Format 1 receipts read with hash-only records.
     pub fn from_tlog_proof(proof: &fiscus_tlog::TlogProof) -> Result<Receipt, LogError> {
         let bad = LogError::MalformedLeaf;
         let extra = proof.extra.as_deref().ok_or(bad("the tlog-proof has no receipt data"))?;
-        let rest = extra.strip_prefix(RECEIPT_MAGIC).ok_or(bad("the tlog-proof's extra data is no Fiscus receipt"))?;
+        let (v1, rest) = match (extra.strip_prefix(RECEIPT_MAGIC), extra.strip_prefix(RECEIPT_MAGIC_1)) {
+            (Some(rest), _) => (false, rest),
+            (None, Some(rest)) => (true, rest),
+            (None, None) => return Err(bad("the tlog-proof's extra data is no Fiscus receipt")),
+        };
         let (leaf, rest) = rest.split_first_chunk::<LOG_LEAF_BYTES>().ok_or(bad("receipt: short leaf"))?;
         let leaf = LogLeaf::parse(leaf)?;
+        if leaf.commit == 0 || proof.index != leaf.commit - 1 {
+            return Err(LogError::Receipt(format!(
+                "the tlog-proof's index is {}, the leaf's commit {} is at index {}",
+                proof.index,
+                leaf.commit,
+                leaf.commit.saturating_sub(1)
+            )));
+        }
         let (prev, rest) = rest.split_first_chunk::<32>().ok_or(bad("receipt: short previous hash"))?;
         let (count, mut rest) = rest.split_first_chunk::<4>().ok_or(bad("receipt: no record count"))?;
         let count = u32::from_be_bytes(*count) as usize;
@@ -442,15 +499,24 @@ impl Receipt {
         }
         let mut records = Vec::with_capacity(count);
         for _ in 0..count {
-            let (len, after) = rest.split_first().ok_or(bad("receipt: short record"))?;
-            let len = usize::from(*len);
-            let chain = after.get(..len).ok_or(bad("receipt: short record"))?;
-            let chain = std::str::from_utf8(chain).map_err(|_| bad("receipt: chain id is not UTF-8"))?;
-            let after = after.get(len..).ok_or(bad("receipt: short record"))?;
-            let (seq, after) = after.split_first_chunk::<8>().ok_or(bad("receipt: short record"))?;
-            let (hash, after) = after.split_first_chunk::<32>().ok_or(bad("receipt: short record"))?;
-            records.push((chain.to_owned(), u64::from_be_bytes(*seq), *hash));
-            rest = after;
+            if v1 {
+                // u8 id length ‖ id ‖ seq u64 BE ‖ record hash: the label is bound by nothing.
+                let (len, after) = rest.split_first().ok_or(bad("receipt: short record"))?;
+                let after = after.get(usize::from(*len) + 8..).ok_or(bad("receipt: short record"))?;
+                let (hash, after) = after.split_first_chunk::<32>().ok_or(bad("receipt: short record"))?;
+                records.push(ReceiptRecord { hash: *hash, bytes: None });
+                rest = after;
+                continue;
+            }
+            let (hash, after) = rest.split_first_chunk::<32>().ok_or(bad("receipt: short record"))?;
+            let (len, after) = after.split_first_chunk::<4>().ok_or(bad("receipt: short record"))?;
+            let len = u32::from_be_bytes(*len) as usize;
+            if len > crate::record::RECORD_BYTES_MAX {
+                return Err(bad("receipt: record longer than a record can be"));
+            }
+            let bytes = after.get(..len).ok_or(bad("receipt: short record"))?;
+            records.push(ReceiptRecord { hash: *hash, bytes: (len > 0).then(|| bytes.to_vec()) });
+            rest = after.get(len..).ok_or(bad("receipt: short record"))?;
         }
         if !rest.is_empty() {
             return Err(bad("receipt: trailing bytes"));
@@ -467,15 +533,29 @@ impl Receipt {
 
     /// Checks the receipt against the log key `known` (named `origin`): the checkpoint's
     /// signature, the commit hash recomputed from the previous hash and the records equal to the
-    /// leaf's, and the leaf's inclusion at index `commit - 1`. Answers the checkpoint.
+    /// leaf's, every record's bytes (when given) hashing to its record hash and decoding to a
+    /// record of this commit ([`ReceiptRecord::label`]), and the leaf's inclusion at index
+    /// `commit - 1`. Answers the checkpoint; [`Receipt::verify_labels`] answers the labels too.
     pub fn verify(&self, origin: &str, known: &[fiscus_tlog::NoteVerifier]) -> Result<Checkpoint, LogError> {
+        self.verify_labels(origin, known).map(|(c, _)| c)
+    }
+
+    /// [`Receipt::verify`], answering as well each record's (chain, seq) as its bytes give it
+    /// (`None`: hash only, a record of another chain), in commit order.
+    #[allow(clippy::type_complexity)]
+    pub fn verify_labels(
+        &self,
+        origin: &str,
+        known: &[fiscus_tlog::NoteVerifier],
+    ) -> Result<(Checkpoint, Vec<Option<(String, u64)>>), LogError> {
         if self.leaf.commit != self.commit || self.commit == 0 {
             return Err(LogError::MalformedLeaf("the leaf is of another commit"));
         }
-        let hash = crate::chain::commit_hash(&self.prev_commit_hash, self.commit, self.records.iter().map(|r| &r.2));
+        let hash = crate::chain::commit_hash(&self.prev_commit_hash, self.commit, self.records.iter().map(|r| &r.hash));
         if hash != self.leaf.commit_hash {
             return Err(LogError::MalformedLeaf("the records and previous hash do not make the leaf's commit hash"));
         }
+        let labels = self.records.iter().map(|r| r.label(self.commit)).collect::<Result<Vec<_>, _>>()?;
         let opened = fiscus_tlog::open_checkpoint(&self.checkpoint, origin, known)?;
         verify_inclusion(
             &self.leaf.leaf_hash(),
@@ -484,6 +564,6 @@ impl Receipt {
             &self.proof,
             &opened.checkpoint.root,
         )?;
-        Ok(opened.checkpoint)
+        Ok((opened.checkpoint, labels))
     }
 }

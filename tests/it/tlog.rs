@@ -447,7 +447,7 @@ async fn the_command_line_keeps_and_checks_receipts_and_verifies_under_the_pinne
     // one record hash changed in the receipt: refused
     let parsed = fiscus_tlog::TlogProof::parse(&std::fs::read_to_string(&receipt).unwrap()).unwrap();
     let mut forged = fiscus_ledger::log::Receipt::from_tlog_proof(&parsed).unwrap();
-    forged.records[0].2[0] ^= 1;
+    forged.records[0].hash[0] ^= 1;
     let forged_file = dir.path().join("forged.tlog-proof");
     std::fs::write(&forged_file, forged.to_tlog_proof().unwrap().to_text()).unwrap();
     let (ok, out) =

@@ -25,9 +25,9 @@ use crate::proof::{verify_inclusion, PROOF_HASHES_MAX};
 /// The first line of every tlog-proof.
 pub const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
 
-/// Most bytes of extra data this crate accepts in a tlog-proof (a Fiscus receipt of a commit of
-/// 1,000 records carries about 81 KB).
-pub const TLOG_PROOF_EXTRA_BYTES_MAX: usize = 128 * 1024;
+/// Most bytes of extra data this crate accepts in a tlog-proof: 4 MiB (a Fiscus receipt carries at
+/// most 3 MiB of record bytes and 36 bytes more for each of at most 1,000 records).
+pub const TLOG_PROOF_EXTRA_BYTES_MAX: usize = 4 * 1024 * 1024;
 
 /// A parsed tlog-proof.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -342,7 +342,17 @@ impl Backend {
         };
         let (committed, receipt) = c.record_commit_with_receipt(events, expected, options).await?;
         let text = receipt.to_tlog_proof().map_err(|e| Failure::other(format!("receipt: {e}")))?.to_text();
-        std::fs::write(path, text).map_err(|e| Failure::other(format!("{}: {e}", path.display())))?;
+        std::fs::write(path, text).map_err(|e| {
+            let seqs: Vec<String> =
+                committed.positions.iter().map(|p| format!("{} seq {}", p.project, p.seq)).collect();
+            Failure::other(format!(
+                "recorded in commit {} ({}), but the receipt could not be written to {}: {e}; \
+                 run the same command again with another --receipt path to get it",
+                committed.commit,
+                seqs.join(", "),
+                path.display()
+            ))
+        })?;
         Ok(committed)
     }
 

@@ -248,8 +248,19 @@ pub fn today() -> NaiveDate {
     chrono::Local::now().date_naive()
 }
 
-/// `fiscus record`.
+/// `fiscus record`. With `--receipt FILE`, the file is checked before anything is sent
+/// ([`record::check_receipt_file`]).
 pub async fn record(b: &mut Backend, input: RecordInput, json: bool) -> Result<(), Failure> {
+    let receipt = input.receipt.clone();
+    let created = receipt.as_deref().map(record::check_receipt_file).transpose()?;
+    let result = record_unchecked(b, input, json).await;
+    if let (Some(path), Some(created), Err(_)) = (&receipt, created, &result) {
+        record::drop_receipt_file(path, created);
+    }
+    result
+}
+
+async fn record_unchecked(b: &mut Backend, input: RecordInput, json: bool) -> Result<(), Failure> {
     let (events, expected) = match (input.file, input.kind) {
         (Some(path), None) => record::read_commit_file(&path)?,
         (None, Some(kind)) => {

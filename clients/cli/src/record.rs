@@ -660,6 +660,45 @@ fn read_bounded(reader: impl std::io::Read, name: &str) -> Result<String, Failur
     String::from_utf8(bytes).map_err(|_| Failure::other(format!("{name}: a commit file is UTF-8 JSON text")))
 }
 
+/// What a receipt file starts with (a C2SP tlog-proof): only such a file is overwritten by
+/// `--receipt FILE`.
+const RECEIPT_FILE_START: &[u8] = b"c2sp.org/tlog-proof@v1\n";
+
+/// Checks, before anything is sent, that a commit's receipt can be kept in `path`: an existing
+/// file there must be an earlier receipt (never an invoice, a commit file or any other file: the
+/// same path given as an expense's evidence and as `--receipt` would lose the evidence), and the
+/// folder must let the file be written. Answers true when the check created `path` (empty), for
+/// [`drop_receipt_file`] when the commit then fails.
+pub fn check_receipt_file(path: &Path) -> Result<bool, Failure> {
+    let refuse = |why: String| Failure::usage(format!("--receipt {}: {why}; nothing was recorded", path.display()));
+    let existed = match std::fs::read(path) {
+        Ok(bytes) if bytes.is_empty() || bytes.starts_with(RECEIPT_FILE_START) => true,
+        Ok(_) => {
+            return Err(refuse(
+                "the file exists and is not a receipt (an invoice, a commit file?); it is not overwritten, \
+                 give another path"
+                    .to_owned(),
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(refuse(format!("cannot be read ({e})"))),
+    };
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| refuse(format!("cannot be written ({e})")))?;
+    Ok(!existed)
+}
+
+/// Removes the empty file [`check_receipt_file`] created, when no receipt came to fill it.
+pub fn drop_receipt_file(path: &Path, created: bool) {
+    if created && std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 /// Parses the text of a commit file named `name` (for messages) into events and expected heads;
 /// receipt files are read relative to `base`.
 pub fn parse_commit_file(text: &str, base: &Path, name: &str) -> Result<(Vec<Event>, ExpectedHeads), Failure> {

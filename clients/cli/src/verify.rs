@@ -300,18 +300,29 @@ pub fn receipt(file: &Path, key: Option<&str>, json: bool) -> Result<(), Failure
     let checked = fiscus_client::fiscus_tlog::TlogProof::parse(&text)
         .map_err(|e| e.to_string())
         .and_then(|p| Receipt::from_tlog_proof(&p).map_err(|e| e.to_string()))
-        .and_then(|r| r.verify(pin.name(), std::slice::from_ref(&pin)).map(|c| (r, c)).map_err(|e| e.to_string()));
-    let (r, checkpoint) = checked.map_err(|e| Failure::other(format!("receipt {} refused: {e}", file.display())))?;
+        .and_then(|r| {
+            r.verify_labels(pin.name(), std::slice::from_ref(&pin)).map(|c| (r, c)).map_err(|e| e.to_string())
+        });
+    let (r, (checkpoint, labels)) =
+        checked.map_err(|e| Failure::other(format!("receipt {} refused: {e}", file.display())))?;
+    // labels come from the records' bytes, bound by the commit hash; a record without bytes is a hash
+    let shown = r.records.iter().zip(&labels);
     if json {
         show::print_json(&json!({
             "ok": true,
             "commit": r.commit,
-            "records": r.records.iter().map(|(p, s, h)| json!({"project": p, "seq": s, "hash": show::hex(h)})).collect::<Vec<_>>(),
+            "records": shown.map(|(x, l)| match l {
+                Some((p, s)) => json!({"project": p, "seq": s, "hash": show::hex(&x.hash)}),
+                None => json!({"project": null, "seq": null, "hash": show::hex(&x.hash)}),
+            }).collect::<Vec<_>>(),
             "checkpoint": { "origin": checkpoint.origin, "size": checkpoint.size, "root": checkpoint.root.to_base64() },
         }));
     } else {
-        for (p, s, h) in &r.records {
-            outln!("{p} seq {s} {}", short(h));
+        for (x, l) in shown {
+            match l {
+                Some((p, s)) => outln!("{p} seq {s} {}", short(&x.hash)),
+                None => outln!("a record of another chain {}", short(&x.hash)),
+            }
         }
         outln!(
             "receipt verified: commit {} is in the log under checkpoint {} size {} root {}",

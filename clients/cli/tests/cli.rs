@@ -377,8 +377,12 @@ mod liar {
                     .into_iter()
                     .map(|r| pb::RawRecord { seq: r.seq, bytes: r.bytes, hash: r.hash.to_vec() })
                     .collect();
-                let mut head =
-                    pb::ProjectHead { project: c.id.to_string(), seq: c.head.seq, hash: c.head.hash.to_vec() };
+                let mut head = pb::ProjectHead {
+                    project: c.id.to_string(),
+                    seq: c.head.seq,
+                    hash: c.head.hash.to_vec(),
+                    record: Vec::new(),
+                };
                 let mut balances: Vec<pb::CurrencyBalance> = c
                     .balances()
                     .iter()

@@ -16,7 +16,7 @@
 use std::path::Path;
 
 use fiscus_ledger::chain::Hash;
-use fiscus_ledger::log::{HeadProof, LogLeaf, Receipt};
+use fiscus_ledger::log::{HeadProof, LogLeaf, Receipt, ReceiptRecord};
 use fiscus_ledger::ProjectId;
 use fiscus_tlog::{open_checkpoint, verify_consistency, Checkpoint, NoteVerifier};
 
@@ -212,16 +212,29 @@ impl crate::Client {
     }
 }
 
-/// A receipt from its message.
+/// A receipt from its message. A record given with its bytes is labelled by them: its `project`
+/// and `seq` must equal what the bytes decode to (and the bytes must hash to its hash), or the
+/// answer is refused naming the field; a record without bytes is kept as its hash only, whatever
+/// label it came with.
 pub fn receipt_of(r: &fiscus_proto::pb::CommitReceipt) -> Result<Receipt, ClientError> {
     let answer = |field: &str, message: String| ClientError::Answer { field: format!("receipt.{field}"), message };
     let leaf = LogLeaf::parse(&r.leaf).map_err(|e| answer("leaf", e.to_string()))?;
-    let records = r
-        .records
-        .iter()
-        .enumerate()
-        .map(|(i, x)| Ok((x.project.clone(), x.seq, hash32(&format!("receipt.records[{i}].hash"), &x.hash)?.0)))
-        .collect::<Result<Vec<_>, ClientError>>()?;
+    let mut records = Vec::with_capacity(r.records.len());
+    for (i, x) in r.records.iter().enumerate() {
+        let hash = hash32(&format!("receipt.records[{i}].hash"), &x.hash)?.0;
+        let record = ReceiptRecord { hash, bytes: (!x.record.is_empty()).then(|| x.record.clone()) };
+        if let Some((project, seq)) =
+            record.label(r.commit).map_err(|e| answer(&format!("records[{i}].record"), e.to_string()))?
+        {
+            if project != x.project || seq != x.seq {
+                return Err(answer(
+                    &format!("records[{i}]"),
+                    format!("labelled {} seq {}, its bytes are of {project} seq {seq}", x.project, x.seq),
+                ));
+            }
+        }
+        records.push(record);
+    }
     Ok(Receipt {
         checkpoint: r.checkpoint.clone(),
         commit: r.commit,
