@@ -17,13 +17,13 @@
 //! Everything here is computed from commit entries alone ([`CommitEntry`]), which are served raw:
 //! an auditor rebuilds the log from them in any language.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
-use fiscus_tlog::dense::DenseTree;
 use fiscus_tlog::tree::HashReader;
 use fiscus_tlog::{leaf_hash, verify_inclusion, Checkpoint, MemoryTree, TlogError};
 
 use crate::chain::Hash;
+use crate::persistent::{IdTrie, PathTree};
 use crate::record::CommitEntry;
 
 /// Format byte leading every log leaf and map leaf of this layout.
@@ -180,11 +180,22 @@ impl HeadProof {
 
 /// The project-heads map: each chain's latest `(seq, record hash)` at a fixed index (the order in
 /// which chains first appear in the commit log), as an RFC 6962 tree of map leaves.
+///
+/// Persistent ([`crate::persistent`]): a clone costs `O(1)` and shares every node, and a change
+/// copies one path (`O(log n)`), so the writer publishes the map after each commit group without
+/// copying it, whatever the number of chains.
 #[derive(Debug, Clone, Default)]
 pub struct HeadsMap {
-    map: DenseTree,
-    index: HashMap<String, u64>,
-    heads: Vec<(String, u64, Hash)>,
+    map: PathTree<MapHead>,
+    index: IdTrie,
+}
+
+/// A chain's head as its map leaf holds it.
+#[derive(Debug, Clone)]
+struct MapHead {
+    chain: Arc<str>,
+    seq: u64,
+    hash: Hash,
 }
 
 impl HeadsMap {
@@ -210,12 +221,12 @@ impl HeadsMap {
 
     /// A chain's fixed index, when it has a record.
     pub fn index_of(&self, chain: &str) -> Option<u64> {
-        self.index.get(chain).copied()
+        self.index.get(chain)
     }
 
     /// Every chain with its index, in index order.
     pub fn chains(&self) -> impl Iterator<Item = (u64, &str)> {
-        self.heads.iter().enumerate().map(|(i, (chain, _, _))| (i as u64, chain.as_str()))
+        self.map.values().into_iter().enumerate().map(|(i, head)| (i as u64, &*head.chain))
     }
 
     /// Sets `chain`'s head; answers `Some(index)` when the chain is new to the map (it gets the
@@ -223,19 +234,15 @@ impl HeadsMap {
     pub fn set(&mut self, chain: &str, seq: u64, hash: &Hash) -> Result<Option<u64>, LogError> {
         let leaf = leaf_hash(&map_leaf_data(chain, seq, hash)?);
         match self.index.get(chain) {
-            Some(&at) => {
-                let changed = self.map.set(at, leaf);
+            Some(at) => {
+                let name = self.map.get(at).map(|(_, head)| head.chain.clone());
+                let changed = name.is_some_and(|chain| self.map.set(at, leaf, MapHead { chain, seq, hash: *hash }));
                 debug_assert!(changed, "an indexed chain has a map leaf");
-                if let Some(head) = usize::try_from(at).ok().and_then(|i| self.heads.get_mut(i)) {
-                    head.1 = seq;
-                    head.2 = *hash;
-                }
                 Ok(None)
             }
             None => {
-                let at = self.map.push(leaf);
-                self.index.insert(chain.to_owned(), at);
-                self.heads.push((chain.to_owned(), seq, *hash));
+                let at = self.map.push(leaf, MapHead { chain: Arc::from(chain), seq, hash: *hash });
+                self.index.insert(chain, at);
                 Ok(Some(at))
             }
         }
@@ -244,9 +251,9 @@ impl HeadsMap {
     /// `chain`'s head, its index and the inclusion proof of its map leaf; `None` for a chain with
     /// no record.
     pub fn proof(&self, chain: &str) -> Option<(u64, u64, Hash, Vec<fiscus_tlog::Hash>)> {
-        let map_index = *self.index.get(chain)?;
-        let (_, seq, hash) = self.heads.get(usize::try_from(map_index).ok()?)?.clone();
-        Some((map_index, seq, hash, self.map.inclusion_proof(map_index)?))
+        let map_index = self.index.get(chain)?;
+        let (_, head) = self.map.get(map_index)?;
+        Some((map_index, head.seq, head.hash, self.map.inclusion_proof(map_index)?))
     }
 
     /// Folds one commit's records in and answers the commit's log leaf, and the chains the commit
