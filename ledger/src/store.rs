@@ -177,6 +177,8 @@ pub struct Store {
     packer: Packer,
     log: LogState,
     signer: Option<LogSigner>,
+    /// Set by [`Store::measure_without_log`] only.
+    without_log: bool,
 }
 
 /// What opening a store found.
@@ -273,6 +275,7 @@ impl Store {
             packer,
             log,
             signer: None,
+            without_log: false,
         };
         Ok((store, report))
     }
@@ -388,6 +391,9 @@ impl Store {
     /// Updates the in-memory log (the caller makes the store read-only if the batch is not written).
     fn log_batch(&mut self, commits: &[StagedCommit], batch: &mut sled::Batch) -> Result<(), LedgerError> {
         let Some(first) = commits.first().map(|c| c.entry.number) else { return Ok(()) };
+        if self.without_log {
+            return Ok(());
+        }
         if first != self.log.size + 1 {
             return Err(log_corrupt(
                 first,
@@ -436,6 +442,22 @@ impl Store {
             self.log_file.sync_all()?;
         }
         self.signer = Some(signer);
+        Ok(())
+    }
+
+    /// **For measurement only** (`fiscusd --measure-without-log`, which only `fiscus-bench logcost`
+    /// passes): from now on commit groups write no transparency log and sign no checkpoint, so
+    /// that the cost of the log can be measured against the same store without it. The log is
+    /// always on otherwise. Refused (`Format`) on a store that has commits: its log would stop
+    /// short of them. A store written this way holds no log at all, which the next open rebuilds
+    /// and writes as for a store made before the log existed.
+    pub fn measure_without_log(&mut self) -> Result<(), LedgerError> {
+        if self.log.size != 0 || self.projection.commit_head.number != 0 {
+            return Err(LedgerError::Format(
+                "the log can be left out (for measurement) only on a store without commits".to_owned(),
+            ));
+        }
+        self.without_log = true;
         Ok(())
     }
 
