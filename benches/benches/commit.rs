@@ -1,7 +1,10 @@
 //! Criterion bench `commit`: the latency of one durable commit on the store (validation, the
 //! group's batch with its log leaves, tree hashes and signed checkpoint, write, flush and sync),
 //! plus the copy of the log state the daemon publishes after each group, with 10 and with 10,000
-//! projects open, in temporary directories.
+//! projects open, in temporary directories; and a commit's receipt (the signed checkpoint, the
+//! commit's records, its log leaf and inclusion proof) made from the published log in memory,
+//! next to the same receipt read from the store (what the daemon did for every `RecordCommit`,
+//! and still does for a commit older than the last two groups).
 //!
 //! `cargo bench -p fiscus-bench --bench commit`
 
@@ -87,6 +90,7 @@ fn store(dir: &std::path::Path, projects: usize) -> (Store, Vec<String>) {
 fn commit(c: &mut Criterion) {
     let mut group = c.benchmark_group("commit");
     group.sample_size(30).measurement_time(Duration::from_secs(10));
+    let mut kept = None;
     for projects in [10, 10_000] {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let (mut store, names) = store(dir.path(), projects);
@@ -100,7 +104,32 @@ fn commit(c: &mut Criterion) {
                 Arc::new(store.log().clone())
             })
         });
+        kept = Some((store, dir));
     }
+    group.finish();
+    if let Some((store, _dir)) = kept {
+        receipts(c, &store);
+    }
+}
+
+/// The receipt of the last commit, from memory and from the store.
+fn receipts(c: &mut Criterion, store: &Store) {
+    let log = store.log().clone();
+    let reader = store.reader();
+    let (size, commit) = (log.size, log.size);
+    let mut group = c.benchmark_group("receipt");
+    group.bench_function(format!("from_published_log_{size}_commits"), |b| {
+        b.iter(|| log.receipt(commit).expect("a commit of the last group"))
+    });
+    group.bench_function(format!("from_stored_hashes_{size}_commits"), |b| {
+        b.iter(|| {
+            let checkpoint = reader.checkpoint(size).expect("read").expect("stored");
+            let entries = reader.commits(commit - 2, commit, 2).expect("read");
+            let leaf = reader.log_leaf(commit).expect("read");
+            let proof = reader.inclusion_proof(commit - 1, size).expect("read");
+            (checkpoint, entries, leaf, proof)
+        })
+    });
     group.finish();
 }
 

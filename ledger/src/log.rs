@@ -17,6 +17,7 @@
 //! Everything here is computed from commit entries alone ([`CommitEntry`]), which are served raw:
 //! an auditor rebuilds the log from them in any language.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use fiscus_tlog::tree::HashReader;
@@ -355,9 +356,10 @@ pub fn head_proof(map: &HeadsMap, chain: &str, leaf: LogLeaf, log_proof: Vec<fis
 /// The name damage to the stored log is reported under (it is no chain's id: ids have no space).
 pub const LOG_NAME: &str = "transparency log";
 
-/// The log as of one commit: the project-heads map, the tree's size and root, and the last leaf.
-/// The store keeps one for its writer, replay rebuilds one from the commit entries, and the daemon
-/// publishes one per commit group for its readers (with the tree's hashes read from the store).
+/// The log as of one commit: the project-heads map, the tree's size, root and right edge, and the
+/// last leaf. The store keeps one for its writer, replay rebuilds one from the commit entries, and
+/// the daemon publishes one per commit group for its readers (with the tree's hashes read from the
+/// store). Cloning it copies at most 64 hashes and a few pointers, whatever the log's size.
 #[derive(Debug, Clone)]
 pub struct LogState {
     /// The project-heads map after the last commit.
@@ -368,11 +370,25 @@ pub struct LogState {
     pub root: fiscus_tlog::Hash,
     /// The last commit's leaf (`None` for the empty log).
     pub last: Option<LogLeaf>,
+    /// The tree's right edge: the stored hashes (by stored index, [`fiscus_tlog::tree`]) of the
+    /// complete subtrees that tile its leaves, at most 64. With the leaves of a group they give the
+    /// group's new stored hashes, its root and its inclusion proofs without reading the store.
+    pub frontier: BTreeMap<u64, fiscus_tlog::Hash>,
+    /// The last commit groups under the signed checkpoint after them, for their receipts
+    /// (`None` before the first group written with a signing key).
+    pub recent: Option<Arc<RecentCommits>>,
 }
 
 impl Default for LogState {
     fn default() -> Self {
-        LogState { map: HeadsMap::new(), size: 0, root: fiscus_tlog::empty_root(), last: None }
+        LogState {
+            map: HeadsMap::new(),
+            size: 0,
+            root: fiscus_tlog::empty_root(),
+            last: None,
+            frontier: BTreeMap::new(),
+            recent: None,
+        }
     }
 }
 
@@ -381,6 +397,108 @@ impl LogState {
     /// of `self.size` leaves; `None` for a chain with no record (or an empty log).
     pub fn head_proof(&self, chain: &str, log_proof: Vec<fiscus_tlog::Hash>) -> Option<HeadProof> {
         head_proof(&self.map, chain, self.last?, log_proof)
+    }
+
+    /// The stored indexes of the complete subtrees that tile a tree of `size` leaves (its right
+    /// edge, largest first): what [`LogState::frontier`] holds.
+    pub fn right_edge(size: u64) -> impl Iterator<Item = u64> {
+        (0..64u32)
+            .rev()
+            .filter(move |level| size >> level & 1 == 1)
+            .map(move |level| fiscus_tlog::tree::stored_hash_index(level, (size >> level) - 1))
+    }
+
+    /// The receipt of `commit` under the checkpoint of this state, made in memory when the commit
+    /// is in one of the last commit groups ([`RecentCommits`]); `None` otherwise (then the store's
+    /// stored hashes give it).
+    pub fn receipt(&self, commit: u64) -> Option<Receipt> {
+        let recent = self.recent.as_deref().filter(|r| r.size == self.size)?;
+        recent.receipt(commit)
+    }
+}
+
+/// One commit group as the log keeps it in memory for receipts.
+#[derive(Debug)]
+pub struct GroupLog {
+    /// Its first commit number.
+    pub first: u64,
+    /// The tree's right edge before the group (of `first - 1` leaves), by stored index.
+    pub frontier: BTreeMap<u64, fiscus_tlog::Hash>,
+    /// The stored index of the first hash the group appended.
+    pub base: u64,
+    /// The stored hashes the group appended, from `base` on.
+    pub run: Vec<fiscus_tlog::Hash>,
+    /// Its commits in order: the log leaf, the previous commit's hash, the records (chain, seq,
+    /// record hash).
+    pub commits: Vec<GroupCommit>,
+}
+
+/// A commit of a [`GroupLog`]: its log leaf, the previous commit's hash, its records (chain, seq,
+/// record hash) in order.
+pub type GroupCommit = (LogLeaf, Hash, Vec<(String, u64, Hash)>);
+
+/// The last two commit groups and the signed checkpoint after them, published with the log so
+/// that `RecordCommit` answers with its receipt without reading the store. Two groups, because
+/// the writer may publish the next group before a handler reads the log.
+#[derive(Debug)]
+pub struct RecentCommits {
+    /// The log's size after `last`.
+    pub size: u64,
+    /// The checkpoint of that size, signed (note text).
+    pub checkpoint: String,
+    /// The last group.
+    pub last: Arc<GroupLog>,
+    /// The group before it, when it was kept.
+    pub before: Option<Arc<GroupLog>>,
+}
+
+impl RecentCommits {
+    /// The receipt of `commit` when it is in one of the two groups: its leaf's inclusion proof in
+    /// the tree of `size` leaves, from the hashes the groups appended and the right edge before
+    /// them (every sibling of the path of a leaf appended at or after `first` is either a
+    /// complete subtree that ends before `first`, on that edge, or one the groups completed).
+    pub fn receipt(&self, commit: u64) -> Option<Receipt> {
+        let (group, after) = if commit >= self.last.first {
+            (&*self.last, None)
+        } else {
+            (self.before.as_deref().filter(|b| commit >= b.first)?, Some(&*self.last))
+        };
+        let (leaf, prev, records) = group.commits.get(usize::try_from(commit.checked_sub(group.first)?).ok()?)?;
+        let reader = GroupReader { group, after };
+        let proof = fiscus_tlog::tree::inclusion_proof(commit - 1, self.size, self.size, &reader).ok()?;
+        Some(Receipt {
+            checkpoint: self.checkpoint.clone(),
+            commit,
+            prev_commit_hash: *prev,
+            records: records.clone(),
+            leaf: *leaf,
+            proof,
+        })
+    }
+}
+
+/// The stored hashes one or two consecutive groups know: the first one's right edge before it,
+/// then the runs each appended.
+struct GroupReader<'a> {
+    group: &'a GroupLog,
+    after: Option<&'a GroupLog>,
+}
+
+impl HashReader for GroupReader<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<fiscus_tlog::Hash>, TlogError> {
+        let in_run = |g: &GroupLog, index: u64| {
+            index.checked_sub(g.base).and_then(|i| usize::try_from(i).ok()).and_then(|i| g.run.get(i)).copied()
+        };
+        indexes
+            .iter()
+            .map(|&index| {
+                self.after
+                    .and_then(|a| in_run(a, index))
+                    .or_else(|| in_run(self.group, index))
+                    .or_else(|| self.group.frontier.get(&index).copied())
+                    .ok_or(TlogError::MissingHash { index })
+            })
+            .collect()
     }
 }
 
