@@ -1,11 +1,15 @@
 //! Criterion bench `tlog`: the transparency log's tree and its signatures, in memory.
 //!
 //! - `append`: appending leaves to a tree (stored hashes written, `hashes_to_append`);
-//! - `inclusion` / `consistency`: building a proof from the stored hashes of a tree of 1,048,575
-//!   leaves, and verifying it (RFC 9162);
+//! - `inclusion` / `consistency`: building a proof from the stored hashes of a tree of 1,023 and
+//!   of 1,048,575 leaves, and verifying it (RFC 9162);
 //! - `checkpoint`: signing a checkpoint note (Ed25519), opening a signed checkpoint, cosigning;
 //! - `ledger_log`: the ledger's log over 10,000 projects (`fiscus_ledger::log`): appending a commit
-//!   of one record (map update and log leaf), building and verifying a project's head proof.
+//!   of one record (map update and log leaf), building and verifying a project's head proof (the
+//!   inclusion of the last log leaf and the map proof) after 10,000 and after 1,000,000 commits, a
+//!   group of 64 commits to 64 projects with the checkpoint after it built and signed, and the
+//!   copy of the project-heads map the daemon publishes per group (persistent: a pointer copy)
+//!   next to a copy of the same map kept in flat arrays and a hash map (as it was kept before).
 //!
 //! `cargo bench -p fiscus-bench --bench tlog`
 
@@ -43,6 +47,29 @@ fn append(c: &mut Criterion) {
     group.throughput(Throughput::Elements(64));
     group.bench_function("64_leaves_onto_1M_tree", |b| {
         b.iter(|| hashes_to_append(tree.size(), &group_of_64, &tree).expect("stored hashes present"))
+    });
+    group.finish();
+}
+
+fn small_proofs(c: &mut Criterion) {
+    const SMALL: u64 = 1_023;
+    let mut tree = MemoryTree::new();
+    tree.append_all(&leaves(SMALL, 3));
+    let root = tree.root();
+    let index = 701;
+    let leaf = tree.leaf(index).expect("leaf");
+    let mut group = c.benchmark_group("inclusion");
+    group.bench_function("build_1k", |b| b.iter(|| tree.inclusion_proof(index, SMALL).expect("proof")));
+    let proof = tree.inclusion_proof(index, SMALL).expect("proof");
+    group.bench_function("verify_1k", |b| b.iter(|| verify_inclusion(&leaf, index, SMALL, &proof, &root).expect("ok")));
+    group.finish();
+    let old = 513;
+    let old_root = tree.root_at(old).expect("root");
+    let mut group = c.benchmark_group("consistency");
+    group.bench_function("build_513_to_1k", |b| b.iter(|| tree.consistency_proof(old, SMALL).expect("proof")));
+    let proof = tree.consistency_proof(old, SMALL).expect("proof");
+    group.bench_function("verify_513_to_1k", |b| {
+        b.iter(|| verify_consistency(old, SMALL, &old_root, &root, &proof).expect("verifies"))
     });
     group.finish();
 }
@@ -112,7 +139,11 @@ fn ledger_log(c: &mut Criterion) {
     group.bench_function("append_commit_of_1_record_10000_projects", |b| {
         b.iter_batched(
             || log.clone(),
-            |mut log| log.append(&entry(PROJECTS + 1, 4_321, 2)).expect("in order"),
+            // the log is handed back, so that its drop is not timed
+            |mut log| {
+                log.append(&entry(PROJECTS + 1, 4_321, 2)).expect("in order");
+                log
+            },
             BatchSize::LargeInput,
         )
     });
@@ -127,8 +158,58 @@ fn ledger_log(c: &mut Criterion) {
     group.bench_function("checkpoint_sign_10000_projects", |b| {
         b.iter(|| Checkpoint::new("bench.example/ledger", log.size(), log.root()).expect("c").sign(&key).expect("s"))
     });
+    // A commit group as the writer makes one: 64 commits, each a record of another project, into
+    // the map and the log, then the checkpoint after the group built and signed.
+    let size = log.size();
+    let commits: Vec<CommitEntry> = (1..=64).map(|i| entry(size + i, i * 151 % PROJECTS, 2)).collect();
+    group.throughput(Throughput::Elements(64));
+    group.bench_function("group_of_64_commits_and_checkpoint_10000_projects", |b| {
+        b.iter_batched(
+            || log.clone(),
+            |mut log| {
+                for c in &commits {
+                    log.append(c).expect("in order");
+                }
+                let note =
+                    Checkpoint::new("bench.example/ledger", log.size(), log.root()).expect("c").sign(&key).expect("s");
+                (log, note)
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.throughput(Throughput::Elements(1));
+    // What the daemon copies per group to publish the log: the persistent map ...
+    group.bench_function("publish_heads_map_10000_projects", |b| b.iter(|| log.map().clone()));
+    // ... next to the same map in flat levels, a hash map and a list of heads, copied whole.
+    let mut dense = fiscus_tlog::dense::DenseTree::new();
+    let mut index = std::collections::HashMap::new();
+    let mut heads = Vec::new();
+    for (at, chain) in log.map().chains() {
+        dense.push(leaf_hash(chain.as_bytes()));
+        index.insert(chain.to_owned(), at);
+        heads.push((chain.to_owned(), 1u64, [0u8; 32]));
+    }
+    let flat = (dense, index, heads);
+    group.bench_function("copy_flat_heads_map_10000_projects", |b| b.iter(|| flat.clone()));
+    group.finish();
+
+    // A log of a million commits over the same 10,000 projects.
+    let mut big = LedgerLog::new();
+    for number in 1..=1_000_000u64 {
+        let project = (number - 1) % PROJECTS;
+        big.append(&entry(number, project, 1 + (number - 1) / PROJECTS)).expect("in order");
+    }
+    let mut group = c.benchmark_group("ledger_log_1M_commits");
+    group.bench_function("head_proof_build_10000_projects", |b| {
+        b.iter(|| big.head_proof("project-4321").expect("a head"))
+    });
+    let checkpoint = Checkpoint::new("bench.example/ledger", big.size(), big.root()).expect("checkpoint");
+    let proof = big.head_proof("project-4321").expect("a head");
+    group.bench_function("head_proof_verify_10000_projects", |b| {
+        b.iter(|| proof.verify("project-4321", &checkpoint).expect("verifies"))
+    });
     group.finish();
 }
 
-criterion_group!(benches, append, proofs, checkpoints, ledger_log);
+criterion_group!(benches, append, small_proofs, proofs, checkpoints, ledger_log);
 criterion_main!(benches);

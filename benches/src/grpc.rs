@@ -46,6 +46,8 @@ use fiscus_bench::crash::{wait_serving, Bearer};
 
 use crate::echo;
 
+pub mod logcost;
+
 /// Errors of this command.
 type BoxError = Box<dyn Error + Send + Sync>;
 
@@ -161,6 +163,7 @@ async fn measure(
         client: LedgerClient::with_interceptor(channels[i % channels.len()].clone(), bearer.clone()),
         id: i,
         projects: projects.clone(),
+        prefix: String::new(),
     })
     .await?;
     let groups = commit_groups(&log, log_start, file_len(&log));
@@ -475,13 +478,15 @@ struct Commit {
     client: Ledger,
     id: usize,
     projects: Vec<String>,
+    /// Set before the client's number in event ids, so that runs on one store do not collide.
+    prefix: String,
 }
 
 impl Call for Commit {
     fn call(&mut self, k: u64) -> impl Future<Output = Result<u64, Status>> + Send {
         let project = &self.projects[(self.id + k as usize) % self.projects.len()];
         let event = pb::Event {
-            event_id: format!("bench-{}-{k}", self.id),
+            event_id: format!("bench-{}{}-{k}", self.prefix, self.id),
             project: project.clone(),
             effective_date: "2026-03-01".to_owned(),
             memo: "benchmark donation".to_owned(),

@@ -3,6 +3,10 @@
 //! `fiscus-bench grpc --clients 64 --seconds 10` starts `fiscusd` on a fresh store and measures durable
 //! commits, balance queries and a bare tonic echo server's queries in the same run (see `grpc.rs`).
 //!
+//! `fiscus-bench logcost --clients 64 --rounds 5` measures durable commits with receipts against the
+//! same daemon without the transparency log, alternating, and prints the ratio of the medians (see
+//! `grpc/logcost.rs`).
+//!
 //! `fiscus-bench crash --cycles N` kills `fiscusd` with SIGKILL N times under concurrent writers and
 //! checks after every restart that every acknowledged event is stored once where it was acknowledged
 //! (see `fiscus_bench::crash`); it fails when anything was lost, duplicated or moved.
@@ -71,6 +75,9 @@ enum Cmd {
     },
     /// gRPC load on a fresh `fiscusd`: durable commits, balance queries, and a bare tonic echo baseline.
     Grpc(grpc::GrpcArgs),
+    /// The transparency log's cost: durable commits with receipts against the same daemon without
+    /// the log (`fiscusd --measure-without-log`), alternating rounds; one JSON line per configuration.
+    Logcost(grpc::logcost::LogCostArgs),
     /// Crash loop: SIGKILL of `fiscusd` under concurrent writers, restart, check every acknowledged event.
     Crash(fiscus_bench::crash::CrashArgs),
     /// The echo baseline server that `grpc` runs in a child process.
@@ -90,6 +97,7 @@ fn main() {
         Cmd::Replay { events, seed, dir, runs, group } => replay(events, seed, dir, runs.max(1), group),
         Cmd::Pass { mode, threads, dir } => pass(mode, threads, &dir),
         Cmd::Grpc(args) => grpc::run(&args),
+        Cmd::Logcost(args) => grpc::logcost::run(&args),
         Cmd::Crash(args) => fiscus_bench::crash::main(&args),
         Cmd::EchoServer => echo::serve(),
     };

@@ -187,53 +187,56 @@ pub async fn receipt(shared: &Shared, principal: &Principal, commit: u64) -> Res
     if commit == 0 || commit > size {
         return Err(Status::internal(format!("commit {commit} is not in the published log of {size} commits")));
     }
+    // A commit of the last two groups (nearly always): its entry, leaf and proof from the published
+    // log, no store read; else all of it from the store.
+    let fast = log.receipt(commit);
     blocking(move || {
-        let checkpoint = reader.checkpoint(size)?.ok_or_else(|| LedgerError::Corrupt {
-            project: fiscus_ledger::log::LOG_NAME.to_owned(),
-            seq: size,
-            problem: "no checkpoint is stored for the published log".to_owned(),
-        })?;
-        let entries = reader.commits(commit.saturating_sub(2), commit, 2)?;
-        let prev = match commit {
-            1 => fiscus_ledger::chain::COMMIT_GENESIS,
-            _ => entries.first().map(|e| e.hash).unwrap_or_default(),
+        let (checkpoint, prev, entry_records, leaf, proof) = match fast {
+            Some(r) => (r.checkpoint, r.prev_commit_hash, r.records, r.leaf, r.proof),
+            None => {
+                let checkpoint = reader.checkpoint(size)?.ok_or_else(|| LedgerError::Corrupt {
+                    project: fiscus_ledger::log::LOG_NAME.to_owned(),
+                    seq: size,
+                    problem: "no checkpoint is stored for the published log".to_owned(),
+                })?;
+                let entries = reader.commits(commit.saturating_sub(2), commit, 2)?;
+                let prev = match commit {
+                    1 => fiscus_ledger::chain::COMMIT_GENESIS,
+                    _ => entries.first().map(|e| e.hash).unwrap_or_default(),
+                };
+                let entry = entries.last().filter(|e| e.number == commit).ok_or_else(|| LedgerError::Corrupt {
+                    project: "commit log".to_owned(),
+                    seq: commit,
+                    problem: "entry not read".to_owned(),
+                })?;
+                let records = entry.records.iter().map(|r| (r.project.clone(), r.seq, r.hash)).collect::<Vec<_>>();
+                (checkpoint, prev, records, reader.log_leaf(commit)?, reader.inclusion_proof(commit - 1, size)?)
+            }
         };
-        let entry = entries.last().filter(|e| e.number == commit).ok_or_else(|| LedgerError::Corrupt {
-            project: "commit log".to_owned(),
-            seq: commit,
-            problem: "entry not read".to_owned(),
-        })?;
         let mut budget = fiscus_ledger::log::RECEIPT_RECORD_BYTES_MAX;
-        let mut records = Vec::with_capacity(entry.records.len());
-        for r in &entry.records {
-            let hidden = pb::ProjectHead { project: String::new(), seq: 0, hash: r.hash.to_vec(), record: Vec::new() };
-            if own.as_deref().is_some_and(|own| own != r.project) {
+        let mut records = Vec::with_capacity(entry_records.len());
+        for (project, seq, hash) in entry_records {
+            let hidden = pb::ProjectHead { project: String::new(), seq: 0, hash: hash.to_vec(), record: Vec::new() };
+            if own.as_deref().is_some_and(|own| own != project) {
                 records.push(hidden);
                 continue;
             }
-            let raw = reader.raw_records(&r.project, r.seq, r.seq, 1)?;
+            let raw = reader.raw_records(&project, seq, seq, 1)?;
             match raw.into_iter().next() {
-                Some(raw) if raw.hash == r.hash && raw.bytes.len() <= budget => {
+                Some(raw) if raw.hash == hash && raw.bytes.len() <= budget => {
                     budget -= raw.bytes.len();
-                    records.push(pb::ProjectHead {
-                        project: r.project.clone(),
-                        seq: r.seq,
-                        hash: r.hash.to_vec(),
-                        record: raw.bytes,
-                    });
+                    records.push(pb::ProjectHead { project, seq, hash: hash.to_vec(), record: raw.bytes });
                 }
-                Some(raw) if raw.hash != r.hash => {
+                Some(raw) if raw.hash != hash => {
                     return Err(LedgerError::Corrupt {
-                        project: r.project.clone(),
-                        seq: r.seq,
+                        project,
+                        seq,
                         problem: format!("the record's hash differs from commit {commit}'s entry"),
                     })
                 }
                 _ => records.push(hidden),
             }
         }
-        let leaf = reader.log_leaf(commit)?;
-        let proof = reader.inclusion_proof(commit - 1, size)?;
         Ok(pb::CommitReceipt {
             checkpoint,
             commit,

@@ -88,6 +88,10 @@ struct ServeArgs {
     /// Fault injection for tests only: the writer panics before storing this commit number.
     #[arg(long, value_name = "N", hide = true)]
     fault_writer_panic_at_commit: Option<u64>,
+    /// For measurement only (`fiscus-bench logcost`): a new store is written without its
+    /// transparency log, and commits are answered without receipts. The log is always on otherwise.
+    #[arg(long, hide = true)]
+    measure_without_log: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -134,6 +138,9 @@ fn main() -> ExitCode {
         None => {
             if let Some(commit) = cli.serve.fault_writer_panic_at_commit {
                 writer::inject_panic_at_commit(commit);
+            }
+            if cli.serve.measure_without_log {
+                writer::measure_without_log();
             }
             let flags = Flags {
                 data: cli.serve.data,

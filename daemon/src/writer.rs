@@ -16,7 +16,7 @@
 //! daemon and replay verifies the store (the writer-failure policy in ARCHITECTURE.md).
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -92,10 +92,29 @@ pub fn inject_panic_at_commit(commit: u64) {
     PANIC_AT_COMMIT.store(commit, Ordering::Relaxed);
 }
 
+/// Measurement only (`fiscusd --measure-without-log`, passed by `fiscus-bench logcost` alone): the
+/// store is written without its transparency log ([`Store::measure_without_log`]) and `RecordCommit`
+/// answers without a receipt. Nothing else sets it: the log is always on otherwise.
+static WITHOUT_LOG: AtomicBool = AtomicBool::new(false);
+
+/// Leaves the transparency log out, for measuring its cost (see [`WITHOUT_LOG`]).
+pub fn measure_without_log() {
+    WITHOUT_LOG.store(true, Ordering::Relaxed);
+}
+
+/// True when the log is left out for a measurement (never otherwise).
+pub fn without_log() -> bool {
+    WITHOUT_LOG.load(Ordering::Relaxed)
+}
+
 impl Writer {
     /// Starts the writer thread on `store`, with a queue of `queue_depth` requests and groups of at
     /// most `group_max` requests.
-    pub fn spawn(store: Store, queue_depth: usize, group_max: usize) -> std::io::Result<Writer> {
+    pub fn spawn(mut store: Store, queue_depth: usize, group_max: usize) -> std::io::Result<Writer> {
+        if without_log() {
+            store.measure_without_log().map_err(std::io::Error::other)?;
+            warn!("measuring without the transparency log: commits get no receipt and no checkpoint");
+        }
         let (queue, jobs) = mpsc::channel(queue_depth);
         let (publish, snapshot) = watch::channel(Arc::new(store.projection().clone()));
         let (publish_log, log) = watch::channel(Arc::new(store.log().clone()));

@@ -17,6 +17,7 @@ pub mod log;
 pub mod money;
 #[cfg(feature = "store")]
 pub mod pack;
+pub mod persistent;
 pub mod posting;
 pub mod private;
 pub mod projection;

@@ -17,13 +17,14 @@
 //! Everything here is computed from commit entries alone ([`CommitEntry`]), which are served raw:
 //! an auditor rebuilds the log from them in any language.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use fiscus_tlog::dense::DenseTree;
 use fiscus_tlog::tree::HashReader;
 use fiscus_tlog::{leaf_hash, verify_inclusion, Checkpoint, MemoryTree, TlogError};
 
 use crate::chain::Hash;
+use crate::persistent::{IdTrie, PathTree};
 use crate::record::CommitEntry;
 
 /// Format byte leading every log leaf and map leaf of this layout.
@@ -183,11 +184,22 @@ impl HeadProof {
 
 /// The project-heads map: each chain's latest `(seq, record hash)` at a fixed index (the order in
 /// which chains first appear in the commit log), as an RFC 6962 tree of map leaves.
+///
+/// Persistent ([`crate::persistent`]): a clone costs `O(1)` and shares every node, and a change
+/// copies one path (`O(log n)`), so the writer publishes the map after each commit group without
+/// copying it, whatever the number of chains.
 #[derive(Debug, Clone, Default)]
 pub struct HeadsMap {
-    map: DenseTree,
-    index: HashMap<String, u64>,
-    heads: Vec<(String, u64, Hash)>,
+    map: PathTree<MapHead>,
+    index: IdTrie,
+}
+
+/// A chain's head as its map leaf holds it.
+#[derive(Debug, Clone)]
+struct MapHead {
+    chain: Arc<str>,
+    seq: u64,
+    hash: Hash,
 }
 
 impl HeadsMap {
@@ -213,12 +225,12 @@ impl HeadsMap {
 
     /// A chain's fixed index, when it has a record.
     pub fn index_of(&self, chain: &str) -> Option<u64> {
-        self.index.get(chain).copied()
+        self.index.get(chain)
     }
 
     /// Every chain with its index, in index order.
     pub fn chains(&self) -> impl Iterator<Item = (u64, &str)> {
-        self.heads.iter().enumerate().map(|(i, (chain, _, _))| (i as u64, chain.as_str()))
+        self.map.values().into_iter().enumerate().map(|(i, head)| (i as u64, &*head.chain))
     }
 
     /// Sets `chain`'s head; answers `Some(index)` when the chain is new to the map (it gets the
@@ -226,19 +238,15 @@ impl HeadsMap {
     pub fn set(&mut self, chain: &str, seq: u64, hash: &Hash) -> Result<Option<u64>, LogError> {
         let leaf = leaf_hash(&map_leaf_data(chain, seq, hash)?);
         match self.index.get(chain) {
-            Some(&at) => {
-                let changed = self.map.set(at, leaf);
+            Some(at) => {
+                let name = self.map.get(at).map(|(_, head)| head.chain.clone());
+                let changed = name.is_some_and(|chain| self.map.set(at, leaf, MapHead { chain, seq, hash: *hash }));
                 debug_assert!(changed, "an indexed chain has a map leaf");
-                if let Some(head) = usize::try_from(at).ok().and_then(|i| self.heads.get_mut(i)) {
-                    head.1 = seq;
-                    head.2 = *hash;
-                }
                 Ok(None)
             }
             None => {
-                let at = self.map.push(leaf);
-                self.index.insert(chain.to_owned(), at);
-                self.heads.push((chain.to_owned(), seq, *hash));
+                let at = self.map.push(leaf, MapHead { chain: Arc::from(chain), seq, hash: *hash });
+                self.index.insert(chain, at);
                 Ok(Some(at))
             }
         }
@@ -247,9 +255,9 @@ impl HeadsMap {
     /// `chain`'s head, its index and the inclusion proof of its map leaf; `None` for a chain with
     /// no record.
     pub fn proof(&self, chain: &str) -> Option<(u64, u64, Hash, Vec<fiscus_tlog::Hash>)> {
-        let map_index = *self.index.get(chain)?;
-        let (_, seq, hash) = self.heads.get(usize::try_from(map_index).ok()?)?.clone();
-        Some((map_index, seq, hash, self.map.inclusion_proof(map_index)?))
+        let map_index = self.index.get(chain)?;
+        let (_, head) = self.map.get(map_index)?;
+        Some((map_index, head.seq, head.hash, self.map.inclusion_proof(map_index)?))
     }
 
     /// Folds one commit's records in and answers the commit's log leaf, and the chains the commit
@@ -351,9 +359,10 @@ pub fn head_proof(map: &HeadsMap, chain: &str, leaf: LogLeaf, log_proof: Vec<fis
 /// The name damage to the stored log is reported under (it is no chain's id: ids have no space).
 pub const LOG_NAME: &str = "transparency log";
 
-/// The log as of one commit: the project-heads map, the tree's size and root, and the last leaf.
-/// The store keeps one for its writer, replay rebuilds one from the commit entries, and the daemon
-/// publishes one per commit group for its readers (with the tree's hashes read from the store).
+/// The log as of one commit: the project-heads map, the tree's size, root and right edge, and the
+/// last leaf. The store keeps one for its writer, replay rebuilds one from the commit entries, and
+/// the daemon publishes one per commit group for its readers (with the tree's hashes read from the
+/// store). Cloning it copies at most 64 hashes and a few pointers, whatever the log's size.
 #[derive(Debug, Clone)]
 pub struct LogState {
     /// The project-heads map after the last commit.
@@ -364,11 +373,25 @@ pub struct LogState {
     pub root: fiscus_tlog::Hash,
     /// The last commit's leaf (`None` for the empty log).
     pub last: Option<LogLeaf>,
+    /// The tree's right edge: the stored hashes (by stored index, [`fiscus_tlog::tree`]) of the
+    /// complete subtrees that tile its leaves, at most 64. With the leaves of a group they give the
+    /// group's new stored hashes, its root and its inclusion proofs without reading the store.
+    pub frontier: BTreeMap<u64, fiscus_tlog::Hash>,
+    /// The last commit groups under the signed checkpoint after them, for their receipts
+    /// (`None` before the first group written with a signing key).
+    pub recent: Option<Arc<RecentCommits>>,
 }
 
 impl Default for LogState {
     fn default() -> Self {
-        LogState { map: HeadsMap::new(), size: 0, root: fiscus_tlog::empty_root(), last: None }
+        LogState {
+            map: HeadsMap::new(),
+            size: 0,
+            root: fiscus_tlog::empty_root(),
+            last: None,
+            frontier: BTreeMap::new(),
+            recent: None,
+        }
     }
 }
 
@@ -377,6 +400,127 @@ impl LogState {
     /// of `self.size` leaves; `None` for a chain with no record (or an empty log).
     pub fn head_proof(&self, chain: &str, log_proof: Vec<fiscus_tlog::Hash>) -> Option<HeadProof> {
         head_proof(&self.map, chain, self.last?, log_proof)
+    }
+
+    /// The stored indexes of the complete subtrees that tile a tree of `size` leaves (its right
+    /// edge, largest first): what [`LogState::frontier`] holds.
+    pub fn right_edge(size: u64) -> impl Iterator<Item = u64> {
+        (0..64u32)
+            .rev()
+            .filter(move |level| size >> level & 1 == 1)
+            .map(move |level| fiscus_tlog::tree::stored_hash_index(level, (size >> level) - 1))
+    }
+
+    /// The receipt of `commit` under the checkpoint of this state, made in memory when the commit
+    /// is in one of the last commit groups ([`RecentCommits`]); `None` otherwise (then the store's
+    /// stored hashes give it).
+    pub fn receipt(&self, commit: u64) -> Option<RecentReceipt> {
+        let recent = self.recent.as_deref().filter(|r| r.size == self.size)?;
+        recent.receipt(commit)
+    }
+}
+
+/// One commit group as the log keeps it in memory for receipts.
+#[derive(Debug)]
+pub struct GroupLog {
+    /// Its first commit number.
+    pub first: u64,
+    /// The tree's right edge before the group (of `first - 1` leaves), by stored index.
+    pub frontier: BTreeMap<u64, fiscus_tlog::Hash>,
+    /// The stored index of the first hash the group appended.
+    pub base: u64,
+    /// The stored hashes the group appended, from `base` on.
+    pub run: Vec<fiscus_tlog::Hash>,
+    /// Its commits in order: the log leaf, the previous commit's hash, the records (chain, seq,
+    /// record hash).
+    pub commits: Vec<GroupCommit>,
+}
+
+/// A commit of a [`GroupLog`]: its log leaf, the previous commit's hash, its records (chain, seq,
+/// record hash) in order.
+pub type GroupCommit = (LogLeaf, Hash, Vec<(String, u64, Hash)>);
+
+/// The last two commit groups and the signed checkpoint after them, published with the log so
+/// that `RecordCommit` answers with its receipt without reading the store. Two groups, because
+/// the writer may publish the next group before a handler reads the log.
+#[derive(Debug)]
+pub struct RecentCommits {
+    /// The log's size after `last`.
+    pub size: u64,
+    /// The checkpoint of that size, signed (note text).
+    pub checkpoint: String,
+    /// The last group.
+    pub last: Arc<GroupLog>,
+    /// The group before it, when it was kept.
+    pub before: Option<Arc<GroupLog>>,
+}
+
+impl RecentCommits {
+    /// The receipt of `commit` when it is in one of the two groups: its leaf's inclusion proof in
+    /// the tree of `size` leaves, from the hashes the groups appended and the right edge before
+    /// them (every sibling of the path of a leaf appended at or after `first` is either a
+    /// complete subtree that ends before `first`, on that edge, or one the groups completed).
+    pub fn receipt(&self, commit: u64) -> Option<RecentReceipt> {
+        let (group, after) = if commit >= self.last.first {
+            (&*self.last, None)
+        } else {
+            (self.before.as_deref().filter(|b| commit >= b.first)?, Some(&*self.last))
+        };
+        let (leaf, prev, records) = group.commits.get(usize::try_from(commit.checked_sub(group.first)?).ok()?)?;
+        let reader = GroupReader { group, after };
+        let proof = fiscus_tlog::tree::inclusion_proof(commit - 1, self.size, self.size, &reader).ok()?;
+        Some(RecentReceipt {
+            checkpoint: self.checkpoint.clone(),
+            commit,
+            prev_commit_hash: *prev,
+            records: records.clone(),
+            leaf: *leaf,
+            proof,
+        })
+    }
+}
+
+/// What a receipt is made of, from the published log ([`RecentCommits::receipt`]): the records
+/// as the commit entry lists them, labelled; the server attaches each readable record's bytes
+/// (and hides the rest) before it becomes a [`Receipt`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecentReceipt {
+    /// The signed checkpoint (note text).
+    pub checkpoint: String,
+    /// The commit number.
+    pub commit: u64,
+    /// The previous commit's hash.
+    pub prev_commit_hash: Hash,
+    /// The commit's records `(chain, seq, record hash)`, in commit order.
+    pub records: Vec<(String, u64, Hash)>,
+    /// The commit's log leaf.
+    pub leaf: LogLeaf,
+    /// The leaf's inclusion proof (index `commit - 1`) in the checkpoint's tree.
+    pub proof: Vec<fiscus_tlog::Hash>,
+}
+
+/// The stored hashes one or two consecutive groups know: the first one's right edge before it,
+/// then the runs each appended.
+struct GroupReader<'a> {
+    group: &'a GroupLog,
+    after: Option<&'a GroupLog>,
+}
+
+impl HashReader for GroupReader<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<fiscus_tlog::Hash>, TlogError> {
+        let in_run = |g: &GroupLog, index: u64| {
+            index.checked_sub(g.base).and_then(|i| usize::try_from(i).ok()).and_then(|i| g.run.get(i)).copied()
+        };
+        indexes
+            .iter()
+            .map(|&index| {
+                self.after
+                    .and_then(|a| in_run(a, index))
+                    .or_else(|| in_run(self.group, index))
+                    .or_else(|| self.group.frontier.get(&index).copied())
+                    .ok_or(TlogError::MissingHash { index })
+            })
+            .collect()
     }
 }
 

@@ -876,7 +876,9 @@ impl<'t> LogRebuild<'t> {
             problem: e.to_string(),
         })?;
         let migration = self.migration.filter(|m| !m.leaves.is_empty());
-        Ok((LogState { map: self.map, size: self.size, root, last: self.last }, migration))
+        let log =
+            LogState { map: self.map, size: self.size, root, last: self.last, frontier: self.frontier, recent: None };
+        Ok((log, migration))
     }
 }
 

@@ -37,6 +37,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use fiscus_tlog::tree::{hashes_to_append, stored_hash_count, HashReader};
 use fiscus_tlog::{Checkpoint, NoteSigner, TlogError};
@@ -47,7 +48,7 @@ use crate::error::LedgerError;
 use crate::event::Event;
 use crate::id_index::IdIndex;
 use crate::ids::ProjectId;
-use crate::log::{LogLeaf, LogState, LOG_LEAF_BYTES, LOG_NAME};
+use crate::log::{GroupLog, LogLeaf, LogState, RecentCommits, LOG_LEAF_BYTES, LOG_NAME};
 use crate::pack::{Packer, Unpacker};
 use crate::projection::{Head, Projection};
 use crate::record::{encode_value, push_framed, Framed, Record, FORMAT_VERSION};
@@ -177,6 +178,8 @@ pub struct Store {
     packer: Packer,
     log: LogState,
     signer: Option<LogSigner>,
+    /// Set by [`Store::measure_without_log`] only.
+    without_log: bool,
 }
 
 /// What opening a store found.
@@ -273,6 +276,7 @@ impl Store {
             packer,
             log,
             signer: None,
+            without_log: false,
         };
         Ok((store, report))
     }
@@ -388,6 +392,9 @@ impl Store {
     /// Updates the in-memory log (the caller makes the store read-only if the batch is not written).
     fn log_batch(&mut self, commits: &[StagedCommit], batch: &mut sled::Batch) -> Result<(), LedgerError> {
         let Some(first) = commits.first().map(|c| c.entry.number) else { return Ok(()) };
+        if self.without_log {
+            return Ok(());
+        }
         if first != self.log.size + 1 {
             return Err(log_corrupt(
                 first,
@@ -397,6 +404,7 @@ impl Store {
         let mut leaves = Vec::with_capacity(commits.len() * LOG_LEAF_BYTES);
         let mut hashes = Vec::with_capacity(commits.len());
         let mut last = None;
+        let mut group_leaves = Vec::with_capacity(commits.len());
         for c in commits {
             let (leaf, added) = self.log.map.apply(&c.entry).map_err(|e| log_corrupt(c.entry.number, e.to_string()))?;
             for (chain, at) in added {
@@ -404,20 +412,47 @@ impl Store {
             }
             leaves.extend_from_slice(&leaf.to_bytes());
             hashes.push(leaf.leaf_hash());
+            group_leaves.push(leaf);
             last = Some(leaf);
         }
-        let reader = NodeReader { tree: &self.tree };
+        // The right edge in memory gives every earlier hash the group needs; the stored hashes
+        // answer only if it lacks one (it never should).
+        let stored = NodeReader { tree: &self.tree };
+        let reader = EdgeReader { edge: &self.log.frontier, below: &stored };
         let size = self.log.size;
         let run = hashes_to_append(size, &hashes, &reader).map_err(|e| log_corrupt(first, e.to_string()))?;
         let base = stored_hash_count(size);
         let new_size = size + commits.len() as u64;
         let overlay = Overlay { base, run: &run, below: &reader };
         let root = fiscus_tlog::tree::tree_root(new_size, &overlay).map_err(|e| log_corrupt(first, e.to_string()))?;
+        let edge: Vec<u64> = LogState::right_edge(new_size).collect();
+        let edge_hashes = overlay.read_hashes(&edge).map_err(|e| log_corrupt(first, e.to_string()))?;
         batch.insert(leaf_key(first), leaves);
         batch.insert(node_key(base), run.iter().flat_map(|h| h.0).collect::<Vec<u8>>());
-        if let Some(signer) = &self.signer {
-            batch.insert(checkpoint_key(new_size), sign_checkpoint(signer, new_size, root)?.into_bytes());
-        }
+        let checkpoint = match &self.signer {
+            Some(signer) => {
+                let note = sign_checkpoint(signer, new_size, root)?;
+                batch.insert(checkpoint_key(new_size), note.as_bytes());
+                Some(note)
+            }
+            None => None,
+        };
+        self.log.recent = checkpoint.map(|checkpoint| {
+            let mut prev = match first {
+                1 => crate::chain::COMMIT_GENESIS,
+                _ => self.projection.commit_head.hash,
+            };
+            let mut group = Vec::with_capacity(commits.len());
+            for (c, leaf) in commits.iter().zip(&group_leaves) {
+                let records = c.entry.records.iter().map(|r| (r.project.clone(), r.seq, r.hash)).collect();
+                group.push((*leaf, prev, records));
+                prev = c.entry.hash;
+            }
+            let last = GroupLog { first, frontier: self.log.frontier.clone(), base, run: run.clone(), commits: group };
+            let before = self.log.recent.as_ref().filter(|r| r.size == size).map(|r| r.last.clone());
+            Arc::new(RecentCommits { size: new_size, checkpoint, last: Arc::new(last), before })
+        });
+        self.log.frontier = edge.into_iter().zip(edge_hashes).collect();
         self.log.size = new_size;
         self.log.root = root;
         self.log.last = last;
@@ -436,6 +471,22 @@ impl Store {
             self.log_file.sync_all()?;
         }
         self.signer = Some(signer);
+        Ok(())
+    }
+
+    /// **For measurement only** (`fiscusd --measure-without-log`, which only `fiscus-bench logcost`
+    /// passes): from now on commit groups write no transparency log and sign no checkpoint, so
+    /// that the cost of the log can be measured against the same store without it. The log is
+    /// always on otherwise. Refused (`Format`) on a store that has commits: its log would stop
+    /// short of them. A store written this way holds no log at all, which the next open rebuilds
+    /// and writes as for a store made before the log existed.
+    pub fn measure_without_log(&mut self) -> Result<(), LedgerError> {
+        if self.log.size != 0 || self.projection.commit_head.number != 0 {
+            return Err(LedgerError::Format(
+                "the log can be left out (for measurement) only on a store without commits".to_owned(),
+            ));
+        }
+        self.without_log = true;
         Ok(())
     }
 
@@ -639,6 +690,24 @@ fn stored_node(tree: &sled::Tree, index: u64) -> Result<fiscus_tlog::Hash, TlogE
     let bytes: [u8; 32] =
         value.get(at..at + 32).and_then(|b| b.try_into().ok()).ok_or(TlogError::MissingHash { index })?;
     Ok(fiscus_tlog::Hash(bytes))
+}
+
+/// The tree's right edge in memory ([`LogState::frontier`]), over the stored hashes.
+struct EdgeReader<'a> {
+    edge: &'a std::collections::BTreeMap<u64, fiscus_tlog::Hash>,
+    below: &'a dyn HashReader,
+}
+
+impl HashReader for EdgeReader<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<fiscus_tlog::Hash>, TlogError> {
+        indexes
+            .iter()
+            .map(|&index| match self.edge.get(&index) {
+                Some(hash) => Ok(*hash),
+                None => self.below.read_hashes(&[index])?.first().copied().ok_or(TlogError::MissingHash { index }),
+            })
+            .collect()
+    }
 }
 
 /// Stored hashes below `base`, and a run about to be stored from `base` on.

@@ -258,3 +258,90 @@ fn a_rewritten_history_fails_only_against_its_stored_checkpoints() {
     let leaf = store.reader().log_leaf(9).unwrap();
     assert_eq!(LogLeaf::parse(&leaf.to_bytes()).unwrap(), leaf);
 }
+
+/// The receipts the published log makes in memory for the commits of the last two groups are
+/// exactly those the stored hashes give, and verify; other commits get none there (the store's
+/// hashes give theirs). The tree's right edge kept in memory is the one replay rebuilds.
+#[test]
+fn receipts_made_in_memory_are_the_stored_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = history(dir.path(), Some(key()), 5, None);
+    let check = |store: &Store| -> u64 {
+        let log = store.log();
+        let reader = store.reader();
+        let size = log.size;
+        let checkpoint = reader.checkpoint(size).unwrap().unwrap();
+        let entries = reader.commits(0, size, 1_000).unwrap();
+        let mut made = 0;
+        for commit in 1..=size + 1 {
+            let Some(r) = log.receipt(commit) else { continue };
+            made += 1;
+            assert_eq!(r.checkpoint, checkpoint);
+            assert_eq!(r.commit, commit);
+            assert_eq!(r.leaf, reader.log_leaf(commit).unwrap());
+            assert_eq!(r.proof, reader.inclusion_proof(commit - 1, size).unwrap());
+            let listed: Vec<_> =
+                entries[commit as usize - 1].records.iter().map(|l| (l.project.clone(), l.seq, l.hash)).collect();
+            assert_eq!(r.records, listed);
+            let receipt = fiscus_ledger::log::Receipt {
+                checkpoint: r.checkpoint.clone(),
+                commit,
+                prev_commit_hash: r.prev_commit_hash,
+                records: r
+                    .records
+                    .iter()
+                    .map(|(_, _, hash)| fiscus_ledger::log::ReceiptRecord { hash: *hash, bytes: None })
+                    .collect(),
+                leaf: r.leaf,
+                proof: r.proof.clone(),
+            };
+            assert_eq!(receipt.verify(ORIGIN, &[key().verifier()]).unwrap().size, size);
+        }
+        made
+    };
+    // 18 commits in groups of three: the last two groups
+    assert_eq!(check(&store), 6);
+    // groups of other sizes, the tree passing 32 and 64 leaves
+    let projects = ["alpha", "beta", "gamma"];
+    let mut previous = 3u64;
+    for (i, n) in [1u64, 2, 5, 7, 16, 1, 20].into_iter().enumerate() {
+        let group: Vec<_> =
+            (0..n).map(|k| request(vec![gift(&format!("x-{i}-{k}"), projects[k as usize % 3], "1.00")], 500)).collect();
+        for answer in store.commit_group(&group).unwrap() {
+            answer.unwrap();
+        }
+        assert_eq!(check(&store), n + previous);
+        previous = n;
+    }
+    let frontier = store.log().frontier.clone();
+    assert!(!frontier.is_empty());
+    store.close().unwrap();
+    let (mut store, report) = Store::open(dir.path()).unwrap();
+    assert!(report.damage.is_empty(), "{:?}", report.damage);
+    assert_eq!(store.log().frontier, frontier);
+    assert_eq!(check(&store), 0);
+    // leaving the log out (a measurement) is refused once there are commits
+    assert!(store.measure_without_log().is_err());
+}
+
+/// A store written without its log (for measuring the log's cost) gets it on the next open.
+#[test]
+fn a_store_measured_without_its_log_gets_it_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = Store::open(dir.path()).unwrap();
+    store.measure_without_log().unwrap();
+    for p in ["alpha", "beta"] {
+        store.commit(&request(vec![opened(p)], 1)).unwrap();
+        store.commit(&request(vec![gift(&format!("g-{p}"), p, "5.00")], 2)).unwrap();
+    }
+    assert_eq!(store.log().size, 0);
+    store.close().unwrap();
+    let (store, report) = Store::open(dir.path()).unwrap();
+    assert!(report.damage.is_empty(), "{:?}", report.damage);
+    assert_eq!(store.log().size, 4);
+    let mut rebuilt = LedgerLog::new();
+    for entry in store.reader().commits(0, 4, 10).unwrap() {
+        rebuilt.append(&entry).unwrap();
+    }
+    assert_eq!(store.reader().log_root(4).unwrap(), rebuilt.root());
+}
