@@ -49,6 +49,7 @@ mod tests {
         ("Ledger", "ListProjects", false),
         ("Ledger", "GetTrialBalance", false),
         ("Ledger", "ListPendingExpenses", false),
+        ("Ledger", "ListOpenPledges", false),
         ("Ledger", "Subscribe", true),
         ("Audit", "GetHead", false),
         ("Audit", "Verify", false),
@@ -58,6 +59,7 @@ mod tests {
         ("Audit", "GetConsistencyProof", false),
         ("Audit", "GetHeadProof", false),
         ("Audit", "ListCommitEntries", false),
+        ("Audit", "ListCheckpoints", false),
     ];
 
     fn files() -> Vec<FileDescriptorProto> {
