@@ -5,9 +5,12 @@
 //! checked against the balance the commands produce. (The page's console block, the demo, runs with
 //! trycmd in `clients/cli/tests/docs.rs`.)
 //!
-//! `README.md`'s blocks run the same way. Left out, each for a stated reason: lines that run `cargo`
-//! or `bash .ci/…` (the build and the suite the test already is, the client crate's examples), and
-//! `tail`, which follows forever.
+//! `README.md`'s and `daemon/README.md`'s blocks run the same way. Left out, each for a stated
+//! reason: lines that run `cargo` or `bash .ci/…` (the build and the suite the test already is, the
+//! client crate's examples), `tail`, which follows forever, and the Python reflection example's
+//! lines (`python3 -m venv`, `.venv/bin/…`), which install packages from the network. The pages'
+//! `target/release/` paths name the binaries of this build (first on `PATH`), and
+//! `$(pidof fiscusd)` the daemon the page started (not every `fiscusd` on the machine).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -60,10 +63,18 @@ fn script_of(page: &str, port: u16) -> String {
     let mut script = String::from("set -euo pipefail\n");
     for block in shell_blocks(page) {
         for line in block.lines() {
-            if line.contains("cargo ") || line.starts_with("bash .ci/") || line.contains(" tail ") {
+            if line.contains("cargo ")
+                || line.starts_with("bash .ci/")
+                || line.contains(" tail ")
+                || line.starts_with("python3 -m venv")
+                || line.contains(".venv/bin/")
+            {
                 continue;
             }
-            let mut line = line.replace("127.0.0.1:7878", &format!("127.0.0.1:{port}"));
+            let mut line = line
+                .replace("127.0.0.1:7878", &format!("127.0.0.1:{port}"))
+                .replace("target/release/", "")
+                .replace("$(pidof fiscusd)", "$(cat fiscusd.pid)");
             if line.starts_with("fiscusd --data") {
                 let command = line.split(" #").next().unwrap_or_default().trim_end().trim_end_matches('&').trim_end();
                 line = if command.contains("--listen") {
@@ -140,4 +151,38 @@ fn readme_runs_as_written_against_fiscusd() {
     let f = follow("README.md");
     assert!(f.ok, "the page's commands failed:\n{}\n---\n{}", f.script, f.output);
     assert!(f.output.contains("Project"), "`fiscus projects` shows its table:\n{}", f.output);
+}
+
+/// `daemon/README.md`: tokens made with `fiscusd token add`, the daemon on a new store, the TLS
+/// recipe's certificates, and a token revoked with `token revoke` and `kill -HUP`: the revoked
+/// token is refused afterwards while the others still work.
+#[test]
+fn daemon_readme_runs_as_written_against_fiscusd() {
+    let f = follow("daemon/README.md");
+    assert!(f.ok, "the page's commands failed:\n{}\n---\n{}", f.script, f.output);
+    for file in ["cert.pem", "key.pem", "ca.pem"] {
+        assert!(f.dir.path().join(file).exists(), "the TLS recipe made {file}:\n{}", f.output);
+    }
+    let projects = |token: &str| {
+        Command::new(fiscus_bin())
+            .args(["--server", &format!("http://127.0.0.1:{}", f.port), "projects"])
+            .env("FISCUS_TOKEN_FILE", f.dir.path().join(".fiscus").join(token))
+            .env_remove("FISCUS_TOKEN")
+            .output()
+            .expect("fiscus runs")
+    };
+    // The reload is the daemon's answer to the signal: wait for it, bounded.
+    let mut refused = None;
+    for _ in 0..100 {
+        let out = projects("alice");
+        if !out.status.success() {
+            refused = Some(String::from_utf8_lossy(&out.stderr).into_owned());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let refused = refused.expect("the revoked token is refused after SIGHUP");
+    assert!(refused.contains("UNAUTHENTICATED") || refused.contains("token"), "{refused}");
+    let ann = projects("ann");
+    assert!(ann.status.success(), "another token still works: {}", String::from_utf8_lossy(&ann.stderr));
 }
