@@ -793,7 +793,7 @@ impl Writer {
                 }
             })
             .collect();
-        pb::RecordCommitRequest { events, expected_seq: BTreeMap::new(), allow_same_receipt: false }
+        pb::RecordCommitRequest { events, expected_seq: BTreeMap::new(), allow_same_receipt: false, dry_run: false }
     }
 }
 

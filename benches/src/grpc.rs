@@ -460,6 +460,7 @@ async fn open_projects(admin: &mut Ledger, projects: &[String]) -> Result<(), Bo
                 events: vec![opening],
                 expected_seq: BTreeMap::new(),
                 allow_same_receipt: false,
+                dry_run: false,
             })
             .await
             .map_err(|s| format!("opening balance of {p}: {s}"))?;
@@ -499,8 +500,12 @@ impl Call for Commit {
                 fee_bps: None,
             })),
         };
-        let request =
-            pb::RecordCommitRequest { events: vec![event], expected_seq: BTreeMap::new(), allow_same_receipt: false };
+        let request = pb::RecordCommitRequest {
+            events: vec![event],
+            expected_seq: BTreeMap::new(),
+            allow_same_receipt: false,
+            dry_run: false,
+        };
         async move {
             let answer = self.client.record_commit(request).await?.into_inner();
             Ok(if answer.duplicate { 0 } else { answer.positions.len() as u64 })

@@ -80,6 +80,20 @@ impl LedgerService {
         kind_at: Option<&'static str>,
         allow_same_receipt: bool,
     ) -> Result<Committed, Status> {
+        self.commit_or_check(principal, events, expected_heads, kind_at, allow_same_receipt, false).await
+    }
+
+    /// [`LedgerService::commit`], or with `check_only` the same request checked on the writer's
+    /// current state and nothing stored (`RecordCommitRequest.dry_run`).
+    async fn commit_or_check(
+        &self,
+        principal: &Principal,
+        events: Vec<fiscus_ledger::Event>,
+        expected_heads: Vec<(fiscus_ledger::ProjectId, u64)>,
+        kind_at: Option<&'static str>,
+        allow_same_receipt: bool,
+        check_only: bool,
+    ) -> Result<Committed, Status> {
         let kind = events.first().map(|e| e.kind.clone());
         principal.notes.events(events.iter().map(|e| (e.project.as_str(), e.event_id.as_str())));
         let request =
@@ -88,7 +102,7 @@ impl LedgerService {
             (Some(at), Some(kind)) => err.map_field(|path| convert::single_event_path(path, &kind, at)),
             _ => err,
         };
-        self.shared.writer.commit(request, paths).await
+        self.shared.writer.commit_or_check(request, check_only, paths).await
     }
 
     fn check_memo(&self, field: &str, memo: &str) -> Result<(), Status> {
@@ -427,7 +441,15 @@ impl pb::ledger_server::Ledger for LedgerService {
                 convert::project_id(&format!("expected_seq[{project}]"), project).map_err(|e| ledger_status(&e))?;
             heads.push((id, *seq));
         }
-        let c = self.commit(&principal, events, heads, None, r.allow_same_receipt).await?;
+        let c = self.commit_or_check(&principal, events, heads, None, r.allow_same_receipt, r.dry_run).await?;
+        if r.dry_run {
+            return Ok(Response::new(pb::RecordCommitResponse {
+                commit: c.commit,
+                positions: c.positions.iter().map(position_pb).collect(),
+                duplicate: c.duplicate,
+                receipt: None,
+            }));
+        }
         // the commit's group is under a signed, stored checkpoint by now (written in its batch)
         let receipt = if crate::writer::without_log() {
             None // only when measuring the log's cost (`fiscusd --measure-without-log`)
@@ -618,16 +640,7 @@ impl pb::ledger_server::Ledger for LedgerService {
     ) -> Result<Response<pb::ListOpenPledgesResponse>, Status> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
-        // Empty means every project the caller may read: for a project token, its own.
-        let only: Option<String> = match (r.project.as_str(), principal.own_project()) {
-            ("", None) => None,
-            ("", Some(own)) => Some(own.to_owned()),
-            (named, _) => Some(named.to_owned()),
-        };
-        let snapshot = match &only {
-            Some(p) => self.shared.readable(principal, "project", p)?,
-            None => self.shared.snapshot(),
-        };
+        let (only, snapshot) = self.shared.scope(principal, &r.project)?;
         let as_of = as_of_field("as_of", r.as_of.as_deref())?.unwrap_or_else(today_utc);
         let chains: Vec<_> = snapshot
             .projects()
@@ -661,16 +674,7 @@ impl pb::ledger_server::Ledger for LedgerService {
     ) -> Result<Response<pb::ListPendingExpensesResponse>, Status> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
-        // Empty means every project the caller may read: for a project token, its own.
-        let only: Option<String> = match (r.project.as_str(), principal.own_project()) {
-            ("", None) => None,
-            ("", Some(own)) => Some(own.to_owned()),
-            (named, _) => Some(named.to_owned()),
-        };
-        let snapshot = match &only {
-            Some(p) => self.shared.readable(principal, "project", p)?,
-            None => self.shared.snapshot(),
-        };
+        let (only, snapshot) = self.shared.scope(principal, &r.project)?;
         let after = r.after.as_ref().map(|a| (a.project.as_str(), a.seq));
         let all: Vec<pb::PendingExpense> = snapshot
             .pending_requests()

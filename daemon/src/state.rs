@@ -39,6 +39,16 @@ pub struct Shared {
     pub shutdown: watch::Receiver<bool>,
 }
 
+/// The one project a request's `project` field `asked` names, or `None` for every project: an empty
+/// field means every project the caller may read, which for a project token is its own.
+pub fn scope_of(principal: &Principal, asked: &str) -> Option<String> {
+    match (asked, principal.own_project()) {
+        ("", None) => None,
+        ("", Some(own)) => Some(own.to_owned()),
+        (named, _) => Some(named.to_owned()),
+    }
+}
+
 impl Shared {
     /// The latest snapshot.
     pub fn snapshot(&self) -> Snapshot {
@@ -48,6 +58,18 @@ impl Shared {
     /// The first damage found on open in `project`'s chain, if any.
     pub fn damage_of(&self, project: &str) -> Option<&Damage> {
         self.damage.iter().find(|d| d.project == project)
+    }
+
+    /// The projects a listing answers for, and the snapshot it answers from: the request's
+    /// `project` field `asked` (checked by [`Shared::readable`]), or when it is empty every project
+    /// the caller may read ([`scope_of`]: for a project token, its own).
+    pub fn scope(&self, principal: &Principal, asked: &str) -> Result<(Option<String>, Snapshot), Status> {
+        let only = scope_of(principal, asked);
+        let snapshot = match &only {
+            Some(p) => self.readable(principal, "project", p)?,
+            None => self.snapshot(),
+        };
+        Ok((only, snapshot))
     }
 
     /// Checks, in order, that the principal may read `project` (before anything that would tell

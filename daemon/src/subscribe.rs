@@ -37,12 +37,7 @@ pub fn start(
     principal: &Principal,
     request: pb::SubscribeRequest,
 ) -> Result<ReceiverStream<Result<pb::SubscribeResponse, Status>>, Status> {
-    // Empty means every project the caller may read: for a project token, its own.
-    let filter: Option<String> = match (request.project.as_str(), principal.own_project()) {
-        ("", None) => None,
-        ("", Some(own)) => Some(own.to_owned()),
-        (named, _) => Some(named.to_owned()),
-    };
+    let filter = crate::state::scope_of(principal, &request.project);
     match &filter {
         Some(p) => {
             shared.readable(principal, "project", p)?;

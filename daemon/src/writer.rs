@@ -34,6 +34,8 @@ use crate::status::ledger_status;
 enum Job {
     /// Commit one request.
     Commit { request: CommitRequest, reply: oneshot::Sender<Result<Committed, LedgerError>> },
+    /// Check one request as it would be committed now, storing nothing (`Store::check`).
+    Check { request: CommitRequest, reply: oneshot::Sender<Result<Committed, LedgerError>> },
     /// Verify the whole store (between groups, so the scans see one consistent store).
     Verify { reply: oneshot::Sender<Result<Replayed, LedgerError>> },
     /// Append verified cosignature lines to the stored checkpoint of `size` (`witnesses.rs`).
@@ -155,16 +157,20 @@ impl Writer {
 }
 
 impl WriterHandle {
-    /// Commits `request` (its `recorded_at` is set by the writer) and answers once it is durable.
+    /// Commits `request` (its `recorded_at` is set by the writer) and answers once it is durable;
+    /// or, with `check_only` (`RecordCommitRequest.dry_run`), stages it on the writer's current
+    /// state after the commits queued before it and answers as the commit would, storing nothing.
     /// A refusal goes through `paths` first, which rewrites its field path into the request the RPC
     /// received (the ledger names paths of a `RecordCommitRequest`).
-    pub async fn commit(
+    pub async fn commit_or_check(
         &self,
         request: CommitRequest,
+        check_only: bool,
         paths: impl FnOnce(LedgerError) -> LedgerError,
     ) -> Result<Committed, Status> {
         let (reply, answer) = oneshot::channel();
-        self.queue.try_send(Job::Commit { request, reply }).map_err(|e| match e {
+        let job = if check_only { Job::Check { request, reply } } else { Job::Commit { request, reply } };
+        self.queue.try_send(job).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => {
                 Status::resource_exhausted("the write queue is full; retry later with the same event ids")
             }
@@ -233,6 +239,7 @@ fn run(
     let mut replies: Vec<oneshot::Sender<Result<Committed, LedgerError>>> = Vec::with_capacity(group_max);
     let mut verifies: Vec<oneshot::Sender<Result<Replayed, LedgerError>>> = Vec::new();
     let mut cosigns = Vec::new();
+    let mut checks: Vec<(CommitRequest, oneshot::Sender<Result<Committed, LedgerError>>)> = Vec::new();
     let mut stopping = false;
     while !stopping {
         let Some(first) = jobs.blocking_recv() else { break };
@@ -244,6 +251,10 @@ fn run(
                     request.recorded_at = now_us();
                     requests.push(request);
                     replies.push(reply);
+                }
+                Job::Check { mut request, reply } => {
+                    request.recorded_at = now_us();
+                    checks.push((request, reply));
                 }
                 Job::Verify { reply } => verifies.push(reply),
                 Job::Cosign { size, lines, reply } => cosigns.push((size, lines, reply)),
@@ -259,6 +270,9 @@ fn run(
         }
         if !requests.is_empty() {
             commit_group(&mut store, &publish, &refuse, &mut requests, &mut replies);
+        }
+        for (request, reply) in checks.drain(..) {
+            let _ = reply.send(store.check(&request));
         }
         for (size, lines, reply) in cosigns.drain(..) {
             let _ = reply.send(add_cosignatures(&mut store, size, &lines));

@@ -307,6 +307,16 @@ impl Store {
         answers.pop().expect("one answer per request")
     }
 
+    /// Checks `request` as [`Store::commit`] would commit it now (the same staging on the current
+    /// state, and the refusal of a store that refuses writes), storing nothing: the answer the
+    /// commit would get, or its refusal.
+    pub fn check(&self, request: &CommitRequest) -> Result<Committed, LedgerError> {
+        if let Some(why) = &self.read_only {
+            return Err(LedgerError::ReadOnly(why.clone()));
+        }
+        Group::new(&self.projection).stage(request, self)
+    }
+
     /// Commits a group of requests, each validated against the state including the ones accepted
     /// before it, all accepted ones written as one atomic batch and synced once before anyone is
     /// answered. The outer error is a storage failure (nothing was applied); inner errors are refusals.

@@ -242,6 +242,7 @@ async fn foreign_answers(d: &Daemon, foreign: &str, event_id: &str) -> Vec<(Stri
             events: vec![own],
             expected_seq: [(f(), seq)].into_iter().collect(),
             allow_same_receipt: false,
+            dry_run: false,
         };
         push(&format!("RecordCommit expected_seq[it] = {seq}"), answer(l.record_commit(req).await, foreign));
     }

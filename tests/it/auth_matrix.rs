@@ -291,7 +291,12 @@ async fn outcome(c: &mut Caller, call: Call, project: &str, n: usize) -> Code {
 async fn commit(c: &mut Caller, events: Vec<pb::Event>) -> Result<(), Status> {
     let events = own_receipts(events);
     c.ledger
-        .record_commit(pb::RecordCommitRequest { events, expected_seq: Default::default(), allow_same_receipt: false })
+        .record_commit(pb::RecordCommitRequest {
+            events,
+            expected_seq: Default::default(),
+            allow_same_receipt: false,
+            dry_run: false,
+        })
         .await
         .map(drop)
 }

@@ -58,7 +58,8 @@ async fn a_commit_of_fat_events_reads_back_through_every_answer() {
     open(&mut admin, P, 0).await; // commit 1
     let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
     let events: Vec<pb::Event> = (0..EVENTS).map(fat_contribution).collect();
-    let request = pb::RecordCommitRequest { events, expected_seq: Default::default(), allow_same_receipt: false };
+    let request =
+        pb::RecordCommitRequest { events, expected_seq: Default::default(), allow_same_receipt: false, dry_run: false };
     assert!(request.encoded_len() > fiscus_proto::MESSAGE_BYTES_MAX, "the commit itself is over 4 MiB");
     acc.record_commit(request).await.expect("commit 2 is accepted"); // commit 2
 
@@ -195,7 +196,12 @@ async fn pending_expenses_past_the_byte_budget_come_in_pages() {
     let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
     for part in 0..REQUESTS / 1_000 {
         let events: Vec<pb::Event> = (part * 1_000..(part + 1) * 1_000).map(fat_request).collect();
-        let request = pb::RecordCommitRequest { events, expected_seq: Default::default(), allow_same_receipt: false };
+        let request = pb::RecordCommitRequest {
+            events,
+            expected_seq: Default::default(),
+            allow_same_receipt: false,
+            dry_run: false,
+        };
         acc.record_commit(request).await.expect("a commit of 1,000 requests");
     }
     // A stock client (4 MiB receive limit) pages with `after` = `next_after`.

@@ -539,6 +539,27 @@ fn import_checks(d: &Daemon) {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("PERMISSION_DENIED") && err.contains("may record only"), "{err}");
     assert!(!err.contains("may read"), "{err}");
+
+    // A dry run answers what the real import answers, the token's role included: a project token
+    // may not record its own project's sponsorship, so both refuse by line and record nothing.
+    std::fs::write(
+        &csv,
+        format!(
+            "date,project,kind,amount,currency,counterparty,memo,reference\r\n\
+             2026-03-05,{own},sponsorship,900.00,USD,Acme,own row,R-9\r\n"
+        ),
+    )
+    .expect("write");
+    for dry in [true, false] {
+        let mut args = vec!["import", "csv", c.as_str()];
+        if dry {
+            args.push("--dry-run");
+        }
+        let (code, out, err) = fiscus(d, Some(&t.project), &args);
+        assert_eq!(code, 1, "dry run {dry}: {out}\n{err}");
+        assert!(err.contains("PERMISSION_DENIED") && err.contains("line 2"), "dry run {dry}: {err}");
+    }
+    assert_eq!(head(), 3, "nothing was recorded");
 }
 
 /// Issue 13 §4: `token revoke` and `token list` say the same from both binaries; SIGHUP makes a

@@ -83,7 +83,7 @@ fn filler(k: usize) -> pb::RecordCommitRequest {
             e
         })
         .collect();
-    pb::RecordCommitRequest { events, expected_seq: BTreeMap::new(), allow_same_receipt: false }
+    pb::RecordCommitRequest { events, expected_seq: BTreeMap::new(), allow_same_receipt: false, dry_run: false }
 }
 
 /// Every event of the project: event id → seq.

@@ -268,6 +268,7 @@ fn table() -> Vec<(Req, &'static str)> {
                 events: vec![contribution("h-1", P, "1.00", None)],
                 expected_seq: [("Not_An_Id".to_owned(), 1)].into_iter().collect(),
                 allow_same_receipt: false,
+                dry_run: false,
             }),
             "expected_seq[Not_An_Id]",
         ),

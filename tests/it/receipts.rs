@@ -53,7 +53,12 @@ async fn commit(
     allow: bool,
 ) -> Result<pb::RecordCommitResponse, tonic::Status> {
     client
-        .record_commit(pb::RecordCommitRequest { events, expected_seq: Default::default(), allow_same_receipt: allow })
+        .record_commit(pb::RecordCommitRequest {
+            events,
+            expected_seq: Default::default(),
+            allow_same_receipt: allow,
+            dry_run: false,
+        })
         .await
         .map(|r| r.into_inner())
 }

@@ -262,17 +262,42 @@ async fn writes_are_refused_with_their_codes_and_change_nothing() {
             events: vec![contribution("e1", "conf-a", "10.00", None)],
             expected_seq: expected.clone(),
             allow_same_receipt: false,
+            dry_run: false,
         })
         .await,
         Code::Aborted,
     );
     assert!(s.message().contains("head is 1"), "{}", s.message());
     expected.insert("conf-a".to_owned(), 1);
+    // dry_run: the answer the commit would get now, nothing stored; its refusals are the commit's.
+    let check = |events: Vec<pb::Event>, expected_seq| pb::RecordCommitRequest {
+        events,
+        expected_seq,
+        allow_same_receipt: false,
+        dry_run: true,
+    };
+    let would = acc
+        .record_commit(check(vec![contribution("e1", "conf-a", "10.00", None)], expected.clone()))
+        .await
+        .expect("a dry run answers")
+        .into_inner();
+    assert_eq!((would.positions[0].seq, would.receipt.is_none()), (2, true), "{would:?}");
+    assert_code(
+        acc.record_commit(check(vec![expense_paid("o2", "conf-a", "0.01")], Default::default())).await,
+        Code::FailedPrecondition,
+    );
+    let mut stale = expected.clone();
+    stale.insert("conf-a".to_owned(), 7);
+    assert_code(
+        acc.record_commit(check(vec![contribution("e1", "conf-a", "10.00", None)], stale)).await,
+        Code::Aborted,
+    );
     let ok = acc
         .record_commit(pb::RecordCommitRequest {
             events: vec![contribution("e1", "conf-a", "10.00", None)],
             expected_seq: expected,
             allow_same_receipt: false,
+            dry_run: false,
         })
         .await
         .expect("matching expected_seq commits")

@@ -492,7 +492,12 @@ pub fn own_receipts(mut events: Vec<pb::Event>) -> Vec<pb::Event> {
 pub async fn record(client: &mut Ledger, events: Vec<pb::Event>) -> Result<pb::RecordCommitResponse, Status> {
     let events = own_receipts(events);
     client
-        .record_commit(pb::RecordCommitRequest { events, expected_seq: Default::default(), allow_same_receipt: false })
+        .record_commit(pb::RecordCommitRequest {
+            events,
+            expected_seq: Default::default(),
+            allow_same_receipt: false,
+            dry_run: false,
+        })
         .await
         .map(|r| r.into_inner())
 }

@@ -323,6 +323,9 @@ impl Backend {
                     actor: actor.clone(),
                     recorded_at: now_us(),
                 };
+                if options.dry_run {
+                    return Ok(store.check(&request)?);
+                }
                 Ok(store.commit(&request)?)
             }
         }

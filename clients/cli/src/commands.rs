@@ -294,7 +294,7 @@ async fn record_unchecked(b: &mut Backend, input: RecordInput, json: bool) -> Re
             )));
         }
     }
-    let options = fiscus_client::CommitOptions { allow_same_receipt: input.allow_same_receipt };
+    let options = fiscus_client::CommitOptions { allow_same_receipt: input.allow_same_receipt, dry_run: false };
     let requests = requests_named(b, &events).await;
     let committed = match &input.receipt {
         Some(path) => b.record_keeping_receipt(&events, &expected, options, path).await?,
@@ -525,11 +525,31 @@ pub async fn import_csv(
         let rows: Vec<import::Row> = chunks[k].iter().map(|&i| outcomes[i].row.clone()).collect();
         return Err(Failure::other(format!("{}\nnothing was recorded", import::locate(&e.to_string(), &rows))));
     }
+    // A daemon checks each commit as it would record it (the token's role included), storing
+    // nothing: what the ledger's staging above cannot know is refused here, by CSV line.
+    if matches!(b, Backend::Remote(_)) {
+        for (chunk, events) in chunks.iter().zip(&commits) {
+            let options = fiscus_client::CommitOptions { allow_same_receipt, dry_run: true };
+            if let Err(e) = b.record_with(events, &[], options).await {
+                let rows: Vec<import::Row> = chunk.iter().map(|&i| outcomes[i].row.clone()).collect();
+                let message = import::locate(&e.to_string(), &rows);
+                let note = if dry_run { "the import would record nothing" } else { "nothing was recorded" };
+                if json {
+                    show::print_json(&json!({
+                        "rows": outcomes.len(),
+                        "recorded": 0,
+                        "errors": [{"line": null, "column": null, "message": message}],
+                    }));
+                }
+                return Err(Failure::other(format!("{message}\n{note}")));
+            }
+        }
+    }
     let mut numbers = Vec::new();
     if !dry_run {
         let bar = progress(Some(new.len() as u64), "recording");
         for (chunk, events) in chunks.iter().zip(&commits) {
-            let options = fiscus_client::CommitOptions { allow_same_receipt };
+            let options = fiscus_client::CommitOptions { allow_same_receipt, dry_run: false };
             match b.record_with(events, &[], options).await {
                 Ok(c) => {
                     numbers.push(c.commit);

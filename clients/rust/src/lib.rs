@@ -189,6 +189,7 @@ impl Client {
             events: events.iter().map(wire::event_pb).collect(),
             expected_seq: expected_heads.iter().map(|(p, s)| (p.as_str().to_owned(), *s)).collect(),
             allow_same_receipt: options.allow_same_receipt,
+            dry_run: options.dry_run,
         };
         Ok(self.ledger.clone().record_commit(request).await?.into_inner())
     }

@@ -162,6 +162,9 @@ pub struct CommitOptions {
     /// receipt on a request that was not rejected or a payment that was not reversed (by default
     /// such a commit is refused with `FAILED_PRECONDITION`, naming the earlier seq).
     pub allow_same_receipt: bool,
+    /// Check only (`RecordCommitRequest.dry_run`): the server answers as the commit would be
+    /// answered now (or refuses it the same way) and stores nothing.
+    pub dry_run: bool,
 }
 
 /// The head of one chain.
