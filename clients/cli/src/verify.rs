@@ -253,7 +253,9 @@ async fn remote(
                 Err(e) => outln!("{p}: FAILED: {e}"),
             }
         }
-        outln!("checkpoint kept in {}", state.display());
+        if results.iter().any(|(_, r)| matches!(r, Ok(Outcome { checkpoint: Some(_), .. }))) {
+            outln!("checkpoint kept in {}", state.display());
+        }
     } else {
         let mut t = show::table(&["Project", "Records", "Head", "Verified balance", "Result"], &[1]);
         for (p, r) in &results {

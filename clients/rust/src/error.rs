@@ -46,6 +46,15 @@ pub enum ClientError {
         /// What is wrong with it.
         message: String,
     },
+    /// The local file keeping the last checkpoint accepted (`--state`) cannot be read, written or
+    /// used: a local problem, not the server's.
+    #[error("state file {path}: {message}")]
+    State {
+        /// The state file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
     /// Local verification failed: the server's chain is broken, or what it reports differs from
     /// what the verified records add up to.
     #[error("verification of {project} failed at seq {seq}: {problem}")]

@@ -68,17 +68,24 @@ pub fn read_state(state: &Path, pin: &NoteVerifier) -> Result<Option<Checkpoint>
         }
         Ok(_) => std::fs::read_to_string(state).map_err(|e| state_error(state, e.to_string()))?,
     };
+    // An empty file (a placeholder such as `mktemp` makes) keeps no checkpoint yet: first use.
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
     open_pinned(&text, pin)
         .map(Some)
         .map_err(|e| state_error(state, format!("its checkpoint does not open with the pinned key: {e}")))
 }
 
 fn state_error(state: &Path, message: String) -> ClientError {
-    ClientError::Answer { field: format!("state file {}", state.display()), message }
+    ClientError::State { path: state.to_owned(), message }
 }
 
 /// Writes `note` (a checkpoint accepted) to `state`, through a file beside it renamed over it.
 pub fn write_state(state: &Path, note: &str) -> Result<(), ClientError> {
+    if let Some(dir) = state.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| state_error(state, e.to_string()))?;
+    }
     let tmp = state.with_extension("tmp");
     std::fs::write(&tmp, note)
         .and_then(|()| std::fs::rename(&tmp, state))
@@ -243,4 +250,40 @@ pub fn receipt_of(r: &fiscus_proto::pb::CommitReceipt) -> Result<Receipt, Client
         leaf,
         proof: hashes("receipt.proof", &r.proof)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pin() -> (fiscus_tlog::NoteSigner, NoteVerifier) {
+        let signer = fiscus_tlog::NoteSigner::from_seed("books.example/fiscus", [7; 32]).expect("a key");
+        let verifier = signer.verifier();
+        (signer, verifier)
+    }
+
+    /// A state file is local: its faults are said to be the file's, never the server's; an empty
+    /// one (a placeholder) is a first use; one in a folder not made yet is written there.
+    #[test]
+    fn a_state_file_speaks_for_itself() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (signer, verifier) = pin();
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "").expect("write");
+        assert!(read_state(&empty, &verifier).expect("an empty file is a first use").is_none());
+        let garbage = dir.path().join("garbage");
+        std::fs::write(&garbage, "garbage\n").expect("write");
+        let e = read_state(&garbage, &verifier).expect_err("garbage is refused");
+        assert!(matches!(e, ClientError::State { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(text.starts_with("state file ") && !text.contains("server"), "{text}");
+        let nested = dir.path().join("not/made/yet/state");
+        let note = fiscus_tlog::Checkpoint::new("books.example/fiscus", 3, fiscus_tlog::leaf_hash(b"x"))
+            .expect("a checkpoint")
+            .sign(&signer)
+            .expect("signed")
+            .to_text();
+        write_state(&nested, &note).expect("the folder is made");
+        assert_eq!(read_state(&nested, &verifier).expect("reads back").map(|c| c.size), Some(3));
+    }
 }
