@@ -5,26 +5,15 @@
 # Ubuntu machine.
 set -euo pipefail
 
-have() { command -v "$1" >/dev/null 2>&1; }
+# shellcheck source=../lib/apt.sh
+source "$(dirname "$0")/../lib/apt.sh"
 
 if have openssl; then
     echo "openssl present: $(openssl version)"
     exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    if have sudo; then
-        SUDO="sudo"
-    else
-        echo "05-openssl: need root or sudo to apt-get install openssl" >&2
-        exit 1
-    fi
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends openssl
+apt_install 05-openssl openssl
 
 if ! have openssl; then
     echo "05-openssl: openssl is still missing after apt-get install" >&2

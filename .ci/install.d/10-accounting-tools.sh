@@ -6,26 +6,15 @@
 # Needs root (or sudo) on a Debian or Ubuntu machine.
 set -euo pipefail
 
-have() { command -v "$1" >/dev/null 2>&1; }
+# shellcheck source=../lib/apt.sh
+source "$(dirname "$0")/../lib/apt.sh"
 
 if have hledger && have bean-check && have bean-query && have ledger; then
     echo "accounting tools present: $(hledger --version | head -n1); $(bean-check --version 2>&1 | head -n1); $(ledger --version | head -n1)"
     exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    if have sudo; then
-        SUDO="sudo"
-    else
-        echo "10-accounting-tools: need root or sudo to apt-get install hledger beancount ledger" >&2
-        exit 1
-    fi
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends hledger beancount ledger
+apt_install 10-accounting-tools hledger beancount ledger
 
 for tool in hledger bean-check bean-query ledger; do
     if ! have "$tool"; then

@@ -6,7 +6,8 @@
 # missing. Needs root (or sudo) on a Debian or Ubuntu machine.
 set -euo pipefail
 
-have() { command -v "$1" >/dev/null 2>&1; }
+# shellcheck source=../lib/apt.sh
+source "$(dirname "$0")/../lib/apt.sh"
 MOD_DIR=/usr/share/gocode/src/golang.org/x/mod/sumdb
 
 if have go && [ -d "$MOD_DIR/note" ] && [ -d "$MOD_DIR/tlog" ]; then
@@ -14,19 +15,7 @@ if have go && [ -d "$MOD_DIR/note" ] && [ -d "$MOD_DIR/tlog" ]; then
     exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    if have sudo; then
-        SUDO="sudo"
-    else
-        echo "20-go: need root or sudo to apt-get install golang-go golang-golang-x-mod-dev" >&2
-        exit 1
-    fi
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends golang-go golang-golang-x-mod-dev
+apt_install 20-go golang-go golang-golang-x-mod-dev
 
 if ! have go || [ ! -d "$MOD_DIR/note" ] || [ ! -d "$MOD_DIR/tlog" ]; then
     echo "20-go: go or golang.org/x/mod/sumdb is still missing after apt-get install" >&2

@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-have() { command -v "$1" >/dev/null 2>&1; }
+# shellcheck source=../lib/apt.sh
+source "$(dirname "$0")/../lib/apt.sh"
 VENV=.venv
 STAMP="$VENV/.fiscus-pyproject.sha256"
 WANT="$(sha256sum clients/python/pyproject.toml | cut -d' ' -f1)"
@@ -31,16 +32,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     if ! python3 -m venv "$VENV" 2>/dev/null; then
         # Debian splits ensurepip (and so venv) into python3-venv.
         rm -rf "$VENV"
-        SUDO=""
-        if [ "$(id -u)" -ne 0 ]; then
-            if have sudo; then SUDO="sudo"; else
-                echo "30-python: need root or sudo to apt-get install python3-venv" >&2
-                exit 1
-            fi
-        fi
-        export DEBIAN_FRONTEND=noninteractive
-        $SUDO apt-get update -q
-        $SUDO apt-get install -y -q --no-install-recommends python3-venv
+        apt_install 30-python python3-venv
         python3 -m venv "$VENV"
     fi
 fi
