@@ -58,7 +58,7 @@ fn ledger() -> &'static MemoryLedger {
             };
             events.push(event(&format!("give-{p}"), p, given));
         }
-        let req = CommitRequest { events, expected_heads: Vec::new(), actor: "admin:fuzz".to_owned(), recorded_at: 1 };
+        let req = CommitRequest { events, expected_heads: Vec::new(), actor: "admin:fuzz".to_owned(), recorded_at: 1, allow_same_receipt: false };
         ledger.commit(&req).expect("the largest amounts commit");
         ledger
     })
@@ -91,7 +91,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let ledger = ledger();
-    let request = CommitRequest { events, expected_heads, actor: "accountant:fuzz".to_owned(), recorded_at: 2 };
+    let request = CommitRequest { events, expected_heads, actor: "accountant:fuzz".to_owned(), recorded_at: 2, allow_same_receipt: false };
     let mut group = Group::new(&ledger.projection);
     match group.stage(&request, &ledger.lookup) {
         Ok(first) => {
