@@ -110,13 +110,16 @@ pub fn run(args: &GrpcArgs) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// The three phases against freshly started servers; returns the report without the load figures.
-async fn measure(
-    args: &GrpcArgs,
-    connections: usize,
+/// A `fiscusd` started on a new store in `dir/data` (`--create`), with an admin and an accountant
+/// token, `extra` arguments, on a loopback port it picks, at fiscusd's default log level (stated so
+/// that the caller's RUST_LOG does not change the work), its log in `dir/fiscusd.log`; answered
+/// once it is listening (not yet SERVING). Returns the server, its log, the admin and accountant
+/// tokens.
+fn start_fiscusd(
     fiscusd: &Path,
     dir: &Path,
-) -> Result<serde_json::Value, BoxError> {
+    extra: &[&str],
+) -> Result<(Server, std::path::PathBuf, String, String), BoxError> {
     let tokens = dir.join("tokens.toml");
     let admin = add_token(fiscusd, &tokens, "admin", "bench:admin")?;
     let accountant = add_token(fiscusd, &tokens, "accountant", "bench:accountant")?;
@@ -129,11 +132,22 @@ async fn measure(
         .arg("--tokens")
         .arg(&tokens)
         .args(["--listen", "127.0.0.1:0"])
-        // fiscusd's default level, stated so that the caller's RUST_LOG does not change the work.
+        .args(extra)
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stderr(Stdio::from(std::fs::File::create(&log)?));
-    let daemon = Server::start("fiscusd", daemon, FISCUSD_LISTENING, &log)?;
+    let server = Server::start("fiscusd", daemon, FISCUSD_LISTENING, &log)?;
+    Ok((server, log, admin, accountant))
+}
+
+/// The three phases against freshly started servers; returns the report without the load figures.
+async fn measure(
+    args: &GrpcArgs,
+    connections: usize,
+    fiscusd: &Path,
+    dir: &Path,
+) -> Result<serde_json::Value, BoxError> {
+    let (daemon, log, admin, accountant) = start_fiscusd(fiscusd, dir, &[])?;
     eprintln!("fiscusd (pid {}) listening on {}", daemon.pid(), daemon.addr);
     wait_serving(daemon.addr, pb::ledger_server::SERVICE_NAME, START_DEADLINE).await?;
 

@@ -76,24 +76,8 @@ async fn start(
 ) -> Result<Config, BoxError> {
     let dir = dir.join(name);
     std::fs::create_dir_all(&dir)?;
-    let tokens = dir.join("tokens.toml");
-    let admin = add_token(fiscusd, &tokens, "admin", "bench:admin")?;
-    let accountant = add_token(fiscusd, &tokens, "accountant", "bench:accountant")?;
-    let log = dir.join("fiscusd.log");
-    let mut daemon = Command::new(fiscusd);
-    daemon
-        .arg("--data")
-        .arg(dir.join("data"))
-        .arg("--tokens")
-        .arg(&tokens)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(&log)?));
-    if without_log {
-        daemon.arg("--measure-without-log");
-    }
-    let server = Server::start("fiscusd", daemon, FISCUSD_LISTENING, &log)?;
+    let extra: &[&str] = if without_log { &["--measure-without-log"] } else { &[] };
+    let (server, log, admin, accountant) = super::start_fiscusd(fiscusd, &dir, extra)?;
     eprintln!("{name}: fiscusd (pid {}) listening on {}", server.pid(), server.addr);
     wait_serving(server.addr, pb::ledger_server::SERVICE_NAME, START_DEADLINE).await?;
     let admin_channel = connect(server.addr).await?;
