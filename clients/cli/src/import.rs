@@ -179,7 +179,11 @@ fn line_at(text: &[u8], offset: u64) -> u64 {
     while start < text.len() && (text[start] == b'\n' || text[start] == b'\r') {
         start += 1;
     }
-    1 + text[..start].iter().filter(|&&c| c == b'\n').count() as u64
+    // a line ends at `\n`, `\r\n` or a lone `\r` (as the csv reader ends its records)
+    let before = &text[..start];
+    let breaks =
+        before.iter().enumerate().filter(|&(i, &c)| c == b'\n' || (c == b'\r' && before.get(i + 1) != Some(&b'\n')));
+    1 + breaks.count() as u64
 }
 
 /// One row into its event; `get` reads a column (empty when the file has no such column).
@@ -322,6 +326,18 @@ mod tests {
         let blank = GOOD.replace("INV-1\n", "INV-1\n\n\r\n").replace("99.5,usd", "99.555,usd");
         let errs = parse(blank.as_bytes(), &mut |_| {}).expect_err("bad amount");
         assert_eq!(errs[0].line, 6, "{errs:?}");
+    }
+
+    #[test]
+    fn rows_of_a_file_with_lone_carriage_returns_are_named_by_their_own_line() {
+        // found by the csv_import fuzz target: a row after `\r\r` (old Mac line endings) was said
+        // to be line 1, the header's line
+        let text = "amount,currency,date,project,kind,counterparty\r\r\"12.00\",EUR,2025-01-31,berlin-rust-meetup,contribution,Bank\r\n";
+        let rows = parse(text.as_bytes(), &mut |_| {}).expect("valid");
+        assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [3]);
+        let cr = GOOD.replace('\n', "\r");
+        let rows = parse(cr.as_bytes(), &mut |_| {}).expect("valid");
+        assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [2, 3, 4]);
     }
 
     #[test]
