@@ -430,6 +430,7 @@ impl pb::audit_server::Audit for AuditService {
             commit: snapshot.commit_head.number,
             commit_hash: snapshot.commit_head.hash.to_vec(),
             projects,
+            scope: principal.own_project().unwrap_or_default().to_owned(),
         }))
     }
 

@@ -281,6 +281,12 @@ fn commands(d: &Daemon) {
     assert_eq!(jsonl.lines().count() as u64, total);
     assert!(ok(d, &t.project, &["export", "hledger", "--project", own])
         .contains("Liabilities:Projects:conf-a:Unrestricted"));
+    // Without --project, a project token's export is of its own project, and says so.
+    let own_only = ok(d, &t.project, &["export", "hledger"]);
+    assert!(own_only.starts_with(&format!("; Fiscus journal of project {own} for hledger.")), "{own_only}");
+    assert!(!own_only.contains("conf-b"), "another project's records: {own_only}");
+    let whole = ok(d, &t.auditor, &["export", "beancount"]);
+    assert!(whole.starts_with("; Fiscus ledger of the whole sponsor for beancount."), "{whole}");
     let tail = ok(d, &t.auditor, &["--json", "tail", "--after", "0", "--limit", "3"]);
     let lines: Vec<Value> = tail.lines().map(|l| serde_json::from_str(l).expect("JSON lines")).collect();
     assert_eq!(lines.first().map(|l| l["kind"].clone()), Some(Value::from("ProjectOpened")));

@@ -314,7 +314,7 @@ impl Backend {
         options: CommitOptions,
     ) -> Result<Committed, Failure> {
         match self {
-            Backend::Remote(c) => Ok(c.record_commit_with(events, expected, options).await?),
+            Backend::Remote(c) => c.record_commit_with(events, expected, options).await.map_err(unanswered),
             Backend::Local { store, actor, .. } => {
                 let request = CommitRequest {
                     allow_same_receipt: options.allow_same_receipt,
@@ -343,7 +343,7 @@ impl Backend {
         let Backend::Remote(c) = self else {
             return Err(Failure::usage("--receipt needs --server: receipts are signed by fiscusd"));
         };
-        let (committed, receipt) = c.record_commit_with_receipt(events, expected, options).await?;
+        let (committed, receipt) = c.record_commit_with_receipt(events, expected, options).await.map_err(unanswered)?;
         let text = receipt.to_tlog_proof().map_err(|e| Failure::other(format!("receipt: {e}")))?.to_text();
         std::fs::write(path, text).map_err(|e| {
             let seqs: Vec<String> =
@@ -373,7 +373,7 @@ impl Backend {
                     .filter(|c| project.is_none_or(|id| *id == c.id))
                     .map(|c| ChainHead { project: c.id.clone(), seq: c.head.seq, hash: c.head.hash })
                     .collect();
-                Ok(Heads { commit: p.commit_head.number, commit_hash: p.commit_head.hash, projects })
+                Ok(Heads { commit: p.commit_head.number, commit_hash: p.commit_head.hash, projects, scope: None })
             }
         }
     }
@@ -394,16 +394,22 @@ impl Backend {
         }
     }
 
-    /// Every stored record of `scope` (one project, or every chain) decoded, with its hash, for
-    /// exports. The hash is recomputed from the bytes, not taken from the server.
+    /// Every stored record of `scope` (one project, or every chain readable) decoded, with its hash,
+    /// for exports. The hash is recomputed from the bytes, not taken from the server. When `scope`
+    /// is `None` and the token reads one project only, `scope` is set to that project.
     pub async fn records(
         &self,
-        scope: Option<&ProjectId>,
+        scope: &mut Option<ProjectId>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<Vec<(Record, Hash)>, Failure> {
         let chains: Vec<ProjectId> = match scope {
             Some(p) => vec![p.clone()],
-            None => self.heads(None).await?.projects.into_iter().map(|h| h.project).collect(),
+            None => {
+                let heads = self.heads(None).await?;
+                // A project token reads its own project only: the export is of that project.
+                *scope = heads.scope;
+                heads.projects.into_iter().map(|h| h.project).collect()
+            }
         };
         let mut out = Vec::new();
         for chain in chains {
@@ -414,5 +420,39 @@ impl Backend {
             }
         }
         Ok(out)
+    }
+}
+
+/// A write the daemon did not answer (the connection broke, the daemon stopped or timed out) may
+/// or may not have been recorded: says so, and that running the same command again is safe, since
+/// the same event ids are recorded once (a retry answers with the first commit's positions).
+fn unanswered(e: fiscus_client::ClientError) -> Failure {
+    use fiscus_client::Code;
+    match e.code() {
+        Some(Code::Unknown | Code::Unavailable | Code::Cancelled | Code::DeadlineExceeded) => Failure::other(format!(
+            "{e}\nthe daemon did not answer, so this commit may or may not have been recorded: run the same \
+             command again (with the same --date, if the day has changed); its events keep their ids, so \
+             they are recorded once"
+        )),
+        _ => Failure::Client(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fiscus_client::{ClientError, Code};
+
+    #[test]
+    fn an_unanswered_write_says_the_retry_is_safe_and_a_refusal_does_not() {
+        let status = |code| ClientError::Status { code, message: "transport error".to_owned(), field: None };
+        for code in [Code::Unknown, Code::Unavailable, Code::Cancelled, Code::DeadlineExceeded] {
+            let text = super::unanswered(status(code)).to_string();
+            assert!(
+                text.contains("may or may not have been recorded") && text.contains("run the same command again"),
+                "{text}"
+            );
+        }
+        let refused = super::unanswered(status(Code::FailedPrecondition)).to_string();
+        assert!(!refused.contains("run the same command again"), "{refused}");
     }
 }

@@ -625,9 +625,9 @@ pub async fn export(
     output: Option<&Path>,
     json: bool,
 ) -> Result<(), Failure> {
-    let project = project.map(project_arg).transpose()?;
+    let mut project = project.map(project_arg).transpose()?;
     let bar = progress(None, "reading records");
-    let records = b.records(project.as_ref(), &mut |n| bar.set_position(n)).await?;
+    let records = b.records(&mut project, &mut |n| bar.set_position(n)).await?;
     bar.finish_and_clear();
     let out: Box<dyn Write> = match output {
         Some(path) => Box::new(

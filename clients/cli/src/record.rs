@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
-use fiscus_client::fiscus_ledger::ids::parse_date;
+use fiscus_client::fiscus_ledger::ids::{check_event_id, parse_date, EVENT_ID_LEN_MAX};
 use fiscus_client::fiscus_ledger::money::parse_amount;
 use fiscus_client::fiscus_ledger::{
     Currency, Event, EventKind, ExpenseDetails, Fund, LedgerError, Money, ProjectId, ProjectKind, Receipt, Source,
@@ -556,6 +556,21 @@ impl EventSpec {
                     envelope(project.clone(), EventKind::TransferSent { amount, to: to.clone() }),
                     envelope(to, EventKind::TransferReceived { amount, from: project }),
                 ];
+                // The two events are `ID-out` and `ID-in`: a given id leaves room for the suffix.
+                if let Some(id) = &given {
+                    let max = EVENT_ID_LEN_MAX - "-out".len();
+                    check_event_id(&f("event_id"), id).map_err(invalid)?;
+                    if id.len() > max {
+                        return Err(invalid(LedgerError::invalid(
+                            &f("event_id"),
+                            format!(
+                                "a transfer's id must be at most {max} characters (its events are ID-out and \
+                                 ID-in), got {}",
+                                id.len()
+                            ),
+                        )));
+                    }
+                }
                 let id = given.unwrap_or_else(|| content_id(Origin::Record, &events));
                 events[0].event_id = format!("{id}-out");
                 events[1].event_id = format!("{id}-in");
@@ -757,6 +772,27 @@ mod tests {
         let t = file.events[2].to_events(Path::new("."), "events[2]").expect("valid");
         assert_eq!(t.len(), 2);
         assert_eq!(t[0].event_id, "mine-out");
+    }
+
+    #[test]
+    fn a_transfer_id_too_long_for_its_suffixes_is_refused_with_its_own_length() {
+        let spec = |id: &str| {
+            let text = format!(
+                r#"{{"events": [{{"event_id": "{id}", "project": "conf-c", "date": "2026-03-01",
+                    "kind": "transfer", "amount": "5", "currency": "USD", "to": "conf-a"}}]}}"#
+            );
+            serde_json::from_str::<CommitFile>(&text).expect("parses").events.remove(0)
+        };
+        let sixty = "t".repeat(60);
+        let t = spec(&sixty).to_events(Path::new("."), "events[0]").expect("60 characters leave room");
+        assert_eq!(t[1].event_id.len(), 63);
+        let err = spec(&"t".repeat(62)).to_events(Path::new("."), "events[0]").expect_err("62 + 4 is past 64");
+        let text = err.to_string();
+        assert!(
+            text.contains("events[0].event_id") && text.contains("at most 60") && text.contains("got 62"),
+            "{text}"
+        );
+        assert!(!text.contains("66"), "{text}");
     }
 
     #[test]

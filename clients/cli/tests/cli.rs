@@ -538,6 +538,7 @@ mod liar {
                 commit: 1,
                 commit_hash: vec![0; 32],
                 projects: vec![c.head.clone()],
+                scope: String::new(),
             }))
         }
         async fn verify(&self, _: Request<pb::VerifyRequest>) -> Result<Response<pb::VerifyResponse>, Status> {

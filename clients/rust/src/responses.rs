@@ -187,6 +187,9 @@ pub struct Heads {
     pub commit_hash: Hash,
     /// Each chain's head, in project order.
     pub projects: Vec<ChainHead>,
+    /// The one project the caller's token reads (a project token's own), when it cannot read
+    /// every chain; `projects` then holds that project only.
+    pub scope: Option<ProjectId>,
 }
 
 /// One stored record exactly as the server keeps it: verify it, never trust it.

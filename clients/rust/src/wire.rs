@@ -249,7 +249,11 @@ pub(crate) fn heads(r: &pb::GetHeadResponse) -> Answer<Heads> {
             })
         })
         .collect::<Answer<Vec<_>>>()?;
-    Ok(Heads { commit: r.commit, commit_hash: hash("commit_hash", &r.commit_hash)?, projects })
+    let scope = match r.scope.as_str() {
+        "" => None,
+        s => Some(project("scope", s)?),
+    };
+    Ok(Heads { commit: r.commit, commit_hash: hash("commit_hash", &r.commit_hash)?, projects, scope })
 }
 
 pub(crate) fn raw(field: &str, r: &pb::RawRecord) -> Answer<RawRecord> {
