@@ -55,6 +55,18 @@ pub enum ClientError {
         /// What is wrong with it.
         message: String,
     },
+    /// A witness policy was asked for and no checkpoint containing the one the head is proven
+    /// under carries its quorum of valid cosignatures (within the wait given): the balance is
+    /// refused, as no quorum vouches for it.
+    #[error("witness policy not met for {project} (head proven under checkpoint {size}): {message}")]
+    WitnessPolicy {
+        /// The project.
+        project: String,
+        /// The size of the checkpoint the head is proven under.
+        size: u64,
+        /// What is missing: which witnesses cosigned what, and which have not cosigned at all.
+        message: String,
+    },
     /// Local verification failed: the server's chain is broken, or what it reports differs from
     /// what the verified records add up to.
     #[error("verification of {project} failed at seq {seq}: {problem}")]
