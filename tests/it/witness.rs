@@ -397,3 +397,139 @@ async fn a_witness_that_never_answers_holds_up_nothing() {
     let status = d.stop();
     assert!(status.success(), "a clean stop with a submission in flight: {status}");
 }
+
+/// `fiscus verify --server --project P --pin KEY [--policy FILE --wait SECONDS] --state FILE
+/// --json` with the project's own token: success, the JSON report and the text of stderr.
+fn verify_live(
+    d: &Daemon,
+    pin: &str,
+    state: &Path,
+    policy: Option<(&Path, u64)>,
+    json: bool,
+) -> (bool, serde_json::Value, String) {
+    let mut c = fiscus();
+    c.env("FISCUS_SERVER", format!("http://{}", d.addr))
+        .env("FISCUS_TOKEN", &d.tokens.project)
+        .args(["verify", "--project", OWN_PROJECT, "--pin", pin, "--state"])
+        .arg(state);
+    if let Some((file, wait)) = policy {
+        c.arg("--policy").arg(file).args(["--wait", &wait.to_string()]);
+    }
+    if json {
+        c.arg("--json");
+    }
+    let out = c.output().expect("fiscus verify runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report = if json { serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null) } else { stdout.into() };
+    (out.status.success(), report, stderr)
+}
+
+/// A live balance under a witness policy (`fiscus verify --server --pin --policy`): 2-of-2 accepts
+/// once both witnesses cosigned a checkpoint containing the head's, and the state file keeps that
+/// cosigned checkpoint; a policy holding a wrong key for one witness is refused naming it; with
+/// one witness stopped and the log moved on, 2-of-2 is refused naming the silent witness and the
+/// state file is left as it was, while 1-of-2 and no policy at all still accept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_balance_needs_the_policy_quorum_of_cosignatures() {
+    let (dir, tokens) = Daemon::prepare();
+    let log_key = verifier_key(&dir.path().join("data"));
+    let w1 = WitnessProcess::start(dir.path(), "w1", &log_key);
+    let mut w2 = WitnessProcess::start(dir.path(), "w2", &log_key);
+    let config = config(dir.path(), &[("one", &w1), ("two", &w2)]);
+    let d = Daemon::spawn(dir.clone(), tokens, &["--config", config.to_str().unwrap()]).await;
+    let t = d.tokens.clone();
+    let mut admin = d.ledger(Some(&t.admin)).await;
+    open(&mut admin, OWN_PROJECT, 500).await;
+    commit_contributions(&mut admin, "a", 3).await;
+
+    let files = tempfile::tempdir().unwrap();
+    let two_of_two = files.path().join("2-of-2.policy");
+    std::fs::write(&two_of_two, policy_text(&log_key, &[&w1.key, &w2.key], 2)).unwrap();
+    let one_of_two = files.path().join("1-of-2.policy");
+    std::fs::write(&one_of_two, policy_text(&log_key, &[&w1.key, &w2.key], 1)).unwrap();
+    let log = NoteVerifier::from_verifier_key(&log_key).unwrap();
+    let both = Policy::k_of_n(vec![log.clone()], vec![w1.key.clone(), w2.key.clone()], 2).unwrap();
+
+    // 2-of-2 accepts (waiting for the cosignatures when they are not there yet).
+    let state = files.path().join("state");
+    let (ok, report, err) = verify_live(&d, &log_key, &state, Some((&two_of_two, 60)), true);
+    assert!(ok, "2-of-2 accepts with both witnesses up: {report} {err}");
+    let one = &report["projects"][0];
+    assert_eq!(one["ok"], true, "{report}");
+    let head_size = one["checkpoint"]["size"].as_u64().expect("the head's checkpoint size");
+    let cosigned = &one["cosigned_checkpoint"];
+    let cosigned_size = cosigned["size"].as_u64().expect("the cosigned checkpoint's size");
+    assert!(cosigned_size >= head_size, "{report}");
+    assert_eq!(cosigned["cosigned_by"], serde_json::json!(["w1", "w2"]), "{report}");
+    assert_eq!(one["balances"][0]["balance"], "71.25", "3 x 25.00 less 5 %: {report}");
+    // The state file keeps the cosigned checkpoint, cosignatures included.
+    let kept = std::fs::read_to_string(&state).expect("the state file is written");
+    let opened = both.verify_checkpoint(&kept, ORIGIN).expect("the state file keeps the cosigned checkpoint");
+    assert_eq!(opened.opened.checkpoint.size, cosigned_size);
+    // The text names the checkpoint and the witnesses.
+    let (ok, text, err) = verify_live(&d, &log_key, &state, Some((&two_of_two, 60)), false);
+    assert!(ok, "{text} {err}");
+    let text = text.as_str().unwrap_or_default();
+    assert!(text.contains("w1, w2") && text.contains("proven under checkpoint"), "{text}");
+
+    // A policy with another key for w2 (same name, another key: a cosignature by the real w2 is
+    // no cosignature by that key) is refused, naming w2.
+    let impostor = fiscus_tlog::Cosigner::from_seed(w2.key.name(), [42; 32]).unwrap().verifier();
+    let wrong = files.path().join("wrong-key.policy");
+    std::fs::write(&wrong, policy_text(&log_key, &[&w1.key, &impostor], 2)).unwrap();
+    let before = std::fs::read_to_string(&state).unwrap();
+    let (ok, _, err) = verify_live(&d, &log_key, &state, Some((&wrong, 1)), true);
+    assert!(!ok, "a wrong witness key is refused");
+    assert!(err.contains("witness policy not met") && err.contains("w2 has not cosigned any checkpoint"), "{err}");
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), before, "a refusal keeps nothing");
+
+    // Witness two stops and the log moves on: nothing at or after the head's checkpoint is
+    // cosigned by both, so 2-of-2 is refused, naming w2 and the size.
+    w2.stop();
+    commit_contributions(&mut admin, "b", 3).await;
+    let mut audit = d.audit(Some(&t.auditor)).await;
+    let only_one = Policy::k_of_n(vec![log.clone()], vec![w1.key.clone()], 1).unwrap();
+    let (latest, _) = wait_cosigned(&d, &mut audit, &only_one, cosigned_size + 3).await;
+    let (ok, _, err) = verify_live(&d, &log_key, &state, Some((&two_of_two, 1)), true);
+    assert!(!ok, "2-of-2 is refused with one witness down");
+    assert!(
+        err.contains(&format!("w2 has not cosigned any checkpoint at or after size {latest}"))
+            && err.contains("cosigned by 1 of the policy's witnesses (w1)"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), before, "a refusal keeps nothing");
+    // 1-of-2 accepts, and so does no policy at all (as before: the log's signature only).
+    let (ok, report, err) = verify_live(&d, &log_key, &state, Some((&one_of_two, 60)), true);
+    assert!(ok, "1-of-2 accepts: {report} {err}");
+    assert_eq!(report["projects"][0]["cosigned_checkpoint"]["cosigned_by"], serde_json::json!(["w1"]));
+    let plain = files.path().join("plain-state");
+    let (ok, report, err) = verify_live(&d, &log_key, &plain, None, true);
+    assert!(ok, "no policy: {report} {err}");
+    assert!(report["projects"][0].get("cosigned_checkpoint").is_none(), "{report}");
+    assert_eq!(report["projects"][0]["balances"][0]["balance"], "142.50", "{report}");
+    d.stop();
+}
+
+/// Idle connections held open to `fiscus witness serve` (more than its 64 request permits) do not
+/// delay a real submission: it is cosigned while they are still open, well before the old header
+/// timeout of the idle ones would have freed a permit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_do_not_hold_up_a_witness() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = NoteSigner::from_seed("example.org/idle-test", [5; 32]).unwrap();
+    let witness = WitnessProcess::start(dir.path(), "busy", &signer.verifier_key());
+    let addr = witness.url.trim_start_matches("http://").to_owned();
+    // 200 connections that send nothing, held open; each is accepted by the kernel.
+    let idle: Vec<std::net::TcpStream> =
+        (0..200).map(|_| std::net::TcpStream::connect(&addr).expect("an idle connection")).collect();
+    let checkpoint = Checkpoint::new("example.org/idle-test", 1, Hash([3; 32])).unwrap().sign(&signer).unwrap();
+    let request = AddCheckpoint { old_size: 0, proof: vec![], checkpoint: checkpoint.to_text() };
+    // A generous deadline, far below the 10 s x 3 that 200 idle connections cost before.
+    let lines = add_checkpoint(&witness.url, &request, Duration::from_secs(8))
+        .await
+        .expect("the submission is answered while idle connections are open");
+    assert_eq!(lines.len(), 1, "one cosignature line");
+    assert_eq!(lines[0].name, witness.key.name());
+    drop(idle);
+}

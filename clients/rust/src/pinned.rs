@@ -145,7 +145,8 @@ impl Look {
         let mut parts = Vec::new();
         match &self.best {
             Some((size, names)) if !names.is_empty() => parts.push(format!(
-                "the best checkpoint at or after size {from} is size {size}, cosigned by {} of the policy's witnesses                  ({}), and the quorum is {}",
+                "the best checkpoint at or after size {from} is size {size}, cosigned by {} of the policy's witnesses \
+                 ({}), and the quorum is {}",
                 names.len(),
                 names.join(", "),
                 policy.quorum_text()
