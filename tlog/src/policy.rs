@@ -256,15 +256,15 @@ impl Policy {
         let mut known: Vec<NoteVerifier> = self.logs.clone();
         known.extend(self.witnesses().map(|(_, key)| key.clone()));
         let opened = open_checkpoint(message, origin, &known).map_err(PolicyError::Checkpoint)?;
-        let cosigned_by: Vec<String> = self
-            .witnesses()
-            .filter(|(_, key)| {
-                opened.verified.iter().any(|v| {
-                    v.key_type == KEY_TYPE_COSIGNATURE_V1 && v.name == key.name() && v.key_id == key.key_id()
+        let cosigned_by: Vec<String> =
+            self.witnesses()
+                .filter(|(_, key)| {
+                    opened.verified.iter().any(|v| {
+                        v.key_type == KEY_TYPE_COSIGNATURE_V1 && v.name == key.name() && v.key_id == key.key_id()
+                    })
                 })
-            })
-            .map(|(name, _)| name.to_owned())
-            .collect();
+                .map(|(name, _)| name.to_owned())
+                .collect();
         Ok(PolicyCheckpoint { opened, cosigned_by })
     }
 
@@ -411,6 +411,25 @@ mod tests {
         let none = Policy::k_of_n(vec![log.verifier()], vec![], 0).unwrap();
         assert!(none.verify_checkpoint(&cosigned(&log, &body, &[]), ORIGIN).is_ok());
         assert!(Policy::k_of_n(vec![log.verifier()], w.iter().map(Cosigner::verifier).collect(), 4).is_err());
+    }
+
+    #[test]
+    fn cosigners_name_who_cosigned_and_quorum_met_is_the_one_rule() {
+        let (log, w, body) = setup();
+        let policy = two_of_three(&log, &w);
+        let one = policy.cosigners(&cosigned(&log, &body, &[&w[2]]), ORIGIN).unwrap();
+        assert_eq!(one.cosigned_by, vec!["w3".to_owned()]);
+        assert!(!policy.quorum_met(&one.cosigned_by));
+        assert!(policy.quorum_met(&["w1".to_owned(), "w3".to_owned()]));
+        // A group's name is no witness's cosignature.
+        assert!(!policy.quorum_met(&["quorum".to_owned(), "w1".to_owned()]));
+        assert_eq!(policy.quorum_text(), "quorum = 2 of (w1, w2, w3)");
+        // A note the policy refuses outright is refused by both.
+        let impostor = NoteSigner::from_seed(ORIGIN, [2; 32]).unwrap();
+        assert!(policy.cosigners(&cosigned(&impostor, &body, &[&w[0]]), ORIGIN).is_err());
+        let none = Policy::k_of_n(vec![log.verifier()], vec![], 0).unwrap();
+        assert!(none.quorum_met(&[]));
+        assert_eq!(none.quorum_text(), "none");
     }
 
     #[test]

@@ -202,12 +202,7 @@ struct Outcome {
 
 /// The one loop of `fiscus verify --server`: each project verified locally (under the pinned key
 /// and its state file when `pinned` is given), with a progress bar, then one report.
-async fn remote(
-    b: &Backend,
-    project: Option<&str>,
-    pinned: Option<Pinned<'_>>,
-    json: bool,
-) -> Result<(), Failure> {
+async fn remote(b: &Backend, project: Option<&str>, pinned: Option<Pinned<'_>>, json: bool) -> Result<(), Failure> {
     let Backend::Remote(client) = b else { return Err(Failure::usage("verify --project needs --server")) };
     let projects = match project {
         Some(p) => vec![project_arg(p)?],
