@@ -45,6 +45,12 @@ impl WitnessProcess {
     /// Starts a witness of the log `log_key`, its state in `dir/<name>`, named
     /// `witness.example/<name>`, on a loopback port picked by the kernel.
     fn start(dir: &Path, name: &str, log_key: &str) -> WitnessProcess {
+        WitnessProcess::start_at(dir, name, log_key, "127.0.0.1:0")
+    }
+
+    /// Starts it as [`WitnessProcess::start`] does, listening on `listen` (to restart one where
+    /// a daemon's config expects it).
+    fn start_at(dir: &Path, name: &str, log_key: &str, listen: &str) -> WitnessProcess {
         let state = dir.join(name);
         let key_name = format!("witness.example/{name}");
         let out = fiscus()
@@ -56,7 +62,7 @@ impl WitnessProcess {
         let key = NoteVerifier::from_verifier_key(String::from_utf8(out.stdout).unwrap().trim()).expect("a key");
         let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("witness log file");
         let mut child = fiscus()
-            .args(["witness", "serve", "--listen", "127.0.0.1:0", "--log", log_key, "--state"])
+            .args(["witness", "serve", "--listen", listen, "--log", log_key, "--state"])
             .arg(&state)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -532,4 +538,68 @@ async fn idle_connections_do_not_hold_up_a_witness() {
     assert_eq!(lines.len(), 1, "one cosignature line");
     assert_eq!(lines[0].name, witness.key.name());
     drop(idle);
+}
+
+/// The head's own checkpoint is never cosigned by both witnesses (one is down when it is signed),
+/// but a later one is: the client, waiting, accepts the head as the latest at its checkpoint's
+/// size S, under the later cosigned checkpoint C that contains it (C > S), and keeps C.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_is_accepted_under_a_later_cosigned_checkpoint_that_contains_it() {
+    let (dir, tokens) = Daemon::prepare();
+    let log_key = verifier_key(&dir.path().join("data"));
+    let w1 = WitnessProcess::start(dir.path(), "w1", &log_key);
+    let mut w2 = WitnessProcess::start(dir.path(), "w2", &log_key);
+    let w2_listen = w2.url.trim_start_matches("http://").to_owned();
+    let config = config(dir.path(), &[("one", &w1), ("two", &w2)]);
+    let d = Daemon::spawn(dir.clone(), tokens, &["--config", config.to_str().unwrap()]).await;
+    let t = d.tokens.clone();
+    let mut admin = d.ledger(Some(&t.admin)).await;
+    open(&mut admin, OWN_PROJECT, 500).await;
+    commit_contributions(&mut admin, "a", 2).await;
+    let log = NoteVerifier::from_verifier_key(&log_key).unwrap();
+    let mut audit = d.audit(Some(&t.auditor)).await;
+    let both = Policy::k_of_n(vec![log.clone()], vec![w1.key.clone(), w2.key.clone()], 2).unwrap();
+    wait_cosigned(&d, &mut audit, &both, 3).await;
+
+    // w2 stops; the log grows to S, which w2 never sees.
+    w2.stop();
+    commit_contributions(&mut admin, "b", 2).await;
+    let (head_size, _) = checkpoint(&mut audit, 0).await;
+    let scans_before = d.log().matches("ListCheckpoints").count();
+    let requirement = fiscus_client::WitnessRequirement { policy: both.clone(), wait: Duration::from_secs(60) };
+    let files = tempfile::tempdir().unwrap();
+    let state = files.path().join("state");
+    let client = {
+        let options = fiscus_client::ClientOptions { token: Some(t.project.clone()), ..Default::default() };
+        fiscus_client::Client::connect(&format!("http://{}", d.addr), options).await.unwrap()
+    };
+    let pin = log.clone();
+    let project = fiscus_ledger::ProjectId::parse("project", OWN_PROJECT).unwrap();
+    let (state_in, project_in) = (state.clone(), project.clone());
+    let verifying = tokio::spawn(async move {
+        client.verify_project_pinned(&project_in, &pin, &state_in, Some(&requirement), &mut |_, _| {}).await
+    });
+    // Once the client has its head proof and has looked for a cosigned checkpoint (one access
+    // line per look), the log moves on to S + 1 and w2 comes back where fiscusd expects it.
+    let started = Instant::now();
+    while d.log().matches("ListCheckpoints").count() <= scans_before {
+        assert!(started.elapsed() < COSIGN_DEADLINE, "the client never looked:\n{}", d.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    commit_contributions(&mut admin, "c", 1).await;
+    let _w2 = WitnessProcess::start_at(dir.path(), "w2", &log_key, &w2_listen);
+    let v = tokio::time::timeout(COSIGN_DEADLINE, verifying)
+        .await
+        .expect("the client answers within its wait")
+        .expect("the task runs")
+        .unwrap_or_else(|e| panic!("accepted under a later cosigned checkpoint: {e}\nlog:\n{}", d.log()));
+    assert_eq!(v.checkpoint.size, head_size, "the head is proven under the checkpoint it was fetched with");
+    let cosigned = v.cosigned.expect("a cosigned checkpoint");
+    assert!(cosigned.checkpoint.size > head_size, "{} > {head_size}", cosigned.checkpoint.size);
+    assert_eq!(cosigned.cosigned_by, ["w1", "w2"]);
+    // The balance is the one at S: four contributions of 25.00 less 5 %.
+    assert_eq!(v.verified.balances[0].balance.to_string(), "95.00");
+    let kept = std::fs::read_to_string(&state).expect("the state file is written");
+    assert_eq!(both.verify_checkpoint(&kept, ORIGIN).unwrap().opened.checkpoint.size, cosigned.checkpoint.size);
+    d.stop();
 }
