@@ -490,6 +490,13 @@ async fn a_live_balance_needs_the_policy_quorum_of_cosignatures() {
     assert!(err.contains("witness policy not met") && err.contains("w2 has not cosigned any checkpoint"), "{err}");
     assert_eq!(std::fs::read_to_string(&state).unwrap(), before, "a refusal keeps nothing");
 
+    // A policy that does not list the pinned log key is a usage error, said as such.
+    let no_log = files.path().join("no-log.policy");
+    std::fs::write(&no_log, format!("witness w1 {}\nquorum w1\n", w1.key.verifier_key())).unwrap();
+    let (ok, _, err) = verify_live(&d, &log_key, &state, Some((&no_log, 1)), true);
+    assert!(!ok && err.contains("no `log` line holds the pinned key"), "{err}");
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), before, "a refusal keeps nothing");
+
     // Witness two stops and the log moves on: nothing at or after the head's checkpoint is
     // cosigned by both, so 2-of-2 is refused, naming w2 and the size.
     w2.stop();
