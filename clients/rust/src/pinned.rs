@@ -119,9 +119,12 @@ impl Look {
             }
         };
         let checkpoint = checked.opened.checkpoint;
-        if checkpoint.size != size || checkpoint.size < from {
+        if checkpoint.size != size {
             self.refused.get_or_insert((size, format!("its body says size {}", checkpoint.size)));
             return;
+        }
+        if checkpoint.size < from {
+            return; // it vouches for no leaf past its size: not the head's
         }
         for name in &checked.cosigned_by {
             if !self.seen.contains(name) {
@@ -506,6 +509,45 @@ mod tests {
         let signer = fiscus_tlog::NoteSigner::from_seed("books.example/fiscus", [7; 32]).expect("a key");
         let verifier = signer.verifier();
         (signer, verifier)
+    }
+
+    /// The checkpoint `size` of `signer`'s log, cosigned by `by`.
+    fn cosigned(signer: &fiscus_tlog::NoteSigner, size: u64, by: &[&fiscus_tlog::Cosigner]) -> String {
+        let body = Checkpoint::new(signer.name(), size, fiscus_tlog::leaf_hash(&size.to_be_bytes()))
+            .expect("a checkpoint")
+            .body();
+        let mut note = signer.sign_note(&body).expect("signed");
+        for w in by {
+            note.signatures.push(w.cosign(&body, 1_700_000_000).expect("cosigned"));
+        }
+        note.to_text()
+    }
+
+    /// A look takes the newest checkpoint meeting the quorum at or after the head's size, never
+    /// one below it, and says which witness cosigned nothing there.
+    #[test]
+    fn a_look_takes_the_newest_quorum_at_or_after_the_head_and_names_who_is_missing() {
+        let (signer, verifier) = pin();
+        let a = fiscus_tlog::Cosigner::from_seed("witness.example/a", [1; 32]).expect("a key");
+        let b = fiscus_tlog::Cosigner::from_seed("witness.example/b", [2; 32]).expect("a key");
+        let policy = Policy::k_of_n(vec![verifier.clone()], vec![a.verifier(), b.verifier()], 2).expect("policy");
+        let origin = verifier.name();
+        let mut look = Look::default();
+        // Cosigned by both below the head's size 5: not counted; a label that is not the body's
+        // size: refused.
+        look.see(&policy, origin, 5, 4, &cosigned(&signer, 4, &[&a, &b]));
+        look.see(&policy, origin, 5, 6, &cosigned(&signer, 7, &[&a, &b]));
+        look.see(&policy, origin, 5, 5, &cosigned(&signer, 5, &[&a]));
+        assert!(look.found.is_none());
+        let text = look.missing(&policy, 5, Duration::from_millis(1));
+        assert!(text.contains("cosigned by 1 of the policy's witnesses (w1)"), "{text}");
+        assert!(text.contains("w2 has not cosigned any checkpoint at or after size 5"), "{text}");
+        assert!(text.contains("checkpoint 6 was refused: its body says size 7"), "{text}");
+        look.see(&policy, origin, 5, 8, &cosigned(&signer, 8, &[&a, &b]));
+        look.see(&policy, origin, 5, 9, &cosigned(&signer, 9, &[&b, &a]));
+        look.see(&policy, origin, 5, 10, &cosigned(&signer, 10, &[&b]));
+        let found = look.found.expect("a quorum at or after 5");
+        assert_eq!((found.checkpoint.size, found.cosigned_by), (9, vec!["w1".to_owned(), "w2".to_owned()]));
     }
 
     /// A state file is local: its faults are said to be the file's, never the server's; an empty
