@@ -337,12 +337,12 @@ async fn a_pinned_client_refuses_forged_checkpoints() {
     let states = tempfile::tempdir().unwrap();
     let state = states.path().join("checkpoint");
     let client = project_client(&d).await;
-    let first = client.verify_project_pinned(&project, &pin, &state, &mut |_, _| {}).await.unwrap();
+    let first = client.verify_project_pinned(&project, &pin, &state, None, &mut |_, _| {}).await.unwrap();
     assert!(first.previous.is_none() && first.verified.checkpoint_proven);
     assert_eq!(first.checkpoint.size, 4);
     assert_eq!(first.verified.head_seq, 4);
     gifts(&d, "b", 2).await;
-    let second = client.verify_project_pinned(&project, &pin, &state, &mut |_, _| {}).await.unwrap();
+    let second = client.verify_project_pinned(&project, &pin, &state, None, &mut |_, _| {}).await.unwrap();
     assert_eq!(second.previous.as_ref().map(|c| c.size), Some(4));
     assert_eq!(second.checkpoint.size, 6);
     let kept = std::fs::read_to_string(&state).unwrap();
@@ -355,13 +355,15 @@ async fn a_pinned_client_refuses_forged_checkpoints() {
     std::fs::remove_file(snapshot.path().join("fiscusd.log")).unwrap();
     let d = Daemon::spawn(dir, tokens.clone(), &[]).await;
     gifts(&d, "c", 2).await;
-    let third = project_client(&d).await.verify_project_pinned(&project, &pin, &state, &mut |_, _| {}).await.unwrap();
+    let third =
+        project_client(&d).await.verify_project_pinned(&project, &pin, &state, None, &mut |_, _| {}).await.unwrap();
     assert_eq!((third.previous.as_ref().map(|c| c.size), third.checkpoint.size), (Some(6), 8));
     let at_8 = std::fs::read_to_string(&state).unwrap();
 
     // An older checkpoint replayed as newer: the snapshot's server, honest key, size 6.
     let stale = Daemon::spawn(snapshot, tokens, &[]).await;
-    let refused = project_client(&stale).await.verify_project_pinned(&project, &pin, &state, &mut |_, _| {}).await;
+    let refused =
+        project_client(&stale).await.verify_project_pinned(&project, &pin, &state, None, &mut |_, _| {}).await;
     let e = refused.expect_err("an older checkpoint is refused").to_string();
     assert!(e.contains("older than the one seen before"), "{e}");
     assert_eq!(std::fs::read_to_string(&state).unwrap(), at_8, "nothing kept from a refused checkpoint");
@@ -372,7 +374,8 @@ async fn a_pinned_client_refuses_forged_checkpoints() {
     open(&mut other_admin, OWN_PROJECT, 500).await;
     gifts(&other, "a", 9).await;
     let fresh = states.path().join("fresh");
-    let refused = project_client(&other).await.verify_project_pinned(&project, &pin, &fresh, &mut |_, _| {}).await;
+    let refused =
+        project_client(&other).await.verify_project_pinned(&project, &pin, &fresh, None, &mut |_, _| {}).await;
     let e = refused.expect_err("another key's checkpoint is refused").to_string();
     assert!(e.contains("checkpoint is refused"), "{e}");
     assert!(!fresh.exists());
@@ -382,12 +385,13 @@ async fn a_pinned_client_refuses_forged_checkpoints() {
     std::fs::copy(d.data().join("log.key"), other.data().join("log.key")).unwrap();
     let other = other.restart().await;
     gifts(&other, "z", 2).await;
-    let refused = project_client(&other).await.verify_project_pinned(&project, &pin, &state, &mut |_, _| {}).await;
+    let refused =
+        project_client(&other).await.verify_project_pinned(&project, &pin, &state, None, &mut |_, _| {}).await;
     let e = refused.expect_err("another history under the honest key is refused").to_string();
     assert!(e.contains("not consistent") || e.contains("forked"), "{e}");
     // Alone (no checkpoint kept), that history verifies: keeping checkpoints is what catches it.
     let alone = states.path().join("alone");
-    project_client(&other).await.verify_project_pinned(&project, &pin, &alone, &mut |_, _| {}).await.unwrap();
+    project_client(&other).await.verify_project_pinned(&project, &pin, &alone, None, &mut |_, _| {}).await.unwrap();
     assert_eq!(std::fs::read_to_string(&state).unwrap(), at_8);
     drop(kept);
 }

@@ -45,6 +45,12 @@ impl WitnessProcess {
     /// Starts a witness of the log `log_key`, its state in `dir/<name>`, named
     /// `witness.example/<name>`, on a loopback port picked by the kernel.
     fn start(dir: &Path, name: &str, log_key: &str) -> WitnessProcess {
+        WitnessProcess::start_at(dir, name, log_key, "127.0.0.1:0")
+    }
+
+    /// Starts it as [`WitnessProcess::start`] does, listening on `listen` (to restart one where
+    /// a daemon's config expects it).
+    fn start_at(dir: &Path, name: &str, log_key: &str, listen: &str) -> WitnessProcess {
         let state = dir.join(name);
         let key_name = format!("witness.example/{name}");
         let out = fiscus()
@@ -56,7 +62,7 @@ impl WitnessProcess {
         let key = NoteVerifier::from_verifier_key(String::from_utf8(out.stdout).unwrap().trim()).expect("a key");
         let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("witness log file");
         let mut child = fiscus()
-            .args(["witness", "serve", "--listen", "127.0.0.1:0", "--log", log_key, "--state"])
+            .args(["witness", "serve", "--listen", listen, "--log", log_key, "--state"])
             .arg(&state)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -396,4 +402,211 @@ async fn a_witness_that_never_answers_holds_up_nothing() {
     assert_eq!(Note::parse(&latest).unwrap().signatures.len(), 1, "the log's signature only:\n{latest}");
     let status = d.stop();
     assert!(status.success(), "a clean stop with a submission in flight: {status}");
+}
+
+/// `fiscus verify --server --project P --pin KEY [--policy FILE --wait SECONDS] --state FILE
+/// --json` with the project's own token: success, the JSON report and the text of stderr.
+fn verify_live(
+    d: &Daemon,
+    pin: &str,
+    state: &Path,
+    policy: Option<(&Path, u64)>,
+    json: bool,
+) -> (bool, serde_json::Value, String) {
+    let mut c = fiscus();
+    c.env("FISCUS_SERVER", format!("http://{}", d.addr))
+        .env("FISCUS_TOKEN", &d.tokens.project)
+        .args(["verify", "--project", OWN_PROJECT, "--pin", pin, "--state"])
+        .arg(state);
+    if let Some((file, wait)) = policy {
+        c.arg("--policy").arg(file).args(["--wait", &wait.to_string()]);
+    }
+    if json {
+        c.arg("--json");
+    }
+    let out = c.output().expect("fiscus verify runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report = if json { serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null) } else { stdout.into() };
+    (out.status.success(), report, stderr)
+}
+
+/// A live balance under a witness policy (`fiscus verify --server --pin --policy`): 2-of-2 accepts
+/// once both witnesses cosigned a checkpoint containing the head's, and the state file keeps that
+/// cosigned checkpoint; a policy holding a wrong key for one witness is refused naming it; with
+/// one witness stopped and the log moved on, 2-of-2 is refused naming the silent witness and the
+/// state file is left as it was, while 1-of-2 and no policy at all still accept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_balance_needs_the_policy_quorum_of_cosignatures() {
+    let (dir, tokens) = Daemon::prepare();
+    let log_key = verifier_key(&dir.path().join("data"));
+    let w1 = WitnessProcess::start(dir.path(), "w1", &log_key);
+    let mut w2 = WitnessProcess::start(dir.path(), "w2", &log_key);
+    let config = config(dir.path(), &[("one", &w1), ("two", &w2)]);
+    let d = Daemon::spawn(dir.clone(), tokens, &["--config", config.to_str().unwrap()]).await;
+    let t = d.tokens.clone();
+    let mut admin = d.ledger(Some(&t.admin)).await;
+    open(&mut admin, OWN_PROJECT, 500).await;
+    commit_contributions(&mut admin, "a", 3).await;
+
+    let files = tempfile::tempdir().unwrap();
+    let two_of_two = files.path().join("2-of-2.policy");
+    std::fs::write(&two_of_two, policy_text(&log_key, &[&w1.key, &w2.key], 2)).unwrap();
+    let one_of_two = files.path().join("1-of-2.policy");
+    std::fs::write(&one_of_two, policy_text(&log_key, &[&w1.key, &w2.key], 1)).unwrap();
+    let log = NoteVerifier::from_verifier_key(&log_key).unwrap();
+    let both = Policy::k_of_n(vec![log.clone()], vec![w1.key.clone(), w2.key.clone()], 2).unwrap();
+
+    // 2-of-2 accepts (waiting for the cosignatures when they are not there yet).
+    let state = files.path().join("state");
+    let (ok, report, err) = verify_live(&d, &log_key, &state, Some((&two_of_two, 60)), true);
+    assert!(ok, "2-of-2 accepts with both witnesses up: {report} {err}");
+    let one = &report["projects"][0];
+    assert_eq!(one["ok"], true, "{report}");
+    let head_size = one["checkpoint"]["size"].as_u64().expect("the head's checkpoint size");
+    let cosigned = &one["cosigned_checkpoint"];
+    let cosigned_size = cosigned["size"].as_u64().expect("the cosigned checkpoint's size");
+    assert!(cosigned_size >= head_size, "{report}");
+    assert_eq!(cosigned["cosigned_by"], serde_json::json!(["w1", "w2"]), "{report}");
+    assert_eq!(one["balances"][0]["balance"], "71.25", "3 x 25.00 less 5 %: {report}");
+    // The state file keeps the cosigned checkpoint, cosignatures included.
+    let kept = std::fs::read_to_string(&state).expect("the state file is written");
+    let opened = both.verify_checkpoint(&kept, ORIGIN).expect("the state file keeps the cosigned checkpoint");
+    assert_eq!(opened.opened.checkpoint.size, cosigned_size);
+    // The text names the checkpoint and the witnesses.
+    let (ok, text, err) = verify_live(&d, &log_key, &state, Some((&two_of_two, 60)), false);
+    assert!(ok, "{text} {err}");
+    let text = text.as_str().unwrap_or_default();
+    assert!(text.contains("w1, w2") && text.contains("proven under checkpoint"), "{text}");
+
+    // A policy with another key for w2 (same name, another key: a cosignature by the real w2 is
+    // no cosignature by that key) is refused, naming w2.
+    let impostor = fiscus_tlog::Cosigner::from_seed(w2.key.name(), [42; 32]).unwrap().verifier();
+    let wrong = files.path().join("wrong-key.policy");
+    std::fs::write(&wrong, policy_text(&log_key, &[&w1.key, &impostor], 2)).unwrap();
+    let before = std::fs::read_to_string(&state).unwrap();
+    let (ok, _, err) = verify_live(&d, &log_key, &state, Some((&wrong, 1)), true);
+    assert!(!ok, "a wrong witness key is refused");
+    assert!(err.contains("witness policy not met") && err.contains("w2 has not cosigned any checkpoint"), "{err}");
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), before, "a refusal keeps nothing");
+
+    // A policy that does not list the pinned log key is a usage error, said as such.
+    let no_log = files.path().join("no-log.policy");
+    std::fs::write(&no_log, format!("witness w1 {}\nquorum w1\n", w1.key.verifier_key())).unwrap();
+    let (ok, _, err) = verify_live(&d, &log_key, &state, Some((&no_log, 1)), true);
+    assert!(!ok && err.contains("no `log` line holds the pinned key"), "{err}");
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), before, "a refusal keeps nothing");
+
+    // Witness two stops and the log moves on: nothing at or after the head's checkpoint is
+    // cosigned by both, so 2-of-2 is refused, naming w2 and the size.
+    w2.stop();
+    commit_contributions(&mut admin, "b", 3).await;
+    let mut audit = d.audit(Some(&t.auditor)).await;
+    let only_one = Policy::k_of_n(vec![log.clone()], vec![w1.key.clone()], 1).unwrap();
+    let (latest, _) = wait_cosigned(&d, &mut audit, &only_one, cosigned_size + 3).await;
+    let (ok, _, err) = verify_live(&d, &log_key, &state, Some((&two_of_two, 1)), true);
+    assert!(!ok, "2-of-2 is refused with one witness down");
+    assert!(
+        err.contains(&format!("w2 has not cosigned any checkpoint at or after size {latest}"))
+            && err.contains("cosigned by 1 of the policy's witnesses (w1)"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), before, "a refusal keeps nothing");
+    // 1-of-2 accepts, and so does no policy at all (as before: the log's signature only).
+    let (ok, report, err) = verify_live(&d, &log_key, &state, Some((&one_of_two, 60)), true);
+    assert!(ok, "1-of-2 accepts: {report} {err}");
+    assert_eq!(report["projects"][0]["cosigned_checkpoint"]["cosigned_by"], serde_json::json!(["w1"]));
+    let plain = files.path().join("plain-state");
+    let (ok, report, err) = verify_live(&d, &log_key, &plain, None, true);
+    assert!(ok, "no policy: {report} {err}");
+    assert!(report["projects"][0].get("cosigned_checkpoint").is_none(), "{report}");
+    assert_eq!(report["projects"][0]["balances"][0]["balance"], "142.50", "{report}");
+    d.stop();
+}
+
+/// Idle connections held open to `fiscus witness serve` (more than its 64 request permits) do not
+/// delay a real submission: it is cosigned while they are still open, well before the old header
+/// timeout of the idle ones would have freed a permit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_do_not_hold_up_a_witness() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = NoteSigner::from_seed("example.org/idle-test", [5; 32]).unwrap();
+    let witness = WitnessProcess::start(dir.path(), "busy", &signer.verifier_key());
+    let addr = witness.url.trim_start_matches("http://").to_owned();
+    // 200 connections that send nothing, held open; each is accepted by the kernel.
+    let idle: Vec<std::net::TcpStream> =
+        (0..200).map(|_| std::net::TcpStream::connect(&addr).expect("an idle connection")).collect();
+    let checkpoint = Checkpoint::new("example.org/idle-test", 1, Hash([3; 32])).unwrap().sign(&signer).unwrap();
+    let request = AddCheckpoint { old_size: 0, proof: vec![], checkpoint: checkpoint.to_text() };
+    // A generous deadline, far below the 10 s x 3 that 200 idle connections cost before.
+    let lines = add_checkpoint(&witness.url, &request, Duration::from_secs(8))
+        .await
+        .expect("the submission is answered while idle connections are open");
+    assert_eq!(lines.len(), 1, "one cosignature line");
+    assert_eq!(lines[0].name, witness.key.name());
+    drop(idle);
+}
+
+/// The head's own checkpoint is never cosigned by both witnesses (one is down when it is signed),
+/// but a later one is: the client, waiting, accepts the head as the latest at its checkpoint's
+/// size S, under the later cosigned checkpoint C that contains it (C > S), and keeps C.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_is_accepted_under_a_later_cosigned_checkpoint_that_contains_it() {
+    let (dir, tokens) = Daemon::prepare();
+    let log_key = verifier_key(&dir.path().join("data"));
+    let w1 = WitnessProcess::start(dir.path(), "w1", &log_key);
+    let mut w2 = WitnessProcess::start(dir.path(), "w2", &log_key);
+    let w2_listen = w2.url.trim_start_matches("http://").to_owned();
+    let config = config(dir.path(), &[("one", &w1), ("two", &w2)]);
+    let d = Daemon::spawn(dir.clone(), tokens, &["--config", config.to_str().unwrap()]).await;
+    let t = d.tokens.clone();
+    let mut admin = d.ledger(Some(&t.admin)).await;
+    open(&mut admin, OWN_PROJECT, 500).await;
+    commit_contributions(&mut admin, "a", 2).await;
+    let log = NoteVerifier::from_verifier_key(&log_key).unwrap();
+    let mut audit = d.audit(Some(&t.auditor)).await;
+    let both = Policy::k_of_n(vec![log.clone()], vec![w1.key.clone(), w2.key.clone()], 2).unwrap();
+    wait_cosigned(&d, &mut audit, &both, 3).await;
+
+    // w2 stops; the log grows to S, which w2 never sees.
+    w2.stop();
+    commit_contributions(&mut admin, "b", 2).await;
+    let (head_size, _) = checkpoint(&mut audit, 0).await;
+    let scans_before = d.log().matches("ListCheckpoints").count();
+    let requirement = fiscus_client::WitnessRequirement { policy: both.clone(), wait: Duration::from_secs(60) };
+    let files = tempfile::tempdir().unwrap();
+    let state = files.path().join("state");
+    let client = {
+        let options = fiscus_client::ClientOptions { token: Some(t.project.clone()), ..Default::default() };
+        fiscus_client::Client::connect(&format!("http://{}", d.addr), options).await.unwrap()
+    };
+    let pin = log.clone();
+    let project = fiscus_ledger::ProjectId::parse("project", OWN_PROJECT).unwrap();
+    let (state_in, project_in) = (state.clone(), project.clone());
+    let verifying = tokio::spawn(async move {
+        client.verify_project_pinned(&project_in, &pin, &state_in, Some(&requirement), &mut |_, _| {}).await
+    });
+    // Once the client has its head proof and has looked for a cosigned checkpoint (one access
+    // line per look), the log moves on to S + 1 and w2 comes back where fiscusd expects it.
+    let started = Instant::now();
+    while d.log().matches("ListCheckpoints").count() <= scans_before {
+        assert!(started.elapsed() < COSIGN_DEADLINE, "the client never looked:\n{}", d.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    commit_contributions(&mut admin, "c", 1).await;
+    let _w2 = WitnessProcess::start_at(dir.path(), "w2", &log_key, &w2_listen);
+    let v = tokio::time::timeout(COSIGN_DEADLINE, verifying)
+        .await
+        .expect("the client answers within its wait")
+        .expect("the task runs")
+        .unwrap_or_else(|e| panic!("accepted under a later cosigned checkpoint: {e}\nlog:\n{}", d.log()));
+    assert_eq!(v.checkpoint.size, head_size, "the head is proven under the checkpoint it was fetched with");
+    let cosigned = v.cosigned.expect("a cosigned checkpoint");
+    assert!(cosigned.checkpoint.size > head_size, "{} > {head_size}", cosigned.checkpoint.size);
+    assert_eq!(cosigned.cosigned_by, ["w1", "w2"]);
+    // The balance is the one at S: four contributions of 25.00 less 5 %.
+    assert_eq!(v.verified.balances[0].balance.to_string(), "95.00");
+    let kept = std::fs::read_to_string(&state).expect("the state file is written");
+    assert_eq!(both.verify_checkpoint(&kept, ORIGIN).unwrap().opened.checkpoint.size, cosigned.checkpoint.size);
+    d.stop();
 }

@@ -237,33 +237,54 @@ impl Policy {
     /// the witnesses whose cosignatures verify, each witness counted once however many lines it
     /// has (`PolicyError::QuorumNotMet` otherwise).
     pub fn verify_checkpoint(&self, message: &str, origin: &str) -> Result<PolicyCheckpoint, PolicyError> {
+        let checked = self.cosigners(message, origin)?;
+        if !self.quorum_met(&checked.cosigned_by) {
+            let names = &checked.cosigned_by;
+            return Err(PolicyError::QuorumNotMet {
+                cosigned: names.len(),
+                names: if names.is_empty() { "none".to_owned() } else { names.join(", ") },
+                quorum: self.quorum_text(),
+            });
+        }
+        Ok(checked)
+    }
+
+    /// Opens the signed checkpoint `message` of log `origin` as [`Policy::verify_checkpoint`]
+    /// does and names the policy's witnesses whose cosignatures verify, in policy order, without
+    /// asking for the quorum (see [`Policy::quorum_met`]): to say which witnesses are missing.
+    pub fn cosigners(&self, message: &str, origin: &str) -> Result<PolicyCheckpoint, PolicyError> {
         let mut known: Vec<NoteVerifier> = self.logs.clone();
         known.extend(self.witnesses().map(|(_, key)| key.clone()));
         let opened = open_checkpoint(message, origin, &known).map_err(PolicyError::Checkpoint)?;
-        let cosigned: Vec<bool> =
-            self.members
-                .iter()
-                .map(|(_, member)| match member {
-                    Member::Witness(key) => opened.verified.iter().any(|v| {
-                        v.key_type == KEY_TYPE_COSIGNATURE_V1 && v.name == key.name() && v.key_id == key.key_id()
-                    }),
-                    Member::Group { .. } => false,
-                })
-                .collect();
         let cosigned_by: Vec<String> =
-            self.members.iter().zip(&cosigned).filter(|(_, yes)| **yes).map(|((name, _), _)| name.clone()).collect();
-        let met = match self.quorum {
+            self.witnesses()
+                .filter(|(_, key)| {
+                    opened.verified.iter().any(|v| {
+                        v.key_type == KEY_TYPE_COSIGNATURE_V1 && v.name == key.name() && v.key_id == key.key_id()
+                    })
+                })
+                .map(|(name, _)| name.to_owned())
+                .collect();
+        Ok(PolicyCheckpoint { opened, cosigned_by })
+    }
+
+    /// Whether the witnesses `names` (policy names, as [`Policy::cosigners`] gives them) meet the
+    /// quorum; always for `quorum none`.
+    pub fn quorum_met(&self, names: &[String]) -> bool {
+        let cosigned: Vec<bool> = self
+            .members
+            .iter()
+            .map(|(name, member)| matches!(member, Member::Witness(_)) && names.contains(name))
+            .collect();
+        match self.quorum {
             None => true,
             Some(index) => self.witnessed(index, &cosigned),
-        };
-        if !met {
-            return Err(PolicyError::QuorumNotMet {
-                cosigned: cosigned_by.len(),
-                names: if cosigned_by.is_empty() { "none".to_owned() } else { cosigned_by.join(", ") },
-                quorum: self.describe(self.quorum),
-            });
         }
-        Ok(PolicyCheckpoint { opened, cosigned_by })
+    }
+
+    /// The quorum rule as text: `none`, a witness's name, or `group = k of (members)`.
+    pub fn quorum_text(&self) -> String {
+        self.describe(self.quorum)
     }
 
     /// Whether member `index` witnessed, given which witnesses cosigned. Groups refer to earlier
@@ -390,6 +411,25 @@ mod tests {
         let none = Policy::k_of_n(vec![log.verifier()], vec![], 0).unwrap();
         assert!(none.verify_checkpoint(&cosigned(&log, &body, &[]), ORIGIN).is_ok());
         assert!(Policy::k_of_n(vec![log.verifier()], w.iter().map(Cosigner::verifier).collect(), 4).is_err());
+    }
+
+    #[test]
+    fn cosigners_name_who_cosigned_and_quorum_met_is_the_one_rule() {
+        let (log, w, body) = setup();
+        let policy = two_of_three(&log, &w);
+        let one = policy.cosigners(&cosigned(&log, &body, &[&w[2]]), ORIGIN).unwrap();
+        assert_eq!(one.cosigned_by, vec!["w3".to_owned()]);
+        assert!(!policy.quorum_met(&one.cosigned_by));
+        assert!(policy.quorum_met(&["w1".to_owned(), "w3".to_owned()]));
+        // A group's name is no witness's cosignature.
+        assert!(!policy.quorum_met(&["quorum".to_owned(), "w1".to_owned()]));
+        assert_eq!(policy.quorum_text(), "quorum = 2 of (w1, w2, w3)");
+        // A note the policy refuses outright is refused by both.
+        let impostor = NoteSigner::from_seed(ORIGIN, [2; 32]).unwrap();
+        assert!(policy.cosigners(&cosigned(&impostor, &body, &[&w[0]]), ORIGIN).is_err());
+        let none = Policy::k_of_n(vec![log.verifier()], vec![], 0).unwrap();
+        assert!(none.quorum_met(&[]));
+        assert_eq!(none.quorum_text(), "none");
     }
 
     #[test]

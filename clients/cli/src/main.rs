@@ -206,10 +206,16 @@ enum Command {
         /// signed by.
         #[arg(long, value_name = "KEY")]
         pin: Option<String>,
-        /// With --bundle: a C2SP tlog-policy file naming the witnesses whose cosignatures are
-        /// required (for example k of n).
-        #[arg(long, value_name = "FILE", requires = "bundle")]
+        /// With --pin: a C2SP tlog-policy file naming the witnesses whose cosignatures are
+        /// required (for example k of n); with --server, the head and balance are accepted only
+        /// under a checkpoint that carries them (see --wait); one of its `log` lines must be the
+        /// pinned key.
+        #[arg(long, value_name = "FILE", requires = "pin")]
         policy: Option<PathBuf>,
+        /// With --server and --policy: how long to wait for a checkpoint at or after the head's to
+        /// be cosigned as the policy needs, in seconds (at most 600) [default: 10].
+        #[arg(long, value_name = "SECONDS", requires = "policy")]
+        wait: Option<u64>,
         /// The file keeping the last checkpoint accepted with --pin [default:
         /// ~/.fiscus/checkpoint-<key id>].
         #[arg(long, value_name = "FILE")]
@@ -530,12 +536,14 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
             let pin = pin.ok_or_else(|| Failure::usage("--bundle needs --pin KEY"))?;
             bundle::verify_file(&file, &pin, policy.as_deref(), json)
         }
-        Command::Verify { project, pin, state, receipt, bundle: None, .. } => {
+        Command::Verify { project, pin, state, receipt, bundle: None, policy, wait } => {
             match (receipt, &t.store, &t.server, pin) {
                 (Some(file), _, _, pin) => verify::receipt(&file, pin.as_deref(), json),
                 (None, Some(dir), _, _) => verify::store(dir, json),
                 (None, None, Some(_), Some(pin)) => {
-                    verify::pinned(&connect(t).await?, project.as_deref(), &pin, state.as_deref(), json).await
+                    let witnesses = verify::witnesses(policy.as_deref(), wait)?;
+                    let b = connect(t).await?;
+                    verify::pinned(&b, project.as_deref(), &pin, state.as_deref(), witnesses.as_ref(), json).await
                 }
                 (None, None, Some(_), None) => verify::server(&connect(t).await?, project.as_deref(), json).await,
                 (None, None, None, _) => Err(no_target()),

@@ -1,15 +1,16 @@
 //! `fiscus verify`: every chain of a local store, offline; or a project's chain and balance from a
 //! daemon, verified locally without trusting the daemon (`fiscus_client::Client::verify_project`);
 //! with `--pin KEY`, under a checkpoint signed by the log's key and consistent with the last one
-//! kept (`Client::verify_project_pinned`); or a receipt kept by `fiscus record --receipt`, offline.
+//! kept (`Client::verify_project_pinned`), and with `--policy FILE` only under one a quorum of
+//! witnesses cosigned; or a receipt kept by `fiscus record --receipt`, offline.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use fiscus_client::fiscus_ledger::log::Receipt;
 use fiscus_client::fiscus_ledger::verify::verify_chain;
 use fiscus_client::fiscus_tlog::{Checkpoint, NoteVerifier};
-use fiscus_client::{short, VerifiedProject};
+use fiscus_client::{short, CosignedCheckpoint, VerifiedProject, WitnessRequirement};
 use serde_json::json;
 
 use crate::backend::Backend;
@@ -134,40 +135,74 @@ pub(crate) fn pin_of(key: &str) -> Result<NoteVerifier, Failure> {
         .map_err(|e| Failure::usage(format!("--pin: not a verifier key (name+keyid+base64): {e}")))
 }
 
+/// How long `fiscus verify --policy` waits for cosignatures unless told (`--wait`), in seconds:
+/// `fiscusd` submits a new checkpoint to its witnesses within about a second by default.
+pub const WAIT_SECONDS_DEFAULT: u64 = 10;
+
+/// The witness requirement of `--policy FILE` and `--wait SECONDS`, when a policy is given.
+pub fn witnesses(policy: Option<&Path>, wait: Option<u64>) -> Result<Option<WitnessRequirement>, Failure> {
+    let Some(policy) = crate::bundle::read_policy(policy)? else { return Ok(None) };
+    let seconds = wait.unwrap_or(WAIT_SECONDS_DEFAULT);
+    let wait = Duration::from_secs(seconds);
+    if wait > fiscus_client::COSIGNED_WAIT_MAX {
+        return Err(Failure::usage(format!(
+            "--wait {seconds}: at most {} seconds",
+            fiscus_client::COSIGNED_WAIT_MAX.as_secs()
+        )));
+    }
+    Ok(Some(WitnessRequirement { policy, wait }))
+}
+
 /// Verifies one project (or every readable one) under a checkpoint signed by the pinned key and
-/// consistent with the last one accepted, and says which checkpoint that was.
+/// consistent with the last one accepted (and, with `witnesses`, contained in one a quorum of
+/// witnesses cosigned), and says which checkpoint that was.
 pub async fn pinned(
     b: &Backend,
     project: Option<&str>,
     key: &str,
     state: Option<&Path>,
+    witnesses: Option<&WitnessRequirement>,
     json: bool,
 ) -> Result<(), Failure> {
     let Backend::Remote(_) = b else { return Err(Failure::usage("verify --pin needs --server")) };
     let pin = pin_of(key)?;
+    if let Some(w) = witnesses {
+        if !w.policy.logs().iter().any(|log| log.verifier_key() == pin.verifier_key()) {
+            return Err(Failure::usage(format!(
+                "--policy: no `log` line holds the pinned key {}: add `log {}` to the policy",
+                pin.verifier_key(),
+                pin.verifier_key()
+            )));
+        }
+    }
     let state = match state {
         Some(s) => s.to_owned(),
         None => default_state(&pin)?,
     };
-    remote(b, project, Some((&pin, &state)), json).await
+    remote(b, project, Some(Pinned { pin: &pin, state: &state, witnesses }), json).await
+}
+
+/// What a pinned verification is given: the log key, the state file and the witness policy.
+#[derive(Clone, Copy)]
+struct Pinned<'a> {
+    pin: &'a NoteVerifier,
+    state: &'a Path,
+    witnesses: Option<&'a WitnessRequirement>,
 }
 
 /// What verifying one project from a daemon gave: the chain and balances, and with a pinned key
-/// the checkpoint its head was proven under and the one kept before.
+/// the checkpoint its head was proven under, the one kept before and, with a policy, the cosigned
+/// one that contains it.
 struct Outcome {
     verified: VerifiedProject,
     checkpoint: Option<Checkpoint>,
     previous: Option<Checkpoint>,
+    cosigned: Option<CosignedCheckpoint>,
 }
 
 /// The one loop of `fiscus verify --server`: each project verified locally (under the pinned key
 /// and its state file when `pinned` is given), with a progress bar, then one report.
-async fn remote(
-    b: &Backend,
-    project: Option<&str>,
-    pinned: Option<(&NoteVerifier, &Path)>,
-    json: bool,
-) -> Result<(), Failure> {
+async fn remote(b: &Backend, project: Option<&str>, pinned: Option<Pinned<'_>>, json: bool) -> Result<(), Failure> {
     let Backend::Remote(client) = b else { return Err(Failure::usage("verify --project needs --server")) };
     let projects = match project {
         Some(p) => vec![project_arg(p)?],
@@ -186,12 +221,16 @@ async fn remote(
                 verified,
                 checkpoint: None,
                 previous: None,
+                cosigned: None,
             }),
-            Some((pin, state)) => client.verify_project_pinned(p, pin, state, &mut shown).await.map(|v| Outcome {
-                verified: v.verified,
-                checkpoint: Some(v.checkpoint),
-                previous: v.previous,
-            }),
+            Some(Pinned { pin, state, witnesses }) => {
+                client.verify_project_pinned(p, pin, state, witnesses, &mut shown).await.map(|v| Outcome {
+                    verified: v.verified,
+                    checkpoint: Some(v.checkpoint),
+                    previous: v.previous,
+                    cosigned: v.cosigned,
+                })
+            }
         };
         bar.finish_and_clear();
         results.push((p.to_string(), r));
@@ -220,26 +259,50 @@ async fn remote(
                         one["checkpoint"] = json!({ "origin": c.origin, "size": c.size, "root": c.root.to_base64() });
                         one["previous_checkpoint_size"] = json!(o.previous.as_ref().map(|c| c.size));
                     }
+                    if let Some(c) = &o.cosigned {
+                        // the head is the latest at checkpoint.size, which this cosigned one contains
+                        one["cosigned_checkpoint"] = json!({
+                            "origin": c.checkpoint.origin,
+                            "size": c.checkpoint.size,
+                            "root": c.checkpoint.root.to_base64(),
+                            "cosigned_by": c.cosigned_by,
+                        });
+                    }
                     one
                 }
                 Err(e) => json!({ "project": p, "ok": false, "error": e.to_string() }),
             }).collect::<Vec<_>>(),
         });
-        if let Some((_, state)) = pinned {
+        if let Some(Pinned { state, witnesses, .. }) = pinned {
             out["state"] = json!(state.display().to_string());
+            if let Some(w) = witnesses {
+                out["policy_quorum"] = json!(w.policy.quorum_text());
+            }
         }
         show::print_json(&out);
-    } else if let Some((_, state)) = pinned {
+    } else if let Some(Pinned { state, .. }) = pinned {
         for (p, r) in &results {
             match r {
-                Ok(Outcome { verified: v, checkpoint: Some(c), previous }) => {
+                Ok(Outcome { verified: v, checkpoint: Some(c), previous, cosigned }) => {
                     let since = match previous {
                         Some(old) => format!(", consistent with checkpoint {} seen before", old.size),
                         None => ", the first one kept".to_owned(),
                     };
+                    let witnessed = match cosigned {
+                        Some(w) if w.checkpoint.size == c.size => {
+                            format!("; cosigned by {}", w.cosigned_by.join(", "))
+                        }
+                        Some(w) => format!(
+                            "; the latest at size {}, which checkpoint {} cosigned by {} contains",
+                            c.size,
+                            w.checkpoint.size,
+                            w.cosigned_by.join(", ")
+                        ),
+                        None => String::new(),
+                    };
                     outln!(
                         "{p}: verified {} records, head seq {} {}, balance {}; proven under checkpoint {} size {} \
-                         root {}{since}",
+                         root {}{witnessed}{since}",
                         v.records,
                         v.head_seq,
                         short(&v.head_hash),

@@ -13,10 +13,19 @@
 //! witness that forgot what it cosigned could be led to cosign a fork. The check against the held
 //! checkpoint and its replacement are one step under a lock, as the spec requires.
 //!
-//! Bounded: request bodies ([`REQUEST_BYTES_MAX`]), open connections (`--connections-max`), the
-//! time to send headers and body, and a connection's lifetime. Listens on loopback by default.
+//! Bounded: request bodies ([`REQUEST_BYTES_MAX`]), requests served at once (`--connections-max`),
+//! open connections ([`OPEN_CONNECTIONS_MAX`]), the time to send the first byte, the headers and
+//! the body, and a connection's lifetime. Listens on loopback by default.
+//!
+//! Idle connections cost a real submission nothing: a connection takes one of the
+//! `--connections-max` permits only once its first byte has arrived, one that sends nothing is
+//! closed after [`FIRST_BYTE_TIMEOUT`] without ever holding one, and a connection serves one
+//! request and closes (no keep-alive: `fiscusd` opens one per submission), so no permit is held
+//! by a connection waiting for its next request. The accept loop never waits for a permit, and
+//! one peer address holds at most [`PEER_CONNECTIONS_MAX`] connections open.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -39,9 +48,20 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7380";
 /// Most bytes of an `add-checkpoint` request body: a signed note with every cosignature and 63
 /// proof lines fit.
 pub const REQUEST_BYTES_MAX: usize = fiscus_tlog::note::NOTE_BYTES_MAX + 64 * (ADD_CHECKPOINT_PROOF_LINES_MAX + 1);
-/// Connections served at once by default; more wait in the kernel's backlog.
+/// Requests served at once by default; connections whose first byte has arrived beyond it wait
+/// for a permit (at most [`HEADER_READ_TIMEOUT`]).
 pub const CONNECTIONS_MAX_DEFAULT: usize = 64;
-/// How long a client may take to send a request's headers, or its body.
+/// Most connections open at once, idle ones included; a connection past it is closed at once.
+pub const OPEN_CONNECTIONS_MAX: usize = 1_024;
+/// Most connections open at once from one IP address, so that one peer cannot take every slot
+/// of [`OPEN_CONNECTIONS_MAX`].
+pub const PEER_CONNECTIONS_MAX: usize = 256;
+/// How long a new connection may stay silent before it is closed (it holds no permit meanwhile).
+pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a client may take to send a request's headers once its first byte has arrived, and
+/// how long such a connection may wait for a permit.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a client may take to send a request's body.
 const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a connection is kept, however busy.
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
@@ -80,7 +100,7 @@ pub struct ServeArgs {
     /// Repeat for several logs, or several keys of one log.
     #[arg(long = "log", value_name = "KEY")]
     logs: Vec<String>,
-    /// Most connections served at once [default: 64].
+    /// Most requests served at once [default: 64]; idle connections do not count.
     #[arg(long, value_name = "N")]
     connections_max: Option<usize>,
 }
@@ -172,16 +192,14 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         eprintln!("fiscus witness: listening on {local}, beyond this machine");
     }
     let permits = Arc::new(tokio::sync::Semaphore::new(connections_max));
+    let open = Arc::new(tokio::sync::Semaphore::new(OPEN_CONNECTIONS_MAX));
+    let peers: Peers = Arc::new(Mutex::new(HashMap::new()));
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => permit.map_err(|e| Failure::other(e.to_string()))?,
-            () = &mut shutdown => break,
-        };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: back off rather than spin.
                     eprintln!("fiscus witness: accept: {e}");
@@ -191,18 +209,66 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
             },
             () = &mut shutdown => break,
         };
+        // Past the open-connection bounds the connection is closed at once (dropped).
+        let Some(peer_slot) = PeerSlot::take(&peers, peer.ip()) else { continue };
+        let Ok(open_slot) = open.clone().try_acquire_owned() else { continue };
         let shared = shared.clone();
+        let permits = permits.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            let _slots = (open_slot, peer_slot);
+            // Silent connections hold no permit, and are closed soon.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(FIRST_BYTE_TIMEOUT, stream.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
+            let Ok(Ok(_permit)) = tokio::time::timeout(HEADER_READ_TIMEOUT, permits.acquire_owned()).await else {
+                return;
+            };
             let service = hyper::service::service_fn(move |request| handle(request, shared.clone()));
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(REQUEST_READ_TIMEOUT)
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .keep_alive(false)
                 .serve_connection(TokioIo::new(stream), service);
             let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
         });
     }
     Ok(())
+}
+
+/// Open connections per peer address.
+type Peers = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// One open connection of a peer, counted in [`Peers`] until dropped.
+struct PeerSlot {
+    peers: Peers,
+    ip: IpAddr,
+}
+
+impl PeerSlot {
+    /// Counts one more connection of `ip`; `None` when it has [`PEER_CONNECTIONS_MAX`] open.
+    fn take(peers: &Peers, ip: IpAddr) -> Option<PeerSlot> {
+        let mut map = peers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let open = map.entry(ip).or_insert(0);
+        if *open >= PEER_CONNECTIONS_MAX {
+            return None;
+        }
+        *open += 1;
+        Some(PeerSlot { peers: peers.clone(), ip })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut map = self.peers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(open) = map.get_mut(&self.ip) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

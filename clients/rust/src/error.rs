@@ -55,6 +55,19 @@ pub enum ClientError {
         /// What is wrong with it.
         message: String,
     },
+    /// A witness policy was asked for and no checkpoint containing the one the head is proven
+    /// under carries its quorum of valid cosignatures (within the wait given): the balance is
+    /// refused, as no quorum vouches for it.
+    #[error("witness policy not met for {project}{}: {message}", head_under(*size))]
+    WitnessPolicy {
+        /// The project.
+        project: String,
+        /// The size of the checkpoint the head is proven under (0 when the policy was refused
+        /// before any was fetched).
+        size: u64,
+        /// What is missing: which witnesses cosigned what, and which have not cosigned at all.
+        message: String,
+    },
     /// Local verification failed: the server's chain is broken, or what it reports differs from
     /// what the verified records add up to.
     #[error("verification of {project} failed at seq {seq}: {problem}")]
@@ -94,6 +107,15 @@ impl From<tonic::Status> for ClientError {
         let field =
             status.get_details_bad_request().and_then(|b| b.field_violations.into_iter().next()).map(|v| v.field);
         ClientError::Status { code: status.code(), message: status.message().to_owned(), field }
+    }
+}
+
+/// " (head proven under checkpoint N)", or nothing before a checkpoint was fetched.
+fn head_under(size: u64) -> String {
+    if size == 0 {
+        String::new()
+    } else {
+        format!(" (head proven under checkpoint {size})")
     }
 }
 

@@ -46,7 +46,10 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 pub use crate::audit::{CHECKPOINT_BYTES_MAX, COMMIT_ENTRY_BYTES_MAX};
 pub use crate::error::{code_name, ClientError, Code};
-pub use crate::pinned::{check_consistent, open_pinned, read_state, receipt_of, write_state, PinnedVerification};
+pub use crate::pinned::{
+    check_consistent, open_pinned, read_state, receipt_of, write_state, CosignedCheckpoint, PinnedVerification,
+    WitnessRequirement, COSIGNED_SCAN_MAX, COSIGNED_WAIT_MAX,
+};
 pub use crate::responses::{
     Balances, ChainHead, CommitNotice, CommitOptions, EventsPage, Heads, OpenPledges, PendingExpense, ProjectSummary,
     RawRecord, RecordedEvent, Statements, TrialBalance,

@@ -12,13 +12,34 @@
 //!
 //! Only then is the checkpoint written to the state file. Receipts ([`fiscus_ledger::log::Receipt`])
 //! are checked offline with the same pinned key.
+//!
+//! With a witness policy ([`WitnessRequirement`], a C2SP tlog-policy), the head is also accepted
+//! only under a checkpoint a quorum of witnesses cosigned. `fiscusd` submits its checkpoints to
+//! its witnesses in the background, and only the newest one, so the checkpoint the head is proven
+//! under (size S) is often not cosigned yet when it is fetched. The rule:
+//!
+//! 5. some checkpoint C of size c >= S, signed by the pinned key, carries valid cosignatures
+//!    meeting the policy's quorum: S's own checkpoint when it does (as first sent, or as the
+//!    server holds it by now), else the newest such checkpoint among the first
+//!    [`COSIGNED_SCAN_MAX`] stored at or after S (`ListCheckpoints`), looked for again until the
+//!    wait runs out;
+//! 6. S is consistent with C (RFC 6962 consistency proof from S to c; the same root when c = S).
+//!
+//! Then the whole tree of size S, and so the log leaf the head is proven in and its project-heads
+//! map, is part of the history the witnesses vouch for: the head and balance accepted are the
+//! project's latest **at size S**, which C contains. When the project moved on after S they are
+//! not its latest at c; the verification reports both sizes rather than claim more. A checkpoint
+//! cosigned at a size below S is never enough (it vouches for no leaf past its size, and the
+//! head's leaf is S's last), and nothing is accepted without a quorum: the answer is then
+//! [`ClientError::WitnessPolicy`], naming the witnesses missing. The state file keeps C.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use fiscus_ledger::chain::Hash;
 use fiscus_ledger::log::{HeadProof, LogLeaf, Receipt, ReceiptRecord};
 use fiscus_ledger::ProjectId;
-use fiscus_tlog::{open_checkpoint, verify_consistency, Checkpoint, NoteVerifier};
+use fiscus_tlog::{open_checkpoint, verify_consistency, Checkpoint, NoteVerifier, Policy};
 
 use crate::error::ClientError;
 use crate::responses::{ChainHead, RawRecord};
@@ -36,6 +57,124 @@ pub struct PinnedVerification {
     pub checkpoint: Checkpoint,
     /// The checkpoint kept before, when there was one (the new one is consistent with it).
     pub previous: Option<Checkpoint>,
+    /// With a witness policy: the cosigned checkpoint that contains `checkpoint` (rule 5 of the
+    /// module's page); `None` without a policy.
+    pub cosigned: Option<CosignedCheckpoint>,
+}
+
+/// A witness policy a pinned verification must meet, and how long to wait for cosignatures.
+#[derive(Clone, Debug)]
+pub struct WitnessRequirement {
+    /// The C2SP tlog-policy; one of its `log` keys must be the pinned key.
+    pub policy: Policy,
+    /// How long to wait for a checkpoint at or after the head's to be cosigned, at most
+    /// [`COSIGNED_WAIT_MAX`]; zero looks once.
+    pub wait: Duration,
+}
+
+/// The longest wait for cosignatures a [`WitnessRequirement`] may ask for.
+pub const COSIGNED_WAIT_MAX: Duration = Duration::from_secs(600);
+/// Most stored checkpoints at or after the head's looked at, per look, for one with a quorum.
+pub const COSIGNED_SCAN_MAX: usize = 1_000;
+/// The pause between two looks while waiting for cosignatures.
+const COSIGNED_POLL: Duration = Duration::from_millis(200);
+
+/// A checkpoint whose cosignatures met a witness policy.
+#[derive(Clone, Debug)]
+pub struct CosignedCheckpoint {
+    /// The checkpoint (signed by the pinned key; its size is at least the head's checkpoint's).
+    pub checkpoint: Checkpoint,
+    /// Its note: the body, the log's signature and the cosignature lines (what the state file
+    /// keeps).
+    pub note: String,
+    /// The policy names of the witnesses whose cosignatures verified, in policy order.
+    pub cosigned_by: Vec<String>,
+}
+
+/// What one look for a cosigned checkpoint saw, to say what is missing.
+#[derive(Default)]
+struct Look {
+    /// The newest checkpoint meeting the quorum.
+    found: Option<CosignedCheckpoint>,
+    /// Every witness seen cosigning some checkpoint at or after the head's.
+    seen: Vec<String>,
+    /// The checkpoint with the most cosigners: its size and their names.
+    best: Option<(u64, Vec<String>)>,
+    /// The first checkpoint refused outright (a listed key's line that does not verify, ...).
+    refused: Option<(u64, String)>,
+    /// How many checkpoints were looked at, and the largest size.
+    looked: usize,
+    last_size: u64,
+}
+
+impl Look {
+    fn see(&mut self, policy: &Policy, origin: &str, from: u64, size: u64, note: &str) {
+        self.looked += 1;
+        self.last_size = self.last_size.max(size);
+        let checked = match policy.cosigners(note, origin) {
+            Ok(checked) => checked,
+            Err(e) => {
+                self.refused.get_or_insert((size, e.to_string()));
+                return;
+            }
+        };
+        let checkpoint = checked.opened.checkpoint;
+        if checkpoint.size != size {
+            self.refused.get_or_insert((size, format!("its body says size {}", checkpoint.size)));
+            return;
+        }
+        if checkpoint.size < from {
+            return; // it vouches for no leaf past its size: not the head's
+        }
+        for name in &checked.cosigned_by {
+            if !self.seen.contains(name) {
+                self.seen.push(name.clone());
+            }
+        }
+        if self.best.as_ref().is_none_or(|(_, names)| checked.cosigned_by.len() > names.len()) {
+            self.best = Some((size, checked.cosigned_by.clone()));
+        }
+        if policy.quorum_met(&checked.cosigned_by)
+            && self.found.as_ref().is_none_or(|f| f.checkpoint.size < checkpoint.size)
+        {
+            self.found =
+                Some(CosignedCheckpoint { checkpoint, note: note.to_owned(), cosigned_by: checked.cosigned_by });
+        }
+    }
+
+    /// What is missing, as sentences: who cosigned the best checkpoint, the quorum, and each
+    /// witness that cosigned nothing at or after `from`.
+    fn missing(&self, policy: &Policy, from: u64, waited: Duration) -> String {
+        let mut parts = Vec::new();
+        match &self.best {
+            Some((size, names)) if !names.is_empty() => parts.push(format!(
+                "the best checkpoint at or after size {from} is size {size}, cosigned by {} of the policy's witnesses \
+                 ({}), and the quorum is {}",
+                names.len(),
+                names.join(", "),
+                policy.quorum_text()
+            )),
+            _ => parts.push(format!(
+                "no witness of the policy cosigned a checkpoint at or after size {from}, and the quorum is {}",
+                policy.quorum_text()
+            )),
+        }
+        for (name, _) in policy.witnesses() {
+            if !self.seen.iter().any(|s| s == name) {
+                parts.push(format!("{name} has not cosigned any checkpoint at or after size {from}"));
+            }
+        }
+        if let Some((size, why)) = &self.refused {
+            parts.push(format!("checkpoint {size} was refused: {why}"));
+        }
+        format!(
+            "{} (looked at {} checkpoints up to size {}, waited {} ms)",
+            parts.join("; "),
+            self.looked,
+            self.last_size,
+            waited.as_millis()
+        )
+    }
 }
 
 fn fail(project: &str, seq: u64, problem: impl Into<String>) -> ClientError {
@@ -163,15 +302,40 @@ impl crate::Client {
     /// The provable balance under a signed checkpoint (see the module's page): the checkpoint
     /// opens with `pin`, is consistent with the one kept in `state` (when the file exists), proves
     /// the project's latest head, and the project's chain and balances verify up to that head.
-    /// On success the checkpoint is written to `state`.
+    ///
+    /// With `witnesses`, the head is accepted only when a checkpoint of at least the head's
+    /// checkpoint's size carries a quorum of the policy's cosignatures and contains it (rules 5
+    /// and 6 of the module's page): the one the head is proven under when it is cosigned, else the
+    /// newest cosigned one found at or after it, waiting up to `witnesses.wait` for one. The head
+    /// and balance are then the project's latest at the head's checkpoint's size, which the
+    /// cosigned one contains ([`PinnedVerification::cosigned`]). Without a quorum in time:
+    /// [`ClientError::WitnessPolicy`], naming the witnesses missing; a policy whose log keys do
+    /// not include `pin` is refused the same way.
+    ///
+    /// On success the checkpoint is written to `state`: the cosigned one with a policy, else the
+    /// one the head is proven under. Nothing is written on a failure.
     pub async fn verify_project_pinned(
         &self,
         project: &ProjectId,
         pin: &NoteVerifier,
         state: &Path,
+        witnesses: Option<&WitnessRequirement>,
         progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<PinnedVerification, ClientError> {
         let name = project.as_str();
+        if let Some(w) = witnesses {
+            if !w.policy.logs().iter().any(|log| log.verifier_key() == pin.verifier_key()) {
+                return Err(ClientError::WitnessPolicy {
+                    project: name.to_owned(),
+                    size: 0,
+                    message: format!(
+                        "the policy lists no log line with the pinned key {}: add `log {}` to it",
+                        pin.verifier_key(),
+                        pin.verifier_key()
+                    ),
+                });
+            }
+        }
         let previous = read_state(state, pin)?;
         // Balance, then the head proof, then the export: each reads at or after the one before.
         let balances = self.balance(project, None).await?;
@@ -189,6 +353,10 @@ impl crate::Client {
         let (seq, hash) = proof
             .verify(name, &checkpoint)
             .map_err(|e| fail(name, proof.seq, format!("the head proof is refused: {e}")))?;
+        let cosigned = match witnesses {
+            Some(w) => Some(self.cosigned_containing(name, pin, w, &checkpoint, &note).await?),
+            None => None,
+        };
         let mut export = self.export_chain_stream(project, 1).await?;
         let mut records: Vec<RawRecord> = Vec::new();
         while let Some(batch) = export.next_batch().await? {
@@ -198,8 +366,89 @@ impl crate::Client {
         let head = ChainHead { project: project.clone(), seq, hash };
         let mut verified = verify_records(project, &records, &head, &balances, None)?;
         verified.checkpoint_proven = true;
-        write_state(state, &note)?;
-        Ok(PinnedVerification { verified, checkpoint, previous })
+        write_state(state, cosigned.as_ref().map_or(note.as_str(), |c| c.note.as_str()))?;
+        Ok(PinnedVerification { verified, checkpoint, previous, cosigned })
+    }
+
+    /// The cosigned checkpoint that contains `head` (whose note is `head_note`): rules 5 and 6 of
+    /// the module's page, waiting up to `w.wait` (at most [`COSIGNED_WAIT_MAX`]).
+    async fn cosigned_containing(
+        &self,
+        project: &str,
+        pin: &NoteVerifier,
+        w: &WitnessRequirement,
+        head: &Checkpoint,
+        head_note: &str,
+    ) -> Result<CosignedCheckpoint, ClientError> {
+        let origin = pin.name();
+        let started = Instant::now();
+        let wait = w.wait.min(COSIGNED_WAIT_MAX);
+        let found = loop {
+            let mut look = Look::default();
+            look.see(&w.policy, origin, head.size, head.size, head_note);
+            look.looked = 0; // the head's note as first sent; the stored one is counted below
+            if look.found.is_none() {
+                self.look_from(&mut look, &w.policy, origin, head.size).await?;
+            }
+            if let Some(found) = look.found {
+                break found;
+            }
+            let waited = started.elapsed();
+            if waited >= wait {
+                return Err(ClientError::WitnessPolicy {
+                    project: project.to_owned(),
+                    size: head.size,
+                    message: look.missing(&w.policy, head.size, waited),
+                });
+            }
+            tokio::time::sleep(COSIGNED_POLL.min(wait - waited)).await;
+        };
+        // The cosigned checkpoint must be the pinned log's, and contain the head's.
+        let cosigned = open_pinned(&found.note, pin)
+            .map_err(|e| fail(project, 0, format!("the cosigned checkpoint is refused: {e}")))?;
+        if cosigned.size == head.size {
+            if cosigned.root != head.root {
+                return Err(fail(
+                    project,
+                    0,
+                    format!("two checkpoints of size {} with different roots: the log forked", head.size),
+                ));
+            }
+        } else {
+            let proof = self.consistency_proof(head.size, cosigned.size).await?;
+            verify_consistency(head.size, cosigned.size, &head.root, &cosigned.root, &proof).map_err(|e| {
+                fail(
+                    project,
+                    0,
+                    format!(
+                        "the cosigned checkpoint {} does not contain checkpoint {} the head is proven under: {e}",
+                        cosigned.size, head.size
+                    ),
+                )
+            })?;
+        }
+        Ok(found)
+    }
+
+    /// Looks at the stored checkpoints from size `from` on, a page at a time, at most
+    /// [`COSIGNED_SCAN_MAX`] of them.
+    async fn look_from(&self, look: &mut Look, policy: &Policy, origin: &str, from: u64) -> Result<(), ClientError> {
+        let mut next = from;
+        let mut pages = 0usize;
+        while look.looked < COSIGNED_SCAN_MAX && pages < COSIGNED_SCAN_MAX {
+            pages += 1;
+            let (latest, page) = self.checkpoints_page(next, 0).await?;
+            let Some((last, _)) = page.last() else { break };
+            let last = *last;
+            for (size, note) in page.iter().take(COSIGNED_SCAN_MAX.saturating_sub(look.looked)) {
+                look.see(policy, origin, from, *size, note);
+            }
+            if last >= latest {
+                break;
+            }
+            next = last + 1;
+        }
+        Ok(())
     }
 
     /// Records one commit and answers its receipt as well (see [`Receipt::verify`]).
@@ -260,6 +509,45 @@ mod tests {
         let signer = fiscus_tlog::NoteSigner::from_seed("books.example/fiscus", [7; 32]).expect("a key");
         let verifier = signer.verifier();
         (signer, verifier)
+    }
+
+    /// The checkpoint `size` of `signer`'s log, cosigned by `by`.
+    fn cosigned(signer: &fiscus_tlog::NoteSigner, size: u64, by: &[&fiscus_tlog::Cosigner]) -> String {
+        let body = Checkpoint::new(signer.name(), size, fiscus_tlog::leaf_hash(&size.to_be_bytes()))
+            .expect("a checkpoint")
+            .body();
+        let mut note = signer.sign_note(&body).expect("signed");
+        for w in by {
+            note.signatures.push(w.cosign(&body, 1_700_000_000).expect("cosigned"));
+        }
+        note.to_text()
+    }
+
+    /// A look takes the newest checkpoint meeting the quorum at or after the head's size, never
+    /// one below it, and says which witness cosigned nothing there.
+    #[test]
+    fn a_look_takes_the_newest_quorum_at_or_after_the_head_and_names_who_is_missing() {
+        let (signer, verifier) = pin();
+        let a = fiscus_tlog::Cosigner::from_seed("witness.example/a", [1; 32]).expect("a key");
+        let b = fiscus_tlog::Cosigner::from_seed("witness.example/b", [2; 32]).expect("a key");
+        let policy = Policy::k_of_n(vec![verifier.clone()], vec![a.verifier(), b.verifier()], 2).expect("policy");
+        let origin = verifier.name();
+        let mut look = Look::default();
+        // Cosigned by both below the head's size 5: not counted; a label that is not the body's
+        // size: refused.
+        look.see(&policy, origin, 5, 4, &cosigned(&signer, 4, &[&a, &b]));
+        look.see(&policy, origin, 5, 6, &cosigned(&signer, 7, &[&a, &b]));
+        look.see(&policy, origin, 5, 5, &cosigned(&signer, 5, &[&a]));
+        assert!(look.found.is_none());
+        let text = look.missing(&policy, 5, Duration::from_millis(1));
+        assert!(text.contains("cosigned by 1 of the policy's witnesses (w1)"), "{text}");
+        assert!(text.contains("w2 has not cosigned any checkpoint at or after size 5"), "{text}");
+        assert!(text.contains("checkpoint 6 was refused: its body says size 7"), "{text}");
+        look.see(&policy, origin, 5, 8, &cosigned(&signer, 8, &[&a, &b]));
+        look.see(&policy, origin, 5, 9, &cosigned(&signer, 9, &[&b, &a]));
+        look.see(&policy, origin, 5, 10, &cosigned(&signer, 10, &[&b]));
+        let found = look.found.expect("a quorum at or after 5");
+        assert_eq!((found.checkpoint.size, found.cosigned_by), (9, vec!["w1".to_owned(), "w2".to_owned()]));
     }
 
     /// A state file is local: its faults are said to be the file's, never the server's; an empty
