@@ -537,9 +537,18 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
             bundle::verify_file(&file, &pin, policy.as_deref(), json)
         }
         Command::Verify { project, pin, state, receipt, bundle: None, policy, wait } => {
+            if policy.is_some() && (receipt.is_some() || t.store.is_some()) {
+                return Err(Failure::usage(
+                    "--policy applies to --server and --bundle: a receipt or a local store carries no cosignatures",
+                ));
+            }
             match (receipt, &t.store, &t.server, pin) {
                 (Some(file), _, _, pin) => verify::receipt(&file, pin.as_deref(), json),
-                (None, Some(dir), _, _) => verify::store(dir, json),
+                (None, Some(_), _, Some(_)) => Err(Failure::usage(
+                    "--pin applies to --server, --bundle and --receipt: a local store holds its own checkpoints \
+                     (check them with `fiscus --store DIR audit --pin KEY`)",
+                )),
+                (None, Some(dir), _, None) => verify::store(dir, json),
                 (None, None, Some(_), Some(pin)) => {
                     let witnesses = verify::witnesses(policy.as_deref(), wait)?;
                     let b = connect(t).await?;

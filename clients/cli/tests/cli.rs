@@ -281,6 +281,12 @@ fn verify_of_a_damaged_store_names_project_and_seq() {
     assert!(err.contains("rustconf-2026") && err.contains("seq 5"), "{err}");
     let (code, _, err) = run(&["verify", "--store", "/nonexistent/fiscus"]);
     assert_eq!(code, 1, "{err}");
+    // A key or a witness policy the local verification would not use is a usage error, not ignored.
+    let key = "books.example/fiscus+0badcafe+AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+    let (code, _, err) = run(&["verify", "--store", &store, "--pin", key]);
+    assert!(code == 2 && err.contains("--pin applies to --server"), "{code}: {err}");
+    let (code, _, err) = run(&["verify", "--store", &store, "--pin", key, "--policy", "policy.txt"]);
+    assert!(code == 2 && err.contains("--policy applies to --server and --bundle"), "{code}: {err}");
 }
 
 #[test]
