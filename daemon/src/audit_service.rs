@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use fiscus_ledger::log::RecentReceipt;
 use fiscus_ledger::projection::Head;
 use fiscus_ledger::replay::Damage;
 use fiscus_ledger::rules::History;
@@ -178,75 +179,52 @@ fn size_or_latest(asked: u64, log: &LogSnapshot) -> u64 {
 /// log leaf. A record of a chain the principal may read carries its label and stored bytes (while
 /// the commit's bytes stay within `RECEIPT_RECORD_BYTES_MAX`); any other record only its hash, so
 /// a project's token learns nothing of another project. The one place receipts are made
-/// (`RecordCommit` answers with one); read on the blocking pool.
+/// (`RecordCommit` answers with one). A commit of the last two groups (nearly always) is made from
+/// the published log in memory, on the calling task; any other from the store
+/// (`Reader::receipt_parts`, the same parts), read on the blocking pool.
 pub async fn receipt(shared: &Shared, principal: &Principal, commit: u64) -> Result<pb::CommitReceipt, Status> {
-    let own = principal.own_project().map(str::to_owned);
-    let log = shared.log.borrow().clone();
-    let size = log.size;
-    let reader = shared.reader.clone();
+    let (size, fast) = {
+        let log = shared.log.borrow();
+        (log.size, log.receipt(commit))
+    };
     if commit == 0 || commit > size {
         return Err(Status::internal(format!("commit {commit} is not in the published log of {size} commits")));
     }
-    // A commit of the last two groups (nearly always): its entry, leaf and proof from the published
-    // log, no store read; else all of it from the store.
-    let fast = log.receipt(commit);
-    blocking(move || {
-        let (checkpoint, prev, entry_records, leaf, proof) = match fast {
-            Some(r) => (r.checkpoint, r.prev_commit_hash, r.records, r.leaf, r.proof),
-            None => {
-                let checkpoint = reader.checkpoint(size)?.ok_or_else(|| LedgerError::Corrupt {
-                    project: fiscus_ledger::log::LOG_NAME.to_owned(),
-                    seq: size,
-                    problem: "no checkpoint is stored for the published log".to_owned(),
-                })?;
-                let entries = reader.commits(commit.saturating_sub(2), commit, 2)?;
-                let prev = match commit {
-                    1 => fiscus_ledger::chain::COMMIT_GENESIS,
-                    _ => entries.first().map(|e| e.hash).unwrap_or_default(),
-                };
-                let entry = entries.last().filter(|e| e.number == commit).ok_or_else(|| LedgerError::Corrupt {
-                    project: "commit log".to_owned(),
-                    seq: commit,
-                    problem: "entry not read".to_owned(),
-                })?;
-                let records = entry.records.iter().map(|r| (r.project.clone(), r.seq, r.hash)).collect::<Vec<_>>();
-                (checkpoint, prev, records, reader.log_leaf(commit)?, reader.inclusion_proof(commit - 1, size)?)
-            }
-        };
-        let mut budget = fiscus_ledger::log::RECEIPT_RECORD_BYTES_MAX;
-        let mut records = Vec::with_capacity(entry_records.len());
-        for (project, seq, hash) in entry_records {
-            let hidden = pb::ProjectHead { project: String::new(), seq: 0, hash: hash.to_vec(), record: Vec::new() };
-            if own.as_deref().is_some_and(|own| own != project) {
-                records.push(hidden);
-                continue;
-            }
-            let raw = reader.raw_records(&project, seq, seq, 1)?;
-            match raw.into_iter().next() {
-                Some(raw) if raw.hash == hash && raw.bytes.len() <= budget => {
-                    budget -= raw.bytes.len();
-                    records.push(pb::ProjectHead { project, seq, hash: hash.to_vec(), record: raw.bytes });
-                }
-                Some(raw) if raw.hash != hash => {
-                    return Err(LedgerError::Corrupt {
-                        project,
-                        seq,
-                        problem: format!("the record's hash differs from commit {commit}'s entry"),
-                    })
-                }
-                _ => records.push(hidden),
-            }
+    let parts = match fast {
+        Some(parts) => parts,
+        None => {
+            let reader = shared.reader.clone();
+            blocking(move || reader.receipt_parts(commit, size)).await?
         }
-        Ok(pb::CommitReceipt {
-            checkpoint,
-            commit,
-            prev_commit_hash: prev.to_vec(),
-            records,
-            leaf: leaf.to_bytes().to_vec(),
-            proof: hashes_pb(&proof),
+    };
+    Ok(receipt_pb(parts, principal.own_project()))
+}
+
+/// The answer's receipt from its parts, showing the bytes of the records of `own` (every record
+/// when `None`) within the byte budget, and hashes only for the others.
+fn receipt_pb(parts: RecentReceipt, own: Option<&str>) -> pb::CommitReceipt {
+    let mut budget = fiscus_ledger::log::RECEIPT_RECORD_BYTES_MAX;
+    let records = parts
+        .records
+        .iter()
+        .map(|r| {
+            let shown = own.is_none_or(|own| own == r.chain) && r.bytes.len() <= budget;
+            if shown {
+                budget -= r.bytes.len();
+                pb::ProjectHead { project: r.chain.clone(), seq: r.seq, hash: r.hash.to_vec(), record: r.bytes.clone() }
+            } else {
+                pb::ProjectHead { project: String::new(), seq: 0, hash: r.hash.to_vec(), record: Vec::new() }
+            }
         })
-    })
-    .await
+        .collect();
+    pb::CommitReceipt {
+        checkpoint: parts.checkpoint,
+        commit: parts.commit,
+        prev_commit_hash: parts.prev_commit_hash.to_vec(),
+        records,
+        leaf: parts.leaf.to_bytes().to_vec(),
+        proof: hashes_pb(&parts.proof),
+    }
 }
 
 #[tonic::async_trait]

@@ -431,14 +431,35 @@ pub struct GroupLog {
     pub base: u64,
     /// The stored hashes the group appended, from `base` on.
     pub run: Vec<fiscus_tlog::Hash>,
-    /// Its commits in order: the log leaf, the previous commit's hash, the records (chain, seq,
-    /// record hash).
+    /// Its commits in order.
     pub commits: Vec<GroupCommit>,
 }
 
-/// A commit of a [`GroupLog`]: its log leaf, the previous commit's hash, its records (chain, seq,
-/// record hash) in order.
-pub type GroupCommit = (LogLeaf, Hash, Vec<(String, u64, Hash)>);
+/// A commit of a [`GroupLog`]: its log leaf, the previous commit's hash and its records, each
+/// with its stored bytes, so that its receipt is made from memory alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupCommit {
+    /// The commit's log leaf.
+    pub leaf: LogLeaf,
+    /// The previous commit's hash (the commit-chain genesis for commit 1).
+    pub prev_commit_hash: Hash,
+    /// Its records in commit order (shared with every receipt made of it).
+    pub records: Arc<[CommitRecord]>,
+}
+
+/// A record of a commit as a receipt is made of it: its chain, seq and record hash as the commit
+/// entry lists them, and its stored bytes (`docs/FORMAT.md` section 2), which hash to `hash`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitRecord {
+    /// The record's chain (project id).
+    pub chain: String,
+    /// Its seq in the chain.
+    pub seq: u64,
+    /// Its record hash (`chain::record_hash` of `bytes`).
+    pub hash: Hash,
+    /// Its stored bytes.
+    pub bytes: Vec<u8>,
+}
 
 /// The last two commit groups and the signed checkpoint after them, published with the log so
 /// that `RecordCommit` answers with its receipt without reading the store. Two groups, because
@@ -466,23 +487,24 @@ impl RecentCommits {
         } else {
             (self.before.as_deref().filter(|b| commit >= b.first)?, Some(&*self.last))
         };
-        let (leaf, prev, records) = group.commits.get(usize::try_from(commit.checked_sub(group.first)?).ok()?)?;
+        let made = group.commits.get(usize::try_from(commit.checked_sub(group.first)?).ok()?)?;
         let reader = GroupReader { group, after };
         let proof = fiscus_tlog::tree::inclusion_proof(commit - 1, self.size, self.size, &reader).ok()?;
         Some(RecentReceipt {
             checkpoint: self.checkpoint.clone(),
             commit,
-            prev_commit_hash: *prev,
-            records: records.clone(),
-            leaf: *leaf,
+            prev_commit_hash: made.prev_commit_hash,
+            records: made.records.clone(),
+            leaf: made.leaf,
             proof,
         })
     }
 }
 
-/// What a receipt is made of, from the published log ([`RecentCommits::receipt`]): the records
-/// as the commit entry lists them, labelled; the server attaches each readable record's bytes
-/// (and hides the rest) before it becomes a [`Receipt`].
+/// What a receipt is made of, from the published log ([`RecentCommits::receipt`]) or from the
+/// store (`Reader::receipt_parts`, the same for the same commit and size): the records as the
+/// commit entry lists them, labelled, with their stored bytes; the server keeps the bytes of each
+/// record the caller may read (and hides the rest) before it becomes a [`Receipt`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecentReceipt {
     /// The signed checkpoint (note text).
@@ -491,8 +513,8 @@ pub struct RecentReceipt {
     pub commit: u64,
     /// The previous commit's hash.
     pub prev_commit_hash: Hash,
-    /// The commit's records `(chain, seq, record hash)`, in commit order.
-    pub records: Vec<(String, u64, Hash)>,
+    /// The commit's records with their stored bytes, in commit order.
+    pub records: Arc<[CommitRecord]>,
     /// The commit's log leaf.
     pub leaf: LogLeaf,
     /// The leaf's inclusion proof (index `commit - 1`) in the checkpoint's tree.

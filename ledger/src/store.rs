@@ -48,7 +48,7 @@ use crate::error::LedgerError;
 use crate::event::Event;
 use crate::id_index::IdIndex;
 use crate::ids::ProjectId;
-use crate::log::{GroupLog, LogLeaf, LogState, RecentCommits, LOG_LEAF_BYTES, LOG_NAME};
+use crate::log::{CommitRecord, GroupCommit, GroupLog, LogLeaf, LogState, RecentCommits, LOG_LEAF_BYTES, LOG_NAME};
 use crate::pack::{Packer, Unpacker};
 use crate::projection::{Head, Projection};
 use crate::record::{encode_value, push_framed, Framed, Record, FORMAT_VERSION};
@@ -454,8 +454,18 @@ impl Store {
             };
             let mut group = Vec::with_capacity(commits.len());
             for (c, leaf) in commits.iter().zip(&group_leaves) {
-                let records = c.entry.records.iter().map(|r| (r.project.clone(), r.seq, r.hash)).collect();
-                group.push((*leaf, prev, records));
+                // the staged records are the entry's, in its order, with the bytes the batch stores
+                let records = c
+                    .records
+                    .iter()
+                    .map(|r| CommitRecord {
+                        chain: r.event.project.as_str().to_owned(),
+                        seq: r.seq,
+                        hash: r.hash,
+                        bytes: r.bytes.clone(),
+                    })
+                    .collect();
+                group.push(GroupCommit { leaf: *leaf, prev_commit_hash: prev, records });
                 prev = c.entry.hash;
             }
             let last = GroupLog { first, frontier: self.log.frontier.clone(), base, run: run.clone(), commits: group };
@@ -964,6 +974,64 @@ impl Reader {
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<fiscus_tlog::Hash>, LedgerError> {
         fiscus_tlog::tree::inclusion_proof(index, size, size, &NodeReader { tree: &self.tree })
             .map_err(|e| log_corrupt(index + 1, e.to_string()))
+    }
+
+    /// What the receipt of commit `commit` under the stored checkpoint of `size` is made of, read
+    /// from the store: the checkpoint, the commit's entry (its previous hash and records, each
+    /// record with its stored bytes), its log leaf and the leaf's inclusion proof. The same as
+    /// [`crate::log::LogState::receipt`] makes in memory for a commit of the last groups; this
+    /// answers for any commit `1 ..= size` (`size` at most a published commit head).
+    /// [`LedgerError::Corrupt`] when a part is not stored or a record's bytes do not hash to the
+    /// entry's record hash.
+    pub fn receipt_parts(&self, commit: u64, size: u64) -> Result<crate::log::RecentReceipt, LedgerError> {
+        if commit == 0 || commit > size {
+            return Err(log_corrupt(commit, format!("no receipt of commit {commit} in a log of {size} commits")));
+        }
+        let checkpoint = self
+            .checkpoint(size)?
+            .ok_or_else(|| log_corrupt(size, "no checkpoint is stored for the published log".to_owned()))?;
+        let entries = self.commits(commit.saturating_sub(2), commit, 2)?;
+        let prev_commit_hash = match commit {
+            1 => crate::chain::COMMIT_GENESIS,
+            _ => entries
+                .first()
+                .filter(|e| e.number + 1 == commit)
+                .map(|e| e.hash)
+                .ok_or_else(|| corrupt_at("commit log", commit - 1, "entry not read".to_owned()))?,
+        };
+        let entry = entries
+            .last()
+            .filter(|e| e.number == commit)
+            .ok_or_else(|| corrupt_at("commit log", commit, "entry not read".to_owned()))?;
+        let mut records = Vec::with_capacity(entry.records.len());
+        for listed in &entry.records {
+            let raw = self.raw_records(&listed.project, listed.seq, listed.seq, 1)?.into_iter().next();
+            let bytes = match raw {
+                Some(raw) if raw.seq == listed.seq && raw.hash == listed.hash => raw.bytes,
+                Some(_) => {
+                    return Err(corrupt_at(
+                        &listed.project,
+                        listed.seq,
+                        format!("the record's hash differs from commit {commit}'s entry"),
+                    ))
+                }
+                None => return Err(corrupt_at(&listed.project, listed.seq, "the record is not stored".to_owned())),
+            };
+            records.push(crate::log::CommitRecord {
+                chain: listed.project.clone(),
+                seq: listed.seq,
+                hash: listed.hash,
+                bytes,
+            });
+        }
+        Ok(crate::log::RecentReceipt {
+            checkpoint,
+            commit,
+            prev_commit_hash,
+            records: records.into(),
+            leaf: self.log_leaf(commit)?,
+            proof: self.inclusion_proof(commit - 1, size)?,
+        })
     }
 
     /// The RFC 6962 consistency proof from size `old` to size `new` (`old <= new`, `new` at most a

@@ -260,8 +260,9 @@ fn a_rewritten_history_fails_only_against_its_stored_checkpoints() {
 }
 
 /// The receipts the published log makes in memory for the commits of the last two groups are
-/// exactly those the stored hashes give, and verify; other commits get none there (the store's
-/// hashes give theirs). The tree's right edge kept in memory is the one replay rebuilds.
+/// exactly those the store gives (`Reader::receipt_parts`: checkpoint, entry, record bytes, leaf,
+/// stored hashes), and verify with every record's label; other commits get none there (the
+/// store's gives theirs). The tree's right edge kept in memory is the one replay rebuilds.
 #[test]
 fn receipts_made_in_memory_are_the_stored_ones() {
     let dir = tempfile::tempdir().unwrap();
@@ -274,15 +275,25 @@ fn receipts_made_in_memory_are_the_stored_ones() {
         let entries = reader.commits(0, size, 1_000).unwrap();
         let mut made = 0;
         for commit in 1..=size + 1 {
-            let Some(r) = log.receipt(commit) else { continue };
+            let Some(r) = log.receipt(commit) else {
+                if commit <= size {
+                    // the store answers for every commit of the log
+                    assert_eq!(reader.receipt_parts(commit, size).unwrap().commit, commit);
+                } else {
+                    assert!(reader.receipt_parts(commit, size).is_err());
+                }
+                continue;
+            };
             made += 1;
+            assert_eq!(r, reader.receipt_parts(commit, size).unwrap(), "commit {commit}");
             assert_eq!(r.checkpoint, checkpoint);
             assert_eq!(r.commit, commit);
             assert_eq!(r.leaf, reader.log_leaf(commit).unwrap());
             assert_eq!(r.proof, reader.inclusion_proof(commit - 1, size).unwrap());
             let listed: Vec<_> =
                 entries[commit as usize - 1].records.iter().map(|l| (l.project.clone(), l.seq, l.hash)).collect();
-            assert_eq!(r.records, listed);
+            let made_of: Vec<_> = r.records.iter().map(|c| (c.chain.clone(), c.seq, c.hash)).collect();
+            assert_eq!(made_of, listed);
             let receipt = fiscus_ledger::log::Receipt {
                 checkpoint: r.checkpoint.clone(),
                 commit,
@@ -290,12 +301,16 @@ fn receipts_made_in_memory_are_the_stored_ones() {
                 records: r
                     .records
                     .iter()
-                    .map(|(_, _, hash)| fiscus_ledger::log::ReceiptRecord { hash: *hash, bytes: None })
+                    .map(|c| fiscus_ledger::log::ReceiptRecord { hash: c.hash, bytes: Some(c.bytes.clone()) })
                     .collect(),
                 leaf: r.leaf,
                 proof: r.proof.clone(),
             };
-            assert_eq!(receipt.verify(ORIGIN, &[key().verifier()]).unwrap().size, size);
+            let (opened, labels) = receipt.verify_labels(ORIGIN, &[key().verifier()]).unwrap();
+            assert_eq!(opened.size, size);
+            let labels: Vec<_> = labels.into_iter().map(Option::unwrap).collect();
+            let listed_labels: Vec<_> = listed.iter().map(|(p, s, _)| (p.clone(), *s)).collect();
+            assert_eq!(labels, listed_labels);
         }
         made
     };

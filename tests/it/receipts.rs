@@ -311,6 +311,23 @@ async fn a_project_tokens_retry_receipt_names_no_other_project_and_still_verifie
             .and_then(|r| r.verify(ORIGIN, std::slice::from_ref(&key)).map_err(|e| e.to_string()));
         assert!(accepted.is_err(), "a forged label is refused: {:?}", forged.records[0]);
     }
+
+    // Three more groups later the commit is no longer among the published log's recent groups:
+    // its receipt is read from the store, with the same records shown and hidden, under the
+    // latest checkpoint.
+    for i in 3..6 {
+        record(&mut admin, vec![contribution(&format!("b-{i}"), "conf-b", "5.00", None)]).await.unwrap();
+    }
+    let later = record(&mut organiser, vec![both[0].clone()]).await.expect("the retry from the store");
+    assert!(later.duplicate && later.commit == whole.commit, "{later:?}");
+    let stored = later.receipt.expect("a receipt");
+    assert_eq!(stored.records, receipt.records, "the store's receipt shows and hides the same records");
+    assert_ne!(stored.checkpoint, receipt.checkpoint, "under the later checkpoint");
+    let bytes = prost::Message::encode_to_vec(&stored);
+    assert!(!bytes.windows(6).any(|w| w == b"conf-b"), "no field names the other project: {stored:?}");
+    let checked = fiscus_client::receipt_of(&stored).expect("a receipt");
+    let opened = checked.verify(ORIGIN, std::slice::from_ref(&key)).expect("the store's receipt verifies");
+    assert_eq!(opened.size, whole.commit + 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
