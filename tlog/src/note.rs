@@ -159,9 +159,11 @@ impl Note {
 
     /// Verifies the note against known keys (C2SP signed-note, "Signatures"): signatures whose
     /// name and key id do not both match a key in `known` are ignored; a known key's signature
-    /// that fails refuses the note (`TlogError::BadSignature`); with no verified signature the
-    /// note is refused (`TlogError::NoKnownSignature`). Answers the verified signatures, one per
-    /// key (repeats are dropped).
+    /// that fails refuses the note (`TlogError::BadSignature`), wherever its line is: every line
+    /// of a known key is checked, a repeat included, so that the answer never depends on the
+    /// order of the lines (Go's `note.Open` checks only a key's first line; this is stricter);
+    /// with no verified signature the note is refused (`TlogError::NoKnownSignature`). Answers the
+    /// verified signatures, one per key (the first line of each).
     pub fn verify(&self, known: &[NoteVerifier]) -> Result<Vec<VerifiedSignature>, TlogError> {
         let mut verified: Vec<VerifiedSignature> = Vec::new();
         for signature in &self.signatures {
@@ -169,12 +171,12 @@ impl Note {
             else {
                 continue;
             };
-            if verified.iter().any(|seen| seen.name == signature.name && seen.key_id == signature.key_id) {
-                continue;
-            }
             let timestamp = verifier
                 .verify(self.text.as_bytes(), &signature.signature)
                 .ok_or_else(|| TlogError::BadSignature { name: signature.name.clone(), key_id: signature.key_id })?;
+            if verified.iter().any(|seen| seen.name == signature.name && seen.key_id == signature.key_id) {
+                continue;
+            }
             verified.push(VerifiedSignature {
                 name: signature.name.clone(),
                 key_id: signature.key_id,
@@ -510,6 +512,17 @@ mod tests {
         let impostor = NoteSigner::from_seed("log.example/a", [3; 32]).unwrap();
         let by_impostor = impostor.sign_note(text).unwrap();
         assert_eq!(by_impostor.verify(&[known.verifier()]), Err(TlogError::NoKnownSignature));
+        // A known key's bad line refuses the note before or after a good line of the same key.
+        let good = known.sign(text).unwrap();
+        let mut bad = good.clone();
+        bad.signature[10] ^= 1;
+        for lines in [vec![good.clone(), bad.clone()], vec![bad.clone(), good.clone()]] {
+            let twice = Note { text: text.to_owned(), signatures: lines };
+            assert!(matches!(twice.verify(&[known.verifier()]), Err(TlogError::BadSignature { .. })));
+        }
+        // Two good lines of one key count once.
+        let repeated = Note { text: text.to_owned(), signatures: vec![good.clone(), good] };
+        assert_eq!(repeated.verify(&[known.verifier()]).unwrap().len(), 1);
     }
 
     #[test]

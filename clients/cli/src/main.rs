@@ -532,6 +532,12 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
             };
             commands::export(&connect(t).await?, format, project.as_deref(), output.as_deref(), json).await
         }
+        Command::Verify { bundle: Some(_), state: Some(_), .. }
+        | Command::Verify { receipt: Some(_), state: Some(_), .. } => Err(Failure::usage(
+            "--state applies to --server: a bundle or a receipt is checked offline against --pin only, and \
+                 carries no proof that its checkpoint is consistent with one you kept (check that online with \
+                 `fiscus verify --server … --project P --pin KEY --state FILE`)",
+        )),
         Command::Verify { bundle: Some(file), pin, policy, .. } => {
             let pin = pin.ok_or_else(|| Failure::usage("--bundle needs --pin KEY"))?;
             bundle::verify_file(&file, &pin, policy.as_deref(), json)

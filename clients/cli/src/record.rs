@@ -686,6 +686,10 @@ const RECEIPT_FILE_START: &[u8] = b"c2sp.org/tlog-proof@v1\n";
 /// [`drop_receipt_file`] when the commit then fails.
 pub fn check_receipt_file(path: &Path) -> Result<bool, Failure> {
     let refuse = |why: String| Failure::usage(format!("--receipt {}: {why}; nothing was recorded", path.display()));
+    // A link (even one to nowhere) would have the receipt written wherever it points.
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(refuse("is a symbolic link; give the path of the file itself".to_owned()));
+    }
     let existed = match std::fs::read(path) {
         Ok(bytes) if bytes.is_empty() || bytes.starts_with(RECEIPT_FILE_START) => true,
         Ok(_) => {
@@ -698,9 +702,11 @@ pub fn check_receipt_file(path: &Path) -> Result<bool, Failure> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
         Err(e) => return Err(refuse(format!("cannot be read ({e})"))),
     };
+    // A new file is made with O_EXCL, which never follows a link made meanwhile.
     std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
+        .create(!existed)
+        .create_new(!existed)
         .truncate(false)
         .open(path)
         .map_err(|e| refuse(format!("cannot be written ({e})")))?;
@@ -793,6 +799,20 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("66"), "{text}");
+    }
+
+    #[test]
+    fn a_receipt_path_that_is_a_link_is_refused_and_nothing_is_made_where_it_points() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let target = dir.path().join("elsewhere");
+        let link = dir.path().join("receipt.proof");
+        std::os::unix::fs::symlink(&target, &link).expect("a dangling link");
+        let err = check_receipt_file(&link).expect_err("a link is refused");
+        assert!(err.to_string().contains("is a symbolic link"), "{err}");
+        assert!(!target.exists(), "the file the link points to was made");
+        let plain = dir.path().join("new.proof");
+        assert!(check_receipt_file(&plain).expect("a new path"), "made by the check");
+        assert!(!check_receipt_file(&plain).expect("an empty receipt file is reused"));
     }
 
     #[test]
