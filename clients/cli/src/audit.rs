@@ -12,6 +12,11 @@
 //!    number compared with the commit entry that lists it;
 //! 4. with a C2SP tlog-policy, the cosignatures of every checkpoint, and the quorum on the latest.
 //!
+//! It runs as a pipeline: the log is rebuilt on a thread of its own, fed pages of the commit
+//! entries the commit chain's check accepted, and a local store or an archive is read ahead on a
+//! reading thread ([`crate::archive`]), each behind a bounded channel; the commit chain's check and
+//! the chain walker run on the calling thread, decoding each entry and each record once.
+//!
 //! The audit reads one cut of the ledger: commits up to the head the source states at the start.
 //! Damage is collected and named (chain and seq, commit number, checkpoint size), never a panic;
 //! a source that cannot be read (a connection lost, an archive truncated) ends the audit with an
