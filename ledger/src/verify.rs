@@ -99,6 +99,15 @@ fn lawful(state: &ProjectState, view: &RecordView<'_>, history: &dyn History) ->
     Ok(())
 }
 
+/// A record [`ChainWalker::push_record`] verified and folded in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Walked {
+    /// Its record hash (`docs/FORMAT.md` section 3).
+    pub hash: Hash,
+    /// The commit number it states.
+    pub commit: u64,
+}
+
 /// Walks one chain record by record: what the daemon's `Audit/Verify` of one project, the client's
 /// verification and [`verify_chain`] use.
 pub struct ChainWalker {
@@ -117,6 +126,12 @@ impl ChainWalker {
     /// gives the chain's earlier records (see [`step`]). Errors: [`LedgerError::Corrupt`] with the
     /// project and the record's seq; the walk stays where it was.
     pub fn push(&mut self, bytes: &[u8], history: &dyn History) -> Result<Hash, LedgerError> {
+        self.push_record(bytes, history).map(|walked| walked.hash)
+    }
+
+    /// [`ChainWalker::push`], answering also the commit number the record states, from the one
+    /// decoding the walk makes (an auditor compares it with the commit entry listing the record).
+    pub fn push_record(&mut self, bytes: &[u8], history: &dyn History) -> Result<Walked, LedgerError> {
         let seq = self.state.head.seq + 1;
         let project = self.state.id.clone();
         let corrupt = |problem: String| LedgerError::Corrupt { project: project.to_string(), seq, problem };
@@ -129,9 +144,10 @@ impl ChainWalker {
             )));
         }
         let event_id = view.event_id.to_vec();
+        let commit = view.commit;
         step_view(&mut self.state, &view, &hash, history).map_err(corrupt)?;
         self.event_ids.insert(event_id);
-        Ok(hash)
+        Ok(Walked { hash, commit })
     }
 
     /// The state the records verified so far add up to.

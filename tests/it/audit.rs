@@ -320,3 +320,49 @@ async fn a_history_rewritten_on_disk_fails_only_against_its_stored_checkpoints()
     assert_eq!(places, ["checkpoint of size 6", "checkpoint of size 7", "checkpoint of size 8"], "{found:?}");
     assert_eq!((json["records"].as_u64(), json["checkpoints"].as_u64()), (Some(8), Some(8)), "{out}");
 }
+
+/// A store with a record changed on disk: `fiscus --store DIR audit` names its chain and seq
+/// (the walker's check), the commit chain, the log and every checkpoint still pass, and every
+/// other chain is walked to its end after the damaged one (read ahead on the store's reading
+/// thread).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_with_a_record_changed_on_disk_is_named_by_its_audit() {
+    let d = Daemon::start().await;
+    let key = verifier_key(&d.data());
+    opened(&d).await;
+    gifts(&d, 0..6, None).await;
+    // the folder outlives the daemon
+    let (_dir, data) = (d.dir.clone(), d.data());
+    assert!(d.stop().success());
+    {
+        // one flipped bit in the project's last record (seq 4, a gift's amount region), at the
+        // end of the stored value of the project's that begins last (its chunk is not sealed)
+        let (db, tree) = fiscus_ledger::store::open_tree(&data).unwrap();
+        let mut last: Option<(u64, Vec<u8>, Vec<u8>)> = None;
+        for key in [fiscus_ledger::store::record_key(OWN_PROJECT, 0), fiscus_ledger::store::tail_key(OWN_PROJECT, 0)] {
+            for item in tree.scan_prefix(&key[..key.len() - 8]) {
+                let (k, v) = item.unwrap();
+                let seq = u64::from_be_bytes(k[k.len() - 8..].try_into().unwrap());
+                if last.as_ref().is_none_or(|(first, _, _)| seq > *first) {
+                    last = Some((seq, k.to_vec(), v.to_vec()));
+                }
+            }
+        }
+        let (_, key, mut value) = last.expect("the project's records are stored");
+        let at = value.len() - 30;
+        value[at] ^= 0x01;
+        tree.insert(key, value).unwrap();
+        db.flush().unwrap();
+    }
+    let mut command = std::process::Command::new(crate::cli::fiscus_bin());
+    command.env_remove("FISCUS_SERVER").env_remove("FISCUS_TOKEN").env("FISCUS_STORE", &data);
+    let (ok, json, out) = run(command, &["audit", "--pin", &key]);
+    assert!(!ok && json["ok"] == false, "{out}");
+    let found = damage(&json);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, format!("chain {OWN_PROJECT} seq 4"), "{found:?}");
+    assert_eq!(json["verified_against"]["size"], 8, "{out}");
+    // the project walked up to its damage (seqs 1 to 3), the other project's 4 records to the end
+    let counts = (json["commits"].as_u64(), json["chains"].as_u64(), json["records"].as_u64());
+    assert_eq!(counts, (Some(8), Some(2), Some(7)), "{out}");
+}

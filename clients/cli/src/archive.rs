@@ -15,9 +15,11 @@
 use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver};
 
 use fiscus_client::fiscus_ledger::record::{CommitView, RECORD_BYTES_MAX, VALUE_BYTES_MAX};
 use fiscus_client::fiscus_ledger::store::{Reader, Store};
+use fiscus_client::fiscus_ledger::LedgerError;
 use fiscus_client::{project_id, ChainExport, Client, CHECKPOINT_BYTES_MAX};
 use indicatif::ProgressBar;
 
@@ -155,18 +157,100 @@ struct Frame {
     payload: Vec<u8>,
 }
 
+/// What the reading thread of an archive hands over, in file order.
+enum FrameRead {
+    /// The next frame.
+    Frame(Frame),
+    /// After the end frame: whether the file holds more bytes, or why that could not be read.
+    Rest(Result<bool, String>),
+    /// The file ends inside a frame, or before its end frame.
+    Truncated,
+    /// A frame whose length is over [`FRAME_BYTES_MAX`].
+    Oversized(usize),
+}
+
+/// Frames the reading thread of an archive hands over at a time: at most this many, and no more
+/// once they hold [`FRAME_BATCH_BYTES`].
+const FRAME_BATCH_ITEMS: usize = 256;
+
+/// Payload bytes after which a batch of frames is handed over.
+const FRAME_BATCH_BYTES: usize = 1 << 20;
+
+/// Batches of frames read ahead (the reading thread waits when they are all waiting): at most
+/// 4 + 2 batches are in memory at once, each under [`FRAME_BATCH_BYTES`] + [`FRAME_BYTES_MAX`].
+const FRAME_BATCHES_AHEAD: usize = 4;
+
+/// Reads the frames of `file` (after its magic line) in order and hands them to `send` in
+/// batches, up to the end frame and the check for bytes after it, or the first fault; stops when
+/// `send` answers false (nothing more will be read).
+fn read_frames(mut file: BufReader<std::fs::File>, send: impl Fn(Vec<FrameRead>) -> bool) {
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    loop {
+        let mut header = [0u8; 5];
+        let read = match file.read_exact(&mut header) {
+            Err(_) => FrameRead::Truncated,
+            Ok(()) => {
+                let [kind, l0, l1, l2, l3] = header;
+                let len = u32::from_be_bytes([l0, l1, l2, l3]) as usize;
+                if len > FRAME_BYTES_MAX {
+                    FrameRead::Oversized(len)
+                } else {
+                    let mut payload = vec![0u8; len];
+                    match file.read_exact(&mut payload) {
+                        Ok(()) => FrameRead::Frame(Frame { kind, payload }),
+                        Err(_) => FrameRead::Truncated,
+                    }
+                }
+            }
+        };
+        let done = match &read {
+            FrameRead::Frame(f) => {
+                bytes += f.payload.len();
+                f.kind == END
+            }
+            _ => true,
+        };
+        batch.push(read);
+        if let Some(FrameRead::Frame(Frame { kind: END, .. })) = batch.last() {
+            let mut rest = [0u8; 1];
+            batch.push(FrameRead::Rest(file.read(&mut rest).map(|n| n != 0).map_err(|e| e.to_string())));
+        }
+        if done || batch.len() >= FRAME_BATCH_ITEMS || bytes >= FRAME_BATCH_BYTES {
+            if !send(std::mem::take(&mut batch)) || done {
+                return;
+            }
+            bytes = 0;
+        }
+    }
+}
+
 /// An archive read in order, as an audit [`Source`]: the audit core asks for checkpoints, commit
 /// entries, then chains in the order they first appear in the entries, which is the order the
-/// archive holds them in.
+/// archive holds them in. The file is read on a thread of its own, a few batches of frames ahead
+/// of the audit's checks.
 pub struct ArchiveSource {
     path: std::path::PathBuf,
-    file: BufReader<std::fs::File>,
+    /// The reading thread's batches, and the batch being taken from.
+    frames: Option<Receiver<Vec<FrameRead>>>,
+    batch: std::collections::VecDeque<FrameRead>,
+    thread: Option<std::thread::JoinHandle<()>>,
     peeked: Option<Frame>,
     read: Counts,
 }
 
+impl Drop for ArchiveSource {
+    fn drop(&mut self) {
+        drop(self.frames.take());
+        if let Some(thread) = self.thread.take() {
+            // the reading thread ends at its next hand-over at the latest
+            let _ = thread.join();
+        }
+    }
+}
+
 impl ArchiveSource {
-    /// Opens `path` and checks its magic line.
+    /// Opens `path`, checks its magic line and starts reading its frames.
     pub fn open(path: &Path) -> Result<ArchiveSource, Failure> {
         let file = std::fs::File::open(path).map_err(|e| io(path, e))?;
         let mut file = BufReader::new(file);
@@ -175,11 +259,29 @@ impl ArchiveSource {
         if magic != ARCHIVE_MAGIC {
             return Err(io(path, "not a Fiscus archive of format 1 (its first line is not `fiscus-archive 1`)"));
         }
-        Ok(ArchiveSource { path: path.to_owned(), file, peeked: None, read: Counts::default() })
+        let (tx, rx) = sync_channel(FRAME_BATCHES_AHEAD);
+        let thread = std::thread::spawn(move || read_frames(file, |batch| tx.send(batch).is_ok()));
+        Ok(ArchiveSource {
+            path: path.to_owned(),
+            frames: Some(rx),
+            batch: std::collections::VecDeque::new(),
+            thread: Some(thread),
+            peeked: None,
+            read: Counts::default(),
+        })
     }
 
     fn truncated(&self) -> Failure {
         io(&self.path, "the archive is truncated: it ends before its end frame")
+    }
+
+    /// The next item the reading thread read; `None` past what it reads (after a fault or the end
+    /// frame's check, which end the audit).
+    fn next_read(&mut self) -> Option<FrameRead> {
+        if self.batch.is_empty() {
+            self.batch = self.frames.as_ref()?.recv().ok()?.into();
+        }
+        self.batch.pop_front()
     }
 
     /// The next frame (peeked or read), checked against [`FRAME_BYTES_MAX`].
@@ -187,16 +289,21 @@ impl ArchiveSource {
         if let Some(f) = self.peeked.take() {
             return Ok(f);
         }
-        let mut header = [0u8; 5];
-        self.file.read_exact(&mut header).map_err(|_| self.truncated())?;
-        let [kind, l0, l1, l2, l3] = header;
-        let len = u32::from_be_bytes([l0, l1, l2, l3]) as usize;
-        if len > FRAME_BYTES_MAX {
-            return Err(io(&self.path, format!("a frame of {len} bytes, over {FRAME_BYTES_MAX}")));
+        match self.next_read() {
+            Some(FrameRead::Frame(f)) => Ok(f),
+            Some(FrameRead::Oversized(len)) => {
+                Err(io(&self.path, format!("a frame of {len} bytes, over {FRAME_BYTES_MAX}")))
+            }
+            Some(FrameRead::Truncated | FrameRead::Rest(_)) | None => Err(self.truncated()),
         }
-        let mut payload = vec![0u8; len];
-        self.file.read_exact(&mut payload).map_err(|_| self.truncated())?;
-        Ok(Frame { kind, payload })
+    }
+
+    /// Whether the file holds bytes after the end frame just read.
+    fn more_after_end(&mut self) -> Result<bool, Failure> {
+        match self.next_read() {
+            Some(FrameRead::Rest(rest)) => rest.map_err(|e| io(&self.path, e)),
+            _ => Err(self.malformed("bytes after the end frame")),
+        }
     }
 
     fn peek_kind(&mut self) -> Result<u8, Failure> {
@@ -314,8 +421,7 @@ impl Source for ArchiveSource {
                             ),
                         ));
                     }
-                    let mut rest = [0u8; 1];
-                    if self.file.read(&mut rest).map_err(|e| io(&self.path, e))? != 0 {
+                    if self.more_after_end()? {
                         return Err(self.malformed("bytes after the end frame"));
                     }
                     return Ok(unlisted);
@@ -396,16 +502,130 @@ impl Source for RemoteSource<'_> {
     }
 }
 
-/// A local store, read as it is stored (whatever its replay found).
+/// Items a local store source reads per page: whole sealed chunks (32 records, 64 commit
+/// entries; `fiscus_ledger::store::CHUNK_RECORDS`, `CHUNK_COMMITS`), so that no chunk is unpacked
+/// twice, and within [`PAGE_ITEMS_MAX`].
+const STORE_PAGE_ITEMS: usize = 960;
+
+/// Pages a local store source keeps read ahead (the reading thread waits when they are all
+/// waiting): at most 4 + 2 pages of [`STORE_PAGE_ITEMS`] items are in memory at once (those
+/// queued, the one being read, the one being checked), under 6 × 960 × 64 KiB
+/// (`RECORD_BYTES_MAX`) for records and 6 × 16 MiB for commit entries.
+const READ_AHEAD_PAGES: usize = 4;
+
+/// A page a reading thread read: where it starts (a commit number, or a chain and a seq) and its
+/// items, or why it could not be read.
+type AheadPage<K, T> = (K, Result<Vec<T>, LedgerError>);
+
+/// A thread reading pages ahead of their use, through a bounded channel, so that reading sled
+/// and unpacking chunks overlaps with the audit's checks (as replay's reading stage overlaps its
+/// fold). Dropping it stops the thread: its next send fails, and it is joined.
+struct ReadAhead<K, T> {
+    pages: Option<Receiver<AheadPage<K, T>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl<K: PartialEq + Send + 'static, T: Send + 'static> ReadAhead<K, T> {
+    /// Starts `read`, which hands each page to its argument in order, and stops when that answers
+    /// false (the page will not be used).
+    fn spawn(read: impl FnOnce(&mut dyn FnMut(AheadPage<K, T>) -> bool) + Send + 'static) -> ReadAhead<K, T> {
+        let (tx, rx) = sync_channel::<AheadPage<K, T>>(READ_AHEAD_PAGES);
+        let thread = std::thread::spawn(move || read(&mut |page| tx.send(page).is_ok()));
+        ReadAhead { pages: Some(rx), thread: Some(thread) }
+    }
+
+    /// The next page read ahead, if it starts at `at`; `None` when it starts elsewhere (the
+    /// audit skipped the rest of a chain) or the thread read everything it had to.
+    fn take(&mut self, at: &K) -> Option<Result<Vec<T>, LedgerError>> {
+        match self.pages.as_ref()?.recv() {
+            Ok((from, page)) if from == *at => Some(page),
+            _ => None,
+        }
+    }
+}
+
+impl<K, T> Drop for ReadAhead<K, T> {
+    fn drop(&mut self) {
+        drop(self.pages.take());
+        if let Some(thread) = self.thread.take() {
+            // a reading thread only reads and sends: it ends at its next send at the latest
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A local store, read as it is stored (whatever its replay found). Commit entries, and records
+/// once the audit has said which chains it reads ([`Source::plan`]), are read ahead on a thread
+/// of their own.
 pub struct StoreSource {
     reader: Reader,
     head: u64,
+    commits: Option<ReadAhead<u64, (u64, Vec<u8>)>>,
+    /// The chains to read and their last seqs, in the audit's order.
+    plan: std::sync::Arc<[(String, u64)]>,
+    records: Option<ReadAhead<(String, u64), Vec<u8>>>,
+    /// Items per page ([`STORE_PAGE_ITEMS`]).
+    page: usize,
 }
 
 impl StoreSource {
     /// Reads `store` up to its commit head.
     pub fn new(store: &Store) -> StoreSource {
-        StoreSource { reader: store.reader(), head: store.projection().commit_head.number }
+        StoreSource {
+            reader: store.reader(),
+            head: store.projection().commit_head.number,
+            commits: None,
+            plan: std::sync::Arc::from(Vec::new()),
+            records: None,
+            page: STORE_PAGE_ITEMS,
+        }
+    }
+
+    /// Reads commit entries `from ..= head` ahead, page after page.
+    fn commits_ahead(&self, from: u64, head: u64) -> ReadAhead<u64, (u64, Vec<u8>)> {
+        let (reader, items) = (self.reader.clone(), self.page);
+        ReadAhead::spawn(move |send| {
+            let mut from = from;
+            while from <= head {
+                let page = reader.raw_commits(from - 1, head, items);
+                let next = match &page {
+                    Ok(entries) => entries.last().map(|(n, _)| n.saturating_add(1)),
+                    Err(_) => None,
+                };
+                if !send((from, page)) {
+                    return;
+                }
+                match next {
+                    Some(n) => from = n,
+                    None => return,
+                }
+            }
+        })
+    }
+
+    /// Reads the planned chains ahead from `chain`'s seq `from` on, page after page, then the
+    /// chains planned after it.
+    fn records_ahead(&self, chain: &str, from: u64) -> Option<ReadAhead<(String, u64), Vec<u8>>> {
+        let at = self.plan.iter().position(|(c, _)| c == chain)?;
+        let (reader, plan, items) = (self.reader.clone(), self.plan.clone(), self.page);
+        Some(ReadAhead::spawn(move |send| {
+            let mut from = from;
+            for (chain, last) in plan.get(at..).unwrap_or_default() {
+                while from <= *last {
+                    let page = reader.raw_records(chain, from, *last, items);
+                    let read = match &page {
+                        Ok(records) if !records.is_empty() => records.len() as u64,
+                        _ => 0,
+                    };
+                    let page = page.map(|records| records.into_iter().map(|r| r.bytes).collect());
+                    if !send(((chain.clone(), from), page)) || read == 0 {
+                        return;
+                    }
+                    from += read;
+                }
+                from = 1;
+            }
+        }))
     }
 }
 
@@ -419,14 +639,108 @@ impl Source for StoreSource {
     }
 
     async fn commit_entries(&mut self, from: u64, head: u64) -> Result<Vec<(u64, Vec<u8>)>, Failure> {
-        Ok(self.reader.raw_commits(from.saturating_sub(1), head, PAGE_ITEMS_MAX)?)
+        if let Some(page) = self.commits.as_mut().and_then(|ahead| ahead.take(&from)) {
+            return Ok(page?);
+        }
+        // not read ahead (the first page, or another range): this page here, the next ones ahead
+        self.commits = None;
+        let page = self.reader.raw_commits(from.saturating_sub(1), head, self.page)?;
+        if let Some(&(last, _)) = page.last() {
+            self.commits = Some(self.commits_ahead(last.saturating_add(1), head));
+        }
+        Ok(page)
+    }
+
+    fn plan(&mut self, chains: &[(&str, u64)]) {
+        self.records = None;
+        self.plan = chains.iter().map(|(chain, last)| ((*chain).to_owned(), *last)).collect();
     }
 
     async fn records(&mut self, chain: &str, from: u64, last: u64) -> Result<Vec<Vec<u8>>, Failure> {
-        Ok(self.reader.raw_records(chain, from, last, PAGE_ITEMS_MAX)?.into_iter().map(|r| r.bytes).collect())
+        let at = (chain.to_owned(), from);
+        if let Some(page) = self.records.as_mut().and_then(|ahead| ahead.take(&at)) {
+            return Ok(page?);
+        }
+        self.records = None;
+        let page: Vec<Vec<u8>> =
+            self.reader.raw_records(chain, from, last, self.page)?.into_iter().map(|r| r.bytes).collect();
+        if !page.is_empty() {
+            self.records = self.records_ahead(chain, from + page.len() as u64);
+        }
+        Ok(page)
     }
 
     async fn finish(&mut self) -> Result<Vec<(String, u64)>, Failure> {
+        self.commits = None;
+        self.records = None;
         Ok(Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fiscus_client::fiscus_ledger::store::Store;
+    use fiscus_workload::{generate, WorkloadConfig};
+
+    use super::*;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().expect("a runtime").block_on(f)
+    }
+
+    /// A store read ahead answers every page as a direct read does, whether the audit reads a
+    /// chain to its end or leaves it after its first page (as after damage), and wherever it asks
+    /// for commit entries from.
+    #[test]
+    fn a_store_read_ahead_answers_what_a_direct_read_does_in_any_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = Store::open(dir.path()).unwrap();
+        let requests: Vec<_> = generate(&WorkloadConfig::new(1_500, 1)).collect();
+        for group in requests.chunks(64) {
+            for answer in store.commit_group(group).unwrap() {
+                answer.unwrap();
+            }
+        }
+        let reader = store.reader();
+        let head = store.projection().commit_head.number;
+        let chains: Vec<(String, u64)> =
+            store.projection().chains().map(|c| (c.id.to_string(), c.head.seq)).filter(|(_, n)| *n > 0).collect();
+        assert!(chains.iter().any(|(_, last)| *last > 100), "a chain of several pages");
+        let records = |chain: &str, from: u64, last: u64| -> Vec<Vec<u8>> {
+            reader.raw_records(chain, from, last, usize::MAX).unwrap().into_iter().map(|r| r.bytes).collect()
+        };
+
+        let mut src = StoreSource::new(&store);
+        src.page = 16;
+        let plan: Vec<(&str, u64)> = chains.iter().map(|(c, n)| (c.as_str(), *n)).collect();
+        src.plan(&plan);
+        for (i, (chain, last)) in chains.iter().enumerate() {
+            let mut seq = 1;
+            while seq <= *last {
+                let page = block_on(src.records(chain, seq, *last)).unwrap();
+                assert!(!page.is_empty() && page.len() <= 16, "{chain} from {seq}");
+                assert_eq!(page, records(chain, seq, seq + page.len() as u64 - 1), "{chain} from {seq}");
+                seq += page.len() as u64;
+                // every third chain is left after its first page
+                if i % 3 == 1 {
+                    break;
+                }
+            }
+        }
+
+        let all = reader.raw_commits(0, head, usize::MAX).unwrap();
+        assert_eq!(all.len() as u64, head);
+        for from in [1, 40, 17, 1] {
+            let mut next = from;
+            let mut pages = 0;
+            while next <= head && pages < 10 {
+                let page = block_on(src.commit_entries(next, head)).unwrap();
+                assert!(!page.is_empty() && page.len() <= 16, "from {next}");
+                assert_eq!(page[..], all[next as usize - 1..][..page.len()], "from {next}");
+                next += page.len() as u64;
+                pages += 1;
+            }
+        }
+        assert!(block_on(src.finish()).unwrap().is_empty());
     }
 }

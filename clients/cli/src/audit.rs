@@ -12,6 +12,11 @@
 //!    number compared with the commit entry that lists it;
 //! 4. with a C2SP tlog-policy, the cosignatures of every checkpoint, and the quorum on the latest.
 //!
+//! It runs as a pipeline: the log is rebuilt on a thread of its own, fed pages of the commit
+//! entries the commit chain's check accepted, and a local store or an archive is read ahead on a
+//! reading thread ([`crate::archive`]), each behind a bounded channel; the commit chain's check and
+//! the chain walker run on the calling thread, decoding each entry and each record once.
+//!
 //! The audit reads one cut of the ledger: commits up to the head the source states at the start.
 //! Damage is collected and named (chain and seq, commit number, checkpoint size), never a panic;
 //! a source that cannot be read (a connection lost, an archive truncated) ends the audit with an
@@ -21,10 +26,8 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use fiscus_client::fiscus_ledger::chain::{commit_hash, Hash, COMMIT_GENESIS};
-use fiscus_client::fiscus_ledger::log::LedgerLog;
-use fiscus_client::fiscus_ledger::record::{
-    CommitEntry, CommitView, Record, RecordView, FORMAT_VERSION, RECORD_BYTES_MAX,
-};
+use fiscus_client::fiscus_ledger::log::{map_leaf_data, LedgerLog};
+use fiscus_client::fiscus_ledger::record::{CommitEntry, CommitView, Record, FORMAT_VERSION, RECORD_BYTES_MAX};
 use fiscus_client::fiscus_ledger::rules::History;
 use fiscus_client::fiscus_ledger::verify::ChainWalker;
 use fiscus_client::fiscus_ledger::{Event, LedgerError, ProjectId};
@@ -52,6 +55,9 @@ pub trait Source {
     async fn commit_entries(&mut self, from: u64, head: u64) -> Result<Vec<(u64, Vec<u8>)>, Failure>;
     /// Raw stored records of `chain`, seqs `from ..= last`, in seq order.
     async fn records(&mut self, chain: &str, from: u64, last: u64) -> Result<Vec<Vec<u8>>, Failure>;
+    /// Told, before the first [`Source::records`] call, the chains the audit reads and the last
+    /// seq of each, in the order it reads them: a source may read them ahead. Nothing by default.
+    fn plan(&mut self, _chains: &[(&str, u64)]) {}
     /// What the source holds that no commit entry listed, `(chain, seq)`, once every chain was
     /// read (an archive can hold more; a server is read only up to the heads the entries list).
     async fn finish(&mut self) -> Result<Vec<(String, u64)>, Failure>;
@@ -179,36 +185,43 @@ pub async fn audit<S: Source>(
     bar.set_message("rebuilding the commit chain and the log");
     bar.set_length(head);
     bar.set_position(0);
-    let mut log = LedgerLog::new();
+    // The log is rebuilt on a thread of its own, fed a page of accepted entries at a time.
+    let sizes: Vec<u64> = checkpoints.iter().map(|(size, _)| *size).collect();
+    let (to_log, entries) = std::sync::mpsc::sync_channel::<Vec<CommitEntry>>(LOG_PAGES_AHEAD);
+    let log_thread = {
+        let (pin, policy) = (pin.clone(), policy.cloned());
+        std::thread::spawn(move || rebuild_log(&entries, &checkpoints, &pin, policy.as_ref(), latest_size))
+    };
     let mut prev: Hash = COMMIT_GENESIS;
     let mut chains: Vec<(String, Listed)> = Vec::new();
     let mut chain_index: HashMap<String, usize> = HashMap::new();
-    let mut pending = checkpoints.iter().peekable();
-    let mut good: Option<Checkpoint> = None;
+    // the damage that stopped the commit chain's check
+    let mut stop: Option<Damage> = None;
     let mut next = 1u64;
     'entries: while next <= head {
         let page = src.commit_entries(next, head).await?;
         if page.is_empty() {
-            s.damage.push(Damage {
+            stop = Some(Damage {
                 place: Place::Commit(next),
                 problem: format!("missing: the commit log ends at commit {} of {head}", next - 1),
             });
             break;
         }
+        let mut accepted = Vec::with_capacity(page.len());
         for (number, bytes) in page {
             if number != next {
-                s.damage.push(Damage {
+                stop = Some(Damage {
                     place: Place::Commit(next),
                     problem: format!("missing: the source gives commit {number} next"),
                 });
-                break 'entries;
+                break;
             }
             let damage = |problem: String| Damage { place: Place::Commit(number), problem };
             let view = match CommitView::decode(&bytes) {
                 Ok(v) => v,
                 Err(e) => {
-                    s.damage.push(damage(e.to_string()));
-                    break 'entries;
+                    stop = Some(damage(e.to_string()));
+                    break;
                 }
             };
             let problem = if view.version != FORMAT_VERSION {
@@ -221,8 +234,8 @@ pub async fn audit<S: Source>(
                 None
             };
             if let Some(problem) = problem {
-                s.damage.push(damage(format!("commit chain broken: {problem}")));
-                break 'entries;
+                stop = Some(damage(format!("commit chain broken: {problem}")));
+                break;
             }
             for r in &view.records {
                 let at = match chain_index.get(r.project) {
@@ -236,27 +249,48 @@ pub async fn audit<S: Source>(
                 let listed = &mut chains[at].1;
                 let due = listed.records.len() as u64 + 1;
                 if r.seq != due {
-                    s.damage.push(damage(format!("it lists {} seq {} where seq {due} was due", r.project, r.seq)));
-                    break 'entries;
+                    stop = Some(damage(format!("it lists {} seq {} where seq {due} was due", r.project, r.seq)));
+                    break;
                 }
                 listed.records.push((number, r.hash));
             }
-            if let Err(e) = log.append(&CommitEntry::from(&view)) {
-                s.damage.push(damage(format!("the log cannot take it: {e}")));
-                break 'entries;
+            if stop.is_some() {
+                break;
             }
+            // what the log refuses is known here, so that the check stops where the log does
+            if let Some(e) = view.records.iter().find_map(|r| map_leaf_data(r.project, r.seq, &r.hash).err()) {
+                stop = Some(damage(format!("the log cannot take it: {e}")));
+                break;
+            }
+            accepted.push(CommitEntry::from(&view));
             prev = view.hash;
-            s.commits += 1;
             bar.inc(1);
-            while let Some((size, text)) = pending.next_if(|(size, _)| *size == number) {
-                check_checkpoint(&mut s, &log, *size, text, pin, policy, latest_size, &mut good);
-            }
             next += 1;
         }
+        // the log thread ends early only when the log refuses an entry: what it found is below
+        let _ = to_log.send(accepted);
+        if stop.is_some() {
+            break 'entries;
+        }
     }
-    for (size, _) in pending {
+    drop(to_log);
+    let rebuilt = log_thread.join().expect("the log rebuild does not panic");
+    s.damage.extend(rebuilt.damage);
+    s.cosignatures += rebuilt.cosignatures;
+    match rebuilt.refused {
+        // not reached: the entries were checked against the log's refusals above
+        Some(refused) => {
+            if let Place::Commit(number) = refused.place {
+                next = number;
+            }
+            s.damage.push(refused);
+        }
+        None => s.damage.extend(stop),
+    }
+    s.commits = next - 1;
+    for size in sizes.into_iter().filter(|size| *size >= next) {
         s.damage.push(Damage {
-            place: Place::Checkpoint(*size),
+            place: Place::Checkpoint(size),
             problem: format!("not checked: the commit log was rebuilt only up to commit {}", next - 1),
         });
     }
@@ -269,10 +303,12 @@ pub async fn audit<S: Source>(
             ),
         });
     }
-    s.verified_against = good;
+    s.verified_against = rebuilt.good;
 
     // 3. Every chain, with the one chain walker, against what the commit entries list.
     let total: u64 = chains.iter().map(|(_, l)| l.records.len() as u64).sum();
+    let plan: Vec<(&str, u64)> = chains.iter().map(|(c, l)| (c.as_str(), l.records.len() as u64)).collect();
+    src.plan(&plan);
     bar.set_message("walking every chain");
     bar.set_length(total);
     bar.set_position(0);
@@ -308,20 +344,18 @@ pub async fn audit<S: Source>(
                     s.damage.push(Damage { place, problem: format!("over {RECORD_BYTES_MAX} bytes") });
                     break 'walk;
                 }
-                let pushed = walker.push(&bytes, &Kept { project: &id, records: &kept });
+                // the walker decodes the record once, and answers the commit number it states
+                let pushed = walker.push_record(&bytes, &Kept { project: &id, records: &kept });
                 let problem = match pushed {
                     Err(LedgerError::Corrupt { problem, .. }) => Some(problem),
                     Err(e) => Some(e.to_string()),
-                    Ok(hash) if hash != listed_hash => {
+                    Ok(walked) if walked.hash != listed_hash => {
                         Some(format!("its hash is not the one commit {commit} lists for it"))
                     }
-                    Ok(_) => match RecordView::decode(&bytes) {
-                        Ok(v) if v.commit != commit => {
-                            Some(format!("it says commit {}, but commit {commit} lists it", v.commit))
-                        }
-                        Ok(_) => None,
-                        Err(e) => Some(e.to_string()),
-                    },
+                    Ok(walked) if walked.commit != commit => {
+                        Some(format!("it says commit {}, but commit {commit} lists it", walked.commit))
+                    }
+                    Ok(_) => None,
                 };
                 if let Some(problem) = problem {
                     s.damage.push(Damage { place, problem });
@@ -343,6 +377,54 @@ pub async fn audit<S: Source>(
     bar.finish_and_clear();
     s.elapsed_ms = started.elapsed().as_millis();
     Ok(s)
+}
+
+/// Pages of accepted commit entries handed to the log rebuild ahead of it (the commit chain's
+/// check waits when they are all waiting): at most 4 + 2 pages of [`PAGE_ITEMS_MAX`] entries are
+/// in memory at once (those queued, the one being checked, the one being appended).
+const LOG_PAGES_AHEAD: usize = 4;
+
+/// What the log rebuild found.
+struct Rebuilt {
+    /// Damage to checkpoints, in commit order.
+    damage: Vec<Damage>,
+    /// Cosignatures counted on the checkpoints (see [`Summary::cosignatures`]).
+    cosignatures: u64,
+    /// The largest checkpoint that passed.
+    good: Option<Checkpoint>,
+    /// The commit entry the log refused, which ended the rebuild.
+    refused: Option<Damage>,
+}
+
+/// Rebuilds the log from the commit entries `entries` hands over (in order, from commit 1), and
+/// checks each stored checkpoint of `checkpoints` (in size order) when the log reaches its size:
+/// the audit's log rebuild, on a thread of its own.
+fn rebuild_log(
+    entries: &std::sync::mpsc::Receiver<Vec<CommitEntry>>,
+    checkpoints: &[(u64, String)],
+    pin: &NoteVerifier,
+    policy: Option<&Policy>,
+    latest_size: Option<u64>,
+) -> Rebuilt {
+    let mut s = Summary::default();
+    let mut log = LedgerLog::new();
+    let mut pending = checkpoints.iter().peekable();
+    let mut good: Option<Checkpoint> = None;
+    let mut refused = None;
+    'entries: for page in entries {
+        for entry in page {
+            let number = entry.number;
+            if let Err(e) = log.append(&entry) {
+                refused =
+                    Some(Damage { place: Place::Commit(number), problem: format!("the log cannot take it: {e}") });
+                break 'entries;
+            }
+            while let Some((size, text)) = pending.next_if(|(size, _)| *size == number) {
+                check_checkpoint(&mut s, &log, *size, text, pin, policy, latest_size, &mut good);
+            }
+        }
+    }
+    Rebuilt { damage: s.damage, cosignatures: s.cosignatures, good, refused }
 }
 
 /// Checks the stored checkpoint of `size` against the log rebuilt up to that size: its signature
