@@ -106,6 +106,9 @@ pub struct Walked {
     pub hash: Hash,
     /// The commit number it states.
     pub commit: u64,
+    /// The time it states it was recorded (µs since the epoch), which its commit entry must state
+    /// too (`docs/FORMAT.md` section 6, step 5).
+    pub recorded_at: i64,
 }
 
 /// Walks one chain record by record: what the daemon's `Audit/Verify` of one project, the client's
@@ -144,10 +147,10 @@ impl ChainWalker {
             )));
         }
         let event_id = view.event_id.to_vec();
-        let commit = view.commit;
+        let (commit, recorded_at) = (view.commit, view.recorded_at);
         step_view(&mut self.state, &view, &hash, history).map_err(corrupt)?;
         self.event_ids.insert(event_id);
-        Ok(Walked { hash, commit })
+        Ok(Walked { hash, commit, recorded_at })
     }
 
     /// The state the records verified so far add up to.

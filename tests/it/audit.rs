@@ -237,6 +237,19 @@ async fn a_clean_ledger_passes_online_and_from_its_archive_and_forged_archives_a
         (Some(1), Some(true)),
         "{out}"
     );
+    assert_eq!(json["witnessed_size"].as_u64(), Some(8), "{out}");
+    // only an older checkpoint cosigned (the newest is not yet, as right after a commit): the audit
+    // passes and says up to which size the witnesses vouch
+    let older = frames.iter().find(|(k, p)| *k == b'K' && p[..8] == 5u64.to_be_bytes()).unwrap();
+    let older_note = std::str::from_utf8(&older.1[8..]).unwrap();
+    let older_body = fiscus_tlog::Note::parse(older_note).unwrap().text;
+    let older_cosigned =
+        policy.add_cosignatures(older_note, &[witness.cosign(&older_body, 1_700_000_000).unwrap()]).unwrap();
+    let lagging = write(dir.path(), "lagging.archive", &with_checkpoint(&frames, 5, &older_cosigned));
+    let (ok, json, out) = offline(&["audit", "--archive", &lagging, "--pin", &key, "--policy", &policy_file]);
+    assert!(ok, "{out}");
+    assert_eq!(json["witnessed_size"].as_u64(), Some(5), "{out}");
+    assert_eq!(json["latest_not_witnessed"]["size"].as_u64(), Some(8), "{out}");
 
     // one byte of a record changed in the archive: its chain names the seq
     let mut changed = frames.clone();
@@ -255,6 +268,19 @@ async fn a_clean_ledger_passes_online_and_from_its_archive_and_forged_archives_a
     assert!(!ok, "{out}");
     let found = damage(&json);
     assert_eq!(found.first().map(|f| f.0.as_str()), Some(format!("chain {OWN_PROJECT} seq 3").as_str()), "{found:?}");
+
+    // a commit entry's time changed (no hash covers it): its records' times name it
+    let mut moved = frames.clone();
+    let at = moved.iter().position(|(k, p)| *k == b'C' && p[..8] == 4u64.to_be_bytes()).expect("commit 4");
+    let entry = &mut moved[at].1[8..];
+    // version 1, the number 4 (one byte), then recorded_at: a zigzag varint of 8 bytes after 0xfd
+    assert_eq!(entry[..3], [1, 4, 0xfd], "the entry's layout (docs/FORMAT.md section 6)");
+    entry[3] ^= 2; // one microsecond
+    let forged = write(dir.path(), "time.archive", &assemble(&moved));
+    let (ok, json, out) = offline(&["audit", "--archive", &forged, "--pin", &key]);
+    assert!(!ok, "a moved commit time passed: {out}");
+    let found = damage(&json);
+    assert!(found.iter().any(|(_, problem)| problem.contains("commit 4's entry says")), "{found:?}");
 }
 
 /// A server that rewrites one record on disk and recomputes every later hash (its chains, commit

@@ -10,7 +10,8 @@
 //! 3. every chain walked record by record with the one chain walker (`verify::ChainWalker`: strict
 //!    decoding, links, limits, the business rules re-decided), each record's hash and commit
 //!    number compared with the commit entry that lists it;
-//! 4. with a C2SP tlog-policy, the cosignatures of every checkpoint, and the quorum on the latest.
+//! 4. with a C2SP tlog-policy, the cosignatures of every checkpoint, and the quorum on at least one
+//!    (the largest such size is reported: the history the witnesses vouch for).
 //!
 //! It runs as a pipeline: the log is rebuilt on a thread of its own, fed pages of the commit
 //! entries the commit chain's check accepted, and a local store or an archive is read ahead on a
@@ -117,6 +118,11 @@ pub struct Summary {
     pub cosignatures_verified: bool,
     /// The largest checkpoint that opened with the pinned key and whose root the rebuilt log has.
     pub verified_against: Option<Checkpoint>,
+    /// With a policy: why the latest checkpoint does not meet its quorum yet (size, reason).
+    pub unwitnessed: Option<(u64, String)>,
+    /// With a policy: the largest checkpoint that passed and meets its quorum (the history the
+    /// witnesses vouch for; checkpoints after it are not cosigned yet, which is no damage).
+    pub witnessed: Option<u64>,
     /// Every piece of damage found.
     pub damage: Vec<Damage>,
     /// Milliseconds the audit took.
@@ -126,7 +132,8 @@ pub struct Summary {
 /// A chain as the commit entries list it: for seq `i + 1`, the commit listing it and the hash.
 #[derive(Default)]
 struct Listed {
-    records: Vec<(u64, Hash)>,
+    /// Each record's commit number, hash and the commit's `recorded_at`, in seq order.
+    records: Vec<(u64, Hash, i64)>,
 }
 
 /// The records of a chain read so far, as the rules' history (a refund's contribution, a
@@ -252,7 +259,7 @@ pub async fn audit<S: Source>(
                     stop = Some(damage(format!("it lists {} seq {} where seq {due} was due", r.project, r.seq)));
                     break;
                 }
-                listed.records.push((number, r.hash));
+                listed.records.push((number, r.hash, view.recorded_at));
             }
             if stop.is_some() {
                 break;
@@ -304,6 +311,17 @@ pub async fn audit<S: Source>(
         });
     }
     s.verified_against = rebuilt.good;
+    s.witnessed = rebuilt.witnessed;
+    s.unwitnessed = rebuilt.unwitnessed;
+    // With a policy, some checkpoint must meet its quorum; the newest (fiscusd submits only its
+    // newest) is often not cosigned yet, which is reported, not damage.
+    if policy.is_some() && s.witnessed.is_none() {
+        let (size, why) = s.unwitnessed.clone().unwrap_or((0, "no checkpoint is stored".to_owned()));
+        s.damage.push(Damage {
+            place: Place::Checkpoint(size),
+            problem: format!("no checkpoint meets the witness policy; the latest: {why}"),
+        });
+    }
 
     // 3. Every chain, with the one chain walker, against what the commit entries list.
     let total: u64 = chains.iter().map(|(_, l)| l.records.len() as u64).sum();
@@ -339,7 +357,7 @@ pub async fn audit<S: Source>(
                     break 'walk;
                 }
                 let place = Place::Record { chain: chain.clone(), seq };
-                let (commit, listed_hash) = listed.records[seq as usize - 1];
+                let (commit, listed_hash, listed_at) = listed.records[seq as usize - 1];
                 if bytes.len() > RECORD_BYTES_MAX {
                     s.damage.push(Damage { place, problem: format!("over {RECORD_BYTES_MAX} bytes") });
                     break 'walk;
@@ -355,6 +373,11 @@ pub async fn audit<S: Source>(
                     Ok(walked) if walked.commit != commit => {
                         Some(format!("it says commit {}, but commit {commit} lists it", walked.commit))
                     }
+                    // no hash covers an entry's time: its records' times hold it
+                    Ok(walked) if walked.recorded_at != listed_at => Some(format!(
+                        "it was recorded at {} µs, but commit {commit}'s entry says {listed_at} µs",
+                        walked.recorded_at
+                    )),
                     Ok(_) => None,
                 };
                 if let Some(problem) = problem {
@@ -394,6 +417,10 @@ struct Rebuilt {
     good: Option<Checkpoint>,
     /// The commit entry the log refused, which ended the rebuild.
     refused: Option<Damage>,
+    /// With a policy: the largest passing checkpoint that meets its quorum.
+    witnessed: Option<u64>,
+    /// With a policy: why the latest checkpoint does not meet it (size, reason).
+    unwitnessed: Option<(u64, String)>,
 }
 
 /// Rebuilds the log from the commit entries `entries` hands over (in order, from commit 1), and
@@ -424,13 +451,20 @@ fn rebuild_log(
             }
         }
     }
-    Rebuilt { damage: s.damage, cosignatures: s.cosignatures, good, refused }
+    Rebuilt {
+        damage: s.damage,
+        cosignatures: s.cosignatures,
+        good,
+        refused,
+        witnessed: s.witnessed,
+        unwitnessed: s.unwitnessed,
+    }
 }
 
 /// Checks the stored checkpoint of `size` against the log rebuilt up to that size: its signature
 /// by the pinned key, its size and root, its consistency with the last good one (`good`, which it
-/// replaces when it passes), and its cosignatures under `policy` (the quorum on the latest,
-/// `latest_size`).
+/// replaces when it passes), and its cosignatures under `policy` (whether it meets the quorum;
+/// why the latest, `latest_size`, does not).
 #[expect(clippy::too_many_arguments, reason = "one step of the audit, with the audit's state")]
 fn check_checkpoint(
     s: &mut Summary,
@@ -478,14 +512,10 @@ fn check_checkpoint(
             if let Ok(o) = open_checkpoint(text, pin.name(), &known) {
                 s.cosignatures += o.verified.iter().filter(|v| v.key_type == KEY_TYPE_COSIGNATURE_V1).count() as u64;
             }
-            if latest_size == Some(size) {
-                if let Err(e) = policy.verify_checkpoint(text, pin.name()) {
-                    s.damage.push(Damage {
-                        place: Place::Checkpoint(size),
-                        problem: format!("the latest checkpoint fails the witness policy: {e}"),
-                    });
-                    return;
-                }
+            match policy.verify_checkpoint(text, pin.name()) {
+                Ok(_) => s.witnessed = Some(size),
+                Err(e) if latest_size == Some(size) => s.unwitnessed = Some((size, e.to_string())),
+                Err(_) => {}
             }
         }
     }
@@ -508,6 +538,8 @@ pub fn report(s: &Summary, source: &str, json: bool) -> Result<(), Failure> {
             "verified_against": s.verified_against.as_ref().map(|c| json!({
                 "origin": c.origin, "size": c.size, "root": c.root.to_base64(),
             })),
+            "witnessed_size": s.witnessed,
+            "latest_not_witnessed": s.unwitnessed.as_ref().map(|(size, why)| json!({ "size": size, "why": why })),
             "elapsed_ms": s.elapsed_ms.to_string(),
             "damage": s.damage.iter().map(|d| {
                 let mut v = json!({ "place": d.place.to_string(), "problem": d.problem });
@@ -535,6 +567,12 @@ pub fn report(s: &Summary, source: &str, json: bool) -> Result<(), Failure> {
         match &s.verified_against {
             Some(c) => outln!("verified against checkpoint {} size {} root {}", c.origin, c.size, c.root.to_base64()),
             None => outln!("no stored checkpoint verified against the pinned key"),
+        }
+        if let Some(size) = s.witnessed {
+            outln!("the witness policy's quorum cosigned the history up to checkpoint size {size}");
+        }
+        if let (Some(_), Some((size, why))) = (s.witnessed, &s.unwitnessed) {
+            outln!("the latest checkpoint (size {size}) is not cosigned by the quorum yet: {why}");
         }
         if !s.damage.is_empty() {
             let mut t = show::table(&["Where", "Problem"], &[]);

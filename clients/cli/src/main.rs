@@ -233,7 +233,8 @@ enum Command {
         #[arg(long, value_name = "KEY")]
         pin: String,
         /// A C2SP tlog-policy file naming the witnesses whose cosignatures the checkpoints carry;
-        /// the latest checkpoint must meet its quorum.
+        /// some checkpoint must meet its quorum (the largest such size is reported; the latest may
+        /// not be cosigned yet).
         #[arg(long, value_name = "FILE")]
         policy: Option<std::path::PathBuf>,
         /// Audit an archive written by `fiscus archive` instead, offline.
