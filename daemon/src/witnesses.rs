@@ -25,7 +25,7 @@
 //! cosignature, and the size a 409 Conflict answer names (then the proof from that size is sent at
 //! once, a few times at most). A witness that holds a size past the log's, refuses, answers no
 //! valid cosignature, or cannot be reached is logged in words and tried again after a pause that
-//! doubles up to [`BACKOFF_MAX`]; nothing from it is stored. Writes and health never depend on a
+//! doubles from `interval_ms` up to [`BACKOFF_MAX`] (4 s, or `interval_ms` if longer); nothing from it is stored. Writes and health never depend on a
 //! witness.
 
 use std::time::Duration;
@@ -42,8 +42,10 @@ use crate::writer::{LogSnapshot, WriterHandle};
 
 /// Shortest pause between two submissions to one witness by default, in milliseconds.
 pub const INTERVAL_MS_DEFAULT: u64 = 1_000;
-/// Longest pause after failures.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Longest pause after failures (or `interval_ms` when that is longer). Short, so that a witness
+/// back from an outage cosigns within seconds rather than after a long doubled pause; a retry costs
+/// one call, cheap for both sides, and only the newest checkpoint is ever sent.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(4);
 /// Most `add-checkpoint` calls for one checkpoint (a 409 Conflict naming another size is answered
 /// with the proof from that size; a witness whose size keeps changing is tried again later).
 const CALLS_PER_CHECKPOINT_MAX: usize = 3;
@@ -189,7 +191,7 @@ async fn submit_loop(witness: Witness, mut log: watch::Receiver<LogSnapshot>, re
             }
             Ok(Stored::WriterGone) => return,
             Err(why) => {
-                backoff = backoff.saturating_mul(2).min(BACKOFF_MAX);
+                backoff = backoff.saturating_mul(2).min(BACKOFF_MAX.max(witness.interval));
                 warn!(
                     witness = %witness.name,
                     url = %witness.url,
