@@ -25,8 +25,9 @@
 //! cosignature, and the size a 409 Conflict answer names (then the proof from that size is sent at
 //! once, a few times at most). A witness that holds a size past the log's, refuses, answers no
 //! valid cosignature, or cannot be reached is logged in words and tried again after a pause that
-//! doubles from `interval_ms` up to [`BACKOFF_MAX`] (4 s, or `interval_ms` if longer); nothing from it is stored. Writes and health never depend on a
-//! witness.
+//! doubles from `interval_ms` up to [`BACKOFF_MAX`] (4 s, or `interval_ms` if longer), so that
+//! one back from an outage cosigns within seconds; nothing from it is stored. Writes and health
+//! never depend on a witness.
 
 use std::time::Duration;
 
