@@ -192,7 +192,7 @@ async fn submit_loop(witness: Witness, mut log: watch::Receiver<LogSnapshot>, re
             }
             Ok(Stored::WriterGone) => return,
             Err(why) => {
-                backoff = backoff.saturating_mul(2).min(BACKOFF_MAX.max(witness.interval));
+                backoff = next_backoff(backoff, witness.interval);
                 warn!(
                     witness = %witness.name,
                     url = %witness.url,
@@ -204,6 +204,12 @@ async fn submit_loop(witness: Witness, mut log: watch::Receiver<LogSnapshot>, re
             }
         }
     }
+}
+
+/// The pause after another failure, from the last one: doubled, at most [`BACKOFF_MAX`] or
+/// `interval` when that is longer (a witness is never called more often than its `interval_ms`).
+fn next_backoff(last: Duration, interval: Duration) -> Duration {
+    last.saturating_mul(2).min(BACKOFF_MAX.max(interval))
 }
 
 /// What became of a cosignature.
@@ -325,6 +331,27 @@ async fn store(writer: &WriterHandle, size: u64, lines: Vec<NoteSignature>) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_retry_pause_doubles_to_a_few_seconds() {
+        let interval = Duration::from_millis(INTERVAL_MS_DEFAULT);
+        let mut pause = interval;
+        let mut pauses = Vec::new();
+        for _ in 0..10 {
+            pause = next_backoff(pause, interval);
+            pauses.push(pause.as_millis());
+        }
+        assert_eq!(pauses, [2_000, 4_000, 4_000, 4_000, 4_000, 4_000, 4_000, 4_000, 4_000, 4_000]);
+        // From a short interval (the tests' 50 ms) it never passes the cap either.
+        let mut pause = Duration::from_millis(50);
+        for _ in 0..20 {
+            pause = next_backoff(pause, Duration::from_millis(50));
+        }
+        assert_eq!(pause, BACKOFF_MAX);
+        // A witness asked to be called at most every 10 s keeps that pause.
+        let slow = Duration::from_secs(10);
+        assert_eq!(next_backoff(slow, slow), slow);
+    }
     use fiscus_tlog::{Cosigner, NoteSigner};
 
     fn entry(name: &str, key: &str) -> WitnessConfig {
