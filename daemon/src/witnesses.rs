@@ -25,8 +25,9 @@
 //! cosignature, and the size a 409 Conflict answer names (then the proof from that size is sent at
 //! once, a few times at most). A witness that holds a size past the log's, refuses, answers no
 //! valid cosignature, or cannot be reached is logged in words and tried again after a pause that
-//! doubles up to [`BACKOFF_MAX`]; nothing from it is stored. Writes and health never depend on a
-//! witness.
+//! doubles from `interval_ms` up to [`BACKOFF_MAX`] (4 s, or `interval_ms` if longer), so that
+//! one back from an outage cosigns within seconds; nothing from it is stored. Writes and health
+//! never depend on a witness.
 
 use std::time::Duration;
 
@@ -42,8 +43,10 @@ use crate::writer::{LogSnapshot, WriterHandle};
 
 /// Shortest pause between two submissions to one witness by default, in milliseconds.
 pub const INTERVAL_MS_DEFAULT: u64 = 1_000;
-/// Longest pause after failures.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Longest pause after failures (or `interval_ms` when that is longer). Short, so that a witness
+/// back from an outage cosigns within seconds rather than after a long doubled pause; a retry costs
+/// one call, cheap for both sides, and only the newest checkpoint is ever sent.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(4);
 /// Most `add-checkpoint` calls for one checkpoint (a 409 Conflict naming another size is answered
 /// with the proof from that size; a witness whose size keeps changing is tried again later).
 const CALLS_PER_CHECKPOINT_MAX: usize = 3;
@@ -189,7 +192,7 @@ async fn submit_loop(witness: Witness, mut log: watch::Receiver<LogSnapshot>, re
             }
             Ok(Stored::WriterGone) => return,
             Err(why) => {
-                backoff = backoff.saturating_mul(2).min(BACKOFF_MAX);
+                backoff = next_backoff(backoff, witness.interval);
                 warn!(
                     witness = %witness.name,
                     url = %witness.url,
@@ -201,6 +204,12 @@ async fn submit_loop(witness: Witness, mut log: watch::Receiver<LogSnapshot>, re
             }
         }
     }
+}
+
+/// The pause after another failure, from the last one: doubled, at most [`BACKOFF_MAX`] or
+/// `interval` when that is longer (a witness is never called more often than its `interval_ms`).
+fn next_backoff(last: Duration, interval: Duration) -> Duration {
+    last.saturating_mul(2).min(BACKOFF_MAX.max(interval))
 }
 
 /// What became of a cosignature.
@@ -322,6 +331,27 @@ async fn store(writer: &WriterHandle, size: u64, lines: Vec<NoteSignature>) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_retry_pause_doubles_to_a_few_seconds() {
+        let interval = Duration::from_millis(INTERVAL_MS_DEFAULT);
+        let mut pause = interval;
+        let mut pauses = Vec::new();
+        for _ in 0..10 {
+            pause = next_backoff(pause, interval);
+            pauses.push(pause.as_millis());
+        }
+        assert_eq!(pauses, [2_000, 4_000, 4_000, 4_000, 4_000, 4_000, 4_000, 4_000, 4_000, 4_000]);
+        // From a short interval (the tests' 50 ms) it never passes the cap either.
+        let mut pause = Duration::from_millis(50);
+        for _ in 0..20 {
+            pause = next_backoff(pause, Duration::from_millis(50));
+        }
+        assert_eq!(pause, BACKOFF_MAX);
+        // A witness asked to be called at most every 10 s keeps that pause.
+        let slow = Duration::from_secs(10);
+        assert_eq!(next_backoff(slow, slow), slow);
+    }
     use fiscus_tlog::{Cosigner, NoteSigner};
 
     fn entry(name: &str, key: &str) -> WitnessConfig {

@@ -312,6 +312,17 @@ pub enum LedgerError {
         /// The process holding it, in words (`process 4242 (fiscusd)`), as far as it can be known.
         holder: String,
     },
+    /// A folder another process holds for its lifetime ([`crate::store::lock_folder`]), such as
+    /// the state folder of a running `fiscus witness serve`.
+    #[error("the {what} {dir} is in use by {holder}: stop that process first, or give another folder")]
+    FolderInUse {
+        /// What the folder is, in words (`witness state folder`).
+        what: String,
+        /// The folder.
+        dir: String,
+        /// The process holding it, in words (`process 4242 (fiscus)`), as far as it can be known.
+        holder: String,
+    },
     /// The store refuses writes until an operator acts (verification failed on open, or a write failed).
     #[error("the store is read-only: {0}")]
     ReadOnly(String),
@@ -345,7 +356,10 @@ impl LedgerError {
             LedgerError::Corrupt { .. } | LedgerError::CommitChain { .. } | LedgerError::Format(_) => {
                 ErrorClass::Corrupt
             }
-            LedgerError::ReadOnly(_) | LedgerError::Io(_) | LedgerError::StoreInUse { .. } => ErrorClass::Storage,
+            LedgerError::ReadOnly(_)
+            | LedgerError::Io(_)
+            | LedgerError::StoreInUse { .. }
+            | LedgerError::FolderInUse { .. } => ErrorClass::Storage,
             #[cfg(feature = "store")]
             LedgerError::Storage(_) => ErrorClass::Storage,
             LedgerError::ProjectClosed { .. }

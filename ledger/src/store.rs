@@ -1241,8 +1241,9 @@ impl SledSettings {
 }
 
 /// The file in a store's folder naming the process that opened the store last: `PID PROGRAM`
-/// (`4242 fiscusd`), written once sled's lock on `db` is taken. It is read only when that lock is
-/// refused, so that the refusal names the process holding the store; no hash covers it.
+/// (`4242 fiscusd`), written once sled's lock on `db` is taken (or, in a folder held by
+/// [`lock_folder`], once its own lock is). It is read only when that lock is refused, so that the
+/// refusal names the process holding the folder; no hash covers it.
 pub const HOLDER_FILE: &str = "holder";
 
 /// Whether `dir` holds a store (sled's `db` file), without opening or creating anything: callers
@@ -1278,6 +1279,53 @@ fn holder_of(dir: &Path) -> String {
         }
     }
     format!("process {pid} ({program})")
+}
+
+/// The line of a [`HOLDER_FILE`] naming this process (`PID PROGRAM`), for whoever is refused the
+/// folder next.
+fn holder_line() -> String {
+    format!("{} {}\n", std::process::id(), program_name())
+}
+
+/// An exclusive hold on a folder for as long as the value lives: an `flock` on the folder's
+/// [`HOLDER_FILE`] (created 0600, never removed: removing it would let two processes lock two
+/// different files), which names the holding process. The operating system lets go when the
+/// process ends, however it ends.
+#[derive(Debug)]
+pub struct FolderLock {
+    _file: File,
+}
+
+/// Takes the [`FolderLock`] of `dir` (an existing folder), or refuses at once with
+/// [`LedgerError::FolderInUse`] naming `what` the folder is, its path and the process holding it
+/// (read from the [`HOLDER_FILE`], as for a store in use). Other failures are
+/// [`LedgerError::Io`].
+pub fn lock_folder(dir: &Path, what: &str) -> Result<FolderLock, LedgerError> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(crate::private::FILE_MODE);
+    }
+    let mut file = options.open(dir.join(HOLDER_FILE))?;
+    #[cfg(unix)]
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
+            return Err(LedgerError::FolderInUse {
+                what: what.to_owned(),
+                dir: dir.display().to_string(),
+                holder: holder_of(dir),
+            })
+        }
+        Err(e) => return Err(LedgerError::Io(e.into())),
+    }
+    file.set_len(0)?;
+    file.write_all(holder_line().as_bytes())?;
+    file.sync_all()?;
+    Ok(FolderLock { _file: file })
 }
 
 /// How long opening waits for a store that was just closed to release its lock.
@@ -1323,7 +1371,7 @@ pub fn open_tree(dir: &Path) -> Result<(sled::Db, sled::Tree), LedgerError> {
         }
     };
     // Said to whoever finds the store locked next (see [`HOLDER_FILE`]).
-    std::fs::write(dir.join(HOLDER_FILE), format!("{} {}\n", std::process::id(), program_name()))?;
+    std::fs::write(dir.join(HOLDER_FILE), holder_line())?;
     let tree = db.open_tree("fiscus")?;
     crate::private::tighten(dir)?;
     Ok((db, tree))

@@ -610,3 +610,59 @@ async fn a_head_is_accepted_under_a_later_cosigned_checkpoint_that_contains_it()
     assert_eq!(both.verify_checkpoint(&kept, ORIGIN).unwrap().opened.checkpoint.size, cosigned.checkpoint.size);
     d.stop();
 }
+
+/// One state folder, one witness: a second `fiscus witness serve` on the folder of a running one
+/// is refused at start, naming the folder and the process holding it (two processes would each
+/// hold their own checkpoint and could cosign two different roots of one size); the first still
+/// serves, and once it has stopped a new start on the folder serves, holding what it cosigned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_witness_on_one_state_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = "example.org/lock-test";
+    let signer = NoteSigner::from_seed(origin, [6; 32]).unwrap();
+    let log_key = signer.verifier_key();
+    let mut first = WitnessProcess::start(dir.path(), "shared", &log_key);
+    let pid = first.child.as_ref().map(Child::id).expect("running");
+    let state = dir.path().join("shared");
+
+    let mut second = fiscus()
+        .args(["witness", "serve", "--listen", "127.0.0.1:0", "--log", &log_key, "--state"])
+        .arg(&state)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("fiscus witness serve starts");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = second.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if started.elapsed() > START_DEADLINE {
+            let _ = second.kill();
+            let _ = second.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let status = status.expect("a second witness on the same state folder must not keep serving");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().expect("piped"), &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("in use by process"), "{stderr}");
+    assert!(stderr.contains(&pid.to_string()), "names the holding process: {stderr}");
+    assert!(stderr.contains(&state.display().to_string()), "names the folder: {stderr}");
+
+    // The first still serves.
+    let tree_root = Hash([4; 32]);
+    let checkpoint = Checkpoint::new(origin, 1, tree_root).unwrap().sign(&signer).unwrap().to_text();
+    let request = AddCheckpoint { old_size: 0, proof: vec![], checkpoint };
+    let lines = add_checkpoint(&first.url, &request, Duration::from_secs(10)).await.expect("the first still serves");
+    assert_eq!(lines.len(), 1);
+
+    // Stopped, its folder is free again, and the new witness holds size 1.
+    first.stop();
+    let restarted = WitnessProcess::start(dir.path(), "shared", &log_key);
+    let again = AddCheckpoint { old_size: 1, ..request };
+    let lines = add_checkpoint(&restarted.url, &again, Duration::from_secs(10)).await.expect("the restart serves");
+    assert_eq!(lines[0].name, restarted.key.name());
+}

@@ -143,7 +143,8 @@ impl WitnessError {
 pub struct Witnessed {
     /// The checkpoint body.
     pub checkpoint: Checkpoint,
-    /// The signed note as the witness received it, with its cosignature added.
+    /// The signed note with only the log's signature lines that verified and the witness's
+    /// cosignature (other lines of the request are dropped).
     pub note: String,
 }
 
@@ -201,7 +202,7 @@ impl Witness {
         let checkpoint = Checkpoint::parse_body(&note.text).map_err(WitnessError::BadRequest)?;
         let keys =
             self.logs.get(&checkpoint.origin).ok_or_else(|| WitnessError::UnknownOrigin(checkpoint.origin.clone()))?;
-        open_checkpoint(&request.checkpoint, &checkpoint.origin, keys).map_err(WitnessError::Forbidden)?;
+        let opened = open_checkpoint(&request.checkpoint, &checkpoint.origin, keys).map_err(WitnessError::Forbidden)?;
         if request.old_size > checkpoint.size {
             return Err(WitnessError::BadRequest(TlogError::BadSizes {
                 old: request.old_size,
@@ -223,9 +224,17 @@ impl Witness {
         verify_consistency(held_size, checkpoint.size, &held_root, &checkpoint.root, &request.proof)
             .map_err(WitnessError::BadProof)?;
         let cosignature = self.cosigner.cosign(&note.text, now).map_err(WitnessError::BadRequest)?;
-        let mut signed = note;
-        signed.signatures.retain(|s| !(s.name == cosignature.name && s.key_id == cosignature.key_id));
-        signed.signatures.push(cosignature.clone());
+        // Held: the log's lines that verified (the first line of each known key, as
+        // `Note::verify` checks them) and this cosignature; nothing else the request carried.
+        let mut signatures: Vec<NoteSignature> = Vec::new();
+        for verified in &opened.verified {
+            if let Some(line) = note.signatures.iter().find(|s| s.name == verified.name && s.key_id == verified.key_id)
+            {
+                signatures.push(line.clone());
+            }
+        }
+        signatures.push(cosignature.clone());
+        let signed = Note { text: note.text, signatures };
         self.latest.insert(checkpoint.origin.clone(), Witnessed { checkpoint, note: signed.to_text() });
         Ok(vec![cosignature])
     }
@@ -297,6 +306,26 @@ mod tests {
         let mut restarted = self::witness(&log);
         restarted.restore(&held).unwrap();
         assert_eq!(restarted.latest(ORIGIN).unwrap().checkpoint.size, 12);
+    }
+
+    #[test]
+    fn holds_only_the_lines_that_verified() {
+        let mut log = Log::new();
+        log.grow(5);
+        let mut witness = witness(&log);
+        let mut request = log.request(0, 5);
+        let mut note = Note::parse(&request.checkpoint).unwrap();
+        let log_line = note.signatures[0].clone();
+        // A corrupted second line of the log's key (the first verifies), and a stranger's line.
+        let mut corrupted = log_line.clone();
+        corrupted.signature[10] ^= 0xff;
+        let stranger = NoteSigner::from_seed("stranger.example/s", [3; 32]).unwrap().sign(&note.text).unwrap();
+        note.signatures.push(corrupted);
+        note.signatures.push(stranger);
+        request.checkpoint = note.to_text();
+        let lines = witness.add_checkpoint(&request, 1).unwrap();
+        let held = Note::parse(&witness.latest(ORIGIN).unwrap().note).unwrap();
+        assert_eq!(held.signatures, vec![log_line, lines[0].clone()]);
     }
 
     #[test]

@@ -11,7 +11,13 @@
 //! one file per log under `logs/`, the latest cosigned checkpoint, written to a temporary file,
 //! synced and renamed over the old one (and the folder synced) *before* the answer leaves: a
 //! witness that forgot what it cosigned could be led to cosign a fork. The check against the held
-//! checkpoint and its replacement are one step under a lock, as the spec requires.
+//! checkpoint and its replacement are one step under a lock, as the spec requires. One process
+//! serves a state folder: `serve` holds an exclusive lock on it for its lifetime
+//! ([`fiscus_ledger::store::lock_folder`], the `holder` file naming the process), and a second
+//! `serve` on the folder is refused at start with the folder and the holding process named, since
+//! two witnesses sharing one folder would each hold their own checkpoint and could cosign two
+//! different roots of one size. The held checkpoint keeps only the signature lines that verified:
+//! the log's and the witness's own cosignature.
 //!
 //! Bounded: request bodies ([`REQUEST_BYTES_MAX`]), requests served at once (`--connections-max`),
 //! open connections ([`OPEN_CONNECTIONS_MAX`]), the time to send the first byte, the headers and
@@ -131,6 +137,7 @@ struct Config {
 pub async fn run(action: WitnessAction, json: bool) -> Result<(), Failure> {
     match action {
         WitnessAction::Key(args) => {
+            make_state_dir(&args.state)?;
             let cosigner = load_or_make_key(&args.state, args.name.as_deref())?;
             if json {
                 outln!("{}", serde_json::json!({ "verifier_key": cosigner.verifier_key(), "name": cosigner.name() }));
@@ -175,6 +182,10 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         verifiers.push(verifier);
     }
     let name = args.name.or(config.name);
+    // One process per state folder, for its whole life: two witnesses sharing one folder would
+    // each hold their own checkpoint and could cosign two different roots of one size.
+    make_state_dir(&args.state)?;
+    let _lock = fiscus_ledger::store::lock_folder(&args.state, "witness state folder")?;
     let mut witness = Witness::new(load_or_make_key(&args.state, name.as_deref())?);
     let origins: Vec<String> = verifiers.iter().map(|v| v.name().to_owned()).collect();
     for verifier in verifiers {
@@ -414,12 +425,18 @@ fn refusal(e: WitnessError) -> Response<Full<Bytes>> {
     }
 }
 
-/// Loads the cosigner key of `dir`, or makes one named `name` (folder 0700, file 0600) when there
-/// is none. A key file group or others may write is refused; one they may read is warned about.
-fn load_or_make_key(dir: &Path, name: Option<&str>) -> Result<Cosigner, Failure> {
+/// Makes the state folder `dir` (0700) when there is none; warns once when group or others may
+/// read it.
+fn make_state_dir(dir: &Path) -> Result<(), Failure> {
     if let Some(warning) = private::create_dir(dir, "witness state folder").map_err(Failure::from)? {
         eprintln!("fiscus witness: warning: {warning}");
     }
+    Ok(())
+}
+
+/// Loads the cosigner key of `dir` (made by [`make_state_dir`]), or makes one named `name` (file
+/// 0600) when there is none. A key file group or others may write is refused; one they may read is warned about.
+fn load_or_make_key(dir: &Path, name: Option<&str>) -> Result<Cosigner, Failure> {
     let path = dir.join(KEY_FILE);
     if path.exists() {
         if let Some(warning) = private::check(&path, "witness key").map_err(Failure::from)? {
