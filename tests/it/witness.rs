@@ -478,6 +478,15 @@ async fn a_live_balance_needs_the_policy_quorum_of_cosignatures() {
     assert!(ok, "{text} {err}");
     let text = text.as_str().unwrap_or_default();
     assert!(text.contains("w1, w2") && text.contains("proven under checkpoint"), "{text}");
+    // `quorum none` needs no cosignature and says so (never "cosigned by ,"); a first use says
+    // that nothing was kept before.
+    let none = files.path().join("none.policy");
+    std::fs::write(&none, format!("log {log_key}\nquorum none\n")).unwrap();
+    let (ok, text, err) = verify_live(&d, &log_key, &files.path().join("none-state"), Some((&none, 1)), false);
+    assert!(ok, "{text} {err}");
+    let text = text.as_str().unwrap_or_default();
+    assert!(text.contains("no cosignatures needed (quorum none)") && !text.contains("cosigned by ,"), "{text}");
+    assert!(text.contains("no earlier checkpoint was kept: this one is trusted on first use"), "{text}");
 
     // A policy with another key for w2 (same name, another key: a cosignature by the real w2 is
     // no cosignature by that key) is refused, naming w2.
@@ -601,6 +610,8 @@ async fn a_head_is_accepted_under_a_later_cosigned_checkpoint_that_contains_it()
         .expect("the task runs")
         .unwrap_or_else(|e| panic!("accepted under a later cosigned checkpoint: {e}\nlog:\n{}", d.log()));
     assert_eq!(v.checkpoint.size, head_size, "the head is proven under the checkpoint it was fetched with");
+    // The record committed after S is not counted: only the records up to the proven head.
+    assert_eq!(v.verified.records, v.verified.head_seq, "records counted up to the proven head only");
     let cosigned = v.cosigned.expect("a cosigned checkpoint");
     assert!(cosigned.checkpoint.size > head_size, "{} > {head_size}", cosigned.checkpoint.size);
     assert_eq!(cosigned.cosigned_by, ["w1", "w2"]);
