@@ -463,7 +463,8 @@ async fn the_command_line_keeps_and_checks_receipts_and_verifies_under_the_pinne
     let args = ["verify", "--project", OWN_PROJECT, "--pin", &key, "--state", &state];
     let (ok, out) = fiscus(&d, &t.project, &args);
     assert!(
-        ok && out.contains("proven under checkpoint localhost/fiscus size 2") && out.contains("first one kept"),
+        ok && out.contains("proven under checkpoint localhost/fiscus size 2")
+            && out.contains("no earlier checkpoint was kept: this one is trusted on first use"),
         "{out}"
     );
     record(&mut admin, vec![contribution("later", OWN_PROJECT, "5.00", None)]).await.unwrap();

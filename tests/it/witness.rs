@@ -175,6 +175,29 @@ fn bundle(d: &Daemon, token: &str, project: &str, file: &Path, pin: &str) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// `fiscus bundle` of `project` from `d` into `file` with `extra` arguments: success, stdout and
+/// stderr.
+fn bundle_with(
+    d: &Daemon,
+    token: &str,
+    project: &str,
+    file: &Path,
+    pin: &str,
+    extra: &[&str],
+) -> (bool, String, String) {
+    let out = fiscus()
+        .env("FISCUS_SERVER", format!("http://{}", d.addr))
+        .env("FISCUS_TOKEN", token)
+        .args(["bundle", "--project", project, "--pin", pin, "--out"])
+        .arg(file)
+        .args(extra)
+        .output()
+        .expect("fiscus bundle runs");
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    (out.status.success(), stdout, stderr)
+}
+
 /// `fiscus verify --bundle FILE --pin KEY --policy POLICY` offline: success and its output.
 fn verify_bundle(file: &Path, pin: &str, policy: &Path) -> (bool, String) {
     let out = fiscus()
@@ -478,6 +501,15 @@ async fn a_live_balance_needs_the_policy_quorum_of_cosignatures() {
     assert!(ok, "{text} {err}");
     let text = text.as_str().unwrap_or_default();
     assert!(text.contains("w1, w2") && text.contains("proven under checkpoint"), "{text}");
+    // `quorum none` needs no cosignature and says so (never "cosigned by ,"); a first use says
+    // that nothing was kept before.
+    let none = files.path().join("none.policy");
+    std::fs::write(&none, format!("log {log_key}\nquorum none\n")).unwrap();
+    let (ok, text, err) = verify_live(&d, &log_key, &files.path().join("none-state"), Some((&none, 1)), false);
+    assert!(ok, "{text} {err}");
+    let text = text.as_str().unwrap_or_default();
+    assert!(text.contains("no cosignatures needed (quorum none)") && !text.contains("cosigned by ,"), "{text}");
+    assert!(text.contains("no earlier checkpoint was kept: this one is trusted on first use"), "{text}");
 
     // A policy with another key for w2 (same name, another key: a cosignature by the real w2 is
     // no cosignature by that key) is refused, naming w2.
@@ -601,6 +633,8 @@ async fn a_head_is_accepted_under_a_later_cosigned_checkpoint_that_contains_it()
         .expect("the task runs")
         .unwrap_or_else(|e| panic!("accepted under a later cosigned checkpoint: {e}\nlog:\n{}", d.log()));
     assert_eq!(v.checkpoint.size, head_size, "the head is proven under the checkpoint it was fetched with");
+    // The record committed after S is not counted: only the records up to the proven head.
+    assert_eq!(v.verified.records, v.verified.head_seq, "records counted up to the proven head only");
     let cosigned = v.cosigned.expect("a cosigned checkpoint");
     assert!(cosigned.checkpoint.size > head_size, "{} > {head_size}", cosigned.checkpoint.size);
     assert_eq!(cosigned.cosigned_by, ["w1", "w2"]);
@@ -665,4 +699,61 @@ async fn a_second_witness_on_one_state_folder_is_refused() {
     let again = AddCheckpoint { old_size: 1, ..request };
     let lines = add_checkpoint(&restarted.url, &again, Duration::from_secs(10)).await.expect("the restart serves");
     assert_eq!(lines[0].name, restarted.key.name());
+}
+
+/// `fiscus bundle --policy FILE --wait S` made right after a commit waits until the head's own
+/// checkpoint meets the policy, so that `fiscus verify --bundle --policy` passes; with a witness
+/// down it is refused after the wait, naming the policy, and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_made_with_a_policy_is_under_a_checkpoint_meeting_it() {
+    let (dir, tokens) = Daemon::prepare();
+    let log_key = verifier_key(&dir.path().join("data"));
+    let w1 = WitnessProcess::start(dir.path(), "w1", &log_key);
+    let mut w2 = WitnessProcess::start(dir.path(), "w2", &log_key);
+    let config = config(dir.path(), &[("one", &w1), ("two", &w2)]);
+    let d = Daemon::spawn(dir.clone(), tokens, &["--config", config.to_str().unwrap()]).await;
+    let t = d.tokens.clone();
+    let mut admin = d.ledger(Some(&t.admin)).await;
+    open(&mut admin, OWN_PROJECT, 500).await;
+    commit_contributions(&mut admin, "a", 2).await;
+    let files = tempfile::tempdir().unwrap();
+    let two_of_two = files.path().join("2-of-2.policy");
+    std::fs::write(&two_of_two, policy_text(&log_key, &[&w1.key, &w2.key], 2)).unwrap();
+    let policy = two_of_two.to_str().unwrap();
+
+    let file = files.path().join("cosigned.bundle");
+    let (ok, out, err) = bundle_with(&d, &t.admin, OWN_PROJECT, &file, &log_key, &["--policy", policy, "--wait", "60"]);
+    assert!(ok, "{out} {err}");
+    assert!(out.contains("cosigned by w1, w2") && !err.contains("warning"), "{out} {err}");
+    let (ok, text) = verify_bundle(&file, &log_key, &two_of_two);
+    assert!(ok, "the bundle made with --policy passes verify --bundle --policy: {text}");
+
+    // w2 down and the log moved on: the head's checkpoint never meets 2-of-2.
+    w2.stop();
+    commit_contributions(&mut admin, "b", 1).await;
+    let refused = files.path().join("refused.bundle");
+    let (ok, out, err) =
+        bundle_with(&d, &t.admin, OWN_PROJECT, &refused, &log_key, &["--policy", policy, "--wait", "1"]);
+    assert!(!ok && err.contains("witness policy not met"), "{out} {err}");
+    assert!(!refused.exists(), "nothing is written on a refusal");
+    d.stop();
+}
+
+/// Without --policy, a bundle under a checkpoint with no cosignature (a log without witnesses)
+/// is written with a warning on stderr saying that `verify --bundle --policy` will refuse it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_without_cosignatures_warns() {
+    let (dir, tokens) = Daemon::prepare();
+    let log_key = verifier_key(&dir.path().join("data"));
+    let d = Daemon::spawn(dir.clone(), tokens, &[]).await;
+    let t = d.tokens.clone();
+    let mut admin = d.ledger(Some(&t.admin)).await;
+    open(&mut admin, OWN_PROJECT, 500).await;
+    commit_contributions(&mut admin, "a", 1).await;
+    let files = tempfile::tempdir().unwrap();
+    let file = files.path().join("plain.bundle");
+    let (ok, out, err) = bundle_with(&d, &t.admin, OWN_PROJECT, &file, &log_key, &[]);
+    assert!(ok && file.exists(), "{out} {err}");
+    assert!(err.contains("warning: checkpoint") && err.contains("carries no cosignatures"), "{err}");
+    d.stop();
 }

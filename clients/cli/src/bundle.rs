@@ -363,27 +363,75 @@ pub fn verify_file(path: &Path, pin: &str, policy: Option<&Path>, json: bool) ->
 /// file in the same folder, owner-only, synced and renamed). The token must be allowed to read
 /// the project (an admin, an auditor, or the project's own token).
 ///
+/// With `witnesses` (`--policy FILE [--wait SECONDS]`), the bundle holds one checkpoint, so it is
+/// made only under a head checkpoint that itself meets the policy: the latest head proof is
+/// fetched again every 200 ms until its checkpoint, with the cosignatures the server holds for it
+/// by now, meets the quorum (`Policy::verify_checkpoint`, the rule `fiscus verify --bundle
+/// --policy` checks), for up to `witnesses.wait`. Without a policy, a checkpoint with no
+/// cosignature is written with a warning on stderr (`verify --bundle --policy` would refuse it).
+///
 /// Errors: the server's refusal (for example `PERMISSION_DENIED`), a checkpoint that does not
-/// open with `pin`, a chain shorter than the proven head, a bundle that does not verify, or the
-/// file not written.
+/// open with `pin`, a policy without `pin` as a `log` line or not met in time, a chain shorter
+/// than the proven head, a bundle that does not verify, or the file not written.
 pub async fn write_file(
     backend: &crate::backend::Backend,
     project: &str,
     out: &Path,
     pin: &str,
+    witnesses: Option<&fiscus_client::WitnessRequirement>,
     json: bool,
 ) -> Result<(), Failure> {
     let pin = pin_arg(pin)?;
     let crate::backend::Backend::Remote(client) = backend else {
         return Err(Failure::usage("fiscus bundle needs --server: the bundle's checkpoint is signed by fiscusd"));
     };
+    if let Some(w) = witnesses {
+        if !w.policy.logs().iter().any(|log| log.verifier_key() == pin.verifier_key()) {
+            return Err(Failure::usage(format!(
+                "--policy: no `log` line holds the pinned key {}: add `log {}` to it",
+                pin.verifier_key(),
+                pin.verifier_key()
+            )));
+        }
+    }
     let project = fiscus_client::project_id(project)?;
-    let (proof, head_checkpoint) = client.head_proof(&project).await?;
-    let size = fiscus_client::open_pinned(&head_checkpoint, &pin)
-        .map_err(|e| Failure::other(format!("the server's checkpoint against --pin: {e}")))?
-        .size;
-    // the same checkpoint, with every cosignature the server holds for it by now
-    let checkpoint = client.checkpoint(size).await?;
+    let started = std::time::Instant::now();
+    let (proof, checkpoint) = loop {
+        let (proof, head_checkpoint) = client.head_proof(&project).await?;
+        let size = fiscus_client::open_pinned(&head_checkpoint, &pin)
+            .map_err(|e| Failure::other(format!("the server's checkpoint against --pin: {e}")))?
+            .size;
+        // the same checkpoint, with every cosignature the server holds for it by now
+        let checkpoint = client.checkpoint(size).await?;
+        let Some(w) = witnesses else {
+            let cosigned = fiscus_tlog::Note::parse(&checkpoint)
+                .map(|n| n.signatures.iter().any(|s| s.name != pin.name()))
+                .unwrap_or(false);
+            if !cosigned {
+                eprintln!(
+                    "fiscus: warning: checkpoint {size} carries no cosignatures yet: `fiscus verify --bundle --policy` \
+                     will refuse this bundle (make it with --policy FILE to wait for them)"
+                );
+            }
+            break (proof, checkpoint);
+        };
+        match w.policy.verify_checkpoint(&checkpoint, pin.name()) {
+            Ok(_) => break (proof, checkpoint),
+            Err(e) => {
+                let waited = started.elapsed();
+                let wait = w.wait.min(fiscus_client::COSIGNED_WAIT_MAX);
+                if waited >= wait {
+                    return Err(Failure::other(format!(
+                        "witness policy not met for {project}: checkpoint {size}, the one its head is proven under, \
+                         {e} (waited {} ms; the bundle holds one checkpoint, so its own cosignatures must meet the \
+                         quorum)",
+                        waited.as_millis()
+                    )));
+                }
+                tokio::time::sleep(BUNDLE_POLL.min(wait - waited)).await;
+            }
+        }
+    };
     let mut raw: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut export = client.export_chain_stream(&project, 1).await?;
     while (raw.len() as u64) < proof.seq {
@@ -400,7 +448,8 @@ pub async fn write_file(
     raw.truncate(usize::try_from(proof.seq).unwrap_or(usize::MAX));
     let bundle = build(&project, &pin, &raw, &proof, &checkpoint).map_err(|e| Failure::other(e.to_string()))?;
     let text = serde_json::to_string_pretty(&bundle).map_err(|e| Failure::other(format!("the bundle: {e}")))?;
-    let verified = verify(&text, &pin, None).map_err(|e| Failure::other(format!("the server's answers: {e}")))?;
+    let policy = witnesses.map(|w| &w.policy);
+    let verified = verify(&text, &pin, policy).map_err(|e| Failure::other(format!("the server's answers: {e}")))?;
     write_atomically(out, text.as_bytes()).map_err(|e| Failure::other(format!("{}: {e}", out.display())))?;
     if json {
         outln!(
@@ -413,11 +462,17 @@ pub async fn write_file(
                 "head_hash": hex::encode(verified.head.1),
                 "origin": verified.origin,
                 "checkpoint_size": verified.checkpoint_size,
+                "cosigned_by": verified.cosigned_by,
             })
         );
     } else {
+        let cosigned = if verified.cosigned_by.is_empty() {
+            String::new()
+        } else {
+            format!(", cosigned by {}", verified.cosigned_by.join(", "))
+        };
         outln!(
-            "Bundle of {} written to {}: {} records, head seq {}, under checkpoint {} of {}.",
+            "Bundle of {} written to {}: {} records, head seq {}, under checkpoint {} of {}{cosigned}.",
             verified.project,
             out.display(),
             verified.records,
@@ -428,6 +483,9 @@ pub async fn write_file(
     }
     Ok(())
 }
+
+/// The pause between two looks for the head checkpoint's cosignatures (`fiscus bundle --policy`).
+const BUNDLE_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Writes `bytes` to `path` so that a crash leaves no file or the whole one: a temporary file
 /// (0600) in the same folder, synced, then renamed to `path`.

@@ -269,6 +269,14 @@ enum Command {
         /// must be signed by it, and the bundle names it.
         #[arg(long, value_name = "KEY")]
         pin: String,
+        /// A C2SP tlog-policy file: the bundle is made only under a head checkpoint whose own
+        /// cosignatures meet it (see --wait), so that `verify --bundle --policy` passes.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// With --policy: how long to wait for the head's checkpoint to be cosigned as the policy
+        /// needs, in seconds (at most 600) [default: 10].
+        #[arg(long, value_name = "SECONDS", requires = "policy")]
+        wait: Option<u64>,
     },
     /// Follow new commits as they are made (after catching up from --after). When the daemon
     /// goes away (a restart, a lost connection) it follows again from the last commit shown, with
@@ -572,14 +580,15 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
             audit::run(Some(&connect(t).await?), None, &pin, policy.as_deref(), quiet, json).await
         }
         Command::Archive { out, quiet } => audit::archive(&connect(t).await?, &out, quiet, json).await,
-        Command::Bundle { project, out, pin } => {
+        Command::Bundle { project, out, pin, policy, wait } => {
             if t.store.is_some() {
                 // a local store has no signed checkpoint: refuse before opening (or creating) it
                 return Err(Failure::usage(
                     "fiscus bundle needs --server: the bundle's checkpoint is signed by fiscusd",
                 ));
             }
-            bundle::write_file(&connect(t).await?, &project, &out, &pin, json).await
+            let witnesses = verify::witnesses(policy.as_deref(), wait)?;
+            bundle::write_file(&connect(t).await?, &project, &out, &pin, witnesses.as_ref(), json).await
         }
         Command::Tail { project, after, limit } => {
             commands::tail(&connect(t).await?, project.as_deref(), after, limit, json).await

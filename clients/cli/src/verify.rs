@@ -286,9 +286,10 @@ async fn remote(b: &Backend, project: Option<&str>, pinned: Option<Pinned<'_>>, 
                 Ok(Outcome { verified: v, checkpoint: Some(c), previous, cosigned }) => {
                     let since = match previous {
                         Some(old) => format!(", consistent with checkpoint {} seen before", old.size),
-                        None => ", the first one kept".to_owned(),
+                        None => "; no earlier checkpoint was kept: this one is trusted on first use".to_owned(),
                     };
                     let witnessed = match cosigned {
+                        Some(w) if w.cosigned_by.is_empty() => "; no cosignatures needed (quorum none)".to_owned(),
                         Some(w) if w.checkpoint.size == c.size => {
                             format!("; cosigned by {}", w.cosigned_by.join(", "))
                         }

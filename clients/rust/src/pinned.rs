@@ -20,9 +20,9 @@
 //!
 //! 5. some checkpoint C of size c >= S, signed by the pinned key, carries valid cosignatures
 //!    meeting the policy's quorum: S's own checkpoint when it does (as first sent, or as the
-//!    server holds it by now), else the newest such checkpoint among the first
-//!    [`COSIGNED_SCAN_MAX`] stored at or after S (`ListCheckpoints`), looked for again until the
-//!    wait runs out;
+//!    server holds it by now), else the newest such checkpoint stored at or after S
+//!    (`ListCheckpoints`, looked at newest first, at most [`COSIGNED_SCAN_MAX`] per look), looked
+//!    for again until the wait runs out;
 //! 6. S is consistent with C (RFC 6962 consistency proof from S to c; the same root when c = S).
 //!
 //! Then the whole tree of size S, and so the log leaf the head is proven in and its project-heads
@@ -74,7 +74,8 @@ pub struct WitnessRequirement {
 
 /// The longest wait for cosignatures a [`WitnessRequirement`] may ask for.
 pub const COSIGNED_WAIT_MAX: Duration = Duration::from_secs(600);
-/// Most stored checkpoints at or after the head's looked at, per look, for one with a quorum.
+/// Most stored checkpoints at or after the head's looked at (newest first), and most pages
+/// asked for, per look for one with a quorum.
 pub const COSIGNED_SCAN_MAX: usize = 1_000;
 /// The pause between two looks while waiting for cosignatures.
 const COSIGNED_POLL: Duration = Duration::from_millis(200);
@@ -105,6 +106,9 @@ struct Look {
     /// How many checkpoints were looked at, and the largest size.
     looked: usize,
     last_size: u64,
+    /// The smallest size the look covered: the head's when it got there, larger when the scan
+    /// bound stopped it first (set by [`look_newest_first`]; `None` before any stored page).
+    lowest: Option<u64>,
 }
 
 impl Look {
@@ -146,22 +150,26 @@ impl Look {
     /// witness that cosigned nothing at or after `from`.
     fn missing(&self, policy: &Policy, from: u64, waited: Duration) -> String {
         let mut parts = Vec::new();
+        let range = match self.lowest {
+            Some(low) if low > from => format!("between sizes {low} and {} (the newest)", self.last_size),
+            _ => format!("at or after size {from}"),
+        };
         match &self.best {
             Some((size, names)) if !names.is_empty() => parts.push(format!(
-                "the best checkpoint at or after size {from} is size {size}, cosigned by {} of the policy's witnesses \
+                "the best checkpoint {range} is size {size}, cosigned by {} of the policy's witnesses \
                  ({}), and the quorum is {}",
                 names.len(),
                 names.join(", "),
                 policy.quorum_text()
             )),
             _ => parts.push(format!(
-                "no witness of the policy cosigned a checkpoint at or after size {from}, and the quorum is {}",
+                "no witness of the policy cosigned a checkpoint {range}, and the quorum is {}",
                 policy.quorum_text()
             )),
         }
         for (name, _) in policy.witnesses() {
             if !self.seen.iter().any(|s| s == name) {
-                parts.push(format!("{name} has not cosigned any checkpoint at or after size {from}"));
+                parts.push(format!("{name} has not cosigned any checkpoint {range}"));
             }
         }
         if let Some((size, why)) = &self.refused {
@@ -265,6 +273,70 @@ pub fn check_consistent(
     })
 }
 
+/// Sizes of one window of the newest-first look: one default page of `ListCheckpoints` (100).
+const COSIGNED_WINDOW: u64 = 100;
+
+/// Looks at the stored checkpoints of size at least `from`, newest first, for the newest one
+/// meeting the quorum: `page(size)` is one `ListCheckpoints` page from `size` on (the latest size
+/// and the checkpoints in size order, as [`crate::Client::checkpoints_page`] answers).
+///
+/// `ListCheckpoints` pages only forwards (proto/fiscus/v1/audit.proto), so the look reads the
+/// first page from `from` (which also gives the latest size), then windows of
+/// [`COSIGNED_WINDOW`] sizes from the latest size backwards (`from_size = hi - 99`, up to `hi`),
+/// and stops at the first window holding a quorum: it is the newest. The oldest page is looked at
+/// last. At most [`COSIGNED_SCAN_MAX`] checkpoints and as many pages per look; when the bound
+/// stops it before `from`, [`Look::missing`] says which sizes were looked at, never "at or after
+/// `from`".
+async fn look_newest_first<F, Fut>(
+    look: &mut Look,
+    policy: &Policy,
+    origin: &str,
+    from: u64,
+    mut page: F,
+) -> Result<(), ClientError>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = Result<(u64, Vec<(u64, String)>), ClientError>>,
+{
+    let mut pages = 1usize;
+    let (latest, oldest) = page(from).await?;
+    let oldest_last = oldest.last().map_or(from.saturating_sub(1), |(size, _)| *size);
+    let mut hi = latest;
+    while hi > oldest_last && look.looked < COSIGNED_SCAN_MAX && pages < COSIGNED_SCAN_MAX {
+        let lo = hi.saturating_sub(COSIGNED_WINDOW - 1).max(oldest_last + 1);
+        let mut next = lo;
+        let mut window: Vec<(u64, String)> = Vec::new();
+        while pages < COSIGNED_SCAN_MAX {
+            pages += 1;
+            let (now_latest, got) = page(next).await?;
+            let Some(&(last, _)) = got.last() else { break };
+            window.extend(got.into_iter().filter(|(size, _)| *size <= hi));
+            if last >= hi || last >= now_latest {
+                break;
+            }
+            next = last + 1;
+        }
+        let room = COSIGNED_SCAN_MAX.saturating_sub(look.looked);
+        for (size, note) in window.iter().rev().take(room) {
+            look.see(policy, origin, from, *size, note);
+        }
+        let cut = window.len().checked_sub(room).filter(|&i| i > 0).and_then(|i| window.get(i));
+        look.lowest = Some(cut.map_or(lo, |(size, _)| *size));
+        if look.found.is_some() {
+            return Ok(());
+        }
+        hi = lo - 1;
+    }
+    if hi > oldest_last {
+        return Ok(()); // bounded before the oldest page: `lowest` says where the look stopped
+    }
+    for (size, note) in oldest.iter().rev().take(COSIGNED_SCAN_MAX.saturating_sub(look.looked)) {
+        look.see(policy, origin, from, *size, note);
+    }
+    look.lowest = Some(from);
+    Ok(())
+}
+
 impl crate::Client {
     /// A signed checkpoint as the server sends it (note text): `size` 0 for the latest.
     pub async fn checkpoint(&self, size: u64) -> Result<String, ClientError> {
@@ -363,6 +435,9 @@ impl crate::Client {
             records.extend(batch);
             progress(records.len() as u64, export.head_seq.unwrap_or(0));
         }
+        // Only the records up to the proven head are verified and counted: later ones are not
+        // under the checkpoint.
+        records.truncate(usize::try_from(seq).unwrap_or(usize::MAX));
         let head = ChainHead { project: project.clone(), seq, hash };
         let mut verified = verify_records(project, &records, &head, &balances, None)?;
         verified.checkpoint_proven = true;
@@ -430,25 +505,9 @@ impl crate::Client {
         Ok(found)
     }
 
-    /// Looks at the stored checkpoints from size `from` on, a page at a time, at most
-    /// [`COSIGNED_SCAN_MAX`] of them.
+    /// Looks at the stored checkpoints from size `from` on, newest first ([`look_newest_first`]).
     async fn look_from(&self, look: &mut Look, policy: &Policy, origin: &str, from: u64) -> Result<(), ClientError> {
-        let mut next = from;
-        let mut pages = 0usize;
-        while look.looked < COSIGNED_SCAN_MAX && pages < COSIGNED_SCAN_MAX {
-            pages += 1;
-            let (latest, page) = self.checkpoints_page(next, 0).await?;
-            let Some((last, _)) = page.last() else { break };
-            let last = *last;
-            for (size, note) in page.iter().take(COSIGNED_SCAN_MAX.saturating_sub(look.looked)) {
-                look.see(policy, origin, from, *size, note);
-            }
-            if last >= latest {
-                break;
-            }
-            next = last + 1;
-        }
-        Ok(())
+        look_newest_first(look, policy, origin, from, |size| self.checkpoints_page(size, 0)).await
     }
 
     /// Records one commit and answers its receipt as well (see [`Receipt::verify`]).
@@ -548,6 +607,69 @@ mod tests {
         look.see(&policy, origin, 5, 10, &cosigned(&signer, 10, &[&b]));
         let found = look.found.expect("a quorum at or after 5");
         assert_eq!((found.checkpoint.size, found.cosigned_by), (9, vec!["w1".to_owned(), "w2".to_owned()]));
+    }
+
+    /// Runs a future whose every await is ready at once (the fake page source's).
+    fn ready_now<T>(f: impl std::future::Future<Output = T>) -> T {
+        let mut f = std::pin::pin!(f);
+        match f.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("the fake page source never waits"),
+        }
+    }
+
+    /// A witness that fell more than [`COSIGNED_SCAN_MAX`] checkpoints behind the head's: the
+    /// look finds its newest quorum (newest first, in a few pages), and when none is in reach it
+    /// says which sizes it looked at rather than "at or after" the head's.
+    #[test]
+    fn a_look_finds_the_newest_quorum_far_past_the_head_and_says_what_it_looked_at() {
+        let (signer, verifier) = pin();
+        let a = fiscus_tlog::Cosigner::from_seed("witness.example/a", [1; 32]).expect("a key");
+        let b = fiscus_tlog::Cosigner::from_seed("witness.example/b", [2; 32]).expect("a key");
+        let policy = Policy::k_of_n(vec![verifier.clone()], vec![a.verifier(), b.verifier()], 2).expect("policy");
+        let origin = verifier.name();
+        let latest = 2_600u64;
+        let stored = |quorum_at: u64| -> Vec<(u64, String)> {
+            (1..=latest)
+                .map(|size| {
+                    let by: &[&fiscus_tlog::Cosigner] = match size {
+                        s if s == quorum_at || s == 300 => &[&a, &b],
+                        20 => &[&a],
+                        _ => &[],
+                    };
+                    (size, cosigned(&signer, size, by))
+                })
+                .collect()
+        };
+        // One default page (100) from `from` on, as ListCheckpoints answers.
+        let asked = std::cell::Cell::new(0usize);
+        let source = |all: &[(u64, String)], from: u64| {
+            asked.set(asked.get() + 1);
+            let page: Vec<(u64, String)> = all.iter().filter(|(s, _)| *s >= from.max(1)).take(100).cloned().collect();
+            std::future::ready(Ok::<_, ClientError>((latest, page)))
+        };
+        let all = stored(2_500);
+        let mut look = Look::default();
+        ready_now(look_newest_first(&mut look, &policy, origin, 5, |from| source(&all, from))).expect("looked");
+        let found = look.found.as_ref().expect("the quorum at 2500, 2495 past the head's size 5");
+        assert_eq!(found.checkpoint.size, 2_500);
+        assert!(asked.get() <= 4, "{} pages", asked.get());
+        // No quorum at all past size 300 and more than the bound stored past it: the message
+        // names the sizes looked at.
+        let all = stored(0);
+        asked.set(0);
+        let mut look = Look::default();
+        ready_now(look_newest_first(&mut look, &policy, origin, 301, |from| source(&all, from))).expect("looked");
+        assert!(look.found.is_none());
+        assert!(asked.get() <= COSIGNED_SCAN_MAX / 50, "{} pages", asked.get());
+        let text = look.missing(&policy, 301, Duration::ZERO);
+        assert!(text.contains("w1 has not cosigned any checkpoint between sizes 1601 and 2600 (the newest)"), "{text}");
+        assert!(!text.contains("at or after"), "{text}");
+        // Within reach: the whole range is looked at and said so.
+        let mut look = Look::default();
+        ready_now(look_newest_first(&mut look, &policy, origin, 2_000, |from| source(&all, from))).expect("looked");
+        let text = look.missing(&policy, 2_000, Duration::ZERO);
+        assert!(text.contains("w2 has not cosigned any checkpoint at or after size 2000"), "{text}");
     }
 
     /// A state file is local: its faults are said to be the file's, never the server's; an empty
