@@ -316,11 +316,18 @@ mod tests {
         let mut request = log.request(0, 5);
         let mut note = Note::parse(&request.checkpoint).unwrap();
         let log_line = note.signatures[0].clone();
-        // A corrupted second line of the log's key (the first verifies), and a stranger's line.
+        // A corrupted second line of the log's key (the first verifies) refuses the note: every
+        // line of a known key must verify (crate::note::Note::verify), and nothing is held.
         let mut corrupted = log_line.clone();
         corrupted.signature[10] ^= 0xff;
+        let mut with_bad_line = note.clone();
+        with_bad_line.signatures.push(corrupted);
+        request.checkpoint = with_bad_line.to_text();
+        assert!(witness.add_checkpoint(&request, 1).is_err(), "a bad line of the log's key was cosigned");
+        assert!(witness.latest(ORIGIN).is_none());
+        // A stranger's line and a repeat of the log's good line are not held.
         let stranger = NoteSigner::from_seed("stranger.example/s", [3; 32]).unwrap().sign(&note.text).unwrap();
-        note.signatures.push(corrupted);
+        note.signatures.push(log_line.clone());
         note.signatures.push(stranger);
         request.checkpoint = note.to_text();
         let lines = witness.add_checkpoint(&request, 1).unwrap();
