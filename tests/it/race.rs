@@ -224,6 +224,9 @@ async fn list_events(d: &Daemon, running: Running, findings: Shared) {
     }
 }
 
+/// Most pages of one statement the test reads (a page holds about 3 MiB of lines).
+const STATEMENT_PAGES_MAX: usize = 64;
+
 /// Statements of the whole year and, every other time, of the days after the contributions' date
 /// (no lines: an opening and a closing balance that include every record up to the head).
 async fn statement(d: &Daemon, running: Running, findings: Shared) {
@@ -240,10 +243,34 @@ async fn statement(d: &Daemon, running: Running, findings: Shared) {
             to_date: "2026-12-31".into(),
             currency: None,
         };
-        match client.get_statement(asked).await {
+        match client.get_statement(asked.clone()).await {
             Ok(r) => {
                 let r = r.into_inner();
-                let lines: Vec<u64> = r.statements.iter().flat_map(|s| s.lines.iter().map(|l| l.seq)).collect();
+                let mut lines: Vec<u64> = r.statements.iter().flat_map(|s| s.lines.iter().map(|l| l.seq)).collect();
+                // A statement past one message's budget comes in pages, all of the first page's head.
+                let mut token = r.next_page_token.clone();
+                let mut pages = 1;
+                while !token.is_empty() && pages < STATEMENT_PAGES_MAX {
+                    pages += 1;
+                    let next = pb::GetStatementRequest { page_token: token, ..asked.clone() };
+                    match client.get_statement(next).await {
+                        Ok(p) => {
+                            let p = p.into_inner();
+                            if p.head_seq != r.head_seq {
+                                wrong(
+                                    &findings,
+                                    format!("a statement page of head {} after {}", p.head_seq, r.head_seq),
+                                );
+                            }
+                            lines.extend(p.statements.iter().flat_map(|s| s.lines.iter().map(|l| l.seq)));
+                            token = p.next_page_token;
+                        }
+                        Err(status) => {
+                            wrong(&findings, format!("GetStatement page {pages}: {status}"));
+                            break;
+                        }
+                    }
+                }
                 let opening: Decimal = r.statements.iter().map(|s| amount(&s.opening_balance)).sum();
                 let closing: Decimal = r.statements.iter().map(|s| amount(&s.closing_balance)).sum();
                 // the opening moves no money; every other record is one contribution line
