@@ -526,7 +526,7 @@ async fn a_live_balance_needs_the_policy_quorum_of_cosignatures() {
     let no_log = files.path().join("no-log.policy");
     std::fs::write(&no_log, format!("witness w1 {}\nquorum w1\n", w1.key.verifier_key())).unwrap();
     let (ok, _, err) = verify_live(&d, &log_key, &state, Some((&no_log, 1)), true);
-    assert!(!ok && err.contains("no `log` line holds the pinned key"), "{err}");
+    assert!(!ok && err.contains("lists no log line with the pinned key"), "{err}");
     assert_eq!(std::fs::read_to_string(&state).unwrap(), before, "a refusal keeps nothing");
 
     // Witness two stops and the log moves on: nothing at or after the head's checkpoint is

@@ -224,6 +224,19 @@ impl Policy {
         &self.logs
     }
 
+    /// Checks that one of the policy's `log` lines is `key` (the log a client pins): the policy
+    /// is about that log. The error is a sentence saying what to add.
+    pub fn check_log(&self, key: &NoteVerifier) -> Result<(), String> {
+        match self.logs.iter().any(|log| log.verifier_key() == key.verifier_key()) {
+            true => Ok(()),
+            false => Err(format!(
+                "the policy lists no log line with the pinned key {}: add `log {}` to it",
+                key.verifier_key(),
+                key.verifier_key()
+            )),
+        }
+    }
+
     /// The witness keys with their policy names.
     pub fn witnesses(&self) -> impl Iterator<Item = (&str, &NoteVerifier)> {
         self.members.iter().filter_map(|(name, member)| match member {

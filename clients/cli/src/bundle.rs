@@ -283,15 +283,10 @@ pub fn read_policy(path: Option<&Path>) -> Result<Option<Policy>, Failure> {
     Policy::parse(&text).map(Some).map_err(|e| Failure::usage(format!("--policy {}: {e}", path.display())))
 }
 
-/// Parses the pinned log key given on the command line.
-pub fn pin_arg(pin: &str) -> Result<NoteVerifier, Failure> {
-    NoteVerifier::from_verifier_key(pin.trim()).map_err(|e| Failure::usage(format!("--pin: {e}")))
-}
-
 /// `fiscus verify --bundle FILE --pin KEY [--policy FILE]`: checks the bundle offline and shows what
 /// it proves.
 pub fn verify_file(path: &Path, pin: &str, policy: Option<&Path>, json: bool) -> Result<(), Failure> {
-    let pin = pin_arg(pin)?;
+    let pin = crate::verify::pin_of(pin)?;
     let policy = read_policy(policy)?;
     let size = std::fs::metadata(path).map_err(|e| Failure::other(format!("{}: {e}", path.display())))?.len();
     if size > BUNDLE_BYTES_MAX {
@@ -381,18 +376,12 @@ pub async fn write_file(
     witnesses: Option<&fiscus_client::WitnessRequirement>,
     json: bool,
 ) -> Result<(), Failure> {
-    let pin = pin_arg(pin)?;
+    let pin = crate::verify::pin_of(pin)?;
     let crate::backend::Backend::Remote(client) = backend else {
         return Err(Failure::usage("fiscus bundle needs --server: the bundle's checkpoint is signed by fiscusd"));
     };
     if let Some(w) = witnesses {
-        if !w.policy.logs().iter().any(|log| log.verifier_key() == pin.verifier_key()) {
-            return Err(Failure::usage(format!(
-                "--policy: no `log` line holds the pinned key {}: add `log {}` to it",
-                pin.verifier_key(),
-                pin.verifier_key()
-            )));
-        }
+        w.policy.check_log(&pin).map_err(|e| Failure::usage(format!("--policy: {e}")))?;
     }
     let project = fiscus_client::project_id(project)?;
     let started = std::time::Instant::now();

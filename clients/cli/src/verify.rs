@@ -167,13 +167,7 @@ pub async fn pinned(
     let Backend::Remote(_) = b else { return Err(Failure::usage("verify --pin needs --server")) };
     let pin = pin_of(key)?;
     if let Some(w) = witnesses {
-        if !w.policy.logs().iter().any(|log| log.verifier_key() == pin.verifier_key()) {
-            return Err(Failure::usage(format!(
-                "--policy: no `log` line holds the pinned key {}: add `log {}` to the policy",
-                pin.verifier_key(),
-                pin.verifier_key()
-            )));
-        }
+        w.policy.check_log(&pin).map_err(|e| Failure::usage(format!("--policy: {e}")))?;
     }
     let state = match state {
         Some(s) => s.to_owned(),

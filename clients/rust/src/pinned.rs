@@ -396,16 +396,8 @@ impl crate::Client {
     ) -> Result<PinnedVerification, ClientError> {
         let name = project.as_str();
         if let Some(w) = witnesses {
-            if !w.policy.logs().iter().any(|log| log.verifier_key() == pin.verifier_key()) {
-                return Err(ClientError::WitnessPolicy {
-                    project: name.to_owned(),
-                    size: 0,
-                    message: format!(
-                        "the policy lists no log line with the pinned key {}: add `log {}` to it",
-                        pin.verifier_key(),
-                        pin.verifier_key()
-                    ),
-                });
+            if let Err(message) = w.policy.check_log(pin) {
+                return Err(ClientError::WitnessPolicy { project: name.to_owned(), size: 0, message });
             }
         }
         let previous = read_state(state, pin)?;
