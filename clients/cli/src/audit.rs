@@ -281,7 +281,11 @@ pub async fn audit<S: Source>(
         }
     }
     drop(to_log);
-    let rebuilt = log_thread.join().expect("the log rebuild does not panic");
+    // The rebuild reads the source's commit entries and checkpoints: should it ever stop on one
+    // (a fault of this program), the audit fails in words rather than passing or aborting.
+    let rebuilt = log_thread.join().map_err(|_| {
+        Failure::other("the audit's log rebuild stopped on a fault of fiscus; the audit is incomplete, report it")
+    })?;
     s.damage.extend(rebuilt.damage);
     s.cosignatures += rebuilt.cosignatures;
     match rebuilt.refused {
