@@ -4,7 +4,7 @@
 //! projects open, in temporary directories; and a commit's receipt (the signed checkpoint, the
 //! commit's records, its log leaf and inclusion proof) made from the published log in memory,
 //! next to the same receipt read from the store (what the daemon did for every `RecordCommit`,
-//! and still does for a commit older than the last two groups).
+//! and still does for a commit older than the groups the published log keeps).
 //!
 //! `cargo bench -p fiscus-bench --bench commit`
 

@@ -179,7 +179,7 @@ fn size_or_latest(asked: u64, log: &LogSnapshot) -> u64 {
 /// log leaf. A record of a chain the principal may read carries its label and stored bytes (while
 /// the commit's bytes stay within `RECEIPT_RECORD_BYTES_MAX`); any other record only its hash, so
 /// a project's token learns nothing of another project. The one place receipts are made
-/// (`RecordCommit` answers with one). A commit of the last two groups (nearly always) is made from
+/// (`RecordCommit` answers with one). A commit of the last groups (nearly always) is made from
 /// the published log in memory, on the calling task; any other from the store
 /// (`Reader::receipt_parts`, the same parts), read on the blocking pool.
 pub async fn receipt(shared: &Shared, principal: &Principal, commit: u64) -> Result<pb::CommitReceipt, Status> {

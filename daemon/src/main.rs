@@ -15,6 +15,7 @@ mod audit_service;
 mod auth;
 mod config;
 mod connections;
+mod frames;
 use fiscus_wire as convert;
 mod ledger_service;
 mod log_key;

@@ -186,7 +186,9 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
         .http2_keepalive_interval(Some(ms(limits.keepalive_interval_ms)))
         .http2_keepalive_timeout(Some(ms(limits.keepalive_timeout_ms)))
         .layer(AccessLogLayer::new(settings.log_format))
-        .layer(tower::util::MapResponseLayer::new(oversize_is_resource_exhausted::<tonic::body::Body>));
+        .layer(tower::util::MapResponseLayer::new(oversize_is_resource_exhausted::<tonic::body::Body>))
+        // innermost: a small answer leaves in one write (`frames.rs`)
+        .layer(tower::util::MapResponseLayer::new(crate::frames::small_frames));
     if let Some(tls) = tls {
         builder = builder.tls_config(tls.timeout(ms(limits.tls_handshake_timeout_ms)))?;
     }

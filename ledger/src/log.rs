@@ -320,11 +320,26 @@ impl LedgerLog {
 
     /// Appends the next commit: updates the map with its records' heads, then appends its leaf.
     pub fn append(&mut self, entry: &CommitEntry) -> Result<LogLeaf, LogError> {
+        self.append_parts(entry.number, entry.hash, entry.records.iter().map(|r| (r.project.as_str(), r.seq, &r.hash)))
+    }
+
+    /// [`LedgerLog::append`] of the commit entry numbered `number`, with commit-chain hash `hash`
+    /// and `records` as `(chain, seq, record hash)` in commit order: for a caller that keeps
+    /// entries in another shape (`fiscus audit` hands its log thread compact pages).
+    pub fn append_parts<'r>(
+        &mut self,
+        number: u64,
+        hash: Hash,
+        records: impl IntoIterator<Item = (&'r str, u64, &'r Hash)>,
+    ) -> Result<LogLeaf, LogError> {
         let expected = self.tree.size() + 1;
-        if entry.number != expected {
-            return Err(LogError::OutOfOrder { expected, found: entry.number });
+        if number != expected {
+            return Err(LogError::OutOfOrder { expected, found: number });
         }
-        let (leaf, _) = self.map.apply(entry)?;
+        for (chain, seq, record_hash) in records {
+            self.map.set(chain, seq, record_hash)?;
+        }
+        let leaf = self.map.leaf(number, hash);
         self.tree.append(leaf.leaf_hash());
         self.last = Some(leaf);
         Ok(leaf)
@@ -435,6 +450,13 @@ pub struct GroupLog {
     pub commits: Vec<GroupCommit>,
 }
 
+impl GroupLog {
+    /// The stored bytes of its records, summed.
+    pub fn record_bytes(&self) -> usize {
+        self.commits.iter().flat_map(|c| c.records.iter()).map(|r| r.bytes.len()).sum()
+    }
+}
+
 /// A commit of a [`GroupLog`]: its log leaf, the previous commit's hash and its records, each
 /// with its stored bytes, so that its receipt is made from memory alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -461,34 +483,59 @@ pub struct CommitRecord {
     pub bytes: Vec<u8>,
 }
 
-/// The last two commit groups and the signed checkpoint after them, published with the log so
-/// that `RecordCommit` answers with its receipt without reading the store. Two groups, because
-/// the writer may publish the next group before a handler reads the log.
+/// Most commit groups [`RecentCommits`] keeps, the last one included.
+pub const RECENT_GROUPS_MAX: usize = 64;
+
+/// Most record bytes the groups [`RecentCommits`] keeps before the last one hold together (the
+/// last group is always kept, whatever its size).
+pub const RECENT_RECORD_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// The last commit groups and the signed checkpoint after them, published with the log so that
+/// `RecordCommit` answers with its receipt without reading the store. Several groups, because the
+/// writer goes on publishing groups before every handler of a group has read the log: under load
+/// a handler often wakes a few groups later, and the store's read of a receipt costs ten times its
+/// making in memory. At most [`RECENT_GROUPS_MAX`] groups, and the ones before the last at most
+/// [`RECENT_RECORD_BYTES_MAX`] record bytes together.
 #[derive(Debug)]
 pub struct RecentCommits {
-    /// The log's size after `last`.
+    /// The log's size after the last group.
     pub size: u64,
     /// The checkpoint of that size, signed (note text).
     pub checkpoint: String,
-    /// The last group.
-    pub last: Arc<GroupLog>,
-    /// The group before it, when it was kept.
-    pub before: Option<Arc<GroupLog>>,
+    /// The groups, oldest first, each the one before the next; never empty.
+    pub groups: Vec<Arc<GroupLog>>,
 }
 
 impl RecentCommits {
-    /// The receipt of `commit` when it is in one of the two groups: its leaf's inclusion proof in
+    /// The groups to keep after `last`, the group the log has just taken: `last` and, newest first
+    /// while the bounds allow, the groups of `before` (the state before `last`, when `last`
+    /// follows it directly).
+    pub fn after(before: Option<&RecentCommits>, last: GroupLog, size: u64, checkpoint: String) -> RecentCommits {
+        let mut kept: Vec<Arc<GroupLog>> = Vec::new();
+        let mut bytes = 0usize;
+        for group in before.filter(|b| b.size + 1 == last.first).into_iter().flat_map(|b| b.groups.iter().rev()) {
+            bytes = bytes.saturating_add(group.record_bytes());
+            if kept.len() + 1 >= RECENT_GROUPS_MAX || bytes > RECENT_RECORD_BYTES_MAX {
+                break;
+            }
+            kept.push(group.clone());
+        }
+        kept.reverse();
+        kept.push(Arc::new(last));
+        RecentCommits { size, checkpoint, groups: kept }
+    }
+
+    /// The receipt of `commit` when it is in one of the groups: its leaf's inclusion proof in
     /// the tree of `size` leaves, from the hashes the groups appended and the right edge before
-    /// them (every sibling of the path of a leaf appended at or after `first` is either a
-    /// complete subtree that ends before `first`, on that edge, or one the groups completed).
+    /// the commit's group (every sibling of the path of a leaf appended at or after that group's
+    /// `first` is either a complete subtree that ends before `first`, on that edge, or one that
+    /// group or a later one completed).
     pub fn receipt(&self, commit: u64) -> Option<RecentReceipt> {
-        let (group, after) = if commit >= self.last.first {
-            (&*self.last, None)
-        } else {
-            (self.before.as_deref().filter(|b| commit >= b.first)?, Some(&*self.last))
-        };
+        let at = self.groups.iter().rposition(|g| commit >= g.first)?;
+        let groups = self.groups.get(at..)?;
+        let group = groups.first()?;
         let made = group.commits.get(usize::try_from(commit.checked_sub(group.first)?).ok()?)?;
-        let reader = GroupReader { group, after };
+        let reader = GroupReader { groups };
         let proof = fiscus_tlog::tree::inclusion_proof(commit - 1, self.size, self.size, &reader).ok()?;
         Some(RecentReceipt {
             checkpoint: self.checkpoint.clone(),
@@ -521,11 +568,10 @@ pub struct RecentReceipt {
     pub proof: Vec<fiscus_tlog::Hash>,
 }
 
-/// The stored hashes one or two consecutive groups know: the first one's right edge before it,
-/// then the runs each appended.
+/// The stored hashes consecutive groups know: the first one's right edge before it, then the
+/// runs each appended.
 struct GroupReader<'a> {
-    group: &'a GroupLog,
-    after: Option<&'a GroupLog>,
+    groups: &'a [Arc<GroupLog>],
 }
 
 impl HashReader for GroupReader<'_> {
@@ -536,10 +582,10 @@ impl HashReader for GroupReader<'_> {
         indexes
             .iter()
             .map(|&index| {
-                self.after
-                    .and_then(|a| in_run(a, index))
-                    .or_else(|| in_run(self.group, index))
-                    .or_else(|| self.group.frontier.get(&index).copied())
+                // each group's run starts where the one before it ended: the last one that starts
+                // at or before the index holds it, when any does
+                let run = self.groups.iter().rev().find(|g| g.base <= index).and_then(|g| in_run(g, index));
+                run.or_else(|| self.groups.first().and_then(|g| g.frontier.get(&index).copied()))
                     .ok_or(TlogError::MissingHash { index })
             })
             .collect()
@@ -731,5 +777,56 @@ impl Receipt {
             &opened.checkpoint.root,
         )?;
         Ok((opened.checkpoint, labels))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A group of `commits` commits from `first` on, each of one record of `bytes` bytes.
+    fn group(first: u64, commits: u64, bytes: usize) -> GroupLog {
+        let commits = (first..first + commits)
+            .map(|commit| GroupCommit {
+                leaf: LogLeaf { commit, commit_hash: [0; 32], map_size: 1, map_root: fiscus_tlog::empty_root() },
+                prev_commit_hash: [0; 32],
+                records: Arc::from([CommitRecord {
+                    chain: "p".to_owned(),
+                    seq: commit,
+                    hash: [0; 32],
+                    bytes: vec![0; bytes],
+                }]),
+            })
+            .collect();
+        GroupLog { first, frontier: BTreeMap::new(), base: first, run: Vec::new(), commits }
+    }
+
+    /// The kept groups follow each other, end with the newest, and stay within both bounds; a
+    /// group that does not follow the kept ones starts afresh.
+    #[test]
+    fn recent_groups_stay_within_their_bounds() {
+        let firsts = |r: &RecentCommits| r.groups.iter().map(|g| g.first).collect::<Vec<_>>();
+        // by count: groups of one commit
+        let mut recent: Option<RecentCommits> = None;
+        for first in 1..=100u64 {
+            recent = Some(RecentCommits::after(recent.as_ref(), group(first, 1, 10), first, String::new()));
+        }
+        let r = recent.expect("kept");
+        assert_eq!(firsts(&r), (100 - RECENT_GROUPS_MAX as u64 + 1..=100).collect::<Vec<_>>());
+        // by bytes: groups of 1 MiB; the last is kept whatever its size, the ones before it within the bound
+        let mib = 1024 * 1024;
+        let mut recent: Option<RecentCommits> = None;
+        for first in 1..=20u64 {
+            recent = Some(RecentCommits::after(recent.as_ref(), group(first, 1, mib), first, String::new()));
+        }
+        let r = recent.expect("kept");
+        let before: usize = r.groups.iter().rev().skip(1).map(|g| g.record_bytes()).sum();
+        assert_eq!(before, RECENT_RECORD_BYTES_MAX);
+        assert_eq!(firsts(&r), (20 - RECENT_RECORD_BYTES_MAX as u64 / mib as u64..=20).collect::<Vec<_>>());
+        let huge = RecentCommits::after(Some(&r), group(21, 1, 3 * RECENT_RECORD_BYTES_MAX), 21, String::new());
+        assert_eq!(firsts(&huge).last(), Some(&21));
+        // a group that does not follow the last kept one
+        let apart = RecentCommits::after(Some(&r), group(30, 2, 10), 31, String::new());
+        assert_eq!(firsts(&apart), vec![30]);
     }
 }

@@ -469,8 +469,7 @@ impl Store {
                 prev = c.entry.hash;
             }
             let last = GroupLog { first, frontier: self.log.frontier.clone(), base, run: run.clone(), commits: group };
-            let before = self.log.recent.as_ref().filter(|r| r.size == size).map(|r| r.last.clone());
-            Arc::new(RecentCommits { size: new_size, checkpoint, last: Arc::new(last), before })
+            Arc::new(RecentCommits::after(self.log.recent.as_deref(), last, new_size, checkpoint))
         });
         self.log.frontier = edge.into_iter().zip(edge_hashes).collect();
         self.log.size = new_size;

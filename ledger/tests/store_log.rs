@@ -259,7 +259,7 @@ fn a_rewritten_history_fails_only_against_its_stored_checkpoints() {
     assert_eq!(LogLeaf::parse(&leaf.to_bytes()).unwrap(), leaf);
 }
 
-/// The receipts the published log makes in memory for the commits of the last two groups are
+/// The receipts the published log makes in memory for the commits of the last groups are
 /// exactly those the store gives (`Reader::receipt_parts`: checkpoint, entry, record bytes, leaf,
 /// stored hashes), and verify with every record's label; other commits get none there (the
 /// store's gives theirs). The tree's right edge kept in memory is the one replay rebuilds.
@@ -314,20 +314,28 @@ fn receipts_made_in_memory_are_the_stored_ones() {
         }
         made
     };
-    // 18 commits in groups of three: the last two groups
-    assert_eq!(check(&store), 6);
+    // 18 commits in groups of three: all six groups are kept
+    assert_eq!(check(&store), 18);
     // groups of other sizes, the tree passing 32 and 64 leaves
     let projects = ["alpha", "beta", "gamma"];
-    let mut previous = 3u64;
+    let mut kept = 18u64;
     for (i, n) in [1u64, 2, 5, 7, 16, 1, 20].into_iter().enumerate() {
         let group: Vec<_> =
             (0..n).map(|k| request(vec![gift(&format!("x-{i}-{k}"), projects[k as usize % 3], "1.00")], 500)).collect();
         for answer in store.commit_group(&group).unwrap() {
             answer.unwrap();
         }
-        assert_eq!(check(&store), n + previous);
-        previous = n;
+        kept += n;
+        assert_eq!(check(&store), kept);
     }
+    // past RECENT_GROUPS_MAX groups, the oldest go: groups of one commit, then the last 64 are kept
+    for i in 0..fiscus_ledger::log::RECENT_GROUPS_MAX + 6 {
+        let group = [request(vec![gift(&format!("y-{i}"), projects[i % 3], "1.00")], 500)];
+        for answer in store.commit_group(&group).unwrap() {
+            answer.unwrap();
+        }
+    }
+    assert_eq!(check(&store), fiscus_ledger::log::RECENT_GROUPS_MAX as u64);
     let frontier = store.log().frontier.clone();
     assert!(!frontier.is_empty());
     store.close().unwrap();

@@ -14,8 +14,9 @@
 //!    (the largest such size is reported: the history the witnesses vouch for).
 //!
 //! It runs as a pipeline: the log is rebuilt on a thread of its own, fed pages of the commit
-//! entries the commit chain's check accepted, and a local store or an archive is read ahead on a
-//! reading thread ([`crate::archive`]), each behind a bounded channel; the commit chain's check and
+//! entries the commit chain's check accepted (queued without waiting, so that the chains are
+//! walked while the log is still being rebuilt), and a local store or an archive is read ahead on
+//! a reading thread ([`crate::archive`]) behind a bounded channel; the commit chain's check and
 //! the chain walker run on the calling thread, decoding each entry and each record once.
 //!
 //! The audit reads one cut of the ledger: commits up to the head the source states at the start.
@@ -28,7 +29,7 @@ use std::time::Instant;
 
 use fiscus_client::fiscus_ledger::chain::{commit_hash, Hash, COMMIT_GENESIS};
 use fiscus_client::fiscus_ledger::log::{map_leaf_data, LedgerLog};
-use fiscus_client::fiscus_ledger::record::{CommitEntry, CommitView, Record, FORMAT_VERSION, RECORD_BYTES_MAX};
+use fiscus_client::fiscus_ledger::record::{CommitView, Record, FORMAT_VERSION, RECORD_BYTES_MAX};
 use fiscus_client::fiscus_ledger::rules::History;
 use fiscus_client::fiscus_ledger::verify::ChainWalker;
 use fiscus_client::fiscus_ledger::{Event, LedgerError, ProjectId};
@@ -194,7 +195,7 @@ pub async fn audit<S: Source>(
     bar.set_position(0);
     // The log is rebuilt on a thread of its own, fed a page of accepted entries at a time.
     let sizes: Vec<u64> = checkpoints.iter().map(|(size, _)| *size).collect();
-    let (to_log, entries) = std::sync::mpsc::sync_channel::<Vec<CommitEntry>>(LOG_PAGES_AHEAD);
+    let (to_log, entries) = std::sync::mpsc::channel::<LogPage>();
     let log_thread = {
         let (pin, policy) = (pin.clone(), policy.cloned());
         std::thread::spawn(move || rebuild_log(&entries, &checkpoints, &pin, policy.as_ref(), latest_size))
@@ -214,7 +215,7 @@ pub async fn audit<S: Source>(
             });
             break;
         }
-        let mut accepted = Vec::with_capacity(page.len());
+        let mut accepted = LogPage::default();
         for (number, bytes) in page {
             if number != next {
                 stop = Some(Damage {
@@ -244,12 +245,15 @@ pub async fn audit<S: Source>(
                 stop = Some(damage(format!("commit chain broken: {problem}")));
                 break;
             }
+            let first = accepted.records.len();
             for r in &view.records {
                 let at = match chain_index.get(r.project) {
                     Some(&at) => at,
                     None => {
                         chain_index.insert(r.project.to_owned(), chains.len());
                         chains.push((r.project.to_owned(), Listed::default()));
+                        // every new chain, so that the log thread's indexes stay the same as these
+                        accepted.new_chains.push(r.project.to_owned());
                         chains.len() - 1
                     }
                 };
@@ -260,16 +264,19 @@ pub async fn audit<S: Source>(
                     break;
                 }
                 listed.records.push((number, r.hash, view.recorded_at));
-            }
-            if stop.is_some() {
-                break;
+                accepted.records.push((at, r.seq, r.hash));
             }
             // what the log refuses is known here, so that the check stops where the log does
-            if let Some(e) = view.records.iter().find_map(|r| map_leaf_data(r.project, r.seq, &r.hash).err()) {
-                stop = Some(damage(format!("the log cannot take it: {e}")));
+            if stop.is_none() {
+                if let Some(e) = view.records.iter().find_map(|r| map_leaf_data(r.project, r.seq, &r.hash).err()) {
+                    stop = Some(damage(format!("the log cannot take it: {e}")));
+                }
+            }
+            if stop.is_some() {
+                accepted.records.truncate(first);
                 break;
             }
-            accepted.push(CommitEntry::from(&view));
+            accepted.commits.push((number, view.hash, accepted.records.len()));
             prev = view.hash;
             bar.inc(1);
             next += 1;
@@ -280,7 +287,88 @@ pub async fn audit<S: Source>(
             break 'entries;
         }
     }
+    // the log rebuild goes on while the chains are walked; its findings are taken below
     drop(to_log);
+
+    // 3. Every chain, with the one chain walker, against what the commit entries list (its damage
+    // is reported after the log's).
+    let mut walked: Vec<Damage> = Vec::new();
+    let total: u64 = chains.iter().map(|(_, l)| l.records.len() as u64).sum();
+    let plan: Vec<(&str, u64)> = chains.iter().map(|(c, l)| (c.as_str(), l.records.len() as u64)).collect();
+    src.plan(&plan);
+    bar.set_message("walking every chain");
+    bar.set_length(total);
+    bar.set_position(0);
+    for (chain, listed) in &chains {
+        s.chains += 1;
+        let id = match ProjectId::parse("chain", chain) {
+            Ok(id) => id,
+            Err(e) => {
+                walked.push(Damage { place: Place::Record { chain: chain.clone(), seq: 1 }, problem: e.to_string() });
+                continue;
+            }
+        };
+        let last = listed.records.len() as u64;
+        let mut walker = ChainWalker::new(id.clone());
+        let mut kept: Vec<Vec<u8>> = Vec::new();
+        let mut seq = 1u64;
+        'walk: while seq <= last {
+            let page = src.records(chain, seq, last).await?;
+            if page.is_empty() {
+                walked.push(Damage {
+                    place: Place::Record { chain: chain.clone(), seq },
+                    problem: format!("missing: commit {} lists it", listed.records[seq as usize - 1].0),
+                });
+                break;
+            }
+            for bytes in page {
+                if seq > last {
+                    break 'walk;
+                }
+                let place = Place::Record { chain: chain.clone(), seq };
+                let (commit, listed_hash, listed_at) = listed.records[seq as usize - 1];
+                if bytes.len() > RECORD_BYTES_MAX {
+                    walked.push(Damage { place, problem: format!("over {RECORD_BYTES_MAX} bytes") });
+                    break 'walk;
+                }
+                // the walker decodes the record once, and answers the commit number it states
+                let pushed = walker.push_record(&bytes, &Kept { project: &id, records: &kept });
+                let problem = match pushed {
+                    Err(LedgerError::Corrupt { problem, .. }) => Some(problem),
+                    Err(e) => Some(e.to_string()),
+                    Ok(walked) if walked.hash != listed_hash => {
+                        Some(format!("its hash is not the one commit {commit} lists for it"))
+                    }
+                    Ok(walked) if walked.commit != commit => {
+                        Some(format!("it says commit {}, but commit {commit} lists it", walked.commit))
+                    }
+                    // no hash covers an entry's time: its records' times hold it
+                    Ok(walked) if walked.recorded_at != listed_at => Some(format!(
+                        "it was recorded at {} µs, but commit {commit}'s entry says {listed_at} µs",
+                        walked.recorded_at
+                    )),
+                    Ok(_) => None,
+                };
+                if let Some(problem) = problem {
+                    walked.push(Damage { place, problem });
+                    break 'walk;
+                }
+                kept.push(bytes);
+                s.records += 1;
+                seq += 1;
+                bar.inc(1);
+            }
+        }
+    }
+    for (chain, seq) in src.finish().await? {
+        walked.push(Damage {
+            place: Place::Record { chain, seq },
+            problem: "no commit entry lists this record".to_owned(),
+        });
+    }
+
+    // 2, continued: what the log rebuild found, reported before the chains' damage.
+    bar.set_message("finishing the log rebuild");
     // The rebuild reads the source's commit entries and checkpoints: should it ever stop on one
     // (a fault of this program), the audit fails in words rather than passing or aborting.
     let rebuilt = log_thread.join().map_err(|_| {
@@ -327,89 +415,28 @@ pub async fn audit<S: Source>(
         });
     }
 
-    // 3. Every chain, with the one chain walker, against what the commit entries list.
-    let total: u64 = chains.iter().map(|(_, l)| l.records.len() as u64).sum();
-    let plan: Vec<(&str, u64)> = chains.iter().map(|(c, l)| (c.as_str(), l.records.len() as u64)).collect();
-    src.plan(&plan);
-    bar.set_message("walking every chain");
-    bar.set_length(total);
-    bar.set_position(0);
-    for (chain, listed) in &chains {
-        s.chains += 1;
-        let id = match ProjectId::parse("chain", chain) {
-            Ok(id) => id,
-            Err(e) => {
-                s.damage.push(Damage { place: Place::Record { chain: chain.clone(), seq: 1 }, problem: e.to_string() });
-                continue;
-            }
-        };
-        let last = listed.records.len() as u64;
-        let mut walker = ChainWalker::new(id.clone());
-        let mut kept: Vec<Vec<u8>> = Vec::new();
-        let mut seq = 1u64;
-        'walk: while seq <= last {
-            let page = src.records(chain, seq, last).await?;
-            if page.is_empty() {
-                s.damage.push(Damage {
-                    place: Place::Record { chain: chain.clone(), seq },
-                    problem: format!("missing: commit {} lists it", listed.records[seq as usize - 1].0),
-                });
-                break;
-            }
-            for bytes in page {
-                if seq > last {
-                    break 'walk;
-                }
-                let place = Place::Record { chain: chain.clone(), seq };
-                let (commit, listed_hash, listed_at) = listed.records[seq as usize - 1];
-                if bytes.len() > RECORD_BYTES_MAX {
-                    s.damage.push(Damage { place, problem: format!("over {RECORD_BYTES_MAX} bytes") });
-                    break 'walk;
-                }
-                // the walker decodes the record once, and answers the commit number it states
-                let pushed = walker.push_record(&bytes, &Kept { project: &id, records: &kept });
-                let problem = match pushed {
-                    Err(LedgerError::Corrupt { problem, .. }) => Some(problem),
-                    Err(e) => Some(e.to_string()),
-                    Ok(walked) if walked.hash != listed_hash => {
-                        Some(format!("its hash is not the one commit {commit} lists for it"))
-                    }
-                    Ok(walked) if walked.commit != commit => {
-                        Some(format!("it says commit {}, but commit {commit} lists it", walked.commit))
-                    }
-                    // no hash covers an entry's time: its records' times hold it
-                    Ok(walked) if walked.recorded_at != listed_at => Some(format!(
-                        "it was recorded at {} µs, but commit {commit}'s entry says {listed_at} µs",
-                        walked.recorded_at
-                    )),
-                    Ok(_) => None,
-                };
-                if let Some(problem) = problem {
-                    s.damage.push(Damage { place, problem });
-                    break 'walk;
-                }
-                kept.push(bytes);
-                s.records += 1;
-                seq += 1;
-                bar.inc(1);
-            }
-        }
-    }
-    for (chain, seq) in src.finish().await? {
-        s.damage.push(Damage {
-            place: Place::Record { chain, seq },
-            problem: "no commit entry lists this record".to_owned(),
-        });
-    }
+    s.damage.extend(walked);
     bar.finish_and_clear();
     s.elapsed_ms = started.elapsed().as_millis();
     Ok(s)
 }
 
-/// Pages of accepted commit entries handed to the log rebuild ahead of it (the commit chain's
-/// check waits when they are all waiting): at most 4 + 2 pages of [`PAGE_ITEMS_MAX`] entries are
-/// in memory at once (those queued, the one being checked, the one being appended).
-const LOG_PAGES_AHEAD: usize = 4;
+/// A page of commit entries the commit chain's check accepted, in the shape the log rebuild needs
+/// (about 100 bytes per commit of one record). The check does not wait for the log: the pages
+/// queue up while the log falls behind, at most one per page of the ledger's commit entries, as
+/// the chains' listing kept for the walk does (48 bytes per record), so that the chains are walked
+/// while the log is still being rebuilt.
+#[derive(Default)]
+struct LogPage {
+    /// The chains first listed in this page, in the order of the indexes the records use (those of
+    /// a refused entry too, so that both sides number the chains alike).
+    new_chains: Vec<String>,
+    /// Each accepted commit: its number, its commit-chain hash, and where its records end in
+    /// `records`.
+    commits: Vec<(u64, Hash, usize)>,
+    /// Each record of those commits, in order: its chain's index, its seq and its hash.
+    records: Vec<(usize, u64, Hash)>,
+}
 
 /// What the log rebuild found.
 struct Rebuilt {
@@ -431,7 +458,7 @@ struct Rebuilt {
 /// checks each stored checkpoint of `checkpoints` (in size order) when the log reaches its size:
 /// the audit's log rebuild, on a thread of its own.
 fn rebuild_log(
-    entries: &std::sync::mpsc::Receiver<Vec<CommitEntry>>,
+    entries: &std::sync::mpsc::Receiver<LogPage>,
     checkpoints: &[(u64, String)],
     pin: &NoteVerifier,
     policy: Option<&Policy>,
@@ -442,10 +469,15 @@ fn rebuild_log(
     let mut pending = checkpoints.iter().peekable();
     let mut good: Option<Checkpoint> = None;
     let mut refused = None;
+    let mut chains: Vec<String> = Vec::new();
     'entries: for page in entries {
-        for entry in page {
-            let number = entry.number;
-            if let Err(e) = log.append(&entry) {
+        chains.extend(page.new_chains);
+        let mut first = 0;
+        for &(number, hash, end) in &page.commits {
+            let records = page.records.get(first..end).unwrap_or_default();
+            first = end;
+            let parts = records.iter().map(|(at, seq, hash)| (chains.get(*at).map_or("", String::as_str), *seq, hash));
+            if let Err(e) = log.append_parts(number, hash, parts) {
                 refused =
                     Some(Damage { place: Place::Commit(number), problem: format!("the log cannot take it: {e}") });
                 break 'entries;
