@@ -448,12 +448,27 @@ pub struct GroupLog {
     pub run: Vec<fiscus_tlog::Hash>,
     /// Its commits in order.
     pub commits: Vec<GroupCommit>,
+    /// The stored bytes of its records, summed (what [`RecentCommits`] counts against its bound).
+    record_bytes: usize,
 }
 
 impl GroupLog {
+    /// The group of `commits` from commit `first` on, whose hashes start at stored index `base`
+    /// (`run`), over the right edge `frontier` before it.
+    pub fn new(
+        first: u64,
+        frontier: BTreeMap<u64, fiscus_tlog::Hash>,
+        base: u64,
+        run: Vec<fiscus_tlog::Hash>,
+        commits: Vec<GroupCommit>,
+    ) -> GroupLog {
+        let record_bytes = commits.iter().flat_map(|c| c.records.iter()).map(|r| r.bytes.len()).sum();
+        GroupLog { first, frontier, base, run, commits, record_bytes }
+    }
+
     /// The stored bytes of its records, summed.
     pub fn record_bytes(&self) -> usize {
-        self.commits.iter().flat_map(|c| c.records.iter()).map(|r| r.bytes.len()).sum()
+        self.record_bytes
     }
 }
 
@@ -798,7 +813,7 @@ mod tests {
                 }]),
             })
             .collect();
-        GroupLog { first, frontier: BTreeMap::new(), base: first, run: Vec::new(), commits }
+        GroupLog::new(first, BTreeMap::new(), first, Vec::new(), commits)
     }
 
     /// The kept groups follow each other, end with the newest, and stay within both bounds; a

@@ -468,7 +468,7 @@ impl Store {
                 group.push(GroupCommit { leaf: *leaf, prev_commit_hash: prev, records });
                 prev = c.entry.hash;
             }
-            let last = GroupLog { first, frontier: self.log.frontier.clone(), base, run: run.clone(), commits: group };
+            let last = GroupLog::new(first, self.log.frontier.clone(), base, run.clone(), group);
             Arc::new(RecentCommits::after(self.log.recent.as_deref(), last, new_size, checkpoint))
         });
         self.log.frontier = edge.into_iter().zip(edge_hashes).collect();
