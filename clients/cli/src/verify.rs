@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use fiscus_client::fiscus_ledger::log::Receipt;
 use fiscus_client::fiscus_ledger::verify::verify_chain;
+use fiscus_client::fiscus_tlog::note::KEY_TYPE_COSIGNATURE_V1;
 use fiscus_client::fiscus_tlog::{Checkpoint, NoteVerifier};
 use fiscus_client::{short, CosignedCheckpoint, VerifiedProject, WitnessRequirement};
 use serde_json::json;
@@ -130,9 +131,41 @@ fn default_state(pin: &NoteVerifier) -> Result<PathBuf, Failure> {
     Ok(dir.join(format!("checkpoint-{:08x}", pin.key_id())))
 }
 
+/// The log key of `--pin` (for `verify`, `audit` and `bundle`): a verifier key string of an
+/// Ed25519 signer (C2SP signed-note, type 0x01). A witness's cosignature key (type 0x04, from
+/// `fiscus witness key`) is refused by name: it never signs a checkpoint's body, so every checkpoint
+/// would otherwise be refused as "of another origin".
 pub(crate) fn pin_of(key: &str) -> Result<NoteVerifier, Failure> {
-    NoteVerifier::from_verifier_key(key.trim())
-        .map_err(|e| Failure::usage(format!("--pin: not a verifier key (name+keyid+base64): {e}")))
+    let pin = NoteVerifier::from_verifier_key(key.trim())
+        .map_err(|e| Failure::usage(format!("--pin: not a verifier key (name+keyid+base64): {e}")))?;
+    if pin.key_type() == KEY_TYPE_COSIGNATURE_V1 {
+        return Err(Failure::usage(format!(
+            "--pin: {:?} is a witness's cosignature key (type 0x04, as `fiscus witness key` prints); pin the \
+             log's own key, which `fiscusd key show` prints, and name witnesses in a --policy file",
+            pin.name()
+        )));
+    }
+    Ok(pin)
+}
+
+#[cfg(test)]
+mod tests {
+    use fiscus_client::fiscus_tlog::{Cosigner, NoteSigner};
+
+    use super::*;
+
+    /// `--pin` takes the log's Ed25519 key and refuses a witness's cosignature key by name.
+    #[test]
+    fn a_witness_key_given_to_pin_is_refused_by_name() {
+        let log = NoteSigner::from_seed("ledger.example/books", [1; 32]).expect("a key").verifier_key();
+        assert_eq!(pin_of(&log).expect("the log's key").name(), "ledger.example/books");
+        let witness = Cosigner::from_seed("witness.example/w1", [2; 32]).expect("a key").verifier_key();
+        let refused = pin_of(&witness).expect_err("a cosignature key");
+        assert!(matches!(refused, Failure::Usage(_)), "{refused:?}");
+        let said = refused.to_string();
+        assert!(said.contains("witness's cosignature key") && said.contains("fiscusd key show"), "{said}");
+        assert!(said.contains("witness.example/w1"), "{said}");
+    }
 }
 
 /// How long `fiscus verify --policy` waits for cosignatures unless told (`--wait`), in seconds:
