@@ -263,13 +263,24 @@ impl HeadsMap {
     /// Folds one commit's records in and answers the commit's log leaf, and the chains the commit
     /// added to the map (with their indexes).
     pub fn apply(&mut self, entry: &CommitEntry) -> Result<(LogLeaf, Vec<(String, u64)>), LogError> {
+        self.apply_parts(entry.number, entry.hash, entry.records.iter().map(|r| (r.project.as_str(), r.seq, &r.hash)))
+    }
+
+    /// [`HeadsMap::apply`] of the commit numbered `number`, with commit-chain hash `hash` and
+    /// `records` as `(chain, seq, record hash)` in commit order.
+    pub fn apply_parts<'r>(
+        &mut self,
+        number: u64,
+        hash: Hash,
+        records: impl IntoIterator<Item = (&'r str, u64, &'r Hash)>,
+    ) -> Result<(LogLeaf, Vec<(String, u64)>), LogError> {
         let mut added = Vec::new();
-        for record in &entry.records {
-            if let Some(at) = self.set(&record.project, record.seq, &record.hash)? {
-                added.push((record.project.clone(), at));
+        for (chain, seq, record_hash) in records {
+            if let Some(at) = self.set(chain, seq, record_hash)? {
+                added.push((chain.to_owned(), at));
             }
         }
-        Ok((self.leaf(entry.number, entry.hash), added))
+        Ok((self.leaf(number, hash), added))
     }
 
     /// The log leaf of commit `commit` (with commit-chain hash `commit_hash`) over the map as it is.
@@ -336,10 +347,7 @@ impl LedgerLog {
         if number != expected {
             return Err(LogError::OutOfOrder { expected, found: number });
         }
-        for (chain, seq, record_hash) in records {
-            self.map.set(chain, seq, record_hash)?;
-        }
-        let leaf = self.map.leaf(number, hash);
+        let (leaf, _) = self.map.apply_parts(number, hash, records)?;
         self.tree.append(leaf.leaf_hash());
         self.last = Some(leaf);
         Ok(leaf)
