@@ -338,10 +338,17 @@ impl Daemon {
     /// Stops it (SIGTERM) and starts it again on the same store, tokens and address, so that
     /// clients can find it again.
     pub async fn restart_at_same_address(self) -> Daemon {
+        self.restart_at_same_address_after(Duration::ZERO, &[]).await
+    }
+
+    /// [`Daemon::restart_at_same_address`], started again only after `down` and with the
+    /// arguments `extra` (a `--config`).
+    pub async fn restart_at_same_address_after(self, down: Duration, extra: &[&str]) -> Daemon {
         let (dir, tokens, listen) = (self.dir.clone(), self.tokens.clone(), self.addr.to_string());
         let status = self.stop();
         assert!(status.success(), "a clean exit after SIGTERM: {status}");
-        Daemon::spawn_at(dir, tokens, &listen, &[], None).await
+        tokio::time::sleep(down).await;
+        Daemon::spawn_at(dir, tokens, &listen, extra, None).await
     }
 
     /// Stops it (SIGTERM) and starts it again on the same store and tokens.

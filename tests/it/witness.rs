@@ -579,70 +579,124 @@ async fn idle_connections_do_not_hold_up_a_witness() {
     drop(idle);
 }
 
+/// A client waiting for cosignatures (`verify_project_pinned` with a 2-of-2 policy) on a head
+/// whose own checkpoint, of size S, w2 never saw: w2 is down when S is signed.
+struct Waiting {
+    dir: std::sync::Arc<tempfile::TempDir>,
+    log_key: String,
+    d: Daemon,
+    admin: Ledger,
+    /// Still cosigning.
+    _w1: WitnessProcess,
+    /// Where w2 listened, to start it again there.
+    w2_listen: String,
+    /// fiscusd's config, naming both witnesses.
+    config: PathBuf,
+    both: Policy,
+    head_size: u64,
+    state: PathBuf,
+    _files: tempfile::TempDir,
+    verifying: tokio::task::JoinHandle<Result<fiscus_client::PinnedVerification, fiscus_client::ClientError>>,
+}
+
+impl Waiting {
+    /// Starts the daemon with witnesses w1 and w2, commits, stops w2, commits up to S, and
+    /// returns once the client, started on the head proven under S, has looked for a cosigned
+    /// checkpoint at least once (one `ListCheckpoints` access line per look).
+    async fn start() -> Waiting {
+        let (dir, tokens) = Daemon::prepare();
+        let log_key = verifier_key(&dir.path().join("data"));
+        let w1 = WitnessProcess::start(dir.path(), "w1", &log_key);
+        let mut w2 = WitnessProcess::start(dir.path(), "w2", &log_key);
+        let w2_listen = w2.url.trim_start_matches("http://").to_owned();
+        let config = config(dir.path(), &[("one", &w1), ("two", &w2)]);
+        let d = Daemon::spawn(dir.clone(), tokens, &["--config", config.to_str().unwrap()]).await;
+        let t = d.tokens.clone();
+        let mut admin = d.ledger(Some(&t.admin)).await;
+        open(&mut admin, OWN_PROJECT, 500).await;
+        commit_contributions(&mut admin, "a", 2).await;
+        let log = NoteVerifier::from_verifier_key(&log_key).unwrap();
+        let mut audit = d.audit(Some(&t.auditor)).await;
+        let both = Policy::k_of_n(vec![log.clone()], vec![w1.key.clone(), w2.key.clone()], 2).unwrap();
+        wait_cosigned(&d, &mut audit, &both, 3).await;
+
+        // w2 stops; the log grows to S, which w2 never sees.
+        w2.stop();
+        commit_contributions(&mut admin, "b", 2).await;
+        let (head_size, _) = checkpoint(&mut audit, 0).await;
+        let scans_before = d.log().matches("ListCheckpoints").count();
+        let requirement = fiscus_client::WitnessRequirement { policy: both.clone(), wait: Duration::from_secs(60) };
+        let files = tempfile::tempdir().unwrap();
+        let state = files.path().join("state");
+        let client = {
+            let options = fiscus_client::ClientOptions { token: Some(t.project.clone()), ..Default::default() };
+            fiscus_client::Client::connect(&format!("http://{}", d.addr), options).await.unwrap()
+        };
+        let pin = log.clone();
+        let project = fiscus_ledger::ProjectId::parse("project", OWN_PROJECT).unwrap();
+        let (state_in, project_in) = (state.clone(), project.clone());
+        let verifying = tokio::spawn(async move {
+            client.verify_project_pinned(&project_in, &pin, &state_in, Some(&requirement), &mut |_, _| {}).await
+        });
+        let started = Instant::now();
+        while d.log().matches("ListCheckpoints").count() <= scans_before {
+            assert!(started.elapsed() < COSIGN_DEADLINE, "the client never looked:\n{}", d.log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Waiting { dir, log_key, d, admin, _w1: w1, w2_listen, config, both, head_size, state, _files: files, verifying }
+    }
+
+    /// Commits once more (to S + 1), starts w2 again where fiscusd expects it, and checks what
+    /// the client accepts: the head proven under S, the balance at S, under a later checkpoint
+    /// cosigned by both, which the state file keeps.
+    async fn move_on_and_check(mut self) {
+        commit_contributions(&mut self.admin, "c", 1).await;
+        let _w2 = WitnessProcess::start_at(self.dir.path(), "w2", &self.log_key, &self.w2_listen);
+        let d = &self.d;
+        let v = tokio::time::timeout(COSIGN_DEADLINE, self.verifying)
+            .await
+            .expect("the client answers within its wait")
+            .expect("the task runs")
+            .unwrap_or_else(|e| panic!("accepted under a later cosigned checkpoint: {e}\nlog:\n{}", d.log()));
+        let head_size = self.head_size;
+        assert_eq!(v.checkpoint.size, head_size, "the head is proven under the checkpoint it was fetched with");
+        // The record committed after S is not counted: only the records up to the proven head.
+        assert_eq!(v.verified.records, v.verified.head_seq, "records counted up to the proven head only");
+        let cosigned = v.cosigned.expect("a cosigned checkpoint");
+        assert!(cosigned.checkpoint.size > head_size, "{} > {head_size}", cosigned.checkpoint.size);
+        assert_eq!(cosigned.cosigned_by, ["w1", "w2"]);
+        // The balance is the one at S: four contributions of 25.00 less 5 %.
+        assert_eq!(v.verified.balances[0].balance.to_string(), "95.00");
+        let kept = std::fs::read_to_string(&self.state).expect("the state file is written");
+        assert_eq!(
+            self.both.verify_checkpoint(&kept, ORIGIN).unwrap().opened.checkpoint.size,
+            cosigned.checkpoint.size
+        );
+        self.d.stop();
+    }
+}
+
 /// The head's own checkpoint is never cosigned by both witnesses (one is down when it is signed),
 /// but a later one is: the client, waiting, accepts the head as the latest at its checkpoint's
 /// size S, under the later cosigned checkpoint C that contains it (C > S), and keeps C.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_head_is_accepted_under_a_later_cosigned_checkpoint_that_contains_it() {
-    let (dir, tokens) = Daemon::prepare();
-    let log_key = verifier_key(&dir.path().join("data"));
-    let w1 = WitnessProcess::start(dir.path(), "w1", &log_key);
-    let mut w2 = WitnessProcess::start(dir.path(), "w2", &log_key);
-    let w2_listen = w2.url.trim_start_matches("http://").to_owned();
-    let config = config(dir.path(), &[("one", &w1), ("two", &w2)]);
-    let d = Daemon::spawn(dir.clone(), tokens, &["--config", config.to_str().unwrap()]).await;
-    let t = d.tokens.clone();
-    let mut admin = d.ledger(Some(&t.admin)).await;
-    open(&mut admin, OWN_PROJECT, 500).await;
-    commit_contributions(&mut admin, "a", 2).await;
-    let log = NoteVerifier::from_verifier_key(&log_key).unwrap();
-    let mut audit = d.audit(Some(&t.auditor)).await;
-    let both = Policy::k_of_n(vec![log.clone()], vec![w1.key.clone(), w2.key.clone()], 2).unwrap();
-    wait_cosigned(&d, &mut audit, &both, 3).await;
+    Waiting::start().await.move_on_and_check().await;
+}
 
-    // w2 stops; the log grows to S, which w2 never sees.
-    w2.stop();
-    commit_contributions(&mut admin, "b", 2).await;
-    let (head_size, _) = checkpoint(&mut audit, 0).await;
-    let scans_before = d.log().matches("ListCheckpoints").count();
-    let requirement = fiscus_client::WitnessRequirement { policy: both.clone(), wait: Duration::from_secs(60) };
-    let files = tempfile::tempdir().unwrap();
-    let state = files.path().join("state");
-    let client = {
-        let options = fiscus_client::ClientOptions { token: Some(t.project.clone()), ..Default::default() };
-        fiscus_client::Client::connect(&format!("http://{}", d.addr), options).await.unwrap()
-    };
-    let pin = log.clone();
-    let project = fiscus_ledger::ProjectId::parse("project", OWN_PROJECT).unwrap();
-    let (state_in, project_in) = (state.clone(), project.clone());
-    let verifying = tokio::spawn(async move {
-        client.verify_project_pinned(&project_in, &pin, &state_in, Some(&requirement), &mut |_, _| {}).await
-    });
-    // Once the client has its head proof and has looked for a cosigned checkpoint (one access
-    // line per look), the log moves on to S + 1 and w2 comes back where fiscusd expects it.
-    let started = Instant::now();
-    while d.log().matches("ListCheckpoints").count() <= scans_before {
-        assert!(started.elapsed() < COSIGN_DEADLINE, "the client never looked:\n{}", d.log());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    commit_contributions(&mut admin, "c", 1).await;
-    let _w2 = WitnessProcess::start_at(dir.path(), "w2", &log_key, &w2_listen);
-    let v = tokio::time::timeout(COSIGN_DEADLINE, verifying)
-        .await
-        .expect("the client answers within its wait")
-        .expect("the task runs")
-        .unwrap_or_else(|e| panic!("accepted under a later cosigned checkpoint: {e}\nlog:\n{}", d.log()));
-    assert_eq!(v.checkpoint.size, head_size, "the head is proven under the checkpoint it was fetched with");
-    // The record committed after S is not counted: only the records up to the proven head.
-    assert_eq!(v.verified.records, v.verified.head_seq, "records counted up to the proven head only");
-    let cosigned = v.cosigned.expect("a cosigned checkpoint");
-    assert!(cosigned.checkpoint.size > head_size, "{} > {head_size}", cosigned.checkpoint.size);
-    assert_eq!(cosigned.cosigned_by, ["w1", "w2"]);
-    // The balance is the one at S: four contributions of 25.00 less 5 %.
-    assert_eq!(v.verified.balances[0].balance.to_string(), "95.00");
-    let kept = std::fs::read_to_string(&state).expect("the state file is written");
-    assert_eq!(both.verify_checkpoint(&kept, ORIGIN).unwrap().opened.checkpoint.size, cosigned.checkpoint.size);
-    d.stop();
+/// fiscusd stops for a second and starts again on the same address while a client waits for
+/// cosignatures: the client asks again until it is back, and accepts as it would have without
+/// the restart, rather than giving up at the first refused connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_for_cosignatures_outlasts_a_restart_of_fiscusd() {
+    let mut waiting = Waiting::start().await;
+    let t = waiting.d.tokens.clone();
+    let config = waiting.config.to_str().unwrap().to_owned();
+    // down for several of the client's looks (one every 200 ms)
+    waiting.d = waiting.d.restart_at_same_address_after(Duration::from_secs(1), &["--config", &config]).await;
+    assert!(!waiting.verifying.is_finished(), "the client is still waiting after the restart");
+    waiting.admin = waiting.d.ledger(Some(&t.admin)).await;
+    waiting.move_on_and_check().await;
 }
 
 /// One state folder, one witness: a second `fiscus witness serve` on the folder of a running one

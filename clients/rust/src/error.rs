@@ -96,6 +96,13 @@ impl ClientError {
             || matches!(self, ClientError::Status { code: Code::DataLoss, .. })
     }
 
+    /// True when the server could not be reached or did not answer (`Connect`, or the status
+    /// `UNAVAILABLE` that a transport failure becomes): the same call may succeed later, as
+    /// after a restart of the server.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, ClientError::Connect { .. } | ClientError::Status { code: Code::Unavailable, .. })
+    }
+
     pub(crate) fn answer(field: &str, message: impl Into<String>) -> ClientError {
         ClientError::Answer { field: field.to_owned(), message: message.into() }
     }

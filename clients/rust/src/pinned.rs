@@ -22,7 +22,8 @@
 //!    meeting the policy's quorum: S's own checkpoint when it does (as first sent, or as the
 //!    server holds it by now), else the newest such checkpoint stored at or after S
 //!    (`ListCheckpoints`, looked at newest first, at most [`COSIGNED_SCAN_MAX`] per look), looked
-//!    for again until the wait runs out;
+//!    for again until the wait runs out (a server that cannot be reached meanwhile, as while it
+//!    restarts, is asked again; if it never answers again, that failure is the error);
 //! 6. S is consistent with C (RFC 6962 consistency proof from S to c; the same root when c = S).
 //!
 //! Then the whole tree of size S, and so the log leaf the head is proven in and its project-heads
@@ -450,18 +451,31 @@ impl crate::Client {
         let origin = pin.name();
         let started = Instant::now();
         let wait = w.wait.min(COSIGNED_WAIT_MAX);
+        // A server that cannot be reached while we wait (a restart) is looked at again until
+        // the wait ends; the last such failure is the answer if it never came back.
+        let mut unreachable = None;
         let found = loop {
             let mut look = Look::default();
             look.see(&w.policy, origin, head.size, head.size, head_note);
             look.looked = 0; // the head's note as first sent; the stored one is counted below
             if look.found.is_none() {
-                self.look_from(&mut look, &w.policy, origin, head.size).await?;
+                match self.look_from(&mut look, &w.policy, origin, head.size).await {
+                    Ok(()) => unreachable = None,
+                    Err(e) if e.is_unreachable() && !wait.is_zero() => {
+                        look.found = None;
+                        unreachable = Some(e);
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             if let Some(found) = look.found {
                 break found;
             }
             let waited = started.elapsed();
             if waited >= wait {
+                if let Some(e) = unreachable {
+                    return Err(e);
+                }
                 return Err(ClientError::WitnessPolicy {
                     project: project.to_owned(),
                     size: head.size,
