@@ -188,7 +188,9 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
         .layer(AccessLogLayer::new(settings.log_format))
         .layer(tower::util::MapResponseLayer::new(oversize_is_resource_exhausted::<tonic::body::Body>))
         // innermost: a small answer leaves in one write (`frames.rs`)
-        .layer(tower::util::MapResponseLayer::new(crate::frames::small_frames));
+        .layer(tower::util::MapResponseLayer::new(crate::frames::small_frames(crate::frames::piece_bytes(
+            tls.is_some(),
+        ))));
     if let Some(tls) = tls {
         builder = builder.tls_config(tls.timeout(ms(limits.tls_handshake_timeout_ms)))?;
     }
