@@ -101,6 +101,34 @@ impl Drop for WitnessProcess {
     }
 }
 
+/// fiscusd with two witnesses of its log, w1 and w2 ("one" and "two" in its config, `config`),
+/// and the project `OWN_PROJECT` opened with `contributions` contributions committed.
+struct TwoWitnesses {
+    dir: std::sync::Arc<tempfile::TempDir>,
+    log_key: String,
+    w1: WitnessProcess,
+    w2: WitnessProcess,
+    config: PathBuf,
+    d: Daemon,
+    /// The admin's connection.
+    admin: Ledger,
+}
+
+impl TwoWitnesses {
+    async fn start(contributions: usize) -> TwoWitnesses {
+        let (dir, tokens) = Daemon::prepare();
+        let log_key = verifier_key(&dir.path().join("data"));
+        let w1 = WitnessProcess::start(dir.path(), "w1", &log_key);
+        let w2 = WitnessProcess::start(dir.path(), "w2", &log_key);
+        let config = config(dir.path(), &[("one", &w1), ("two", &w2)]);
+        let d = Daemon::spawn(dir.clone(), tokens, &["--config", config.to_str().unwrap()]).await;
+        let mut admin = d.ledger(Some(&d.tokens.admin)).await;
+        open(&mut admin, OWN_PROJECT, 500).await;
+        commit_contributions(&mut admin, "a", contributions).await;
+        TwoWitnesses { dir, log_key, w1, w2, config, d, admin }
+    }
+}
+
 /// The `[[witnesses]]` entries of a config file for `witnesses`, labelled as given.
 fn config(dir: &Path, witnesses: &[(&str, &WitnessProcess)]) -> PathBuf {
     let mut text = String::new();
@@ -221,17 +249,9 @@ async fn commit_contributions(admin: &mut Ledger, prefix: &str, count: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_witnesses_cosign_and_a_stopped_one_stops_nothing_but_its_quorum() {
-    let (dir, tokens) = Daemon::prepare();
-    let log_key = verifier_key(&dir.path().join("data"));
-    let mut w1 = WitnessProcess::start(dir.path(), "w1", &log_key);
-    let mut w2 = WitnessProcess::start(dir.path(), "w2", &log_key);
-    let config = config(dir.path(), &[("one", &w1), ("two", &w2)]);
-    let d = Daemon::spawn(dir.clone(), tokens, &["--config", config.to_str().unwrap()]).await;
+    let TwoWitnesses { dir, log_key, mut w1, mut w2, config, d, .. } = TwoWitnesses::start(3).await;
     let t = d.tokens.clone();
-    let mut admin = d.ledger(Some(&t.admin)).await;
     let mut audit = d.audit(Some(&t.auditor)).await;
-    open(&mut admin, OWN_PROJECT, 500).await;
-    commit_contributions(&mut admin, "a", 3).await;
 
     // GetCheckpoint, latest: cosigned by both, each cosignature valid for its witness's key.
     let log = NoteVerifier::from_verifier_key(&log_key).unwrap();
@@ -461,16 +481,8 @@ fn verify_live(
 /// state file is left as it was, while 1-of-2 and no policy at all still accept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_balance_needs_the_policy_quorum_of_cosignatures() {
-    let (dir, tokens) = Daemon::prepare();
-    let log_key = verifier_key(&dir.path().join("data"));
-    let w1 = WitnessProcess::start(dir.path(), "w1", &log_key);
-    let mut w2 = WitnessProcess::start(dir.path(), "w2", &log_key);
-    let config = config(dir.path(), &[("one", &w1), ("two", &w2)]);
-    let d = Daemon::spawn(dir.clone(), tokens, &["--config", config.to_str().unwrap()]).await;
+    let TwoWitnesses { log_key, w1, mut w2, d, mut admin, .. } = TwoWitnesses::start(3).await;
     let t = d.tokens.clone();
-    let mut admin = d.ledger(Some(&t.admin)).await;
-    open(&mut admin, OWN_PROJECT, 500).await;
-    commit_contributions(&mut admin, "a", 3).await;
 
     let files = tempfile::tempdir().unwrap();
     let two_of_two = files.path().join("2-of-2.policy");
@@ -604,17 +616,9 @@ impl Waiting {
     /// returns once the client, started on the head proven under S, has looked for a cosigned
     /// checkpoint at least once (one `ListCheckpoints` access line per look).
     async fn start() -> Waiting {
-        let (dir, tokens) = Daemon::prepare();
-        let log_key = verifier_key(&dir.path().join("data"));
-        let w1 = WitnessProcess::start(dir.path(), "w1", &log_key);
-        let mut w2 = WitnessProcess::start(dir.path(), "w2", &log_key);
+        let TwoWitnesses { dir, log_key, w1, mut w2, config, d, mut admin } = TwoWitnesses::start(2).await;
         let w2_listen = w2.url.trim_start_matches("http://").to_owned();
-        let config = config(dir.path(), &[("one", &w1), ("two", &w2)]);
-        let d = Daemon::spawn(dir.clone(), tokens, &["--config", config.to_str().unwrap()]).await;
         let t = d.tokens.clone();
-        let mut admin = d.ledger(Some(&t.admin)).await;
-        open(&mut admin, OWN_PROJECT, 500).await;
-        commit_contributions(&mut admin, "a", 2).await;
         let log = NoteVerifier::from_verifier_key(&log_key).unwrap();
         let mut audit = d.audit(Some(&t.auditor)).await;
         let both = Policy::k_of_n(vec![log.clone()], vec![w1.key.clone(), w2.key.clone()], 2).unwrap();
@@ -760,16 +764,8 @@ async fn a_second_witness_on_one_state_folder_is_refused() {
 /// down it is refused after the wait, naming the policy, and writes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bundle_made_with_a_policy_is_under_a_checkpoint_meeting_it() {
-    let (dir, tokens) = Daemon::prepare();
-    let log_key = verifier_key(&dir.path().join("data"));
-    let w1 = WitnessProcess::start(dir.path(), "w1", &log_key);
-    let mut w2 = WitnessProcess::start(dir.path(), "w2", &log_key);
-    let config = config(dir.path(), &[("one", &w1), ("two", &w2)]);
-    let d = Daemon::spawn(dir.clone(), tokens, &["--config", config.to_str().unwrap()]).await;
+    let TwoWitnesses { log_key, w1, mut w2, d, mut admin, .. } = TwoWitnesses::start(2).await;
     let t = d.tokens.clone();
-    let mut admin = d.ledger(Some(&t.admin)).await;
-    open(&mut admin, OWN_PROJECT, 500).await;
-    commit_contributions(&mut admin, "a", 2).await;
     let files = tempfile::tempdir().unwrap();
     let two_of_two = files.path().join("2-of-2.policy");
     std::fs::write(&two_of_two, policy_text(&log_key, &[&w1.key, &w2.key], 2)).unwrap();
