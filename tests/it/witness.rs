@@ -614,8 +614,9 @@ struct Waiting {
 impl Waiting {
     /// Starts the daemon with witnesses w1 and w2, commits, stops w2, commits up to S, and
     /// returns once the client, started on the head proven under S, has looked for a cosigned
-    /// checkpoint at least once (one `ListCheckpoints` access line per look).
-    async fn start() -> Waiting {
+    /// checkpoint at least once (one `ListCheckpoints` access line per look). The client waits
+    /// up to `wait`.
+    async fn start(wait: Duration) -> Waiting {
         let TwoWitnesses { dir, log_key, w1, mut w2, config, d, mut admin } = TwoWitnesses::start(2).await;
         let w2_listen = w2.url.trim_start_matches("http://").to_owned();
         let t = d.tokens.clone();
@@ -629,7 +630,7 @@ impl Waiting {
         commit_contributions(&mut admin, "b", 2).await;
         let (head_size, _) = checkpoint(&mut audit, 0).await;
         let scans_before = d.log().matches("ListCheckpoints").count();
-        let requirement = fiscus_client::WitnessRequirement { policy: both.clone(), wait: Duration::from_secs(60) };
+        let requirement = fiscus_client::WitnessRequirement { policy: both.clone(), wait };
         let files = tempfile::tempdir().unwrap();
         let state = files.path().join("state");
         let client = {
@@ -685,7 +686,7 @@ impl Waiting {
 /// size S, under the later cosigned checkpoint C that contains it (C > S), and keeps C.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_head_is_accepted_under_a_later_cosigned_checkpoint_that_contains_it() {
-    Waiting::start().await.move_on_and_check().await;
+    Waiting::start(COSIGN_DEADLINE).await.move_on_and_check().await;
 }
 
 /// fiscusd stops for a second and starts again on the same address while a client waits for
@@ -693,7 +694,7 @@ async fn a_head_is_accepted_under_a_later_cosigned_checkpoint_that_contains_it()
 /// the restart, rather than giving up at the first refused connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_for_cosignatures_outlasts_a_restart_of_fiscusd() {
-    let mut waiting = Waiting::start().await;
+    let mut waiting = Waiting::start(COSIGN_DEADLINE).await;
     let t = waiting.d.tokens.clone();
     let config = waiting.config.to_str().unwrap().to_owned();
     // down for several of the client's looks (one every 200 ms)
@@ -701,6 +702,28 @@ async fn a_wait_for_cosignatures_outlasts_a_restart_of_fiscusd() {
     assert!(!waiting.verifying.is_finished(), "the client is still waiting after the restart");
     waiting.admin = waiting.d.ledger(Some(&t.admin)).await;
     waiting.move_on_and_check().await;
+}
+
+/// fiscusd stops answering (SIGSTOP: the process is there, its port open, nothing answers) while
+/// a client waits 3 s for cosignatures: the client ends when its wait does, saying the server
+/// stopped answering and the policy was not checked, rather than hang on a call that never
+/// returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_for_cosignatures_ends_with_its_wait_when_fiscusd_stops_answering() {
+    let waiting = Waiting::start(Duration::from_secs(3)).await;
+    let pid = waiting.d.pid().to_string();
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().expect("kill runs").success());
+    let answer = tokio::time::timeout(COSIGN_DEADLINE, waiting.verifying).await;
+    assert!(Command::new("kill").args(["-CONT", &pid]).status().expect("kill runs").success());
+    let err = answer.expect("the client ends with its wait").expect("the task runs").expect_err("nothing is accepted");
+    let text = err.to_string();
+    assert!(matches!(err, fiscus_client::ClientError::Connect { .. }), "{err:?}");
+    assert!(
+        text.contains("the server stopped answering while the client waited")
+            && text.contains("(no answer); the policy was not checked"),
+        "{text}"
+    );
+    waiting.d.stop();
 }
 
 /// One state folder, one witness: a second `fiscus witness serve` on the folder of a running one

@@ -104,6 +104,8 @@ type Audit = AuditClient<InterceptedService<Channel, Bearer>>;
 pub struct Client {
     ledger: Ledger,
     audit: Audit,
+    /// The server's URL, as given.
+    url: String,
 }
 
 /// Parses a project id (a slug of `[a-z0-9-]`, 1–40 characters).
@@ -153,6 +155,7 @@ impl Client {
             audit: AuditClient::with_interceptor(channel, bearer)
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max),
+            url: url.to_owned(),
         })
     }
 

@@ -451,21 +451,32 @@ impl crate::Client {
         let origin = pin.name();
         let started = Instant::now();
         let wait = w.wait.min(COSIGNED_WAIT_MAX);
-        // A server that cannot be reached while we wait (a restart) is looked at again until
-        // the wait ends; the last such failure is the answer if it never came back.
+        // A server that cannot be reached while we wait (a restart), or does not answer, is
+        // looked at again until the wait ends; no look outlasts the wait. If the last look
+        // failed so, that is the answer: the policy could not be checked.
         let mut unreachable = None;
         let found = loop {
             let mut look = Look::default();
             look.see(&w.policy, origin, head.size, head.size, head_note);
             look.looked = 0; // the head's note as first sent; the stored one is counted below
             if look.found.is_none() {
-                match self.look_from(&mut look, &w.policy, origin, head.size).await {
-                    Ok(()) => unreachable = None,
-                    Err(e) if e.is_unreachable() && !wait.is_zero() => {
+                let scan = self.look_from(&mut look, &w.policy, origin, head.size);
+                let looked = if wait.is_zero() {
+                    Ok(scan.await)
+                } else {
+                    tokio::time::timeout(wait.saturating_sub(started.elapsed()).max(COSIGNED_POLL), scan).await
+                };
+                match looked {
+                    Ok(Ok(())) => unreachable = None,
+                    Ok(Err(e)) if e.is_unreachable() && !wait.is_zero() => {
                         look.found = None;
-                        unreachable = Some(e);
+                        unreachable = Some(e.to_string());
                     }
-                    Err(e) => return Err(e),
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => {
+                        look.found = None;
+                        unreachable = Some("no answer".to_owned());
+                    }
                 }
             }
             if let Some(found) = look.found {
@@ -473,8 +484,15 @@ impl crate::Client {
             }
             let waited = started.elapsed();
             if waited >= wait {
-                if let Some(e) = unreachable {
-                    return Err(e);
+                if let Some(why) = unreachable {
+                    return Err(ClientError::Connect {
+                        url: self.url.clone(),
+                        message: format!(
+                            "the server stopped answering while the client waited {} ms for a checkpoint cosigned \
+                             under the witness policy ({why}); the policy was not checked",
+                            waited.as_millis()
+                        ),
+                    });
                 }
                 return Err(ClientError::WitnessPolicy {
                     project: project.to_owned(),
