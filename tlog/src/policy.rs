@@ -34,14 +34,23 @@ pub const POLICY_BYTES_MAX: usize = 64 * 1024;
 /// least 32 of each).
 pub const POLICY_ENTRIES_MAX: usize = 256;
 
+/// "policy line N", or "policy" for the whole text (line 0).
+fn policy_at(line: usize) -> String {
+    match line {
+        0 => "policy".to_owned(),
+        n => format!("policy line {n}"),
+    }
+}
+
 /// Why a policy or a checkpoint checked against it is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PolicyError {
-    /// The policy text breaks a rule of tlog-policy at `line` (1-based).
-    #[error("policy line {line}: {why}")]
+    /// The policy text breaks a rule of tlog-policy at `line` (1-based; 0 for a rule of the
+    /// whole text, such as its size or its one quorum line).
+    #[error("{}: {why}", policy_at(*line))]
     Syntax {
-        /// The line number, from 1.
+        /// The line number, from 1; 0 for the whole text.
         line: usize,
         /// The rule it breaks.
         why: String,
@@ -498,6 +507,11 @@ mod tests {
             assert!(Policy::parse(&bad).is_err(), "{bad:?}");
         }
         assert!(Policy::parse(&format!("witness A {a}\nquorum A\n")).is_ok());
+        // a rule of the whole text names no line; a rule of a line names it
+        let whole = Policy::parse(&format!("log {l}\n")).expect_err("no quorum line").to_string();
+        assert_eq!(whole, "policy: no quorum line");
+        let at = Policy::parse(&format!("log {l}\nfrobnicate\nquorum none\n")).expect_err("a bad line").to_string();
+        assert!(at.starts_with("policy line 2: "), "{at}");
     }
 
     #[test]

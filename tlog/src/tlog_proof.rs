@@ -29,6 +29,10 @@ pub const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
 /// most 3 MiB of record bytes and 36 bytes more for each of at most 1,000 records).
 pub const TLOG_PROOF_EXTRA_BYTES_MAX: usize = 4 * 1024 * 1024;
 
+/// Most bytes of a tlog-proof's text [`TlogProof::parse`] accepts: a checkpoint note, the extra
+/// data in base64 and the proof lines at their longest.
+pub const TLOG_PROOF_BYTES_MAX: usize = NOTE_BYTES_MAX + TLOG_PROOF_EXTRA_BYTES_MAX * 2 + 128 * PROOF_HASHES_MAX;
+
 /// A parsed tlog-proof.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlogProof {
@@ -67,7 +71,7 @@ impl TlogProof {
     /// `NOTE_BYTES_MAX` bytes). Verifies nothing: see [`TlogProof::verify`].
     pub fn parse(text: &str) -> Result<TlogProof, TlogError> {
         const WHAT: &str = "tlog-proof";
-        let limit = NOTE_BYTES_MAX + TLOG_PROOF_EXTRA_BYTES_MAX * 2 + 128 * PROOF_HASHES_MAX;
+        let limit = TLOG_PROOF_BYTES_MAX;
         if text.len() > limit {
             return Err(TlogError::TooLarge { what: "tlog-proof bytes", found: text.len() as u64, max: limit as u64 });
         }

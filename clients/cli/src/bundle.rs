@@ -278,8 +278,9 @@ pub fn build(
 /// Reads the tlog-policy file at `path`, when given.
 pub fn read_policy(path: Option<&Path>) -> Result<Option<Policy>, Failure> {
     let Some(path) = path else { return Ok(None) };
+    let max = fiscus_client::fiscus_tlog::policy::POLICY_BYTES_MAX as u64;
     let text =
-        std::fs::read_to_string(path).map_err(|e| Failure::usage(format!("--policy {}: {e}", path.display())))?;
+        crate::files::read_named(path, max, "witness policy").map_err(|e| Failure::usage(format!("--policy {e}")))?;
     Policy::parse(&text).map(Some).map_err(|e| Failure::usage(format!("--policy {}: {e}", path.display())))
 }
 
@@ -295,7 +296,7 @@ pub fn verify_file(path: &Path, pin: &str, policy: Option<&Path>, json: bool) ->
             path.display()
         )));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Failure::other(format!("{}: {e}", path.display())))?;
+    let text = crate::files::read_named(path, BUNDLE_BYTES_MAX, "bundle").map_err(Failure::other)?;
     let verified =
         verify(&text, &pin, policy.as_ref()).map_err(|e| Failure::other(format!("{}: {e}", path.display())))?;
     let hash = hex::encode(verified.head.1);

@@ -3,6 +3,7 @@
 //! they report (`fail`). The binary (`src/main.rs`) and the fuzz targets (`fuzz/`) share them.
 
 pub mod fail;
+pub mod files;
 pub mod identity;
 pub mod import;
 pub mod record;

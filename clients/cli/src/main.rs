@@ -28,7 +28,7 @@ mod witness;
 
 // The parsers of commit files and CSV imports live in the library target, so that the fuzz targets
 // (fuzz/) call the very code the command line runs.
-use fiscus_cli::{fail, import, record};
+use fiscus_cli::{fail, files, import, record};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -620,9 +620,11 @@ async fn connect(t: &Target) -> Result<backend::Backend, Failure> {
     }
     let Some(url) = &t.server else { return Err(no_target()) };
     let tls_ca = match &t.tls_ca {
-        Some(path) => {
-            Some(std::fs::read(path).map_err(|e| Failure::usage(format!("--tls-ca {}: {e}", path.display())))?)
-        }
+        Some(path) => Some(
+            files::read_named(path, files::CERTIFICATES_BYTES_MAX, "CA certificate file")
+                .map_err(|e| Failure::usage(format!("--tls-ca {e}")))?
+                .into_bytes(),
+        ),
         None => None,
     };
     let token = match (&t.token, &t.token_file) {

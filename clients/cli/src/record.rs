@@ -659,20 +659,16 @@ pub fn read_commit_file(path: &Path) -> Result<(Vec<Event>, ExpectedHeads), Fail
 
 /// The text of `reader` (named `name` in messages), refused past [`COMMIT_FILE_BYTES_MAX`].
 fn read_bounded(reader: impl std::io::Read, name: &str) -> Result<String, Failure> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    reader
-        .take(COMMIT_FILE_BYTES_MAX + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Failure::other(format!("cannot read {name}: {e}")))?;
-    if bytes.len() as u64 > COMMIT_FILE_BYTES_MAX {
-        return Err(Failure::other(format!(
+    use crate::files::FileError;
+    crate::files::read_text_from(reader, COMMIT_FILE_BYTES_MAX).map_err(|e| match e {
+        FileError::Io(e) => Failure::other(format!("cannot read {name}: {e}")),
+        FileError::TooLarge(_) => Failure::other(format!(
             "{name}: a commit file is at most {} MiB (it holds one commit of at most {} events); split it",
             COMMIT_FILE_BYTES_MAX / (1024 * 1024),
             fiscus_client::fiscus_ledger::commit::COMMIT_EVENTS_MAX
-        )));
-    }
-    String::from_utf8(bytes).map_err(|_| Failure::other(format!("{name}: a commit file is UTF-8 JSON text")))
+        )),
+        FileError::NotText => Failure::other(format!("{name}: a commit file is UTF-8 JSON text")),
+    })
 }
 
 /// What a receipt file starts with (a C2SP tlog-proof): only such a file is overwritten by

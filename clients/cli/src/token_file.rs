@@ -8,6 +8,9 @@ use std::path::Path;
 
 use crate::fail::Failure;
 
+/// Most bytes of a token file (a token is one short line).
+pub const TOKEN_FILE_BYTES_MAX: u64 = 4096;
+
 /// The token in `path`: its first line, trimmed. Refused when group or others may read the file
 /// (or write it), or when it holds no token.
 pub fn read(path: &Path) -> Result<String, Failure> {
@@ -24,7 +27,8 @@ pub fn read(path: &Path) -> Result<String, Failure> {
             )));
         }
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Failure::usage(format!("--token-file {shown}: {e}")))?;
+    let text = crate::files::read_text(path, TOKEN_FILE_BYTES_MAX)
+        .map_err(|e| Failure::usage(format!("--token-file {}", e.message(&shown.to_string(), "token file"))))?;
     let token = text.lines().next().unwrap_or_default().trim();
     if token.is_empty() {
         return Err(Failure::usage(format!("--token-file {shown}: the file holds no token")));

@@ -389,7 +389,8 @@ fn balances_text(v: &VerifiedProject) -> String {
 pub fn receipt(file: &Path, key: Option<&str>, json: bool) -> Result<(), Failure> {
     let key = key.ok_or_else(|| Failure::usage("verify --receipt needs --pin KEY"))?;
     let pin = pin_of(key)?;
-    let text = std::fs::read_to_string(file).map_err(|e| Failure::other(format!("{}: {e}", file.display())))?;
+    let max = fiscus_client::fiscus_tlog::tlog_proof::TLOG_PROOF_BYTES_MAX as u64;
+    let text = crate::files::read_named(file, max, "receipt").map_err(Failure::other)?;
     let checked = fiscus_client::fiscus_tlog::TlogProof::parse(&text)
         .map_err(|e| e.to_string())
         .and_then(|p| Receipt::from_tlog_proof(&p).map_err(|e| e.to_string()))

@@ -49,6 +49,10 @@ use serde::Deserialize;
 
 use crate::fail::Failure;
 
+/// Most bytes of `fiscus witness serve --config FILE`.
+pub const CONFIG_BYTES_MAX: u64 = 1024 * 1024;
+/// Most bytes of the witness's key file (one signer key line).
+pub const KEY_FILE_BYTES_MAX: u64 = 4096;
 /// Where `fiscus witness serve` listens unless told otherwise (loopback only).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7380";
 /// Most bytes of an `add-checkpoint` request body: a signed note with every cosignature and 63
@@ -153,8 +157,8 @@ pub async fn run(action: WitnessAction, json: bool) -> Result<(), Failure> {
 async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let config = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Failure::usage(format!("--config {}: {e}", path.display())))?;
+            let text = crate::files::read_named(path, CONFIG_BYTES_MAX, "witness config")
+                .map_err(|e| Failure::usage(format!("--config {e}")))?;
             toml::from_str::<Config>(&text).map_err(|e| Failure::usage(format!("--config {}: {e}", path.display())))?
         }
         None => Config::default(),
@@ -442,7 +446,7 @@ fn load_or_make_key(dir: &Path, name: Option<&str>) -> Result<Cosigner, Failure>
         if let Some(warning) = private::check(&path, "witness key").map_err(Failure::from)? {
             eprintln!("fiscus witness: warning: {warning}");
         }
-        let text = std::fs::read_to_string(&path)?;
+        let text = crate::files::read_named(&path, KEY_FILE_BYTES_MAX, "witness key").map_err(Failure::other)?;
         let cosigner = Cosigner::from_signer_key(text.trim())
             .map_err(|e| Failure::other(format!("{}: not a witness key: {e}", path.display())))?;
         if let Some(name) = name {
@@ -499,10 +503,10 @@ fn restore(dir: &Path, witness: &mut Witness, origins: &[String]) -> Result<(), 
     let logs = dir.join(LOGS_DIR);
     for origin in origins {
         let path = logs.join(checkpoint_file(origin));
-        let note = match std::fs::read_to_string(&path) {
+        let note = match crate::files::read_text(&path, fiscus_tlog::note::NOTE_BYTES_MAX as u64) {
             Ok(note) => note,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Failure::other(format!("{}: {e}", path.display()))),
+            Err(crate::files::FileError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Failure::other(e.message(&path.display().to_string(), "kept checkpoint"))),
         };
         witness.restore(&note).map_err(|e| {
             Failure::other(format!(

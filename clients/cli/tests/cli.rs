@@ -970,3 +970,46 @@ fn an_import_paying_an_invoice_twice_needs_allow_same_receipt() {
     let v = json(&["--store", &store, "events", "hamburg"]);
     assert_eq!(v["events"].as_array().expect("events").len(), 4, "both payments recorded: {v}");
 }
+
+/// `fiscus args…` under a 2 GB address-space limit, so that a file read without end fails fast
+/// instead of filling the machine's memory; returns (exit code, stderr).
+fn run_bounded(args: &[&str]) -> (i32, String) {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg("ulimit -v 2000000; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_fiscus"))
+        .args(args)
+        .env_remove("FISCUS_SERVER")
+        .env_remove("FISCUS_STORE")
+        .output()
+        .expect("bash runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// A receipt or a witness policy is read up to its kind's limit and no further (`/dev/zero`, a
+/// file without end, is refused naming the limit, not read until memory runs out), and a file
+/// that is not text is refused as such.
+#[test]
+fn receipts_and_policies_are_read_only_up_to_their_limit() {
+    let key = fiscus_client::fiscus_tlog::NoteSigner::from_seed("example.org/log", [7; 32]).unwrap().verifier_key();
+    let max = fiscus_client::fiscus_tlog::tlog_proof::TLOG_PROOF_BYTES_MAX;
+    let (code, err) = run_bounded(&["verify", "--receipt", "/dev/zero", "--pin", &key]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&format!("/dev/zero: a receipt is at most {max} bytes")), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let binary = dir.path().join("receipt.bin");
+    std::fs::write(&binary, [0xff_u8, 0xfe, 0x00]).unwrap();
+    let binary = binary.to_str().unwrap();
+    let (code, err) = run_bounded(&["verify", "--receipt", binary, "--pin", &key]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("a receipt is UTF-8 text; this file is not"), "{err}");
+
+    let bundle = dir.path().join("bundle.json");
+    std::fs::write(&bundle, "{}").unwrap();
+    let bundle = bundle.to_str().unwrap();
+    let max = fiscus_client::fiscus_tlog::policy::POLICY_BYTES_MAX;
+    let (code, err) = run_bounded(&["verify", "--bundle", bundle, "--pin", &key, "--policy", "/dev/zero"]);
+    assert_eq!(code, 2, "a usage error: {err}");
+    assert!(err.contains(&format!("--policy /dev/zero: a witness policy is at most {max} bytes")), "{err}");
+}
