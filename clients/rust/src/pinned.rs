@@ -23,7 +23,8 @@
 //!    server holds it by now), else the newest such checkpoint stored at or after S
 //!    (`ListCheckpoints`, looked at newest first, at most [`COSIGNED_SCAN_MAX`] per look), looked
 //!    for again until the wait runs out (a server that cannot be reached meanwhile, as while it
-//!    restarts, is asked again; if it never answers again, that failure is the error);
+//!    restarts, is asked again; no look outlasts the wait; if the server never answers again,
+//!    the error says so, and that the policy was not checked);
 //! 6. S is consistent with C (RFC 6962 consistency proof from S to c; the same root when c = S).
 //!
 //! Then the whole tree of size S, and so the log leaf the head is proven in and its project-heads
