@@ -132,7 +132,7 @@ pub fn open_checkpoint(message: &str, origin: &str, known: &[NoteVerifier]) -> R
     let verified = note.verify(known)?;
     if !verified.iter().any(|signature| signature.key_type == crate::note::KEY_TYPE_ED25519 && signature.name == origin)
     {
-        return Err(TlogError::NoKnownSignature);
+        return Err(crate::note::no_known_signature(&note.signatures, known));
     }
     Ok(OpenedCheckpoint { checkpoint, note, verified })
 }
@@ -189,7 +189,10 @@ mod tests {
         // Signed by another key with the same name: not the pinned key.
         let other = NoteSigner::from_seed("example.org/ledger", [6; 32]).unwrap();
         let forged = checkpoint.sign(&other).unwrap().to_text();
-        assert_eq!(open_checkpoint(&forged, "example.org/ledger", &[log.verifier()]), Err(TlogError::NoKnownSignature));
+        assert!(matches!(
+            open_checkpoint(&forged, "example.org/ledger", &[log.verifier()]),
+            Err(TlogError::NoKnownSignature { .. })
+        ));
         // A valid signature moved onto another root.
         let mut moved = Note::parse(&text).unwrap();
         moved.text = Checkpoint::new("example.org/ledger", 1, leaf_hash(b"b")).unwrap().body();

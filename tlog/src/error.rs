@@ -77,8 +77,14 @@ pub enum TlogError {
         key_id: u32,
     },
     /// A note with no signature from any known key (C2SP signed-note: clients MUST reject it).
-    #[error("no signature from a known key")]
-    NoKnownSignature,
+    #[error("no signature from a known key (the note is signed as {signed_as}; the keys known are {known})")]
+    NoKnownSignature {
+        /// The note's signers, `name+keyid` (hex), comma-separated, at most 8 named; "no one"
+        /// when it has no signature line.
+        signed_as: String,
+        /// The keys it was checked against, in the same form; "none" when none.
+        known: String,
+    },
     /// A key name that is empty or holds a space or a `+` (C2SP signed-note).
     #[error("invalid key name {0:?}: it must be non-empty without spaces or '+'")]
     InvalidKeyName(String),

@@ -185,9 +185,30 @@ impl Note {
             });
         }
         if verified.is_empty() {
-            return Err(TlogError::NoKnownSignature);
+            return Err(no_known_signature(&self.signatures, known));
         }
         Ok(verified)
+    }
+}
+
+/// [`TlogError::NoKnownSignature`], naming the note's signers and the keys known (at most 8 of
+/// each, then how many more).
+pub fn no_known_signature(signatures: &[NoteSignature], known: &[NoteVerifier]) -> TlogError {
+    fn list<'a>(keys: impl ExactSizeIterator<Item = (&'a str, u32)>, empty: &str) -> String {
+        const NAMED_MAX: usize = 8;
+        let count = keys.len();
+        if count == 0 {
+            return empty.to_owned();
+        }
+        let mut text: Vec<String> = keys.take(NAMED_MAX).map(|(name, id)| format!("{name}+{id:08x}")).collect();
+        if count > NAMED_MAX {
+            text.push(format!("{} more", count - NAMED_MAX));
+        }
+        text.join(", ")
+    }
+    TlogError::NoKnownSignature {
+        signed_as: list(signatures.iter().map(|s| (s.name.as_str(), s.key_id)), "no one"),
+        known: list(known.iter().map(|k| (k.name.as_str(), k.key_id)), "none"),
     }
 }
 
@@ -503,7 +524,7 @@ mod tests {
         // An unknown key's signature is ignored.
         assert!(note.verify(&[known.verifier()]).is_ok());
         // Only unknown keys: refused.
-        assert_eq!(note.verify(&[]), Err(TlogError::NoKnownSignature));
+        assert!(matches!(note.verify(&[]), Err(TlogError::NoKnownSignature { .. })));
         // A known key's signature that fails refuses the note.
         let mut forged = note.clone();
         forged.text = "hullo\n".to_owned();
@@ -511,7 +532,17 @@ mod tests {
         // Same name, another key: its id differs, so it is an unknown key (ignored) and nothing verifies.
         let impostor = NoteSigner::from_seed("log.example/a", [3; 32]).unwrap();
         let by_impostor = impostor.sign_note(text).unwrap();
-        assert_eq!(by_impostor.verify(&[known.verifier()]), Err(TlogError::NoKnownSignature));
+        let refused = by_impostor.verify(&[known.verifier()]).expect_err("no known signature").to_string();
+        // it names who signed and the key it was checked against
+        let (impostor_at, known_at) = (by_impostor.signatures[0].key_id, known.verifier().key_id());
+        assert!(
+            refused.contains(&format!("signed as {}+{impostor_at:08x}", by_impostor.signatures[0].name)),
+            "{refused}"
+        );
+        assert!(
+            refused.contains(&format!("the keys known are {}+{known_at:08x}", known.verifier().name())),
+            "{refused}"
+        );
         // A known key's bad line refuses the note before or after a good line of the same key.
         let good = known.sign(text).unwrap();
         let mut bad = good.clone();

@@ -428,7 +428,7 @@ mod tests {
         // Cosigned by all three but signed by another log key: refused.
         let impostor = NoteSigner::from_seed(ORIGIN, [2; 32]).unwrap();
         let forged = policy.verify_checkpoint(&cosigned(&impostor, &body, &[&w[0], &w[1], &w[2]]), ORIGIN);
-        assert!(matches!(forged, Err(PolicyError::Checkpoint(TlogError::NoKnownSignature))), "{forged:?}");
+        assert!(matches!(forged, Err(PolicyError::Checkpoint(TlogError::NoKnownSignature { .. }))), "{forged:?}");
         // No cosignature needed with k = 0.
         let none = Policy::k_of_n(vec![log.verifier()], vec![], 0).unwrap();
         assert!(none.verify_checkpoint(&cosigned(&log, &body, &[]), ORIGIN).is_ok());

@@ -183,7 +183,10 @@ impl Witness {
     pub fn restore(&mut self, note: &str) -> Result<(), TlogError> {
         let parsed = Note::parse(note)?;
         let checkpoint = Checkpoint::parse_body(&parsed.text)?;
-        let keys = self.logs.get(&checkpoint.origin).ok_or(TlogError::NoKnownSignature)?;
+        let keys = self
+            .logs
+            .get(&checkpoint.origin)
+            .ok_or_else(|| crate::note::no_known_signature(&parsed.signatures, &[]))?;
         let opened = open_checkpoint(note, &checkpoint.origin, keys)?;
         self.latest.insert(
             opened.checkpoint.origin.clone(),
