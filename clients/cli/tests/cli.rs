@@ -974,15 +974,12 @@ fn an_import_paying_an_invoice_twice_needs_allow_same_receipt() {
 /// `fiscus args…` under a 2 GB address-space limit, so that a file read without end fails fast
 /// instead of filling the machine's memory; returns (exit code, stderr).
 fn run_bounded(args: &[&str]) -> (i32, String) {
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg("ulimit -v 2000000; exec \"$0\" \"$@\"")
-        .arg(env!("CARGO_BIN_EXE_fiscus"))
-        .args(args)
-        .env_remove("FISCUS_SERVER")
-        .env_remove("FISCUS_STORE")
-        .output()
-        .expect("bash runs");
+    let mut bash = Command::new("bash");
+    bash.arg("-c").arg("ulimit -v 2000000; exec \"$0\" \"$@\"").arg(env!("CARGO_BIN_EXE_fiscus")).args(args);
+    for var in common::TARGET_VARS {
+        bash.env_remove(var);
+    }
+    let out = bash.output().expect("bash runs");
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 

@@ -6,10 +6,14 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-/// The `fiscus` binary with none of the environment that would point it elsewhere.
+/// The environment that would point `fiscus` elsewhere (a server, a token, a store).
+pub const TARGET_VARS: [&str; 5] =
+    ["FISCUS_SERVER", "FISCUS_TOKEN", "FISCUS_STORE", "FISCUS_TLS_CA", "FISCUS_TOKEN_FILE"];
+
+/// The `fiscus` binary with none of [`TARGET_VARS`].
 pub fn fiscus() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_fiscus"));
-    for var in ["FISCUS_SERVER", "FISCUS_TOKEN", "FISCUS_STORE", "FISCUS_TLS_CA", "FISCUS_TOKEN_FILE"] {
+    for var in TARGET_VARS {
         c.env_remove(var);
     }
     c
