@@ -4,7 +4,9 @@
 //! projects open, in temporary directories; and a commit's receipt (the signed checkpoint, the
 //! commit's records, its log leaf and inclusion proof) made from the published log in memory,
 //! next to the same receipt read from the store (what the daemon did for every `RecordCommit`,
-//! and still does for a commit older than the groups the published log keeps).
+//! and still does for a commit older than the groups the published log keeps). Last, the writer
+//! thread's CPU time for one group of 20 commits with the log and without it (`group/`), run with
+//! fiscusd's allocator.
 //!
 //! `cargo bench -p fiscus-bench --bench commit`
 
@@ -22,6 +24,10 @@ use fiscus_ledger::store::{LogSigner, Store};
 use fiscus_ledger::ProjectId;
 use fiscus_tlog::NoteSigner;
 use rust_decimal::Decimal;
+
+/// fiscusd's allocator, so that the writer's allocations cost here what they cost in the daemon.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn event(id: String, project: &str, kind: EventKind) -> Event {
     Event {
@@ -74,7 +80,16 @@ fn gift(id: u64, project: &str) -> Event {
 
 /// A store with a log key and `projects` open projects (opened 1,000 per group).
 fn store(dir: &std::path::Path, projects: usize) -> (Store, Vec<String>) {
+    store_with(dir, projects, true)
+}
+
+/// A store with `projects` open projects, with its transparency log or (`log` false) without it,
+/// as `fiscusd --measure-without-log` writes one.
+fn store_with(dir: &std::path::Path, projects: usize, log: bool) -> (Store, Vec<String>) {
     let (mut store, _) = Store::open(dir).expect("a store");
+    if !log {
+        store.measure_without_log().expect("a store without commits");
+    }
     let signer = NoteSigner::from_seed("bench.example/fiscus", [7; 32]).expect("a key");
     store.set_log_signer(LogSigner { origin: "bench.example/fiscus".to_owned(), signer }).expect("signer");
     let names: Vec<String> = (0..projects).map(|i| format!("p{i:05}")).collect();
@@ -110,6 +125,43 @@ fn commit(c: &mut Criterion) {
     if let Some((store, _dir)) = kept {
         receipts(c, &store);
     }
+    groups(c);
+}
+
+/// The writer's share of the log's cost, without the network: one group of 20 one-event commits
+/// over 16 projects (what a group holds in `fiscus-bench logcost --clients 64`), durable and
+/// published, with the log (leaves, map and tree hashes, the signed checkpoint, the group kept for
+/// receipts) and without it (`Store::measure_without_log`). The time is the CPU time of the thread
+/// that commits (the writer's), not the wall time: the wait for the disk's sync, which is most of
+/// the wall time and varies the most, is left out.
+fn groups(c: &mut Criterion) {
+    let mut group = c.benchmark_group("group");
+    group.sample_size(50).measurement_time(Duration::from_secs(10));
+    for log in [true, false] {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let (mut store, names) = store_with(dir.path(), 16, log);
+        let mut next = 0u64;
+        let name = if log { "20_commits_16_projects_with_log" } else { "20_commits_16_projects_without_log" };
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let started = thread_cpu();
+                for _ in 0..iters {
+                    let requests: Vec<CommitRequest> = (0..20)
+                        .map(|_| {
+                            next += 1;
+                            request(vec![gift(next, &names[(next as usize * 7) % names.len()])])
+                        })
+                        .collect();
+                    for answer in store.commit_group(&requests).expect("stored") {
+                        answer.expect("committed");
+                    }
+                    std::hint::black_box((Arc::new(store.log().clone()), Arc::new(store.projection().clone())));
+                }
+                thread_cpu().saturating_sub(started)
+            })
+        });
+    }
+    group.finish();
 }
 
 /// The parts of the last commit's receipt (with its records' bytes), from memory and from the
@@ -126,6 +178,13 @@ fn receipts(c: &mut Criterion, store: &Store) {
         b.iter(|| reader.receipt_parts(commit, size).expect("read"))
     });
     group.finish();
+}
+
+/// CPU time the calling thread has used (Linux's `/proc/thread-self/schedstat`, first field, ns).
+fn thread_cpu() -> Duration {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").expect("schedstat (Linux)");
+    let ns = text.split_whitespace().next().and_then(|f| f.parse().ok()).expect("a run time in ns");
+    Duration::from_nanos(ns)
 }
 
 criterion_group!(benches, commit);
