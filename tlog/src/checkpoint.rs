@@ -64,6 +64,7 @@ impl Checkpoint {
                 max: NOTE_BYTES_MAX as u64,
             });
         }
+        crate::error::lf_only(WHAT, text)?;
         let lines = text.strip_suffix('\n').ok_or(TlogError::malformed(WHAT, "does not end in a newline"))?;
         let mut lines = lines.split('\n');
         let origin = lines.next().filter(|line| !line.is_empty()).ok_or(TlogError::malformed(WHAT, "empty origin"))?;

@@ -106,3 +106,25 @@ impl TlogError {
         TlogError::Malformed { what, why }
     }
 }
+
+/// Why a text with CR LF line endings is refused. Signed notes, checkpoints, tlog-proofs,
+/// witness requests and policies end every line with LF alone (C2SP `signed-note`,
+/// `tlog-checkpoint`, `tlog-proof`, `tlog-witness`, `tlog-policy`), and a signature covers the
+/// exact bytes, so a file that went through a Windows editor or a text-mode transfer is refused
+/// with this hint rather than as a wrong first line or a stray control character.
+pub const CRLF_LINE_ENDINGS: &str =
+    "has CR LF (Windows) line endings; this format ends lines with LF alone: convert the file back (for example with `dos2unix`)";
+
+/// The line (from 1) of the first CR LF in `text`, when it has one.
+pub(crate) fn first_crlf_line(text: &str) -> Option<usize> {
+    let at = text.find("\r\n")?;
+    Some(text.get(..at).map_or(0, |before| before.matches('\n').count()) + 1)
+}
+
+/// Refuses a text with CR LF line endings as a malformed `what`, with [`CRLF_LINE_ENDINGS`].
+pub(crate) fn lf_only(what: &'static str, text: &str) -> Result<(), TlogError> {
+    match first_crlf_line(text) {
+        Some(_) => Err(TlogError::malformed(what, CRLF_LINE_ENDINGS)),
+        None => Ok(()),
+    }
+}

@@ -123,6 +123,7 @@ impl Note {
                 max: NOTE_BYTES_MAX as u64,
             });
         }
+        crate::error::lf_only("note", message)?;
         if message.chars().any(|c| c < ' ' && c != '\n') {
             return Err(TlogError::malformed("note", "holds a control character other than newline"));
         }

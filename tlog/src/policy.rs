@@ -130,6 +130,9 @@ impl Policy {
         if text.len() > POLICY_BYTES_MAX {
             return Err(syntax(0, &format!("the policy is over {POLICY_BYTES_MAX} bytes")));
         }
+        if let Some(line) = crate::error::first_crlf_line(text) {
+            return Err(syntax(line, crate::error::CRLF_LINE_ENDINGS));
+        }
         let mut logs: Vec<NoteVerifier> = Vec::new();
         let mut members: Vec<(String, Member)> = Vec::new();
         let mut names: BTreeMap<String, usize> = BTreeMap::new();

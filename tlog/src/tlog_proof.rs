@@ -75,6 +75,7 @@ impl TlogProof {
         if text.len() > limit {
             return Err(TlogError::TooLarge { what: "tlog-proof bytes", found: text.len() as u64, max: limit as u64 });
         }
+        crate::error::lf_only(WHAT, text)?;
         let (header, mut rest) = text.split_once('\n').ok_or(TlogError::malformed(WHAT, "no header line"))?;
         if header != TLOG_PROOF_HEADER {
             return Err(TlogError::malformed(WHAT, "first line is not c2sp.org/tlog-proof@v1"));

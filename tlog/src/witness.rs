@@ -57,6 +57,7 @@ impl AddCheckpoint {
                 max: limit as u64,
             }));
         }
+        crate::error::lf_only("add-checkpoint request", text).map_err(WitnessError::BadRequest)?;
         let bad = |why| WitnessError::BadRequest(TlogError::malformed("add-checkpoint request", why));
         let (old_line, mut rest) = text.split_once('\n').ok_or_else(|| bad("no old size line"))?;
         let old_size = old_line

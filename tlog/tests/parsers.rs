@@ -85,3 +85,29 @@ fn samples_are_valid() {
     assert_eq!(verified.verified.len(), 2);
     assert_eq!(AddCheckpoint::parse(&texts[1]).unwrap().old_size, 4);
 }
+
+/// A valid text whose line endings became CR LF (a Windows editor, a text-mode transfer) is
+/// refused by every parser with the one hint that names the line endings, not as a wrong first
+/// line or a stray control character; a policy names the line too.
+#[test]
+fn crlf_line_endings_are_named_as_such() {
+    let (texts, _) = samples();
+    let crlf = |text: &str| text.replace('\n', "\r\n");
+    let hint = fiscus_tlog::CRLF_LINE_ENDINGS;
+    let proof = TlogProof::parse(&crlf(&texts[0])).unwrap_err().to_string();
+    assert_eq!(proof, format!("malformed tlog-proof: {hint}"));
+    let request = AddCheckpoint::parse(&crlf(&texts[1])).unwrap_err().to_string();
+    assert!(request.ends_with(&format!("malformed add-checkpoint request: {hint}")), "{request}");
+    let note = Note::parse(&crlf(&texts[2])).unwrap_err().to_string();
+    assert_eq!(note, format!("malformed note: {hint}"));
+    let body = Note::parse(&texts[2]).unwrap().text;
+    let checkpoint = Checkpoint::parse_body(&crlf(&body)).unwrap_err().to_string();
+    assert_eq!(checkpoint, format!("malformed checkpoint: {hint}"));
+    let policy_text = format!("# kept on a Windows share\nlog {}\nquorum none\n", texts[3]);
+    assert!(fiscus_tlog::Policy::parse(&policy_text).is_ok());
+    let policy = fiscus_tlog::Policy::parse(&crlf(&policy_text)).unwrap_err().to_string();
+    assert_eq!(policy, format!("policy line 1: {hint}"));
+    // a lone CR inside a line is still a control character, not a line ending
+    let lone = texts[2].replacen('\n', "\r", 1);
+    assert!(Note::parse(&lone).unwrap_err().to_string().contains("control character"));
+}
