@@ -1,11 +1,22 @@
-//! Reading the files a user names (receipts, bundles, policies, keys, configs): never more than
-//! the file's kind may hold, whatever the file is (`/dev/zero` included), and only as text.
+//! Reading the files a user names (receipts, bundles, policies, keys, configs, import files, an
+//! expense's evidence): never more than the file's kind may hold, whatever the file is
+//! (`/dev/zero` included), and only as text where the kind is text. An expense's evidence is
+//! hashed as it is read, never held whole.
 
 use std::io::Read;
 use std::path::Path;
 
 /// Most bytes of a PEM file of CA certificates (`--tls-ca`).
 pub const CERTIFICATES_BYTES_MAX: u64 = 1024 * 1024;
+
+/// Most bytes of a file `fiscus import csv` reads (32 MiB, about 300,000 rows of a bank export):
+/// every row is checked in memory before anything is recorded. A larger export is imported in
+/// parts; importing a part again records nothing twice.
+pub const IMPORT_FILE_BYTES_MAX: u64 = 32 * 1024 * 1024;
+
+/// Most bytes of an expense's evidence file (its receipt: an invoice, a scan) that `fiscus`
+/// hashes (1 GiB). A larger file, or one without end, is refused: give its blake3 hash instead.
+pub const EVIDENCE_FILE_BYTES_MAX: u64 = 1024 * 1024 * 1024;
 
 /// Why a file was not read.
 #[derive(Debug)]
@@ -29,15 +40,54 @@ impl FileError {
     }
 }
 
-/// The text of `reader`, read up to `max` bytes and one more: refused as
-/// [`FileError::TooLarge`] past `max`, [`FileError::NotText`] when not UTF-8.
-pub fn read_text_from(reader: impl Read, max: u64) -> Result<String, FileError> {
+/// The bytes of `reader`, read up to `max` bytes and one more: refused as
+/// [`FileError::TooLarge`] past `max`.
+pub fn read_bytes_from(reader: impl Read, max: u64) -> Result<Vec<u8>, FileError> {
     let mut bytes = Vec::new();
     reader.take(max.saturating_add(1)).read_to_end(&mut bytes).map_err(FileError::Io)?;
     if bytes.len() as u64 > max {
         return Err(FileError::TooLarge(max));
     }
-    String::from_utf8(bytes).map_err(|_| FileError::NotText)
+    Ok(bytes)
+}
+
+/// The bytes of the file at `path`, as [`read_bytes_from`] reads them.
+pub fn read_bytes(path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
+    read_bytes_from(std::fs::File::open(path).map_err(FileError::Io)?, max)
+}
+
+/// The text of `reader`, read up to `max` bytes and one more: refused as
+/// [`FileError::TooLarge`] past `max`, [`FileError::NotText`] when not UTF-8.
+pub fn read_text_from(reader: impl Read, max: u64) -> Result<String, FileError> {
+    String::from_utf8(read_bytes_from(reader, max)?).map_err(|_| FileError::NotText)
+}
+
+/// The blake3 hash of everything `reader` holds, read in pieces of 64 KiB (never held whole) up
+/// to `max` bytes and one more: refused as [`FileError::TooLarge`] past `max`.
+pub fn blake3_from(reader: impl Read, max: u64) -> Result<[u8; 32], FileError> {
+    let mut reader = reader.take(max.saturating_add(1));
+    let mut hasher = blake3::Hasher::new();
+    let mut piece = vec![0u8; 64 * 1024];
+    let mut read = 0u64;
+    loop {
+        let n = match reader.read(&mut piece) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(FileError::Io(e)),
+        };
+        read += n as u64;
+        if read > max {
+            return Err(FileError::TooLarge(max));
+        }
+        hasher.update(piece.get(..n).unwrap_or_default());
+    }
+    Ok(*hasher.finalize().as_bytes())
+}
+
+/// The blake3 hash of the file at `path`, as [`blake3_from`] makes it.
+pub fn blake3_file(path: &Path, max: u64) -> Result<[u8; 32], FileError> {
+    blake3_from(std::fs::File::open(path).map_err(FileError::Io)?, max)
 }
 
 /// The text of the file at `path`, as [`read_text_from`] reads it.
@@ -65,5 +115,20 @@ mod tests {
         assert!(matches!(read_text_from(&[0xff_u8, 0xfe][..], 1000), Err(FileError::NotText)));
         let missing = read_named(Path::new("/nonexistent/receipt.txt"), 10, "receipt").expect_err("no file");
         assert!(missing.starts_with("/nonexistent/receipt.txt: "), "{missing}");
+        assert!(matches!(read_bytes_from(std::io::repeat(0), 10), Err(FileError::TooLarge(10))));
+        assert_eq!(read_bytes_from(&[0xff_u8, 0xfe][..], 10).expect("bytes, not text"), vec![0xff, 0xfe]);
+    }
+
+    /// The streamed hash is blake3's of the whole input, across pieces and at the limit; past the
+    /// limit (an endless input included) it is refused.
+    #[test]
+    fn evidence_is_hashed_in_pieces_up_to_the_limit() {
+        let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let whole = *blake3::hash(&bytes).as_bytes();
+        assert_eq!(blake3_from(&bytes[..], bytes.len() as u64).expect("at the limit"), whole);
+        assert_eq!(blake3_from(&b""[..], 0).expect("empty"), *blake3::hash(b"").as_bytes());
+        let past = blake3_from(&bytes[..], bytes.len() as u64 - 1).expect_err("one byte past");
+        assert!(matches!(past, FileError::TooLarge(_)), "{past:?}");
+        assert!(matches!(blake3_from(std::io::repeat(0), 1 << 20), Err(FileError::TooLarge(_))));
     }
 }

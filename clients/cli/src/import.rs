@@ -287,9 +287,18 @@ pub fn locate(message: &str, chunk: &[Row]) -> String {
     }
 }
 
-/// Reads a file's bytes.
+/// Reads a file's bytes, at most [`crate::files::IMPORT_FILE_BYTES_MAX`].
 pub fn read(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    use crate::files::{read_bytes, FileError, IMPORT_FILE_BYTES_MAX};
+    read_bytes(path, IMPORT_FILE_BYTES_MAX).map_err(|e| match e {
+        FileError::TooLarge(max) => format!(
+            "{}: an import file is at most {max} bytes (32 MiB); import a larger export in parts (a part \
+             imported again records nothing twice)",
+            path.display()
+        ),
+        FileError::Io(e) => format!("cannot read {}: {e}", path.display()),
+        FileError::NotText => format!("cannot read {}", path.display()),
+    })
 }
 
 #[cfg(test)]

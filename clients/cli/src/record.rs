@@ -9,6 +9,7 @@
 //! identical.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -21,6 +22,7 @@ use fiscus_client::fiscus_ledger::{
 use serde::{Deserialize, Serialize};
 
 use crate::fail::Failure;
+use crate::files::FileError;
 use crate::identity::{content_id, normalise_text, Origin};
 
 /// `fiscus record --help`'s after-help: both forms and the commit file's shape (`docs/RECORD.md`
@@ -447,14 +449,20 @@ fn receipt(field: &str, path: &str, hash: Option<&str>, base: &Path) -> Result<R
         }
         None => {
             let file = base.join(path);
-            let bytes = std::fs::read(&file).map_err(|e| {
+            let max = crate::files::EVIDENCE_FILE_BYTES_MAX;
+            crate::files::blake3_file(&file, max).map_err(|e| {
+                let why = match e {
+                    FileError::Io(e) => format!("cannot read {} ({e})", file.display()),
+                    FileError::TooLarge(max) => {
+                        format!("{} is larger than the {max} bytes fiscus hashes (or has no end)", file.display())
+                    }
+                    FileError::NotText => format!("cannot read {}", file.display()),
+                };
                 Failure::other(format!(
-                    "{field}: cannot read {} ({e}); give the receipt's blake3 hash with receipt_hash (--receipt-hash) \
-                     when the file is kept elsewhere",
-                    file.display()
+                    "{field}: {why}; give the receipt's blake3 hash with receipt_hash (--receipt-hash) \
+                     when the file is kept elsewhere"
                 ))
-            })?;
-            *blake3::hash(&bytes).as_bytes()
+            })?
         }
     };
     Ok(Receipt { hash, file_name: name })
@@ -658,8 +666,7 @@ pub fn read_commit_file(path: &Path) -> Result<(Vec<Event>, ExpectedHeads), Fail
 }
 
 /// The text of `reader` (named `name` in messages), refused past [`COMMIT_FILE_BYTES_MAX`].
-fn read_bounded(reader: impl std::io::Read, name: &str) -> Result<String, Failure> {
-    use crate::files::FileError;
+fn read_bounded(reader: impl Read, name: &str) -> Result<String, Failure> {
     crate::files::read_text_from(reader, COMMIT_FILE_BYTES_MAX).map_err(|e| match e {
         FileError::Io(e) => Failure::other(format!("cannot read {name}: {e}")),
         FileError::TooLarge(_) => Failure::other(format!(
@@ -686,8 +693,18 @@ pub fn check_receipt_file(path: &Path) -> Result<bool, Failure> {
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err(refuse("is a symbolic link; give the path of the file itself".to_owned()));
     }
-    let existed = match std::fs::read(path) {
-        Ok(bytes) if bytes.is_empty() || bytes.starts_with(RECEIPT_FILE_START) => true,
+    // Only the start is read: the path may name a file of any size, or a device without end.
+    let start = match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => {
+            return Err(refuse("is not a regular file; give the path of a file to keep the receipt in".to_owned()))
+        }
+        _ => std::fs::File::open(path).and_then(|f| {
+            let mut start = Vec::with_capacity(RECEIPT_FILE_START.len());
+            f.take(RECEIPT_FILE_START.len() as u64).read_to_end(&mut start).map(|_| start)
+        }),
+    };
+    let existed = match start {
+        Ok(bytes) if bytes.is_empty() || bytes == RECEIPT_FILE_START => true,
         Ok(_) => {
             return Err(refuse(
                 "the file exists and is not a receipt (an invoice, a commit file?); it is not overwritten, \

@@ -1010,3 +1010,101 @@ fn receipts_and_policies_are_read_only_up_to_their_limit() {
     assert_eq!(code, 2, "a usage error: {err}");
     assert!(err.contains(&format!("--policy /dev/zero: a witness policy is at most {max} bytes")), "{err}");
 }
+
+/// The files a commit names are read only up to their kind's limit, under the same 2 GB address
+/// space: an expense's evidence is hashed in pieces and refused past 1 GiB (`/dev/zero` has no
+/// end), an import file is refused past 32 MiB, and `--receipt` accepts only a regular file,
+/// read no further than a receipt's first line. Nothing is recorded.
+#[test]
+fn files_a_commit_names_are_read_only_up_to_their_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("books").display().to_string();
+    let s = store.as_str();
+    ok(&["--store", s, "init"]);
+    ok(&[
+        "--store",
+        s,
+        "record",
+        "open-project",
+        "--project",
+        "conf-a",
+        "--name",
+        "Conf A",
+        "--fee-bps",
+        "1000",
+        "--currency",
+        "USD",
+        "--date",
+        "2026-01-01",
+    ]);
+    ok(&[
+        "--store",
+        s,
+        "record",
+        "grant",
+        "--project",
+        "conf-a",
+        "--amount",
+        "100",
+        "--currency",
+        "USD",
+        "--program",
+        "community-fund",
+        "--date",
+        "2026-01-02",
+    ]);
+    let expense = |evidence: &str| {
+        run_bounded(&[
+            "--store",
+            s,
+            "record",
+            "expense",
+            "--project",
+            "conf-a",
+            "--amount",
+            "10",
+            "--currency",
+            "USD",
+            "--payee",
+            "Venue",
+            "--category",
+            "venue",
+            "--receipt",
+            evidence,
+            "--date",
+            "2026-01-03",
+        ])
+    };
+    let max = 1024 * 1024 * 1024;
+    let (code, err) = expense("/dev/zero");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&format!("/dev/zero is larger than the {max} bytes fiscus hashes")), "{err}");
+    assert!(err.contains("--receipt-hash"), "the way out is named: {err}");
+
+    let (code, err) = run_bounded(&["--store", s, "import", "csv", "/dev/zero"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("/dev/zero: an import file is at most 33554432 bytes"), "{err}");
+
+    let commit = dir.path().join("commit.json");
+    std::fs::write(
+        &commit,
+        r#"{"events": [{"project": "conf-a", "date": "2026-01-04", "kind": "contribution", "amount": "5.00",
+            "currency": "USD", "from": "Ferrous Systems", "source": "donation"}]}"#,
+    )
+    .unwrap();
+    let commit = commit.display().to_string();
+    let (code, err) = run_bounded(&["--store", s, "record", "--receipt", "/dev/zero", "--file", &commit]);
+    assert_eq!(code, 2, "a usage error: {err}");
+    assert!(err.contains("--receipt /dev/zero: is not a regular file"), "{err}");
+    assert_eq!(json(&["--store", s, "balance", "conf-a"])["head_seq"], 2, "nothing was recorded");
+
+    // within the limits the same files serve: the evidence is hashed as blake3 of its bytes
+    let invoice = dir.path().join("invoice.pdf");
+    std::fs::write(&invoice, vec![7u8; 300_000]).unwrap();
+    let (code, err) = expense(invoice.to_str().unwrap());
+    assert_eq!(code, 0, "{err}");
+    let hash = blake3::hash(&[7u8; 300_000]).to_hex().to_string();
+    let (code, shown, err) = run(&["--store", s, "events", "conf-a", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(shown.contains(&hash), "the event holds the evidence's blake3 hash {hash}: {shown}");
+}
