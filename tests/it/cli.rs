@@ -673,3 +673,51 @@ async fn the_address_is_taken_before_the_replay_and_named_when_in_use() {
     let text = std::fs::read_to_string(&log).expect("log");
     assert!(text.contains("plaintext") && text.contains("--tls-cert"), "{text}");
 }
+
+/// fiscusd stops answering (SIGSTOP: its port open, nothing answers): a command ends once its
+/// call's deadline (`--timeout 2`) has passed, with DEADLINE_EXCEEDED, saying a commit's outcome
+/// is unknown and how to set the deadline, instead of waiting for ever; once fiscusd runs again
+/// the same command answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_ends_at_its_deadline_when_fiscusd_stops_answering() {
+    let d = Daemon::start().await;
+    let admin = d.tokens.admin.clone();
+    let addr = d.addr;
+    let pid = d.pid().to_string();
+    let stop = std::process::Command::new("kill").args(["-STOP", &pid]).status().expect("kill runs");
+    assert!(stop.success());
+    let ran = blocking(move || {
+        let mut child = Command::new(fiscus_bin())
+            .env_remove("FISCUS_STORE")
+            .env("FISCUS_SERVER", format!("http://{addr}"))
+            .env("FISCUS_TOKEN", admin)
+            .args(["--timeout", "2", "projects"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("fiscus starts");
+        let started = std::time::Instant::now();
+        // the connection's own deadline is 10 s; past 30 s the command is taken to hang
+        while started.elapsed() < std::time::Duration::from_secs(30) {
+            if child.try_wait().expect("waits").is_some() {
+                let out = child.wait_with_output().expect("output");
+                return Some((out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    })
+    .await;
+    let cont = std::process::Command::new("kill").args(["-CONT", &pid]).status().expect("kill runs");
+    assert!(cont.success());
+    let (code, err) = ran.expect("fiscus ends within 30 s of a server that stopped answering");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(&format!("DEADLINE_EXCEEDED: {}", fiscus_client::NO_ANSWER_IN_TIME)), "{err}");
+    assert!(err.contains("the deadline was 2 s: --timeout SECONDS"), "{err}");
+    // running again, the same command answers
+    let (code, _, err) = fiscus(&d, Some(&d.tokens.admin), &["--timeout", "2", "projects"]);
+    assert_eq!(code, 0, "{err}");
+    d.stop();
+}

@@ -94,6 +94,11 @@ struct Target {
     /// Name expected in fiscusd's certificate, when it is not the URL's host.
     #[arg(long, global = true, value_name = "NAME")]
     tls_domain: Option<String>,
+    /// How long each call to fiscusd waits for its answer, in seconds (1 to 86400): past it the
+    /// command fails with DEADLINE_EXCEEDED instead of waiting on a server that stopped answering.
+    #[arg(long, env = "FISCUS_TIMEOUT", global = true, value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    timeout: u64,
     /// Work on the embedded store in DIR instead of a daemon (local and offline use; takes
     /// precedence over --server). A DIR with no store is refused unless --create is given (or
     /// `fiscus --store DIR init` made it).
@@ -462,6 +467,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     let no_token = cli.target.store.is_none() && cli.target.token.is_none() && cli.target.token_file.is_none();
+    let timeout = cli.target.timeout;
     let plaintext = cli.target.server.clone().filter(|url| cli.target.store.is_none() && url.starts_with("http://"));
     let result = run_command(cli).await;
     // A plaintext call to a TLS port fails in HTTP/2 ("h2 protocol error"): when the server answers
@@ -490,6 +496,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             if no_token =>
         {
             Failure::other(format!("{e}\nno token was given: give --token or set FISCUS_TOKEN (or --token-file FILE)"))
+        }
+        Failure::Client(fiscus_client::ClientError::Status { code: fiscus_client::Code::DeadlineExceeded, .. }) => {
+            Failure::other(format!("{e}\n(the deadline was {timeout} s: --timeout SECONDS or FISCUS_TIMEOUT sets it)"))
         }
         e => e,
     })
@@ -635,7 +644,12 @@ async fn connect(t: &Target) -> Result<backend::Backend, Failure> {
     if token.is_some() && !t.allow_plaintext {
         token_file::refuse_plaintext(url)?;
     }
-    let options = fiscus_client::ClientOptions { token, tls_ca, tls_domain: t.tls_domain.clone() };
+    let options = fiscus_client::ClientOptions {
+        token,
+        tls_ca,
+        tls_domain: t.tls_domain.clone(),
+        call_timeout: Some(std::time::Duration::from_secs(t.timeout)),
+    };
     backend::Backend::remote(url, options).await
 }
 

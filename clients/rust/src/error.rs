@@ -96,11 +96,14 @@ impl ClientError {
             || matches!(self, ClientError::Status { code: Code::DataLoss, .. })
     }
 
-    /// True when the server could not be reached or did not answer (`Connect`, or the status
-    /// `UNAVAILABLE` that a transport failure becomes): the same call may succeed later, as
-    /// after a restart of the server.
+    /// True when the server could not be reached or did not answer (`Connect`, the status
+    /// `UNAVAILABLE` that a transport failure becomes, or `DEADLINE_EXCEEDED`: no answer within
+    /// the call's deadline): the same call may succeed later, as after a restart of the server.
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, ClientError::Connect { .. } | ClientError::Status { code: Code::Unavailable, .. })
+        matches!(
+            self,
+            ClientError::Connect { .. } | ClientError::Status { code: Code::Unavailable | Code::DeadlineExceeded, .. }
+        )
     }
 
     pub(crate) fn answer(field: &str, message: impl Into<String>) -> ClientError {
@@ -108,9 +111,24 @@ impl ClientError {
     }
 }
 
+/// What a call past its deadline fails with (`DEADLINE_EXCEEDED`), whichever side gave up.
+pub const NO_ANSWER_IN_TIME: &str =
+    "no answer within the call's deadline: the server may be stopped, overloaded or cut \
+     off; a commit's outcome is then unknown, and retrying it with the same event ids records it at most once";
+
 impl From<tonic::Status> for ClientError {
     fn from(status: tonic::Status) -> ClientError {
         use tonic_types::StatusExt;
+        // tonic ends a call past its `grpc-timeout`, on the client or the server, with this
+        // status (`tonic::TimeoutExpired`); gRPC names that DEADLINE_EXCEEDED
+        let timed_out = status.code() == Code::Cancelled && status.message() == "Timeout expired";
+        if timed_out || status.code() == Code::DeadlineExceeded {
+            return ClientError::Status {
+                code: Code::DeadlineExceeded,
+                message: NO_ANSWER_IN_TIME.to_owned(),
+                field: None,
+            };
+        }
         let field =
             status.get_details_bad_request().and_then(|b| b.field_violations.into_iter().next()).map(|v| v.field);
         ClientError::Status { code: status.code(), message: status.message().to_owned(), field }

@@ -45,7 +45,7 @@ use tonic::service::Interceptor;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 pub use crate::audit::{CHECKPOINT_BYTES_MAX, COMMIT_ENTRY_BYTES_MAX};
-pub use crate::error::{code_name, ClientError, Code};
+pub use crate::error::{code_name, ClientError, Code, NO_ANSWER_IN_TIME};
 pub use crate::pinned::{
     check_consistent, open_pinned, read_state, receipt_of, write_state, CosignedCheckpoint, PinnedVerification,
     WitnessRequirement, COSIGNED_SCAN_MAX, COSIGNED_WAIT_MAX,
@@ -60,6 +60,12 @@ pub use fiscus_tlog;
 
 /// How long connecting may take before it is an error.
 pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
+
+/// How long a call waits for the server's answer unless [`ClientOptions::call_timeout`] says
+/// otherwise (60 s; for a stream, its start: its items may come later). The deadline is also sent
+/// as gRPC's `grpc-timeout`, so the server stops working on a call its client has given up on.
+/// A call past it fails with `DEADLINE_EXCEEDED` ([`ClientError::is_unreachable`]).
+pub const CALL_TIMEOUT_MS: u64 = 60_000;
 
 /// Projects asked for per `ListProjects` page when listing them all.
 pub const PROJECTS_PAGE_SIZE: u32 = 500;
@@ -81,17 +87,24 @@ pub struct ClientOptions {
     pub tls_ca: Option<Vec<u8>>,
     /// The name to expect in the server's certificate, when it is not the URL's host.
     pub tls_domain: Option<String>,
+    /// How long each call waits for the server's answer; `None` for [`CALL_TIMEOUT_MS`].
+    pub call_timeout: Option<Duration>,
 }
 
-/// Adds `authorization: Bearer <token>` to every call.
+/// Adds `authorization: Bearer <token>` and the call's deadline (`grpc-timeout`) to every call.
 #[derive(Clone)]
-struct Bearer(Option<MetadataValue<Ascii>>);
+struct Bearer {
+    token: Option<MetadataValue<Ascii>>,
+    deadline: Duration,
+}
 
 impl Interceptor for Bearer {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(v) = &self.0 {
+        if let Some(v) = &self.token {
             request.metadata_mut().insert("authorization", v.clone());
         }
+        // tonic's channel ends the call once the deadline passes, with or without an answer
+        request.set_timeout(self.deadline);
         Ok(request)
     }
 }
@@ -145,7 +158,8 @@ impl Client {
             url: url.to_owned(),
             message: tls::explain(url, &e).unwrap_or_else(|| error_chain(&e)),
         })?;
-        let bearer = Bearer(bearer);
+        let deadline = options.call_timeout.unwrap_or(Duration::from_millis(CALL_TIMEOUT_MS));
+        let bearer = Bearer { token: bearer, deadline };
         // The contract's largest message (`ledger.proto`, "Message sizes"), for answers and requests.
         let max = fiscus_proto::MESSAGE_BYTES_MAX;
         Ok(Client {
