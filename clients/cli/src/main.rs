@@ -438,7 +438,10 @@ fn main() -> ExitCode {
     // The store's files (--store, the demo's), the tokens file and exports are the user's only.
     #[cfg(unix)]
     fiscus_ledger::private::private_umask();
-    let matches = Cli::command().get_matches();
+    let matches = match Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) => with_receipt_tip(e).exit(),
+    };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -463,6 +466,32 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// clap's refusal of `--receipt` after an event's kind (`fiscus record contribution ... --receipt
+/// FILE`), whose own tip names a flag that merely looks alike: the tip says where `--receipt`
+/// goes, and what the expense's own `--receipt` is. Every other error is clap's as it is.
+fn with_receipt_tip(e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let receipt = matches!(e.get(ContextKind::InvalidArg), Some(ContextValue::String(a)) if a.split('=').next() == Some("--receipt"));
+    if e.kind() != ErrorKind::UnknownArgument || !receipt || !std::env::args().any(|a| a == "record") {
+        return e;
+    }
+    let mut tip = clap::Error::new(ErrorKind::UnknownArgument).with_cmd(&Cli::command());
+    for kind in [ContextKind::InvalidArg, ContextKind::Usage] {
+        if let Some(value) = e.get(kind) {
+            tip.insert(kind, value.clone());
+        }
+    }
+    tip.insert(
+        ContextKind::Suggested,
+        ContextValue::StyledStrs(vec![
+            "--receipt FILE keeps the commit's receipt: give it before the event's kind, as in \
+             `fiscus record --receipt FILE contribution ...` (after `expense`, --receipt names the expense's invoice)"
+                .into(),
+        ]),
+    );
+    tip
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {

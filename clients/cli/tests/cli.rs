@@ -1108,3 +1108,35 @@ fn files_a_commit_names_are_read_only_up_to_their_limit() {
     assert_eq!(code, 0, "{err}");
     assert!(shown.contains(&hash), "the event holds the evidence's blake3 hash {hash}: {shown}");
 }
+
+/// `--receipt` after an event's kind (where only an expense has one, its invoice) is refused as
+/// a usage error whose tip says where `--receipt` goes, not that a flag of a similar name exists.
+#[test]
+fn a_misplaced_receipt_flag_gets_a_tip_that_says_where_it_goes() {
+    let (code, _, err) = run(&[
+        "--store",
+        "/nonexistent",
+        "record",
+        "contribution",
+        "--project",
+        "conf-a",
+        "--amount",
+        "1",
+        "--currency",
+        "USD",
+        "--from",
+        "Acme",
+        "--source",
+        "donation",
+        "--receipt",
+        "commit.proof",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unexpected argument '--receipt' found"), "{err}");
+    assert!(err.contains("give it before the event's kind, as in `fiscus record --receipt FILE contribution"), "{err}");
+    assert!(!err.contains("a similar argument exists"), "{err}");
+    // another command's unknown flag keeps clap's own message
+    let (code, _, err) = run(&["--store", "/nonexistent", "balance", "conf-a", "--receipt", "x"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(!err.contains("before the event's kind"), "{err}");
+}
