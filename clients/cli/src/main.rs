@@ -96,7 +96,7 @@ struct Target {
     tls_domain: Option<String>,
     /// How long each call to fiscusd waits for its answer, in seconds (1 to 86400): past it the
     /// command fails with DEADLINE_EXCEEDED instead of waiting on a server that stopped answering.
-    #[arg(long, env = "FISCUS_TIMEOUT", global = true, value_name = "SECONDS", default_value_t = 60,
+    #[arg(long, env = "FISCUS_TIMEOUT", global = true, value_name = "SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     timeout: u64,
     /// Work on the embedded store in DIR instead of a daemon (local and offline use; takes

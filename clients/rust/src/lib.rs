@@ -62,10 +62,10 @@ pub use fiscus_tlog;
 pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
 
 /// How long a call waits for the server's answer unless [`ClientOptions::call_timeout`] says
-/// otherwise (60 s; for a stream, its start: its items may come later). The deadline is also sent
+/// otherwise (30 s, as the Python client; for a stream, its start: its items may come later). The deadline is also sent
 /// as gRPC's `grpc-timeout`, so the server stops working on a call its client has given up on.
 /// A call past it fails with `DEADLINE_EXCEEDED` ([`ClientError::is_unreachable`]).
-pub const CALL_TIMEOUT_MS: u64 = 60_000;
+pub const CALL_TIMEOUT_MS: u64 = 30_000;
 
 /// Projects asked for per `ListProjects` page when listing them all.
 pub const PROJECTS_PAGE_SIZE: u32 = 500;
