@@ -284,6 +284,27 @@ pub fn read_policy(path: Option<&Path>) -> Result<Option<Policy>, Failure> {
     Policy::parse(&text).map(Some).map_err(|e| Failure::usage(format!("--policy {}: {e}", path.display())))
 }
 
+/// Refuses at once a file that cannot be a bundle (a bundle is a JSON object, so its first byte
+/// past any whitespace is `{`), before it is read up to [`BUNDLE_BYTES_MAX`]: another file given
+/// by mistake (an archive, a receipt, `/dev/zero`) is named as such, not read for gigabytes.
+fn looks_like_a_bundle(path: &Path) -> Result<(), Failure> {
+    use std::io::Read;
+    let mut start = Vec::with_capacity(4096);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(4096).read_to_end(&mut start))
+        .map_err(|e| Failure::other(format!("{}: {e}", path.display())))?;
+    match start.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(()),
+        None if start.len() < 4096 => {
+            Err(Failure::other(format!("{}: the file is empty, not a bundle", path.display())))
+        }
+        _ => Err(Failure::other(format!(
+            "{}: not a bundle (a bundle is the JSON object `fiscus bundle` writes, starting with {{)",
+            path.display()
+        ))),
+    }
+}
+
 /// `fiscus verify --bundle FILE --pin KEY [--policy FILE]`: checks the bundle offline and shows what
 /// it proves.
 pub fn verify_file(path: &Path, pin: &str, policy: Option<&Path>, json: bool) -> Result<(), Failure> {
@@ -296,6 +317,7 @@ pub fn verify_file(path: &Path, pin: &str, policy: Option<&Path>, json: bool) ->
             path.display()
         )));
     }
+    looks_like_a_bundle(path)?;
     let text = crate::files::read_named(path, BUNDLE_BYTES_MAX, "bundle").map_err(Failure::other)?;
     let verified =
         verify(&text, &pin, policy.as_ref()).map_err(|e| Failure::other(format!("{}: {e}", path.display())))?;

@@ -984,8 +984,8 @@ fn run_bounded(args: &[&str]) -> (i32, String) {
 }
 
 /// A receipt or a witness policy is read up to its kind's limit and no further (`/dev/zero`, a
-/// file without end, is refused naming the limit, not read until memory runs out), and a file
-/// that is not text is refused as such.
+/// file without end, is refused naming the limit, not read until memory runs out), a file that
+/// is not text is refused as such, and a file that cannot be a bundle is refused from its start.
 #[test]
 fn receipts_and_policies_are_read_only_up_to_their_limit() {
     let key = fiscus_client::fiscus_tlog::NoteSigner::from_seed("example.org/log", [7; 32]).unwrap().verifier_key();
@@ -1001,6 +1001,10 @@ fn receipts_and_policies_are_read_only_up_to_their_limit() {
     let (code, err) = run_bounded(&["verify", "--receipt", binary, "--pin", &key]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("a receipt is UTF-8 text; this file is not"), "{err}");
+
+    let (code, err) = run_bounded(&["verify", "--bundle", "/dev/zero", "--pin", &key]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("/dev/zero: not a bundle (a bundle is the JSON object `fiscus bundle` writes"), "{err}");
 
     let bundle = dir.path().join("bundle.json");
     std::fs::write(&bundle, "{}").unwrap();
