@@ -1024,60 +1024,23 @@ fn files_a_commit_names_are_read_only_up_to_their_limit() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("books").display().to_string();
     let s = store.as_str();
+    let on_store = |line: &str| -> Vec<String> {
+        ["--store", s].iter().map(|w| (*w).to_owned()).chain(line.split_whitespace().map(str::to_owned)).collect()
+    };
+    let bounded = |line: &str| run_bounded(&on_store(line).iter().map(String::as_str).collect::<Vec<_>>());
     ok(&["--store", s, "init"]);
-    ok(&[
-        "--store",
-        s,
-        "record",
-        "open-project",
-        "--project",
-        "conf-a",
-        "--name",
-        "Conf A",
-        "--fee-bps",
-        "1000",
-        "--currency",
-        "USD",
-        "--date",
-        "2026-01-01",
-    ]);
-    ok(&[
-        "--store",
-        s,
-        "record",
-        "grant",
-        "--project",
-        "conf-a",
-        "--amount",
-        "100",
-        "--currency",
-        "USD",
-        "--program",
-        "community-fund",
-        "--date",
-        "2026-01-02",
-    ]);
+    for line in [
+        "record open-project --project conf-a --name ConfA --fee-bps 1000 --currency USD --date 2026-01-01",
+        "record grant --project conf-a --amount 100 --currency USD --program community-fund --date 2026-01-02",
+    ] {
+        let (code, err) = bounded(line);
+        assert_eq!(code, 0, "{line}: {err}");
+    }
     let expense = |evidence: &str| {
-        run_bounded(&[
-            "--store",
-            s,
-            "record",
-            "expense",
-            "--project",
-            "conf-a",
-            "--amount",
-            "10",
-            "--currency",
-            "USD",
-            "--payee",
-            "Venue",
-            "--category",
-            "venue",
-            "--receipt",
-            evidence,
-            "--date",
-            "2026-01-03",
-        ])
+        bounded(&format!(
+            "record expense --project conf-a --amount 10 --currency USD --payee Venue --category venue \
+             --receipt {evidence} --date 2026-01-03"
+        ))
     };
     let max = 1024 * 1024 * 1024;
     let (code, err) = expense("/dev/zero");
@@ -1117,24 +1080,9 @@ fn files_a_commit_names_are_read_only_up_to_their_limit() {
 /// a usage error whose tip says where `--receipt` goes, not that a flag of a similar name exists.
 #[test]
 fn a_misplaced_receipt_flag_gets_a_tip_that_says_where_it_goes() {
-    let (code, _, err) = run(&[
-        "--store",
-        "/nonexistent",
-        "record",
-        "contribution",
-        "--project",
-        "conf-a",
-        "--amount",
-        "1",
-        "--currency",
-        "USD",
-        "--from",
-        "Acme",
-        "--source",
-        "donation",
-        "--receipt",
-        "commit.proof",
-    ]);
+    let line = "--store /nonexistent record contribution --project conf-a --amount 1 --currency USD --from Acme \
+                --source donation --receipt commit.proof";
+    let (code, _, err) = run(&line.split_whitespace().collect::<Vec<_>>());
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("unexpected argument '--receipt' found"), "{err}");
     assert!(err.contains("give it before the event's kind, as in `fiscus record --receipt FILE contribution"), "{err}");
