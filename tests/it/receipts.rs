@@ -394,7 +394,7 @@ async fn record_checks_its_receipt_file_before_sending_and_never_overwrites_evid
         "2026-03-02",
     ];
     let (code, out, err) = fiscus(&d, &t.accountant, &args);
-    assert!(code != 0 && err.contains("not a receipt"), "{out}{err}");
+    assert!(code != 0 && err.contains("not one receipt"), "{out}{err}");
     assert_eq!(std::fs::read(&invoice).unwrap(), b"%PDF-1.4 invoice VH-2026-017", "the evidence is kept");
     assert_eq!(head_seq(&mut audit, P).await, 2, "nothing was recorded");
 

@@ -678,12 +678,8 @@ fn read_bounded(reader: impl Read, name: &str) -> Result<String, Failure> {
     })
 }
 
-/// What a receipt file starts with (a C2SP tlog-proof): only such a file is overwritten by
-/// `--receipt FILE`.
-const RECEIPT_FILE_START: &[u8] = b"c2sp.org/tlog-proof@v1\n";
-
 /// Checks, before anything is sent, that a commit's receipt can be kept in `path`: an existing
-/// file there must be an earlier receipt (never an invoice, a commit file or any other file: the
+/// file there must hold one earlier receipt, whole ([`read_receipt`]; never an invoice, a commit file or any other file: the
 /// same path given as an expense's evidence and as `--receipt` would lose the evidence), and the
 /// folder must let the file be written. Answers true when the check created `path` (empty), for
 /// [`drop_receipt_file`] when the commit then fails.
@@ -693,25 +689,22 @@ pub fn check_receipt_file(path: &Path) -> Result<bool, Failure> {
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err(refuse("is a symbolic link; give the path of the file itself".to_owned()));
     }
-    // Only the start is read: the path may name a file of any size, or a device without end.
-    let start = match std::fs::metadata(path) {
+    let not_a_receipt = |why: &str| {
+        refuse(format!(
+            "the file exists and is not one receipt ({why}); it is not overwritten (an invoice, a commit file, \
+             receipts kept together?): give another path"
+        ))
+    };
+    // A file is read no further than a receipt can be long: the path may name a file of any size.
+    let existed = match std::fs::metadata(path) {
         Ok(m) if !m.is_file() => {
             return Err(refuse("is not a regular file; give the path of a file to keep the receipt in".to_owned()))
         }
-        _ => std::fs::File::open(path).and_then(|f| {
-            let mut start = Vec::with_capacity(RECEIPT_FILE_START.len());
-            f.take(RECEIPT_FILE_START.len() as u64).read_to_end(&mut start).map(|_| start)
-        }),
-    };
-    let existed = match start {
-        Ok(bytes) if bytes.is_empty() || bytes == RECEIPT_FILE_START => true,
-        Ok(_) => {
-            return Err(refuse(
-                "the file exists and is not a receipt (an invoice, a commit file?); it is not overwritten, \
-                 give another path"
-                    .to_owned(),
-            ))
-        }
+        Ok(m) if m.len() == 0 => true,
+        Ok(_) => match read_receipt(path) {
+            Ok(_) => true,
+            Err(why) => return Err(not_a_receipt(&why)),
+        },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
         Err(e) => return Err(refuse(format!("cannot be read ({e})"))),
     };
@@ -724,6 +717,21 @@ pub fn check_receipt_file(path: &Path) -> Result<bool, Failure> {
         .open(path)
         .map_err(|e| refuse(format!("cannot be written ({e})")))?;
     Ok(!existed)
+}
+
+/// The receipt kept in `file` (read up to a tlog-proof's limit, then parsed whole as one receipt:
+/// the tlog-proof, its extra data, and its checkpoint as a signed note of a checkpoint body);
+/// verifies no signature and no proof. The error says why the file is not a receipt.
+pub fn read_receipt(file: &Path) -> Result<fiscus_client::fiscus_ledger::log::Receipt, String> {
+    let max = fiscus_client::fiscus_tlog::tlog_proof::TLOG_PROOF_BYTES_MAX as u64;
+    let text = crate::files::read_named(file, max, "receipt")?;
+    let proof = fiscus_client::fiscus_tlog::TlogProof::parse(&text).map_err(|e| e.to_string())?;
+    let receipt = fiscus_client::fiscus_ledger::log::Receipt::from_tlog_proof(&proof).map_err(|e| e.to_string())?;
+    // the tlog-proof ends with its checkpoint: a signed note of a checkpoint body, and nothing after
+    let note =
+        fiscus_client::fiscus_tlog::Note::parse(&receipt.checkpoint).map_err(|e| format!("its checkpoint: {e}"))?;
+    fiscus_client::fiscus_tlog::Checkpoint::parse_body(&note.text).map_err(|e| format!("its checkpoint: {e}"))?;
+    Ok(receipt)
 }
 
 /// Removes the empty file [`check_receipt_file`] created, when no receipt came to fill it.
@@ -826,6 +834,40 @@ mod tests {
         let plain = dir.path().join("new.proof");
         assert!(check_receipt_file(&plain).expect("a new path"), "made by the check");
         assert!(!check_receipt_file(&plain).expect("an empty receipt file is reused"));
+    }
+
+    /// A file at the `--receipt` path is replaced only when it holds one receipt, whole: two
+    /// receipts kept in one file, a receipt with notes after it, or any file that merely starts as
+    /// a receipt does are refused and left as they are.
+    #[test]
+    fn only_a_file_holding_one_receipt_is_replaced() {
+        use fiscus_client::fiscus_ledger::log::{LogLeaf, Receipt, ReceiptRecord};
+        use fiscus_client::fiscus_tlog::{empty_root, Checkpoint, NoteSigner};
+        let signer = NoteSigner::from_seed("example.org/log", [3; 32]).expect("a key");
+        let receipt = |commit: u64| {
+            let body = Checkpoint::new("example.org/log", 5, empty_root()).expect("a checkpoint").body();
+            let checkpoint = signer.sign_note(&body).expect("signed").to_text();
+            let leaf = LogLeaf { commit, commit_hash: [1; 32], map_size: 1, map_root: empty_root() };
+            let records = vec![ReceiptRecord { hash: [2; 32], bytes: None }];
+            let r = Receipt { checkpoint, commit, prev_commit_hash: [0; 32], records, leaf, proof: vec![] };
+            r.to_tlog_proof().expect("a receipt").to_text()
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let kept = dir.path().join("kept.proof");
+        std::fs::write(&kept, receipt(3)).expect("write");
+        assert!(!check_receipt_file(&kept).expect("an earlier receipt is replaced"), "it existed");
+        for (name, text) in [
+            ("two", format!("{}{}", receipt(3), receipt(4))),
+            ("notes", format!("{}\n\nMy notes on this payment\n", receipt(3))),
+            ("start", "c2sp.org/tlog-proof@v1\nsomething else entirely\n".to_owned()),
+            ("invoice", "%PDF-1.7 an invoice".to_owned()),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, &text).expect("write");
+            let err = check_receipt_file(&path).expect_err("not one receipt").to_string();
+            assert!(err.contains("the file exists and is not one receipt"), "{name}: {err}");
+            assert_eq!(std::fs::read_to_string(&path).expect("still there"), text, "{name} is left as it was");
+        }
     }
 
     #[test]

@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use fiscus_client::fiscus_ledger::log::Receipt;
 use fiscus_client::fiscus_ledger::verify::verify_chain;
 use fiscus_client::fiscus_tlog::note::KEY_TYPE_COSIGNATURE_V1;
 use fiscus_client::fiscus_tlog::{Checkpoint, NoteVerifier};
@@ -389,14 +388,9 @@ fn balances_text(v: &VerifiedProject) -> String {
 pub fn receipt(file: &Path, key: Option<&str>, json: bool) -> Result<(), Failure> {
     let key = key.ok_or_else(|| Failure::usage("verify --receipt needs --pin KEY"))?;
     let pin = pin_of(key)?;
-    let max = fiscus_client::fiscus_tlog::tlog_proof::TLOG_PROOF_BYTES_MAX as u64;
-    let text = crate::files::read_named(file, max, "receipt").map_err(Failure::other)?;
-    let checked = fiscus_client::fiscus_tlog::TlogProof::parse(&text)
-        .map_err(|e| e.to_string())
-        .and_then(|p| Receipt::from_tlog_proof(&p).map_err(|e| e.to_string()))
-        .and_then(|r| {
-            r.verify_labels(pin.name(), std::slice::from_ref(&pin)).map(|c| (r, c)).map_err(|e| e.to_string())
-        });
+    let checked = crate::record::read_receipt(file).and_then(|r| {
+        r.verify_labels(pin.name(), std::slice::from_ref(&pin)).map(|c| (r, c)).map_err(|e| e.to_string())
+    });
     let (r, (checkpoint, labels)) =
         checked.map_err(|e| Failure::other(format!("receipt {} refused: {e}", file.display())))?;
     // labels come from the records' bytes, bound by the commit hash; a record without bytes is a hash
