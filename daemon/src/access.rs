@@ -172,8 +172,9 @@ impl Call {
         let method = self.method.strip_prefix('/').unwrap_or(&self.method);
         let (code, message) = match &self.status {
             Some((code, message)) => (*code, message.as_str()),
-            // The call ended without a status: the client went away, or the request timed out.
-            None => (1, "the call ended before its answer"),
+            // The call ended without a status: the client went away, or the request timed out. A
+            // commit it carried may be stored all the same: the writer logs it when it is.
+            None => (1, "the call ended before its answer (its deadline passed or the client went away); a commit it carried is stored if the writer logs it as stored after its caller stopped waiting"),
         };
         let status = code_name(code);
         let duration_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);

@@ -341,8 +341,18 @@ fn commit_group(
                 if let Err(e) = &answer {
                     warn!(actor = %request.actor, events = request.events.len(), error = %e, "commit refused");
                 }
-                // A caller that went away still has its commit stored; nothing to undo.
-                let _ = reply.send(answer);
+                // A caller that went away still has its commit stored; nothing to undo. Its access
+                // line says only that the call ended, so this says what became of the commit.
+                if let Err(Ok(committed)) = reply.send(answer) {
+                    warn!(
+                        actor = %request.actor,
+                        commit = committed.commit,
+                        duplicate = committed.duplicate,
+                        event_ids = %event_ids(request),
+                        "a commit was stored after its caller stopped waiting (its deadline passed or it went away); \
+                         a retry with the same event ids finds it"
+                    );
+                }
             }
         }
         Err(e) => {
@@ -366,6 +376,21 @@ fn commit_group(
     }
     requests.clear();
     replies.clear();
+}
+
+/// Most event ids [`event_ids`] names.
+const EVENT_IDS_SHOWN_MAX: usize = 10;
+
+/// The first event ids of `request`, comma-separated, and how many more it has: what ties a
+/// writer's line to the access line of the same call.
+fn event_ids(request: &CommitRequest) -> String {
+    let mut ids: Vec<&str> = request.events.iter().take(EVENT_IDS_SHOWN_MAX).map(|e| e.event_id.as_str()).collect();
+    let more = request.events.len().saturating_sub(EVENT_IDS_SHOWN_MAX);
+    let more = format!("and {more} more");
+    if request.events.len() > EVENT_IDS_SHOWN_MAX {
+        ids.push(&more);
+    }
+    ids.join(",")
 }
 
 /// Appends verified cosignature lines to the stored checkpoint of `size`, unless the store refuses

@@ -182,3 +182,59 @@ async fn json_lines() {
         assert!(serde_json::from_str::<serde_json::Value>(l).is_ok(), "not JSON: {l}");
     }
 }
+
+/// A commit whose caller stops waiting before its answer (a deadline of 1 ms on a commit of 200
+/// events, which the writer takes longer to store) is stored all the same. Its access line can
+/// say only that the call ended; the writer's line says the commit was stored, with its number
+/// and event ids, so the log shows what became of it. A retry finds it recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_stored_after_its_caller_stopped_waiting_is_logged_as_stored() {
+    let d = Daemon::start().await;
+    let mut admin = d.ledger(Some(&d.tokens.admin)).await;
+    open(&mut admin, "conf-a", 0).await;
+    let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
+    let mut stored_late = None;
+    for attempt in 0..20 {
+        let events: Vec<pb::Event> =
+            (0..200).map(|i| contribution(&format!("late-{attempt}-{i}"), "conf-a", "1.00", None)).collect();
+        let mut request = tonic::Request::new(pb::RecordCommitRequest {
+            events: events.clone(),
+            expected_seq: Default::default(),
+            allow_same_receipt: false,
+            dry_run: false,
+        });
+        request.set_timeout(Duration::from_millis(1));
+        if acc.record_commit(request).await.is_ok() {
+            continue; // answered within the millisecond
+        }
+        let again = record(&mut acc, events).await.expect("the retry is answered");
+        if again.duplicate {
+            stored_late = Some((attempt, again.commit));
+            break;
+        }
+    }
+    let (attempt, commit) = stored_late.expect("a commit stored after its caller stopped waiting, within 20 tries");
+    let first_id = format!("late-{attempt}-0");
+    let started = Instant::now();
+    let writer_line = loop {
+        let log = d.log();
+        let found = log
+            .lines()
+            .filter(|l| !l.contains(" ACCESS "))
+            .find(|l| l.contains("stored after its caller stopped waiting") && l.contains(&format!("{first_id},")))
+            .map(str::to_owned);
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(started.elapsed() < LOG_DEADLINE, "no writer line for commit {commit}; log:\n{log}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(writer_line.contains(&format!("commit={commit}")), "{writer_line}");
+    assert!(writer_line.contains("and 190 more"), "{writer_line}");
+    let calls = access_lines(&d, "/RecordCommit", 1);
+    let call = calls
+        .iter()
+        .find(|l| l["event_ids"].split(',').next() == Some(first_id.as_str()) && l["status"] != "OK")
+        .expect("the access line of the call that stopped waiting");
+    assert!(call["message"].contains("stored if the writer logs it as stored"), "{call:?}");
+}
