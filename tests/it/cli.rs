@@ -675,49 +675,90 @@ async fn the_address_is_taken_before_the_replay_and_named_when_in_use() {
 }
 
 /// fiscusd stops answering (SIGSTOP: its port open, nothing answers): a command ends once its
-/// call's deadline (`--timeout 2`) has passed, with DEADLINE_EXCEEDED, saying a commit's outcome
-/// is unknown and how to set the deadline, instead of waiting for ever; once fiscusd runs again
-/// the same command answers.
+/// call's deadline (`--timeout 2`) has passed, with DEADLINE_EXCEEDED and how to set the deadline,
+/// instead of waiting for ever (a commit also says it may or may not be recorded, and that the
+/// same command records it once); once fiscusd runs again the same command answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_ends_at_its_deadline_when_fiscusd_stops_answering() {
     let d = Daemon::start().await;
-    let admin = d.tokens.admin.clone();
+    ok(
+        &d,
+        &d.tokens.admin,
+        &[
+            "record",
+            "open-project",
+            "--project",
+            "conf-a",
+            "--name",
+            "A",
+            "--fee-bps",
+            "500",
+            "--currency",
+            "USD",
+            "--date",
+            "2026-01-01",
+        ],
+    );
     let addr = d.addr;
     let pid = d.pid().to_string();
     let stop = std::process::Command::new("kill").args(["-STOP", &pid]).status().expect("kill runs");
     assert!(stop.success());
+    // each command with its token, ended by its deadline or taken to hang past 30 s (the
+    // connection's own deadline is 10 s)
+    let commands: Vec<(String, Vec<&'static str>)> = vec![
+        (d.tokens.admin.clone(), vec!["--timeout", "2", "projects"]),
+        (
+            d.tokens.accountant.clone(),
+            "--timeout 2 record contribution --project conf-a --amount 5 --currency USD --from Acme --source donation --date 2026-03-01"
+                .split_whitespace()
+                .collect(),
+        ),
+    ];
     let ran = blocking(move || {
-        let mut child = Command::new(fiscus_bin())
-            .env_remove("FISCUS_STORE")
-            .env("FISCUS_SERVER", format!("http://{addr}"))
-            .env("FISCUS_TOKEN", admin)
-            .args(["--timeout", "2", "projects"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("fiscus starts");
-        let started = std::time::Instant::now();
-        // the connection's own deadline is 10 s; past 30 s the command is taken to hang
-        while started.elapsed() < std::time::Duration::from_secs(30) {
-            if child.try_wait().expect("waits").is_some() {
-                let out = child.wait_with_output().expect("output");
-                return Some((out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned()));
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        None
+        commands
+            .into_iter()
+            .map(|(token, args)| {
+                let mut child = Command::new(fiscus_bin())
+                    .env_remove("FISCUS_STORE")
+                    .env("FISCUS_SERVER", format!("http://{addr}"))
+                    .env("FISCUS_TOKEN", token)
+                    .args(&args)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("fiscus starts");
+                let started = std::time::Instant::now();
+                while started.elapsed() < std::time::Duration::from_secs(30) {
+                    if child.try_wait().expect("waits").is_some() {
+                        let out = child.wait_with_output().expect("output");
+                        return Some((out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned()));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+                None
+            })
+            .collect::<Vec<_>>()
     })
     .await;
     let cont = std::process::Command::new("kill").args(["-CONT", &pid]).status().expect("kill runs");
     assert!(cont.success());
-    let (code, err) = ran.expect("fiscus ends within 30 s of a server that stopped answering");
-    assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains(&format!("DEADLINE_EXCEEDED: {}", fiscus_client::NO_ANSWER_IN_TIME)), "{err}");
-    assert!(err.contains("the deadline was 2 s: --timeout SECONDS"), "{err}");
-    // running again, the same command answers
+    for (i, ran) in ran.into_iter().enumerate() {
+        let (code, err) =
+            ran.unwrap_or_else(|| panic!("command {i} ends within 30 s of a server that stopped answering"));
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains(&format!("DEADLINE_EXCEEDED: {}", fiscus_client::NO_ANSWER_IN_TIME)), "{err}");
+        assert!(err.contains("the deadline was 2 s: --timeout SECONDS"), "{err}");
+        let write = i == 1;
+        assert_eq!(err.contains("may or may not have been recorded: run the same command again"), write, "{err}");
+    }
+    // running again, the same commands answer, and the commit is recorded once
     let (code, _, err) = fiscus(&d, Some(&d.tokens.admin), &["--timeout", "2", "projects"]);
     assert_eq!(code, 0, "{err}");
+    let again = "record contribution --project conf-a --amount 5 --currency USD --from Acme --source donation --date 2026-03-01";
+    ok(&d, &d.tokens.accountant, &again.split_whitespace().collect::<Vec<_>>());
+    let v = json(&d, &d.tokens.accountant, &["balance", "conf-a"]);
+    assert_eq!(v["head_seq"], 2, "the contribution is recorded once: {v}");
     d.stop();
 }

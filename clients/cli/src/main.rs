@@ -526,7 +526,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         {
             Failure::other(format!("{e}\nno token was given: give --token or set FISCUS_TOKEN (or --token-file FILE)"))
         }
-        Failure::Client(fiscus_client::ClientError::Status { code: fiscus_client::Code::DeadlineExceeded, .. }) => {
+        // a read's error, or a write's with what became of the commit (`backend::unanswered`)
+        e if e.to_string().contains(fiscus_client::NO_ANSWER_IN_TIME) => {
             Failure::other(format!("{e}\n(the deadline was {timeout} s: --timeout SECONDS or FISCUS_TIMEOUT sets it)"))
         }
         e => e,

@@ -111,10 +111,10 @@ impl ClientError {
     }
 }
 
-/// What a call past its deadline fails with (`DEADLINE_EXCEEDED`), whichever side gave up.
+/// What a call past its deadline fails with (`DEADLINE_EXCEEDED`), whichever side gave up. A
+/// commit's outcome is then unknown: retrying it with the same event ids records it at most once.
 pub const NO_ANSWER_IN_TIME: &str =
-    "no answer within the call's deadline: the server may be stopped, overloaded or cut \
-     off; a commit's outcome is then unknown, and retrying it with the same event ids records it at most once";
+    "no answer within the call's deadline: the server may be stopped, overloaded or cut off";
 
 impl From<tonic::Status> for ClientError {
     fn from(status: tonic::Status) -> ClientError {
