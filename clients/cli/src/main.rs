@@ -477,17 +477,16 @@ fn with_receipt_tip(e: clap::Error) -> clap::Error {
     if e.kind() != ErrorKind::UnknownArgument || !receipt || !std::env::args().any(|a| a == "record") {
         return e;
     }
+    // clap's usage line is left out: it ends in a flag clap took for the one meant
     let mut tip = clap::Error::new(ErrorKind::UnknownArgument).with_cmd(&Cli::command());
-    for kind in [ContextKind::InvalidArg, ContextKind::Usage] {
-        if let Some(value) = e.get(kind) {
-            tip.insert(kind, value.clone());
-        }
+    if let Some(value) = e.get(ContextKind::InvalidArg) {
+        tip.insert(ContextKind::InvalidArg, value.clone());
     }
     tip.insert(
         ContextKind::Suggested,
         ContextValue::StyledStrs(vec![
             "--receipt FILE keeps the commit's receipt: give it before the event's kind, as in \
-             `fiscus record --receipt FILE contribution ...` (after `expense`, --receipt names the expense's invoice)"
+             `fiscus record --receipt FILE KIND ...` (after `expense`, --receipt names the expense's invoice)"
                 .into(),
         ]),
     );
