@@ -115,16 +115,39 @@ impl TlogError {
 pub const CRLF_LINE_ENDINGS: &str =
     "has CR LF (Windows) line endings; this format ends lines with LF alone: convert the file back (for example with `dos2unix`)";
 
+/// Why a text with CR line endings (and no LF) is refused.
+pub const CR_LINE_ENDINGS: &str =
+    "has CR line endings (no LF); this format ends lines with LF alone: convert the file back (for example with `mac2unix`)";
+
+/// Why a text starting with a byte order mark is refused.
+pub const BYTE_ORDER_MARK: &str =
+    "starts with a byte order mark (U+FEFF), which this format does not have: save the file without it";
+
 /// The line (from 1) of the first CR LF in `text`, when it has one.
 pub(crate) fn first_crlf_line(text: &str) -> Option<usize> {
     let at = text.find("\r\n")?;
     Some(text.get(..at).map_or(0, |before| before.matches('\n').count()) + 1)
 }
 
-/// Refuses a text with CR LF line endings as a malformed `what`, with [`CRLF_LINE_ENDINGS`].
+/// What is wrong with a text's encoding of lines, when something is: a byte order mark
+/// ([`BYTE_ORDER_MARK`], line 1), CR LF line endings ([`CRLF_LINE_ENDINGS`], the line of the
+/// first), or CR line endings without any LF ([`CR_LINE_ENDINGS`], line 1). The formats of this
+/// crate are UTF-8 without a byte order mark, with lines ended by LF alone.
+pub(crate) fn line_encoding(text: &str) -> Option<(usize, &'static str)> {
+    if text.starts_with('\u{feff}') {
+        return Some((1, BYTE_ORDER_MARK));
+    }
+    if let Some(line) = first_crlf_line(text) {
+        return Some((line, CRLF_LINE_ENDINGS));
+    }
+    (text.contains('\r') && !text.contains('\n')).then_some((1, CR_LINE_ENDINGS))
+}
+
+/// Refuses a text whose lines are not encoded as these formats have them ([`line_encoding`]) as a
+/// malformed `what`, saying what is wrong.
 pub(crate) fn lf_only(what: &'static str, text: &str) -> Result<(), TlogError> {
-    match first_crlf_line(text) {
-        Some(_) => Err(TlogError::malformed(what, CRLF_LINE_ENDINGS)),
+    match line_encoding(text) {
+        Some((_, why)) => Err(TlogError::malformed(what, why)),
         None => Ok(()),
     }
 }

@@ -130,8 +130,8 @@ impl Policy {
         if text.len() > POLICY_BYTES_MAX {
             return Err(syntax(0, &format!("the policy is over {POLICY_BYTES_MAX} bytes")));
         }
-        if let Some(line) = crate::error::first_crlf_line(text) {
-            return Err(syntax(line, crate::error::CRLF_LINE_ENDINGS));
+        if let Some((line, why)) = crate::error::line_encoding(text) {
+            return Err(syntax(line, why));
         }
         let mut logs: Vec<NoteVerifier> = Vec::new();
         let mut members: Vec<(String, Member)> = Vec::new();

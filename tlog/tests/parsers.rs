@@ -86,11 +86,11 @@ fn samples_are_valid() {
     assert_eq!(AddCheckpoint::parse(&texts[1]).unwrap().old_size, 4);
 }
 
-/// A valid text whose line endings became CR LF (a Windows editor, a text-mode transfer) is
-/// refused by every parser with the one hint that names the line endings, not as a wrong first
-/// line or a stray control character; a policy names the line too.
+/// A valid text whose line endings became CR LF (a Windows editor, a text-mode transfer) or CR, or
+/// that gained a byte order mark, is refused by every parser with the one hint that names what
+/// happened, not as a wrong first line or a stray control character; a policy names the line too.
 #[test]
-fn crlf_line_endings_are_named_as_such() {
+fn line_endings_and_a_byte_order_mark_are_named_as_such() {
     let (texts, _) = samples();
     let crlf = |text: &str| text.replace('\n', "\r\n");
     let hint = fiscus_tlog::CRLF_LINE_ENDINGS;
@@ -110,4 +110,20 @@ fn crlf_line_endings_are_named_as_such() {
     // a lone CR inside a line is still a control character, not a line ending
     let lone = texts[2].replacen('\n', "\r", 1);
     assert!(Note::parse(&lone).unwrap_err().to_string().contains("control character"));
+    // CR line endings throughout, and a byte order mark, are named too
+    let cr = |text: &str| text.replace('\n', "\r");
+    let cr_hint = fiscus_tlog::CR_LINE_ENDINGS;
+    assert_eq!(TlogProof::parse(&cr(&texts[0])).unwrap_err().to_string(), format!("malformed tlog-proof: {cr_hint}"));
+    assert_eq!(
+        fiscus_tlog::Policy::parse(&cr(&policy_text)).unwrap_err().to_string(),
+        format!("policy line 1: {cr_hint}")
+    );
+    let bom = fiscus_tlog::BYTE_ORDER_MARK;
+    let with_bom = |text: &str| format!("\u{feff}{text}");
+    assert_eq!(TlogProof::parse(&with_bom(&texts[0])).unwrap_err().to_string(), format!("malformed tlog-proof: {bom}"));
+    assert_eq!(Note::parse(&with_bom(&texts[2])).unwrap_err().to_string(), format!("malformed note: {bom}"));
+    assert_eq!(
+        fiscus_tlog::Policy::parse(&with_bom(&policy_text)).unwrap_err().to_string(),
+        format!("policy line 1: {bom}")
+    );
 }
