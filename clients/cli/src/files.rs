@@ -51,9 +51,19 @@ pub fn read_bytes_from(reader: impl Read, max: u64) -> Result<Vec<u8>, FileError
     Ok(bytes)
 }
 
+/// The file at `path`, opened for reading, refused at once as [`FileError::TooLarge`] when it is a
+/// regular file of more than `max` bytes (a large sparse file is not read to find out).
+fn open_within(path: &Path, max: u64) -> Result<std::fs::File, FileError> {
+    let file = std::fs::File::open(path).map_err(FileError::Io)?;
+    match file.metadata() {
+        Ok(m) if m.is_file() && m.len() > max => Err(FileError::TooLarge(max)),
+        _ => Ok(file),
+    }
+}
+
 /// The bytes of the file at `path`, as [`read_bytes_from`] reads them.
 pub fn read_bytes(path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
-    read_bytes_from(std::fs::File::open(path).map_err(FileError::Io)?, max)
+    read_bytes_from(open_within(path, max)?, max)
 }
 
 /// The text of `reader`, read up to `max` bytes and one more: refused as
@@ -62,9 +72,9 @@ pub fn read_text_from(reader: impl Read, max: u64) -> Result<String, FileError> 
     String::from_utf8(read_bytes_from(reader, max)?).map_err(|_| FileError::NotText)
 }
 
-/// The blake3 hash of everything `reader` holds, read in pieces of 64 KiB (never held whole) up
-/// to `max` bytes and one more: refused as [`FileError::TooLarge`] past `max`.
-pub fn blake3_from(reader: impl Read, max: u64) -> Result<[u8; 32], FileError> {
+/// The blake3 hash of everything `reader` holds, and its length in bytes, read in pieces of 64 KiB
+/// (never held whole) up to `max` bytes and one more: refused as [`FileError::TooLarge`] past `max`.
+pub fn blake3_from(reader: impl Read, max: u64) -> Result<([u8; 32], u64), FileError> {
     let mut reader = reader.take(max.saturating_add(1));
     let mut hasher = blake3::Hasher::new();
     let mut piece = vec![0u8; 64 * 1024];
@@ -82,17 +92,17 @@ pub fn blake3_from(reader: impl Read, max: u64) -> Result<[u8; 32], FileError> {
         }
         hasher.update(piece.get(..n).unwrap_or_default());
     }
-    Ok(*hasher.finalize().as_bytes())
+    Ok((*hasher.finalize().as_bytes(), read))
 }
 
-/// The blake3 hash of the file at `path`, as [`blake3_from`] makes it.
-pub fn blake3_file(path: &Path, max: u64) -> Result<[u8; 32], FileError> {
-    blake3_from(std::fs::File::open(path).map_err(FileError::Io)?, max)
+/// The blake3 hash and length of the file at `path`, as [`blake3_from`] makes them.
+pub fn blake3_file(path: &Path, max: u64) -> Result<([u8; 32], u64), FileError> {
+    blake3_from(open_within(path, max)?, max)
 }
 
 /// The text of the file at `path`, as [`read_text_from`] reads it.
 pub fn read_text(path: &Path, max: u64) -> Result<String, FileError> {
-    read_text_from(std::fs::File::open(path).map_err(FileError::Io)?, max)
+    read_text_from(open_within(path, max)?, max)
 }
 
 /// [`read_text`], with its error as the message for the file of the kind `what`.
@@ -125,10 +135,33 @@ mod tests {
     fn evidence_is_hashed_in_pieces_up_to_the_limit() {
         let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
         let whole = *blake3::hash(&bytes).as_bytes();
-        assert_eq!(blake3_from(&bytes[..], bytes.len() as u64).expect("at the limit"), whole);
-        assert_eq!(blake3_from(&b""[..], 0).expect("empty"), *blake3::hash(b"").as_bytes());
+        assert_eq!(blake3_from(&bytes[..], bytes.len() as u64).expect("at the limit"), (whole, 200_000));
+        assert_eq!(blake3_from(&b""[..], 0).expect("empty"), (*blake3::hash(b"").as_bytes(), 0));
         let past = blake3_from(&bytes[..], bytes.len() as u64 - 1).expect_err("one byte past");
         assert!(matches!(past, FileError::TooLarge(_)), "{past:?}");
         assert!(matches!(blake3_from(std::io::repeat(0), 1 << 20), Err(FileError::TooLarge(_))));
+    }
+
+    /// A regular file larger than the limit is refused from its size when it is opened, before a
+    /// byte is read (a sparse file of 64 GiB had 1 GiB hashed first); a file at the limit, and a
+    /// device, whose size says nothing, are opened to be read up to the limit.
+    #[test]
+    fn a_file_past_the_limit_is_refused_from_its_size() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sparse = dir.path().join("sparse");
+        std::fs::File::create(&sparse).and_then(|f| f.set_len(64 << 30)).expect("a sparse file");
+        assert!(matches!(open_within(&sparse, EVIDENCE_FILE_BYTES_MAX), Err(FileError::TooLarge(_))));
+        for refused in [
+            blake3_file(&sparse, EVIDENCE_FILE_BYTES_MAX).map(|_| ()),
+            read_bytes(&sparse, IMPORT_FILE_BYTES_MAX).map(|_| ()),
+            read_text(&sparse, 1000).map(|_| ()),
+        ] {
+            assert!(matches!(refused, Err(FileError::TooLarge(_))), "{refused:?}");
+        }
+        let at = dir.path().join("at");
+        std::fs::write(&at, [5u8; 1000]).expect("write");
+        assert!(open_within(&at, 1000).is_ok());
+        assert_eq!(read_text(&at, 1000).expect("at the limit").len(), 1000);
+        assert!(open_within(Path::new("/dev/zero"), 10).is_ok(), "a device is read up to the limit");
     }
 }

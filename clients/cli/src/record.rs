@@ -450,7 +450,7 @@ fn receipt(field: &str, path: &str, hash: Option<&str>, base: &Path) -> Result<R
         None => {
             let file = base.join(path);
             let max = crate::files::EVIDENCE_FILE_BYTES_MAX;
-            crate::files::blake3_file(&file, max).map_err(|e| {
+            let (hash, bytes) = crate::files::blake3_file(&file, max).map_err(|e| {
                 let why = match e {
                     FileError::Io(e) => format!("cannot read {} ({e})", file.display()),
                     FileError::TooLarge(max) => {
@@ -462,7 +462,15 @@ fn receipt(field: &str, path: &str, hash: Option<&str>, base: &Path) -> Result<R
                     "{field}: {why}; give the receipt's blake3 hash with receipt_hash (--receipt-hash) \
                      when the file is kept elsewhere"
                 ))
-            })?
+            })?;
+            if bytes == 0 {
+                return Err(Failure::other(format!(
+                    "{field}: {} is empty; an expense's receipt is its invoice or receipt file (or give its blake3 \
+                     hash with receipt_hash, --receipt-hash)",
+                    file.display()
+                )));
+            }
+            hash
         }
     };
     Ok(Receipt { hash, file_name: name })

@@ -1092,3 +1092,30 @@ fn a_misplaced_receipt_flag_gets_a_tip_that_says_where_it_goes() {
     assert_eq!(code, 2, "{err}");
     assert!(!err.contains("before the event's kind"), "{err}");
 }
+
+/// An expense whose evidence file is empty is refused naming the file: an empty file is no
+/// invoice, and its hash would stand for nothing. Nothing is recorded.
+#[test]
+fn an_empty_evidence_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("books").display().to_string();
+    let s = store.as_str();
+    ok(&["--store", s, "init"]);
+    let empty = dir.path().join("invoice.pdf");
+    std::fs::write(&empty, b"").unwrap();
+    for line in [
+        "record open-project --project conf-a --name ConfA --fee-bps 1000 --currency USD --date 2026-01-01".to_owned(),
+        "record grant --project conf-a --amount 100 --currency USD --program fund --date 2026-01-02".to_owned(),
+    ] {
+        ok(&[&["--store", s][..], &line.split_whitespace().collect::<Vec<_>>()].concat());
+    }
+    let expense = format!(
+        "record expense --project conf-a --amount 10 --currency USD --payee Venue --category venue --receipt {} \
+         --date 2026-01-03",
+        empty.display()
+    );
+    let (code, _, err) = run(&[&["--store", s][..], &expense.split_whitespace().collect::<Vec<_>>()].concat());
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&format!("{} is empty", empty.display())), "{err}");
+    assert_eq!(json(&["--store", s, "balance", "conf-a"])["head_seq"], 2, "nothing was recorded");
+}
