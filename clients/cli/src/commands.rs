@@ -455,6 +455,22 @@ fn refuse_rows(path: &Path, outcomes: &[RowOutcome], json: bool, dry_run: bool) 
     Failure::other(format!("{}\n{note}", list.join("\n")))
 }
 
+/// Commit numbers as runs: `2 to 324` for consecutive ones, commas between runs (`2 to 4, 9`).
+fn runs(numbers: &[u64]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while let Some(&first) = numbers.get(i) {
+        let mut last = first;
+        while numbers.get(i + 1) == Some(&(last + 1)) {
+            last += 1;
+            i += 1;
+        }
+        out.push(if last == first { first.to_string() } else { format!("{first} to {last}") });
+        i += 1;
+    }
+    out.join(", ")
+}
+
 /// `fiscus import csv`: parses every row, checks each against the ledger's current state (the
 /// ledger's own staging on the verified chains, [`check::Chains`]), refuses likely duplicates
 /// unless `allow_duplicate`, then records in commits of at most 1,000 rows (none with `dry_run`).
@@ -594,11 +610,14 @@ pub async fn import_csv(
         }));
     } else {
         print_outcomes(&outcomes);
-        let numbers = numbers.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+        let commits = if numbers.len() == 1 { "commit" } else { "commits" };
+        let numbers = runs(&numbers);
         match (dry_run, new.len()) {
             (true, n) => outln!("{} rows checked; {n} would be recorded, {already} already are", outcomes.len()),
             (false, 0) => outln!("{} rows, all already recorded: nothing new", outcomes.len()),
-            (false, n) => outln!("{} rows; {n} recorded in commit {numbers}; {already} already were", outcomes.len()),
+            (false, n) => {
+                outln!("{} rows; {n} recorded in {commits} {numbers}; {already} already were", outcomes.len())
+            }
         }
     }
     Ok(())
@@ -815,6 +834,15 @@ mod tests {
     use fiscus_client::fiscus_ledger::{EventKind, Money};
 
     use super::*;
+
+    /// An import's commits read as runs: the 323 commits of a 32 MiB file are one line, not 323 numbers.
+    #[test]
+    fn commit_numbers_read_as_runs() {
+        assert_eq!(runs(&[3]), "3");
+        assert_eq!(runs(&(2..=324).collect::<Vec<_>>()), "2 to 324");
+        assert_eq!(runs(&[2, 3, 4, 9, 11, 12]), "2 to 4, 9, 11 to 12");
+        assert_eq!(runs(&[]), "");
+    }
 
     fn recorded(project: &str, seq: u64, kind: EventKind) -> fiscus_client::RecordedEvent {
         let event = Event {
