@@ -138,3 +138,27 @@ async fn subscribers_beyond_the_limit_are_refused() {
     assert_code(c.subscribe(pb::SubscribeRequest::default()).await, Code::ResourceExhausted);
     drop((s1, s2));
 }
+
+/// fiscusd stops answering (SIGSTOP) while a client follows its commits: the client's keep-alive
+/// PING (every second here; 20 s by default) goes unanswered, the connection is closed, and the
+/// stream ends with an error the follower can act on (`fiscus tail` tries again), instead of
+/// waiting for ever on a stream that will never move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_followed_stream_ends_when_fiscusd_stops_answering() {
+    let d = Daemon::start().await;
+    let options = fiscus_client::ClientOptions {
+        token: Some(d.tokens.accountant.clone()),
+        keep_alive: Some(Duration::from_secs(1)),
+        ..Default::default()
+    };
+    let client = fiscus_client::Client::connect(&format!("http://{}", d.addr), options).await.expect("client");
+    let mut stream = client.subscribe(0, None).await.expect("following");
+    let pid = d.pid().to_string();
+    assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().expect("kill runs").success());
+    // a bound on the test, not a measurement: the PING's answer is due within 2 s
+    let ended = tokio::time::timeout(Duration::from_secs(30), stream.next()).await;
+    assert!(std::process::Command::new("kill").args(["-CONT", &pid]).status().expect("kill runs").success());
+    let ended = ended.expect("the stream ends once the keep-alive goes unanswered");
+    assert!(matches!(ended, Some(Err(_))), "an error, not a notice or a clean end: {ended:?}");
+    d.stop();
+}

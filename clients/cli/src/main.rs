@@ -678,6 +678,7 @@ async fn connect(t: &Target) -> Result<backend::Backend, Failure> {
         tls_ca,
         tls_domain: t.tls_domain.clone(),
         call_timeout: Some(std::time::Duration::from_secs(t.timeout)),
+        keep_alive: None,
     };
     backend::Backend::remote(url, options).await
 }

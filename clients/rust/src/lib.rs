@@ -67,6 +67,16 @@ pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
 /// A call past it fails with `DEADLINE_EXCEEDED` ([`ClientError::is_unreachable`]).
 pub const CALL_TIMEOUT_MS: u64 = 30_000;
 
+/// How often an idle connection is checked with an HTTP/2 PING unless
+/// [`ClientOptions::keep_alive`] says otherwise (20 s). A server that does not answer within
+/// another [`KEEP_ALIVE_TIMEOUT_MS`] is taken to be gone and the connection closed, so that a
+/// stream (`subscribe`, an export) from a server that stopped answering ends with an error instead
+/// of waiting for ever.
+pub const KEEP_ALIVE_INTERVAL_MS: u64 = 20_000;
+
+/// How long a keep-alive PING waits for its answer (10 s, or the interval when that is shorter).
+pub const KEEP_ALIVE_TIMEOUT_MS: u64 = 10_000;
+
 /// Projects asked for per `ListProjects` page when listing them all.
 pub const PROJECTS_PAGE_SIZE: u32 = 500;
 
@@ -89,6 +99,9 @@ pub struct ClientOptions {
     pub tls_domain: Option<String>,
     /// How long each call waits for the server's answer; `None` for [`CALL_TIMEOUT_MS`].
     pub call_timeout: Option<Duration>,
+    /// How often a connection with a call or a stream open is checked with an HTTP/2 PING; `None`
+    /// for [`KEEP_ALIVE_INTERVAL_MS`].
+    pub keep_alive: Option<Duration>,
 }
 
 /// Adds `authorization: Bearer <token>` and the call's deadline (`grpc-timeout`) to every call.
@@ -130,9 +143,12 @@ impl Client {
     /// Connects to `url` (`http://host:port`, or `https://…` for TLS).
     pub async fn connect(url: &str, options: ClientOptions) -> Result<Client, ClientError> {
         let config = |message: String| ClientError::Config { url: url.to_owned(), message };
+        let keep_alive = options.keep_alive.unwrap_or(Duration::from_millis(KEEP_ALIVE_INTERVAL_MS));
         let mut endpoint = Endpoint::from_shared(url.to_owned())
             .map_err(|e| config(e.to_string()))?
-            .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS));
+            .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
+            .http2_keep_alive_interval(keep_alive)
+            .keep_alive_timeout(keep_alive.min(Duration::from_millis(KEEP_ALIVE_TIMEOUT_MS)));
         if url.starts_with("https://") {
             let mut tls = ClientTlsConfig::new();
             tls = match &options.tls_ca {
