@@ -67,6 +67,15 @@ fn access_lines(d: &Daemon, method: &str, count: usize) -> Vec<BTreeMap<String, 
     }
 }
 
+/// A daemon with project conf-a open, and a client of its accountant.
+async fn with_conf_a() -> (Daemon, Ledger) {
+    let d = Daemon::start().await;
+    let mut admin = d.ledger(Some(&d.tokens.admin)).await;
+    open(&mut admin, "conf-a", 0).await;
+    let acc = d.ledger(Some(&d.tokens.accountant)).await;
+    (d, acc)
+}
+
 #[track_caller]
 fn has(line: &BTreeMap<String, String>, key: &str, value: &str) {
     assert_eq!(line.get(key).map(String::as_str), Some(value), "{key} in {line:?}");
@@ -124,10 +133,7 @@ async fn refusals_are_logged_with_who_tried_what() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn values_cannot_forge_a_field_or_a_line() {
-    let d = Daemon::start().await;
-    let mut admin = d.ledger(Some(&d.tokens.admin)).await;
-    open(&mut admin, "conf-a", 0).await;
-    let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
+    let (d, mut acc) = with_conf_a().await;
     let forged = "e1 actor=admin:root";
     let r = record(&mut acc, vec![contribution(forged, "conf-a", "5.00", None)]).await.expect("recorded");
     assert_eq!(r.positions.len(), 1);
@@ -189,10 +195,7 @@ async fn json_lines() {
 /// and event ids, so the log shows what became of it. A retry finds it recorded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_stored_after_its_caller_stopped_waiting_is_logged_as_stored() {
-    let d = Daemon::start().await;
-    let mut admin = d.ledger(Some(&d.tokens.admin)).await;
-    open(&mut admin, "conf-a", 0).await;
-    let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
+    let (d, mut acc) = with_conf_a().await;
     let mut stored_late = None;
     for attempt in 0..20 {
         let events: Vec<pb::Event> =
