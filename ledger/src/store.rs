@@ -37,7 +37,9 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use fiscus_tlog::tree::{hashes_to_append, stored_hash_count, HashReader};
 use fiscus_tlog::{Checkpoint, NoteSigner, TlogError};
@@ -175,6 +177,8 @@ pub struct Store {
     ids: IdIndex,
     damage: Vec<Damage>,
     read_only: Option<String>,
+    /// Shared with its readers.
+    writes: Arc<Writes>,
     packer: Packer,
     log: LogState,
     signer: Option<LogSigner>,
@@ -273,6 +277,7 @@ impl Store {
             ids,
             damage,
             read_only,
+            writes: Arc::default(),
             packer,
             log,
             signer: None,
@@ -344,13 +349,7 @@ impl Store {
                 return Err(e);
             }
         };
-        if let Err(e) = self.write(batch) {
-            self.read_only = Some(format!(
-                "a write failed ({e}); writes are refused until the store is reopened (restart fiscusd once the \
-                 disk is sound): replay then verifies what is durable"
-            ));
-            return Err(e);
-        }
+        self.write(|tree| tree.apply_batch(batch))?;
         for c in self.projection.absorb(staged) {
             for r in &c.records {
                 // CHAINS_MAX (2^20) chains and seqs up to 2^44 − 1 fit: the writer never reaches either
@@ -362,12 +361,27 @@ impl Store {
         Ok(answers)
     }
 
-    fn write(&self, batch: sled::Batch) -> Result<(), LedgerError> {
-        self.tree.apply_batch(batch)?;
-        self.db.flush()?;
-        // sled's flush syncs a file range only; this makes the data and its size durable.
-        self.log_file.sync_all()?;
-        Ok(())
+    /// Applies `change` to the tree and makes it durable. When that fails, the store refuses every
+    /// later write until it is reopened (sled keeps the error for the life of its handle), and its
+    /// readers learn why ([`Reader::settled`]) before the write is over.
+    fn write(&mut self, change: impl FnOnce(&sled::Tree) -> Result<(), sled::Error>) -> Result<(), LedgerError> {
+        self.writes.under_way.store(true, Ordering::Release);
+        let result = change(&self.tree).map_err(LedgerError::from).and_then(|()| {
+            self.db.flush()?;
+            // sled's flush syncs a file range only; this makes the data and its size durable.
+            self.log_file.sync_all()?;
+            Ok(())
+        });
+        if let Err(e) = &result {
+            let why = format!(
+                "a write failed ({e}); writes are refused until the store is reopened (restart fiscusd once the \
+                 disk is sound): replay then verifies what is durable"
+            );
+            let _ = self.writes.failed.set(why.clone());
+            self.read_only = Some(why);
+        }
+        self.writes.under_way.store(false, Ordering::Release);
+        result
     }
 
     fn batch(
@@ -485,9 +499,7 @@ impl Store {
         let size = self.log.size;
         if self.tree.get(checkpoint_key(size))?.is_none() && self.read_only.is_none() {
             let note = sign_checkpoint(&signer, size, self.log.root)?;
-            self.tree.insert(checkpoint_key(size), note.into_bytes())?;
-            self.db.flush()?;
-            self.log_file.sync_all()?;
+            self.write(|tree| tree.insert(checkpoint_key(size), note.into_bytes()).map(|_| ()))?;
         }
         self.signer = Some(signer);
         Ok(())
@@ -532,15 +544,13 @@ impl Store {
             }
         }
         let text = note.to_text();
-        self.tree.insert(checkpoint_key(size), text.as_bytes())?;
-        self.db.flush()?;
-        self.log_file.sync_all()?;
+        self.write(|tree| tree.insert(checkpoint_key(size), text.as_bytes()).map(|_| ()))?;
         Ok(Some(text))
     }
 
     /// A reader of stored records that other threads may use while this store writes.
     pub fn reader(&self) -> Reader {
-        Reader { tree: self.tree.clone() }
+        Reader { tree: self.tree.clone(), writes: self.writes.clone() }
     }
 
     /// Re-reads the whole store and verifies both chains as [`Store::open`] does, leaving this store's
@@ -806,7 +816,21 @@ pub const CHUNK_READ_ATTEMPTS: usize = 3;
 #[derive(Clone)]
 pub struct Reader {
     tree: sled::Tree,
+    writes: Arc<Writes>,
 }
+
+/// The state of a store's writes that its readers share, so that a read that fails after a write
+/// failed says so ([`Reader::settled`]).
+#[derive(Debug, Default)]
+struct Writes {
+    /// True while a write is applied to sled and synced.
+    under_way: AtomicBool,
+    /// Why the store refuses writes, once a write failed: the store's `read_only` reason.
+    failed: OnceLock<String>,
+}
+
+/// How long a read that failed waits for a write under way to end, to learn whether it failed.
+const WRITE_SETTLE_MAX: Duration = Duration::from_secs(2);
 
 /// One numbered sequence as stored: a project's records (sealed chunks under `r`, runs under `t`)
 /// or the commit log (both under `c`).
@@ -830,6 +854,33 @@ fn last_of(from: u64, head: u64, limit: usize) -> Option<u64> {
 }
 
 impl Reader {
+    /// The result of `read`, unless a write to the store failed, in which case a storage failure or
+    /// damage it found is refused as [`LedgerError::ReadOnly`] naming both. After a failed write
+    /// sled's view of the store is in doubt until it is reopened: it fails any later operation that
+    /// must write, and a read can be one (it completes a tree node's split that a write left
+    /// pending); and a batch that failed part way is in its tree in part, so that a read can find
+    /// records missing that are durable. Neither is damage on disk. A write under way when the read
+    /// failed is waited for (at most [`WRITE_SETTLE_MAX`]) to learn how it ended. A read that
+    /// succeeds is kept: what it reads is bounded by a published head, which only durable commits
+    /// reach.
+    fn settled<T>(&self, read: impl FnOnce() -> Result<T, LedgerError>) -> Result<T, LedgerError> {
+        let error = match read() {
+            Err(e @ (LedgerError::Corrupt { .. } | LedgerError::Storage(_) | LedgerError::Io(_))) => e,
+            other => return other,
+        };
+        let started = Instant::now();
+        while self.writes.under_way.load(Ordering::Acquire) && started.elapsed() < WRITE_SETTLE_MAX {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        match self.writes.failed.get() {
+            Some(why) => Err(LedgerError::ReadOnly(format!(
+                "a read of the store failed ({error}) after a write to it had failed, which leaves the \
+                 store's view in doubt until it is reopened: {why}"
+            ))),
+            None => Err(error),
+        }
+    }
+
     /// Raw stored records `from ..= head` of `project` (`from` 0 reads from 1), at most `limit`
     /// (the first ones), in seq order with no gap. `head` is the project's head seq in the
     /// projection the answer comes from; nothing past it is read. A record up to `head` that is not
@@ -842,27 +893,31 @@ impl Reader {
         head: u64,
         limit: usize,
     ) -> Result<Vec<RawRecord>, LedgerError> {
-        let from = from.max(1);
-        let Some(last) = last_of(from, head, limit) else { return Ok(Vec::new()) };
-        let sequence = Sequence {
-            name: project,
-            sealed: &|seq| record_key(project, seq),
-            run: &|seq| tail_key(project, seq),
-            chunk: CHUNK_RECORDS,
-            items: |v| Framed::new(v),
-        };
-        let mut out = Vec::with_capacity(usize::try_from(last - from + 1).unwrap_or(usize::MAX).min(4_096));
-        let mut hasher = crate::chain::RecordHasher::new();
-        self.read(&sequence, from, last, |seq, bytes| {
-            out.push(RawRecord { seq, bytes: bytes.to_vec(), hash: hasher.hash(bytes) });
-            Ok(())
-        })?;
-        Ok(out)
+        self.settled(|| {
+            let from = from.max(1);
+            let Some(last) = last_of(from, head, limit) else { return Ok(Vec::new()) };
+            let sequence = Sequence {
+                name: project,
+                sealed: &|seq| record_key(project, seq),
+                run: &|seq| tail_key(project, seq),
+                chunk: CHUNK_RECORDS,
+                items: |v| Framed::new(v),
+            };
+            let mut out = Vec::with_capacity(usize::try_from(last - from + 1).unwrap_or(usize::MAX).min(4_096));
+            let mut hasher = crate::chain::RecordHasher::new();
+            self.read(&sequence, from, last, |seq, bytes| {
+                out.push(RawRecord { seq, bytes: bytes.to_vec(), hash: hasher.hash(bytes) });
+                Ok(())
+            })?;
+            Ok(out)
+        })
     }
 
     /// Decoded records `from ..= head` of `project`, at most `limit`: [`Reader::raw_records`] decoded.
     pub fn records(&self, project: &str, from: u64, head: u64, limit: usize) -> Result<Vec<Record>, LedgerError> {
-        self.raw_records(project, from, head, limit)?.iter().map(|r| Record::decode(&r.bytes)).collect()
+        self.settled(|| {
+            self.raw_records(project, from, head, limit)?.iter().map(|r| Record::decode(&r.bytes)).collect()
+        })
     }
 
     /// Commit log entries `after + 1 ..= head`, at most `limit` (the first ones), in order with no
@@ -870,27 +925,31 @@ impl Reader {
     /// from. An entry up to `head` that is missing, or that holds another number, is
     /// [`LedgerError::Corrupt`] naming the commit number.
     pub fn commits(&self, after: u64, head: u64, limit: usize) -> Result<Vec<crate::record::CommitEntry>, LedgerError> {
-        let mut out = Vec::new();
-        self.commit_log(after, head, limit, |number, bytes| {
-            let entry = crate::record::CommitEntry::decode(bytes).map_err(|e| corrupt("commit log", number, e))?;
-            if entry.number != number {
-                return Err(corrupt_at("commit log", number, format!("the entry says commit {}", entry.number)));
-            }
-            out.push(entry);
-            Ok(())
-        })?;
-        Ok(out)
+        self.settled(|| {
+            let mut out = Vec::new();
+            self.commit_log(after, head, limit, |number, bytes| {
+                let entry = crate::record::CommitEntry::decode(bytes).map_err(|e| corrupt("commit log", number, e))?;
+                if entry.number != number {
+                    return Err(corrupt_at("commit log", number, format!("the entry says commit {}", entry.number)));
+                }
+                out.push(entry);
+                Ok(())
+            })?;
+            Ok(out)
+        })
     }
 
     /// Raw commit log entries `after + 1 ..= head` as stored (their bytes, as `docs/FORMAT.md`
     /// section 4 gives them), at most `limit`, in order with no gap; bounded like [`Reader::commits`].
     pub fn raw_commits(&self, after: u64, head: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, LedgerError> {
-        let mut out = Vec::new();
-        self.commit_log(after, head, limit, |number, bytes| {
-            out.push((number, bytes.to_vec()));
-            Ok(())
-        })?;
-        Ok(out)
+        self.settled(|| {
+            let mut out = Vec::new();
+            self.commit_log(after, head, limit, |number, bytes| {
+                out.push((number, bytes.to_vec()));
+                Ok(())
+            })?;
+            Ok(out)
+        })
     }
 
     /// Hands `each` the stored bytes of commit log entries `after + 1 ..= head`, at most `limit`
@@ -918,61 +977,69 @@ impl Reader {
     /// The stored checkpoint of tree size `size` (a signed note, with any cosignatures), if one was
     /// signed at that size.
     pub fn checkpoint(&self, size: u64) -> Result<Option<String>, LedgerError> {
-        match self.tree.get(checkpoint_key(size))? {
+        self.settled(|| match self.tree.get(checkpoint_key(size))? {
             None => Ok(None),
             Some(v) => String::from_utf8(v.to_vec())
                 .map(Some)
                 .map_err(|_| log_corrupt(size, "the stored checkpoint is not UTF-8".to_owned())),
-        }
+        })
     }
 
     /// Stored checkpoints of sizes `from ..= last`, in size order, at most `limit` (the first
     /// ones): each with its size, as [`Reader::checkpoint`] reads it. Not every size has one (one is
     /// signed per commit group); an auditor pages through them to check every stored checkpoint.
     pub fn checkpoints(&self, from: u64, last: u64, limit: usize) -> Result<Vec<(u64, String)>, LedgerError> {
-        let mut out = Vec::new();
-        if from > last {
-            return Ok(out);
-        }
-        for item in self.tree.range(checkpoint_key(from)..=checkpoint_key(last)).take(limit) {
-            let (key, value) = item?;
-            let at = key_number(&key);
-            let text = String::from_utf8(value.to_vec())
-                .map_err(|_| log_corrupt(at, "the stored checkpoint is not UTF-8".to_owned()))?;
-            out.push((at, text));
-        }
-        Ok(out)
+        self.settled(|| {
+            let mut out = Vec::new();
+            if from > last {
+                return Ok(out);
+            }
+            for item in self.tree.range(checkpoint_key(from)..=checkpoint_key(last)).take(limit) {
+                let (key, value) = item?;
+                let at = key_number(&key);
+                let text = String::from_utf8(value.to_vec())
+                    .map_err(|_| log_corrupt(at, "the stored checkpoint is not UTF-8".to_owned()))?;
+                out.push((at, text));
+            }
+            Ok(out)
+        })
     }
 
     /// The stored checkpoint of the largest size at most `size`, with that size.
     pub fn checkpoint_at_most(&self, size: u64) -> Result<Option<(u64, String)>, LedgerError> {
-        let Some(found) = self.tree.range(checkpoint_key(0)..=checkpoint_key(size)).next_back() else {
-            return Ok(None);
-        };
-        let (key, value) = found?;
-        let at = key_number(&key);
-        let text = String::from_utf8(value.to_vec())
-            .map_err(|_| log_corrupt(at, "the stored checkpoint is not UTF-8".to_owned()))?;
-        Ok(Some((at, text)))
+        self.settled(|| {
+            let Some(found) = self.tree.range(checkpoint_key(0)..=checkpoint_key(size)).next_back() else {
+                return Ok(None);
+            };
+            let (key, value) = found?;
+            let at = key_number(&key);
+            let text = String::from_utf8(value.to_vec())
+                .map_err(|_| log_corrupt(at, "the stored checkpoint is not UTF-8".to_owned()))?;
+            Ok(Some((at, text)))
+        })
     }
 
     /// The log leaf of commit `commit` (at least 1, at most a published commit head).
     pub fn log_leaf(&self, commit: u64) -> Result<LogLeaf, LedgerError> {
-        let missing = || log_corrupt(commit, "its log leaf is not stored".to_owned());
-        let (key, value) = self.tree.range(leaf_key(1)..=leaf_key(commit)).next_back().ok_or_else(missing)??;
-        let at = usize::try_from(commit - key_number(&key))
-            .ok()
-            .and_then(|i| i.checked_mul(LOG_LEAF_BYTES))
-            .ok_or_else(missing)?;
-        let bytes = value.get(at..at + LOG_LEAF_BYTES).ok_or_else(missing)?;
-        LogLeaf::parse(bytes).map_err(|e| log_corrupt(commit, e.to_string()))
+        self.settled(|| {
+            let missing = || log_corrupt(commit, "its log leaf is not stored".to_owned());
+            let (key, value) = self.tree.range(leaf_key(1)..=leaf_key(commit)).next_back().ok_or_else(missing)??;
+            let at = usize::try_from(commit - key_number(&key))
+                .ok()
+                .and_then(|i| i.checked_mul(LOG_LEAF_BYTES))
+                .ok_or_else(missing)?;
+            let bytes = value.get(at..at + LOG_LEAF_BYTES).ok_or_else(missing)?;
+            LogLeaf::parse(bytes).map_err(|e| log_corrupt(commit, e.to_string()))
+        })
     }
 
     /// The RFC 6962 inclusion proof of leaf `index` in the log of `size` leaves (`index < size`,
     /// `size` at most a published commit head), from the stored hashes.
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<fiscus_tlog::Hash>, LedgerError> {
-        fiscus_tlog::tree::inclusion_proof(index, size, size, &NodeReader { tree: &self.tree })
-            .map_err(|e| log_corrupt(index + 1, e.to_string()))
+        self.settled(|| {
+            fiscus_tlog::tree::inclusion_proof(index, size, size, &NodeReader { tree: &self.tree })
+                .map_err(|e| log_corrupt(index + 1, e.to_string()))
+        })
     }
 
     /// What the receipt of commit `commit` under the stored checkpoint of `size` is made of, read
@@ -983,67 +1050,73 @@ impl Reader {
     /// [`LedgerError::Corrupt`] when a part is not stored or a record's bytes do not hash to the
     /// entry's record hash.
     pub fn receipt_parts(&self, commit: u64, size: u64) -> Result<crate::log::RecentReceipt, LedgerError> {
-        if commit == 0 || commit > size {
-            return Err(log_corrupt(commit, format!("no receipt of commit {commit} in a log of {size} commits")));
-        }
-        let checkpoint = self
-            .checkpoint(size)?
-            .ok_or_else(|| log_corrupt(size, "no checkpoint is stored for the published log".to_owned()))?;
-        let entries = self.commits(commit.saturating_sub(2), commit, 2)?;
-        let prev_commit_hash = match commit {
-            1 => crate::chain::COMMIT_GENESIS,
-            _ => entries
-                .first()
-                .filter(|e| e.number + 1 == commit)
-                .map(|e| e.hash)
-                .ok_or_else(|| corrupt_at("commit log", commit - 1, "entry not read".to_owned()))?,
-        };
-        let entry = entries
-            .last()
-            .filter(|e| e.number == commit)
-            .ok_or_else(|| corrupt_at("commit log", commit, "entry not read".to_owned()))?;
-        let mut records = Vec::with_capacity(entry.records.len());
-        for listed in &entry.records {
-            let raw = self.raw_records(&listed.project, listed.seq, listed.seq, 1)?.into_iter().next();
-            let bytes = match raw {
-                Some(raw) if raw.seq == listed.seq && raw.hash == listed.hash => raw.bytes,
-                Some(_) => {
-                    return Err(corrupt_at(
-                        &listed.project,
-                        listed.seq,
-                        format!("the record's hash differs from commit {commit}'s entry"),
-                    ))
-                }
-                None => return Err(corrupt_at(&listed.project, listed.seq, "the record is not stored".to_owned())),
+        self.settled(|| {
+            if commit == 0 || commit > size {
+                return Err(log_corrupt(commit, format!("no receipt of commit {commit} in a log of {size} commits")));
+            }
+            let checkpoint = self
+                .checkpoint(size)?
+                .ok_or_else(|| log_corrupt(size, "no checkpoint is stored for the published log".to_owned()))?;
+            let entries = self.commits(commit.saturating_sub(2), commit, 2)?;
+            let prev_commit_hash = match commit {
+                1 => crate::chain::COMMIT_GENESIS,
+                _ => entries
+                    .first()
+                    .filter(|e| e.number + 1 == commit)
+                    .map(|e| e.hash)
+                    .ok_or_else(|| corrupt_at("commit log", commit - 1, "entry not read".to_owned()))?,
             };
-            records.push(crate::log::CommitRecord {
-                chain: listed.project.clone(),
-                seq: listed.seq,
-                hash: listed.hash,
-                bytes,
-            });
-        }
-        Ok(crate::log::RecentReceipt {
-            checkpoint,
-            commit,
-            prev_commit_hash,
-            records: records.into(),
-            leaf: self.log_leaf(commit)?,
-            proof: self.inclusion_proof(commit - 1, size)?,
+            let entry = entries
+                .last()
+                .filter(|e| e.number == commit)
+                .ok_or_else(|| corrupt_at("commit log", commit, "entry not read".to_owned()))?;
+            let mut records = Vec::with_capacity(entry.records.len());
+            for listed in &entry.records {
+                let raw = self.raw_records(&listed.project, listed.seq, listed.seq, 1)?.into_iter().next();
+                let bytes = match raw {
+                    Some(raw) if raw.seq == listed.seq && raw.hash == listed.hash => raw.bytes,
+                    Some(_) => {
+                        return Err(corrupt_at(
+                            &listed.project,
+                            listed.seq,
+                            format!("the record's hash differs from commit {commit}'s entry"),
+                        ))
+                    }
+                    None => return Err(corrupt_at(&listed.project, listed.seq, "the record is not stored".to_owned())),
+                };
+                records.push(crate::log::CommitRecord {
+                    chain: listed.project.clone(),
+                    seq: listed.seq,
+                    hash: listed.hash,
+                    bytes,
+                });
+            }
+            Ok(crate::log::RecentReceipt {
+                checkpoint,
+                commit,
+                prev_commit_hash,
+                records: records.into(),
+                leaf: self.log_leaf(commit)?,
+                proof: self.inclusion_proof(commit - 1, size)?,
+            })
         })
     }
 
     /// The RFC 6962 consistency proof from size `old` to size `new` (`old <= new`, `new` at most a
     /// published commit head), from the stored hashes.
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<fiscus_tlog::Hash>, LedgerError> {
-        fiscus_tlog::tree::consistency_proof(old, new, new, &NodeReader { tree: &self.tree })
-            .map_err(|e| log_corrupt(new, e.to_string()))
+        self.settled(|| {
+            fiscus_tlog::tree::consistency_proof(old, new, new, &NodeReader { tree: &self.tree })
+                .map_err(|e| log_corrupt(new, e.to_string()))
+        })
     }
 
     /// The log's root at `size` (at most a published commit head), from the stored hashes.
     pub fn log_root(&self, size: u64) -> Result<fiscus_tlog::Hash, LedgerError> {
-        fiscus_tlog::tree::tree_root(size, &NodeReader { tree: &self.tree })
-            .map_err(|e| log_corrupt(size, e.to_string()))
+        self.settled(|| {
+            fiscus_tlog::tree::tree_root(size, &NodeReader { tree: &self.tree })
+                .map_err(|e| log_corrupt(size, e.to_string()))
+        })
     }
 
     /// Hands `each` the items `from ..= last` of `sequence`, in order, chunk by chunk.
@@ -1128,20 +1201,22 @@ impl Reader {
         to: chrono::NaiveDate,
         currency: Option<crate::money::Currency>,
     ) -> Result<crate::statement::Statement, LedgerError> {
-        let state = at.project(project).ok_or_else(|| LedgerError::UnknownProject {
-            project: ProjectId::parse("project", project).unwrap_or_else(|_| ProjectId::sponsor()),
-        })?;
-        if from > to {
-            return Err(LedgerError::invalid("from", format!("{from} is after {to}")));
-        }
-        let currency = match (currency, &state.info) {
-            (Some(c), _) => c,
-            (None, Some(info)) => info.currency,
-            (None, None) => return Err(LedgerError::invalid("currency", "give a currency for the sponsor chain")),
-        };
-        let records = self.records(project, 1, state.head.seq, usize::MAX)?;
-        let events = records.into_iter().map(|r| (r.seq, r.event));
-        crate::statement::statement(&state.id, currency, from, to, events)
+        self.settled(|| {
+            let state = at.project(project).ok_or_else(|| LedgerError::UnknownProject {
+                project: ProjectId::parse("project", project).unwrap_or_else(|_| ProjectId::sponsor()),
+            })?;
+            if from > to {
+                return Err(LedgerError::invalid("from", format!("{from} is after {to}")));
+            }
+            let currency = match (currency, &state.info) {
+                (Some(c), _) => c,
+                (None, Some(info)) => info.currency,
+                (None, None) => return Err(LedgerError::invalid("currency", "give a currency for the sponsor chain")),
+            };
+            let records = self.records(project, 1, state.head.seq, usize::MAX)?;
+            let events = records.into_iter().map(|r| (r.seq, r.event));
+            crate::statement::statement(&state.id, currency, from, to, events)
+        })
     }
 }
 
@@ -1386,5 +1461,39 @@ impl Store {
         currency: Option<crate::money::Currency>,
     ) -> Result<crate::statement::Statement, LedgerError> {
         self.reader().statement(&self.projection, project, from, to, currency)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A read that fails while the store writes normally stays what it is (damage is damage); once
+    /// a write failed, the same failure is refused naming the failed write and the restart, and
+    /// reads that succeed or are refused for a reason of their own are left alone.
+    #[test]
+    fn a_read_failing_after_a_failed_write_is_not_taken_for_damage() -> Result<(), LedgerError> {
+        let db = sled::Config::new().temporary(true).open()?;
+        let reader = Reader { tree: db.open_tree("t")?, writes: Arc::default() };
+        let missing = || Err::<u64, _>(corrupt_at("conf-a", 7, "not stored (read 3 times)".to_owned()));
+        assert!(matches!(reader.settled(missing), Err(LedgerError::Corrupt { .. })));
+
+        let why = "a write failed (i/o: No space left on device (os error 28)); writes are refused until the \
+                   store is reopened (restart fiscusd once the disk is sound)";
+        let _ = reader.writes.failed.set(why.to_owned());
+        match reader.settled(missing) {
+            Err(LedgerError::ReadOnly(message)) => {
+                for part in ["not stored (read 3 times)", "No space left on device", "restart fiscusd"] {
+                    assert!(message.contains(part), "{part:?} in {message}");
+                }
+            }
+            other => panic!("refused as read-only, not {other:?}"),
+        }
+        let io = || Err::<u64, _>(LedgerError::Io(std::io::Error::other("Global error")));
+        assert!(matches!(reader.settled(io), Err(LedgerError::ReadOnly(_))));
+        assert!(matches!(reader.settled(|| Ok(5)), Ok(5)));
+        let refused = || Err::<u64, _>(LedgerError::invalid("after_seq", "past the head"));
+        assert!(matches!(reader.settled(refused), Err(LedgerError::Invalid { .. })));
+        Ok(())
     }
 }

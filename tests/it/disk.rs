@@ -19,7 +19,7 @@ use fiscus_proto::pb;
 use tonic::{Code, Status};
 use tonic_health::pb::health_check_response::ServingStatus;
 
-use crate::support::{contribution, open, Daemon, Ledger};
+use crate::support::{contribution, open, usd_balance, Daemon, Ledger};
 
 /// The size of the tmpfs, and the file-size limit of the fallback: a few hundred commits fill it.
 const DISK_BYTES: u64 = 4 << 20;
@@ -88,20 +88,24 @@ fn filler(k: usize) -> pb::RecordCommitRequest {
 
 /// Every event of the project: event id → seq.
 async fn stored(ledger: &mut Ledger) -> HashMap<String, Vec<u64>> {
+    stored_or_refused(ledger).await.unwrap_or_else(|s| panic!("events: {s:?}"))
+}
+
+/// Every event of the project (event id → seq), or the refusal of a page.
+async fn stored_or_refused(ledger: &mut Ledger) -> Result<HashMap<String, Vec<u64>>, Status> {
     let mut out: HashMap<String, Vec<u64>> = HashMap::new();
     let mut after = 0;
     loop {
         let page = ledger
             .list_events(pb::ListEventsRequest { project: PROJECT.into(), after_seq: after, page_size: 0 })
-            .await
-            .expect("events")
+            .await?
             .into_inner();
         for e in &page.events {
             let id = e.event.as_ref().map(|ev| ev.event_id.clone()).unwrap_or_default();
             out.entry(id).or_default().push(e.seq);
         }
         if page.events.is_empty() || page.next_after_seq >= page.head_seq {
-            return out;
+            return Ok(out);
         }
         after = page.next_after_seq;
     }
@@ -166,10 +170,23 @@ async fn a_full_disk_refuses_the_commit_clearly_loses_nothing_and_writes_resume_
     let refused = ledger.record_commit(filler(COMMITS_MAX)).await.expect_err("writes are refused");
     assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
     assert!(refused.message().contains("restart"), "the message says what brings writes back: {}", refused.message());
-    let seen = stored(&mut ledger).await;
-    for (id, seq) in &acked {
-        assert_eq!(seen.get(id), Some(&vec![*seq]), "{id} is readable where it was acknowledged");
+    // A read of stored records either answers all of them or is refused whole, naming the failed
+    // write and what brings the store back (`Reader::settled`): never damage (`DATA_LOSS`).
+    match stored_or_refused(&mut ledger).await {
+        Ok(seen) => {
+            for (id, seq) in &acked {
+                assert_eq!(seen.get(id), Some(&vec![*seq]), "{id} is readable where it was acknowledged");
+            }
+        }
+        Err(status) => {
+            eprintln!("the read after the failed write was refused: {}", status.message());
+            assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+            for part in ["after a write to it had failed", reason, "restart fiscusd"] {
+                assert!(status.message().contains(part), "the refused read names {part:?}: {}", status.message());
+            }
+        }
     }
+    let balance_while_refusing = usd_balance(&mut ledger, PROJECT).await;
     assert_eq!(daemon.health("").await, ServingStatus::NotServing as i32, "no write brings SERVING back");
 
     // The disk is fine again; after a restart every acknowledged event is there, once, at its seq,
@@ -179,6 +196,11 @@ async fn a_full_disk_refuses_the_commit_clearly_loses_nothing_and_writes_resume_
     let daemon = daemon.restart().await;
     assert_eq!(daemon.health("").await, ServingStatus::Serving as i32, "SERVING again after the restart");
     let mut ledger = daemon.ledger(Some(&tokens.accountant)).await;
+    assert_eq!(
+        usd_balance(&mut ledger, PROJECT).await,
+        balance_while_refusing,
+        "the balance served while writes were refused is the one replay finds"
+    );
     let mut audit = daemon.audit(Some(&tokens.admin)).await;
     let verified = audit.verify(pb::VerifyRequest { project: String::new() }).await.expect("verify").into_inner();
     assert!(verified.ok, "the store verifies: {:?}", verified.damage);
