@@ -492,7 +492,7 @@ pub async fn import_csv(
     let rows = match parsed {
         Ok(rows) => rows,
         Err(errors) => {
-            let list: Vec<String> = errors.iter().map(|e| format!("{}: {e}", path.display())).collect();
+            let list: Vec<String> = errors.iter().map(|e| format!("{}: {e}", import::source_name(path))).collect();
             if json {
                 show::print_json(&json!({
                     "recorded": 0,

@@ -332,18 +332,31 @@ pub fn locate(message: &str, chunk: &[Row]) -> String {
     }
 }
 
-/// Reads a file's bytes, at most [`crate::files::IMPORT_FILE_BYTES_MAX`].
+/// Reads an import file's bytes (`-`: standard input), at most
+/// [`crate::files::IMPORT_FILE_BYTES_MAX`].
 pub fn read(path: &Path) -> Result<Vec<u8>, String> {
-    use crate::files::{read_bytes, FileError, IMPORT_FILE_BYTES_MAX};
-    read_bytes(path, IMPORT_FILE_BYTES_MAX).map_err(|e| match e {
+    use crate::files::{read_bytes, read_bytes_from, FileError, IMPORT_FILE_BYTES_MAX};
+    let read = match path == Path::new("-") {
+        true => read_bytes_from(std::io::stdin().lock(), IMPORT_FILE_BYTES_MAX),
+        false => read_bytes(path, IMPORT_FILE_BYTES_MAX),
+    };
+    let name = source_name(path);
+    read.map_err(|e| match e {
         FileError::TooLarge(max) => format!(
-            "{}: an import file is at most {max} bytes (32 MiB); import a larger export in parts (a part \
-             imported again records nothing twice)",
-            path.display()
+            "{name}: an import file is at most {max} bytes (32 MiB); import a larger export in parts (a part \
+             imported again records nothing twice)"
         ),
-        FileError::Io(e) => format!("cannot read {}: {e}", path.display()),
-        FileError::NotText => format!("cannot read {}", path.display()),
+        FileError::Io(e) => format!("cannot read {name}: {e}"),
+        FileError::NotText => format!("cannot read {name}"),
     })
+}
+
+/// What messages call the import file at `path`: its path, or "standard input" for `-`.
+pub fn source_name(path: &Path) -> String {
+    match path == Path::new("-") {
+        true => "standard input".to_owned(),
+        false => path.display().to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -381,7 +381,7 @@ enum ImportWhat {
     /// ledger before anything is recorded; importing the same file twice records nothing new.
     #[command(after_help = import_help())]
     Csv {
-        /// The CSV file.
+        /// The CSV file (`-` reads it from standard input).
         file: PathBuf,
         /// Check every row against the ledger as the import would (the same rules, on the current
         /// state) and show what would be recorded, per line, without recording anything.

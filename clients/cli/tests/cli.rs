@@ -10,7 +10,7 @@ use fiscus_client::fiscus_ledger::store::{open_tree, tail_key};
 use serde_json::Value;
 
 mod common;
-use common::{json, ok, run};
+use common::{json, ok, run, run_with_input};
 
 fn demo_store() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -926,6 +926,33 @@ fn an_import_newest_first_is_recorded_in_date_order() {
     let v = json(&["--store", &store, "events", "berlin"]);
     let dates: Vec<&str> = v["events"].as_array().expect("events").iter().filter_map(|e| e["date"].as_str()).collect();
     assert_eq!(dates, ["2026-01-05", "2026-03-02", "2026-03-12", "2026-03-20"]);
+}
+
+/// `import csv -` reads the file from standard input: checked and recorded as a named file is,
+/// its bad rows named as lines of "standard input", and nothing recorded then.
+#[test]
+fn an_import_reads_standard_input_for_dash() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("books").display().to_string();
+    ok(&["--store", &store, "init"]);
+    let (code, out, err) = on_store(
+        &store,
+        "record open-project --project berlin --name Berlin --fee-bps 0 --currency EUR --date 2026-01-05",
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let header = "date,project,kind,amount,currency,counterparty,memo,reference\n";
+    let bad = format!("{header}2026-03-02,berlin,sponsorship,400.00,EUR,Acme,Sponsor,B-1\n2026-03-12,berlin,expense,-80.0x,EUR,Cafe,Snacks,B-2\n");
+    let (code, out, err) = run_with_input(&["--store", &store, "import", "csv", "-"], bad.as_bytes());
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("standard input: line 3"), "the bad row is a line of standard input: {err}");
+    assert!(err.contains("nothing was recorded"), "{err}");
+    let good = format!("{header}2026-03-02,berlin,sponsorship,400.00,EUR,Acme,Sponsor,B-1\n");
+    let (code, out, err) = run_with_input(&["--json", "--store", &store, "import", "csv", "-"], good.as_bytes());
+    assert_eq!(code, 0, "{out}\n{err}");
+    let done: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(done["recorded"], 1, "{done}");
+    let v = json(&["--store", &store, "events", "berlin"]);
+    assert_eq!(v["events"].as_array().map(Vec::len), Some(2), "the opening and the imported row: {v}");
 }
 
 #[test]

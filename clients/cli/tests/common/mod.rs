@@ -2,7 +2,8 @@
 
 #![allow(dead_code)]
 
-use std::process::{Command, Output};
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -24,6 +25,24 @@ pub fn run_env(env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
     let mut c = fiscus();
     c.envs(env.iter().copied());
     let out: Output = c.args(args).output().expect("fiscus runs");
+    let code = out.status.code().expect("fiscus exits, not killed");
+    (code, String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Runs `fiscus args…` with `input` on its standard input; returns (exit code, stdout, stderr).
+pub fn run_with_input(args: &[&str], input: &[u8]) -> (i32, String, String) {
+    let mut child = fiscus()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("fiscus runs");
+    let mut stdin = child.stdin.take().expect("its standard input");
+    // A fiscus that refuses before reading all of it closes the pipe: that is its answer, not ours.
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    let out = child.wait_with_output().expect("fiscus exits");
     let code = out.status.code().expect("fiscus exits, not killed");
     (code, String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
