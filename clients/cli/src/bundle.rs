@@ -284,25 +284,28 @@ pub fn read_policy(path: Option<&Path>) -> Result<Option<Policy>, Failure> {
     Policy::parse(&text).map(Some).map_err(|e| Failure::usage(format!("--policy {}: {e}", path.display())))
 }
 
-/// Refuses at once a file that cannot be a bundle (a bundle is a JSON object, so its first byte
-/// past any whitespace is `{`), before it is read up to [`BUNDLE_BYTES_MAX`]: another file given
-/// by mistake (an archive, a receipt, `/dev/zero`) is named as such, not read for gigabytes.
-fn looks_like_a_bundle(path: &Path) -> Result<(), Failure> {
+/// The text of the bundle at `path`, read up to [`BUNDLE_BYTES_MAX`] from one opening of it (a
+/// pipe, `<(…)` or `/dev/stdin`, is read as a file is). A file that cannot be a bundle (a bundle
+/// is a JSON object, so its first byte past any whitespace is `{`) is refused from its first
+/// 4 KiB: another file given by mistake (an archive, a receipt, `/dev/zero`) is named as such, not
+/// read for gigabytes.
+fn read_bundle(path: &Path) -> Result<String, Failure> {
     use std::io::Read;
+    let name = path.display().to_string();
+    let failed = |e: crate::files::FileError| Failure::other(e.message(&name, "bundle"));
+    let mut file = crate::files::open_within(path, BUNDLE_BYTES_MAX).map_err(failed)?;
     let mut start = Vec::with_capacity(4096);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(4096).read_to_end(&mut start))
-        .map_err(|e| Failure::other(format!("{}: {e}", path.display())))?;
+    (&mut file).take(4096).read_to_end(&mut start).map_err(|e| Failure::other(format!("{name}: {e}")))?;
     match start.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => Ok(()),
-        None if start.len() < 4096 => {
-            Err(Failure::other(format!("{}: the file is empty, not a bundle", path.display())))
+        Some(b'{') => {}
+        None if start.len() < 4096 => return Err(Failure::other(format!("{name}: the file is empty, not a bundle"))),
+        _ => {
+            return Err(Failure::other(format!(
+                "{name}: not a bundle (a bundle is the JSON object `fiscus bundle` writes, starting with {{)"
+            )))
         }
-        _ => Err(Failure::other(format!(
-            "{}: not a bundle (a bundle is the JSON object `fiscus bundle` writes, starting with {{)",
-            path.display()
-        ))),
     }
+    crate::files::read_text_from(std::io::Cursor::new(start).chain(file), BUNDLE_BYTES_MAX).map_err(failed)
 }
 
 /// `fiscus verify --bundle FILE --pin KEY [--policy FILE]`: checks the bundle offline and shows what
@@ -310,15 +313,7 @@ fn looks_like_a_bundle(path: &Path) -> Result<(), Failure> {
 pub fn verify_file(path: &Path, pin: &str, policy: Option<&Path>, json: bool) -> Result<(), Failure> {
     let pin = crate::verify::pin_of(pin)?;
     let policy = read_policy(policy)?;
-    let size = std::fs::metadata(path).map_err(|e| Failure::other(format!("{}: {e}", path.display())))?.len();
-    if size > BUNDLE_BYTES_MAX {
-        return Err(Failure::other(format!(
-            "{}: {size} bytes is over the {BUNDLE_BYTES_MAX}-byte limit",
-            path.display()
-        )));
-    }
-    looks_like_a_bundle(path)?;
-    let text = crate::files::read_named(path, BUNDLE_BYTES_MAX, "bundle").map_err(Failure::other)?;
+    let text = read_bundle(path)?;
     let verified =
         verify(&text, &pin, policy.as_ref()).map_err(|e| Failure::other(format!("{}: {e}", path.display())))?;
     let hash = hex::encode(verified.head.1);

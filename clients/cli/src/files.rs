@@ -53,7 +53,7 @@ pub fn read_bytes_from(reader: impl Read, max: u64) -> Result<Vec<u8>, FileError
 
 /// The file at `path`, opened for reading, refused at once as [`FileError::TooLarge`] when it is a
 /// regular file of more than `max` bytes (a large sparse file is not read to find out).
-fn open_within(path: &Path, max: u64) -> Result<std::fs::File, FileError> {
+pub fn open_within(path: &Path, max: u64) -> Result<std::fs::File, FileError> {
     let file = std::fs::File::open(path).map_err(FileError::Io)?;
     match file.metadata() {
         Ok(m) if m.is_file() && m.len() > max => Err(FileError::TooLarge(max)),
