@@ -356,6 +356,96 @@ async fn tail_follows_the_daemon_across_a_restart_without_gaps_or_repeats() {
     assert_eq!(seqs, [1, 2, 3, 4]);
 }
 
+/// `fiscus tail` following `d` as the auditor, with the lines it prints as they come.
+fn follow(d: &Daemon) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader};
+    let mut tail = Command::new(fiscus_bin())
+        .env_remove("FISCUS_STORE")
+        .env("FISCUS_SERVER", format!("http://{}", d.addr))
+        .env("FISCUS_TOKEN", &d.tokens.auditor)
+        .args(["--json", "tail", "--after", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("fiscus tail starts");
+    let stdout = tail.stdout.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (tail, rx)
+}
+
+/// The exit status and standard error of `tail`, once it ends (within [`TAIL_DEADLINE`]).
+async fn ended(mut tail: std::process::Child) -> (Option<i32>, String) {
+    blocking(move || {
+        let started = std::time::Instant::now();
+        while started.elapsed() < TAIL_DEADLINE {
+            if let Some(status) = tail.try_wait().expect("waits") {
+                let mut err = String::new();
+                if let Some(mut e) = tail.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                return (status.code(), err);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = tail.kill();
+        let _ = tail.wait();
+        panic!("tail still follows {TAIL_DEADLINE:?} after its server was replaced by another ledger");
+    })
+    .await
+}
+
+/// A `tail` whose daemon comes back on another ledger stops and says so, instead of going on as if
+/// that ledger continued the one shown: one with fewer commits than were shown, and one with as
+/// many whose commit shown last is another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_stops_when_its_daemon_comes_back_on_another_ledger() {
+    let d = Daemon::start().await;
+    let mut admin = d.ledger(Some(&d.tokens.admin)).await;
+    open(&mut admin, "conf-a", 500).await; // commit 1
+    let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
+    record(&mut acc, vec![contribution("a-1", "conf-a", "10.00", None)]).await.expect("commit 2");
+    let (tail, lines) = follow(&d);
+    for _ in 0..2 {
+        lines.recv_timeout(TAIL_DEADLINE).expect("the two commits are shown");
+    }
+    // another ledger, one commit: behind the commit shown
+    drop((admin, acc));
+    let other = d.another_ledger().await;
+    open(&mut other.ledger(Some(&d.tokens.admin)).await, "conf-a", 500).await;
+    let d = d.replace_at_same_address_by(other).await;
+    let (code, err) = ended(tail).await;
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("the server's head is commit 1, behind commit 2 that was shown"), "{err}");
+    assert!(lines.try_recv().is_err(), "nothing of the other ledger is shown");
+
+    // following it (two commits shown), then a third ledger with more commits: commit 2 differs
+    let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
+    record(&mut acc, vec![contribution("b-1", "conf-a", "20.00", None)]).await.expect("commit 2");
+    let (tail, lines) = follow(&d);
+    for _ in 0..2 {
+        lines.recv_timeout(TAIL_DEADLINE).expect("the two commits are shown");
+    }
+    drop(acc);
+    let third = d.another_ledger().await;
+    open(&mut third.ledger(Some(&d.tokens.admin)).await, "conf-a", 500).await;
+    let mut acc = third.ledger(Some(&d.tokens.accountant)).await;
+    for i in 0..3 {
+        record(&mut acc, vec![contribution(&format!("c-{i}"), "conf-a", "30.00", None)]).await.expect("commit");
+    }
+    drop(acc);
+    let d = d.replace_at_same_address_by(third).await;
+    let (code, err) = ended(tail).await;
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("the server's history is not the one that was followed: commit 2 was shown"), "{err}");
+    assert!(lines.try_recv().is_err(), "nothing of the other ledger is shown");
+    d.stop();
+}
+
 /// `fiscus` with `args` and the environment `env` (no FISCUS_TOKEN unless given).
 fn fiscus_env(d: &Daemon, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
     let mut c = Command::new(fiscus_bin());
@@ -426,6 +516,39 @@ async fn an_import_is_checked_against_the_daemons_state_by_line() {
     let d = std::sync::Arc::new(Daemon::start().await);
     let d2 = d.clone();
     blocking(move || import_checks(&d2)).await;
+}
+
+/// An import of more rows than one commit holds, whose later rows spend what its earlier rows
+/// brought in: the daemon checks each commit on the state before the import, so a later commit's
+/// overdraft there is not the import's (the staging, with the earlier commits in it, decides);
+/// both the dry run and the import record every row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_of_several_commits_spends_what_its_earlier_commits_bring_in() {
+    let d = std::sync::Arc::new(Daemon::start().await);
+    let d2 = d.clone();
+    blocking(move || {
+        let d = &*d2;
+        let t = d.tokens.clone();
+        let open = "record open-project --project p3 --name P3 --fee-bps 0 --currency EUR --date 2026-01-01";
+        ok(d, &t.admin, &open.split_whitespace().collect::<Vec<_>>());
+        let rows = fiscus_client::fiscus_ledger::commit::COMMIT_EVENTS_MAX;
+        let mut csv = String::from("date,project,kind,amount,currency,counterparty,memo,reference\n");
+        for i in 0..rows {
+            csv.push_str(&format!("2026-03-01,p3,donation,1.00,EUR,Donor {i},gift,D-{i}\n"));
+        }
+        csv.push_str("2026-03-02,p3,expense,-500.00,EUR,Venue,deposit,E-1\n");
+        let file = d.dir.path().join("many.csv");
+        std::fs::write(&file, csv).expect("write");
+        let f = file.display().to_string();
+        let dry = json(d, &t.accountant, &["import", "csv", &f, "--dry-run"]);
+        assert_eq!(dry["would_record"], rows + 1, "{dry}");
+        let done = json(d, &t.accountant, &["import", "csv", &f]);
+        assert_eq!(done["recorded"], rows + 1, "{done}");
+        assert_eq!(done["commits"].as_array().map(Vec::len), Some(2), "{done}");
+        let balance = json(d, &t.accountant, &["balance", "p3"]);
+        assert_eq!(balance["head_seq"], rows + 2, "{balance}");
+    })
+    .await;
 }
 
 fn import_checks(d: &Daemon) {
@@ -760,5 +883,66 @@ async fn a_command_ends_at_its_deadline_when_fiscusd_stops_answering() {
     ok(&d, &d.tokens.accountant, &again.split_whitespace().collect::<Vec<_>>());
     let v = json(&d, &d.tokens.accountant, &["balance", "conf-a"]);
     assert_eq!(v["head_seq"], 2, "the contribution is recorded once: {v}");
+    d.stop();
+}
+
+/// A command whose deadline is longer than the connection's keep-alive check (20 s, then 10 s
+/// for the PING's answer) ends when that check fails, saying the server stopped answering, and a
+/// write says its commit may or may not be recorded; before, a read then probed the port for TLS
+/// with no bound and waited for as long as the server stayed stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_with_a_long_deadline_ends_when_fiscusd_stops_answering() {
+    let d = Daemon::start().await;
+    let open = "record open-project --project conf-a --name A --fee-bps 500 --currency USD --date 2026-01-01";
+    ok(&d, &d.tokens.admin, &open.split_whitespace().collect::<Vec<_>>());
+    let (addr, pid) = (d.addr, d.pid().to_string());
+    assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().expect("kill runs").success());
+    let write = "--timeout 120 record contribution --project conf-a --amount 5 --currency USD --from Acme --source donation --date 2026-03-01";
+    let commands: Vec<(String, Vec<&'static str>)> = vec![
+        (d.tokens.accountant.clone(), vec!["--timeout", "120", "projects"]),
+        (d.tokens.accountant.clone(), write.split_whitespace().collect()),
+    ];
+    // both at once; a bound on the test, not a measurement: the check fails after about 30 s
+    let children: Vec<std::process::Child> = commands
+        .into_iter()
+        .map(|(token, args)| {
+            Command::new(fiscus_bin())
+                .env_remove("FISCUS_STORE")
+                .env("FISCUS_SERVER", format!("http://{addr}"))
+                .env("FISCUS_TOKEN", token)
+                .args(&args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("fiscus starts")
+        })
+        .collect();
+    let ran = blocking(move || {
+        let started = std::time::Instant::now();
+        children
+            .into_iter()
+            .map(|mut child| {
+                while started.elapsed() < std::time::Duration::from_secs(50) {
+                    if child.try_wait().expect("waits").is_some() {
+                        let out = child.wait_with_output().expect("output");
+                        return Some((out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned()));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+                None
+            })
+            .collect::<Vec<_>>()
+    })
+    .await;
+    assert!(std::process::Command::new("kill").args(["-CONT", &pid]).status().expect("kill runs").success());
+    for (i, ran) in ran.into_iter().enumerate() {
+        let (code, err) =
+            ran.unwrap_or_else(|| panic!("command {i} ends within 50 s of a server that stopped answering"));
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains(fiscus_client::STOPPED_ANSWERING), "command {i} says the server stopped answering: {err}");
+        assert_eq!(err.contains("may or may not have been recorded"), i == 1, "{err}");
+    }
     d.stop();
 }

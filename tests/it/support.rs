@@ -341,6 +341,25 @@ impl Daemon {
         self.restart_at_same_address_after(Duration::ZERO, &[]).await
     }
 
+    /// Stops this daemon and `other` (started with the same tokens), and starts `other`'s ledger at
+    /// this one's address: a server that is not the one a client was following.
+    pub async fn replace_at_same_address_by(self, other: Daemon) -> Daemon {
+        let (tokens, listen) = (other.tokens.clone(), self.addr.to_string());
+        let dir = other.dir.clone();
+        for d in [self, other] {
+            let status = d.stop();
+            assert!(status.success(), "a clean exit after SIGTERM: {status}");
+        }
+        Daemon::spawn_at(dir, tokens, &listen, &[], None).await
+    }
+
+    /// A daemon on a new ledger with this one's tokens (another data folder), at a port of its own.
+    pub async fn another_ledger(&self) -> Daemon {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        std::fs::copy(self.dir.path().join("tokens.toml"), dir.path().join("tokens.toml")).expect("tokens copied");
+        Daemon::spawn_at(dir, self.tokens.clone(), "127.0.0.1:0", &[], None).await
+    }
+
     /// [`Daemon::restart_at_same_address`], started again only after `down` and with the
     /// arguments `extra` (a `--config`).
     pub async fn restart_at_same_address_after(self, down: Duration, extra: &[&str]) -> Daemon {

@@ -314,6 +314,10 @@ impl Backend {
         options: CommitOptions,
     ) -> Result<Committed, Failure> {
         match self {
+            // a dry run records nothing, answered or not
+            Backend::Remote(c) if options.dry_run => {
+                c.record_commit_with(events, expected, options).await.map_err(Failure::Client)
+            }
             Backend::Remote(c) => c.record_commit_with(events, expected, options).await.map_err(unanswered),
             Backend::Local { store, actor, .. } => {
                 let request = CommitRequest {
@@ -429,11 +433,7 @@ impl Backend {
 fn unanswered(e: fiscus_client::ClientError) -> Failure {
     use fiscus_client::Code;
     match e.code() {
-        Some(Code::Unknown | Code::Unavailable | Code::Cancelled | Code::DeadlineExceeded) => Failure::other(format!(
-            "{e}\nthe daemon did not answer, so this commit may or may not have been recorded: run the same \
-             command again (with the same --date, if the day has changed); its events keep their ids, so \
-             they are recorded once"
-        )),
+        Some(Code::Unknown | Code::Unavailable | Code::Cancelled | Code::DeadlineExceeded) => Failure::Unanswered(e),
         _ => Failure::Client(e),
     }
 }

@@ -519,6 +519,7 @@ pub async fn import_csv(
     let new: Vec<usize> = (0..outcomes.len()).filter(|&i| outcomes[i].seq.is_none()).collect();
     // Each new row against the state, in the order it would be recorded: its seq or why not.
     let events: Vec<Event> = new.iter().map(|&i| outcomes[i].row.event.clone()).collect();
+    let mut earlier: std::collections::HashMap<fiscus_cli::identity::MatchKey, u64> = std::collections::HashMap::new();
     for (&i, checked) in new.iter().zip(chains.check_each(&events, allow_same_receipt)) {
         let o = &mut outcomes[i];
         match checked {
@@ -528,6 +529,20 @@ pub async fn import_csv(
         if let (false, Some(dup)) = (allow_duplicate, chains.known.duplicate_of(&o.row.event)) {
             (o.seq, o.status) = (None, "refused");
             o.problem = Some(format!("likely a duplicate: {dup}; give --allow-duplicate to record it anyway"));
+        }
+        // The same rule within the file: a bank export that lists one transaction twice.
+        if let Some(key) = fiscus_cli::identity::MatchKey::of(&o.row.event) {
+            match (allow_duplicate, earlier.get(&key)) {
+                (false, Some(line)) => {
+                    (o.seq, o.status) = (None, "refused");
+                    o.problem = Some(format!(
+                        "likely a duplicate of line {line} of this file: {key}; give --allow-duplicate to record both"
+                    ));
+                }
+                _ => {
+                    earlier.entry(key).or_insert(o.row.line);
+                }
+            }
         }
     }
     if outcomes.iter().any(|o| o.problem.is_some()) {
@@ -542,11 +557,20 @@ pub async fn import_csv(
         return Err(Failure::other(format!("{}\nnothing was recorded", import::locate(&e.to_string(), &rows))));
     }
     // A daemon checks each commit as it would record it (the token's role included), storing
-    // nothing: what the ledger's staging above cannot know is refused here, by CSV line.
+    // nothing: what the ledger's staging above cannot know is refused here, by CSV line. It checks
+    // each on the state before the import: a later commit's refusal by the state (an overdraft
+    // that an earlier commit's money covers) is what the staging above has already decided, with
+    // the earlier commits in it, and is not the daemon's to repeat.
     if matches!(b, Backend::Remote(_)) {
-        for (chunk, events) in chunks.iter().zip(&commits) {
+        for (k, (chunk, events)) in chunks.iter().zip(&commits).enumerate() {
             let options = fiscus_client::CommitOptions { allow_same_receipt, dry_run: true };
-            if let Err(e) = b.record_with(events, &[], options).await {
+            let checked = b.record_with(events, &[], options).await;
+            if let (true, Err(Failure::Client(e))) = (k > 0, &checked) {
+                if matches!(e.code(), Some(fiscus_client::Code::FailedPrecondition | fiscus_client::Code::Aborted)) {
+                    continue;
+                }
+            }
+            if let Err(e) = checked {
                 let rows: Vec<import::Row> = chunk.iter().map(|&i| outcomes[i].row.clone()).collect();
                 let message = import::locate(&e.to_string(), &rows);
                 let note = if dry_run { "the import would record nothing" } else { "nothing was recorded" };
@@ -577,16 +601,18 @@ pub async fn import_csv(
                     bar.finish_and_clear();
                     let rows: Vec<import::Row> = chunk.iter().map(|&i| outcomes[i].row.clone()).collect();
                     let recorded: usize = chunks[..numbers.len()].iter().map(Vec::len).sum();
-                    let note = if recorded == 0 {
-                        "nothing was recorded".to_owned()
-                    } else {
-                        format!("the first {recorded} new rows were recorded; run the import again to record the rest")
+                    // A commit the daemon did not answer may or may not have been recorded.
+                    let (cause, in_doubt) = match &e {
+                        Failure::Unanswered(cause) => (cause.to_string(), rows.len()),
+                        other => (other.to_string(), 0),
                     };
-                    let message = import::locate(&e.to_string(), &rows);
+                    let note = import::failed_commit_note(recorded, (in_doubt > 0).then_some(rows.as_slice()));
+                    let message = import::locate(&cause, &rows);
                     if json {
                         show::print_json(&json!({
                             "rows": outcomes.len(),
                             "recorded": recorded,
+                            "may_have_been_recorded": in_doubt,
                             "commits": numbers,
                             "errors": [{"line": null, "column": null, "message": message}],
                         }));
@@ -613,10 +639,12 @@ pub async fn import_csv(
         let commits = if numbers.len() == 1 { "commit" } else { "commits" };
         let numbers = runs(&numbers);
         match (dry_run, new.len()) {
-            (true, n) => outln!("{} rows checked; {n} would be recorded, {already} already are", outcomes.len()),
-            (false, 0) => outln!("{} rows, all already recorded: nothing new", outcomes.len()),
+            (true, n) => {
+                outln!("{} checked; {n} would be recorded, {already} already are", import::rows(outcomes.len()))
+            }
+            (false, 0) => outln!("{}, all already recorded: nothing new", import::rows(outcomes.len())),
             (false, n) => {
-                outln!("{} rows; {n} recorded in {commits} {numbers}; {already} already were", outcomes.len())
+                outln!("{}; {n} recorded in {commits} {numbers}; {already} already were", import::rows(outcomes.len()))
             }
         }
     }
@@ -705,12 +733,15 @@ pub async fn tail(
         return Err(Failure::usage("tail follows a daemon: give --server (a local store has no live commits)"));
     };
     let project = project.map(project_arg).transpose()?;
-    let after = match after {
-        Some(a) => a,
-        None => client.head(project.as_ref()).await?.commit,
-    };
+    let head = client.head(project.as_ref()).await?.commit;
+    let after = after.unwrap_or(head);
+    if after > head {
+        eprintln!("fiscus tail: the server's head is commit {head}; nothing is shown before commit {}", after + 1);
+    }
     let mut sub = client.subscribe(after, project.as_ref()).await?;
     let mut last = after;
+    // The last commit shown and its hash: following again, the server must still hold it.
+    let mut shown: Option<(u64, fiscus_client::fiscus_ledger::chain::Hash)> = None;
     let mut seen = 0u64;
     let mut attempts = 0u32;
     while limit.is_none_or(|l| seen < l) {
@@ -718,6 +749,7 @@ pub async fn tail(
             Some(Ok(notice)) => {
                 attempts = 0;
                 last = notice.commit;
+                shown = Some((notice.commit, notice.commit_hash));
                 seen += 1;
                 print_notice(&notice, json);
                 continue;
@@ -726,7 +758,8 @@ pub async fn tail(
             Some(Err(e)) => e.to_string(),
             None => "the server ended the stream".to_owned(),
         };
-        // Follow again from the last commit shown: none is missed, none shown twice.
+        // Follow again from the last commit shown: none is missed, none shown twice, and the
+        // history followed is the one shown (`follow_again`).
         sub = loop {
             attempts += 1;
             if attempts > TAIL_RECONNECTS_MAX {
@@ -737,14 +770,54 @@ pub async fn tail(
             let wait = TAIL_BACKOFF_FIRST.saturating_mul(1 << (attempts - 1).min(6)).min(TAIL_BACKOFF_MAX);
             eprintln!("fiscus tail: {lost}; following again after commit {last} in {} ms", wait.as_millis());
             tokio::time::sleep(wait).await;
-            match client.subscribe(last, project.as_ref()).await {
+            match follow_again(client, project.as_ref(), last, shown).await {
                 Ok(s) => break s,
-                Err(e) if transient(&e) => lost = e.to_string(),
-                Err(e) => return Err(e.into()),
+                Err(Failure::Client(e)) if transient(&e) => lost = e.to_string(),
+                Err(e) => return Err(e),
             }
         };
     }
     Ok(())
+}
+
+/// `tail`'s stream after commit `last` once the server was lost, checked to continue the history
+/// shown: the server's head is not behind `last`, and the last commit shown, `shown` (number and
+/// hash), is read again first (not shown twice) and must be the same commit. A daemon restarted on
+/// another ledger, or on a copy that lost commits, is refused by name instead of being followed as
+/// if it went on from what was shown.
+async fn follow_again(
+    client: &fiscus_client::Client,
+    project: Option<&ProjectId>,
+    last: u64,
+    shown: Option<(u64, fiscus_client::fiscus_ledger::chain::Hash)>,
+) -> Result<fiscus_client::Subscription, Failure> {
+    let head = client.head(project).await?.commit;
+    if head < last {
+        return Err(Failure::other(format!(
+            "the server's head is commit {head}, behind commit {last} that was shown: it is not the ledger that was \
+             followed (another one, or a copy that lost commits), so tail stops"
+        )));
+    }
+    let Some((commit, hash)) = shown else { return Ok(client.subscribe(last, project).await?) };
+    let mut sub = client.subscribe(commit.saturating_sub(1), project).await?;
+    match sub.next().await {
+        Some(Ok(again)) if again.commit == commit && again.commit_hash == hash => Ok(sub),
+        Some(Ok(again)) => Err(Failure::other(format!(
+            "the server's history is not the one that was followed: commit {commit} was shown with hash {}, and the \
+             server now has {} (another ledger, or a copy that was changed), so tail stops",
+            fiscus_client::short(&hash),
+            match again.commit == commit {
+                true => format!("hash {} there", fiscus_client::short(&again.commit_hash)),
+                false => format!("commit {} next", again.commit),
+            }
+        ))),
+        Some(Err(e)) => Err(e.into()),
+        None => Err(Failure::Client(fiscus_client::ClientError::Status {
+            code: fiscus_client::Code::Unavailable,
+            message: "the server ended the stream".to_owned(),
+            field: None,
+        })),
+    }
 }
 
 /// Attempts in a row to follow again after the server is lost, before `tail` gives up.

@@ -18,6 +18,14 @@ pub enum Failure {
     /// The server or the client refused or failed (exit 1).
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The server did not answer a write (the connection broke, it stopped or the deadline
+    /// passed): the commit may or may not have been recorded (exit 1). A retry with the same event
+    /// ids records it at most once.
+    #[error(
+        "{0}\nthe daemon did not answer, so this commit may or may not have been recorded: run the same command \
+         again (with the same --date, if the day has changed); its events keep their ids, so they are recorded once"
+    )]
+    Unanswered(ClientError),
     /// The local ledger refused or failed (exit 1).
     #[error(transparent)]
     Ledger(#[from] LedgerError),

@@ -86,8 +86,20 @@ fn unknown_column(name: &str) -> String {
     }
 }
 
+/// Most characters of a row's error message shown: a message quotes the cell at fault, and a
+/// cell can be a megabyte long.
+pub const ROW_MESSAGE_SHOWN_MAX: usize = 300;
+
+/// `message`, cut after [`ROW_MESSAGE_SHOWN_MAX`] characters.
+fn cut(message: String) -> String {
+    match message.char_indices().nth(ROW_MESSAGE_SHOWN_MAX) {
+        Some((at, _)) => format!("{}… (cut; the message had {} characters)", &message[..at], message.chars().count()),
+        None => message,
+    }
+}
+
 fn row_error(line: u64, column: &str, message: impl Into<String>) -> RowError {
-    RowError { line, column: Some(column.to_owned()), message: message.into() }
+    RowError { line, column: Some(column.to_owned()), message: cut(message.into()) }
 }
 
 /// The CSV column a ledger field path comes from.
@@ -98,7 +110,7 @@ fn column_of(field: &str) -> &'static str {
         "memo" => "memo",
         "reference" => "reference",
         "category" => "category",
-        "purpose" | "fund" => "fund",
+        "purpose" | "fund" | "restricted_purpose" => "fund",
         "file_name" => "receipt",
         "project" => "project",
         "effective_date" | "date" => "date",
@@ -113,7 +125,7 @@ fn column_of(field: &str) -> &'static str {
 fn ledger_error(line: u64, e: &LedgerError) -> RowError {
     match e {
         LedgerError::Invalid { field, message } => row_error(line, column_of(field), message.clone()),
-        other => RowError { line, column: None, message: other.to_string() },
+        other => RowError { line, column: None, message: cut(other.to_string()) },
     }
 }
 
@@ -332,6 +344,45 @@ pub fn locate(message: &str, chunk: &[Row]) -> String {
     }
 }
 
+/// Where `rows` are in the file: "line N" for one row, "lines A to B" (the first and the last
+/// line among them) for more.
+pub fn lines_of(rows: &[Row]) -> String {
+    let first = rows.iter().map(|r| r.line).min().unwrap_or(0);
+    let last = rows.iter().map(|r| r.line).max().unwrap_or(0);
+    match first == last {
+        true => format!("line {first}"),
+        false => format!("lines {first} to {last}"),
+    }
+}
+
+/// "1 row", "2 rows".
+pub fn rows(n: usize) -> String {
+    match n {
+        1 => "1 row".to_owned(),
+        n => format!("{n} rows"),
+    }
+}
+
+/// What an import that stopped at a commit says of what it recorded: `recorded` new rows went in
+/// with the commits before it; `unanswered` holds that commit's rows when the daemon did not
+/// answer it (they may or may not have been recorded), `None` when it was refused (they were not).
+pub fn failed_commit_note(recorded: usize, unanswered: Option<&[Row]>) -> String {
+    match (recorded, unanswered) {
+        (0, None) => "nothing was recorded".to_owned(),
+        (n, None) => format!("the first {n} new rows were recorded; run the import again to record the rest"),
+        (n, Some(rows)) => format!(
+            "the daemon did not answer: {}the {} of the commit it did not answer ({}) may or may not have been \
+             recorded; run the import again: the rows recorded are found and not recorded twice",
+            match n {
+                0 => "no earlier row was recorded, and ".to_owned(),
+                n => format!("the first {n} new rows were recorded, and "),
+            },
+            self::rows(rows.len()),
+            lines_of(rows),
+        ),
+    }
+}
+
 /// Reads an import file's bytes (`-`: standard input), at most
 /// [`crate::files::IMPORT_FILE_BYTES_MAX`].
 pub fn read(path: &Path) -> Result<Vec<u8>, String> {
@@ -379,6 +430,27 @@ mod tests {
         let again = parse(GOOD.as_bytes(), &mut |_| {}).expect("valid");
         assert_eq!(rows[2].event.event_id, again[2].event.event_id);
         assert!(rows[0].event.event_id.starts_with("csv-"));
+    }
+
+    /// A commit the daemon did not answer is said to be in doubt, with its lines, and never
+    /// "nothing was recorded"; a refused one records nothing of its own.
+    #[test]
+    fn an_unanswered_commit_is_in_doubt_and_a_refused_one_is_not() {
+        let rows = parse(GOOD.as_bytes(), &mut |_| {}).expect("valid");
+        assert_eq!(failed_commit_note(0, None), "nothing was recorded");
+        assert!(failed_commit_note(1000, None).starts_with("the first 1000 new rows were recorded;"));
+        let first = failed_commit_note(0, Some(&rows));
+        assert!(!first.contains("nothing was recorded"), "{first}");
+        for part in
+            ["did not answer", "the 3 rows of the commit", "(lines 2 to 4)", "may or may not", "run the import again"]
+        {
+            assert!(first.contains(part), "{part:?} in {first}");
+        }
+        let later = failed_commit_note(1000, Some(&rows[1..2]));
+        assert!(
+            later.contains("the first 1000 new rows were recorded, and the 1 row of") && later.contains("(line 3)"),
+            "{later}"
+        );
     }
 
     /// Each record's line is counted on from the one before: a file of 20,000 rows (with `\n`,

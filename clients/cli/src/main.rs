@@ -292,6 +292,8 @@ enum Command {
     /// Follow new commits as they are made (after catching up from --after). When the daemon
     /// goes away (a restart, a lost connection) it follows again from the last commit shown, with
     /// none missed or shown twice, waiting longer between attempts; it gives up after 30 in a row.
+    /// It stops, saying so, when the daemon comes back with another history: its head behind the
+    /// last commit shown, or that commit's hash not the one shown.
     Tail {
         /// Only this project's events.
         #[arg(long)]
@@ -511,11 +513,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }),
             )),
             Some(url),
-        ) if fiscus_client::tls::speaks_tls(&url).await => Err(Failure::other(format!(
+        ) if !e.to_string().contains(fiscus_client::STOPPED_ANSWERING)
+            && fiscus_client::tls::speaks_tls(&url).await =>
+        {
+            Err(Failure::other(format!(
             "{e}\nfiscusd at {url} serves TLS: use https://{} (with --tls-ca CA.pem when its certificate is signed \
              by a CA of your own)",
             url.trim_start_matches("http://")
-        ))),
+            )))
+        }
         (result, _) => result,
     };
     result.map_err(|e| match e {

@@ -955,6 +955,41 @@ fn an_import_reads_standard_input_for_dash() {
     assert_eq!(v["events"].as_array().map(Vec::len), Some(2), "the opening and the imported row: {v}");
 }
 
+/// A file that lists one bank transaction twice (same project, reference, date and amount under
+/// other counterparties) is refused as a likely duplicate within the file unless
+/// --allow-duplicate; a bad restricted purpose is named under the column `fund`; a megabyte cell
+/// is not repeated whole in the error.
+#[test]
+fn an_import_refuses_a_transaction_listed_twice_and_names_columns_and_cuts_long_cells() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("books").display().to_string();
+    ok(&["--store", &store, "init"]);
+    let open = "record open-project --project berlin --name Berlin --fee-bps 0 --currency EUR --date 2026-01-05";
+    let (code, out, err) = on_store(&store, open);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let header = "date,project,kind,amount,currency,counterparty,memo,reference,fund\n";
+    let twice = format!(
+        "{header}2026-03-02,berlin,donation,40.00,EUR,Ann,gift,BANK-1,\n2026-03-02,berlin,donation,40.00,EUR,Ann B.,gift,BANK-1,\n"
+    );
+    let (code, out, err) = run_with_input(&["--store", &store, "import", "csv", "-"], twice.as_bytes());
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("line 3") && err.contains("likely a duplicate of line 2 of this file"), "{err}");
+    let (code, out, err) =
+        run_with_input(&["--json", "--store", &store, "import", "csv", "-", "--allow-duplicate"], twice.as_bytes());
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("\"recorded\": 2"), "{out}");
+
+    let bad_fund = format!("{header}2026-03-03,berlin,donation,5.00,EUR,Bob,gift,BANK-2,restricted:Bad Purpose\n");
+    let (code, _, err) = run_with_input(&["--store", &store, "import", "csv", "-"], bad_fund.as_bytes());
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("line 2, column fund:"), "{err}");
+
+    let long = format!("{header}2026-03-04,berlin,donation,{},EUR,Cy,gift,BANK-3,\n", "1".repeat(1 << 20));
+    let (code, _, err) = run_with_input(&["--store", &store, "import", "csv", "-"], long.as_bytes());
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("line 2, column amount:") && err.len() < 2_000, "{} bytes: {}", err.len(), &err[..200]);
+}
+
 #[test]
 fn an_import_paying_an_invoice_twice_needs_allow_same_receipt() {
     // Issue 14 §3: the same invoice (the same receipt hash) paid twice in one bank statement.

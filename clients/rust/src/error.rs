@@ -116,6 +116,11 @@ impl ClientError {
 pub const NO_ANSWER_IN_TIME: &str =
     "no answer within the call's deadline: the server may be stopped, overloaded or cut off";
 
+/// What a call fails with when the connection's keep-alive PING goes unanswered
+/// ([`crate::KEEP_ALIVE_TIMEOUT_MS`]): the server took the call and then stopped answering.
+pub const STOPPED_ANSWERING: &str = "the server stopped answering (the connection's keep-alive PING went \
+                                     unanswered): it may be stopped, overloaded or cut off";
+
 impl From<tonic::Status> for ClientError {
     fn from(status: tonic::Status) -> ClientError {
         use tonic_types::StatusExt;
@@ -131,7 +136,20 @@ impl From<tonic::Status> for ClientError {
         }
         let field =
             status.get_details_bad_request().and_then(|b| b.field_violations.into_iter().next()).map(|v| v.field);
-        ClientError::Status { code: status.code(), message: status.message().to_owned(), field }
+        // A transport failure's status says only "http2 error" or the like; its sources say what
+        // happened (the connection's keep-alive PING went unanswered, the peer reset it).
+        let message = match std::error::Error::source(&status) {
+            Some(source) if status.code() != Code::Ok && status.metadata().is_empty() => {
+                let why = crate::error_chain(source);
+                if why.contains("keep-alive timed out") {
+                    format!("{}: {STOPPED_ANSWERING}", status.message())
+                } else {
+                    format!("{}: {why}", status.message())
+                }
+            }
+            _ => status.message().to_owned(),
+        };
+        ClientError::Status { code: status.code(), message, field }
     }
 }
 

@@ -45,7 +45,7 @@ use tonic::service::Interceptor;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 pub use crate::audit::{CHECKPOINT_BYTES_MAX, COMMIT_ENTRY_BYTES_MAX};
-pub use crate::error::{code_name, ClientError, Code, NO_ANSWER_IN_TIME};
+pub use crate::error::{code_name, ClientError, Code, NO_ANSWER_IN_TIME, STOPPED_ANSWERING};
 pub use crate::pinned::{
     check_consistent, open_pinned, read_state, receipt_of, write_state, CosignedCheckpoint, PinnedVerification,
     WitnessRequirement, COSIGNED_SCAN_MAX, COSIGNED_WAIT_MAX,
@@ -58,7 +58,8 @@ pub use crate::verify::{short, verify_records, HeadProof, VerifiedProject};
 pub use fiscus_ledger;
 pub use fiscus_tlog;
 
-/// How long connecting may take before it is an error.
+/// How long connecting may take before it is an error (10 s): the TCP connection and the start of
+/// HTTP/2 on it, which a stopped server's port never gives.
 pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
 
 /// How long a call waits for the server's answer unless [`ClientOptions::call_timeout`] says
@@ -170,10 +171,25 @@ impl Client {
             ),
             None => None,
         };
-        let channel = endpoint.connect().await.map_err(|e| ClientError::Connect {
-            url: url.to_owned(),
-            message: tls::explain(url, &e).unwrap_or_else(|| error_chain(&e)),
-        })?;
+        // The whole of connecting, HTTP/2's start included: a stopped server's port still takes the
+        // TCP connection (which `connect_timeout` bounds), and then nothing answers.
+        let connected = tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), endpoint.connect()).await;
+        let channel = match connected {
+            Ok(channel) => channel.map_err(|e| ClientError::Connect {
+                url: url.to_owned(),
+                message: tls::explain(url, &e).unwrap_or_else(|| error_chain(&e)),
+            })?,
+            Err(_) => {
+                return Err(ClientError::Connect {
+                    url: url.to_owned(),
+                    message: format!(
+                        "the server took the connection but did not answer within {} s: it may be stopped or \
+                         overloaded",
+                        CONNECT_TIMEOUT_MS / 1000
+                    ),
+                })
+            }
+        };
         let deadline = options.call_timeout.unwrap_or(Duration::from_millis(CALL_TIMEOUT_MS));
         let bearer = Bearer { token: bearer, deadline };
         // The contract's largest message (`ledger.proto`, "Message sizes"), for answers and requests.
@@ -646,7 +662,7 @@ fn position(field: &str, p: &pb::Position) -> Result<Position, ClientError> {
 }
 
 /// An error with its sources, for transport errors whose top message says little.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut source = e.source();
     while let Some(s) = source {

@@ -16,7 +16,7 @@ use tonic::transport::{ClientTlsConfig, Endpoint};
 /// Where an operator finds how to make a certificate that works.
 const RECIPE: &str = "daemon/README.md, \"TLS\", has a recipe for one";
 
-/// How long [`speaks_tls`] waits for a handshake.
+/// How long [`speaks_tls`] waits for its whole probe: the connection and the handshake.
 pub const PROBE_TIMEOUT_MS: u64 = 5_000;
 
 /// The rustls error in `e`'s chain of sources, if any (tokio-rustls hands it over inside an
@@ -107,7 +107,8 @@ pub fn explain(url: &str, e: &(dyn Error + 'static)) -> Option<String> {
 
 /// Whether the server at `url` (`http://host:port`) answers a TLS handshake: a plaintext call that
 /// failed at the HTTP/2 layer may have reached a TLS port. Any certificate, trusted or not, is an
-/// answer in TLS.
+/// answer in TLS. No answer within [`PROBE_TIMEOUT_MS`] (a stopped server's port takes the
+/// connection and answers nothing) is "no".
 pub async fn speaks_tls(url: &str) -> bool {
     let Some(rest) = url.strip_prefix("http://") else { return false };
     let Ok(endpoint) = Endpoint::from_shared(format!("https://{rest}")) else { return false };
@@ -117,9 +118,10 @@ pub async fn speaks_tls(url: &str) -> bool {
     else {
         return false;
     };
-    match endpoint.connect().await {
-        Ok(_) => true,
-        Err(e) => matches!(rustls_error(&e), Some(rustls::Error::InvalidCertificate(_))),
+    match tokio::time::timeout(Duration::from_millis(PROBE_TIMEOUT_MS), endpoint.connect()).await {
+        Ok(Ok(_)) => true,
+        Ok(Err(e)) => matches!(rustls_error(&e), Some(rustls::Error::InvalidCertificate(_))),
+        Err(_) => false,
     }
 }
 
