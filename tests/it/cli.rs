@@ -886,6 +886,33 @@ async fn a_command_ends_at_its_deadline_when_fiscusd_stops_answering() {
     d.stop();
 }
 
+/// `verify` of a project on a daemon that stopped answering says the project was not checked,
+/// not that its verification failed (which would read as damage).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_against_a_daemon_that_stopped_answering_says_not_checked() {
+    let d = Daemon::start().await;
+    let open = "record open-project --project conf-a --name A --fee-bps 500 --currency USD --date 2026-01-01";
+    ok(&d, &d.tokens.admin, &open.split_whitespace().collect::<Vec<_>>());
+    let pid = d.pid().to_string();
+    assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().expect("kill runs").success());
+    let (addr, token) = (d.addr, d.tokens.auditor.clone());
+    let ran = blocking(move || {
+        Command::new(fiscus_bin())
+            .env_remove("FISCUS_STORE")
+            .env("FISCUS_SERVER", format!("http://{addr}"))
+            .env("FISCUS_TOKEN", token)
+            .args(["--timeout", "2", "verify", "--project", "conf-a"])
+            .output()
+            .expect("fiscus runs")
+    })
+    .await;
+    assert!(std::process::Command::new("kill").args(["-CONT", &pid]).status().expect("kill runs").success());
+    let out = String::from_utf8_lossy(&ran.stdout);
+    assert_eq!(ran.status.code(), Some(1), "{out}");
+    assert!(out.contains("NOT CHECKED (the server did not answer)") && !out.contains("FAILED"), "{out}");
+    d.stop();
+}
+
 /// A command whose deadline is longer than the connection's keep-alive check (20 s, then 10 s
 /// for the PING's answer) ends when that check fails, saying the server stopped answering, and a
 /// write says its commit may or may not be recorded; before, a read then probed the port for TLS

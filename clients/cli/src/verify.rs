@@ -226,6 +226,16 @@ struct Outcome {
     cosigned: Option<CosignedCheckpoint>,
 }
 
+/// What a project's line says of a verification that did not pass: "NOT CHECKED" when the server
+/// could not be reached or did not answer (nothing was found wrong, nothing was proven), "FAILED"
+/// when the check itself failed (damage, a bad proof, a refusal).
+fn result_word(e: &fiscus_client::ClientError) -> &'static str {
+    match e.is_unreachable() {
+        true => "NOT CHECKED (the server did not answer)",
+        false => "FAILED",
+    }
+}
+
 /// The one loop of `fiscus verify --server`: each project verified locally (under the pinned key
 /// and its state file when `pinned` is given), with a progress bar, then one report.
 async fn remote(b: &Backend, project: Option<&str>, pinned: Option<Pinned<'_>>, json: bool) -> Result<(), Failure> {
@@ -296,7 +306,7 @@ async fn remote(b: &Backend, project: Option<&str>, pinned: Option<Pinned<'_>>, 
                     }
                     one
                 }
-                Err(e) => json!({ "project": p, "ok": false, "error": e.to_string() }),
+                Err(e) => json!({ "project": p, "ok": false, "checked": !e.is_unreachable(), "error": e.to_string() }),
             }).collect::<Vec<_>>(),
         });
         if let Some(Pinned { state, witnesses, .. }) = pinned {
@@ -340,7 +350,7 @@ async fn remote(b: &Backend, project: Option<&str>, pinned: Option<Pinned<'_>>, 
                     );
                 }
                 Ok(_) => outln!("{p}: FAILED: no checkpoint"),
-                Err(e) => outln!("{p}: FAILED: {e}"),
+                Err(e) => outln!("{p}: {}: {e}", result_word(e)),
             }
         }
         if results.iter().any(|(_, r)| matches!(r, Ok(Outcome { checkpoint: Some(_), .. }))) {
@@ -357,9 +367,13 @@ async fn remote(b: &Backend, project: Option<&str>, pinned: Option<Pinned<'_>>, 
                     balances_text(v),
                     "verified: chain intact, head and balances match".to_owned(),
                 ]),
-                Err(e) => {
-                    t.add_row(vec![p.clone(), String::new(), String::new(), String::new(), format!("FAILED: {e}")])
-                }
+                Err(e) => t.add_row(vec![
+                    p.clone(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    format!("{}: {e}", result_word(e)),
+                ]),
             };
         }
         outln!("{t}");
