@@ -133,6 +133,9 @@ impl Policy {
         if let Some((line, why)) = crate::error::line_encoding(text) {
             return Err(syntax(line, why));
         }
+        if text.trim().is_empty() {
+            return Err(syntax(0, "the policy is empty: it needs a quorum line (`quorum none`, or log, witness and group lines, then `quorum NAME`)"));
+        }
         let mut logs: Vec<NoteVerifier> = Vec::new();
         let mut members: Vec<(String, Member)> = Vec::new();
         let mut names: BTreeMap<String, usize> = BTreeMap::new();
@@ -513,6 +516,10 @@ mod tests {
         // a rule of the whole text names no line; a rule of a line names it
         let whole = Policy::parse(&format!("log {l}\n")).expect_err("no quorum line").to_string();
         assert_eq!(whole, "policy: no quorum line");
+        for empty in ["", "\n\n", "  \t\n"] {
+            let said = Policy::parse(empty).expect_err("empty").to_string();
+            assert!(said.starts_with("policy: the policy is empty: it needs a quorum line"), "{said}");
+        }
         let at = Policy::parse(&format!("log {l}\nfrobnicate\nquorum none\n")).expect_err("a bad line").to_string();
         assert!(at.starts_with("policy line 2: "), "{at}");
     }

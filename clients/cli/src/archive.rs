@@ -253,6 +253,9 @@ impl ArchiveSource {
     /// Opens `path`, checks its magic line and starts reading its frames.
     pub fn open(path: &Path) -> Result<ArchiveSource, Failure> {
         let file = std::fs::File::open(path).map_err(|e| io(path, e))?;
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(io(path, "is a folder, not an archive (a store's folder is read with --store DIR)"));
+        }
         let mut file = BufReader::new(file);
         let mut magic = vec![0u8; ARCHIVE_MAGIC.len()];
         file.read_exact(&mut magic).map_err(|_| io(path, "not a Fiscus archive (too short)"))?;

@@ -554,7 +554,11 @@ pub async fn import_csv(
         chunks.iter().map(|c| c.iter().map(|&i| outcomes[i].row.event.clone()).collect()).collect();
     if let Err((k, e)) = chains.check_commits(&commits, allow_same_receipt) {
         let rows: Vec<import::Row> = chunks[k].iter().map(|&i| outcomes[i].row.clone()).collect();
-        return Err(Failure::other(format!("{}\nnothing was recorded", import::locate(&e.to_string(), &rows))));
+        return Err(Failure::other(format!(
+            "{}: {}\nnothing was recorded",
+            import::source_name(path),
+            import::locate(&e.to_string(), &rows)
+        )));
     }
     // A daemon checks each commit as it would record it (the token's role included), storing
     // nothing: what the ledger's staging above cannot know is refused here, by CSV line. It checks
@@ -572,7 +576,7 @@ pub async fn import_csv(
             }
             if let Err(e) = checked {
                 let rows: Vec<import::Row> = chunk.iter().map(|&i| outcomes[i].row.clone()).collect();
-                let message = import::locate(&e.to_string(), &rows);
+                let message = format!("{}: {}", import::source_name(path), import::locate(&e.to_string(), &rows));
                 let note = if dry_run { "the import would record nothing" } else { "nothing was recorded" };
                 if json {
                     show::print_json(&json!({
@@ -607,7 +611,7 @@ pub async fn import_csv(
                         other => (other.to_string(), 0),
                     };
                     let note = import::failed_commit_note(recorded, (in_doubt > 0).then_some(rows.as_slice()));
-                    let message = import::locate(&cause, &rows);
+                    let message = format!("{}: {}", import::source_name(path), import::locate(&cause, &rows));
                     if json {
                         show::print_json(&json!({
                             "rows": outcomes.len(),

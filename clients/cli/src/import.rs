@@ -131,6 +131,11 @@ fn ledger_error(line: u64, e: &LedgerError) -> RowError {
 
 /// Parses and checks every row of a CSV text; all rows or the errors (at most [`ROW_ERRORS_MAX`]).
 pub fn parse(text: &[u8], progress: &mut dyn FnMut(u64)) -> Result<Vec<Row>, Vec<RowError>> {
+    if text.iter().all(u8::is_ascii_whitespace) {
+        let message =
+            format!("the file is empty: it needs a header row naming at least {}", REQUIRED_COLUMNS.join(", "));
+        return Err(vec![RowError { line: 0, column: None, message }]);
+    }
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(text);
     let headers = match reader.headers() {
         Ok(h) => h.iter().map(|h| h.trim().to_ascii_lowercase()).collect::<Vec<_>>(),

@@ -19,6 +19,12 @@ pub fn read(path: &Path) -> Result<String, Failure> {
     {
         use std::os::unix::fs::PermissionsExt;
         let meta = std::fs::metadata(path).map_err(|e| Failure::usage(format!("--token-file {shown}: {e}")))?;
+        if !meta.is_file() {
+            return Err(Failure::usage(format!(
+                "--token-file {shown}: not a regular file (a token file holds the token, made private with \
+                 `chmod 600`)"
+            )));
+        }
         let mode = meta.permissions().mode();
         if mode & 0o077 != 0 {
             return Err(Failure::usage(format!(

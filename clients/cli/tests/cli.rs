@@ -1181,3 +1181,41 @@ fn an_empty_evidence_file_is_refused() {
     assert!(err.contains(&format!("{} is empty", empty.display())), "{err}");
     assert_eq!(json(&["--store", s, "balance", "conf-a"])["head_seq"], 2, "nothing was recorded");
 }
+
+/// Inputs of the wrong kind are named as such: an empty CSV (one message, not one per missing
+/// column), a folder given as an archive, a device as a token file, an empty policy.
+#[test]
+fn inputs_of_the_wrong_kind_are_named_as_such() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("books").display().to_string();
+    ok(&["--store", &store, "init"]);
+    let (code, _, err) = run_with_input(&["--store", &store, "import", "csv", "-"], b"\n");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("the file is empty: it needs a header row") && !err.contains("missing"), "{err}");
+
+    let key = fiscus_client::fiscus_tlog::NoteSigner::from_seed("example.org/log", [7; 32]).unwrap().verifier_key();
+    let folder = dir.path().display().to_string();
+    let (code, _, err) = run(&["audit", "--archive", &folder, "--pin", &key]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("is a folder, not an archive"), "{err}");
+
+    let (code, _, err) = run(&["--server", "http://127.0.0.1:9", "--token-file", "/dev/zero", "projects"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a regular file") && !err.contains("chmod 600 /dev/zero"), "{err}");
+
+    let policy = dir.path().join("empty.policy");
+    std::fs::write(&policy, "").expect("write");
+    let bundle = dir.path().join("b.bundle");
+    std::fs::write(&bundle, "{}").expect("write");
+    let (code, _, err) = run(&[
+        "verify",
+        "--bundle",
+        &bundle.display().to_string(),
+        "--pin",
+        &key,
+        "--policy",
+        &policy.display().to_string(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("the policy is empty"), "{err}");
+}
