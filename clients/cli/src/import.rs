@@ -168,7 +168,18 @@ pub fn parse(text: &[u8], progress: &mut dyn FnMut(u64)) -> Result<Vec<Row>, Vec
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map_or(0, |p| lines.line_at(p.byte()));
-                errors.push(RowError { line, column: None, message: format!("not valid CSV: {e}") });
+                // the bad record and what follows it hold a double quote
+                let quoted = e
+                    .position()
+                    .and_then(|p| text.get(usize::try_from(p.byte()).ok()?..))
+                    .is_some_and(|rest| rest.contains(&b'"'));
+                let hint = match (e.kind(), quoted) {
+                    (csv::ErrorKind::UnequalLengths { .. }, true) => {
+                        " (a cell whose double quote \" is not closed takes in the lines after it, up to the next quote)"
+                    }
+                    _ => "",
+                };
+                errors.push(RowError { line, column: None, message: format!("not valid CSV: {e}{hint}") });
                 break;
             }
         };
@@ -435,6 +446,21 @@ mod tests {
         let again = parse(GOOD.as_bytes(), &mut |_| {}).expect("valid");
         assert_eq!(rows[2].event.event_id, again[2].event.event_id);
         assert!(rows[0].event.event_id.starts_with("csv-"));
+    }
+
+    /// A row whose quote is not closed is named with what an unclosed quote does; a short row
+    /// without quotes is not.
+    #[test]
+    fn an_unclosed_quote_is_named_as_the_likely_cause() {
+        let unclosed = "date,project,kind,amount,currency,counterparty,memo,reference\n\
+            2026-03-01,conf-a,donation,5.00,USD,Ann,\"unclosed memo,R1\n\
+            2026-03-02,conf-a,donation,6.00,USD,Bob,fine,R2\n";
+        let errors = parse(unclosed.as_bytes(), &mut |_| {}).expect_err("not valid CSV");
+        assert_eq!(errors[0].line, 2, "{errors:?}");
+        assert!(errors[0].message.contains("double quote \" is not closed"), "{}", errors[0].message);
+        let short = "date,project,kind,amount,currency,counterparty,memo,reference\n2026-03-01,conf-a,donation\n";
+        let errors = parse(short.as_bytes(), &mut |_| {}).expect_err("not valid CSV");
+        assert!(!errors[0].message.contains("quote"), "{}", errors[0].message);
     }
 
     /// A commit the daemon did not answer is said to be in doubt, with its lines, and never
