@@ -96,6 +96,9 @@ struct Target {
     tls_domain: Option<String>,
     /// How long each call to fiscusd waits for its answer, in seconds (1 to 86400): past it the
     /// command fails with DEADLINE_EXCEEDED instead of waiting on a server that stopped answering.
+    /// A server that stops answering altogether is also found by the connection's keep-alive PING
+    /// (every 20 s, answer due within 10 s): a call then ends after about 30 s, whatever the
+    /// deadline, saying the server stopped answering.
     #[arg(long, env = "FISCUS_TIMEOUT", global = true, value_name = "SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     timeout: u64,
