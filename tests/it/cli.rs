@@ -302,29 +302,13 @@ const TAIL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_follows_the_daemon_across_a_restart_without_gaps_or_repeats() {
-    use std::io::{BufRead, BufReader};
     let d = Daemon::start().await;
     let mut admin = d.ledger(Some(&d.tokens.admin)).await;
     open(&mut admin, "conf-a", 500).await; // commit 1
     let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
     record(&mut acc, vec![contribution("before-1", "conf-a", "10.00", None)]).await.expect("commit 2");
 
-    let mut tail = Command::new(fiscus_bin())
-        .env_remove("FISCUS_STORE")
-        .env("FISCUS_SERVER", format!("http://{}", d.addr))
-        .env("FISCUS_TOKEN", &d.tokens.auditor)
-        .args(["--json", "tail", "--after", "0", "--limit", "4"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("fiscus tail starts");
-    let stdout = tail.stdout.take().expect("piped");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let (mut tail, rx) = follow(&d, &["--limit", "4"]);
     let mut lines = Vec::new();
     for _ in 0..2 {
         lines.push(rx.recv_timeout(TAIL_DEADLINE).expect("the first two commits are shown"));
@@ -356,14 +340,16 @@ async fn tail_follows_the_daemon_across_a_restart_without_gaps_or_repeats() {
     assert_eq!(seqs, [1, 2, 3, 4]);
 }
 
-/// `fiscus tail` following `d` as the auditor, with the lines it prints as they come.
-fn follow(d: &Daemon) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+/// `fiscus tail` following `d` from its first commit as the auditor, with `extra` arguments, and
+/// the lines it prints as they come.
+fn follow(d: &Daemon, extra: &[&str]) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     use std::io::{BufRead, BufReader};
     let mut tail = Command::new(fiscus_bin())
         .env_remove("FISCUS_STORE")
         .env("FISCUS_SERVER", format!("http://{}", d.addr))
         .env("FISCUS_TOKEN", &d.tokens.auditor)
         .args(["--json", "tail", "--after", "0"])
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -409,7 +395,7 @@ async fn tail_stops_when_its_daemon_comes_back_on_another_ledger() {
     open(&mut admin, "conf-a", 500).await; // commit 1
     let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
     record(&mut acc, vec![contribution("a-1", "conf-a", "10.00", None)]).await.expect("commit 2");
-    let (tail, lines) = follow(&d);
+    let (tail, lines) = follow(&d, &[]);
     for _ in 0..2 {
         lines.recv_timeout(TAIL_DEADLINE).expect("the two commits are shown");
     }
@@ -426,7 +412,7 @@ async fn tail_stops_when_its_daemon_comes_back_on_another_ledger() {
     // following it (two commits shown), then a third ledger with more commits: commit 2 differs
     let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
     record(&mut acc, vec![contribution("b-1", "conf-a", "20.00", None)]).await.expect("commit 2");
-    let (tail, lines) = follow(&d);
+    let (tail, lines) = follow(&d, &[]);
     for _ in 0..2 {
         lines.recv_timeout(TAIL_DEADLINE).expect("the two commits are shown");
     }
@@ -797,6 +783,49 @@ async fn the_address_is_taken_before_the_replay_and_named_when_in_use() {
     assert!(text.contains("plaintext") && text.contains("--tls-cert"), "{text}");
 }
 
+/// Runs `fiscus` against `addr` with each (token, arguments) at once, and waits at most `bound`
+/// in all: each one's exit code and standard error, or `None` for one still running then (it is
+/// killed).
+async fn run_all_within(
+    addr: std::net::SocketAddr,
+    commands: Vec<(String, Vec<&'static str>)>,
+    bound: std::time::Duration,
+) -> Vec<Option<(Option<i32>, String)>> {
+    let children: Vec<std::process::Child> = commands
+        .into_iter()
+        .map(|(token, args)| {
+            Command::new(fiscus_bin())
+                .env_remove("FISCUS_STORE")
+                .env("FISCUS_SERVER", format!("http://{addr}"))
+                .env("FISCUS_TOKEN", token)
+                .args(&args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("fiscus starts")
+        })
+        .collect();
+    blocking(move || {
+        let started = std::time::Instant::now();
+        children
+            .into_iter()
+            .map(|mut child| {
+                while started.elapsed() < bound {
+                    if child.try_wait().expect("waits").is_some() {
+                        let out = child.wait_with_output().expect("output");
+                        return Some((out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned()));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+                None
+            })
+            .collect()
+    })
+    .await
+}
+
 /// fiscusd stops answering (SIGSTOP: its port open, nothing answers): a command ends once its
 /// call's deadline (`--timeout 2`) has passed, with DEADLINE_EXCEEDED and how to set the deadline,
 /// instead of waiting for ever (a commit also says it may or may not be recorded, and that the
@@ -837,34 +866,7 @@ async fn a_command_ends_at_its_deadline_when_fiscusd_stops_answering() {
                 .collect(),
         ),
     ];
-    let ran = blocking(move || {
-        commands
-            .into_iter()
-            .map(|(token, args)| {
-                let mut child = Command::new(fiscus_bin())
-                    .env_remove("FISCUS_STORE")
-                    .env("FISCUS_SERVER", format!("http://{addr}"))
-                    .env("FISCUS_TOKEN", token)
-                    .args(&args)
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .expect("fiscus starts");
-                let started = std::time::Instant::now();
-                while started.elapsed() < std::time::Duration::from_secs(30) {
-                    if child.try_wait().expect("waits").is_some() {
-                        let out = child.wait_with_output().expect("output");
-                        return Some((out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned()));
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                let _ = child.kill();
-                let _ = child.wait();
-                None
-            })
-            .collect::<Vec<_>>()
-    })
-    .await;
+    let ran = run_all_within(addr, commands, std::time::Duration::from_secs(30)).await;
     let cont = std::process::Command::new("kill").args(["-CONT", &pid]).status().expect("kill runs");
     assert!(cont.success());
     for (i, ran) in ran.into_iter().enumerate() {
@@ -886,15 +888,27 @@ async fn a_command_ends_at_its_deadline_when_fiscusd_stops_answering() {
     d.stop();
 }
 
-/// `verify` of a project on a daemon that stopped answering says the project was not checked,
-/// not that its verification failed (which would read as damage).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn verify_against_a_daemon_that_stopped_answering_says_not_checked() {
+/// A daemon holding project conf-a, then stopped (SIGSTOP: its port takes connections and
+/// nothing answers), with its pid for [`resume`].
+async fn stopped_with_conf_a() -> (Daemon, String) {
     let d = Daemon::start().await;
     let open = "record open-project --project conf-a --name A --fee-bps 500 --currency USD --date 2026-01-01";
     ok(&d, &d.tokens.admin, &open.split_whitespace().collect::<Vec<_>>());
     let pid = d.pid().to_string();
     assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().expect("kill runs").success());
+    (d, pid)
+}
+
+/// Lets the daemon `pid` that [`stopped_with_conf_a`] stopped go on.
+fn resume(pid: &str) {
+    assert!(std::process::Command::new("kill").args(["-CONT", pid]).status().expect("kill runs").success());
+}
+
+/// `verify` of a project on a daemon that stopped answering says the project was not checked,
+/// not that its verification failed (which would read as damage).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_against_a_daemon_that_stopped_answering_says_not_checked() {
+    let (d, pid) = stopped_with_conf_a().await;
     let (addr, token) = (d.addr, d.tokens.auditor.clone());
     let ran = blocking(move || {
         Command::new(fiscus_bin())
@@ -906,7 +920,7 @@ async fn verify_against_a_daemon_that_stopped_answering_says_not_checked() {
             .expect("fiscus runs")
     })
     .await;
-    assert!(std::process::Command::new("kill").args(["-CONT", &pid]).status().expect("kill runs").success());
+    resume(&pid);
     let out = String::from_utf8_lossy(&ran.stdout);
     assert_eq!(ran.status.code(), Some(1), "{out}");
     assert!(out.contains("NOT CHECKED (the server did not answer)") && !out.contains("FAILED"), "{out}");
@@ -919,51 +933,16 @@ async fn verify_against_a_daemon_that_stopped_answering_says_not_checked() {
 /// with no bound and waited for as long as the server stayed stopped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_with_a_long_deadline_ends_when_fiscusd_stops_answering() {
-    let d = Daemon::start().await;
-    let open = "record open-project --project conf-a --name A --fee-bps 500 --currency USD --date 2026-01-01";
-    ok(&d, &d.tokens.admin, &open.split_whitespace().collect::<Vec<_>>());
-    let (addr, pid) = (d.addr, d.pid().to_string());
-    assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().expect("kill runs").success());
+    let (d, pid) = stopped_with_conf_a().await;
+    let addr = d.addr;
     let write = "--timeout 120 record contribution --project conf-a --amount 5 --currency USD --from Acme --source donation --date 2026-03-01";
     let commands: Vec<(String, Vec<&'static str>)> = vec![
         (d.tokens.accountant.clone(), vec!["--timeout", "120", "projects"]),
         (d.tokens.accountant.clone(), write.split_whitespace().collect()),
     ];
-    // both at once; a bound on the test, not a measurement: the check fails after about 30 s
-    let children: Vec<std::process::Child> = commands
-        .into_iter()
-        .map(|(token, args)| {
-            Command::new(fiscus_bin())
-                .env_remove("FISCUS_STORE")
-                .env("FISCUS_SERVER", format!("http://{addr}"))
-                .env("FISCUS_TOKEN", token)
-                .args(&args)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("fiscus starts")
-        })
-        .collect();
-    let ran = blocking(move || {
-        let started = std::time::Instant::now();
-        children
-            .into_iter()
-            .map(|mut child| {
-                while started.elapsed() < std::time::Duration::from_secs(50) {
-                    if child.try_wait().expect("waits").is_some() {
-                        let out = child.wait_with_output().expect("output");
-                        return Some((out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned()));
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
-                let _ = child.kill();
-                let _ = child.wait();
-                None
-            })
-            .collect::<Vec<_>>()
-    })
-    .await;
-    assert!(std::process::Command::new("kill").args(["-CONT", &pid]).status().expect("kill runs").success());
+    // a bound on the test, not a measurement: the check fails after about 30 s
+    let ran = run_all_within(addr, commands, std::time::Duration::from_secs(50)).await;
+    resume(&pid);
     for (i, ran) in ran.into_iter().enumerate() {
         let (code, err) =
             ran.unwrap_or_else(|| panic!("command {i} ends within 50 s of a server that stopped answering"));

@@ -898,17 +898,22 @@ fn money_that_came_in_as_a_pledge_payment_can_be_refunded() {
     assert!(text.contains("651.00") && text.contains("49.00"), "balance 651.00, fees 70.00 - 21.00: {v}");
 }
 
-#[test]
-fn an_import_newest_first_is_recorded_in_date_order() {
-    // Issue 14 §3: a sponsorship of 400.00 (2 March) below two expenses (12 and 20 March).
+/// A new store (in a temporary folder, with its path) holding project `berlin` (EUR, no fee),
+/// opened on 2026-01-05.
+fn books_with_berlin() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = dir.path().join("books").display().to_string();
     ok(&["--store", &store, "init"]);
-    let (code, out, err) = on_store(
-        &store,
-        "record open-project --project berlin --name Berlin --fee-bps 0 --currency EUR --date 2026-01-05",
-    );
+    let open = "record open-project --project berlin --name Berlin --fee-bps 0 --currency EUR --date 2026-01-05";
+    let (code, out, err) = on_store(&store, open);
     assert_eq!(code, 0, "{out}\n{err}");
+    (dir, store)
+}
+
+#[test]
+fn an_import_newest_first_is_recorded_in_date_order() {
+    // Issue 14 §3: a sponsorship of 400.00 (2 March) below two expenses (12 and 20 March).
+    let (dir, store) = books_with_berlin();
     let csv = dir.path().join("bank.csv");
     std::fs::write(
         &csv,
@@ -932,14 +937,7 @@ fn an_import_newest_first_is_recorded_in_date_order() {
 /// its bad rows named as lines of "standard input", and nothing recorded then.
 #[test]
 fn an_import_reads_standard_input_for_dash() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = dir.path().join("books").display().to_string();
-    ok(&["--store", &store, "init"]);
-    let (code, out, err) = on_store(
-        &store,
-        "record open-project --project berlin --name Berlin --fee-bps 0 --currency EUR --date 2026-01-05",
-    );
-    assert_eq!(code, 0, "{out}\n{err}");
+    let (_dir, store) = books_with_berlin();
     let header = "date,project,kind,amount,currency,counterparty,memo,reference\n";
     let bad = format!("{header}2026-03-02,berlin,sponsorship,400.00,EUR,Acme,Sponsor,B-1\n2026-03-12,berlin,expense,-80.0x,EUR,Cafe,Snacks,B-2\n");
     let (code, out, err) = run_with_input(&["--store", &store, "import", "csv", "-"], bad.as_bytes());
@@ -961,12 +959,7 @@ fn an_import_reads_standard_input_for_dash() {
 /// is not repeated whole in the error.
 #[test]
 fn an_import_refuses_a_transaction_listed_twice_and_names_columns_and_cuts_long_cells() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = dir.path().join("books").display().to_string();
-    ok(&["--store", &store, "init"]);
-    let open = "record open-project --project berlin --name Berlin --fee-bps 0 --currency EUR --date 2026-01-05";
-    let (code, out, err) = on_store(&store, open);
-    assert_eq!(code, 0, "{out}\n{err}");
+    let (_dir, store) = books_with_berlin();
     let header = "date,project,kind,amount,currency,counterparty,memo,reference,fund\n";
     let twice = format!(
         "{header}2026-03-02,berlin,donation,40.00,EUR,Ann,gift,BANK-1,\n2026-03-02,berlin,donation,40.00,EUR,Ann B.,gift,BANK-1,\n"
