@@ -785,8 +785,8 @@ pub async fn tail(
 }
 
 /// `tail`'s stream after commit `last` once the server was lost, checked to continue the history
-/// shown: the server's head is not behind `last`, and the last commit shown, `shown` (number and
-/// hash), is read again first (not shown twice) and must be the same commit. A daemon restarted on
+/// shown: once a commit was shown (`shown`, its number and hash), the server's head is not behind
+/// it, and it is read again first (not shown twice) and must be the same commit. A daemon restarted on
 /// another ledger, or on a copy that lost commits, is refused by name instead of being followed as
 /// if it went on from what was shown.
 async fn follow_again(
@@ -795,14 +795,14 @@ async fn follow_again(
     last: u64,
     shown: Option<(u64, fiscus_client::fiscus_ledger::chain::Hash)>,
 ) -> Result<fiscus_client::Subscription, Failure> {
+    let Some((commit, hash)) = shown else { return Ok(client.subscribe(last, project).await?) };
     let head = client.head(project).await?.commit;
-    if head < last {
+    if head < commit {
         return Err(Failure::other(format!(
-            "the server's head is commit {head}, behind commit {last} that was shown: it is not the ledger that was \
-             followed (another one, or a copy that lost commits), so tail stops"
+            "the server's head is commit {head}, behind commit {commit} that was shown: it is not the ledger that \
+             was followed (another one, or a copy that lost commits), so tail stops"
         )));
     }
-    let Some((commit, hash)) = shown else { return Ok(client.subscribe(last, project).await?) };
     let mut sub = client.subscribe(commit.saturating_sub(1), project).await?;
     match sub.next().await {
         Some(Ok(again)) if again.commit == commit && again.commit_hash == hash => Ok(sub),
