@@ -90,21 +90,24 @@ async fn a_bundle_written_from_the_daemon_verifies_offline_under_the_pinned_key_
     assert_eq!(usd["available"].as_str().unwrap(), balance.available, "{out}");
     let (ok, out) = fiscus(None, None, &["verify", "--bundle", &f, "--pin", &key]);
     assert!(ok && out.contains("Verified bundle of conf-a") && out.contains("balance"), "{out}");
-    // The same bundle through a pipe (`cat FILE | fiscus verify --bundle /dev/stdin`, or `<(…)`).
-    let mut child = Command::new(crate::cli::fiscus_bin())
-        .args(["verify", "--bundle", "/dev/stdin", "--pin", &key])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("fiscus runs");
-    let bytes = std::fs::read(&file).unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &bytes));
-    let piped = child.wait_with_output().expect("fiscus exits");
-    let _ = writer.join();
-    let out = format!("{}{}", String::from_utf8_lossy(&piped.stdout), String::from_utf8_lossy(&piped.stderr));
-    assert!(piped.status.success() && out.contains("Verified bundle of conf-a"), "through a pipe: {out}");
+    // The same bundle through a pipe (`cat FILE | fiscus verify --bundle /dev/stdin`, or `<(…)`),
+    // and from standard input (`-`).
+    for from in ["/dev/stdin", "-"] {
+        let mut child = Command::new(crate::cli::fiscus_bin())
+            .args(["verify", "--bundle", from, "--pin", &key])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("fiscus runs");
+        let bytes = std::fs::read(&file).unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &bytes));
+        let piped = child.wait_with_output().expect("fiscus exits");
+        let _ = writer.join();
+        let out = format!("{}{}", String::from_utf8_lossy(&piped.stdout), String::from_utf8_lossy(&piped.stderr));
+        assert!(piped.status.success() && out.contains("Verified bundle of conf-a"), "through a pipe, {from}: {out}");
+    }
 
     // Another key: refused.
     let wrong = fiscus_tlog::NoteSigner::generate("localhost/fiscus").unwrap().verifier_key();

@@ -134,7 +134,7 @@ impl Policy {
             return Err(syntax(line, why));
         }
         if text.trim().is_empty() {
-            return Err(syntax(0, "the policy is empty: it needs a quorum line (`quorum none`, or log, witness and group lines, then `quorum NAME`)"));
+            return Err(syntax(0, "it is empty: it needs a quorum line (`quorum none`, or log, witness and group lines, then `quorum NAME`)"));
         }
         let mut logs: Vec<NoteVerifier> = Vec::new();
         let mut members: Vec<(String, Member)> = Vec::new();
@@ -518,7 +518,7 @@ mod tests {
         assert_eq!(whole, "policy: no quorum line");
         for empty in ["", "\n\n", "  \t\n"] {
             let said = Policy::parse(empty).expect_err("empty").to_string();
-            assert!(said.starts_with("policy: the policy is empty: it needs a quorum line"), "{said}");
+            assert!(said.starts_with("policy: it is empty: it needs a quorum line"), "{said}");
         }
         let at = Policy::parse(&format!("log {l}\nfrobnicate\nquorum none\n")).expect_err("a bad line").to_string();
         assert!(at.starts_with("policy line 2: "), "{at}");

@@ -284,8 +284,8 @@ pub fn read_policy(path: Option<&Path>) -> Result<Option<Policy>, Failure> {
     Policy::parse(&text).map(Some).map_err(|e| Failure::usage(format!("--policy {}: {e}", path.display())))
 }
 
-/// The text of the bundle at `path`, read up to [`BUNDLE_BYTES_MAX`] from one opening of it (a
-/// pipe, `<(…)` or `/dev/stdin`, is read as a file is). A file that cannot be a bundle (a bundle
+/// The text of the bundle at `path` (`-`: standard input), read up to [`BUNDLE_BYTES_MAX`] from
+/// one opening of it (a pipe, `<(…)` or `/dev/stdin`, is read as a file is). A file that cannot be a bundle (a bundle
 /// is a JSON object, so its first byte past any whitespace is `{`) is refused from its first
 /// 4 KiB: another file given by mistake (an archive, a receipt, `/dev/zero`) is named as such, not
 /// read for gigabytes.
@@ -293,7 +293,10 @@ fn read_bundle(path: &Path) -> Result<String, Failure> {
     use std::io::Read;
     let name = path.display().to_string();
     let failed = |e: crate::files::FileError| Failure::other(e.message(&name, "bundle"));
-    let mut file = crate::files::open_within(path, BUNDLE_BYTES_MAX).map_err(failed)?;
+    let mut file: Box<dyn Read> = match path == Path::new("-") {
+        true => Box::new(std::io::stdin().lock()),
+        false => Box::new(crate::files::open_within(path, BUNDLE_BYTES_MAX).map_err(failed)?),
+    };
     let mut start = Vec::with_capacity(4096);
     (&mut file).take(4096).read_to_end(&mut start).map_err(|e| Failure::other(format!("{name}: {e}")))?;
     match start.iter().find(|b| !b.is_ascii_whitespace()) {

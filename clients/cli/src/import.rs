@@ -136,6 +136,18 @@ pub fn parse(text: &[u8], progress: &mut dyn FnMut(u64)) -> Result<Vec<Row>, Vec
             format!("the file is empty: it needs a header row naming at least {}", REQUIRED_COLUMNS.join(", "));
         return Err(vec![RowError { line: 0, column: None, message }]);
     }
+    // Quotes come in pairs (a quoted cell's two, and `""` for a quote inside one): an odd number
+    // means a quoted cell that is never closed, which takes in every line after it as its own text
+    // (rows of the file then vanish into a memo). The reader accepts that at the file's end.
+    let quotes = text.iter().filter(|&&b| b == b'"').count();
+    if quotes % 2 == 1 {
+        let last = text.iter().rposition(|&b| b == b'"').unwrap_or(0);
+        let line = Lines::new(text).line_at(last as u64);
+        let message = "the file has an odd number of double quotes (\"): a quoted cell is not closed, so the lines \
+                       after it would be read into it; the last quote is on this line (a quote inside a quoted cell \
+                       is written twice: \"\")";
+        return Err(vec![RowError { line, column: None, message: message.to_owned() }]);
+    }
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(text);
     let headers = match reader.headers() {
         Ok(h) => h.iter().map(|h| h.trim().to_ascii_lowercase()).collect::<Vec<_>>(),
@@ -203,6 +215,13 @@ pub fn parse(text: &[u8], progress: &mut dyn FnMut(u64)) -> Result<Vec<Row>, Vec
         if errors.len() >= ROW_ERRORS_MAX {
             break;
         }
+    }
+    if errors.is_empty() && rows.is_empty() {
+        return Err(vec![RowError {
+            line: 0,
+            column: None,
+            message: "the file has a header row and no rows".to_owned(),
+        }]);
     }
     if errors.is_empty() {
         // Banks list newest first: rows are recorded in date order, in file order within a day.
@@ -448,19 +467,32 @@ mod tests {
         assert!(rows[0].event.event_id.starts_with("csv-"));
     }
 
-    /// A row whose quote is not closed is named with what an unclosed quote does; a short row
-    /// without quotes is not.
+    /// A quote that is never closed is refused with the line of the last quote, even in the last
+    /// column, where the reader would take every later row into the cell (two bank rows vanished
+    /// into a memo); a quote closed rows later, which turns two rows into one of the wrong width, is
+    /// named as the likely cause; a short row without quotes is not; a file of a header alone is
+    /// refused.
     #[test]
-    fn an_unclosed_quote_is_named_as_the_likely_cause() {
-        let unclosed = "date,project,kind,amount,currency,counterparty,memo,reference\n\
-            2026-03-01,conf-a,donation,5.00,USD,Ann,\"unclosed memo,R1\n\
-            2026-03-02,conf-a,donation,6.00,USD,Bob,fine,R2\n";
-        let errors = parse(unclosed.as_bytes(), &mut |_| {}).expect_err("not valid CSV");
+    fn an_unclosed_quote_is_refused_or_named_as_the_likely_cause() {
+        let header = "date,project,kind,amount,currency,counterparty,reference,memo\n";
+        let last_column = format!(
+            "{header}2026-03-10,conf-a,donation,10.00,USD,Ann,UQ-1,\"first gift\n\
+             2026-03-10,conf-a,donation,20.00,USD,Bob,UQ-2,second gift\n\
+             2026-03-10,conf-a,donation,30.00,USD,Cy,UQ-3,third gift\n"
+        );
+        let errors = parse(last_column.as_bytes(), &mut |_| {}).expect_err("an unclosed quote");
         assert_eq!(errors[0].line, 2, "{errors:?}");
+        assert!(errors[0].message.contains("odd number of double quotes"), "{}", errors[0].message);
+        let closed_later = format!(
+            "{header}2026-03-01,conf-a,donation,5.00,USD,Ann,R1,\"gift\n2026-03-02,conf-a,donation,6.00,USD,Bob\",R2,fine\n"
+        );
+        let errors = parse(closed_later.as_bytes(), &mut |_| {}).expect_err("not valid CSV");
         assert!(errors[0].message.contains("double quote \" is not closed"), "{}", errors[0].message);
-        let short = "date,project,kind,amount,currency,counterparty,memo,reference\n2026-03-01,conf-a,donation\n";
+        let short = format!("{header}2026-03-01,conf-a,donation\n");
         let errors = parse(short.as_bytes(), &mut |_| {}).expect_err("not valid CSV");
         assert!(!errors[0].message.contains("quote"), "{}", errors[0].message);
+        let errors = parse(header.as_bytes(), &mut |_| {}).expect_err("no rows");
+        assert_eq!(errors[0].message, "the file has a header row and no rows");
     }
 
     /// A commit the daemon did not answer is said to be in doubt, with its lines, and never

@@ -211,7 +211,8 @@ enum Command {
         /// The project to verify (with --server).
         #[arg(long)]
         project: Option<String>,
-        /// Verify a take-away bundle offline instead (no daemon, no store); needs --pin.
+        /// Verify a take-away bundle offline instead (no daemon, no store; `-` reads it from standard
+        /// input); needs --pin.
         #[arg(long, value_name = "FILE", requires = "pin")]
         bundle: Option<PathBuf>,
         /// The log's verifier key `<origin>+<key id>+<key>` (`fiscusd key show`): with --server,

@@ -1196,7 +1196,7 @@ fn inputs_of_the_wrong_kind_are_named_as_such() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("not a regular file") && !err.contains("chmod 600 /dev/zero"), "{err}");
 
-    let policy = dir.path().join("empty.policy");
+    let policy = dir.path().join("empty-quorum.txt");
     std::fs::write(&policy, "").expect("write");
     let bundle = dir.path().join("b.bundle");
     std::fs::write(&bundle, "{}").expect("write");
@@ -1210,5 +1210,5 @@ fn inputs_of_the_wrong_kind_are_named_as_such() {
         &policy.display().to_string(),
     ]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("the policy is empty"), "{err}");
+    assert!(err.contains("policy: it is empty") && !err.contains("policy: policy:"), "{err}");
 }
