@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::mpsc::Receiver;
 use std::sync::OnceLock;
 
 use fiscus_proto::pb;
@@ -308,7 +309,7 @@ async fn tail_follows_the_daemon_across_a_restart_without_gaps_or_repeats() {
     let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
     record(&mut acc, vec![contribution("before-1", "conf-a", "10.00", None)]).await.expect("commit 2");
 
-    let (mut tail, rx) = follow(&d, &["--limit", "4"]);
+    let (tail, rx, errs) = follow(&d, &["--after", "0", "--limit", "4"]);
     let mut lines = Vec::new();
     for _ in 0..2 {
         lines.push(rx.recv_timeout(TAIL_DEADLINE).expect("the first two commits are shown"));
@@ -322,17 +323,9 @@ async fn tail_follows_the_daemon_across_a_restart_without_gaps_or_repeats() {
     for _ in 0..2 {
         lines.push(rx.recv_timeout(TAIL_DEADLINE).expect("commits after the restart are shown"));
     }
-    let status = blocking(move || {
-        let status = tail.wait().expect("tail exits");
-        let mut err = String::new();
-        if let Some(mut e) = tail.stderr.take() {
-            let _ = std::io::Read::read_to_string(&mut e, &mut err);
-        }
-        (status, err)
-    })
-    .await;
-    assert!(status.0.success(), "tail ends after --limit 4: {}", status.1);
-    assert!(status.1.contains("following again after commit 2"), "it said it reconnects: {}", status.1);
+    let (code, err) = ended(tail, errs).await;
+    assert_eq!(code, Some(0), "tail ends after --limit 4: {err}");
+    assert!(err.contains("following again after commit 2"), "it said it reconnects: {err}");
     let events: Vec<Value> = lines.iter().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
     let ids: Vec<&str> = events.iter().map(|e| e["event_id"].as_str().expect("event_id")).collect();
     assert_eq!(ids[1..], ["before-1", "after-1", "after-2"], "{ids:?}");
@@ -340,47 +333,52 @@ async fn tail_follows_the_daemon_across_a_restart_without_gaps_or_repeats() {
     assert_eq!(seqs, [1, 2, 3, 4]);
 }
 
-/// `fiscus tail` following `d` from its first commit as the auditor, with `extra` arguments, and
-/// the lines it prints as they come.
-fn follow(d: &Daemon, extra: &[&str]) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
-    use std::io::{BufRead, BufReader};
+/// `fiscus tail` following `d` as the auditor, with `extra` arguments (`--after 0` for every
+/// commit): the process, and the lines it prints on standard output and on standard error as they
+/// come.
+fn follow(d: &Daemon, extra: &[&str]) -> (std::process::Child, Receiver<String>, Receiver<String>) {
     let mut tail = Command::new(fiscus_bin())
         .env_remove("FISCUS_STORE")
         .env("FISCUS_SERVER", format!("http://{}", d.addr))
         .env("FISCUS_TOKEN", &d.tokens.auditor)
-        .args(["--json", "tail", "--after", "0"])
+        .args(["--json", "tail"])
         .args(extra)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("fiscus tail starts");
-    let stdout = tail.stdout.take().expect("piped");
+    let out = lines_of(tail.stdout.take().expect("piped"));
+    let err = lines_of(tail.stderr.take().expect("piped"));
+    (tail, out, err)
+}
+
+/// The lines `from` gives, as they come, from a thread of their own.
+fn lines_of(from: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    use std::io::BufRead;
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(from).lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });
-    (tail, rx)
+    rx
 }
 
-/// The exit status and standard error of `tail`, once it ends (within [`TAIL_DEADLINE`]).
-async fn ended(mut tail: std::process::Child) -> (Option<i32>, String) {
+/// The exit status of `tail` once it ends (within [`TAIL_DEADLINE`]), and the lines of standard
+/// error that `errs` had not given yet.
+async fn ended(mut tail: std::process::Child, errs: Receiver<String>) -> (Option<i32>, String) {
     blocking(move || {
         let started = std::time::Instant::now();
         while started.elapsed() < TAIL_DEADLINE {
             if let Some(status) = tail.try_wait().expect("waits") {
-                let mut err = String::new();
-                if let Some(mut e) = tail.stderr.take() {
-                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
-                }
-                return (status.code(), err);
+                let rest: Vec<String> = errs.iter().collect();
+                return (status.code(), rest.join("\n"));
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         let _ = tail.kill();
         let _ = tail.wait();
-        panic!("tail still follows {TAIL_DEADLINE:?} after its server was replaced by another ledger");
+        panic!("tail has not ended {TAIL_DEADLINE:?} after it should have");
     })
     .await
 }
@@ -395,7 +393,7 @@ async fn tail_stops_when_its_daemon_comes_back_on_another_ledger() {
     open(&mut admin, "conf-a", 500).await; // commit 1
     let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
     record(&mut acc, vec![contribution("a-1", "conf-a", "10.00", None)]).await.expect("commit 2");
-    let (tail, lines) = follow(&d, &[]);
+    let (tail, lines, errs) = follow(&d, &["--after", "0"]);
     for _ in 0..2 {
         lines.recv_timeout(TAIL_DEADLINE).expect("the two commits are shown");
     }
@@ -404,15 +402,15 @@ async fn tail_stops_when_its_daemon_comes_back_on_another_ledger() {
     let other = d.another_ledger().await;
     open(&mut other.ledger(Some(&d.tokens.admin)).await, "conf-a", 500).await;
     let d = d.replace_at_same_address_by(other).await;
-    let (code, err) = ended(tail).await;
+    let (code, err) = ended(tail, errs).await;
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("the server's head is commit 1, behind commit 2 that was shown"), "{err}");
+    assert!(err.contains("the server's head is commit 1, behind commit 2 where tail was"), "{err}");
     assert!(lines.try_recv().is_err(), "nothing of the other ledger is shown");
 
     // following it (two commits shown), then a third ledger with more commits: commit 2 differs
     let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
     record(&mut acc, vec![contribution("b-1", "conf-a", "20.00", None)]).await.expect("commit 2");
-    let (tail, lines) = follow(&d, &[]);
+    let (tail, lines, errs) = follow(&d, &["--after", "0"]);
     for _ in 0..2 {
         lines.recv_timeout(TAIL_DEADLINE).expect("the two commits are shown");
     }
@@ -425,9 +423,26 @@ async fn tail_stops_when_its_daemon_comes_back_on_another_ledger() {
     }
     drop(acc);
     let d = d.replace_at_same_address_by(third).await;
-    let (code, err) = ended(tail).await;
+    let (code, err) = ended(tail, errs).await;
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("the server's history is not the one that was followed: commit 2 was shown"), "{err}");
+    assert!(err.contains("the server's history is not the one that was followed: commit 2, where tail was"), "{err}");
+    assert!(lines.try_recv().is_err(), "nothing of the other ledger is shown");
+
+    // following from the head (commit 4), nothing shown yet, then a ledger with more commits
+    let (tail, lines, errs) = follow(&d, &[]);
+    let started = errs.recv_timeout(TAIL_DEADLINE).expect("tail says where it starts");
+    assert!(started.contains("following the commits after commit 4"), "{started}");
+    let fourth = d.another_ledger().await;
+    open(&mut fourth.ledger(Some(&d.tokens.admin)).await, "conf-a", 500).await;
+    let mut acc = fourth.ledger(Some(&d.tokens.accountant)).await;
+    for i in 0..5 {
+        record(&mut acc, vec![contribution(&format!("d-{i}"), "conf-a", "40.00", None)]).await.expect("commit");
+    }
+    drop(acc);
+    let d = d.replace_at_same_address_by(fourth).await;
+    let (code, err) = ended(tail, errs).await;
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("the server's history is not the one that was followed: commit 4, where tail was"), "{err}");
     assert!(lines.try_recv().is_err(), "nothing of the other ledger is shown");
     d.stop();
 }

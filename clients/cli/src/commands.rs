@@ -742,10 +742,31 @@ pub async fn tail(
     if after > head {
         eprintln!("fiscus tail: the server's head is commit {head}; nothing is shown before commit {}", after + 1);
     }
-    let mut sub = client.subscribe(after, project.as_ref()).await?;
-    let mut last = after;
-    // The last commit shown and its hash: following again, the server must still hold it.
+    // The commit tail is at and its hash (the last one shown, or the one it started after):
+    // following again, the server must still hold it.
     let mut shown: Option<(u64, fiscus_client::fiscus_ledger::chain::Hash)> = None;
+    let mut sub = match (&project, after) {
+        // Commit `after` is read first, not shown: it anchors the history followed, so that a
+        // server that comes back with another one is found before anything is shown.
+        (None, 1..) if after <= head => {
+            let mut sub = client.subscribe(after - 1, None).await?;
+            match sub.next().await {
+                Some(Ok(anchor)) if anchor.commit == after => shown = Some((anchor.commit, anchor.commit_hash)),
+                Some(Ok(other)) => {
+                    return Err(Failure::other(format!(
+                        "the server answered commit {} for commit {after}",
+                        other.commit
+                    )))
+                }
+                Some(Err(e)) => return Err(e.into()),
+                None => return Err(Failure::other(format!("the server ended the stream before commit {after}"))),
+            }
+            sub
+        }
+        _ => client.subscribe(after, project.as_ref()).await?,
+    };
+    eprintln!("fiscus tail: following the commits after commit {after}");
+    let mut last = after;
     let mut seen = 0u64;
     let mut attempts = 0u32;
     while limit.is_none_or(|l| seen < l) {
@@ -785,8 +806,9 @@ pub async fn tail(
 }
 
 /// `tail`'s stream after commit `last` once the server was lost, checked to continue the history
-/// shown: once a commit was shown (`shown`, its number and hash), the server's head is not behind
-/// it, and it is read again first (not shown twice) and must be the same commit. A daemon restarted on
+/// followed: once tail is at a known commit (`shown`, its number and hash: the last one shown, or
+/// the one it started after), the server's head is not behind it, and it is read again first (not
+/// shown twice) and must be the same commit. A daemon restarted on
 /// another ledger, or on a copy that lost commits, is refused by name instead of being followed as
 /// if it went on from what was shown.
 async fn follow_again(
@@ -799,7 +821,7 @@ async fn follow_again(
     let head = client.head(project).await?.commit;
     if head < commit {
         return Err(Failure::other(format!(
-            "the server's head is commit {head}, behind commit {commit} that was shown: it is not the ledger that \
+            "the server's head is commit {head}, behind commit {commit} where tail was: it is not the ledger that \
              was followed (another one, or a copy that lost commits), so tail stops"
         )));
     }
@@ -807,8 +829,8 @@ async fn follow_again(
     match sub.next().await {
         Some(Ok(again)) if again.commit == commit && again.commit_hash == hash => Ok(sub),
         Some(Ok(again)) => Err(Failure::other(format!(
-            "the server's history is not the one that was followed: commit {commit} was shown with hash {}, and the \
-             server now has {} (another ledger, or a copy that was changed), so tail stops",
+            "the server's history is not the one that was followed: commit {commit}, where tail was, had hash {}, \
+             and the server now has {} (another ledger, or a copy that was changed), so tail stops",
             fiscus_client::short(&hash),
             match again.commit == commit {
                 true => format!("hash {} there", fiscus_client::short(&again.commit_hash)),

@@ -297,7 +297,9 @@ enum Command {
     /// goes away (a restart, a lost connection) it follows again from the last commit shown, with
     /// none missed or shown twice, waiting longer between attempts; it gives up after 30 in a row.
     /// It stops, saying so, when the daemon comes back with another history: its head behind the
-    /// last commit shown, or that commit's hash not the one shown.
+    /// commit tail was at (the last one shown, or the one it started after), or that commit's hash
+    /// another. Without --project, that holds before anything is shown; with --project, from the
+    /// first commit shown.
     Tail {
         /// Only this project's events.
         #[arg(long)]
