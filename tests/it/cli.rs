@@ -301,21 +301,25 @@ fn commands(d: &Daemon) {
 /// How long the reconnecting `tail` may take to show every commit before the test fails.
 const TAIL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// A daemon whose commit 1 opens conf-a and whose commit 2 is a contribution of 10.00 to it with
+/// the event id `id`.
+async fn with_two_commits(id: &str) -> Daemon {
+    let d = Daemon::start().await;
+    open(&mut d.ledger(Some(&d.tokens.admin)).await, "conf-a", 500).await;
+    let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
+    record(&mut acc, vec![contribution(id, "conf-a", "10.00", None)]).await.expect("commit 2");
+    d
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_follows_the_daemon_across_a_restart_without_gaps_or_repeats() {
-    let d = Daemon::start().await;
-    let mut admin = d.ledger(Some(&d.tokens.admin)).await;
-    open(&mut admin, "conf-a", 500).await; // commit 1
-    let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
-    record(&mut acc, vec![contribution("before-1", "conf-a", "10.00", None)]).await.expect("commit 2");
-
+    let d = with_two_commits("before-1").await;
     let (tail, rx, errs) = follow(&d, &["--after", "0", "--limit", "4"]);
     let mut lines = Vec::new();
     for _ in 0..2 {
         lines.push(rx.recv_timeout(TAIL_DEADLINE).expect("the first two commits are shown"));
     }
 
-    drop((admin, acc));
     let d = d.restart_at_same_address().await;
     let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
     record(&mut acc, vec![contribution("after-1", "conf-a", "11.00", None)]).await.expect("commit 3");
@@ -388,24 +392,14 @@ async fn ended(mut tail: std::process::Child, errs: Receiver<String>) -> (Option
 /// many whose commit shown last is another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_stops_when_its_daemon_comes_back_on_another_ledger() {
-    let d = Daemon::start().await;
-    let mut admin = d.ledger(Some(&d.tokens.admin)).await;
-    open(&mut admin, "conf-a", 500).await; // commit 1
-    let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
-    record(&mut acc, vec![contribution("a-1", "conf-a", "10.00", None)]).await.expect("commit 2");
+    let d = with_two_commits("a-1").await;
     let (tail, lines, errs) = follow(&d, &["--after", "0"]);
     for _ in 0..2 {
         lines.recv_timeout(TAIL_DEADLINE).expect("the two commits are shown");
     }
     // another ledger, one commit: behind the commit shown
-    drop((admin, acc));
-    let other = d.another_ledger().await;
-    open(&mut other.ledger(Some(&d.tokens.admin)).await, "conf-a", 500).await;
-    let d = d.replace_at_same_address_by(other).await;
-    let (code, err) = ended(tail, errs).await;
-    assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("the server's head is commit 1, behind commit 2 where tail was"), "{err}");
-    assert!(lines.try_recv().is_err(), "nothing of the other ledger is shown");
+    let d = replaced_by_another_ledger(d, 0).await;
+    stopped_saying(tail, errs, lines, "the server's head is commit 1, behind commit 2 where tail was").await;
 
     // following it (two commits shown), then a third ledger with more commits: commit 2 differs
     let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
@@ -415,36 +409,50 @@ async fn tail_stops_when_its_daemon_comes_back_on_another_ledger() {
         lines.recv_timeout(TAIL_DEADLINE).expect("the two commits are shown");
     }
     drop(acc);
-    let third = d.another_ledger().await;
-    open(&mut third.ledger(Some(&d.tokens.admin)).await, "conf-a", 500).await;
-    let mut acc = third.ledger(Some(&d.tokens.accountant)).await;
-    for i in 0..3 {
-        record(&mut acc, vec![contribution(&format!("c-{i}"), "conf-a", "30.00", None)]).await.expect("commit");
-    }
-    drop(acc);
-    let d = d.replace_at_same_address_by(third).await;
-    let (code, err) = ended(tail, errs).await;
-    assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("the server's history is not the one that was followed: commit 2, where tail was"), "{err}");
-    assert!(lines.try_recv().is_err(), "nothing of the other ledger is shown");
+    let d = replaced_by_another_ledger(d, 3).await;
+    stopped_saying(
+        tail,
+        errs,
+        lines,
+        "the server's history is not the one that was followed: commit 2, where tail was",
+    )
+    .await;
 
     // following from the head (commit 4), nothing shown yet, then a ledger with more commits
     let (tail, lines, errs) = follow(&d, &[]);
     let started = errs.recv_timeout(TAIL_DEADLINE).expect("tail says where it starts");
     assert!(started.contains("following the commits after commit 4"), "{started}");
-    let fourth = d.another_ledger().await;
-    open(&mut fourth.ledger(Some(&d.tokens.admin)).await, "conf-a", 500).await;
-    let mut acc = fourth.ledger(Some(&d.tokens.accountant)).await;
-    for i in 0..5 {
-        record(&mut acc, vec![contribution(&format!("d-{i}"), "conf-a", "40.00", None)]).await.expect("commit");
+    let d = replaced_by_another_ledger(d, 5).await;
+    stopped_saying(
+        tail,
+        errs,
+        lines,
+        "the server's history is not the one that was followed: commit 4, where tail was",
+    )
+    .await;
+    d.stop();
+}
+
+/// Replaces `d` at its address by a daemon on another ledger (the same tokens) holding project
+/// conf-a and `contributions` contributions to it: commits 1 to `contributions + 1`.
+async fn replaced_by_another_ledger(d: Daemon, contributions: usize) -> Daemon {
+    let other = d.another_ledger().await;
+    open(&mut other.ledger(Some(&d.tokens.admin)).await, "conf-a", 500).await;
+    let mut acc = other.ledger(Some(&d.tokens.accountant)).await;
+    for i in 0..contributions {
+        record(&mut acc, vec![contribution(&format!("other-{i}"), "conf-a", "30.00", None)]).await.expect("commit");
     }
     drop(acc);
-    let d = d.replace_at_same_address_by(fourth).await;
+    d.replace_at_same_address_by(other).await
+}
+
+/// Checks that `tail` ended with exit code 1, its standard error saying `why`, and showed nothing
+/// more.
+async fn stopped_saying(tail: std::process::Child, errs: Receiver<String>, lines: Receiver<String>, why: &str) {
     let (code, err) = ended(tail, errs).await;
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("the server's history is not the one that was followed: commit 4, where tail was"), "{err}");
+    assert!(err.contains(why), "{why:?} in {err}");
     assert!(lines.try_recv().is_err(), "nothing of the other ledger is shown");
-    d.stop();
 }
 
 /// `fiscus` with `args` and the environment `env` (no FISCUS_TOKEN unless given).
