@@ -433,6 +433,31 @@ async fn tail_stops_when_its_daemon_comes_back_on_another_ledger() {
     d.stop();
 }
 
+/// `tail --project`, whose daemon comes back on another ledger, stops and says so from the
+/// project's chain, without waiting for the project's next commit: a chain that ends before the
+/// record shown, and one whose record there is another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_of_one_project_stops_when_its_daemon_comes_back_on_another_ledger() {
+    let d = with_two_commits("a-1").await;
+    let (tail, lines, errs) = follow(&d, &["--project", "conf-a", "--after", "0"]);
+    for _ in 0..2 {
+        lines.recv_timeout(TAIL_DEADLINE).expect("the project's two records are shown");
+    }
+    let d = replaced_by_another_ledger(d, 0).await;
+    stopped_saying(tail, errs, lines, "conf-a's chain ends before conf-a#2, where tail was").await;
+
+    let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
+    record(&mut acc, vec![contribution("b-1", "conf-a", "20.00", None)]).await.expect("commit 2");
+    drop(acc);
+    let (tail, lines, errs) = follow(&d, &["--project", "conf-a", "--after", "0"]);
+    for _ in 0..2 {
+        lines.recv_timeout(TAIL_DEADLINE).expect("the project's two records are shown");
+    }
+    let d = replaced_by_another_ledger(d, 3).await;
+    stopped_saying(tail, errs, lines, "conf-a#2, where tail was, had hash").await;
+    d.stop();
+}
+
 /// Replaces `d` at its address by a daemon on another ledger (the same tokens) holding project
 /// conf-a and `contributions` contributions to it: commits 1 to `contributions + 1`.
 async fn replaced_by_another_ledger(d: Daemon, contributions: usize) -> Daemon {

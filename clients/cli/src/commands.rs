@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
+use fiscus_client::fiscus_ledger::chain::Hash;
 use fiscus_client::fiscus_ledger::commit::{Committed, COMMIT_EVENTS_MAX};
 use fiscus_client::fiscus_ledger::export;
 use fiscus_client::fiscus_ledger::ids::{parse_date, DATE_MAX, DATE_MIN};
@@ -744,7 +745,7 @@ pub async fn tail(
     }
     // The commit tail is at and its hash (the last one shown, or the one it started after):
     // following again, the server must still hold it.
-    let mut shown: Option<(u64, fiscus_client::fiscus_ledger::chain::Hash)> = None;
+    let mut shown: Option<(u64, Hash)> = None;
     let mut sub = match (&project, after) {
         // Commit `after` is read first, not shown: it anchors the history followed, so that a
         // server that comes back with another one is found before anything is shown.
@@ -767,6 +768,8 @@ pub async fn tail(
     };
     eprintln!("fiscus tail: following the commits after commit {after}");
     let mut last = after;
+    // With --project: the project's last record shown (seq and hash), which the server must still hold.
+    let mut shown_record: Option<(u64, Hash)> = None;
     let mut seen = 0u64;
     let mut attempts = 0u32;
     while limit.is_none_or(|l| seen < l) {
@@ -775,6 +778,9 @@ pub async fn tail(
                 attempts = 0;
                 last = notice.commit;
                 shown = Some((notice.commit, notice.commit_hash));
+                if let Some(e) = notice.events.last() {
+                    shown_record = Some((e.seq, e.hash));
+                }
                 seen += 1;
                 print_notice(&notice, json);
                 continue;
@@ -795,7 +801,11 @@ pub async fn tail(
             let wait = TAIL_BACKOFF_FIRST.saturating_mul(1 << (attempts - 1).min(6)).min(TAIL_BACKOFF_MAX);
             eprintln!("fiscus tail: {lost}; following again after commit {last} in {} ms", wait.as_millis());
             tokio::time::sleep(wait).await;
-            match follow_again(client, project.as_ref(), last, shown).await {
+            let at = match &project {
+                Some(p) => At::Record(p, shown_record),
+                None => At::Commit(shown),
+            };
+            match follow_again(client, at, last).await {
                 Ok(s) => break s,
                 Err(Failure::Client(e)) if transient(&e) => lost = e.to_string(),
                 Err(e) => return Err(e),
@@ -805,45 +815,88 @@ pub async fn tail(
     Ok(())
 }
 
+/// Where `tail` is in the history it follows, to be found again on the server.
+enum At<'p> {
+    /// Following every commit: the commit it is at (the last one shown, or the one it started
+    /// after), with its hash.
+    Commit(Option<(u64, Hash)>),
+    /// Following one project: its last record shown (seq and hash).
+    Record(&'p ProjectId, Option<(u64, Hash)>),
+}
+
 /// `tail`'s stream after commit `last` once the server was lost, checked to continue the history
-/// followed: once tail is at a known commit (`shown`, its number and hash: the last one shown, or
-/// the one it started after), the server's head is not behind it, and it is read again first (not
-/// shown twice) and must be the same commit. A daemon restarted on
-/// another ledger, or on a copy that lost commits, is refused by name instead of being followed as
-/// if it went on from what was shown.
+/// followed: the server still holds the commit tail is at (its head is not behind it, and read
+/// again first, not shown twice, it has the same hash), or with --project the project's last
+/// record shown (read from its chain at that seq, which does not wait for a new commit). A daemon
+/// restarted on another ledger, or on a copy that lost commits, is refused by name instead of
+/// being followed as if it went on from what was shown.
 async fn follow_again(
     client: &fiscus_client::Client,
-    project: Option<&ProjectId>,
+    at: At<'_>,
     last: u64,
-    shown: Option<(u64, fiscus_client::fiscus_ledger::chain::Hash)>,
 ) -> Result<fiscus_client::Subscription, Failure> {
-    let Some((commit, hash)) = shown else { return Ok(client.subscribe(last, project).await?) };
-    let head = client.head(project).await?.commit;
-    if head < commit {
-        return Err(Failure::other(format!(
-            "the server's head is commit {head}, behind commit {commit} where tail was: it is not the ledger that \
-             was followed (another one, or a copy that lost commits), so tail stops"
-        )));
-    }
-    let mut sub = client.subscribe(commit.saturating_sub(1), project).await?;
-    match sub.next().await {
-        Some(Ok(again)) if again.commit == commit && again.commit_hash == hash => Ok(sub),
-        Some(Ok(again)) => Err(Failure::other(format!(
-            "the server's history is not the one that was followed: commit {commit}, where tail was, had hash {}, \
-             and the server now has {} (another ledger, or a copy that was changed), so tail stops",
-            fiscus_client::short(&hash),
-            match again.commit == commit {
-                true => format!("hash {} there", fiscus_client::short(&again.commit_hash)),
-                false => format!("commit {} next", again.commit),
+    let another = |what: String| {
+        Failure::other(format!(
+            "the server's history is not the one that was followed: {what} (another ledger, or a copy that was \
+             changed or lost commits), so tail stops"
+        ))
+    };
+    match at {
+        At::Commit(None) | At::Record(_, None) => {}
+        At::Record(project, Some((seq, hash))) => {
+            let unknown = |e: fiscus_client::ClientError| match e.code() {
+                Some(fiscus_client::Code::NotFound) => another(format!("the server does not know project {project}")),
+                _ => Failure::Client(e),
+            };
+            let mut chain = client.export_chain_stream(project, seq).await.map_err(unknown)?;
+            let first = chain.next_batch().await.map_err(unknown)?.and_then(|b| b.into_iter().next());
+            match first {
+                Some(r) if r.seq == seq && fiscus_client::fiscus_ledger::chain::record_hash(&r.bytes) == hash => {}
+                Some(r) => {
+                    let now = fiscus_client::fiscus_ledger::chain::record_hash(&r.bytes);
+                    return Err(another(format!(
+                        "{project}#{seq}, where tail was, had hash {}, and the server now has {} there",
+                        fiscus_client::short(&hash),
+                        fiscus_client::short(&now)
+                    )));
+                }
+                None => return Err(another(format!("{project}'s chain ends before {project}#{seq}, where tail was"))),
             }
-        ))),
-        Some(Err(e)) => Err(e.into()),
-        None => Err(Failure::Client(fiscus_client::ClientError::Status {
-            code: fiscus_client::Code::Unavailable,
-            message: "the server ended the stream".to_owned(),
-            field: None,
-        })),
+            return Ok(client.subscribe(last, Some(project)).await?);
+        }
+        At::Commit(Some((commit, hash))) => {
+            let head = client.head(None).await?.commit;
+            if head < commit {
+                return Err(Failure::other(format!(
+                    "the server's head is commit {head}, behind commit {commit} where tail was: it is not the ledger \
+                     that was followed (another one, or a copy that lost commits), so tail stops"
+                )));
+            }
+            let mut sub = client.subscribe(commit.saturating_sub(1), None).await?;
+            return match sub.next().await {
+                Some(Ok(again)) if again.commit == commit && again.commit_hash == hash => Ok(sub),
+                Some(Ok(again)) => Err(another(format!(
+                    "commit {commit}, where tail was, had hash {}, and the server now has {}",
+                    fiscus_client::short(&hash),
+                    match again.commit == commit {
+                        true => format!("hash {} there", fiscus_client::short(&again.commit_hash)),
+                        false => format!("commit {} next", again.commit),
+                    }
+                ))),
+                Some(Err(e)) => Err(e.into()),
+                None => Err(Failure::Client(fiscus_client::ClientError::Status {
+                    code: fiscus_client::Code::Unavailable,
+                    message: "the server ended the stream".to_owned(),
+                    field: None,
+                })),
+            };
+        }
     }
+    let project = match at {
+        At::Record(p, _) => Some(p),
+        At::Commit(_) => None,
+    };
+    Ok(client.subscribe(last, project).await?)
 }
 
 /// Attempts in a row to follow again after the server is lost, before `tail` gives up.

@@ -298,8 +298,8 @@ enum Command {
     /// none missed or shown twice, waiting longer between attempts; it gives up after 30 in a row.
     /// It stops, saying so, when the daemon comes back with another history: its head behind the
     /// commit tail was at (the last one shown, or the one it started after), or that commit's hash
-    /// another. Without --project, that holds before anything is shown; with --project, from the
-    /// first commit shown.
+    /// another. Without --project, that holds before anything is shown; with --project, the
+    /// project's last record shown must still be in its chain, with the same hash.
     Tail {
         /// Only this project's events.
         #[arg(long)]
