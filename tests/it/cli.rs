@@ -913,6 +913,13 @@ async fn a_command_ends_at_its_deadline_when_fiscusd_stops_answering() {
                 .split_whitespace()
                 .collect(),
         ),
+        // with a reference, `record` first reads the project's events for a likely duplicate
+        (
+            d.tokens.accountant.clone(),
+            "--timeout 2 record contribution --project conf-a --amount 7 --currency USD --from Acme --source donation --date 2026-03-02 --reference INV-7"
+                .split_whitespace()
+                .collect(),
+        ),
     ];
     let ran = run_all_within(addr, commands, std::time::Duration::from_secs(30)).await;
     let cont = std::process::Command::new("kill").args(["-CONT", &pid]).status().expect("kill runs");
@@ -925,6 +932,12 @@ async fn a_command_ends_at_its_deadline_when_fiscusd_stops_answering() {
         assert!(err.contains("the deadline was 2 s: --timeout SECONDS"), "{err}");
         let write = i == 1;
         assert_eq!(err.contains("may or may not have been recorded: run the same command again"), write, "{err}");
+        let before_commit = i == 2;
+        assert_eq!(
+            err.contains("nothing was recorded: the command stopped before sending its commit"),
+            before_commit,
+            "{err}"
+        );
     }
     // running again, the same commands answer, and the commit is recorded once
     let (code, _, err) = fiscus(&d, Some(&d.tokens.admin), &["--timeout", "2", "projects"]);

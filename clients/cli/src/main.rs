@@ -99,9 +99,9 @@ struct Target {
     /// A server that stops answering altogether is also found by the connection's keep-alive PING
     /// (every 20 s, answer due within 10 s): a call then ends after about 30 s, whatever the
     /// deadline, saying the server stopped answering.
-    #[arg(long, env = "FISCUS_TIMEOUT", global = true, value_name = "SECONDS", default_value_t = 30,
-          value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    timeout: u64,
+    /// [env: FISCUS_TIMEOUT=] [default: 30]
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(TIMEOUT_RANGE))]
+    timeout: Option<u64>,
     /// Work on the embedded store in DIR instead of a daemon (local and offline use; takes
     /// precedence over --server). A DIR with no store is refused unless --create is given (or
     /// `fiscus --store DIR init` made it).
@@ -501,10 +501,43 @@ fn with_receipt_tip(e: clap::Error) -> clap::Error {
     tip
 }
 
+/// The seconds a call may wait for its answer (`--timeout`, `FISCUS_TIMEOUT`).
+const TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=86_400;
+/// The seconds a call waits when neither `--timeout` nor `FISCUS_TIMEOUT` says.
+const DEFAULT_TIMEOUT: u64 = 30;
+
+/// The call deadline in seconds: `--timeout`, else `FISCUS_TIMEOUT`, else 30. Read only by
+/// commands that call fiscusd, so a bad `FISCUS_TIMEOUT` does not stop one on `--store`.
+fn call_timeout(t: &Target) -> Result<u64, Failure> {
+    if let Some(seconds) = t.timeout {
+        return Ok(seconds);
+    }
+    match std::env::var("FISCUS_TIMEOUT") {
+        Err(std::env::VarError::NotPresent) => Ok(DEFAULT_TIMEOUT),
+        Ok(text) => text
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|s| TIMEOUT_RANGE.contains(s))
+            .ok_or_else(|| {
+                Failure::usage(format!(
+                    "FISCUS_TIMEOUT is {text:?}: it must be a whole number of seconds from {} to {} (or unset for {DEFAULT_TIMEOUT})",
+                    TIMEOUT_RANGE.start(),
+                    TIMEOUT_RANGE.end()
+                ))
+            }),
+        Err(std::env::VarError::NotUnicode(_)) => Err(Failure::usage("FISCUS_TIMEOUT is not UTF-8 text")),
+    }
+}
+
+/// What `record` adds when a read it makes before sending its commit gets no answer.
+const BEFORE_COMMIT: &str = "\nnothing was recorded: the command stopped before sending its commit";
+
 async fn run(cli: Cli) -> Result<(), Failure> {
     let no_token = cli.target.store.is_none() && cli.target.token.is_none() && cli.target.token_file.is_none();
-    let timeout = cli.target.timeout;
+    let timeout = call_timeout(&cli.target).unwrap_or(DEFAULT_TIMEOUT);
     let plaintext = cli.target.server.clone().filter(|url| cli.target.store.is_none() && url.starts_with("http://"));
+    let records = matches!(cli.command, Command::Record(_));
     let result = run_command(cli).await;
     // A plaintext call to a TLS port fails in HTTP/2 ("h2 protocol error"): when the server answers
     // a TLS handshake, say to use https://.
@@ -539,8 +572,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         // a read's error, or a write's with what became of the commit (`backend::unanswered`)
         e if e.to_string().contains(fiscus_client::NO_ANSWER_IN_TIME) => {
-            Failure::other(format!("{e}\n(the deadline was {timeout} s: --timeout SECONDS or FISCUS_TIMEOUT sets it)"))
+            let before_commit = if records && matches!(&e, Failure::Client(_)) { BEFORE_COMMIT } else { "" };
+            Failure::other(format!(
+                "{e}\n(the deadline was {timeout} s: --timeout SECONDS or FISCUS_TIMEOUT sets it){before_commit}"
+            ))
         }
+        // `record`'s reads before its commit (a commit not answered is `Failure::Unanswered`)
+        Failure::Client(e) if records && e.is_unreachable() => Failure::other(format!("{e}{BEFORE_COMMIT}")),
         e => e,
     })
 }
@@ -689,7 +727,7 @@ async fn connect(t: &Target) -> Result<backend::Backend, Failure> {
         token,
         tls_ca,
         tls_domain: t.tls_domain.clone(),
-        call_timeout: Some(std::time::Duration::from_secs(t.timeout)),
+        call_timeout: Some(std::time::Duration::from_secs(call_timeout(t)?)),
         keep_alive: None,
     };
     backend::Backend::remote(url, options).await

@@ -10,7 +10,7 @@ use fiscus_client::fiscus_ledger::store::{open_tree, tail_key};
 use serde_json::Value;
 
 mod common;
-use common::{json, ok, run, run_with_input};
+use common::{json, ok, run, run_env, run_with_input};
 
 fn demo_store() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -1211,4 +1211,25 @@ fn inputs_of_the_wrong_kind_are_named_as_such() {
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("policy: it is empty") && !err.contains("policy: policy:"), "{err}");
+}
+
+/// A bad `FISCUS_TIMEOUT` is named as the variable (not as `--timeout`), only by commands that
+/// call fiscusd: a command on `--store` makes no call and runs; `--timeout` takes precedence.
+#[test]
+fn a_bad_fiscus_timeout_is_named_and_stops_only_calls() {
+    let (_dir, store) = demo_store();
+    let (code, out, err) = run_env(&[("FISCUS_TIMEOUT", "abc")], &["--store", &store, "--json", "projects"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"project\""), "{out}");
+    for bad in ["abc", "0", "86401", "-5", ""] {
+        let (code, _, err) = run_env(&[("FISCUS_TIMEOUT", bad)], &["--server", "http://127.0.0.1:9", "projects"]);
+        assert_eq!(code, 2, "{bad:?}: {err}");
+        assert!(err.contains(&format!("FISCUS_TIMEOUT is {bad:?}: it must be a whole number of seconds")), "{err}");
+        assert!(!err.contains("--timeout"), "{err}");
+    }
+    // --timeout wins over the variable: the call is made (and finds no server)
+    let (code, _, err) =
+        run_env(&[("FISCUS_TIMEOUT", "abc")], &["--timeout", "5", "--server", "http://127.0.0.1:9", "projects"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cannot reach http://127.0.0.1:9"), "{err}");
 }

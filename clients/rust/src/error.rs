@@ -121,6 +121,21 @@ pub const NO_ANSWER_IN_TIME: &str =
 pub const STOPPED_ANSWERING: &str = "the server stopped answering (the connection's keep-alive PING went \
                                      unanswered): it may be stopped, overloaded or cut off";
 
+/// What a call fails with when its connection is lost before the answer is complete (the server
+/// stopped, restarted or was cut off mid-call): the status `UNAVAILABLE`, as gRPC names a
+/// transport failure, where h2 leaves it `UNKNOWN`. A commit's outcome is then unknown.
+pub const CUT_OFF_MID_CALL: &str =
+    "the connection was lost before the server's answer was complete: the server may have stopped, restarted or \
+     been cut off";
+
+/// Words of the transport's errors (h2, hyper, the socket) for a connection lost under a call.
+const CUT_OFF: [&str; 4] = [
+    "error reading a body from connection",
+    "connection closed before message completed",
+    "connection reset",
+    "broken pipe",
+];
+
 impl From<tonic::Status> for ClientError {
     fn from(status: tonic::Status) -> ClientError {
         use tonic_types::StatusExt;
@@ -143,6 +158,13 @@ impl From<tonic::Status> for ClientError {
                 let why = crate::error_chain(source);
                 if why.contains("keep-alive timed out") {
                     format!("{}: {STOPPED_ANSWERING}", status.message())
+                } else if CUT_OFF.iter().any(|words| why.contains(words)) {
+                    // gRPC names a connection lost under a call UNAVAILABLE; h2 leaves it UNKNOWN
+                    return ClientError::Status {
+                        code: Code::Unavailable,
+                        message: format!("{CUT_OFF_MID_CALL} ({why})"),
+                        field: None,
+                    };
                 } else {
                     format!("{}: {why}", status.message())
                 }
@@ -182,5 +204,42 @@ pub fn code_name(code: Code) -> &'static str {
         Code::Unavailable => "UNAVAILABLE",
         Code::DataLoss => "DATA_LOSS",
         Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ClientError, Code, CUT_OFF_MID_CALL};
+
+    /// A status made by the transport (with a source and no metadata), as tonic makes one from
+    /// h2's or the socket's error.
+    fn transport(words: &str) -> tonic::Status {
+        tonic::Status::from_error(Box::new(std::io::Error::other(words.to_owned())))
+    }
+
+    #[test]
+    fn a_connection_lost_mid_call_is_unavailable_and_says_so() {
+        for words in ["error reading a body from connection", "connection reset by peer", "broken pipe"] {
+            let e = ClientError::from(transport(&format!("h2 protocol error: {words}")));
+            assert_eq!(e.code(), Some(Code::Unavailable), "{e}");
+            assert!(e.is_unreachable());
+            let text = e.to_string();
+            assert!(
+                text.starts_with("UNAVAILABLE: ") && text.contains(CUT_OFF_MID_CALL) && text.contains(words),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_server_refusal_keeps_its_code_and_words() {
+        // a status from the server's trailers has no source: its words are the server's own
+        let e = ClientError::from(tonic::Status::unknown("connection reset while importing"));
+        assert_eq!(e.code(), Some(Code::Unknown));
+        assert_eq!(e.to_string(), "UNKNOWN: connection reset while importing");
+        // another transport failure keeps its code and says what the transport said
+        let e = ClientError::from(transport("h2 protocol error: http2 error"));
+        assert_eq!(e.code(), Some(Code::Unknown), "{e}");
+        assert!(!e.to_string().contains(CUT_OFF_MID_CALL), "{e}");
     }
 }

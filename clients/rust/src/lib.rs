@@ -45,7 +45,7 @@ use tonic::service::Interceptor;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 pub use crate::audit::{CHECKPOINT_BYTES_MAX, COMMIT_ENTRY_BYTES_MAX};
-pub use crate::error::{code_name, ClientError, Code, NO_ANSWER_IN_TIME, STOPPED_ANSWERING};
+pub use crate::error::{code_name, ClientError, Code, CUT_OFF_MID_CALL, NO_ANSWER_IN_TIME, STOPPED_ANSWERING};
 pub use crate::pinned::{
     check_consistent, open_pinned, read_state, receipt_of, write_state, CosignedCheckpoint, PinnedVerification,
     WitnessRequirement, COSIGNED_SCAN_MAX, COSIGNED_WAIT_MAX,

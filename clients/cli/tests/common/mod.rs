@@ -8,8 +8,8 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 
 /// The environment that would point `fiscus` elsewhere (a server, a token, a store).
-pub const TARGET_VARS: [&str; 5] =
-    ["FISCUS_SERVER", "FISCUS_TOKEN", "FISCUS_STORE", "FISCUS_TLS_CA", "FISCUS_TOKEN_FILE"];
+pub const TARGET_VARS: [&str; 6] =
+    ["FISCUS_SERVER", "FISCUS_TOKEN", "FISCUS_STORE", "FISCUS_TLS_CA", "FISCUS_TOKEN_FILE", "FISCUS_TIMEOUT"];
 
 /// The `fiscus` binary with none of [`TARGET_VARS`].
 pub fn fiscus() -> Command {
