@@ -17,12 +17,13 @@ pub fn read(path: &Path) -> Result<String, Failure> {
     let shown = path.display();
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::{FileTypeExt, PermissionsExt};
         let meta = std::fs::metadata(path).map_err(|e| Failure::usage(format!("--token-file {shown}: {e}")))?;
-        if !meta.is_file() {
+        // a pipe is what a shell's `<(pass show fiscus)` gives: the token never touches a disk
+        if !meta.is_file() && !meta.file_type().is_fifo() {
             return Err(Failure::usage(format!(
-                "--token-file {shown}: not a regular file (a token file holds the token, made private with \
-                 `chmod 600`)"
+                "--token-file {shown}: not a regular file or a pipe (a token file holds the token, made private \
+                 with `chmod 600`)"
             )));
         }
         let mode = meta.permissions().mode();
@@ -100,5 +101,28 @@ mod tests {
         assert_eq!(read(&path).expect("read"), "fiscus_abc");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         assert!(read(&path).is_err());
+    }
+
+    /// A pipe, as `--token-file <(command)` gives, is read; one others may read is refused; a
+    /// directory is refused as neither a file nor a pipe.
+    #[cfg(unix)]
+    #[test]
+    fn a_token_is_read_from_a_private_pipe() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo").arg("-m").arg("600").arg(&path).status().expect("mkfifo runs");
+        assert!(made.success());
+        let writer = {
+            let path = path.clone();
+            std::thread::spawn(move || std::fs::write(path, "fiscus_from_a_pipe\n"))
+        };
+        assert_eq!(read(&path).expect("read"), "fiscus_from_a_pipe");
+        writer.join().expect("writer ends").expect("written");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let refused = read(&path).expect_err("others may read it").to_string();
+        assert!(refused.contains("group or others may read it"), "{refused}");
+        let folder = read(dir.path()).expect_err("a folder").to_string();
+        assert!(folder.contains("not a regular file or a pipe"), "{folder}");
     }
 }
