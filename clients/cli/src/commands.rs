@@ -382,13 +382,16 @@ fn print_committed(
     }
 }
 
+/// The status of a row that passed every check of an import refused for other rows.
+const NOT_RECORDED: &str = "not recorded (other rows are refused)";
+
 /// What became of one CSV row: where it is (or would be) stored, or why it is refused.
 struct RowOutcome {
     /// The row.
     row: import::Row,
     /// Its seq, when recorded (or, in a dry run, the seq it would get).
     seq: Option<u64>,
-    /// `already recorded`, `recorded`, `would be recorded`, or `refused`.
+    /// `already recorded`, `recorded`, `would be recorded`, [`NOT_RECORDED`] or `refused`.
     status: &'static str,
     /// Why it is refused.
     problem: Option<String>,
@@ -435,7 +438,14 @@ fn outcomes_json(outcomes: &[RowOutcome]) -> Vec<serde_json::Value> {
 }
 
 /// The refused rows as a failure naming each line, after printing them (`--json`: on stdout).
-fn refuse_rows(path: &Path, outcomes: &[RowOutcome], json: bool, dry_run: bool) -> Failure {
+fn refuse_rows(path: &Path, outcomes: &mut [RowOutcome], json: bool, dry_run: bool) -> Failure {
+    // a row that passed is not recorded either: it shows no seq, as nothing will be stored at one
+    if !dry_run {
+        for o in outcomes.iter_mut().filter(|o| o.status == "would be recorded") {
+            (o.seq, o.status) = (None, NOT_RECORDED);
+        }
+    }
+    let outcomes = &*outcomes;
     let refused: Vec<&RowOutcome> = outcomes.iter().filter(|o| o.problem.is_some()).collect();
     if json {
         show::print_json(&json!({
@@ -524,7 +534,8 @@ pub async fn import_csv(
     for (&i, checked) in new.iter().zip(chains.check_each(&events, allow_same_receipt)) {
         let o = &mut outcomes[i];
         match checked {
-            Ok(seq) => (o.seq, o.status) = (Some(seq), if dry_run { "would be recorded" } else { "recorded" }),
+            // `recorded` once its commit is answered
+            Ok(seq) => (o.seq, o.status) = (Some(seq), "would be recorded"),
             Err(e) => (o.status, o.problem) = ("refused", Some(e.to_string())),
         }
         if let (false, Some(dup)) = (allow_duplicate, chains.known.duplicate_of(&o.row.event)) {
@@ -547,7 +558,7 @@ pub async fn import_csv(
         }
     }
     if outcomes.iter().any(|o| o.problem.is_some()) {
-        return Err(refuse_rows(path, &outcomes, json, dry_run));
+        return Err(refuse_rows(path, &mut outcomes, json, dry_run));
     }
     // The commits as they will be sent, checked whole (a commit is all or nothing).
     let chunks: Vec<Vec<usize>> = new.chunks(COMMIT_EVENTS_MAX).map(<[usize]>::to_vec).collect();
@@ -599,7 +610,7 @@ pub async fn import_csv(
                 Ok(c) => {
                     numbers.push(c.commit);
                     for (&i, p) in chunk.iter().zip(&c.positions) {
-                        outcomes[i].seq = Some(p.seq);
+                        (outcomes[i].seq, outcomes[i].status) = (Some(p.seq), "recorded");
                     }
                 }
                 Err(e) => {

@@ -1233,3 +1233,72 @@ fn a_bad_fiscus_timeout_is_named_and_stops_only_calls() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("cannot reach http://127.0.0.1:9"), "{err}");
 }
+
+/// An import refused for one row shows its other rows as not recorded, with no seq: a table or
+/// JSON that said `recorded` at seq N for them was read as money on the books. The same file,
+/// mended, then records them at the seqs a dry run gives.
+#[test]
+fn an_import_refused_for_one_row_shows_no_row_as_recorded() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("books").display().to_string();
+    ok(&["--store", &store, "init"]);
+    ok(&[
+        "--store",
+        &store,
+        "record",
+        "open-project",
+        "--project",
+        "p1",
+        "--name",
+        "P",
+        "--fee-bps",
+        "0",
+        "--currency",
+        "USD",
+        "--date",
+        "2026-01-01",
+    ]);
+    let csv = dir.path().join("feb.csv");
+    let rows = "date,project,kind,amount,currency,counterparty\n2026-02-01,p1,donation,10,USD,A\n\
+                2026-02-02,p1,expense,-50,USD,B\n2026-02-03,p1,donation,10,USD,C\n";
+    std::fs::write(&csv, rows).expect("write");
+    let path = csv.display().to_string();
+    let (code, out, err) = run(&["--store", &store, "--json", "import", "csv", &path]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("line 3: overdraft") && err.contains("nothing was recorded"), "{err}");
+    let v: Value = serde_json::from_str(&out).expect("json");
+    let lines = v["lines"].as_array().expect("lines");
+    let status: Vec<(&str, bool)> =
+        lines.iter().map(|l| (l["status"].as_str().expect("status"), l["seq"].is_null())).collect();
+    assert_eq!(
+        status,
+        [
+            ("not recorded (other rows are refused)", true),
+            ("refused", true),
+            ("not recorded (other rows are refused)", true)
+        ],
+        "{v}"
+    );
+    let (code, table, _) = run(&["--store", &store, "import", "csv", &path]);
+    assert_eq!(code, 1);
+    assert!(!table.contains("│ recorded") && !table.contains("┆ recorded"), "{table}");
+    let (_, events, _) = run(&["--store", &store, "--json", "events", "p1"]);
+    let events: Value = serde_json::from_str(&events).expect("json");
+    assert_eq!(events["head_seq"], 1, "nothing was recorded: {events}");
+    // mended, the dry run's seqs are those the import records at
+    std::fs::write(&csv, rows.replace("-50", "-5")).expect("write");
+    let dry = json(&["--store", &store, "import", "csv", &path, "--dry-run"]);
+    let done = json(&["--store", &store, "import", "csv", &path]);
+    let seqs = |v: &Value| -> Vec<(String, u64)> {
+        v["lines"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .map(|l| (l["status"].as_str().expect("status").to_owned(), l["seq"].as_u64().expect("seq")))
+            .collect()
+    };
+    let would: Vec<u64> = seqs(&dry).into_iter().map(|(s, n)| if s == "would be recorded" { n } else { 0 }).collect();
+    let recorded: Vec<u64> = seqs(&done).into_iter().map(|(s, n)| if s == "recorded" { n } else { 0 }).collect();
+    assert_eq!(would, [2, 3, 4]);
+    assert_eq!(recorded, would, "{done}");
+}
