@@ -25,10 +25,20 @@ pub struct Facts<'a> {
     pub sponsor_closed_through: Option<NaiveDate>,
     /// Who records the event.
     pub actor: &'a str,
+    /// When the event is recorded (µs since the Unix epoch, the record's `recorded_at`): a period
+    /// is closed only through a day that has begun ([`recorded_day`]).
+    pub recorded_at: i64,
     /// Past events.
     pub history: &'a dyn History,
     /// Checks that another project (a transfer's counterpart) exists and is open.
     pub counterpart_open: &'a dyn Fn(&ProjectId) -> Result<(), LedgerError>,
+}
+
+/// The UTC day of `recorded_at` (µs since the Unix epoch); `None` outside chrono's range. A
+/// period may be closed through this day at the latest: in any time zone, the days before it have
+/// ended, and it has begun somewhere.
+pub fn recorded_day(recorded_at: i64) -> Option<NaiveDate> {
+    chrono::DateTime::from_timestamp_micros(recorded_at).map(|t| t.date_naive())
 }
 
 /// Decides whether `event` may be recorded on `state` (a fresh `ProjectState` for a new chain).
@@ -215,6 +225,18 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
             event.kind.clone()
         }
         EventKind::PeriodClosed { through } => {
+            // A close through a day to come would refuse every event dated up to it, and a close
+            // cannot be undone: a typo (2099 for 2026) would freeze the books for good.
+            let today = recorded_day(facts.recorded_at);
+            if today.is_none_or(|today| *through > today) {
+                return Err(LedgerError::invalid(
+                    &f("through"),
+                    format!(
+                        "a period is closed once it has ended: {through} is after the day this is recorded ({})",
+                        today.map_or_else(|| "unknown".to_owned(), |d| d.to_string())
+                    ),
+                ));
+            }
             if *through >= event.effective_date {
                 return Err(LedgerError::invalid(
                     &f("through"),

@@ -91,7 +91,13 @@ fn lawful(state: &ProjectState, view: &RecordView<'_>, history: &dyn History) ->
     };
     request.validate("").map_err(|e| format!("stored field breaks its limits: {e}"))?;
     let unchecked = |_: &ProjectId| Ok(());
-    let facts = Facts { sponsor_closed_through: None, actor: view.actor, history, counterpart_open: &unchecked };
+    let facts = Facts {
+        sponsor_closed_through: None,
+        actor: view.actor,
+        recorded_at: view.recorded_at,
+        history,
+        counterpart_open: &unchecked,
+    };
     let decided = decide(state, &request, &facts, "").map_err(|e| format!("the rules refuse this event: {e}"))?;
     if decided != view.kind {
         return Err("the fields the ledger completes differ from what the rules give".to_owned());

@@ -88,9 +88,12 @@ fn by(actor: &str, events: Vec<Event>) -> CommitRequest {
         events,
         expected_heads: Vec::new(),
         actor: actor.to_owned(),
-        recorded_at: 1_767_225_600_000_000,
+        recorded_at: RECORDED_AT,
     }
 }
+
+/// When the tests' events are recorded: 2027-01-01T00:00:00Z, after every date they close.
+const RECORDED_AT: i64 = 1_798_761_600_000_000;
 
 const CLERK: &str = "accountant:bob";
 const APPROVER: &str = "accountant:alice";
@@ -1290,6 +1293,30 @@ fn sponsor_wide_closed_period_refuses_earlier_dates_everywhere() {
     // Only PeriodClosed goes on the sponsor chain.
     let other = one("sponsor", "2026-03-01", contribution(m("10", "USD"), Fund::Unrestricted, None));
     assert_eq!(refused(&given, &other).field(), Some("events[0].project"));
+}
+
+/// A close cannot be undone, so one through a day after the day it is recorded (UTC) is refused
+/// naming `through`: a close through 2999 recorded by a typo or a script froze every project's
+/// books for good. Through the day it is recorded is accepted; so is a far-future effective date
+/// of the close itself, which closes nothing later.
+#[test]
+fn a_period_is_closed_only_through_a_day_that_has_begun() {
+    let at = |recorded: &str, through: &str, on: &str| {
+        let mut request = by("admin:carol", vec![ev("sponsor", on, EventKind::PeriodClosed { through: day(through) })]);
+        let midday = day(recorded).and_hms_opt(12, 0, 0).expect("time").and_utc();
+        request.recorded_at = midday.timestamp_micros();
+        request
+    };
+    let given = vec![open("p", "USD", 0, "0")];
+    for (through, on) in [("2999-12-30", "2999-12-31"), ("2026-05-02", "2026-05-03")] {
+        let err = refused(&given, &at("2026-05-01", through, on));
+        assert_eq!(err.field(), Some("events[0].period_closed.through"), "{err}");
+        let text = err.to_string();
+        assert!(text.contains(&format!("{through} is after the day this is recorded (2026-05-01)")), "{text}");
+    }
+    let (mut ledger, _) = accepted(&given, &at("2026-05-01", "2026-05-01", "2999-12-31"));
+    let spend = one("p", "2026-05-02", contribution(m("10", "USD"), Fund::Unrestricted, None));
+    assert!(ledger.commit(&spend).is_ok(), "the next day is open");
 }
 
 #[test]

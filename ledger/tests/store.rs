@@ -36,7 +36,8 @@ fn request(events: Vec<Event>) -> CommitRequest {
         events,
         expected_heads: vec![],
         actor: "accountant:alice".to_owned(),
-        recorded_at: 1_767_225_600_000_000,
+        // 2027-01-01T00:00:00Z, after every day the tests close
+        recorded_at: 1_798_761_600_000_000,
     }
 }
 
