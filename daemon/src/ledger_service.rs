@@ -437,8 +437,10 @@ impl pb::ledger_server::Ledger for LedgerService {
         let mut heads = Vec::with_capacity(r.expected_seq.len());
         for (project, seq) in &r.expected_seq {
             principal.may_read(project)?;
-            let id =
-                convert::project_id(&format!("expected_seq[{project}]"), project).map_err(|e| ledger_status(&e))?;
+            // (a key is cut in the path as a value is in a message: it came from the request)
+            let path =
+                format!("expected_seq[{}]", crate::status::bounded(project, fiscus_ledger::error::QUOTED_CHARS_MAX));
+            let id = convert::project_id(&path, project).map_err(|e| ledger_status(&e))?;
             heads.push((id, *seq));
         }
         let c = self.commit_or_check(&principal, events, heads, None, r.allow_same_receipt, r.dry_run).await?;

@@ -27,17 +27,33 @@ pub fn ledger_status(err: &LedgerError) -> Status {
         ErrorClass::Corrupt => Code::DataLoss,
         ErrorClass::Storage => Code::Unavailable,
     };
-    let message = err.to_string();
+    let message = bounded(&err.to_string(), MESSAGE_CHARS_MAX);
     match (code, err.field()) {
         (Code::InvalidArgument, Some(field)) => {
             let description = match err {
-                LedgerError::Invalid { message, .. } => message.clone(),
-                other => other.to_string(),
+                LedgerError::Invalid { message, .. } => bounded(message, MESSAGE_CHARS_MAX),
+                other => bounded(&other.to_string(), MESSAGE_CHARS_MAX),
             };
-            let details = ErrorDetails::with_bad_request_violation(field, description);
+            let details = ErrorDetails::with_bad_request_violation(bounded(field, FIELD_CHARS_MAX), description);
             Status::with_error_details(code, message, details)
         }
         _ => Status::new(code, message),
+    }
+}
+
+/// Most characters of a status message (and of a field violation's description). The ledger
+/// shows a long value cut ([`fiscus_ledger::error::quoted`]); this bounds what else a message holds,
+/// so a refusal stays well within the 16 KiB of metadata gRPC clients read.
+pub const MESSAGE_CHARS_MAX: usize = 2048;
+
+/// Most characters of a field path in a field violation (a map key in it comes from the request).
+pub const FIELD_CHARS_MAX: usize = 256;
+
+/// `text`, or its first `max` characters and `…` when it is longer.
+pub fn bounded(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
     }
 }
 
@@ -92,6 +108,22 @@ mod tests {
         let details = status.get_error_details();
         let bad = details.bad_request().expect("a BadRequest detail");
         assert_eq!(bad.field_violations[0].field, "events[2].contribution_received.amount");
+    }
+
+    #[test]
+    fn a_long_message_or_field_is_cut() {
+        let key = "k".repeat(100_000);
+        let field = format!("expected_seq[{key}]");
+        let status = ledger_status(&LedgerError::invalid(&field, "x".repeat(50_000)));
+        assert!(status.message().chars().count() <= MESSAGE_CHARS_MAX + 1, "{}", status.message().len());
+        let details = status.get_error_details();
+        let bad = details.bad_request().expect("a BadRequest detail");
+        assert_eq!(bad.field_violations[0].field.chars().count(), FIELD_CHARS_MAX + 1);
+        assert!(
+            bad.field_violations[0].field.starts_with("expected_seq[kkk")
+                && bad.field_violations[0].field.ends_with('…')
+        );
+        assert!(bad.field_violations[0].description.chars().count() <= MESSAGE_CHARS_MAX + 1);
     }
 
     #[test]

@@ -415,6 +415,23 @@ impl LedgerError {
     }
 }
 
+/// Most characters of a value [`quoted`] shows whole.
+pub const QUOTED_CHARS_MAX: usize = 64;
+
+/// A value from a request as an error message shows it: quoted and escaped as Rust's `{:?}` does,
+/// and, when longer than [`QUOTED_CHARS_MAX`] characters, its first 40 characters, `…`, and its
+/// length (`"1234567890…" (3000000 characters)`). A refusal never sends back a megabyte it was sent:
+/// that flooded the daemon's log and went past the 16 KiB of metadata gRPC clients read.
+pub fn quoted(value: &str) -> String {
+    let chars = value.chars().count();
+    if chars <= QUOTED_CHARS_MAX {
+        return format!("{value:?}");
+    }
+    let start: String = value.chars().take(40).collect();
+    let shown = format!("{start:?}");
+    format!("{}…\" ({chars} characters)", shown.strip_suffix('"').unwrap_or(&shown))
+}
+
 /// A field path into a request message: `prefix.name`, or `name` when there is no prefix
 /// (`events[2]` and `amount` give `events[2].amount`).
 pub fn field_path(prefix: &str, name: &str) -> String {
@@ -432,6 +449,18 @@ fn shown(amount: &Decimal, currency: &Currency) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_long_value_is_shown_cut_with_its_length() {
+        assert_eq!(quoted("12.50"), "\"12.50\"");
+        let exact = "9".repeat(QUOTED_CHARS_MAX);
+        assert_eq!(quoted(&exact), format!("{exact:?}"));
+        assert_eq!(quoted(&"9".repeat(3_000_000)), format!("\"{}…\" (3000000 characters)", "9".repeat(40)));
+        // cut between characters, never inside one; escapes as {:?} does
+        let emoji = "💶\n".repeat(50);
+        let shown = quoted(&emoji);
+        assert!(shown.starts_with("\"💶\\n💶") && shown.ends_with("…\" (100 characters)"), "{shown}");
+    }
     use super::*;
 
     #[test]

@@ -97,7 +97,10 @@ impl ProjectKind {
         Self::ALL.into_iter().find(|k| k.name() == name).ok_or_else(|| {
             LedgerError::invalid(
                 field,
-                format!("{name:?} is not one of conference, meetup, workshop, open-source, other"),
+                format!(
+                    "{} is not one of conference, meetup, workshop, open-source, other",
+                    crate::error::quoted(name)
+                ),
             )
         })
     }
@@ -124,7 +127,10 @@ impl Source {
         Self::ALL.into_iter().find(|k| k.name() == name).ok_or_else(|| {
             LedgerError::invalid(
                 field,
-                format!("{name:?} is not one of sponsorship, donation, ticket-sales, grant, other"),
+                format!(
+                    "{} is not one of sponsorship, donation, ticket-sales, grant, other",
+                    crate::error::quoted(name)
+                ),
             )
         })
     }

@@ -63,11 +63,14 @@ pub fn check_slug(field: &str, value: &str, what: &str) -> Result<(), LedgerErro
     if let Some(c) = value.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
         return Err(LedgerError::invalid(
             field,
-            format!("{what} {value:?} has {c:?}; only a-z, 0-9 and '-' are allowed"),
+            format!("{what} {} has {c:?}; only a-z, 0-9 and '-' are allowed", crate::error::quoted(value)),
         ));
     }
     if value.starts_with('-') || value.ends_with('-') {
-        return Err(LedgerError::invalid(field, format!("{what} {value:?} must start and end with a letter or digit")));
+        return Err(LedgerError::invalid(
+            field,
+            format!("{what} {} must start and end with a letter or digit", crate::error::quoted(value)),
+        ));
     }
     Ok(())
 }
@@ -164,8 +167,12 @@ pub const DATE_MAX: NaiveDate = NaiveDate::from_ymd_opt(2999, 12, 31).expect("va
 /// characters: four digits, `-`, two digits, `-`, two digits; no sign, no spaces, no one-digit
 /// month or day), a real calendar date, within [`DATE_MIN`]..=[`DATE_MAX`].
 pub fn parse_date(field: &str, text: &str) -> Result<NaiveDate, LedgerError> {
-    let shape =
-        || LedgerError::invalid(field, format!("{text:?} is not a date written YYYY-MM-DD, such as 2026-03-31"));
+    let shape = || {
+        LedgerError::invalid(
+            field,
+            format!("{} is not a date written YYYY-MM-DD, such as 2026-03-31", crate::error::quoted(text)),
+        )
+    };
     let Ok([y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2]) = <[u8; 10]>::try_from(text.as_bytes()) else {
         return Err(shape());
     };
@@ -174,8 +181,9 @@ pub fn parse_date(field: &str, text: &str) -> Result<NaiveDate, LedgerError> {
         return Err(shape());
     };
     let year = i32::try_from(y).map_err(|_| shape())?;
-    let date = NaiveDate::from_ymd_opt(year, m, d)
-        .ok_or_else(|| LedgerError::invalid(field, format!("{text:?} is not a day of the calendar")))?;
+    let date = NaiveDate::from_ymd_opt(year, m, d).ok_or_else(|| {
+        LedgerError::invalid(field, format!("{} is not a day of the calendar", crate::error::quoted(text)))
+    })?;
     check_date(field, date)?;
     Ok(date)
 }

@@ -91,7 +91,8 @@ impl Currency {
 
     /// Parses a currency code for request field `field`.
     pub fn parse(field: &str, code: &str) -> Result<Currency, LedgerError> {
-        Currency::from_code(code).ok_or_else(|| LedgerError::invalid(field, format!("unknown currency code {code:?}")))
+        Currency::from_code(code)
+            .ok_or_else(|| LedgerError::invalid(field, format!("unknown currency code {}", crate::error::quoted(code))))
     }
 
     /// The three-letter code.
@@ -222,7 +223,10 @@ pub fn parse_amount(field: &str, text: &str, currency: Option<Currency>) -> Resu
     };
     let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
     if !digits(whole) || !places.is_none_or(digits) {
-        return Err(LedgerError::invalid(field, format!("{text:?} is not a decimal number such as \"1250.00\"")));
+        return Err(LedgerError::invalid(
+            field,
+            format!("{} is not a decimal number such as \"1250.00\"", crate::error::quoted(text)),
+        ));
     }
     let places = places.map_or(0, str::len);
     let (allowed, unit) = match currency {
@@ -232,16 +236,17 @@ pub fn parse_amount(field: &str, text: &str, currency: Option<Currency>) -> Resu
     if places > allowed {
         return Err(LedgerError::invalid(
             field,
-            format!("{text:?} has {places} decimal places; {unit} allows {allowed}"),
+            format!("{} has {places} decimal places; {unit} allows {allowed}", crate::error::quoted(text)),
         ));
     }
     if whole.len() > AMOUNT_INTEGER_DIGITS_MAX {
         return Err(LedgerError::invalid(
             field,
-            format!("{text:?} has more than {AMOUNT_INTEGER_DIGITS_MAX} digits before the point"),
+            format!("{} has more than {AMOUNT_INTEGER_DIGITS_MAX} digits before the point", crate::error::quoted(text)),
         ));
     }
-    Decimal::from_str_exact(text).map_err(|e| LedgerError::invalid(field, format!("{text:?} is out of range: {e}")))
+    Decimal::from_str_exact(text)
+        .map_err(|e| LedgerError::invalid(field, format!("{} is out of range: {e}", crate::error::quoted(text))))
 }
 
 /// The one formatter of an amount, for every answer, statement, export and table: exactly

@@ -709,3 +709,52 @@ fn the_path_check_refuses_paths_that_name_no_field() {
     }
     assert!(c.resolve("fiscus.v1.OpenProjectRequest", "fee_bps").is_err());
 }
+
+/// A refusal sends back a short part of a huge value, not the value: a 3-million-digit amount was
+/// echoed whole in `grpc-message` and again in the BadRequest detail (9 MB of trailers), which
+/// flooded the daemon's log and went past what gRPC clients read (they saw RESOURCE_EXHAUSTED
+/// "Stream removed", and the Python client retried it). Each answer is still INVALID_ARGUMENT
+/// naming its field, with the value's start and length.
+#[tokio::test]
+async fn a_refusal_sends_back_a_short_part_of_a_huge_value() {
+    let d = Daemon::start().await;
+    let mut l = d.ledger(Some(&d.tokens.admin)).await;
+    let mut a = d.audit(Some(&d.tokens.admin)).await;
+    open(&mut l, P, 800).await;
+    let digits = "9".repeat(3_000_000);
+    let long = "x".repeat(100_000);
+    let cases: Vec<(Req, &str)> = vec![
+        (one(contribution_with(|c| c.amount = usd(&digits))), "events[0].contribution_received.amount"),
+        (
+            one(contribution_with(|c| c.amount = money("1.00", &long))),
+            "events[0].contribution_received.amount.currency",
+        ),
+        (Req::Commit(vec![event("d-1", P, &long, contribution_with(|_| {}))]), "events[0].effective_date"),
+        (
+            Req::CommitHeads(pb::RecordCommitRequest {
+                events: vec![contribution("h-1", P, "1.00", None)],
+                expected_seq: [(format!("A{long}"), 1)].into_iter().collect(),
+                allow_same_receipt: false,
+                dry_run: false,
+            }),
+            "expected_seq[Axxxxxxxx",
+        ),
+    ];
+    for (req, path) in cases {
+        let status = req.send(&mut l, &mut a).await.expect_err("refused");
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{path}: {}",
+            &status.message()[..status.message().len().min(300)]
+        );
+        assert!(status.message().len() < 1024, "{path}: a message of {} bytes", status.message().len());
+        let details = status.get_error_details();
+        let violation = details.bad_request().and_then(|b| b.field_violations.first().cloned()).expect("a field");
+        assert!(violation.field.starts_with(path), "{path}: {}", violation.field.len());
+        assert!(violation.field.len() < 1024 && violation.description.len() < 1024, "{path}");
+        let length_said = status.message().contains(" characters)");
+        assert!(length_said || path.starts_with("expected_seq"), "{path}: the length is said: {}", status.message());
+    }
+    d.stop();
+}
