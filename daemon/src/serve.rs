@@ -31,7 +31,7 @@ use crate::config::Settings;
 use crate::ledger_service::LedgerService;
 use crate::slots::SubscriberSlots;
 use crate::state::Shared;
-use crate::status::oversize_is_resource_exhausted;
+use crate::status::contract_status;
 use crate::writer::Writer;
 
 /// The services whose health is reported, besides the server as a whole ("").
@@ -186,7 +186,7 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
         .http2_keepalive_interval(Some(ms(limits.keepalive_interval_ms)))
         .http2_keepalive_timeout(Some(ms(limits.keepalive_timeout_ms)))
         .layer(AccessLogLayer::new(settings.log_format))
-        .layer(tower::util::MapResponseLayer::new(oversize_is_resource_exhausted::<tonic::body::Body>))
+        .layer(tower::util::MapResponseLayer::new(contract_status::<tonic::body::Body>))
         // innermost: a small answer leaves in one write (`frames.rs`)
         .layer(tower::util::MapResponseLayer::new(crate::frames::small_frames(crate::frames::piece_bytes(
             tls.is_some(),

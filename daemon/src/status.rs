@@ -63,17 +63,33 @@ pub fn invalid(field: &str, message: impl Into<String>) -> Status {
     ledger_status(&LedgerError::invalid(field, message))
 }
 
-/// tonic refuses a request message over `max_decoding_message_size` with `OUT_OF_RANGE`; the
-/// contract calls that `RESOURCE_EXHAUSTED`. A server layer passes every response through this,
-/// which rewrites only that refusal (a trailers-only response, so the status is in the headers).
-pub fn oversize_is_resource_exhausted<B>(mut response: http::Response<B>) -> http::Response<B> {
+/// tonic answers two refusals of a request's bytes with codes the contract gives otherwise. A
+/// server layer passes every response through this, which rewrites only those (trailers-only
+/// responses, so the status is in the headers):
+/// - a request message over `max_decoding_message_size` is `OUT_OF_RANGE` in tonic, and
+///   `RESOURCE_EXHAUSTED` in the contract;
+/// - bytes that are no message of the method's type (a wrong wire type, nesting past prost's
+///   recursion limit) are `INTERNAL` in tonic, which the contract keeps for a fault of the server;
+///   they are the caller's error, `INVALID_ARGUMENT`, and the message says so before prost's words.
+pub fn contract_status<B>(mut response: http::Response<B>) -> http::Response<B> {
     let headers = response.headers_mut();
-    let out_of_range = headers.get("grpc-status").is_some_and(|v| v.as_bytes() == b"11");
-    let oversize = headers.get("grpc-message").is_some_and(|m| {
-        m.to_str().is_ok_and(|m| m.contains("message%20length%20too%20large") || m.contains("message length too large"))
-    });
-    if out_of_range && oversize {
-        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    let status = headers.get("grpc-status").map(|v| v.as_bytes().to_vec());
+    let message = headers.get("grpc-message").and_then(|m| m.to_str().ok()).unwrap_or_default().to_owned();
+    let said = |words: &str| message.contains(&words.replace(' ', "%20")) || message.contains(words);
+    match status.as_deref() {
+        Some(b"11") if said("message length too large") => {
+            headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+        }
+        Some(b"13") if said("failed to decode Protobuf message") => {
+            headers.insert("grpc-status", http::HeaderValue::from_static("3"));
+            // the message is percent-encoded already; the words before it are plain ASCII
+            if let Ok(value) =
+                http::HeaderValue::from_str(&format!("the request is not a valid fiscus.v1 request message: {message}"))
+            {
+                headers.insert("grpc-message", value);
+            }
+        }
+        _ => {}
     }
     response
 }

@@ -758,3 +758,47 @@ async fn a_refusal_sends_back_a_short_part_of_a_huge_value() {
     }
     d.stop();
 }
+
+/// Bytes that are no message of the method's type are the caller's error, INVALID_ARGUMENT, not
+/// INTERNAL (which the contract keeps for a fault of the server): another message whose fields
+/// have other wire types, and an `EventReversed.target` nested past prost's recursion limit.
+#[tokio::test]
+async fn a_request_that_is_no_message_of_its_type_is_invalid_argument() {
+    let d = Daemon::start().await;
+    let token: tonic::metadata::MetadataValue<_> = format!("Bearer {}", d.tokens.admin).parse().expect("header");
+    let call = |path: &'static str, body: pb::GetBalanceRequest| {
+        let channel = d.channel();
+        let token = token.clone();
+        async move {
+            let mut grpc = tonic::client::Grpc::new(channel.await);
+            grpc.ready().await.expect("ready");
+            let mut request = tonic::Request::new(body);
+            request.metadata_mut().insert("authorization", token);
+            let codec = tonic_prost::ProstCodec::<pb::GetBalanceRequest, pb::RecordCommitResponse>::default();
+            grpc.unary(request, http::uri::PathAndQuery::from_static(path), codec).await.map(|_| ())
+        }
+    };
+    // RecordCommitRequest.events (field 1) is a message: the text "x" is no Event
+    let not_an_event = pb::GetBalanceRequest { project: "x".into(), currency: None, as_of: None };
+    let status = call("/fiscus.v1.Ledger/RecordCommit", not_an_event).await.expect_err("refused");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("not a valid fiscus.v1 request"), "{}", status.message());
+    // a chain of 200 reversals, each the target of the one before
+    let mut nested = pb::Event::default();
+    for _ in 0..200 {
+        let kind = Kind::EventReversed(Box::new(pb::EventReversed {
+            target_seq: 1,
+            reason: "r".into(),
+            target: Some(Box::new(nested)),
+        }));
+        nested = pb::Event { kind: Some(kind), ..pb::Event::default() };
+    }
+    let deep = pb::RecordCommitRequest { events: vec![nested], ..Default::default() };
+    let mut l = d.ledger(Some(&d.tokens.admin)).await;
+    let status = l.record_commit(deep).await.expect_err("refused");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    // the daemon goes on answering
+    let projects = l.list_projects(pb::ListProjectsRequest::default()).await;
+    assert!(projects.is_ok(), "{projects:?}");
+    d.stop();
+}
