@@ -349,7 +349,7 @@ impl Backend {
         };
         let (committed, receipt) = c.record_commit_with_receipt(events, expected, options).await.map_err(unanswered)?;
         let text = receipt.to_tlog_proof().map_err(|e| Failure::other(format!("receipt: {e}")))?.to_text();
-        std::fs::write(path, text).map_err(|e| {
+        crate::files::write_replacing(path, |out| out.write_all(text.as_bytes())).map_err(|e| {
             let seqs: Vec<String> =
                 committed.positions.iter().map(|p| format!("{} seq {}", p.project, p.seq)).collect();
             Failure::other(format!(

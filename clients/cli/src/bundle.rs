@@ -497,19 +497,10 @@ pub async fn write_file(
 /// The pause between two looks for the head checkpoint's cosignatures (`fiscus bundle --policy`).
 const BUNDLE_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// Writes `bytes` to `path` so that a crash leaves no file or the whole one: a temporary file
-/// (0600) in the same folder, synced, then renamed to `path`.
+/// Writes `bytes` to `path` so that a crash leaves no file or the whole one
+/// ([`crate::files::write_replacing`]).
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    std::fs::File::open(dir)?.sync_all()
+    crate::files::write_replacing(path, |out| out.write_all(bytes))
 }
 
 #[cfg(test)]

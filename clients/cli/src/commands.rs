@@ -692,29 +692,28 @@ pub async fn export(
     let bar = progress(None, "reading records");
     let records = b.records(&mut project, &mut |n| bar.set_position(n)).await?;
     bar.finish_and_clear();
-    let out: Box<dyn Write> = match output {
-        Some(path) => Box::new(
-            std::fs::File::create(path).map_err(|e| Failure::other(format!("cannot write {}: {e}", path.display())))?,
-        ),
-        None => Box::new(std::io::stdout().lock()),
-    };
     let scope = project.as_ref();
     let bar = progress(Some(records.len() as u64), "exporting");
     let items = records.iter().map(|(r, h)| {
         bar.inc(1);
         (r, *h)
     });
-    let summary = match format {
+    let write = |out: &mut dyn Write| match format {
         Format::Hledger => export::hledger(out, items, scope),
         Format::Beancount => export::beancount(out, items, scope),
         Format::Csv => export::csv(out, items, scope),
         Format::Jsonl => export::jsonl(out, items, scope),
-    }
-    .or_else(|e| match e.kind() {
-        // A reader that stopped early (`fiscus export … | head`) is not an error.
-        std::io::ErrorKind::BrokenPipe => Ok(export::Summary::default()),
-        _ => Err(Failure::other(format!("export: {e}"))),
-    })?;
+    };
+    let summary = match output {
+        // a new private file put in place whole: never written into what is at the path
+        Some(path) => crate::files::write_replacing(path, write)
+            .map_err(|e| Failure::other(format!("cannot write {}: {e}", path.display())))?,
+        None => write(&mut std::io::stdout().lock()).or_else(|e| match e.kind() {
+            // A reader that stopped early (`fiscus export … | head`) is not an error.
+            std::io::ErrorKind::BrokenPipe => Ok(export::Summary::default()),
+            _ => Err(Failure::other(format!("export: {e}"))),
+        })?,
+    };
     bar.finish_and_clear();
     if let Some(path) = output {
         if json {

@@ -1,7 +1,8 @@
 //! Reading the files a user names (receipts, bundles, policies, keys, configs, import files, an
 //! expense's evidence): never more than the file's kind may hold, whatever the file is
 //! (`/dev/zero` included), and only as text where the kind is text. An expense's evidence is
-//! hashed as it is read, never held whole.
+//! hashed as it is read, never held whole. Writing the files a command makes (exports, bundles):
+//! a new private file put in place whole ([`write_replacing`]).
 
 use std::io::Read;
 use std::path::Path;
@@ -17,6 +18,32 @@ pub const IMPORT_FILE_BYTES_MAX: u64 = 32 * 1024 * 1024;
 /// Most bytes of an expense's evidence file (its receipt: an invoice, a scan) that `fiscus`
 /// hashes (1 GiB). A larger file, or one without end, is refused: give its blake3 hash instead.
 pub const EVIDENCE_FILE_BYTES_MAX: u64 = 1024 * 1024 * 1024;
+
+/// Writes a file a command makes at `path` through `write`: into a new file (mode 0600, its
+/// owner the user) in the same folder, synced, then renamed over `path`, so that a crash leaves
+/// the old file or the whole new one, and whatever was at `path` (a file another user made and
+/// others may read, a symbolic link to elsewhere) is replaced, never written into. Returns what
+/// `write` returns; on an error, `path` is left as it was.
+pub fn write_replacing<T>(
+    path: &Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let made = {
+        let mut out = std::io::BufWriter::new(tmp.as_file_mut());
+        let made = write(&mut out)?;
+        std::io::Write::flush(&mut out)?;
+        made
+    };
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(made)
+}
 
 /// Why a file was not read.
 #[derive(Debug)]

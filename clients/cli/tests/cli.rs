@@ -1302,3 +1302,32 @@ fn an_import_refused_for_one_row_shows_no_row_as_recorded() {
     assert_eq!(would, [2, 3, 4]);
     assert_eq!(recorded, would, "{done}");
 }
+
+/// `export -o FILE` puts a new private file at the path: a file there that others may read (made
+/// by another user on a shared machine) kept its mode and got the whole books written into it, and
+/// a symbolic link there was followed. Now the file is replaced (mode 0600) and a link is replaced,
+/// its target left as it was.
+#[cfg(unix)]
+#[test]
+fn an_export_replaces_what_is_at_its_path_with_a_private_file() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let (dir, store) = demo_store();
+    let open = dir.path().join("books.journal");
+    std::fs::write(&open, "old").expect("write");
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let before = std::fs::metadata(&open).expect("meta").ino();
+    let path = open.display().to_string();
+    ok(&["--store", &store, "export", "hledger", "-o", &path]);
+    let after = std::fs::metadata(&open).expect("meta");
+    assert_eq!(after.permissions().mode() & 0o777, 0o600);
+    assert_ne!(after.ino(), before, "a new file, not the old one written into");
+    assert!(std::fs::read_to_string(&open).expect("read").contains("Assets:Bank"), "the journal is there");
+
+    let target = dir.path().join("elsewhere.txt");
+    std::fs::write(&target, "keep me").expect("write");
+    let link = dir.path().join("link.csv");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    ok(&["--store", &store, "export", "csv", "-o", &link.display().to_string()]);
+    assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep me", "the link's target is untouched");
+    assert!(!std::fs::symlink_metadata(&link).expect("meta").file_type().is_symlink(), "the link is replaced");
+}

@@ -230,15 +230,26 @@ fn state_error(state: &Path, message: String) -> ClientError {
     ClientError::State { path: state.to_owned(), message }
 }
 
-/// Writes `note` (a checkpoint accepted) to `state`, through a file beside it renamed over it.
+/// Writes `note` (a checkpoint accepted) to `state`: a new file (mode 0600) made beside it with
+/// a name no one else can have chosen, synced, then renamed over it, so that a crash leaves the
+/// old checkpoint or the new one, and nothing at another name is written through.
 pub fn write_state(state: &Path, note: &str) -> Result<(), ClientError> {
-    if let Some(dir) = state.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| state_error(state, e.to_string()))?;
-    }
-    let tmp = state.with_extension("tmp");
-    std::fs::write(&tmp, note)
-        .and_then(|()| std::fs::rename(&tmp, state))
-        .map_err(|e| state_error(state, e.to_string()))
+    use std::io::Write as _;
+    let dir = match state.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| state_error(state, e.to_string()))?;
+            dir
+        }
+        None => Path::new("."),
+    };
+    let write = || -> std::io::Result<()> {
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        tmp.write_all(note.as_bytes())?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(state).map_err(|e| e.error)?;
+        Ok(())
+    };
+    write().map_err(|e| state_error(state, e.to_string()))
 }
 
 /// Checks that `new` may follow `old` in one log: not smaller, the same root at the same size,
@@ -588,6 +599,25 @@ pub fn receipt_of(r: &fiscus_proto::pb::CommitReceipt) -> Result<Receipt, Client
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The state file is replaced by a new private file; a link at the name the old code wrote
+    /// through first (`state.tmp`) is not followed.
+    #[cfg(unix)]
+    #[test]
+    fn the_state_file_is_replaced_without_following_a_link() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state = dir.path().join("state");
+        let target = dir.path().join("someone-elses");
+        std::fs::write(&target, "keep me").expect("write");
+        std::os::unix::fs::symlink(&target, dir.path().join("state.tmp")).expect("symlink");
+        write_state(&state, "first\n").expect("written");
+        write_state(&state, "second\n").expect("written again");
+        assert_eq!(std::fs::read_to_string(&state).expect("read"), "second\n");
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep me");
+        let mode = std::fs::metadata(&state).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
 
     fn pin() -> (fiscus_tlog::NoteSigner, NoteVerifier) {
         let signer = fiscus_tlog::NoteSigner::from_seed("books.example/fiscus", [7; 32]).expect("a key");
