@@ -15,7 +15,7 @@ import re
 import types
 import typing
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
@@ -33,6 +33,7 @@ from fiscus.model import (
     Position,
     ProjectKind,
 )
+from fiscus.record import MINOR_UNITS
 from fiscus.v1 import event_pb2
 
 T = TypeVar("T")
@@ -124,27 +125,49 @@ def message_into(msg: Any, obj: Any) -> None:
 # ----- proto → Python --------------------------------------------------------------------------
 
 
-def _bad(what: str, value: object) -> FiscusError:
-    return FiscusError(f"the server's answer has an unreadable {what}: {value!r}")
+def _bad(what: str, value: object, why: str = "") -> FiscusError:
+    return FiscusError(f"the server's answer has an unreadable {what}: {value!r}{why}", field=what)
 
 
-def decimal_of(text: str, what: str = "amount") -> Decimal:
-    """A decimal string of an answer as a :class:`Decimal` (finite, no exponent)."""
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise _bad(what, text) from None
-    if not value.is_finite() or "e" in text.lower():
-        raise _bad(what, text)
+_AMOUNT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+"""The contract's decimal string (money.proto): ASCII digits, optionally '.' and at least one digit,
+an optional leading '-'; no exponent, no separator, no space, no '+'."""
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+"""The contract's date: ``YYYY-MM-DD`` in ASCII digits, nothing else."""
+AMOUNT_ABS_MAX = Decimal("79228162514264337593543950335")
+"""The largest magnitude the ledger's decimals hold (rust_decimal's 96-bit mantissa)."""
+
+
+def decimal_of(text: str, what: str = "amount", currency: str | None = None) -> Decimal:
+    """A decimal string of an answer as a :class:`Decimal`, by money.proto's one format and nothing
+    looser: ASCII digits with an optional fraction and a leading '-' when negative (no space, no
+    '+', no exponent, no separator, no other script's digits), never a negative zero, within the
+    ledger's decimal range and, when ``currency`` is one the client knows, with no more decimal
+    places than its minor units. Anything else raises :class:`~fiscus.FiscusError` naming ``what``.
+    """
+    if not isinstance(text, str) or _AMOUNT.fullmatch(text) is None:
+        raise _bad(what, text, " (an amount is ASCII digits with an optional '.' fraction and leading '-')")
+    value = Decimal(text)
+    if value.is_zero() and text.startswith("-"):
+        raise _bad(what, text, " (a negative zero)")
+    if abs(value) > AMOUNT_ABS_MAX:
+        raise _bad(what, text, " (out of the ledger's range)")
+    places = MINOR_UNITS.get(currency) if currency is not None else None
+    written = len(text) - text.index(".") - 1 if "." in text else 0
+    if places is not None and written > places:
+        raise _bad(what, text, f" (more decimal places than {currency}'s {places})")
     return value
 
 
 def date_of(text: str, what: str = "date") -> date:
-    """A ``"YYYY-MM-DD"`` of an answer as a :class:`date`."""
+    """A ``"YYYY-MM-DD"`` of an answer as a :class:`date` (no other ISO 8601 form, such as
+    ``20260301`` or a week date, and a real calendar day)."""
+    if not isinstance(text, str) or _DATE.fullmatch(text) is None:
+        raise _bad(what, text, " (a date is YYYY-MM-DD)")
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise _bad(what, text) from None
+        raise _bad(what, text, " (not a calendar date)") from None
 
 
 _HINTS: dict[type[Any], dict[str, Any]] = {}
@@ -176,21 +199,21 @@ def _present(msg: Any, name: str) -> bool:
         return True
 
 
-def _value(hint: Any, raw: Any, what: str) -> Any:
+def _value(hint: Any, raw: Any, what: str, currency: str | None) -> Any:
     origin = typing.get_origin(hint)
     if origin is list:
         (inner,) = typing.get_args(hint)
-        return [_value(inner, item, what) for item in raw]
+        return [_value(inner, item, f"{what}[{i}]", currency) for i, item in enumerate(raw)]
     if hint is Money:
-        return Money(decimal_of(raw.amount, what), raw.currency)
+        return Money(decimal_of(raw.amount, f"{what}.amount", raw.currency), raw.currency)
     if hint is Decimal:
-        return decimal_of(raw, what)
+        return decimal_of(raw, what, currency)
     if hint is date:
         return date_of(raw, what)
     if hint is Event:
-        return event_of(raw)
+        return event_of(raw, what)
     if hint is EventKind:
-        return kind_of(raw)
+        return kind_of(raw, what)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         name = _ENUM_PB[hint].Name(raw) if raw in _ENUM_PB[hint].values() else str(raw)
         prefix = _ENUM_PREFIX[hint]
@@ -199,12 +222,27 @@ def _value(hint: Any, raw: Any, what: str) -> Any:
         except KeyError:
             raise _bad(what, name) from None
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return from_pb(raw, hint)
+        return from_pb(raw, hint, what, currency)
     return raw
 
 
-def from_pb(msg: Message | Any, cls: type[T]) -> T:
-    """The dataclass ``cls`` read from a message with the same field names."""
+def _currency_of(msg: Any, cls: type[Any], inherited: str | None) -> str | None:
+    """The currency a message's amounts are in: its own ``currency`` field (a balance, a statement,
+    a trial balance line, a project's terms), else its ``amount``'s (a refund's ``fee_share``),
+    else the enclosing message's."""
+    hints = _hints(cls)
+    if hints.get("currency") is str:
+        return str(msg.currency)
+    if hints.get("amount") is Money and _present(msg, "amount"):
+        return str(msg.amount.currency)
+    return inherited
+
+
+def from_pb(msg: Message | Any, cls: type[T], path: str | None = None, currency: str | None = None) -> T:
+    """The dataclass ``cls`` read from a message with the same field names. ``path`` names the
+    message in errors (by default its type's name); ``currency`` is the enclosing message's."""
+    where = path if path is not None else type(msg).__name__
+    currency = _currency_of(msg, cls, currency)
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         name = _proto_name(f.name)
@@ -212,26 +250,26 @@ def from_pb(msg: Message | Any, cls: type[T]) -> T:
         if optional and not _present(msg, name):
             values[f.name] = None
             continue
-        values[f.name] = _value(hint, getattr(msg, name), f"{cls.__name__}.{f.name}")
+        values[f.name] = _value(hint, getattr(msg, name), f"{where}.{name}", currency)
     return cls(**values)
 
 
-def kind_of(msg: event_pb2.Event) -> EventKind:
+def kind_of(msg: event_pb2.Event, path: str = "Event") -> EventKind:
     """The event kind set in the ``kind`` oneof of ``msg``."""
     which = msg.WhichOneof("kind")
     if which is None or which not in _KIND_BY_FIELD:
-        raise _bad("event kind", which)
-    kind: EventKind = from_pb(getattr(msg, which), _KIND_BY_FIELD[which])
+        raise _bad(f"{path}.kind", which)
+    kind: EventKind = from_pb(getattr(msg, which), _KIND_BY_FIELD[which], f"{path}.{which}")
     return kind
 
 
-def event_of(msg: event_pb2.Event) -> Event:
+def event_of(msg: event_pb2.Event, path: str = "Event") -> Event:
     """The :class:`Event` of a ``fiscus.v1.Event``."""
     return Event(
         event_id=msg.event_id,
         project=msg.project,
-        effective_date=date_of(msg.effective_date, "effective_date"),
-        kind=kind_of(msg),
+        effective_date=date_of(msg.effective_date, f"{path}.effective_date"),
+        kind=kind_of(msg, path),
         memo=msg.memo,
         reference=msg.reference if msg.HasField("reference") else None,
     )
