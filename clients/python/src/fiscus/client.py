@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -21,6 +21,16 @@ from urllib.parse import urlsplit
 import grpc
 import grpc.aio
 
+from fiscus._paging import (
+    PAGES_MAX,
+    RESTARTS_MAX,
+    ChainWalker,
+    EventsWalker,
+    PendingWalker,
+    ProjectsWalker,
+    StatementWalker,
+    TrialBalanceWalker,
+)
 from fiscus._wire import committed_of, event_to_pb, format_amount, from_pb, message_into
 from fiscus.errors import FiscusError, FiscusUnavailable, from_rpc_error
 from fiscus.model import (
@@ -112,40 +122,46 @@ def _open_request(
 
 
 def _record_request(
-    events: Event | Sequence[Event], expected_seq: Mapping[str, int] | None
+    events: Event | Sequence[Event], expected_seq: Mapping[str, int] | None, allow_same_receipt: bool
 ) -> ledger_pb2.RecordCommitRequest:
     batch = [events] if isinstance(events, Event) else list(events)
     for i, e in enumerate(batch):
         if not isinstance(e, Event):
             raise TypeError(f"events[{i}]: expected a fiscus.Event, got {type(e).__name__}")
-    req = ledger_pb2.RecordCommitRequest(events=[event_to_pb(e) for e in batch])
+    req = ledger_pb2.RecordCommitRequest(events=[event_to_pb(e) for e in batch], allow_same_receipt=allow_same_receipt)
     for project, seq in (expected_seq or {}).items():
         req.expected_seq[project] = seq
     return req
 
 
-def _balance_request(project: str, currency: str | None) -> ledger_pb2.GetBalanceRequest:
+def _balance_request(project: str, currency: str | None, as_of: date | None) -> ledger_pb2.GetBalanceRequest:
     req = ledger_pb2.GetBalanceRequest(project=project)
     if currency is not None:
         req.currency = currency
+    if as_of is not None:
+        req.as_of = _date_arg(as_of, "as_of")
     return req
 
 
-def _statement_request(
-    project: str, from_date: date, to_date: date, currency: str | None
-) -> ledger_pb2.GetStatementRequest:
-    req = ledger_pb2.GetStatementRequest(project=project, from_date=from_date.isoformat(), to_date=to_date.isoformat())
-    if currency is not None:
-        req.currency = currency
-    return req
+def _date_arg(value: object, what: str) -> str:
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise TypeError(f"{what}: expected a datetime.date, got {type(value).__name__}")
+    return value.isoformat()
+
+
+def _balances(answer: ledger_pb2.GetBalanceResponse, project: str, as_of: date | None) -> Balances:
+    """The balances of an answer to ``GetBalance``: as of the date asked for."""
+    balances = from_pb(answer, Balances)
+    if balances.as_of != as_of:
+        raise FiscusError(
+            f"GetBalance: the server answered as of {balances.as_of}, asked as of {as_of}",
+            field="GetBalanceResponse.as_of",
+        )
+    return balances
 
 
 def _notice(msg: ledger_pb2.SubscribeResponse) -> CommitNotice:
     return from_pb(msg, CommitNotice)
-
-
-def _raw(msg: audit_pb2.ExportChainResponse) -> list[RawRecord]:
-    return [RawRecord(r.seq, r.bytes, r.hash) for r in msg.records]
 
 
 class _Base:
@@ -233,58 +249,70 @@ class Client(_Base):
         r = self._call(self._ledger.OpenProject, req)
         return committed_of(r.commit, [r.position], r.duplicate)
 
-    def record(self, events: Event | Sequence[Event], *, expected_seq: Mapping[str, int] | None = None) -> Committed:
+    def record(
+        self,
+        events: Event | Sequence[Event],
+        *,
+        expected_seq: Mapping[str, int] | None = None,
+        allow_same_receipt: bool = False,
+    ) -> Committed:
         """Records one event, or several as one atomic commit (a sponsorship package paying three
         projects is one commit of three ``ContributionReceived``). ``expected_seq`` maps project
         ids to the head seq they must have before the commit (else :class:`~fiscus.FiscusConflict`).
+        An expense whose receipt hash its project already holds is refused
+        (:class:`~fiscus.FiscusRefused`) unless ``allow_same_receipt``; such requests are then
+        marked in :meth:`pending` (``same_receipt_seqs``).
         A bad field raises :class:`~fiscus.FiscusInvalid` whose ``field`` is its path, such as
         ``"events[1].contribution_received.amount"``; a refused rule :class:`~fiscus.FiscusRefused`.
         """
-        r = self._call(self._ledger.RecordCommit, _record_request(events, expected_seq))
+        r = self._call(self._ledger.RecordCommit, _record_request(events, expected_seq, allow_same_receipt))
         return committed_of(r.commit, list(r.positions), r.duplicate)
 
-    def balance(self, project: str, currency: str | None = None) -> Balances:
-        """``project``'s balances, one per currency it has used (or only ``currency``)."""
-        return from_pb(self._call(self._ledger.GetBalance, _balance_request(project, currency)), Balances)
+    def balance(self, project: str, currency: str | None = None, *, as_of: date | None = None) -> Balances:
+        """``project``'s balances, one per currency it has used (or only ``currency``): now, or as of
+        the end of the day ``as_of`` (every event dated on or before it, whenever recorded)."""
+        answer = self._call(self._ledger.GetBalance, _balance_request(project, currency, as_of))
+        return _balances(answer, project, as_of)
 
     def statement(self, project: str, from_date: date, to_date: date, currency: str | None = None) -> Statement:
-        """``project``'s statement from ``from_date`` to ``to_date``, inclusive, per currency."""
-        req = _statement_request(project, from_date, to_date, currency)
-        return from_pb(self._call(self._ledger.GetStatement, req), Statement)
+        """``project``'s statement from ``from_date`` to ``to_date``, inclusive, per currency: every
+        page the server splits it into, read and joined (the lines of each currency add up from its
+        opening to its closing balance, or :class:`~fiscus.FiscusError` is raised)."""
+        walker = StatementWalker(project, from_date, to_date, currency)
+        while (req := walker.request()) is not None:
+            walker.take(self._call(self._ledger.GetStatement, req))
+        return walker.result()
 
     def events(self, project: str, after_seq: int = 0, page_size: int = 0) -> Iterator[RecordedEvent]:
         """``project``'s stored events after ``after_seq``, in seq order, fetching pages of
         ``page_size`` (0: the server's default) as you iterate, up to the head of the last page."""
-        cursor = after_seq
-        while True:
-            req = ledger_pb2.ListEventsRequest(project=project, after_seq=cursor, page_size=page_size)
-            page = self._call(self._ledger.ListEvents, req)
-            for e in page.events:
-                yield from_pb(e, RecordedEvent)
-            if not page.events or page.next_after_seq >= page.head_seq:
-                return
-            cursor = page.next_after_seq
+        walker = EventsWalker(project, after_seq, page_size)
+        while (req := walker.request()) is not None:
+            yield from walker.take(self._call(self._ledger.ListEvents, req))
 
     def projects(self, include_closed: bool = False) -> list[ProjectSummary]:
         """Every project the token may read, in id order (closed ones too with ``include_closed``)."""
-        out: list[ProjectSummary] = []
-        after = ""
-        while True:
-            req = ledger_pb2.ListProjectsRequest(after_project=after, include_closed=include_closed)
-            page = self._call(self._ledger.ListProjects, req)
-            out.extend(from_pb(p, ProjectSummary) for p in page.projects)
-            if not page.next_after_project or not page.projects:
-                return out
-            after = page.next_after_project
+        walker = ProjectsWalker(include_closed)
+        while (req := walker.request()) is not None:
+            walker.take(self._call(self._ledger.ListProjects, req))
+        return walker.result()
 
-    def trial_balance(self) -> TrialBalance:
-        """The sponsor-wide trial balance (roles accountant, auditor, admin)."""
-        return from_pb(self._call(self._ledger.GetTrialBalance, ledger_pb2.GetTrialBalanceRequest()), TrialBalance)
+    def trial_balance(self, *, as_of: date | None = None) -> TrialBalance:
+        """The sponsor-wide trial balance (roles accountant, auditor, admin), now or as of the end
+        of the day ``as_of``: every page, from one commit (read again from the start when the ledger
+        moved on between pages), its lines summing to zero per currency."""
+        walker = TrialBalanceWalker(as_of)
+        while (req := walker.request()) is not None:
+            walker.take(self._call(self._ledger.GetTrialBalance, req))
+        return walker.result()
 
     def pending(self, project: str | None = None) -> list[PendingExpense]:
-        """Expense requests not yet paid or rejected, of ``project`` or of every readable project."""
-        req = ledger_pb2.ListPendingExpensesRequest(project=project or "")
-        return [from_pb(p, PendingExpense) for p in self._call(self._ledger.ListPendingExpenses, req).expenses]
+        """Expense requests not yet paid or rejected, of ``project`` or of every readable project:
+        every page, from one commit."""
+        walker = PendingWalker(project)
+        while (req := walker.request()) is not None:
+            walker.take(self._call(self._ledger.ListPendingExpenses, req))
+        return walker.result()
 
     def head(self, project: str | None = None) -> Heads:
         """The commit head and the head of ``project``'s chain (or of every chain)."""
@@ -292,14 +320,17 @@ class Client(_Base):
 
     def export_chain(self, project: str, from_seq: int = 0) -> Iterator[RawRecord]:
         """``project``'s raw stored records from ``from_seq`` (0 or 1: from the start) up to its head
-        when the export started, as :class:`~fiscus.RawRecord`; verify them with
+        when the export started, as :class:`~fiscus.RawRecord`, with no gap (a stream that skips a
+        seq or ends before the head it states raises :class:`~fiscus.FiscusError`); verify them with
         :func:`fiscus.verify_project` or your own reader of docs/FORMAT.md."""
         call = self._audit.ExportChain(
             audit_pb2.ExportChainRequest(project=project, from_seq=from_seq), metadata=self._metadata
         )
+        walker = ChainWalker(project, from_seq)
         try:
             for msg in call:
-                yield from _raw(msg)
+                yield from walker.take(msg)
+            walker.finish()
         except grpc.RpcError as e:
             raise from_rpc_error(e) from None
         finally:
@@ -407,57 +438,57 @@ class AsyncClient(_Base):
         return committed_of(r.commit, [r.position], r.duplicate)
 
     async def record(
-        self, events: Event | Sequence[Event], *, expected_seq: Mapping[str, int] | None = None
+        self,
+        events: Event | Sequence[Event],
+        *,
+        expected_seq: Mapping[str, int] | None = None,
+        allow_same_receipt: bool = False,
     ) -> Committed:
         """As :meth:`Client.record`."""
-        r = await self._call(self._ledger.RecordCommit, _record_request(events, expected_seq))
+        r = await self._call(self._ledger.RecordCommit, _record_request(events, expected_seq, allow_same_receipt))
         return committed_of(r.commit, list(r.positions), r.duplicate)
 
-    async def balance(self, project: str, currency: str | None = None) -> Balances:
+    async def balance(self, project: str, currency: str | None = None, *, as_of: date | None = None) -> Balances:
         """As :meth:`Client.balance`."""
-        return from_pb(await self._call(self._ledger.GetBalance, _balance_request(project, currency)), Balances)
+        answer = await self._call(self._ledger.GetBalance, _balance_request(project, currency, as_of))
+        return _balances(answer, project, as_of)
 
     async def statement(
         self, project: str, from_date: date, to_date: date, currency: str | None = None
     ) -> Statement:
-        """As :meth:`Client.statement`."""
-        req = _statement_request(project, from_date, to_date, currency)
-        return from_pb(await self._call(self._ledger.GetStatement, req), Statement)
+        """As :meth:`Client.statement`: every page, joined."""
+        walker = StatementWalker(project, from_date, to_date, currency)
+        while (req := walker.request()) is not None:
+            walker.take(await self._call(self._ledger.GetStatement, req))
+        return walker.result()
 
     async def events(self, project: str, after_seq: int = 0, page_size: int = 0) -> AsyncIterator[RecordedEvent]:
         """As :meth:`Client.events`, as an async iterator."""
-        cursor = after_seq
-        while True:
-            req = ledger_pb2.ListEventsRequest(project=project, after_seq=cursor, page_size=page_size)
-            page = await self._call(self._ledger.ListEvents, req)
-            for e in page.events:
-                yield from_pb(e, RecordedEvent)
-            if not page.events or page.next_after_seq >= page.head_seq:
-                return
-            cursor = page.next_after_seq
+        walker = EventsWalker(project, after_seq, page_size)
+        while (req := walker.request()) is not None:
+            for e in walker.take(await self._call(self._ledger.ListEvents, req)):
+                yield e
 
     async def projects(self, include_closed: bool = False) -> list[ProjectSummary]:
         """As :meth:`Client.projects`."""
-        out: list[ProjectSummary] = []
-        after = ""
-        while True:
-            req = ledger_pb2.ListProjectsRequest(after_project=after, include_closed=include_closed)
-            page = await self._call(self._ledger.ListProjects, req)
-            out.extend(from_pb(p, ProjectSummary) for p in page.projects)
-            if not page.next_after_project or not page.projects:
-                return out
-            after = page.next_after_project
+        walker = ProjectsWalker(include_closed)
+        while (req := walker.request()) is not None:
+            walker.take(await self._call(self._ledger.ListProjects, req))
+        return walker.result()
 
-    async def trial_balance(self) -> TrialBalance:
+    async def trial_balance(self, *, as_of: date | None = None) -> TrialBalance:
         """As :meth:`Client.trial_balance`."""
-        r = await self._call(self._ledger.GetTrialBalance, ledger_pb2.GetTrialBalanceRequest())
-        return from_pb(r, TrialBalance)
+        walker = TrialBalanceWalker(as_of)
+        while (req := walker.request()) is not None:
+            walker.take(await self._call(self._ledger.GetTrialBalance, req))
+        return walker.result()
 
     async def pending(self, project: str | None = None) -> list[PendingExpense]:
         """As :meth:`Client.pending`."""
-        req = ledger_pb2.ListPendingExpensesRequest(project=project or "")
-        r = await self._call(self._ledger.ListPendingExpenses, req)
-        return [from_pb(p, PendingExpense) for p in r.expenses]
+        walker = PendingWalker(project)
+        while (req := walker.request()) is not None:
+            walker.take(await self._call(self._ledger.ListPendingExpenses, req))
+        return walker.result()
 
     async def head(self, project: str | None = None) -> Heads:
         """As :meth:`Client.head`."""
@@ -469,10 +500,12 @@ class AsyncClient(_Base):
         call = self._audit.ExportChain(
             audit_pb2.ExportChainRequest(project=project, from_seq=from_seq), metadata=self._metadata
         )
+        walker = ChainWalker(project, from_seq)
         try:
             async for msg in call:
-                for r in _raw(msg):
+                for r in walker.take(msg):
                     yield r
+            walker.finish()
         except grpc.RpcError as e:
             raise from_rpc_error(e) from None
         finally:
@@ -508,4 +541,4 @@ class AsyncClient(_Base):
             attempt += 1
 
 
-__all__ = ["AsyncClient", "Client", "Tls", "format_amount"]
+__all__ = ["PAGES_MAX", "RESTARTS_MAX", "AsyncClient", "Client", "Tls", "format_amount"]

@@ -444,6 +444,8 @@ class Balances:
     head_seq: int
     commit: int
     balances: list[CurrencyBalance]
+    as_of: date | None = None
+    """The date asked for (``balance(..., as_of=)``): every event dated on or before it counts."""
 
     def in_currency(self, currency: str) -> CurrencyBalance | None:
         """The balance in ``currency``, or ``None`` when the project never used it."""
@@ -451,8 +453,24 @@ class Balances:
 
 
 @dataclass(frozen=True)
+class StatementReversal:
+    """What a reversal's statement line reverses (its kind and seq), the total it counts under
+    (``"source:<source>"``, ``"category:<category>"`` or ``"kind:<kind>"``) and why."""
+
+    kind: str
+    seq: int
+    counts_under: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class StatementLine:
-    """One event of a statement: net change of the funds held, and the funds held after it."""
+    """One event of a statement: net change of the funds held, and the funds held after it.
+
+    ``gross`` and ``fee`` are set for money in and its refunds (``amount`` is the net),
+    ``counterparty`` for whom the money came from or went to, ``reverses`` on a reversal; ``detail``
+    says in words what the line means beyond its kind (see ``StatementLine`` in ledger.proto).
+    """
 
     date: date
     seq: int
@@ -461,6 +479,11 @@ class StatementLine:
     reference: str | None
     amount: Decimal
     running_balance: Decimal
+    reverses: StatementReversal | None = None
+    gross: Decimal | None = None
+    fee: Decimal | None = None
+    counterparty: str | None = None
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -527,6 +550,8 @@ class TrialBalance:
     commit: int
     lines: list[TrialBalanceLine]
     closed_through: date | None
+    as_of: date | None = None
+    """The date asked for (``trial_balance(as_of=)``): every event dated on or before it counts."""
 
 
 @dataclass(frozen=True)
@@ -538,6 +563,10 @@ class PendingExpense:
     requester: str
     requested_on: date
     approved: bool
+    same_receipt_seqs: list[int] = field(default_factory=list)
+    """Seqs of the project's other requests (not rejected) and direct payments (not reversed) with
+    the same receipt hash: empty unless the same invoice was filed or paid twice. Check before
+    approving."""
 
 
 @dataclass(frozen=True)
