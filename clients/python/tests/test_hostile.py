@@ -139,3 +139,44 @@ def test_a_date_that_is_not_yyyy_mm_dd_is_refused_naming_the_field(fake: tuple[F
     servicer.on["ListProjects"] = lambda req, ctx: ledger_pb2.ListProjectsResponse(projects=[summary("2024-02-29")])
     with client(address) as c:
         assert c.projects()[0].opened_on == date(2024, 2, 29)
+
+
+def positions(*pairs: tuple[str, int]) -> list[event_pb2.Position]:
+    return [event_pb2.Position(project=p, seq=s) for p, s in pairs]
+
+
+def test_positions_that_do_not_match_the_events_sent_are_refused(fake: tuple[Fake, str]) -> None:
+    servicer, address = fake
+    closed = fiscus.Event("e1", "p", date(2026, 3, 1), fiscus.ProjectClosed())
+    other = fiscus.Event("e2", "q", date(2026, 3, 1), fiscus.ProjectClosed())
+    bad = [
+        (7, positions(("other", 99)) * 5, False, "5 positions for 1 events"),
+        (7, positions(("other", 99)), False, "positions[0] is in project 'other', events[0] in 'p'"),
+        (7, positions(("p", 0)), False, "positions[0] is seq 0"),
+        (0, positions(("p", 3)), False, "commit number 0"),
+        (0, [], False, "commit number 0"),
+    ]
+    with client(address) as c:
+        for commit, answer, duplicate, problem in bad:
+            servicer.on["RecordCommit"] = lambda req, ctx: ledger_pb2.RecordCommitResponse(
+                commit=commit, positions=answer, duplicate=duplicate
+            )
+            with pytest.raises(fiscus.FiscusError, match="does not match the events sent") as refused:
+                c.record(closed)
+            assert problem in str(refused.value)
+        # Two events of one project newly stored are consecutive; a duplicate keeps the originals.
+        servicer.on["RecordCommit"] = lambda req, ctx: ledger_pb2.RecordCommitResponse(
+            commit=9, positions=positions(("p", 4), ("p", 7), ("q", 2))
+        )
+        with pytest.raises(fiscus.FiscusError, match=r"positions\[1\] is seq 7 of 'p', after seq 4"):
+            c.record([closed, closed, other])
+        servicer.on["RecordCommit"] = lambda req, ctx: ledger_pb2.RecordCommitResponse(
+            commit=9, positions=positions(("p", 4), ("p", 7), ("q", 2)), duplicate=True
+        )
+        assert c.record([closed, closed, other]).positions[1] == fiscus.Position("p", 7)
+        # A project opened anywhere but at seq 1 of itself.
+        servicer.on["OpenProject"] = lambda req, ctx: ledger_pb2.OpenProjectResponse(
+            commit=3, position=event_pb2.Position(project="p", seq=2)
+        )
+        with pytest.raises(fiscus.FiscusError, match="not seq 1"):
+            c.open_project("p", name="P", kind=fiscus.ProjectKind.OTHER, fee_bps=0, currency="USD", effective_date=date(2026, 1, 1))

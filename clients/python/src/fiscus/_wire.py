@@ -16,6 +16,7 @@ import types
 import typing
 from datetime import date
 from decimal import Decimal
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
@@ -275,9 +276,38 @@ def event_of(msg: event_pb2.Event, path: str = "Event") -> Event:
     )
 
 
-def committed_of(commit: int, positions: list[Any], duplicate: bool) -> Committed:
-    """The answer to a write."""
-    return Committed(commit, [Position(p.project, p.seq) for p in positions], duplicate)
+def checked_commit(projects: Sequence[str], commit: int, raw_positions: Sequence[Any], duplicate: bool) -> Committed:
+    """The answer to a write: ``projects`` are those of the events sent, in order. It must name one
+    position per event, in its event's project, each once
+    (and, for a commit newly stored, consecutive seqs per project); else :class:`~fiscus.FiscusError`."""
+    positions = [Position(p.project, p.seq) for p in raw_positions]
+
+    def fail(problem: str, field: str | None = None) -> FiscusError:
+        return FiscusError(
+            f"the server's answer to the commit does not match the events sent: {problem}; whether it was "
+            "stored is unknown (sending it again with the same event ids is safe)",
+            field=field,
+        )
+
+    if commit < 1:
+        raise fail(f"commit number {commit}", "commit")
+    if len(positions) != len(projects):
+        raise fail(f"{len(positions)} positions for {len(projects)} events", "positions")
+    last: dict[str, int] = {}
+    seen: set[tuple[str, int]] = set()
+    for i, (project, pos) in enumerate(zip(projects, positions)):
+        if pos.project != project:
+            raise fail(f"positions[{i}] is in project {pos.project!r}, events[{i}] in {project!r}", f"positions[{i}]")
+        if pos.seq < 1 or (pos.project, pos.seq) in seen:
+            raise fail(f"positions[{i}] is seq {pos.seq}", f"positions[{i}]")
+        if not duplicate and pos.project in last and pos.seq != last[pos.project] + 1:
+            raise fail(
+                f"positions[{i}] is seq {pos.seq} of {pos.project!r}, after seq {last[pos.project]} in the same commit",
+                f"positions[{i}]",
+            )
+        seen.add((pos.project, pos.seq))
+        last[pos.project] = pos.seq
+    return Committed(commit, positions, duplicate)
 
 
 def fund_of(value: Fund | str | None) -> Fund:

@@ -31,7 +31,7 @@ from fiscus._paging import (
     StatementWalker,
     TrialBalanceWalker,
 )
-from fiscus._wire import committed_of, event_to_pb, format_amount, from_pb, message_into
+from fiscus._wire import checked_commit, event_to_pb, format_amount, from_pb, message_into
 from fiscus.errors import FiscusError, FiscusUnavailable, from_rpc_error
 from fiscus.model import (
     Balances,
@@ -132,6 +132,23 @@ def _record_request(
     for project, seq in (expected_seq or {}).items():
         req.expected_seq[project] = seq
     return req
+
+
+def _recorded_at(events: Event | Sequence[Event], r: ledger_pb2.RecordCommitResponse) -> Committed:
+    """The answer to ``RecordCommit``: one position per event sent, in its project (checked)."""
+    batch = [events] if isinstance(events, Event) else list(events)
+    return checked_commit([e.project for e in batch], r.commit, list(r.positions), r.duplicate)
+
+
+def _opened_at(req: ledger_pb2.OpenProjectRequest, r: ledger_pb2.OpenProjectResponse) -> Committed:
+    """The answer to ``OpenProject``: its ProjectOpened is seq 1 of the new project (checked)."""
+    committed = checked_commit([req.project], r.commit, [r.position], r.duplicate)
+    if committed.positions[0].seq != 1:
+        raise FiscusError(
+            f"the server's answer places the ProjectOpened of {req.project!r} at seq {r.position.seq}, not seq 1",
+            field="position.seq",
+        )
+    return committed
 
 
 def _balance_request(project: str, currency: str | None, as_of: date | None) -> ledger_pb2.GetBalanceRequest:
@@ -247,7 +264,7 @@ class Client(_Base):
         opened = ProjectOpened(name, kind, fee_bps, currency, advance_limit)
         req = _open_request(project, opened, effective_date, event_id, memo, reference)
         r = self._call(self._ledger.OpenProject, req)
-        return committed_of(r.commit, [r.position], r.duplicate)
+        return _opened_at(req, r)
 
     def record(
         self,
@@ -265,8 +282,9 @@ class Client(_Base):
         A bad field raises :class:`~fiscus.FiscusInvalid` whose ``field`` is its path, such as
         ``"events[1].contribution_received.amount"``; a refused rule :class:`~fiscus.FiscusRefused`.
         """
-        r = self._call(self._ledger.RecordCommit, _record_request(events, expected_seq, allow_same_receipt))
-        return committed_of(r.commit, list(r.positions), r.duplicate)
+        req = _record_request(events, expected_seq, allow_same_receipt)
+        r = self._call(self._ledger.RecordCommit, req)
+        return _recorded_at(events, r)
 
     def balance(self, project: str, currency: str | None = None, *, as_of: date | None = None) -> Balances:
         """``project``'s balances, one per currency it has used (or only ``currency``): now, or as of
@@ -435,7 +453,7 @@ class AsyncClient(_Base):
         opened = ProjectOpened(name, kind, fee_bps, currency, advance_limit)
         req = _open_request(project, opened, effective_date, event_id, memo, reference)
         r = await self._call(self._ledger.OpenProject, req)
-        return committed_of(r.commit, [r.position], r.duplicate)
+        return _opened_at(req, r)
 
     async def record(
         self,
@@ -445,8 +463,9 @@ class AsyncClient(_Base):
         allow_same_receipt: bool = False,
     ) -> Committed:
         """As :meth:`Client.record`."""
-        r = await self._call(self._ledger.RecordCommit, _record_request(events, expected_seq, allow_same_receipt))
-        return committed_of(r.commit, list(r.positions), r.duplicate)
+        req = _record_request(events, expected_seq, allow_same_receipt)
+        r = await self._call(self._ledger.RecordCommit, req)
+        return _recorded_at(events, r)
 
     async def balance(self, project: str, currency: str | None = None, *, as_of: date | None = None) -> Balances:
         """As :meth:`Client.balance`."""
