@@ -20,6 +20,7 @@ from typing import Any
 from fiscus._wire import from_pb
 from fiscus.errors import FiscusError, VerificationFailed
 from fiscus.model import (
+    CommitNotice,
     CurrencyStatement,
     Event,
     PendingExpense,
@@ -31,6 +32,7 @@ from fiscus.model import (
     TrialBalance,
     TrialBalanceLine,
 )
+from fiscus.record import commit_hash
 from fiscus.v1 import audit_pb2, event_pb2, ledger_pb2
 
 PAGES_MAX = 100_000
@@ -402,3 +404,60 @@ class ChainWalker:
             raise VerificationFailed(
                 self.project, self.due, f"the export ended after seq {self.due - 1}, before the head seq {self.head} it states"
             )
+
+
+# ----- Subscribe: a commit in parts (continues) --------------------------------------------------------
+
+
+COMMIT_PARTS_MAX = 1_000
+"""Most messages one commit of a subscription may come in (a commit holds at most 1,000 events)."""
+
+
+class CommitJoiner:
+    """``Subscribe`` messages joined into whole commits: the parts of a commit (``continues``) are
+    one :class:`~fiscus.CommitNotice`, given once its last part has come; ``cursor`` (where to
+    resume) moves only then. Commits come in increasing number after the cursor, and without a
+    project filter each commit's events recompute its hash, so a commit is never given twice nor
+    short of a part."""
+
+    def __init__(self, after_commit: int, project: str | None) -> None:
+        self.cursor = after_commit
+        self.project = project
+        self.parts: list[CommitNotice] = []
+
+    def fail(self, problem: str) -> FiscusError:
+        return FiscusError(f"Subscribe: {problem}")
+
+    def take(self, msg: ledger_pb2.SubscribeResponse) -> CommitNotice | None:
+        """The whole commit when ``msg`` is its last part, else ``None``."""
+        part = from_pb(msg, CommitNotice, f"SubscribeResponse(commit {msg.commit})")
+        if self.parts:
+            first = self.parts[0]
+            if dataclasses.replace(part, events=[]) != dataclasses.replace(first, events=[]):
+                raise self.fail(
+                    f"a part of commit {first.commit} is followed by commit {part.commit} or other hashes or "
+                    "time, before the commit's last part"
+                )
+        elif part.commit <= self.cursor:
+            raise self.fail(f"commit {part.commit} came after commit {self.cursor}: a commit given twice or out of order")
+        self.parts.append(part)
+        if msg.continues:
+            if len(self.parts) >= COMMIT_PARTS_MAX:
+                raise self.fail(f"commit {part.commit} in more than {COMMIT_PARTS_MAX} parts")
+            return None
+        events = [e for p in self.parts for e in p.events]
+        whole = dataclasses.replace(self.parts[0], events=events)
+        self.parts = []
+        if self.project is None:
+            recomputed = commit_hash(whole.prev_commit_hash, whole.commit, [e.hash for e in events])
+            if recomputed != whole.commit_hash:
+                raise self.fail(
+                    f"the events of commit {whole.commit} do not recompute its commit hash (an event is missing or changed)"
+                )
+        self.cursor = whole.commit
+        return whole
+
+    def broken(self) -> None:
+        """The stream broke: the parts of a commit not yet whole are dropped (it is sent again whole
+        after the cursor)."""
+        self.parts = []

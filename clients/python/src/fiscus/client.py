@@ -25,6 +25,7 @@ from fiscus._paging import (
     PAGES_MAX,
     RESTARTS_MAX,
     ChainWalker,
+    CommitJoiner,
     EventsWalker,
     PendingWalker,
     ProjectsWalker,
@@ -175,10 +176,6 @@ def _balances(answer: ledger_pb2.GetBalanceResponse, project: str, as_of: date |
             field="GetBalanceResponse.as_of",
         )
     return balances
-
-
-def _notice(msg: ledger_pb2.SubscribeResponse) -> CommitNotice:
-    return from_pb(msg, CommitNotice)
 
 
 class _Base:
@@ -358,28 +355,31 @@ class Client(_Base):
         self, after_commit: int = 0, project: str | None = None, *, resume_for: float = RESUME_FOR_S
     ) -> Iterator[CommitNotice]:
         """Every commit after ``after_commit`` (of ``project`` only, when given): first the stored
-        ones, then each new one as it is made, none twice and none skipped. When the stream breaks
+        ones, then each new one as it is made, none twice and none skipped, each whole (a commit
+        the server sends in several parts, ``continues``, is one notice). When the stream breaks
         (the daemon restarted, the connection dropped, the subscriber fell behind) it resumes from
-        the last commit delivered, trying for ``resume_for`` seconds before raising
+        the last commit delivered whole (a commit cut off between its parts is received again), trying for ``resume_for`` seconds before raising
         :class:`~fiscus.FiscusUnavailable`. Stop by leaving the loop (or closing the iterator)."""
-        cursor = after_commit
+        joiner = CommitJoiner(after_commit, project)
         broken_since: float | None = None
         attempt = 0
         while True:
-            req = ledger_pb2.SubscribeRequest(after_commit=cursor, project=project or "")
+            req = ledger_pb2.SubscribeRequest(after_commit=joiner.cursor, project=project or "")
             call = self._ledger.Subscribe(req, metadata=self._metadata)
             failure: FiscusError = FiscusUnavailable("the subscription ended", grpc.StatusCode.UNAVAILABLE)
             try:
                 for msg in call:
-                    notice = _notice(msg)
-                    cursor, broken_since, attempt = notice.commit, None, 0
-                    yield notice
+                    notice = joiner.take(msg)
+                    if notice is not None:
+                        broken_since, attempt = None, 0
+                        yield notice
             except grpc.RpcError as e:
                 failure = from_rpc_error(e)
                 if not isinstance(failure, FiscusUnavailable):
                     raise failure from None
             finally:
                 call.cancel()
+            joiner.broken()
             now = time.monotonic()
             broken_since = now if broken_since is None else broken_since
             if now - broken_since > resume_for:
@@ -534,24 +534,26 @@ class AsyncClient(_Base):
         self, after_commit: int = 0, project: str | None = None, *, resume_for: float = RESUME_FOR_S
     ) -> AsyncIterator[CommitNotice]:
         """As :meth:`Client.subscribe`, as an async iterator."""
-        cursor = after_commit
+        joiner = CommitJoiner(after_commit, project)
         broken_since: float | None = None
         attempt = 0
         while True:
-            req = ledger_pb2.SubscribeRequest(after_commit=cursor, project=project or "")
+            req = ledger_pb2.SubscribeRequest(after_commit=joiner.cursor, project=project or "")
             call = self._ledger.Subscribe(req, metadata=self._metadata)
             failure: FiscusError = FiscusUnavailable("the subscription ended", grpc.StatusCode.UNAVAILABLE)
             try:
                 async for msg in call:
-                    notice = _notice(msg)
-                    cursor, broken_since, attempt = notice.commit, None, 0
-                    yield notice
+                    notice = joiner.take(msg)
+                    if notice is not None:
+                        broken_since, attempt = None, 0
+                        yield notice
             except grpc.RpcError as e:
                 failure = from_rpc_error(e)
                 if not isinstance(failure, FiscusUnavailable):
                     raise failure from None
             finally:
                 call.cancel()
+            joiner.broken()
             now = time.monotonic()
             broken_since = now if broken_since is None else broken_since
             if now - broken_since > resume_for:
