@@ -302,3 +302,55 @@ def test_a_server_without_the_log_cannot_be_checked_against_a_pin() -> None:
                 fiscus.verify_project(client, OWN_PROJECT, pin="fiscus+0a1b2c3d+AAAA")
     finally:
         server.stop(None)
+
+
+def test_balances_of_another_head_than_the_proven_one_are_refused(daemon: Daemon, history: tuple[Answers, Answers]) -> None:
+    _, new = history
+    key = verifier_key(daemon)
+    honest_answer = new.balance
+    # Everything passed through but GetBalance, which answers an old head with no balances.
+    new.balance = ledger_pb2.GetBalanceResponse(project=OWN_PROJECT, head_seq=1, commit=honest_answer.commit)
+    with pytest.raises(fiscus.VerificationFailed) as failed:
+        verify_served(new, key)
+    assert failed.value.seq == 5
+    assert "balances are as of seq 1, but the head the checkpoint proves is seq 5" in str(failed.value)
+    new.balance = honest_answer
+    honest = verify_served(new, key)
+    assert honest.head_seq == 5 and honest.balances_seq == 5 and honest.balances
+    # Balances of another project are not this one's.
+    other = ledger_pb2.GetBalanceResponse()
+    other.CopyFrom(honest_balance := real_answers(daemon).balance)
+    other.project = "conf-b"
+    new.balance = other
+    with pytest.raises(fiscus.VerificationFailed, match="balances are of project 'conf-b'"):
+        verify_served(new, key)
+    assert honest_balance.head_seq == 5
+
+
+def test_a_head_that_moved_between_the_proof_and_the_balances_is_read_again(
+    daemon: Daemon, history: tuple[Answers, Answers]
+) -> None:
+    old, new = history
+    key = verifier_key(daemon)
+
+    class Moving(FakeServer):
+        """The first GetBalance answers a head one commit older than the proof's."""
+
+        calls = 0
+
+        def GetBalance(self, request: Any, context: Any) -> ledger_pb2.GetBalanceResponse:
+            Moving.calls += 1
+            return old.balance if Moving.calls == 1 else self.answers.balance
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    fake = Moving(new)  # type: ignore[abstract]  # answers what verify_project asks
+    audit_pb2_grpc.add_AuditServicer_to_server(fake, server)
+    ledger_pb2_grpc.add_LedgerServicer_to_server(fake, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with fiscus.Client(f"127.0.0.1:{port}", "any", retries=0) as client:
+            verified = fiscus.verify_project(client, OWN_PROJECT, pin=key)
+    finally:
+        server.stop(None)
+    assert Moving.calls == 2 and verified.head_seq == 5 and verified.balances_seq == 5

@@ -45,6 +45,10 @@ from fiscus.v1 import audit_pb2
 
 SPONSOR = "sponsor"
 """The sponsor-wide chain: it holds only ``PeriodClosed`` and has no balances."""
+BALANCE_ATTEMPTS = 3
+"""With a pin, how many times the head proof and the balances are read until the balances are of
+the proven head (a commit between the two reads moves the head on); then the difference is a
+verification failure."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class VerifiedProject:
     checkpoint_proven: bool
     checkpoint: Checkpoint | None = None
     """With a pin: the checkpoint, signed by the pinned key, under which the head was proven."""
+    balances_seq: int = 0
+    """The seq the ``balances`` are at (every event up to it): with a pin, always ``head_seq``."""
 
 
 def _hex(h: bytes) -> str:
@@ -153,6 +159,27 @@ def _compare(project: str, seq: int, server: list[CurrencyBalance], local: list[
                     f"{currency} restricted:{purpose}: the server states {rb.balance} (available {rb.available}), "
                     f"the verified events add up to {ra.balance} (available {ra.available})",
                 )
+
+
+def _of_project(project: str, balances: Balances | None) -> Balances | None:
+    """The server's balances, which must be ``project``'s."""
+    if balances is not None and balances.project != project:
+        raise VerificationFailed(project, 0, f"the server's balances are of project {balances.project!r}")
+    return balances
+
+
+def _at_head(project: str, head: ProjectHead, balances: Balances | None) -> bool:
+    return balances is None or balances.head_seq == head.seq
+
+
+def _not_at_head(project: str, head: ProjectHead, balances: Balances | None) -> VerificationFailed:
+    seq = balances.head_seq if balances is not None else 0
+    return VerificationFailed(
+        project,
+        head.seq,
+        f"the server's balances are as of seq {seq}, but the head the checkpoint proves is seq {head.seq} "
+        f"(asked {BALANCE_ATTEMPTS} times): balances of another head are not verified",
+    )
 
 
 def _no_checkpoints(err: FiscusError, pin: str) -> FiscusError:
@@ -265,7 +292,12 @@ def verify_project(
     7. the project's head is proven the latest under it (the checkpoint's last log leaf and the
        chain's leaf in that leaf's project-heads map, ``docs/FORMAT.md`` section 8);
 
+    8. the server's balances are of that head (its ``GetBalance`` answers ``head_seq`` equal to
+       the proven seq; read again, at most :data:`BALANCE_ATTEMPTS` times, when a commit moved the
+       head between the two reads), else :class:`~fiscus.VerificationFailed` naming both seqs;
+
     then steps 1–4 run against that head, and only then is the checkpoint written to ``state``.
+    ``VerifiedProject.balances_seq`` is the seq the balances are at (with a pin, ``head_seq``).
     ``VerifiedProject.checkpoint`` is the checkpoint verified against.
 
     Raises :class:`~fiscus.VerificationFailed` (project, seq, problem) when anything differs, its
@@ -276,32 +308,38 @@ def verify_project(
     """
     if pin is None:
         heads = client.head(project)
-        balances = client.balance(project) if project != SPONSOR else None
+        balances = _of_project(project, client.balance(project)) if project != SPONSOR else None
         raw = list(client.export_chain(project))
         stored, seq, head_hash, local = verify_records(project, raw, heads, balances)
-        return VerifiedProject(project, stored, seq, head_hash, local, False)
+        at = balances.head_seq if balances is not None else seq
+        return VerifiedProject(project, stored, seq, head_hash, local, False, balances_seq=at)
     verifier = Verifier.parse(pin)
     kept = Path(state) if state is not None else None
     previous = read_state(kept, verifier, project) if kept is not None else None
-    # Balances, then the proof, then the export: each reads at or after the one before.
-    balances = client.balance(project) if project != SPONSOR else None
-    try:
-        answer = client._call(client._audit.GetHeadProof, audit_pb2.GetHeadProofRequest(project=project))
-    except FiscusError as e:
-        raise _no_checkpoints(e, pin) from None
-
-    checkpoint = _opened(project, verifier, previous, answer.checkpoint)
-    if previous is not None:
-        request = _consistency_request(previous, checkpoint)
-        proof = client._call(client._audit.GetConsistencyProof, request) if request is not None else None
-        _extends(project, previous, checkpoint, proof)
-    head = _proven_head(project, answer, checkpoint)
+    # The proof, then the balances, which must be of the proven head; then the export, which reads
+    # at or after them.
+    for _ in range(BALANCE_ATTEMPTS):
+        try:
+            answer = client._call(client._audit.GetHeadProof, audit_pb2.GetHeadProofRequest(project=project))
+        except FiscusError as e:
+            raise _no_checkpoints(e, pin) from None
+        checkpoint = _opened(project, verifier, previous, answer.checkpoint)
+        if previous is not None:
+            request = _consistency_request(previous, checkpoint)
+            proof = client._call(client._audit.GetConsistencyProof, request) if request is not None else None
+            _extends(project, previous, checkpoint, proof)
+        head = _proven_head(project, answer, checkpoint)
+        balances = _of_project(project, client.balance(project)) if project != SPONSOR else None
+        if _at_head(project, head, balances):
+            break
+    else:
+        raise _not_at_head(project, head, balances)
     raw = list(client.export_chain(project))
     heads = Heads(0, b"", [head])
     stored, seq, head_hash, local = verify_records(project, raw, heads, balances)
     if kept is not None:
         write_state(kept, checkpoint.note)
-    return VerifiedProject(project, stored, seq, head_hash, local, True, checkpoint)
+    return VerifiedProject(project, stored, seq, head_hash, local, True, checkpoint, balances_seq=seq)
 
 
 async def verify_project_async(
@@ -310,26 +348,32 @@ async def verify_project_async(
     """:func:`verify_project` with an :class:`~fiscus.AsyncClient`."""
     if pin is None:
         heads = await client.head(project)
-        balances = await client.balance(project) if project != SPONSOR else None
+        balances = _of_project(project, await client.balance(project)) if project != SPONSOR else None
         raw = [r async for r in client.export_chain(project)]
         stored, seq, head_hash, local = verify_records(project, raw, heads, balances)
-        return VerifiedProject(project, stored, seq, head_hash, local, False)
+        at = balances.head_seq if balances is not None else seq
+        return VerifiedProject(project, stored, seq, head_hash, local, False, balances_seq=at)
     verifier = Verifier.parse(pin)
     kept = Path(state) if state is not None else None
     previous = read_state(kept, verifier, project) if kept is not None else None
-    balances = await client.balance(project) if project != SPONSOR else None
-    try:
-        answer = await client._call(client._audit.GetHeadProof, audit_pb2.GetHeadProofRequest(project=project))
-    except FiscusError as e:
-        raise _no_checkpoints(e, pin) from None
-    checkpoint = _opened(project, verifier, previous, answer.checkpoint)
-    if previous is not None:
-        request = _consistency_request(previous, checkpoint)
-        proof = await client._call(client._audit.GetConsistencyProof, request) if request is not None else None
-        _extends(project, previous, checkpoint, proof)
-    head = _proven_head(project, answer, checkpoint)
+    for _ in range(BALANCE_ATTEMPTS):
+        try:
+            answer = await client._call(client._audit.GetHeadProof, audit_pb2.GetHeadProofRequest(project=project))
+        except FiscusError as e:
+            raise _no_checkpoints(e, pin) from None
+        checkpoint = _opened(project, verifier, previous, answer.checkpoint)
+        if previous is not None:
+            request = _consistency_request(previous, checkpoint)
+            proof = await client._call(client._audit.GetConsistencyProof, request) if request is not None else None
+            _extends(project, previous, checkpoint, proof)
+        head = _proven_head(project, answer, checkpoint)
+        balances = _of_project(project, await client.balance(project)) if project != SPONSOR else None
+        if _at_head(project, head, balances):
+            break
+    else:
+        raise _not_at_head(project, head, balances)
     raw = [r async for r in client.export_chain(project)]
     stored, seq, head_hash, local = verify_records(project, raw, Heads(0, b"", [head]), balances)
     if kept is not None:
         write_state(kept, checkpoint.note)
-    return VerifiedProject(project, stored, seq, head_hash, local, True, checkpoint)
+    return VerifiedProject(project, stored, seq, head_hash, local, True, checkpoint, balances_seq=seq)
