@@ -94,7 +94,10 @@ def _fill(msg: Any, obj: Any) -> None:
         elif isinstance(value, bool):
             raise TypeError(f"{type(obj).__name__}.{f.name}: a bool is not a {f.type}")
         else:
-            setattr(msg, name, value)
+            try:
+                setattr(msg, name, value)
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"{type(obj).__name__}.{f.name}: {value!r} cannot be sent: {e}") from None
 
 
 def kind_into(msg: event_pb2.Event, kind: EventKind) -> None:

@@ -131,8 +131,37 @@ def _record_request(
             raise TypeError(f"events[{i}]: expected a fiscus.Event, got {type(e).__name__}")
     req = ledger_pb2.RecordCommitRequest(events=[event_to_pb(e) for e in batch], allow_same_receipt=allow_same_receipt)
     for project, seq in (expected_seq or {}).items():
-        req.expected_seq[project] = seq
+        req.expected_seq[project] = _uint_arg(seq, f"expected_seq[{project}]")
     return req
+
+
+def _uint_arg(value: object, what: str, bits: int = 64) -> int:
+    """An integer argument sent as a proto unsigned integer: an ``int`` (not a ``bool``) in range."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what}: expected an int, got {type(value).__name__}")
+    if not 0 <= value < 1 << bits:
+        raise ValueError(f"{what}: {value} is out of range (0 to {(1 << bits) - 1})")
+    return value
+
+
+def _token_metadata(token: object) -> tuple[tuple[str, str], ...]:
+    """The ``authorization`` metadata of ``token``. A token is sent in a header, so it must be
+    printable ASCII without spaces; anything else is refused here, without showing the token."""
+    if not isinstance(token, str):
+        raise TypeError(f"token: expected str, got {type(token).__name__}")
+    bad = next((c for c in token if not "\x21" <= c <= "\x7e"), None)
+    if not token or bad is not None:
+        what = "is empty" if not token else f"holds {_char_name(bad or '')}"
+        raise ValueError(
+            f"token: {what}; a token is printable ASCII without spaces, as `fiscusd token add` prints it "
+            "(was it read from a file with its line end?)"
+        )
+    return (("authorization", f"Bearer {token}"),)
+
+
+def _char_name(c: str) -> str:
+    names = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", " ": "a space"}
+    return names.get(c, f"the character U+{ord(c):04X}")
 
 
 def _recorded_at(events: Event | Sequence[Event], r: ledger_pb2.RecordCommitResponse) -> Committed:
@@ -185,7 +214,7 @@ class _Base:
         self.server = server
         self.retries = retries
         self.timeout = timeout
-        self._metadata = (("authorization", f"Bearer {token}"),)
+        self._metadata = _token_metadata(token)
 
 
 class Client(_Base):
@@ -301,7 +330,7 @@ class Client(_Base):
     def events(self, project: str, after_seq: int = 0, page_size: int = 0) -> Iterator[RecordedEvent]:
         """``project``'s stored events after ``after_seq``, in seq order, fetching pages of
         ``page_size`` (0: the server's default) as you iterate, up to the head of the last page."""
-        walker = EventsWalker(project, after_seq, page_size)
+        walker = EventsWalker(project, _uint_arg(after_seq, "after_seq"), _uint_arg(page_size, "page_size", 32))
         while (req := walker.request()) is not None:
             yield from walker.take(self._call(self._ledger.ListEvents, req))
 
@@ -339,7 +368,7 @@ class Client(_Base):
         seq or ends before the head it states raises :class:`~fiscus.FiscusError`); verify them with
         :func:`fiscus.verify_project` or your own reader of docs/FORMAT.md."""
         call = self._audit.ExportChain(
-            audit_pb2.ExportChainRequest(project=project, from_seq=from_seq), metadata=self._metadata
+            audit_pb2.ExportChainRequest(project=project, from_seq=_uint_arg(from_seq, "from_seq")), metadata=self._metadata
         )
         walker = ChainWalker(project, from_seq)
         try:
@@ -364,7 +393,7 @@ class Client(_Base):
         broken_since: float | None = None
         attempt = 0
         while True:
-            req = ledger_pb2.SubscribeRequest(after_commit=joiner.cursor, project=project or "")
+            req = ledger_pb2.SubscribeRequest(after_commit=_uint_arg(joiner.cursor, "after_commit"), project=project or "")
             call = self._ledger.Subscribe(req, metadata=self._metadata)
             failure: FiscusError = FiscusUnavailable("the subscription ended", grpc.StatusCode.UNAVAILABLE)
             try:
@@ -483,7 +512,7 @@ class AsyncClient(_Base):
 
     async def events(self, project: str, after_seq: int = 0, page_size: int = 0) -> AsyncIterator[RecordedEvent]:
         """As :meth:`Client.events`, as an async iterator."""
-        walker = EventsWalker(project, after_seq, page_size)
+        walker = EventsWalker(project, _uint_arg(after_seq, "after_seq"), _uint_arg(page_size, "page_size", 32))
         while (req := walker.request()) is not None:
             for e in walker.take(await self._call(self._ledger.ListEvents, req)):
                 yield e
@@ -517,7 +546,7 @@ class AsyncClient(_Base):
     async def export_chain(self, project: str, from_seq: int = 0) -> AsyncIterator[RawRecord]:
         """As :meth:`Client.export_chain`, as an async iterator."""
         call = self._audit.ExportChain(
-            audit_pb2.ExportChainRequest(project=project, from_seq=from_seq), metadata=self._metadata
+            audit_pb2.ExportChainRequest(project=project, from_seq=_uint_arg(from_seq, "from_seq")), metadata=self._metadata
         )
         walker = ChainWalker(project, from_seq)
         try:
@@ -538,7 +567,7 @@ class AsyncClient(_Base):
         broken_since: float | None = None
         attempt = 0
         while True:
-            req = ledger_pb2.SubscribeRequest(after_commit=joiner.cursor, project=project or "")
+            req = ledger_pb2.SubscribeRequest(after_commit=_uint_arg(joiner.cursor, "after_commit"), project=project or "")
             call = self._ledger.Subscribe(req, metadata=self._metadata)
             failure: FiscusError = FiscusUnavailable("the subscription ended", grpc.StatusCode.UNAVAILABLE)
             try:

@@ -9,11 +9,12 @@ refused with :class:`TypeError` when the value is built, before anything is sent
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Union
+from typing import Any, TypeVar, Union
 
 
 def amount_of(value: object, what: str) -> Decimal:
@@ -29,6 +30,61 @@ def amount_of(value: object, what: str) -> Decimal:
     if isinstance(value, float):
         raise TypeError(f"{what}: a float is not money; pass a decimal.Decimal such as Decimal('12.50')")
     raise TypeError(f"{what}: expected a decimal.Decimal, got {type(value).__name__}")
+
+
+_CHECKED_BUILTINS: dict[str, type[Any]] = {"str": str, "bytes": bytes, "bool": bool}
+_CHECKED_CLASSES = frozenset(
+    {"Money", "Fund", "Receipt", "ExpenseDetails", "ProjectKind", "ContributionSource"}
+)
+"""The declared field types :func:`_check_fields` checks by class (this module's classes, looked up
+when a value is built; amounts and dates are checked by :func:`amount_of` and ``_date_of``, an
+event's kind by :class:`Event`)."""
+_UINT_BITS = {"fee_bps": 32}
+"""Integer fields of requests are proto ``uint64`` (seqs), except these (``uint32``)."""
+
+
+def _check_fields(obj: object) -> None:
+    """The fields of a request value are of their declared types (checked when the value is built,
+    before anything is sent): an ``int`` field takes an ``int`` (not a ``bool`` nor a ``float``) in
+    the range of its proto type, a ``str`` field a ``str``, an enum or dataclass field that class.
+    Raises :class:`TypeError` or :class:`ValueError` naming ``Class.field``."""
+    cls = type(obj)
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        value = getattr(obj, f.name)
+        declared = str(f.type)
+        optional = declared.endswith(" | None")
+        name = declared.removesuffix(" | None")
+        what = f"{cls.__name__}.{f.name}"
+        if value is None:
+            if not optional:
+                raise TypeError(f"{what}: required, got None")
+            continue
+        if name == "int":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{what}: expected an int, got {type(value).__name__} {value!r}")
+            bits = _UINT_BITS.get(f.name, 64)
+            if not 0 <= value < 1 << bits:
+                raise ValueError(f"{what}: {value} is out of range (0 to {(1 << bits) - 1})")
+        elif name in _CHECKED_BUILTINS or name in _CHECKED_CLASSES:
+            expected = _CHECKED_BUILTINS.get(name) or globals()[name]
+            if not isinstance(value, expected) or isinstance(value, bool) and expected is not bool:
+                raise TypeError(f"{what}: expected {name}, got {type(value).__name__} {value!r}")
+
+
+_T = TypeVar("_T")
+
+
+def _checked(cls: type[_T]) -> type[_T]:
+    """Runs :func:`_check_fields` after the class's own ``__post_init__`` (apply below ``@dataclass``)."""
+    own = getattr(cls, "__post_init__", None)
+
+    def __post_init__(self: Any) -> None:
+        if own is not None:
+            own(self)
+        _check_fields(self)
+
+    cls.__post_init__ = __post_init__  # type: ignore[attr-defined]
+    return cls
 
 
 def _date_of(value: object, what: str) -> date:
@@ -76,6 +132,7 @@ class ContributionSource(enum.Enum):
 
 
 @dataclass(frozen=True)
+@_checked
 class Fund:
     """A project's fund: unrestricted (``restricted_purpose == ""``) or restricted to a purpose slug."""
 
@@ -100,6 +157,7 @@ UNRESTRICTED = Fund()
 
 
 @dataclass(frozen=True)
+@_checked
 class Receipt:
     """The invoice or receipt of an expense: blake3 hash (32 bytes) of the file, and its name."""
 
@@ -108,6 +166,7 @@ class Receipt:
 
 
 @dataclass(frozen=True)
+@_checked
 class ExpenseDetails:
     """Who is paid how much, for what (category slug), from which fund, with which receipt."""
 
@@ -122,6 +181,7 @@ class ExpenseDetails:
 
 
 @dataclass(frozen=True)
+@_checked
 class ProjectOpened:
     """Opens a project (seq 1). ``fee_bps`` 0–5000; ``advance_limit`` in ``currency``. No postings."""
 
@@ -136,6 +196,7 @@ class ProjectOpened:
 
 
 @dataclass(frozen=True)
+@_checked
 class ProjectTermsChanged:
     """New fee rate and/or advance limit for later events; ``None`` keeps the current one."""
 
@@ -149,6 +210,7 @@ class ProjectTermsChanged:
 
 
 @dataclass(frozen=True)
+@_checked
 class ContributionReceived:
     """Money received. ``fee_bps`` ``None`` applies the project's rate (completed when stored)."""
 
@@ -160,6 +222,7 @@ class ContributionReceived:
 
 
 @dataclass(frozen=True)
+@_checked
 class PledgeRecorded:
     """A sponsor's promise to pay ``amount`` by ``due_date``."""
 
@@ -172,6 +235,7 @@ class PledgeRecorded:
 
 
 @dataclass(frozen=True)
+@_checked
 class PledgeFulfilled:
     """A pledge (the seq of its ``PledgeRecorded``) paid, in part or in full."""
 
@@ -181,6 +245,7 @@ class PledgeFulfilled:
 
 
 @dataclass(frozen=True)
+@_checked
 class PledgeCancelled:
     """What remains of a pledge cancelled; ``amount`` is completed by the ledger."""
 
@@ -189,6 +254,7 @@ class PledgeCancelled:
 
 
 @dataclass(frozen=True)
+@_checked
 class GrantAwarded:
     """A grant from the sponsor's own funds under ``program`` (a slug)."""
 
@@ -197,6 +263,7 @@ class GrantAwarded:
 
 
 @dataclass(frozen=True)
+@_checked
 class AdvanceIssued:
     """Money advanced to the project, in its home currency."""
 
@@ -205,6 +272,7 @@ class AdvanceIssued:
 
 
 @dataclass(frozen=True)
+@_checked
 class AdvanceRepaid:
     """An advance paid back."""
 
@@ -212,6 +280,7 @@ class AdvanceRepaid:
 
 
 @dataclass(frozen=True)
+@_checked
 class ExpensePaid:
     """An expense paid: direct (``details``) or an approved request (``request``, a seq).
 
@@ -223,6 +292,7 @@ class ExpensePaid:
 
 
 @dataclass(frozen=True)
+@_checked
 class ExpenseRequested:
     """An expense filed for approval."""
 
@@ -230,6 +300,7 @@ class ExpenseRequested:
 
 
 @dataclass(frozen=True)
+@_checked
 class ExpenseApproved:
     """An expense request (its seq) approved: its amount is held on its fund."""
 
@@ -237,6 +308,7 @@ class ExpenseApproved:
 
 
 @dataclass(frozen=True)
+@_checked
 class ExpenseRejected:
     """An expense request (its seq) refused."""
 
@@ -245,6 +317,7 @@ class ExpenseRejected:
 
 
 @dataclass(frozen=True)
+@_checked
 class RefundIssued:
     """Part of a contribution (its seq) paid back; ``fund`` and ``fee_share`` are completed."""
 
@@ -259,6 +332,7 @@ class RefundIssued:
 
 
 @dataclass(frozen=True)
+@_checked
 class TransferSent:
     """Money sent to project ``to``; committed with its ``TransferReceived``."""
 
@@ -267,6 +341,7 @@ class TransferSent:
 
 
 @dataclass(frozen=True)
+@_checked
 class TransferReceived:
     """Money received from project ``from_``; committed with its ``TransferSent``."""
 
@@ -275,6 +350,7 @@ class TransferReceived:
 
 
 @dataclass(frozen=True)
+@_checked
 class FundsReleased:
     """Restricted money (``purpose``) released to the unrestricted fund."""
 
@@ -283,6 +359,7 @@ class FundsReleased:
 
 
 @dataclass(frozen=True)
+@_checked
 class CurrencyConverted:
     """Unrestricted ``amount`` converted into ``to`` (another currency)."""
 
@@ -291,6 +368,7 @@ class CurrencyConverted:
 
 
 @dataclass(frozen=True)
+@_checked
 class OpeningBalance:
     """A balance brought over from earlier books."""
 
@@ -299,6 +377,7 @@ class OpeningBalance:
 
 
 @dataclass(frozen=True)
+@_checked
 class EventReversed:
     """Negates the postings of the event at ``target_seq``; ``target`` is completed (its kind)."""
 
@@ -308,11 +387,13 @@ class EventReversed:
 
 
 @dataclass(frozen=True)
+@_checked
 class ProjectClosed:
     """Closes the project."""
 
 
 @dataclass(frozen=True)
+@_checked
 class PeriodClosed:
     """Closes the books through a date (on a project's chain, or on the ``sponsor`` chain)."""
 
@@ -353,6 +434,7 @@ EVENT_KINDS: tuple[type[EventKind], ...] = EventKind.__args__  # type: ignore[at
 
 
 @dataclass(frozen=True)
+@_checked
 class Event:
     """One event of one project's chain: the envelope and its kind.
 
