@@ -26,7 +26,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use http_body::Frame;
 use tonic::body::Body;
 use tonic::codegen::Bytes;
-use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
 /// Most event ids a commit's line lists (the count is always given).
 pub const LOGGED_EVENT_IDS_MAX: usize = 8;
@@ -315,10 +314,7 @@ fn percent_decode(bytes: &[u8]) -> String {
 }
 
 fn peer_of(extensions: &http::Extensions) -> Option<SocketAddr> {
-    extensions
-        .get::<TcpConnectInfo>()
-        .and_then(|i| i.remote_addr())
-        .or_else(|| extensions.get::<TlsConnectInfo<TcpConnectInfo>>().and_then(|i| i.get_ref().remote_addr()))
+    crate::connections::ConnInfo::of(extensions).and_then(|i| i.remote_addr())
 }
 
 impl<S, B> tower::Service<http::Request<B>> for AccessLog<S>

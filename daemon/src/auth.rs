@@ -155,6 +155,10 @@ impl Authenticator {
     /// its [`Principal`] in the extensions.
     pub fn check(&self, mut request: Request<()>) -> Result<Request<()>, Status> {
         let mut principal = self.principal(request.metadata().get("authorization").map(|v| v.as_bytes()))?;
+        // a token holder's connection keeps its place at the connection cap
+        if let Some(conn) = crate::connections::ConnInfo::of(request.extensions()) {
+            conn.authenticated();
+        }
         if let Some(notes) = request.extensions().get::<CallNotes>() {
             notes.principal(&principal.name, &principal.role.to_string());
             principal.notes = notes.clone();

@@ -1,8 +1,12 @@
 //! Bounded connections: the accept loop in front of the gRPC server.
 //!
-//! - At most `connections_max` connections are open at once; a connection beyond the cap is closed
-//!   as soon as it is accepted (a warning says so, at most once a second), so the listen queue never
-//!   fills with connections nobody serves.
+//! - At most `connections_max` connections are open at once. At the cap, a new connection takes
+//!   the place of the oldest one that has made no call with a known token (anyone on the machine
+//!   can open connections; only a token holder's connection keeps its place); when every open
+//!   connection has made one, the new connection is closed as soon as it is accepted. A warning
+//!   says either, at most once a second, so the listen queue never fills with connections nobody
+//!   serves, and idle connections opened by someone without a token cannot keep the sponsor's
+//!   accountants out.
 //! - A connection on which the client sends nothing for `idle_timeout_ms` is closed. A live HTTP/2
 //!   client answers the server's keep-alive pings (every `keepalive_interval_ms`, shorter than the
 //!   idle timeout), so only sockets that went silent, or never spoke HTTP/2, are closed.
@@ -12,17 +16,20 @@
 //!
 //! The soft limit on open files is raised to the hard limit at start ([`raise_file_limit`]).
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::futures::OwnedNotified;
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::{Connected, TcpConnectInfo};
@@ -37,27 +44,79 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// Most warnings a second about connections closed at the cap.
 const CAP_WARNING_EVERY: Duration = Duration::from_secs(1);
 
-/// An accepted connection: closed when its client is silent for the idle timeout; holds one of
-/// the connection slots until it is dropped.
+/// How long a new connection at the cap waits for the place of the connection it closed.
+const EVICTION_WAIT: Duration = Duration::from_secs(1);
+
+/// What the accept loop and the calls on one connection share: whether a call on it has shown a
+/// known token, and the signal that closes it to make room.
+#[derive(Debug, Default)]
+struct Standing {
+    authenticated: AtomicBool,
+    evicted: AtomicBool,
+    close: Arc<Notify>,
+}
+
+/// The connect info of a connection (in each request's extensions): its addresses, and the mark
+/// the token check sets ([`ConnInfo::authenticated`]).
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    /// The local and remote addresses.
+    pub tcp: TcpConnectInfo,
+    standing: Arc<Standing>,
+}
+
+impl ConnInfo {
+    /// The client's address.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.tcp.remote_addr()
+    }
+
+    /// Marks the connection as one that made a call with a known token: it is not closed to make
+    /// room for a new connection at the cap.
+    pub fn authenticated(&self) {
+        self.standing.authenticated.store(true, Ordering::Relaxed);
+    }
+
+    /// The connect info in `extensions`, on a clear-text or a TLS connection.
+    pub fn of(extensions: &http::Extensions) -> Option<&ConnInfo> {
+        extensions
+            .get::<ConnInfo>()
+            .or_else(|| extensions.get::<tonic::transport::server::TlsConnectInfo<ConnInfo>>().map(|i| i.get_ref()))
+    }
+}
+
+/// An accepted connection: closed when its client is silent for the idle timeout, or to make room
+/// at the cap when it has made no call with a known token; holds one of the connection slots until
+/// it is dropped.
 pub struct Conn {
     stream: TcpStream,
-    info: TcpConnectInfo,
+    info: ConnInfo,
     idle: Duration,
     deadline: Pin<Box<Sleep>>,
+    evicted: Pin<Box<OwnedNotified>>,
     _slot: OwnedSemaphorePermit,
 }
 
 impl Conn {
     fn new(stream: TcpStream, peer: SocketAddr, idle: Duration, slot: OwnedSemaphorePermit) -> Conn {
-        let info = TcpConnectInfo { local_addr: stream.local_addr().ok(), remote_addr: Some(peer) };
-        Conn { stream, info, idle, deadline: Box::pin(tokio::time::sleep(idle)), _slot: slot }
+        let tcp = TcpConnectInfo { local_addr: stream.local_addr().ok(), remote_addr: Some(peer) };
+        let standing = Arc::new(Standing::default());
+        let evicted = Box::pin(standing.close.clone().notified_owned());
+        Conn {
+            stream,
+            info: ConnInfo { tcp, standing },
+            idle,
+            deadline: Box::pin(tokio::time::sleep(idle)),
+            evicted,
+            _slot: slot,
+        }
     }
 }
 
 impl Connected for Conn {
-    type ConnectInfo = TcpConnectInfo;
+    type ConnectInfo = ConnInfo;
 
-    fn connect_info(&self) -> TcpConnectInfo {
+    fn connect_info(&self) -> ConnInfo {
         self.info.clone()
     }
 }
@@ -73,13 +132,21 @@ impl AsyncRead for Conn {
                 }
                 Poll::Ready(result)
             }
-            Poll::Pending => match self.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("the client sent nothing for {} ms", self.idle.as_millis()),
-                ))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                if self.evicted.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        "closed to make room at the connection cap: no call on it showed a known token",
+                    )));
+                }
+                match self.deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("the client sent nothing for {} ms", self.idle.as_millis()),
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 }
@@ -132,7 +199,10 @@ async fn accept_loop(
 ) {
     let mut backoff = ACCEPT_BACKOFF_MIN;
     let mut closed_at_cap = 0u64;
+    let mut evicted_at_cap = 0u64;
     let mut warned: Option<Instant> = None;
+    // the open connections, oldest first (a dropped one is skipped and forgotten)
+    let mut open: VecDeque<Weak<Standing>> = VecDeque::new();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -141,23 +211,41 @@ async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 backoff = ACCEPT_BACKOFF_MIN;
-                let Ok(slot) = slots.clone().try_acquire_owned() else {
-                    closed_at_cap += 1;
-                    if warned.is_none_or(|w| w.elapsed() >= CAP_WARNING_EVERY) {
-                        warn!(
-                            %peer,
-                            connections_max,
-                            closed = closed_at_cap,
-                            "at the connection cap: closing new connections (limits.connections_max)"
-                        );
-                        warned = Some(Instant::now());
-                        closed_at_cap = 0;
+                let slot = match slots.clone().try_acquire_owned() {
+                    Ok(slot) => Some(slot),
+                    Err(_) if evict_oldest_unauthenticated(&mut open) => {
+                        evicted_at_cap += 1;
+                        tokio::time::timeout(EVICTION_WAIT, slots.clone().acquire_owned())
+                            .await
+                            .ok()
+                            .and_then(Result::ok)
                     }
+                    Err(_) => None,
+                };
+                if slot.is_none() {
+                    closed_at_cap += 1;
+                }
+                if (slot.is_none() || evicted_at_cap > 0) && warned.is_none_or(|w| w.elapsed() >= CAP_WARNING_EVERY) {
+                    warn!(
+                        %peer,
+                        connections_max,
+                        closed_new = closed_at_cap,
+                        closed_without_token = evicted_at_cap,
+                        "at the connection cap: closing the oldest connections that made no call with a known token, \
+                         else new connections (limits.connections_max)"
+                    );
+                    warned = Some(Instant::now());
+                    (closed_at_cap, evicted_at_cap) = (0, 0);
+                }
+                let Some(slot) = slot else {
                     drop(stream);
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                if tx.send(Ok(Conn::new(stream, peer, idle, slot))).await.is_err() {
+                let conn = Conn::new(stream, peer, idle, slot);
+                open.retain(|c| c.strong_count() > 0);
+                open.push_back(Arc::downgrade(&conn.info.standing));
+                if tx.send(Ok(conn)).await.is_err() {
                     return;
                 }
             }
@@ -171,6 +259,19 @@ async fn accept_loop(
             }
         }
     }
+}
+
+/// Signals the oldest open connection that has made no call with a known token to close, and
+/// forgets connections already gone; false when every open connection has made one.
+fn evict_oldest_unauthenticated(open: &mut VecDeque<Weak<Standing>>) -> bool {
+    open.retain(|c| c.strong_count() > 0);
+    for standing in open.iter().filter_map(Weak::upgrade) {
+        if !standing.authenticated.load(Ordering::Relaxed) && !standing.evicted.swap(true, Ordering::Relaxed) {
+            standing.close.notify_one();
+            return true;
+        }
+    }
+    false
 }
 
 /// Raises the soft limit on open files to the hard limit (every connection takes one), and logs

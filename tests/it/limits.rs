@@ -170,3 +170,45 @@ async fn whole_store_verifications_are_paced() {
     let paced = log.matches("pacing a whole-store verification").count();
     assert!(paced >= 1, "a verification right after another waits its turn:\n{log}");
 }
+
+/// Connections opened by anyone on the machine, without a token, cannot keep a token holder out:
+/// at the cap, a new connection takes the place of the oldest one that made no call with a known
+/// token. 1,100 idle connections sending only the HTTP/2 preface kept every accountant's call
+/// UNAVAILABLE until the idle timeout, and reconnecting kept it so. A token holder's connection
+/// keeps its place when more such connections come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_without_a_token_cannot_keep_a_token_holder_out() {
+    // the idle timeout is long: only the eviction can let a call in within the test
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("fiscusd.toml");
+    std::fs::write(&config, "[limits]\nconnections_max = 8\nidle_timeout_ms = 600000\n").expect("config");
+    let d = Daemon::start_with(&["--config", config.to_str().expect("utf-8 path")]).await;
+    let flood = |n: usize| {
+        let addr = d.addr;
+        async move {
+            let mut sockets = Vec::new();
+            for _ in 0..n {
+                let mut s = tokio::net::TcpStream::connect(addr).await.expect("connects");
+                let _ = tokio::io::AsyncWriteExt::write_all(&mut s, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await;
+                sockets.push(s);
+            }
+            sockets
+        }
+    };
+    let first = flood(8).await;
+    let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
+    let read = tokio::time::timeout(Duration::from_secs(10), acc.list_projects(pb::ListProjectsRequest::default()))
+        .await
+        .expect("answered within 10 s");
+    assert!(read.is_ok(), "a token holder gets in at the cap: {read:?}\nlog:\n{}", d.log());
+    // more connections without a token: they take each other's places, not the accountant's
+    let second = flood(16).await;
+    let again = tokio::time::timeout(Duration::from_secs(10), acc.list_projects(pb::ListProjectsRequest::default()))
+        .await
+        .expect("answered within 10 s");
+    assert!(again.is_ok(), "the token holder's connection keeps its place: {again:?}\nlog:\n{}", d.log());
+    let log = d.log();
+    assert!(log.contains("closed_without_token"), "the closing is logged:\n{log}");
+    drop((first, second));
+    still_served(&d).await;
+}
