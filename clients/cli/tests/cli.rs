@@ -356,6 +356,8 @@ mod liar {
         Balance(&'static str),
         /// The head hash of a project.
         Head(&'static str),
+        /// The balances of a project as of seq 1 (none), true of that seq and long out of date.
+        OldBalance(&'static str),
     }
 
     struct Chain {
@@ -432,13 +434,16 @@ mod liar {
                     Lie::Head(project) if project == c.id.as_str() => head.hash[0] ^= 0x01,
                     _ => {}
                 }
-                let balance = pb::GetBalanceResponse {
+                let mut balance = pb::GetBalanceResponse {
                     project: c.id.to_string(),
                     head_seq: c.head.seq,
                     commit: p.commit_head.number,
                     balances,
                     as_of: None,
                 };
+                if matches!(lie, Lie::OldBalance(project) if project == c.id.as_str()) {
+                    (balance.head_seq, balance.balances) = (1, Vec::new());
+                }
                 chains.insert(c.id.to_string(), Chain { raws, head, balance });
             }
             Liar { chains: std::sync::Arc::new(chains) }
@@ -610,8 +615,10 @@ async fn verify_project_catches_a_server_that_lies() {
     let dir = Path::new(&store);
     // The lie, and the (project, seq, words) the error must name.
     type Expect = Option<(&'static str, u64, &'static str)>;
-    let cases: [(Lie, Expect); 5] = [
+    let cases: [(Lie, Expect); 6] = [
         (Lie::None, None),
+        // balances true of an old seq: what is verified and shown is the balance at the head
+        (Lie::OldBalance("rustconf-2026"), None),
         // A changed record whose stated hash matches its bytes: the next record's link breaks.
         (Lie::Record("rustconf-2026", 6), Some(("rustconf-2026", 7, "record 6 or 7"))),
         (Lie::RecordHashKept("rustconf-2026", 4), Some(("rustconf-2026", 4, "hash"))),
@@ -626,7 +633,11 @@ async fn verify_project_catches_a_server_that_lies() {
         let project = fiscus_client::project_id("rustconf-2026").expect("id");
         let result = client.verify_project(&project).await;
         match (&result, expect) {
-            (Ok(v), None) => assert_eq!(v.balances[0].balance, rust_decimal::Decimal::from(26_328)),
+            (Ok(v), None) => {
+                assert_eq!(v.head_seq, 12, "{lie:?}");
+                let balance = v.balances.first().map(|b| b.balance);
+                assert_eq!(balance, Some(rust_decimal::Decimal::from(26_328)), "{lie:?}: the balance at the head");
+            }
             (Err(fiscus_client::ClientError::Verification { project, seq, problem }), Some((p, s, what))) => {
                 assert_eq!((project.as_str(), *seq), (p, s), "{lie:?}: {problem}");
                 assert!(problem.contains(what), "{lie:?}: {problem}");

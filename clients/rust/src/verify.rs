@@ -37,8 +37,9 @@ pub struct VerifiedProject {
     pub head_seq: u64,
     /// Its hash, recomputed from the stored bytes.
     pub head_hash: Hash,
-    /// The balances the verified chain adds up to at the server's balance head, equal to what
-    /// the server reported.
+    /// The balances the verified chain adds up to at `head_seq` (the server's reported balances,
+    /// checked at the seq they state, may be of an earlier seq: a commit landed between the two
+    /// reads, or the server answered with old balances).
     pub balances: Vec<Balance>,
     /// Whether a checkpoint proof was checked as well.
     pub checkpoint_proven: bool,
@@ -118,9 +119,15 @@ pub fn verify_records(
             format!("the server's balances are as of seq {}, but its chain ends at seq {total}", balances.head_seq),
         ));
     }
-    let at_balance = if balances.head_seq == total { full.clone() } else { state_at(balances.head_seq)? };
-    let local = at_balance.balances();
-    compare_balances(project, balances.head_seq, &balances.balances, &local)?;
+    // The server's balances are checked at the seq they state; what is verified and returned is the
+    // balance at the head verified, whatever seq the server's balances were of.
+    let at_balance = match balances.head_seq {
+        seq if seq == head.seq => at_head.clone(),
+        seq if seq == total => full.clone(),
+        seq => state_at(seq)?,
+    };
+    compare_balances(project, balances.head_seq, &balances.balances, &at_balance.balances())?;
+    let local = at_head.balances();
     let checkpoint_proven = match proof {
         Some(p) => {
             p.prove_head(project, head.seq, &head.hash).map_err(|why| fail(project, head.seq, why))?;
