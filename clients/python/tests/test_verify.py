@@ -213,3 +213,40 @@ def test_a_tampered_chain_fails_naming_project_and_seq(daemon: Daemon, tamper: T
     assert failed.value.seq == seq, str(failed.value)
     assert problem in str(failed.value)
     assert f"project {OWN_PROJECT} seq {seq}" in str(failed.value)
+
+
+def test_the_balances_verified_are_those_of_the_head(daemon: Daemon) -> None:
+    """A server answering GetBalance with an old seq's balances (true of seq 1: none) does not make
+    the verification report old balances: they are recomputed at the verified head."""
+    build_year(daemon)
+    with grpc.insecure_channel(daemon.address) as channel:
+        auth = (("authorization", f"Bearer {daemon.tokens.auditor}"),)
+        audit = audit_pb2_grpc.AuditStub(channel)
+        ledger = ledger_pb2_grpc.LedgerStub(channel)
+        head = audit.GetHead(audit_pb2.GetHeadRequest(project=OWN_PROJECT), metadata=auth)
+        records = [
+            r
+            for m in audit.ExportChain(audit_pb2.ExportChainRequest(project=OWN_PROJECT), metadata=auth)
+            for r in m.records
+        ]
+        balance = ledger.GetBalance(ledger_pb2.GetBalanceRequest(project=OWN_PROJECT), metadata=auth)
+    old = ledger_pb2.GetBalanceResponse()
+    old.CopyFrom(balance)
+    old.head_seq = 1
+    del old.balances[:]
+    fake = FakeServer(head, records, old)  # type: ignore[abstract]  # answers what verify_project asks
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    audit_pb2_grpc.add_AuditServicer_to_server(fake, server)
+    ledger_pb2_grpc.add_LedgerServicer_to_server(fake, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with fiscus.Client(f"127.0.0.1:{port}", "any", retries=0) as client:
+            verified = fiscus.verify_project(client, OWN_PROJECT)
+    finally:
+        server.stop(None)
+    assert verified.head_seq == 22 and verified.balances_seq == 22
+    assert [(b.currency, b.balance) for b in verified.balances] == [
+        (b.currency, Decimal(b.balance)) for b in balance.balances
+    ], "the balances at head 22, not seq 1's"
+    assert verified.balances, "the project has money at its head"

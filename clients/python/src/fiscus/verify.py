@@ -65,7 +65,8 @@ class VerifiedProject:
     checkpoint: Checkpoint | None = None
     """With a pin: the checkpoint, signed by the pinned key, under which the head was proven."""
     balances_seq: int = 0
-    """The seq the ``balances`` are at (every event up to it): with a pin, always ``head_seq``."""
+    """The seq the ``balances`` are at (every event up to it): always ``head_seq``; the server's own
+    balances, checked at the seq they state, may be of an earlier seq when unpinned."""
 
 
 def _hex(h: bytes) -> str:
@@ -76,7 +77,8 @@ def verify_records(
     project: str, raw: list[RawRecord], heads: Heads, balances: Balances | None
 ) -> tuple[list[StoredRecord], int, bytes, list[CurrencyBalance]]:
     """Steps 1–4 of the module's docstring on records already fetched; returns the decoded records,
-    the verified head seq and hash, and the recomputed balances at the balances' head seq."""
+    the verified head seq and hash, and the recomputed balances at that head (the server's
+    balances are checked at the seq they state, which may be earlier)."""
 
     def fail(seq: int, problem: str) -> VerificationFailed:
         return VerificationFailed(project, seq, problem)
@@ -85,6 +87,8 @@ def verify_records(
     prev = genesis_hash(project)
     books = ProjectBooks(project)
     at_balance: list[CurrencyBalance] | None = [] if balances is not None and balances.head_seq == 0 else None
+    head = heads.of(project)
+    at_head: list[CurrencyBalance] = []
     for i, r in enumerate(raw):
         due = i + 1
         if r.seq != due:
@@ -111,8 +115,9 @@ def verify_records(
         prev = rec.hash
         if balances is not None and balances.head_seq == due:
             at_balance = books.balances()
+        if head is not None and head.seq == due:
+            at_head = books.balances()
 
-    head = heads.of(project)
     if head is None:
         raise fail(0, "the server states no head for the project")
     if head.seq > len(stored):
@@ -129,7 +134,7 @@ def verify_records(
                 f"the server's balances are as of seq {balances.head_seq}, but its chain ends at {len(stored)}",
             )
         _compare(project, balances.head_seq, balances.balances, at_balance)
-        local = at_balance
+        local = at_head
     return stored, head.seq, verified_hash, local
 
 
@@ -297,7 +302,8 @@ def verify_project(
        head between the two reads), else :class:`~fiscus.VerificationFailed` naming both seqs;
 
     then steps 1–4 run against that head, and only then is the checkpoint written to ``state``.
-    ``VerifiedProject.balances_seq`` is the seq the balances are at (with a pin, ``head_seq``).
+    ``VerifiedProject.balances`` are the balances at ``head_seq`` (``balances_seq``), recomputed
+    from the verified records.
     ``VerifiedProject.checkpoint`` is the checkpoint verified against.
 
     Raises :class:`~fiscus.VerificationFailed` (project, seq, problem) when anything differs, its
@@ -311,8 +317,7 @@ def verify_project(
         balances = _of_project(project, client.balance(project)) if project != SPONSOR else None
         raw = list(client.export_chain(project))
         stored, seq, head_hash, local = verify_records(project, raw, heads, balances)
-        at = balances.head_seq if balances is not None else seq
-        return VerifiedProject(project, stored, seq, head_hash, local, False, balances_seq=at)
+        return VerifiedProject(project, stored, seq, head_hash, local, False, balances_seq=seq)
     verifier = Verifier.parse(pin)
     kept = Path(state) if state is not None else None
     previous = read_state(kept, verifier, project) if kept is not None else None
@@ -351,8 +356,7 @@ async def verify_project_async(
         balances = _of_project(project, await client.balance(project)) if project != SPONSOR else None
         raw = [r async for r in client.export_chain(project)]
         stored, seq, head_hash, local = verify_records(project, raw, heads, balances)
-        at = balances.head_seq if balances is not None else seq
-        return VerifiedProject(project, stored, seq, head_hash, local, False, balances_seq=at)
+        return VerifiedProject(project, stored, seq, head_hash, local, False, balances_seq=seq)
     verifier = Verifier.parse(pin)
     kept = Path(state) if state is not None else None
     previous = read_state(kept, verifier, project) if kept is not None else None
