@@ -25,8 +25,8 @@ pub struct Facts<'a> {
     pub sponsor_closed_through: Option<NaiveDate>,
     /// Who records the event.
     pub actor: &'a str,
-    /// When the event is recorded (µs since the Unix epoch, the record's `recorded_at`): a period
-    /// is closed only through a day that has begun ([`recorded_day`]).
+    /// When the event is recorded (µs since the Unix epoch, the record's `recorded_at`): no event
+    /// is dated after the day after it ([`recorded_day`]).
     pub recorded_at: i64,
     /// Past events.
     pub history: &'a dyn History,
@@ -34,11 +34,28 @@ pub struct Facts<'a> {
     pub counterpart_open: &'a dyn Fn(&ProjectId) -> Result<(), LedgerError>,
 }
 
-/// The UTC day of `recorded_at` (µs since the Unix epoch); `None` outside chrono's range. A
-/// period may be closed through this day at the latest: in any time zone, the days before it have
-/// ended, and it has begun somewhere.
+/// The UTC day of `recorded_at` (µs since the Unix epoch); `None` outside chrono's range.
 pub fn recorded_day(recorded_at: i64) -> Option<NaiveDate> {
     chrono::DateTime::from_timestamp_micros(recorded_at).map(|t| t.date_naive())
+}
+
+/// Refuses an event dated after the day it is recorded (UTC), with a day's grace for time zones
+/// ahead of UTC: money is recorded once it has moved. A typo of the year (2062 for 2026) put money
+/// in every balance and in no statement until then, and a period closed through such a day (a
+/// close cannot be undone) refused every event of every project dated up to it, for good.
+fn check_not_to_come(event: &Event, facts: &Facts<'_>, field: &str) -> Result<(), LedgerError> {
+    let latest = recorded_day(facts.recorded_at).and_then(|d| d.succ_opt());
+    if latest.is_none_or(|latest| event.effective_date > latest) {
+        return Err(LedgerError::invalid(
+            &field_path(field, "effective_date"),
+            format!(
+                "{} is after the day this is recorded ({}): an event is recorded on or after its date",
+                event.effective_date,
+                recorded_day(facts.recorded_at).map_or_else(|| "unknown".to_owned(), |d| d.to_string())
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Decides whether `event` may be recorded on `state` (a fresh `ProjectState` for a new chain).
@@ -74,6 +91,7 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
             return Err(LedgerError::PeriodClosed { project: project.clone(), date: event.effective_date, through });
         }
     }
+    check_not_to_come(event, facts, field)?;
     crate::dating::check_dates(state, event, facts, field, &f)?;
     let home = state.info.as_ref().map(|i| i.currency);
     let mut released: Option<(Fund, Money)> = None;
@@ -225,18 +243,6 @@ pub fn decide(state: &ProjectState, event: &Event, facts: &Facts<'_>, field: &st
             event.kind.clone()
         }
         EventKind::PeriodClosed { through } => {
-            // A close through a day to come would refuse every event dated up to it, and a close
-            // cannot be undone: a typo (2099 for 2026) would freeze the books for good.
-            let today = recorded_day(facts.recorded_at);
-            if today.is_none_or(|today| *through > today) {
-                return Err(LedgerError::invalid(
-                    &f("through"),
-                    format!(
-                        "a period is closed once it has ended: {through} is after the day this is recorded ({})",
-                        today.map_or_else(|| "unknown".to_owned(), |d| d.to_string())
-                    ),
-                ));
-            }
             if *through >= event.effective_date {
                 return Err(LedgerError::invalid(
                     &f("through"),

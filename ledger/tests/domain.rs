@@ -1295,28 +1295,39 @@ fn sponsor_wide_closed_period_refuses_earlier_dates_everywhere() {
     assert_eq!(refused(&given, &other).field(), Some("events[0].project"));
 }
 
-/// A close cannot be undone, so one through a day after the day it is recorded (UTC) is refused
-/// naming `through`: a close through 2999 recorded by a typo or a script froze every project's
-/// books for good. Through the day it is recorded is accepted; so is a far-future effective date
-/// of the close itself, which closes nothing later.
+/// An event is recorded on or after its date: one dated after the day after it is recorded (UTC; a
+/// day's grace for time zones ahead of UTC) is refused naming `effective_date`. A close through
+/// 2999 recorded by a typo or a script (its own date 2999-12-31) froze every project's books for
+/// good, as a close cannot be undone; a contribution dated 2062 counted in every balance and in no
+/// statement. A close through the day it is recorded, dated the next day, is accepted.
 #[test]
-fn a_period_is_closed_only_through_a_day_that_has_begun() {
-    let at = |recorded: &str, through: &str, on: &str| {
-        let mut request = by("admin:carol", vec![ev("sponsor", on, EventKind::PeriodClosed { through: day(through) })]);
-        let midday = day(recorded).and_hms_opt(12, 0, 0).expect("time").and_utc();
+fn an_event_is_not_dated_after_the_day_it_is_recorded() {
+    let recorded = |request: CommitRequest, day_recorded: &str| {
+        let mut request = request;
+        let midday = day(day_recorded).and_hms_opt(12, 0, 0).expect("time").and_utc();
         request.recorded_at = midday.timestamp_micros();
         request
     };
+    let close = |through: &str, on: &str| {
+        by("admin:carol", vec![ev("sponsor", on, EventKind::PeriodClosed { through: day(through) })])
+    };
     let given = vec![open("p", "USD", 0, "0")];
-    for (through, on) in [("2999-12-30", "2999-12-31"), ("2026-05-02", "2026-05-03")] {
-        let err = refused(&given, &at("2026-05-01", through, on));
-        assert_eq!(err.field(), Some("events[0].period_closed.through"), "{err}");
+    let gift = |date: &str| one("p", date, contribution(m("10", "USD"), Fund::Unrestricted, None));
+    for (request, date) in [
+        (close("2999-12-30", "2999-12-31"), "2999-12-31"),
+        (close("2026-05-02", "2026-05-03"), "2026-05-03"),
+        (gift("2062-05-01"), "2062-05-01"),
+        (gift("2026-05-03"), "2026-05-03"),
+    ] {
+        let err = refused(&given, &recorded(request, "2026-05-01"));
+        assert_eq!(err.field(), Some("events[0].effective_date"), "{err}");
         let text = err.to_string();
-        assert!(text.contains(&format!("{through} is after the day this is recorded (2026-05-01)")), "{text}");
+        assert!(text.contains(&format!("{date} is after the day this is recorded (2026-05-01)")), "{text}");
     }
-    let (mut ledger, _) = accepted(&given, &at("2026-05-01", "2026-05-01", "2999-12-31"));
-    let spend = one("p", "2026-05-02", contribution(m("10", "USD"), Fund::Unrestricted, None));
-    assert!(ledger.commit(&spend).is_ok(), "the next day is open");
+    accepted(&given, &recorded(gift("2026-05-02"), "2026-05-01"));
+    let (mut ledger, _) = accepted(&given, &recorded(close("2026-05-01", "2026-05-02"), "2026-05-01"));
+    let after = recorded(gift("2026-05-02"), "2026-05-02");
+    assert!(ledger.commit(&after).is_ok(), "the day after the close is open");
 }
 
 #[test]

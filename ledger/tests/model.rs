@@ -411,7 +411,8 @@ impl Sent {
                 .map(|(p, s)| (ProjectId::parse("project", p).expect("project id"), *s))
                 .collect(),
             actor: "accountant:alice".to_owned(),
-            recorded_at: 1_767_225_600_000_000,
+            // 2027-01-01T00:00:00Z: after every date the model gives its events
+            recorded_at: 1_798_761_600_000_000,
         }
     }
 }

@@ -37,7 +37,8 @@ fn request(events: Vec<Event>, at: i64) -> CommitRequest {
         events,
         expected_heads: vec![],
         actor: "accountant:alice".to_owned(),
-        recorded_at: at,
+        // µs after 2027-01-01T00:00:00Z: after the day the events are dated
+        recorded_at: 1_798_761_600_000_000 + at,
     }
 }
 

@@ -277,6 +277,8 @@ fn table() -> Vec<(Req, &'static str)> {
             "events[1].event_id",
         ),
         (envelope(|e| e.event_id = String::new()), "events[1].event_id"),
+        // dated to come (after the day after it is recorded)
+        (envelope(|e| e.effective_date = "2999-12-31".into()), "events[1].effective_date"),
         (envelope(|e| e.project = "Not_An_Id".into()), "events[1].project"),
         (envelope(|e| e.project = "sponsor".into()), "events[1].project"),
         (envelope(|e| e.effective_date = "+2026-01-05".into()), "events[1].effective_date"),

@@ -407,8 +407,8 @@ pub struct Reverse {
 /// `close-period` fields.
 #[derive(Args, Deserialize, Serialize, Debug, Clone)]
 pub struct ClosePeriod {
-    /// Last date closed, YYYY-MM-DD: before the event's --date, and not after today (UTC), since
-    /// a close cannot be undone.
+    /// Last date closed, YYYY-MM-DD: before the event's --date (which, as every event's, is not
+    /// after tomorrow, UTC: a close cannot be undone).
     #[arg(long)]
     pub through: String,
 }

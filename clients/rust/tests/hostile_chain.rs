@@ -163,7 +163,8 @@ fn chain(steps: &[Step]) -> Vec<RawRecord> {
                 seq,
                 prev,
                 commit: seq,
-                recorded_at: 1_767_603_600_000_000,
+                // 2027-01-01T00:00:00Z: after every date the chains give their events
+                recorded_at: 1_798_761_600_000_000,
                 actor: "accountant:alice".to_owned(),
                 event: Event {
                     event_id: format!("e-{seq}"),
