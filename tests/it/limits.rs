@@ -26,9 +26,14 @@ subscribers_per_principal_max = 2
 ";
 
 async fn small_limits() -> Daemon {
+    with_config(LIMITS).await
+}
+
+/// A daemon started with the config file `text`.
+async fn with_config(text: &str) -> Daemon {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("fiscusd.toml");
-    std::fs::write(&config, LIMITS).expect("config");
+    std::fs::write(&config, text).expect("config");
     let d = Daemon::start_with(&["--config", config.to_str().expect("utf-8 path")]).await;
     drop(dir);
     d
@@ -179,10 +184,7 @@ async fn whole_store_verifications_are_paced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_without_a_token_cannot_keep_a_token_holder_out() {
     // the idle timeout is long: only the eviction can let a call in within the test
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("fiscusd.toml");
-    std::fs::write(&config, "[limits]\nconnections_max = 8\nidle_timeout_ms = 600000\n").expect("config");
-    let d = Daemon::start_with(&["--config", config.to_str().expect("utf-8 path")]).await;
+    let d = with_config("[limits]\nconnections_max = 8\nidle_timeout_ms = 600000\n").await;
     let flood = |n: usize| {
         let addr = d.addr;
         async move {

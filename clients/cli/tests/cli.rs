@@ -1253,22 +1253,9 @@ fn an_import_refused_for_one_row_shows_no_row_as_recorded() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = dir.path().join("books").display().to_string();
     ok(&["--store", &store, "init"]);
-    ok(&[
-        "--store",
-        &store,
-        "record",
-        "open-project",
-        "--project",
-        "p1",
-        "--name",
-        "P",
-        "--fee-bps",
-        "0",
-        "--currency",
-        "USD",
-        "--date",
-        "2026-01-01",
-    ]);
+    let (code, _, err) =
+        on_store(&store, "record open-project --project p1 --name P --fee-bps 0 --currency USD --date 2026-01-01");
+    assert_eq!(code, 0, "{err}");
     let csv = dir.path().join("feb.csv");
     let rows = "date,project,kind,amount,currency,counterparty\n2026-02-01,p1,donation,10,USD,A\n\
                 2026-02-02,p1,expense,-50,USD,B\n2026-02-03,p1,donation,10,USD,C\n";

@@ -160,9 +160,11 @@ def real_answers(daemon: Daemon, old_size: int = 0) -> Answers:
         return answers
 
 
-def served(answers: Answers) -> tuple[grpc.Server, int]:
+def served(answers: Answers, fake: FakeServer | None = None) -> tuple[grpc.Server, int]:
+    """Serves ``fake`` (by default a :class:`FakeServer` of ``answers``) on a loopback port."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    fake = FakeServer(answers)  # type: ignore[abstract]  # answers what verify_project asks
+    if fake is None:
+        fake = FakeServer(answers)  # type: ignore[abstract]  # answers what verify_project asks
     audit_pb2_grpc.add_AuditServicer_to_server(fake, server)
     ledger_pb2_grpc.add_LedgerServicer_to_server(fake, server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -342,12 +344,7 @@ def test_a_head_that_moved_between_the_proof_and_the_balances_is_read_again(
             Moving.calls += 1
             return old.balance if Moving.calls == 1 else self.answers.balance
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    fake = Moving(new)  # type: ignore[abstract]  # answers what verify_project asks
-    audit_pb2_grpc.add_AuditServicer_to_server(fake, server)
-    ledger_pb2_grpc.add_LedgerServicer_to_server(fake, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
+    server, port = served(new, Moving(new))  # type: ignore[abstract]  # answers what verify_project asks
     try:
         with fiscus.Client(f"127.0.0.1:{port}", "any", retries=0) as client:
             verified = fiscus.verify_project(client, OWN_PROJECT, pin=key)

@@ -3,6 +3,7 @@ served by a fake server: a flipped byte, a removed record, an amount changed and
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from datetime import date
@@ -113,6 +114,38 @@ class FakeServer(audit_pb2_grpc.AuditServicer, ledger_pb2_grpc.LedgerServicer):
 Tamper = Callable[[FakeServer], None]
 
 
+def _real_answers(daemon: Daemon) -> FakeServer:
+    """A fake server holding a real daemon's answers for the year of :func:`build_year`."""
+    build_year(daemon)
+    with grpc.insecure_channel(daemon.address) as channel:
+        auth = (("authorization", f"Bearer {daemon.tokens.auditor}"),)
+        audit = audit_pb2_grpc.AuditStub(channel)
+        ledger = ledger_pb2_grpc.LedgerStub(channel)
+        head = audit.GetHead(audit_pb2.GetHeadRequest(project=OWN_PROJECT), metadata=auth)
+        records = [
+            r
+            for m in audit.ExportChain(audit_pb2.ExportChainRequest(project=OWN_PROJECT), metadata=auth)
+            for r in m.records
+        ]
+        balance = ledger.GetBalance(ledger_pb2.GetBalanceRequest(project=OWN_PROJECT), metadata=auth)
+    return FakeServer(head, records, balance)  # type: ignore[abstract]  # answers what verify_project asks
+
+
+@contextlib.contextmanager
+def _serving(fake: FakeServer) -> Iterator[fiscus.Client]:
+    """A client of ``fake`` served on a loopback port."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    audit_pb2_grpc.add_AuditServicer_to_server(fake, server)
+    ledger_pb2_grpc.add_LedgerServicer_to_server(fake, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with fiscus.Client(f"127.0.0.1:{port}", "any", retries=0) as client:
+            yield client
+    finally:
+        server.stop(None)
+
+
 def _flip_memo_byte(keep_hash: bool) -> Tamper:
     def tamper(s: FakeServer) -> None:
         r = s.records[2]  # seq 3
@@ -183,32 +216,12 @@ def _rehashed_amount(seq: int, old: bytes, new: bytes, forge_head: bool) -> Tamp
     ],
 )
 def test_a_tampered_chain_fails_naming_project_and_seq(daemon: Daemon, tamper: Tamper, seq: int, problem: str) -> None:
-    build_year(daemon)
-    with grpc.insecure_channel(daemon.address) as channel:
-        auth = (("authorization", f"Bearer {daemon.tokens.auditor}"),)
-        audit = audit_pb2_grpc.AuditStub(channel)
-        ledger = ledger_pb2_grpc.LedgerStub(channel)
-        head = audit.GetHead(audit_pb2.GetHeadRequest(project=OWN_PROJECT), metadata=auth)
-        records = [
-            r
-            for m in audit.ExportChain(audit_pb2.ExportChainRequest(project=OWN_PROJECT), metadata=auth)
-            for r in m.records
-        ]
-        balance = ledger.GetBalance(ledger_pb2.GetBalanceRequest(project=OWN_PROJECT), metadata=auth)
-    fake = FakeServer(head, records, balance)  # type: ignore[abstract]  # answers what verify_project asks
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    audit_pb2_grpc.add_AuditServicer_to_server(fake, server)
-    ledger_pb2_grpc.add_LedgerServicer_to_server(fake, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        with fiscus.Client(f"127.0.0.1:{port}", "any", retries=0) as client:
-            assert fiscus.verify_project(client, OWN_PROJECT).head_seq == 22, "the untampered copy verifies"
-            tamper(fake)
-            with pytest.raises(fiscus.VerificationFailed) as failed:
-                fiscus.verify_project(client, OWN_PROJECT)
-    finally:
-        server.stop(None)
+    fake = _real_answers(daemon)
+    with _serving(fake) as client:
+        assert fiscus.verify_project(client, OWN_PROJECT).head_seq == 22, "the untampered copy verifies"
+        tamper(fake)
+        with pytest.raises(fiscus.VerificationFailed) as failed:
+            fiscus.verify_project(client, OWN_PROJECT)
     assert failed.value.project == OWN_PROJECT
     assert failed.value.seq == seq, str(failed.value)
     assert problem in str(failed.value)
@@ -218,35 +231,14 @@ def test_a_tampered_chain_fails_naming_project_and_seq(daemon: Daemon, tamper: T
 def test_the_balances_verified_are_those_of_the_head(daemon: Daemon) -> None:
     """A server answering GetBalance with an old seq's balances (true of seq 1: none) does not make
     the verification report old balances: they are recomputed at the verified head."""
-    build_year(daemon)
-    with grpc.insecure_channel(daemon.address) as channel:
-        auth = (("authorization", f"Bearer {daemon.tokens.auditor}"),)
-        audit = audit_pb2_grpc.AuditStub(channel)
-        ledger = ledger_pb2_grpc.LedgerStub(channel)
-        head = audit.GetHead(audit_pb2.GetHeadRequest(project=OWN_PROJECT), metadata=auth)
-        records = [
-            r
-            for m in audit.ExportChain(audit_pb2.ExportChainRequest(project=OWN_PROJECT), metadata=auth)
-            for r in m.records
-        ]
-        balance = ledger.GetBalance(ledger_pb2.GetBalanceRequest(project=OWN_PROJECT), metadata=auth)
-    old = ledger_pb2.GetBalanceResponse()
-    old.CopyFrom(balance)
-    old.head_seq = 1
-    del old.balances[:]
-    fake = FakeServer(head, records, old)  # type: ignore[abstract]  # answers what verify_project asks
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    audit_pb2_grpc.add_AuditServicer_to_server(fake, server)
-    ledger_pb2_grpc.add_LedgerServicer_to_server(fake, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        with fiscus.Client(f"127.0.0.1:{port}", "any", retries=0) as client:
-            verified = fiscus.verify_project(client, OWN_PROJECT)
-    finally:
-        server.stop(None)
+    fake = _real_answers(daemon)
+    real = list(fake.balance.balances)
+    fake.balance.head_seq = 1
+    del fake.balance.balances[:]
+    with _serving(fake) as client:
+        verified = fiscus.verify_project(client, OWN_PROJECT)
     assert verified.head_seq == 22 and verified.balances_seq == 22
     assert [(b.currency, b.balance) for b in verified.balances] == [
-        (b.currency, Decimal(b.balance)) for b in balance.balances
+        (b.currency, Decimal(b.balance)) for b in real
     ], "the balances at head 22, not seq 1's"
     assert verified.balances, "the project has money at its head"
