@@ -704,7 +704,7 @@ pub async fn export(
         Format::Csv => export::csv(out, items, scope),
         Format::Jsonl => export::jsonl(out, items, scope),
     };
-    let summary = match output {
+    let summary = match output.filter(|p| *p != Path::new("-")) {
         // a new private file put in place whole: never written into what is at the path
         Some(path) => crate::files::write_replacing(path, write)
             .map_err(|e| Failure::other(format!("cannot write {}: {e}", path.display())))?,
@@ -715,7 +715,7 @@ pub async fn export(
         })?,
     };
     bar.finish_and_clear();
-    if let Some(path) = output {
+    if let Some(path) = output.filter(|p| *p != Path::new("-")) {
         if json {
             show::print_json(&json!({
                 "file": path.display().to_string(),

@@ -21,13 +21,16 @@ pub const EVIDENCE_FILE_BYTES_MAX: u64 = 1024 * 1024 * 1024;
 
 /// Writes a file a command makes at `path` through `write`: into a new file (mode 0600, its
 /// owner the user) in the same folder, synced, then renamed over `path`, so that a crash leaves
-/// the old file or the whole new one, and whatever was at `path` (a file another user made and
-/// others may read, a symbolic link to elsewhere) is replaced, never written into. Returns what
-/// `write` returns; on an error, `path` is left as it was.
+/// the old file or the whole new one, and a file already at `path` (one another user made and
+/// others may read) is replaced, never written into. Anything else at `path` is refused before
+/// anything is written ([`refuse_unless_file`]): a symbolic link, a device, a pipe or a folder
+/// would be replaced by the rename (`-o /dev/null` as root replaced the machine's `/dev/null`).
+/// Returns what `write` returns; on an error, `path` is left as it was.
 pub fn write_replacing<T>(
     path: &Path,
     write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<T>,
 ) -> std::io::Result<T> {
+    refuse_unless_file(path)?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -44,6 +47,8 @@ pub fn write_replacing<T>(
     std::fs::File::open(dir)?.sync_all()?;
     Ok(made)
 }
+
+pub use fiscus_client::files::refuse_unless_file;
 
 /// Why a file was not read.
 #[derive(Debug)]

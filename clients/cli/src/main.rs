@@ -200,7 +200,8 @@ enum Command {
         /// Only this project.
         #[arg(long)]
         project: Option<String>,
-        /// Write to FILE instead of standard output.
+        /// Write to FILE instead of standard output (`-`: standard output). FILE is made new (mode
+        /// 0600) and renamed into place; a link, device, pipe or folder there is refused.
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
     },

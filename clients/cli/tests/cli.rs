@@ -1302,13 +1302,13 @@ fn an_import_refused_for_one_row_shows_no_row_as_recorded() {
 }
 
 /// `export -o FILE` puts a new private file at the path: a file there that others may read (made
-/// by another user on a shared machine) kept its mode and got the whole books written into it, and
-/// a symbolic link there was followed. Now the file is replaced (mode 0600) and a link is replaced,
-/// its target left as it was.
+/// by another user on a shared machine) kept its mode and got the whole books written into it.
+/// Now the file is replaced (mode 0600). A link, a pipe or a folder at the path is refused and left
+/// as it was (a rename over it replaced `/dev/stdout` when run as root); `-o -` is standard output.
 #[cfg(unix)]
 #[test]
-fn an_export_replaces_what_is_at_its_path_with_a_private_file() {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+fn an_export_replaces_a_file_at_its_path_and_refuses_anything_else() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
     let (dir, store) = demo_store();
     let open = dir.path().join("books.journal");
     std::fs::write(&open, "old").expect("write");
@@ -1325,7 +1325,26 @@ fn an_export_replaces_what_is_at_its_path_with_a_private_file() {
     std::fs::write(&target, "keep me").expect("write");
     let link = dir.path().join("link.csv");
     std::os::unix::fs::symlink(&target, &link).expect("symlink");
-    ok(&["--store", &store, "export", "csv", "-o", &link.display().to_string()]);
+    let fifo = dir.path().join("pipe");
+    assert!(Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs").success());
+    for (at, what) in [
+        (&link, "is a symbolic link"),
+        (&fifo, "is a device, a pipe or a socket"),
+        (&dir.path().to_path_buf(), "is a folder"),
+    ] {
+        let (code, _, err) = run(&["--store", &store, "export", "csv", "-o", &at.display().to_string()]);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains(what), "{err}");
+    }
     assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep me", "the link's target is untouched");
-    assert!(!std::fs::symlink_metadata(&link).expect("meta").file_type().is_symlink(), "the link is replaced");
+    assert!(std::fs::symlink_metadata(&link).expect("meta").file_type().is_symlink(), "the link is left");
+    assert!(std::fs::metadata(&fifo).expect("meta").file_type().is_fifo(), "the pipe is left");
+    let (code, out, err) = run(&["--store", &store, "export", "csv", "-o", "-"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("date,") || out.contains(",USD,"),
+        "the export on standard output: {}",
+        &out[..out.len().min(200)]
+    );
+    assert!(!Path::new("-").exists(), "no file named -");
 }

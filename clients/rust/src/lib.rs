@@ -24,6 +24,7 @@
 
 mod audit;
 mod error;
+pub mod files;
 mod pinned;
 mod responses;
 pub mod tls;

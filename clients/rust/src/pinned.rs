@@ -243,6 +243,7 @@ pub fn write_state(state: &Path, note: &str) -> Result<(), ClientError> {
         None => Path::new("."),
     };
     let write = || -> std::io::Result<()> {
+        crate::files::refuse_unless_file(state)?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
         tmp.write_all(note.as_bytes())?;
         tmp.as_file().sync_all()?;
@@ -413,6 +414,8 @@ impl crate::Client {
                 return Err(ClientError::WitnessPolicy { project: name.to_owned(), size: 0, message });
             }
         }
+        // the state file is replaced by a rename at the end: refused now if that would replace a link
+        crate::files::refuse_unless_file(state).map_err(|e| state_error(state, e.to_string()))?;
         let previous = read_state(state, pin)?;
         // Balance, then the head proof, then the export: each reads at or after the one before.
         let balances = self.balance(project, None).await?;
@@ -617,6 +620,12 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep me");
         let mode = std::fs::metadata(&state).expect("meta").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        // a link at the state file's own path is refused, not replaced
+        let linked = dir.path().join("linked-state");
+        std::os::unix::fs::symlink(&target, &linked).expect("symlink");
+        let refused = write_state(&linked, "third\n").expect_err("a link is refused").to_string();
+        assert!(refused.contains("is a symbolic link"), "{refused}");
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep me");
     }
 
     fn pin() -> (fiscus_tlog::NoteSigner, NoteVerifier) {

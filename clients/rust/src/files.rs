@@ -1,0 +1,26 @@
+//! Files the client writes for its user (the `--state` file of a pinned verification; the command
+//! line's exports, receipts and bundles): each is a new file renamed into place, so only a regular
+//! file, or nothing, may be at the path.
+
+use std::path::Path;
+
+/// Refuses a `path` that names anything but a regular file or nothing (`InvalidInput`, saying
+/// what it names): the file written there is put in place by a rename, which would replace a
+/// symbolic link, a device, a pipe or a folder (as root, `-o /dev/null` replaced the machine's
+/// `/dev/null`).
+pub fn refuse_unless_file(path: &Path) -> std::io::Result<()> {
+    let refuse = |what: &str| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("is {what}, not a regular file: give the path of a file to write (it is replaced whole)"),
+        ))
+    };
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+        Ok(m) if m.file_type().is_symlink() => refuse("a symbolic link"),
+        Ok(m) if m.is_dir() => refuse("a folder"),
+        Ok(m) if !m.is_file() => refuse("a device, a pipe or a socket"),
+        Ok(_) => Ok(()),
+    }
+}
