@@ -33,6 +33,28 @@ pub const LOGGED_EVENT_IDS_MAX: usize = 8;
 /// Most projects a line lists.
 pub const LOGGED_PROJECTS_MAX: usize = 8;
 
+/// Most characters of a value from the request on a line (a project id, an event id, the method):
+/// a longer one is logged as its first 40 characters, `…` and its length, so that a call cannot
+/// write more to the log than a line's worth (4 MB project ids flooded it at 140 MB/s).
+pub const LOGGED_VALUE_CHARS_MAX: usize = 64;
+
+/// Most characters of the method (the request's path) on a line: the contract's longest is 62.
+pub const LOGGED_METHOD_CHARS_MAX: usize = 128;
+
+/// Most characters of a status message on a line.
+pub const LOGGED_MESSAGE_CHARS_MAX: usize = 1024;
+
+/// `value` as a line holds it: whole up to `max` characters, else its first 40 (or `max`, if
+/// less), `…` and its length in characters.
+fn logged(value: &str, max: usize) -> String {
+    let chars = value.chars().count();
+    if chars <= max {
+        return value.to_owned();
+    }
+    let start: String = value.chars().take(max.min(40)).collect();
+    format!("{start}…({chars} characters)")
+}
+
 /// The format of fiscusd's log lines (`--log-format`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -74,8 +96,9 @@ impl CallNotes {
     /// A project the call reads or writes.
     pub fn project(&self, project: &str) {
         self.with(|f| {
-            if f.projects.len() < LOGGED_PROJECTS_MAX && !f.projects.iter().any(|p| p == project) {
-                f.projects.push(project.to_owned());
+            let project = logged(project, LOGGED_VALUE_CHARS_MAX);
+            if f.projects.len() < LOGGED_PROJECTS_MAX && !f.projects.contains(&project) {
+                f.projects.push(project);
             }
         });
     }
@@ -87,11 +110,14 @@ impl CallNotes {
             f.event_ids.clear();
             for (project, id) in events {
                 f.events += 1;
-                if f.projects.len() < LOGGED_PROJECTS_MAX && !f.projects.iter().any(|p| p == project) {
-                    f.projects.push(project.to_owned());
+                if f.projects.len() < LOGGED_PROJECTS_MAX {
+                    let project = logged(project, LOGGED_VALUE_CHARS_MAX);
+                    if !f.projects.contains(&project) {
+                        f.projects.push(project);
+                    }
                 }
                 if f.event_ids.len() < LOGGED_EVENT_IDS_MAX {
-                    f.event_ids.push(id.to_owned());
+                    f.event_ids.push(logged(id, LOGGED_VALUE_CHARS_MAX));
                 }
             }
         });
@@ -148,14 +174,14 @@ impl Drop for Call {
 impl Call {
     /// The call failed inside the server (`INTERNAL`).
     fn failed(&mut self, message: &str) {
-        self.status = Some((13, message.to_owned()));
+        self.status = Some((13, logged(message, LOGGED_MESSAGE_CHARS_MAX)));
     }
 
     fn status_from(&mut self, headers: &http::HeaderMap) {
         if let Some(code) = headers.get("grpc-status") {
             let code = std::str::from_utf8(code.as_bytes()).ok().and_then(|c| c.parse().ok()).unwrap_or(2);
             let message = headers.get("grpc-message").map(|m| percent_decode(m.as_bytes())).unwrap_or_default();
-            self.status = Some((code, message));
+            self.status = Some((code, logged(&message, LOGGED_MESSAGE_CHARS_MAX)));
         }
     }
 
@@ -338,7 +364,7 @@ where
             time: SystemTime::now(),
             started: Instant::now(),
             peer: peer_of(request.extensions()),
-            method: request.uri().path().to_owned(),
+            method: logged(request.uri().path(), LOGGED_METHOD_CHARS_MAX),
             notes,
             status: None,
             format: self.format,

@@ -245,3 +245,32 @@ async fn a_commit_stored_after_its_caller_stopped_waiting_is_logged_as_stored() 
         .expect("the access line of the call that stopped waiting");
     assert!(call["message"].contains("stored if the writer logs it as stored"), "{call:?}");
 }
+
+/// A call writes at most a line's worth to the log, whatever it sends: a project id, an event id or
+/// a method of a megabyte is logged as its start and its length. 50 balance reads with a 4 MB
+/// project id by a project token (refused PERMISSION_DENIED) wrote 200 MB of log in 1.4 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_writes_a_line_not_what_it_sent() {
+    let d = Daemon::start().await;
+    let mut org = d.ledger(Some(&d.tokens.project)).await;
+    let mut admin = d.ledger(Some(&d.tokens.admin)).await;
+    let huge = "p".repeat(1_000_000);
+    let before = d.log().len();
+    for _ in 0..5 {
+        let read = org.get_balance(pb::GetBalanceRequest { project: huge.clone(), currency: None, as_of: None }).await;
+        assert!(read.is_err());
+    }
+    let refused = record(&mut admin, vec![contribution(&huge, "conf-a", "5.00", None)]).await;
+    assert!(refused.is_err());
+    let reads = access_lines(&d, "/GetBalance", 5);
+    let commits = access_lines(&d, "/RecordCommit", 1);
+    let grown = d.log().len() - before;
+    assert!(grown < 20_000, "6 calls of a megabyte each wrote {grown} bytes of log");
+    for line in reads.iter().chain(&commits) {
+        let project = line.get("project").cloned().unwrap_or_default();
+        let ids = line.get("event_ids").cloned().unwrap_or_default();
+        let long = if project.starts_with("ppp") { &project } else { &ids };
+        assert!(long.ends_with("…(1000000 characters)") || long.ends_with("\\u{2026}(1000000 characters)"), "{line:?}");
+    }
+    d.stop();
+}
