@@ -148,6 +148,8 @@ impl Authenticator {
         changes.removed =
             old.iter().filter(|o| !tokens.iter().any(|t| t.name == o.name)).map(|o| o.name.clone()).collect();
         *self.tokens.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(tokens);
+        // every connection's standing starts over under the new tokens (a revoked one's included)
+        crate::connections::tokens_reloaded();
         changes
     }
 
@@ -155,9 +157,10 @@ impl Authenticator {
     /// its [`Principal`] in the extensions.
     pub fn check(&self, mut request: Request<()>) -> Result<Request<()>, Status> {
         let mut principal = self.principal(request.metadata().get("authorization").map(|v| v.as_bytes()))?;
-        // a token holder's connection keeps its place at the connection cap
+        // a staff token's connection keeps its place at the connection cap
         if let Some(conn) = crate::connections::ConnInfo::of(request.extensions()) {
-            conn.authenticated();
+            use crate::connections::Vouched;
+            conn.vouched(if matches!(principal.role, Role::Project(_)) { Vouched::Project } else { Vouched::Staff });
         }
         if let Some(notes) = request.extensions().get::<CallNotes>() {
             notes.principal(&principal.name, &principal.role.to_string());

@@ -1,12 +1,15 @@
 //! Bounded connections: the accept loop in front of the gRPC server.
 //!
 //! - At most `connections_max` connections are open at once. At the cap, a new connection takes
-//!   the place of the oldest one that has made no call with a known token (anyone on the machine
-//!   can open connections; only a token holder's connection keeps its place); when every open
-//!   connection has made one, the new connection is closed as soon as it is accepted. A warning
-//!   says either, at most once a second, so the listen queue never fills with connections nobody
-//!   serves, and idle connections opened by someone without a token cannot keep the sponsor's
-//!   accountants out.
+//!   the place of the oldest open one that has made no call with a known token (anyone on the
+//!   machine can open connections), else of the oldest one whose calls showed only a project's
+//!   token (a project's organisers are outside the sponsor); a connection that made a call with an
+//!   admin's, accountant's or auditor's token keeps its place. When the tokens file is loaded
+//!   again, every connection's standing starts over (a revoked token's connections keep none) until
+//!   its next call. When every open connection is a staff one, the new connection is closed as soon
+//!   as it is accepted. A warning says either, at most once a second, so the listen queue never
+//!   fills with connections nobody serves, and connections held by someone without a token, or
+//!   with a project's, cannot keep the sponsor's accountants out.
 //! - A connection on which the client sends nothing for `idle_timeout_ms` is closed. A live HTTP/2
 //!   client answers the server's keep-alive pings (every `keepalive_interval_ms`, shorter than the
 //!   idle timeout), so only sockets that went silent, or never spoke HTTP/2, are closed.
@@ -21,7 +24,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -47,13 +50,51 @@ const CAP_WARNING_EVERY: Duration = Duration::from_secs(1);
 /// How long a new connection at the cap waits for the place of the connection it closed.
 const EVICTION_WAIT: Duration = Duration::from_secs(1);
 
-/// What the accept loop and the calls on one connection share: whether a call on it has shown a
-/// known token, and the signal that closes it to make room.
+/// What the accept loop and the calls on one connection share: the highest [`Vouched`] a call on
+/// it has shown since the tokens were last loaded, and the signal that closes it to make room.
 #[derive(Debug, Default)]
 struct Standing {
-    authenticated: AtomicBool,
+    /// `(tokens generation << 2) | Vouched as u64`.
+    vouched: AtomicU64,
     evicted: AtomicBool,
     close: Arc<Notify>,
+}
+
+/// What the calls on a connection have shown, lowest first: the order in which connections give
+/// their places at the cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Vouched {
+    /// No call with a known token.
+    Nothing = 0,
+    /// A project's token (`project:<id>`).
+    Project = 1,
+    /// An admin's, accountant's or auditor's token: never closed to make room.
+    Staff = 2,
+}
+
+/// How many times the tokens file was loaded: a standing vouched under an earlier load counts as
+/// [`Vouched::Nothing`].
+static TOKENS_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Starts every connection's standing over: the tokens file was loaded again (a token may have
+/// been revoked).
+pub fn tokens_reloaded() {
+    TOKENS_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Standing {
+    /// What the calls have shown under the current tokens.
+    fn vouched(&self) -> Vouched {
+        let v = self.vouched.load(Ordering::Relaxed);
+        if v >> 2 != TOKENS_GENERATION.load(Ordering::Relaxed) {
+            return Vouched::Nothing;
+        }
+        match v & 3 {
+            2 => Vouched::Staff,
+            1 => Vouched::Project,
+            _ => Vouched::Nothing,
+        }
+    }
 }
 
 /// The connect info of a connection (in each request's extensions): its addresses, and the mark
@@ -71,10 +112,15 @@ impl ConnInfo {
         self.tcp.remote_addr()
     }
 
-    /// Marks the connection as one that made a call with a known token: it is not closed to make
-    /// room for a new connection at the cap.
-    pub fn authenticated(&self) {
-        self.standing.authenticated.store(true, Ordering::Relaxed);
+    /// Marks the connection as one that made a call with a known token of `role`: a staff token's
+    /// connection is not closed to make room at the cap, and a project token's only after every
+    /// connection without a token.
+    pub fn vouched(&self, by: Vouched) {
+        let standing = &self.standing;
+        if standing.vouched() < by {
+            let generation = TOKENS_GENERATION.load(Ordering::Relaxed);
+            standing.vouched.store((generation << 2) | by as u64, Ordering::Relaxed);
+        }
     }
 
     /// The connect info in `extensions`, on a clear-text or a TLS connection.
@@ -136,7 +182,7 @@ impl AsyncRead for Conn {
                 if self.evicted.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::ConnectionAborted,
-                        "closed to make room at the connection cap: no call on it showed a known token",
+                        "closed to make room at the connection cap: no call on it showed a staff token",
                     )));
                 }
                 match self.deadline.as_mut().poll(cx) {
@@ -213,7 +259,7 @@ async fn accept_loop(
                 backoff = ACCEPT_BACKOFF_MIN;
                 let slot = match slots.clone().try_acquire_owned() {
                     Ok(slot) => Some(slot),
-                    Err(_) if evict_oldest_unauthenticated(&mut open) => {
+                    Err(_) if evict_lowest_standing(&mut open) => {
                         evicted_at_cap += 1;
                         tokio::time::timeout(EVICTION_WAIT, slots.clone().acquire_owned())
                             .await
@@ -231,8 +277,8 @@ async fn accept_loop(
                         connections_max,
                         closed_new = closed_at_cap,
                         closed_without_token = evicted_at_cap,
-                        "at the connection cap: closing the oldest connections that made no call with a known token, \
-                         else new connections (limits.connections_max)"
+                        "at the connection cap: closing the oldest connections without a token, else with only a \
+                         project's, else new connections (limits.connections_max)"
                     );
                     warned = Some(Instant::now());
                     (closed_at_cap, evicted_at_cap) = (0, 0);
@@ -261,17 +307,30 @@ async fn accept_loop(
     }
 }
 
-/// Signals the oldest open connection that has made no call with a known token to close, and
-/// forgets connections already gone; false when every open connection has made one.
-fn evict_oldest_unauthenticated(open: &mut VecDeque<Weak<Standing>>) -> bool {
+/// Signals the oldest open connection of the lowest standing below [`Vouched::Staff`] to close
+/// (not one signalled already), and forgets connections already gone; false when every open
+/// connection is a staff one.
+fn evict_lowest_standing(open: &mut VecDeque<Weak<Standing>>) -> bool {
     open.retain(|c| c.strong_count() > 0);
+    let mut chosen: Option<(Vouched, Arc<Standing>)> = None;
     for standing in open.iter().filter_map(Weak::upgrade) {
-        if !standing.authenticated.load(Ordering::Relaxed) && !standing.evicted.swap(true, Ordering::Relaxed) {
-            standing.close.notify_one();
-            return true;
+        let vouched = standing.vouched();
+        let lower = chosen.as_ref().is_none_or(|(v, _)| vouched < *v);
+        if vouched < Vouched::Staff && lower && !standing.evicted.load(Ordering::Relaxed) {
+            chosen = Some((vouched, standing));
+            if vouched == Vouched::Nothing {
+                break;
+            }
         }
     }
-    false
+    match chosen {
+        Some((_, standing)) => {
+            standing.evicted.store(true, Ordering::Relaxed);
+            standing.close.notify_one();
+            true
+        }
+        None => false,
+    }
 }
 
 /// Raises the soft limit on open files to the hard limit (every connection takes one), and logs

@@ -214,3 +214,67 @@ async fn connections_without_a_token_cannot_keep_a_token_holder_out() {
     drop((first, second));
     still_served(&d).await;
 }
+
+/// At the cap, connections whose calls showed only a project's token give their places to a staff
+/// token's, and so do connections of a token revoked since (the tokens file loaded again): four
+/// connections of an organiser's token kept every accountant out, revoked or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn project_and_revoked_tokens_give_their_places_at_the_cap() {
+    let d = with_config("[limits]\nconnections_max = 6\nidle_timeout_ms = 600000\n").await;
+    let mut admin = d.ledger(Some(&d.tokens.admin)).await;
+    open(&mut admin, OWN_PROJECT, 0).await;
+    drop(admin);
+    // hold every place with connections that made a call
+    let hold = |token: String| {
+        let d = &d;
+        async move {
+            let mut held = Vec::new();
+            for _ in 0..6 {
+                let mut c = d.ledger(Some(&token)).await;
+                let _ = c
+                    .get_balance(pb::GetBalanceRequest { project: OWN_PROJECT.into(), currency: None, as_of: None })
+                    .await;
+                held.push(c);
+            }
+            held
+        }
+    };
+    let read_by = |token: String| {
+        let d = &d;
+        async move {
+            let mut c = d.ledger(Some(&token)).await;
+            let read =
+                tokio::time::timeout(Duration::from_secs(10), c.list_projects(pb::ListProjectsRequest::default()))
+                    .await
+                    .expect("answered within 10 s");
+            (read, c)
+        }
+    };
+    let organiser = hold(d.tokens.project.clone()).await;
+    let (read, mut alice) = read_by(d.tokens.accountant.clone()).await;
+    assert!(read.is_ok(), "an accountant gets in past a project's connections: {read:?}\nlog:\n{}", d.log());
+    let more = hold(d.tokens.project.clone()).await;
+    let again = alice.list_projects(pb::ListProjectsRequest::default()).await;
+    assert!(again.is_ok(), "and keeps the place: {again:?}");
+    drop((organiser, more, alice));
+
+    // a staff token's connections hold every place, then the token is revoked
+    let bobs = hold(d.tokens.accountant2.clone()).await;
+    let file = d.dir.path().join("tokens.toml").display().to_string();
+    let revoked = std::process::Command::new(fiscusd_bin())
+        .args(["token", "revoke", "--tokens", &file, "--name", "accountant:bob"])
+        .output()
+        .expect("fiscusd runs");
+    assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+    let sent = std::process::Command::new("kill").args(["-HUP", &d.pid().to_string()]).status().expect("kill runs");
+    assert!(sent.success());
+    let started = Instant::now();
+    while !d.log().contains("tokens file reloaded") {
+        assert!(started.elapsed() < CLOSE_DEADLINE, "no reload; log:\n{}", d.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (read, _alice) = read_by(d.tokens.accountant.clone()).await;
+    assert!(read.is_ok(), "a revoked token's connections give their places: {read:?}\nlog:\n{}", d.log());
+    drop(bobs);
+    d.stop();
+}
