@@ -315,7 +315,16 @@ fn reload_tokens_on_hangup(auth: Authenticator, path: std::path::PathBuf) {
                     }
                     crate::tokens::load(&path).map_err(|e| e.to_string())
                 });
+                // (a TOML error spans lines, with a caret under the fault: one log line says it)
+                let loaded = loaded
+                    .map_err(|e| e.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" "));
                 match loaded {
+                    // a file emptied, or caught while an editor writes it, would lock every caller out
+                    Ok(tokens) if tokens.is_empty() => error!(
+                        tokens = %path.display(),
+                        "SIGHUP: the tokens file holds no token; the tokens in force stay (to refuse every \
+                         token, stop fiscusd)"
+                    ),
                     Ok(tokens) => {
                         let count = tokens.len();
                         let changes = auth.replace(tokens);

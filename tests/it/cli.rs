@@ -1013,3 +1013,39 @@ async fn a_command_with_a_long_deadline_ends_when_fiscusd_stops_answering() {
     }
     d.stop();
 }
+
+/// A tokens file emptied (an editor or a tool caught while writing it) or unparsable, loaded again
+/// on SIGHUP, keeps the tokens in force, saying why on one log line: an emptied file was taken as
+/// "every token removed", and every call after it was UNAUTHENTICATED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tokens_file_emptied_or_broken_keeps_the_tokens_in_force() {
+    let d = Daemon::start().await;
+    let file = d.dir.path().join("tokens.toml");
+    let kept = std::fs::read(&file).expect("tokens file");
+    let reload = |wanted: &'static str| {
+        let d = &d;
+        async move {
+            let sent = Command::new("kill").args(["-HUP", &d.pid().to_string()]).status().expect("kill runs");
+            assert!(sent.success());
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            loop {
+                let log = d.log();
+                if let Some(line) = log.lines().find(|l| l.contains(wanted)) {
+                    return line.to_owned();
+                }
+                assert!(std::time::Instant::now() < deadline, "no {wanted:?} in the log:\n{log}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    };
+    std::fs::write(&file, "").expect("emptied");
+    reload("holds no token").await;
+    let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
+    acc.list_projects(pb::ListProjectsRequest::default()).await.expect("the tokens in force stay");
+    std::fs::write(&file, "[[token]]\nname = \"x\"\nrole = \n").expect("broken");
+    let line = reload("cannot be used").await;
+    assert!(line.contains("line 3, column 8") && line.contains("must be quoted"), "the reason on one line: {line}");
+    acc.list_projects(pb::ListProjectsRequest::default()).await.expect("the tokens in force stay");
+    std::fs::write(&file, kept).expect("restored");
+    d.stop();
+}
