@@ -113,6 +113,55 @@ def test_the_async_client_verifies_under_a_pin_too(daemon: Daemon, tmp_path: Pat
     assert state.read_text() == second.checkpoint.note
 
 
+def planted(folder: Path) -> tuple[Path, Path]:
+    """A state path in ``folder`` with links planted at the names a writer could guess (``state.tmp``
+    and the like) to a victim file (mode 0644, another user's file in a shared folder)."""
+    victim = folder / "victim"
+    victim.write_text("the victim's own data\n")
+    victim.chmod(0o644)
+    state = folder / "state"
+    for name in ("state.tmp", ".state.tmp", "state~", "state.new"):
+        (folder / name).symlink_to(victim)
+    return state, victim
+
+
+def assert_kept_safely(folder: Path, state: Path, victim: Path, note: str) -> None:
+    assert victim.read_text() == "the victim's own data\n", "nothing is written through a planted link"
+    assert not state.is_symlink() and state.read_text() == note
+    assert state.stat().st_mode & 0o777 == 0o600, oct(state.stat().st_mode)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [".state.tmp", "state", "state.new", "state.tmp", "state~", "victim"]
+    ), "no temporary file is left behind"
+
+
+def test_the_state_file_is_written_without_following_a_planted_link(daemon: Daemon, tmp_path: Path) -> None:
+    with daemon.admin() as a:
+        open_project(a, OWN_PROJECT)
+    key = verifier_key(daemon)
+    sync_dir, async_dir = tmp_path / "sync", tmp_path / "async"
+    sync_dir.mkdir()
+    async_dir.mkdir()
+    state, victim = planted(sync_dir)
+    with daemon.client(daemon.tokens.auditor) as auditor:
+        first = fiscus.verify_project(auditor, OWN_PROJECT, pin=key, state=state)
+        assert first.checkpoint is not None
+        assert_kept_safely(sync_dir, state, victim, first.checkpoint.note)
+        grow(daemon, 1, "a")
+        second = fiscus.verify_project(auditor, OWN_PROJECT, pin=key, state=state)
+        assert second.checkpoint is not None and second.head_seq == 2
+        assert_kept_safely(sync_dir, state, victim, second.checkpoint.note)
+
+    state, victim = planted(async_dir)
+
+    async def run() -> fiscus.VerifiedProject:
+        async with fiscus.AsyncClient(daemon.address, daemon.tokens.auditor) as client:
+            return await fiscus.verify_project_async(client, OWN_PROJECT, pin=key, state=state)
+
+    third = asyncio.run(run())
+    assert third.checkpoint is not None
+    assert_kept_safely(async_dir, state, victim, third.checkpoint.note)
+
+
 @dataclass
 class Answers:
     """What the fake server answers: the real daemon's answers, changed by a test."""

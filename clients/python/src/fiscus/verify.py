@@ -20,7 +20,9 @@ consistent with the last checkpoint accepted (``state``): see :func:`verify_proj
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -222,10 +224,31 @@ def read_state(state: Path, pin: Verifier, project: str = "") -> Checkpoint | No
 
 
 def write_state(state: Path, note: str) -> None:
-    """Keeps ``note`` (a checkpoint accepted) in ``state``, through a file beside it renamed over it."""
-    tmp = state.with_name(state.name + ".tmp")
-    tmp.write_text(note)
-    os.replace(tmp, state)
+    """Keeps ``note`` (a checkpoint accepted) in ``state``: a new file (mode 0600) made beside it
+    under a name no one else can have chosen (``tempfile.mkstemp``: created exclusively, so a link
+    or file planted at any name is never written through), flushed and synced, then renamed over
+    ``state`` (replacing a link there, not writing through it), and the folder synced. A crash
+    leaves the old checkpoint or the new one, never an empty or partial file."""
+    folder = state.parent
+    fd, tmp = tempfile.mkstemp(prefix=f".{state.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(note.encode())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, state)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return  # a folder that cannot be opened (not on POSIX) is not synced; the file is
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _head_proof(r: audit_pb2.GetHeadProofResponse) -> HeadProof:
