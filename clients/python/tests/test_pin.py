@@ -162,6 +162,31 @@ def test_the_state_file_is_written_without_following_a_planted_link(daemon: Daem
     assert_kept_safely(async_dir, state, victim, third.checkpoint.note)
 
 
+def test_an_empty_state_file_is_refused_not_taken_for_a_first_use(daemon: Daemon, tmp_path: Path) -> None:
+    with daemon.admin() as a:
+        open_project(a, OWN_PROJECT)
+    key = verifier_key(daemon)
+    state = tmp_path / "state"
+    for content in ("", "\n  \n"):
+        state.write_text(content)
+        with daemon.client(daemon.tokens.auditor) as auditor:
+            with pytest.raises(fiscus.CheckpointRefused, match=r"state file .*: empty, it keeps no checkpoint") as e:
+                fiscus.verify_project(auditor, OWN_PROJECT, pin=key, state=state)
+        assert "remove the file" in str(e.value)
+
+        async def run() -> None:
+            async with fiscus.AsyncClient(daemon.address, daemon.tokens.auditor) as client:
+                await fiscus.verify_project_async(client, OWN_PROJECT, pin=key, state=state)
+
+        with pytest.raises(fiscus.CheckpointRefused, match="empty, it keeps no checkpoint"):
+            asyncio.run(run())
+        assert state.read_text() == content, "a refused state file is left as it was"
+    state.unlink()
+    with daemon.client(daemon.tokens.auditor) as auditor:
+        assert fiscus.verify_project(auditor, OWN_PROJECT, pin=key, state=state).head_seq == 1
+    assert state.read_text().startswith(key.split("+")[0] + "\n"), "once removed, it is a first use"
+
+
 @dataclass
 class Answers:
     """What the fake server answers: the real daemon's answers, changed by a test."""

@@ -209,7 +209,10 @@ def _refused(project: str, problem: str) -> CheckpointRefused:
 
 def read_state(state: Path, pin: Verifier, project: str = "") -> Checkpoint | None:
     """The checkpoint kept in the state file ``state`` (``None`` when the file does not exist yet);
-    it must open with the pinned key. Raises :class:`~fiscus.CheckpointRefused` when it does not."""
+    it must open with the pinned key. Raises :class:`~fiscus.CheckpointRefused` when it does not,
+    and when the file is empty (or only white space): a file that exists was made to keep a
+    checkpoint, and one emptied (truncated, or a write lost in a crash) must not silently turn the
+    check against an older or forked log off. Removing it is the way to start again."""
     try:
         with state.open("rb") as f:
             data = f.read(NOTE_BYTES_MAX + 1)
@@ -217,6 +220,13 @@ def read_state(state: Path, pin: Verifier, project: str = "") -> Checkpoint | No
         return None
     if len(data) > NOTE_BYTES_MAX:
         raise _refused(project, f"state file {state}: over {NOTE_BYTES_MAX} bytes")
+    if not data.strip():
+        raise _refused(
+            project,
+            f"state file {state}: empty, it keeps no checkpoint (was it truncated, or its write lost?); "
+            "it is not taken as a first use, which would accept any checkpoint of the pinned key: "
+            "remove the file to start again from the server's next checkpoint",
+        )
     try:
         return open_checkpoint(data.decode(), pin)
     except (UnicodeDecodeError, CheckpointError) as e:
