@@ -411,22 +411,122 @@ class ChainWalker:
 
 COMMIT_PARTS_MAX = 1_000
 """Most messages one commit of a subscription may come in (a commit holds at most 1,000 events)."""
+COMMIT_EVENTS_MAX = 1_000
+"""Most records one commit holds (docs/FORMAT.md, the commit entry)."""
+HASH_BYTES = 32
+GENESIS_COMMIT_HASH = bytes(HASH_BYTES)
+"""The ``prev_commit_hash`` of commit 1."""
 
 
 class CommitJoiner:
     """``Subscribe`` messages joined into whole commits: the parts of a commit (``continues``) are
     one :class:`~fiscus.CommitNotice`, given once its last part has come; ``cursor`` (where to
-    resume) moves only then. Commits come in increasing number after the cursor, and without a
-    project filter each commit's events recompute its hash, so a commit is never given twice nor
-    short of a part."""
+    resume) moves only then. What the contract lets a subscriber check is checked before a commit
+    is given, so a commit is never given twice, out of order, short of a part, or silently skipped:
+
+    - every commit: its number is above the cursor; its hashes are 32 bytes; it has 1 to 1,000
+      events, each of this commit (``commit``, ``recorded_at_us``), with a 32-byte ``hash`` and an
+      ``event`` of its own ``project``; each project's seqs run on from the last one given (from
+      seq 1 when the subscription started at commit 0); a commit that follows the last one given
+      (number + 1) names that commit's hash as its ``prev_commit_hash`` (32 zero bytes before
+      commit 1);
+    - without a project filter, where every commit is sent: each commit is the cursor + 1, and its
+      events recompute its ``commit_hash``;
+    - with one: every event is of that project (commits without any are not sent, so numbers may
+      jump, and the other projects' events a hash needs are absent: a commit's hash is not
+      recomputed, and ``prev_commit_hash`` is checked only across consecutive numbers).
+
+    The first commit after a cursor other than 0 cannot be chained: the hash of the commit at the
+    cursor, and the seqs reached then, are not known; from it on they are, across resumptions."""
 
     def __init__(self, after_commit: int, project: str | None) -> None:
         self.cursor = after_commit
         self.project = project
         self.parts: list[CommitNotice] = []
+        self.cursor_hash: bytes | None = GENESIS_COMMIT_HASH if after_commit == 0 else None
+        """The hash of commit ``cursor`` when known."""
+        self.seqs: dict[str, int] = {}
+        """The last seq given of each project."""
+        self.from_start = after_commit == 0
 
-    def fail(self, problem: str) -> FiscusError:
-        return FiscusError(f"Subscribe: {problem}")
+    def fail(self, problem: str, field: str | None = None) -> FiscusError:
+        return FiscusError(f"Subscribe: {problem}", field=None if field is None else f"SubscribeResponse.{field}")
+
+    def _first_part(self, part: CommitNotice) -> None:
+        """The checks of a commit that its first part allows."""
+        if part.commit <= self.cursor:
+            raise self.fail(
+                f"commit {part.commit} came after commit {self.cursor}: a commit given twice or out of order", "commit"
+            )
+        if self.project is None and part.commit != self.cursor + 1:
+            raise self.fail(
+                f"commit {part.commit} came after commit {self.cursor}: commit {self.cursor + 1} is missing "
+                "(without a project filter every commit is sent)",
+                "commit",
+            )
+        for name, value in (("commit_hash", part.commit_hash), ("prev_commit_hash", part.prev_commit_hash)):
+            if len(value) != HASH_BYTES:
+                raise self.fail(f"commit {part.commit}'s {name} is {len(value)} bytes, not {HASH_BYTES}", name)
+        if self.cursor_hash is not None and part.commit == self.cursor + 1 and part.prev_commit_hash != self.cursor_hash:
+            before = f"commit {self.cursor}'s hash" if self.cursor > 0 else "the genesis (32 zero bytes)"
+            raise self.fail(
+                f"commit {part.commit}'s prev_commit_hash is {part.prev_commit_hash.hex()}, but {before} is "
+                f"{self.cursor_hash.hex()}: the commit chain is broken",
+                "prev_commit_hash",
+            )
+
+    def _whole(self, whole: CommitNotice) -> dict[str, int]:
+        """The checks of a whole commit; the seqs each project reaches with it."""
+        n = whole.commit
+        if not whole.events:
+            raise self.fail(
+                f"commit {n} has no events: a commit holds 1 to {COMMIT_EVENTS_MAX} records"
+                + (f" (and one without any of {self.project!r} is not sent)" if self.project is not None else ""),
+                "events",
+            )
+        if len(whole.events) > COMMIT_EVENTS_MAX:
+            raise self.fail(f"commit {n} has {len(whole.events)} events, more than a commit holds ({COMMIT_EVENTS_MAX})", "events")
+        seqs: dict[str, int] = {}
+        for i, e in enumerate(whole.events):
+            where = f"events[{i}]"
+            if e.commit != n:
+                raise self.fail(f"{where} of commit {n} says it was stored by commit {e.commit}", f"{where}.commit")
+            if e.recorded_at_us != whole.recorded_at_us:
+                raise self.fail(
+                    f"{where} of commit {n} was recorded at {e.recorded_at_us} µs, the commit at {whole.recorded_at_us} µs",
+                    f"{where}.recorded_at_us",
+                )
+            if len(e.hash) != HASH_BYTES:
+                raise self.fail(f"{where} of commit {n} has a hash of {len(e.hash)} bytes, not {HASH_BYTES}", f"{where}.hash")
+            if self.project is not None and e.project != self.project:
+                raise self.fail(
+                    f"{where} of commit {n} is of project {e.project!r}, the subscription of {self.project!r}", f"{where}.project"
+                )
+            if e.event.project != e.project:
+                raise self.fail(
+                    f"{where} of commit {n} is in the chain of {e.project!r} but its event names {e.event.project!r}",
+                    f"{where}.event.project",
+                )
+            last = seqs.get(e.project, self.seqs.get(e.project))
+            if last is None and self.from_start:
+                last = 0
+            if (last is not None and e.seq != last + 1) or e.seq < 1:
+                after = f"after seq {last} of {e.project!r}" if last else f"as the first record of {e.project!r}"
+                raise self.fail(
+                    f"{where} of commit {n} is seq {e.seq} {after}: a project's seqs run 1, 2, 3 … without a gap "
+                    "(a commit of it is missing, or given twice)",
+                    f"{where}.seq",
+                )
+            seqs[e.project] = e.seq
+        if self.project is None:
+            recomputed = commit_hash(whole.prev_commit_hash, n, [e.hash for e in whole.events])
+            if recomputed != whole.commit_hash:
+                raise self.fail(
+                    f"the events of commit {n} do not recompute its commit hash {whole.commit_hash.hex()} (they give "
+                    f"{recomputed.hex()}: an event is missing or changed)",
+                    "commit_hash",
+                )
+        return seqs
 
     def take(self, msg: ledger_pb2.SubscribeResponse) -> CommitNotice | None:
         """The whole commit when ``msg`` is its last part, else ``None``."""
@@ -436,25 +536,21 @@ class CommitJoiner:
             if dataclasses.replace(part, events=[]) != dataclasses.replace(first, events=[]):
                 raise self.fail(
                     f"a part of commit {first.commit} is followed by commit {part.commit} or other hashes or "
-                    "time, before the commit's last part"
+                    "time, before the commit's last part",
+                    "continues",
                 )
-        elif part.commit <= self.cursor:
-            raise self.fail(f"commit {part.commit} came after commit {self.cursor}: a commit given twice or out of order")
+        else:
+            self._first_part(part)
         self.parts.append(part)
         if msg.continues:
             if len(self.parts) >= COMMIT_PARTS_MAX:
-                raise self.fail(f"commit {part.commit} in more than {COMMIT_PARTS_MAX} parts")
+                raise self.fail(f"commit {part.commit} in more than {COMMIT_PARTS_MAX} parts", "continues")
             return None
-        events = [e for p in self.parts for e in p.events]
-        whole = dataclasses.replace(self.parts[0], events=events)
+        whole = dataclasses.replace(self.parts[0], events=[e for p in self.parts for e in p.events])
         self.parts = []
-        if self.project is None:
-            recomputed = commit_hash(whole.prev_commit_hash, whole.commit, [e.hash for e in events])
-            if recomputed != whole.commit_hash:
-                raise self.fail(
-                    f"the events of commit {whole.commit} do not recompute its commit hash (an event is missing or changed)"
-                )
+        self.seqs.update(self._whole(whole))
         self.cursor = whole.commit
+        self.cursor_hash = whole.commit_hash
         return whole
 
     def broken(self) -> None:
