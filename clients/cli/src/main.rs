@@ -233,7 +233,8 @@ enum Command {
         #[arg(long, value_name = "SECONDS", requires = "policy")]
         wait: Option<u64>,
         /// The file keeping the last checkpoint accepted with --pin [default:
-        /// ~/.fiscus/checkpoint-<key id>].
+        /// ~/.fiscus/checkpoint-<key id>]. A missing file is a first use; an empty one, a link or
+        /// anything but a regular file is refused.
         #[arg(long, value_name = "FILE")]
         state: Option<PathBuf>,
         /// Check a receipt kept by `fiscus record --receipt FILE`, offline, with --pin.

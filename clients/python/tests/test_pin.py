@@ -8,6 +8,7 @@ checkpoint replayed as newer, another root for a kept size, a consistency proof 
 from __future__ import annotations
 
 import asyncio
+import os
 import base64
 import hashlib
 import subprocess
@@ -425,3 +426,23 @@ def test_a_head_that_moved_between_the_proof_and_the_balances_is_read_again(
     finally:
         server.stop(None)
     assert Moving.calls == 2 and verified.head_seq == 5 and verified.balances_seq == 5
+
+
+def test_a_state_path_that_is_not_a_regular_file_is_refused(daemon: Daemon, tmp_path: Path) -> None:
+    """A link (or a folder, a pipe, a device) at the state path itself is refused before anything is
+    read or written: the state is put in place by a rename, which would replace it."""
+    with daemon.admin() as a:
+        open_project(a, OWN_PROJECT)
+    key = verifier_key(daemon)
+    victim = tmp_path / "victim"
+    victim.write_text("the victim's own data\n")
+    link = tmp_path / "state"
+    link.symlink_to(victim)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with daemon.client(daemon.tokens.auditor) as auditor:
+        for path, what in ((link, "a symbolic link"), (fifo, "a device or a pipe"), (tmp_path, "a folder")):
+            with pytest.raises(fiscus.CheckpointRefused) as refused:
+                fiscus.verify_project(auditor, OWN_PROJECT, pin=key, state=path)
+            assert f"is {what}, not a regular file" in str(refused.value)
+    assert link.is_symlink() and victim.read_text() == "the victim's own data\n"

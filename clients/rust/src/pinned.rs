@@ -207,7 +207,7 @@ pub fn open_pinned(text: &str, pin: &NoteVerifier) -> Result<Checkpoint, fiscus_
 }
 
 /// The checkpoint kept in `state` (`None` when the file does not exist yet); it must open with
-/// the pinned key.
+/// the pinned key. An empty file is refused (remove it to start again).
 pub fn read_state(state: &Path, pin: &NoteVerifier) -> Result<Option<Checkpoint>, ClientError> {
     let text = match std::fs::metadata(state) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -217,9 +217,15 @@ pub fn read_state(state: &Path, pin: &NoteVerifier) -> Result<Option<Checkpoint>
         }
         Ok(_) => std::fs::read_to_string(state).map_err(|e| state_error(state, e.to_string()))?,
     };
-    // An empty file (a placeholder such as `mktemp` makes) keeps no checkpoint yet: first use.
+    // A file that exists was made to keep a checkpoint: one emptied (truncated, or its write lost)
+    // must not silently turn the check against an older or forked log off.
     if text.trim().is_empty() {
-        return Ok(None);
+        return Err(state_error(
+            state,
+            "empty, it keeps no checkpoint (was it truncated, or its write lost?); it is not taken as a first \
+             use, which would accept any checkpoint of the pinned key: remove the file to start again"
+                .to_owned(),
+        ));
     }
     open_pinned(&text, pin)
         .map(Some)
@@ -737,14 +743,16 @@ mod tests {
     }
 
     /// A state file is local: its faults are said to be the file's, never the server's; an empty
-    /// one (a placeholder) is a first use; one in a folder not made yet is written there.
+    /// one is refused (an emptied file must not turn the check off); one in a folder not made yet is
+    /// written there.
     #[test]
     fn a_state_file_speaks_for_itself() {
         let dir = tempfile::tempdir().expect("temp dir");
         let (signer, verifier) = pin();
         let empty = dir.path().join("empty");
         std::fs::write(&empty, "").expect("write");
-        assert!(read_state(&empty, &verifier).expect("an empty file is a first use").is_none());
+        let e = read_state(&empty, &verifier).expect_err("an empty file is refused, not a first use");
+        assert!(e.to_string().contains("empty, it keeps no checkpoint"), "{e}");
         let garbage = dir.path().join("garbage");
         std::fs::write(&garbage, "garbage\n").expect("write");
         let e = read_state(&garbage, &verifier).expect_err("garbage is refused");

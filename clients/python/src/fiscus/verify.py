@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from decimal import Decimal
@@ -214,6 +215,14 @@ def read_state(state: Path, pin: Verifier, project: str = "") -> Checkpoint | No
     checkpoint, and one emptied (truncated, or a write lost in a crash) must not silently turn the
     check against an older or forked log off. Removing it is the way to start again."""
     try:
+        kind = os.lstat(state).st_mode
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(kind):
+        # the file is replaced by a rename once the check passes: a link, device or pipe would be
+        what = "a symbolic link" if stat.S_ISLNK(kind) else "a folder" if stat.S_ISDIR(kind) else "a device or a pipe"
+        raise _refused(project, f"state file {state}: is {what}, not a regular file: give the path of the file itself")
+    try:
         with state.open("rb") as f:
             data = f.read(NOTE_BYTES_MAX + 1)
     except FileNotFoundError:
@@ -237,7 +246,8 @@ def write_state(state: Path, note: str) -> None:
     """Keeps ``note`` (a checkpoint accepted) in ``state``: a new file (mode 0600) made beside it
     under a name no one else can have chosen (``tempfile.mkstemp``: created exclusively, so a link
     or file planted at any name is never written through), flushed and synced, then renamed over
-    ``state`` (replacing a link there, not writing through it), and the folder synced. A crash
+    ``state`` (:func:`read_state` refused a link or anything but a regular file there first), and
+    the folder synced. A crash
     leaves the old checkpoint or the new one, never an empty or partial file."""
     folder = state.parent
     fd, tmp = tempfile.mkstemp(prefix=f".{state.name}.", suffix=".tmp", dir=folder)
