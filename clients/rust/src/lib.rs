@@ -27,6 +27,7 @@ mod error;
 pub mod files;
 mod pinned;
 mod responses;
+mod subscription;
 pub mod tls;
 mod verify;
 mod wire;
@@ -529,7 +530,7 @@ impl Client {
         let request =
             pb::SubscribeRequest { after_commit, project: project.map(|p| p.as_str().to_owned()).unwrap_or_default() };
         let stream = self.ledger.clone().subscribe(request).await?.into_inner();
-        Ok(Subscription { stream })
+        Ok(Subscription { stream, check: subscription::SubscriptionCheck::new(after_commit, project.cloned()) })
     }
 
     /// The commit head and the head of one chain (or of every chain the token may read).
@@ -593,11 +594,14 @@ impl Client {
 /// A running subscription: commits in order, none twice and none skipped.
 pub struct Subscription {
     stream: tonic::Streaming<pb::SubscribeResponse>,
+    check: subscription::SubscriptionCheck,
 }
 
 impl Subscription {
     /// The next commit; `None` when the server ends the stream. A commit that comes in parts
-    /// (`SubscribeResponse.continues`) is put back together: its notice holds all its events.
+    /// (`SubscribeResponse.continues`) is put back together: its notice holds all its events. A
+    /// commit that skips, repeats or does not chain is refused ([`ClientError::Answer`]; the
+    /// module `subscription` lists the checks).
     pub async fn next(&mut self) -> Option<Result<CommitNotice, ClientError>> {
         let mut whole: Option<pb::SubscribeResponse> = None;
         loop {
@@ -625,7 +629,8 @@ impl Subscription {
                 return Some(Err(ClientError::answer("events", "more events than a commit holds")));
             }
             if !continues {
-                return Some(wire::notice(&so_far));
+                let notice = wire::notice(&so_far).and_then(|n| self.check.next(&n).map(|()| n));
+                return Some(notice);
             }
             whole = Some(so_far);
         }
