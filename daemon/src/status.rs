@@ -70,7 +70,8 @@ pub fn invalid(field: &str, message: impl Into<String>) -> Status {
 ///   `RESOURCE_EXHAUSTED` in the contract;
 /// - bytes that are no message of the method's type (a wrong wire type, nesting past prost's
 ///   recursion limit) are `INTERNAL` in tonic, which the contract keeps for a fault of the server;
-///   they are the caller's error, `INVALID_ARGUMENT`, and the message says so before prost's words.
+///   they are the caller's error, `INVALID_ARGUMENT` (on any service: health and reflection
+///   too), and the message says so before prost's words.
 pub fn contract_status<B>(mut response: http::Response<B>) -> http::Response<B> {
     let headers = response.headers_mut();
     let status = headers.get("grpc-status").map(|v| v.as_bytes().to_vec());
@@ -83,9 +84,9 @@ pub fn contract_status<B>(mut response: http::Response<B>) -> http::Response<B> 
         Some(b"13") if said("failed to decode Protobuf message") => {
             headers.insert("grpc-status", http::HeaderValue::from_static("3"));
             // the message is percent-encoded already; the words before it are plain ASCII
-            if let Ok(value) =
-                http::HeaderValue::from_str(&format!("the request is not a valid fiscus.v1 request message: {message}"))
-            {
+            if let Ok(value) = http::HeaderValue::from_str(&format!(
+                "the request is not a valid message of the method's request type: {message}"
+            )) {
                 headers.insert("grpc-message", value);
             }
         }

@@ -784,7 +784,7 @@ async fn a_request_that_is_no_message_of_its_type_is_invalid_argument() {
     let not_an_event = pb::GetBalanceRequest { project: "x".into(), currency: None, as_of: None };
     let status = call("/fiscus.v1.Ledger/RecordCommit", not_an_event).await.expect_err("refused");
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    assert!(status.message().contains("not a valid fiscus.v1 request"), "{}", status.message());
+    assert!(status.message().contains("not a valid message of the method's request type"), "{}", status.message());
     // a chain of 200 reversals, each the target of the one before
     let mut nested = pb::Event::default();
     for _ in 0..200 {

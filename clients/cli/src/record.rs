@@ -591,8 +591,9 @@ impl EventSpec {
                 let id = given.unwrap_or_else(|| content_id(Origin::Record, &events));
                 events[0].event_id = format!("{id}-out");
                 events[1].event_id = format!("{id}-in");
-                for (i, e) in events.iter().enumerate() {
-                    e.validate(&format!("{at}[{i}]")).map_err(invalid)?;
+                // both sides come from the one entry at `at` (its flags, or events[i] of a file)
+                for e in &events {
+                    e.validate(at).map_err(invalid)?;
                 }
                 return Ok(events);
             }
@@ -951,5 +952,19 @@ mod tests {
         let file: CommitFile = serde_json::from_str(text).expect("parses");
         let err = file.events[0].to_events(Path::new("."), "events[0]").expect_err("3 decimals").to_string();
         assert!(err.contains("events[0].amount"), "{err}");
+    }
+
+    /// A transfer's two sides come from one entry: a refusal names that entry's path (it said
+    /// `[0].transfer_sent.to`, with no `events`, or `events[1][0]…` in a file).
+    #[test]
+    fn a_transfer_to_itself_is_named_at_its_entry() {
+        let text = r#"{"events": [{"project": "conf-a", "date": "2026-03-01", "kind": "grant", "amount": "1",
+            "currency": "USD", "program": "x"}, {"project": "conf-a", "date": "2026-03-01", "kind": "transfer",
+            "to": "conf-a", "amount": "1", "currency": "USD"}]}"#;
+        let file: CommitFile = serde_json::from_str(text).expect("parses");
+        let err = file.events[1].to_events(Path::new("."), "events[1]").expect_err("to itself").to_string();
+        assert!(err.contains("events[1].transfer_sent.to: a transfer needs two different projects"), "{err}");
+        let flags = file.events[1].to_events(Path::new("."), "").expect_err("to itself").to_string();
+        assert!(flags.contains(" transfer_sent.to: ") && !flags.contains("[0]"), "{flags}");
     }
 }
