@@ -34,13 +34,34 @@ pub fn read(path: &Path) -> Result<String, Failure> {
             )));
         }
     }
-    let text = crate::files::read_text(path, TOKEN_FILE_BYTES_MAX)
+    let text = read_within(path, PIPE_WAIT)?
         .map_err(|e| Failure::usage(format!("--token-file {}", e.message(&shown.to_string(), "token file"))))?;
     let token = text.lines().next().unwrap_or_default().trim();
     if token.is_empty() {
         return Err(Failure::usage(format!("--token-file {shown}: the file holds no token")));
     }
     Ok(token.to_owned())
+}
+
+/// How long a token file is waited for: a named pipe nobody writes to would block its reader for
+/// good, as `cat` blocks.
+pub const PIPE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads the token file on a thread of its own, waiting at most `wait` for it.
+fn read_within(path: &Path, wait: std::time::Duration) -> Result<Result<String, crate::files::FileError>, Failure> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let owned = path.to_owned();
+    // (a thread blocked opening a pipe without a writer ends with the process)
+    std::thread::spawn(move || {
+        let _ = tx.send(crate::files::read_text(&owned, TOKEN_FILE_BYTES_MAX));
+    });
+    rx.recv_timeout(wait).map_err(|_| {
+        Failure::usage(format!(
+            "--token-file {}: nothing came to read within {} s (a named pipe nobody writes to?)",
+            path.display(),
+            wait.as_secs()
+        ))
+    })
 }
 
 /// Refuses `url` when it is plaintext `http://` to a host other than this machine.
@@ -124,5 +145,11 @@ mod tests {
         assert!(refused.contains("group or others may read it"), "{refused}");
         let folder = read(dir.path()).expect_err("a folder").to_string();
         assert!(folder.contains("not a regular file or a pipe"), "{folder}");
+        // a pipe nobody writes to is waited for, not for good
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let started = std::time::Instant::now();
+        let waited = read_within(&path, std::time::Duration::from_millis(300)).expect_err("no writer").to_string();
+        assert!(waited.contains("nothing came to read within"), "{waited}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }
