@@ -319,8 +319,11 @@ impl Settings {
         crate::log_key::check_origin(&log_origin)
             .map_err(|message| ConfigError::Range { setting: "log_origin", message })?;
         let mut limits = file.limits;
-        // A smaller page limit without a default of its own lowers the default with it.
-        limits.page_size_default = limits.page_size_default.min(limits.page_size_max);
+        // A smaller page limit without a default of its own lowers the default with it; a default
+        // given above the limit is refused by `check`, naming it.
+        if limits.page_size_default == Limits::default().page_size_default {
+            limits.page_size_default = limits.page_size_default.min(limits.page_size_max);
+        }
         limits.check()?;
         let witnesses = crate::witnesses::resolve(&file.witnesses)
             .map_err(|e| ConfigError::Witness { field: e.field, message: e.message })?;
@@ -345,7 +348,24 @@ mod tests {
         assert_eq!(s.tokens, PathBuf::from("/t.toml"));
         assert_eq!(s.listen.port(), 9000);
         assert_eq!(s.limits.page_size_max, 50);
+        assert_eq!(s.limits.page_size_default, 50, "the default follows a smaller limit");
         assert_eq!(s.limits.commit_events_max, COMMIT_EVENTS_MAX);
+    }
+
+    /// A page size default given above the page limit is refused naming it: it was lowered to the
+    /// limit without a word.
+    #[test]
+    fn a_page_default_given_above_the_limit_is_refused() {
+        let flags = Flags { data: Some("/d".into()), tokens: Some("/t".into()), ..Flags::default() };
+        let file: FileConfig = toml::from_str(
+            "[limits]
+page_size_max = 1000
+page_size_default = 5000
+",
+        )
+        .expect("parses");
+        let error = Settings::merge(flags, file).expect_err("refused").to_string();
+        assert!(error.contains("limits.page_size_default") && error.contains("5000 is outside 1 to 1000"), "{error}");
     }
 
     #[test]
