@@ -63,6 +63,14 @@ pub fn invalid(field: &str, message: impl Into<String>) -> Status {
     ledger_status(&LedgerError::invalid(field, message))
 }
 
+/// `OUT_OF_RANGE` for a request field past what exists now (a cursor past the head), naming the
+/// field as a `BadRequest` violation as `INVALID_ARGUMENT` does: the same request may be valid later.
+pub fn invalid_range(field: &str, message: impl Into<String>) -> Status {
+    let message = message.into();
+    let details = ErrorDetails::with_bad_request_violation(bounded(field, FIELD_CHARS_MAX), message.clone());
+    Status::with_error_details(Code::OutOfRange, bounded(&format!("{field}: {message}"), MESSAGE_CHARS_MAX), details)
+}
+
 /// tonic answers two refusals of a request's bytes with codes the contract gives otherwise. A
 /// server layer passes every response through this, which rewrites only those (trailers-only
 /// responses, so the status is in the headers):

@@ -44,6 +44,18 @@ pub fn start(
         }
         None => principal.require(&[RoleKind::Admin, RoleKind::Accountant, RoleKind::Auditor], "subscribe")?,
     }
+    // A cursor past the head names a commit this ledger never had (another ledger's, or none): the
+    // stream would wait for it, holding a subscriber slot, for good.
+    let head = shared.snapshot.borrow().commit_head.number;
+    if request.after_commit > head {
+        return Err(crate::status::invalid_range(
+            "after_commit",
+            format!(
+                "is {}, past the ledger's head, commit {head}: resume after a commit received from this ledger",
+                request.after_commit
+            ),
+        ));
+    }
     let permit = shared.subscribers.take(&principal.name)?;
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
     tokio::spawn(async move {

@@ -162,3 +162,32 @@ async fn a_followed_stream_ends_when_fiscusd_stops_answering() {
     assert!(matches!(ended, Some(Err(_))), "an error, not a notice or a clean end: {ended:?}");
     d.stop();
 }
+
+/// A cursor past the head is refused OUT_OF_RANGE naming `after_commit` and the head: such a stream
+/// (u64::MAX, or a commit of another ledger) waited for good and held a subscriber slot. At the
+/// head, the stream waits for the next commit, as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_past_the_head_is_refused() {
+    let d = Daemon::start().await;
+    let mut admin = d.ledger(Some(&d.tokens.admin)).await;
+    open(&mut admin, OWN_PROJECT, 0).await;
+    let mut c = d.ledger(Some(&d.tokens.auditor)).await;
+    for after in [2, u64::MAX] {
+        let refused = assert_code(
+            c.subscribe(pb::SubscribeRequest { after_commit: after, project: String::new() }).await,
+            Code::OutOfRange,
+        );
+        assert!(
+            refused.message().contains("after_commit") && refused.message().contains("commit 1"),
+            "{}",
+            refused.message()
+        );
+    }
+    let mut at_head = c
+        .subscribe(pb::SubscribeRequest { after_commit: 1, project: String::new() })
+        .await
+        .expect("at the head")
+        .into_inner();
+    record(&mut admin, vec![contribution("c-2", OWN_PROJECT, "5.00", None)]).await.expect("commit 2");
+    assert_eq!(next(&mut at_head).await.commit, 2);
+}
