@@ -214,7 +214,7 @@ impl<'p> Group<'p> {
             let facts = Facts {
                 sponsor_closed_through: sponsor,
                 actor: &req.actor,
-                recorded_at: req.recorded_at,
+                recorded_at: Some(req.recorded_at),
                 history: &history,
                 counterpart_open: &counterpart,
             };

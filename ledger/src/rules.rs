@@ -25,9 +25,11 @@ pub struct Facts<'a> {
     pub sponsor_closed_through: Option<NaiveDate>,
     /// Who records the event.
     pub actor: &'a str,
-    /// When the event is recorded (µs since the Unix epoch, the record's `recorded_at`): no event
-    /// is dated after the day after it ([`recorded_day`]).
-    pub recorded_at: i64,
+    /// When a new event is recorded (µs since the Unix epoch, its `recorded_at`): no event is
+    /// dated after the day after it ([`recorded_day`]). `None` when stored records are checked
+    /// again (replay, verification, audit): a record is judged by the rules in force when it was
+    /// recorded, and events dated ahead were accepted before this rule (2026-12-01).
+    pub recorded_at: Option<i64>,
     /// Past events.
     pub history: &'a dyn History,
     /// Checks that another project (a transfer's counterpart) exists and is open.
@@ -44,14 +46,15 @@ pub fn recorded_day(recorded_at: i64) -> Option<NaiveDate> {
 /// in every balance and in no statement until then, and a period closed through such a day (a
 /// close cannot be undone) refused every event of every project dated up to it, for good.
 fn check_not_to_come(event: &Event, facts: &Facts<'_>, field: &str) -> Result<(), LedgerError> {
-    let latest = recorded_day(facts.recorded_at).and_then(|d| d.succ_opt());
+    let Some(recorded_at) = facts.recorded_at else { return Ok(()) };
+    let latest = recorded_day(recorded_at).and_then(|d| d.succ_opt());
     if latest.is_none_or(|latest| event.effective_date > latest) {
         return Err(LedgerError::invalid(
             &field_path(field, "effective_date"),
             format!(
                 "{} is after the day this is recorded ({}): an event is recorded on or after its date",
                 event.effective_date,
-                recorded_day(facts.recorded_at).map_or_else(|| "unknown".to_owned(), |d| d.to_string())
+                recorded_day(recorded_at).map_or_else(|| "unknown".to_owned(), |d| d.to_string())
             ),
         ));
     }

@@ -94,7 +94,8 @@ fn lawful(state: &ProjectState, view: &RecordView<'_>, history: &dyn History) ->
     let facts = Facts {
         sponsor_closed_through: None,
         actor: view.actor,
-        recorded_at: view.recorded_at,
+        // stored records keep the rules of when they were recorded (see `Facts::recorded_at`)
+        recorded_at: None,
         history,
         counterpart_open: &unchecked,
     };

@@ -1162,3 +1162,33 @@ fn a_record_key_past_the_index_range_is_damage_not_an_abort() {
     });
     assert_eq!(d[0].project, "proj-1", "{d:?}");
 }
+
+/// A stored record dated after the day after it was recorded is not damage: events dated ahead
+/// were accepted before that rule (2026-12-01), and a record is judged by the rules in force when
+/// it was recorded. Checked on replay, the rule locked every store holding one (writes refused,
+/// the chain's money not served, an old archive failing its audit); only new commits follow it.
+#[test]
+fn a_stored_record_dated_ahead_of_its_recording_is_lawful() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    build(dir.path(), 2, 8).close().expect("close");
+    {
+        let (db, tree) = open_tree(dir.path()).expect("tree");
+        forge(
+            &tree,
+            |r| {
+                if r.event.project.as_str() == "proj-1" && r.seq == 9 {
+                    r.event.effective_date = chrono::NaiveDate::from_ymd_opt(2062, 5, 1).expect("date");
+                }
+            },
+            |_, _| {},
+        );
+        db.flush().expect("flush");
+    }
+    let (mut store, _) = Store::open(dir.path()).expect("open");
+    assert!(store.damage().is_empty(), "{:?}", store.damage());
+    // a new commit dated so is refused
+    let mut ahead = contribution("late", "proj-1", "1.00");
+    ahead.effective_date = chrono::NaiveDate::from_ymd_opt(2062, 5, 1).expect("date");
+    let err = store.commit(&request(vec![ahead])).expect_err("dated ahead");
+    assert_eq!(err.field(), Some("events[0].effective_date"), "{err}");
+}
