@@ -57,6 +57,20 @@ pub fn open_store(dir: &Path) -> Result<(Store, OpenReport), Failure> {
     Ok((store, report))
 }
 
+/// Refuses a read of `project` (of the whole ledger when `None`) from a store whose replay found
+/// it damaged, as fiscusd refuses it (`DATA_LOSS`): its records up to the damage are not shown as
+/// its books (a balance of a chain damaged at seq 5 was the balance at seq 4, exit 0).
+fn intact(store: &Store, project: Option<&ProjectId>) -> Result<(), Failure> {
+    match store.damage().iter().find(|d| project.is_none_or(|p| d.project == p.as_str())) {
+        Some(d) => Err(Failure::other(format!(
+            "{} seq {} failed verification ({}); its data is not served: `fiscus --store DIR verify` says \
+             what is damaged",
+            d.project, d.seq, d.problem
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The refusal of a `--store DIR` that holds no store: it names the folder and how to make one,
 /// so that a mistyped path never reads as empty books (or silently starts new ones).
 pub fn no_store(dir: &Path) -> Failure {
@@ -127,6 +141,7 @@ impl Backend {
         match self {
             Backend::Remote(c) => Ok(c.balance(project, currency).await?),
             Backend::Local { store, .. } => {
+                intact(store, Some(project))?;
                 let p = store.projection();
                 let state =
                     p.project(project.as_str()).filter(|s| s.info.is_some()).ok_or_else(|| not_found(project))?;
@@ -154,6 +169,7 @@ impl Backend {
         match self {
             Backend::Remote(c) => Ok(c.balance_as_of(project, currency, Some(date)).await?),
             Backend::Local { store, .. } => {
+                intact(store, Some(project))?;
                 let p = store.projection();
                 let state =
                     p.project(project.as_str()).filter(|s| s.info.is_some()).ok_or_else(|| not_found(project))?;
@@ -179,6 +195,7 @@ impl Backend {
         match self {
             Backend::Remote(c) => Ok(c.trial_balance_as_of(Some(date)).await?),
             Backend::Local { store, .. } => {
+                intact(store, None)?;
                 let p = store.projection();
                 let mut chains = Vec::new();
                 for c in p.chains() {
@@ -198,6 +215,7 @@ impl Backend {
         match self {
             Backend::Remote(c) => Ok(c.open_pledges(project, Some(as_of)).await?),
             Backend::Local { store, .. } => {
+                intact(store, project)?;
                 let p = store.projection();
                 if let Some(id) = project {
                     p.project(id.as_str()).filter(|s| s.info.is_some()).ok_or_else(|| not_found(id))?;
@@ -224,6 +242,7 @@ impl Backend {
         match self {
             Backend::Remote(c) => Ok(c.statement(project, from, to, currency).await?),
             Backend::Local { store, .. } => {
+                intact(store, Some(project))?;
                 let state = store.projection().project(project.as_str()).ok_or_else(|| not_found(project))?;
                 let currencies: Vec<Currency> = match currency {
                     Some(c) => vec![c],
@@ -243,6 +262,7 @@ impl Backend {
         match self {
             Backend::Remote(c) => Ok(c.events(project, after_seq, limit).await?),
             Backend::Local { store, .. } => {
+                intact(store, Some(project))?;
                 let state = store.projection().project(project.as_str()).ok_or_else(|| not_found(project))?;
                 let limit = usize::try_from(limit).unwrap_or(usize::MAX);
                 let raws = store.raw_records(project.as_str(), after_seq + 1, limit)?;
@@ -269,6 +289,7 @@ impl Backend {
         match self {
             Backend::Remote(c) => Ok(c.trial_balance().await?),
             Backend::Local { store, .. } => {
+                intact(store, None)?;
                 let p = store.projection();
                 Ok(TrialBalance {
                     commit: p.commit_head.number,
@@ -284,6 +305,7 @@ impl Backend {
         match self {
             Backend::Remote(c) => Ok(c.pending(project).await?),
             Backend::Local { store, .. } => {
+                intact(store, project)?;
                 if let Some(p) = project {
                     store.projection().project(p.as_str()).ok_or_else(|| not_found(p))?;
                 }
@@ -406,6 +428,9 @@ impl Backend {
         scope: &mut Option<ProjectId>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<Vec<(Record, Hash)>, Failure> {
+        if let Backend::Local { store, .. } = self {
+            intact(store, scope.as_ref())?;
+        }
         let chains: Vec<ProjectId> = match scope {
             Some(p) => vec![p.clone()],
             None => {

@@ -279,6 +279,14 @@ fn verify_of_a_damaged_store_names_project_and_seq() {
     let (code, out, err) = run(&["verify", "--store", &store]);
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(err.contains("rustconf-2026") && err.contains("seq 5"), "{err}");
+    // reads of the damaged chain fail too: never its records up to the damage as the whole
+    for read in [vec!["balance", "rustconf-2026"], vec!["events", "rustconf-2026"], vec!["trial-balance"]] {
+        let mut args = vec!["--store", store.as_str()];
+        args.extend(read.iter().copied());
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 1, "{read:?} of a damaged chain: {out}\n{err}");
+        assert!(err.contains("rustconf-2026"), "{read:?}: {err}");
+    }
     let (code, _, err) = run(&["verify", "--store", "/nonexistent/fiscus"]);
     assert_eq!(code, 1, "{err}");
     // A key or a witness policy the local verification would not use is a usage error, not ignored.
