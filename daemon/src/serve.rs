@@ -292,6 +292,9 @@ fn private_files(settings: &Settings) -> Result<Vec<String>, Box<dyn Error + Sen
     Ok(warnings)
 }
 
+/// How long a reload of the tokens file may take before it is given up (the tokens in force stay).
+const TOKENS_RELOAD_WAIT: Duration = Duration::from_secs(10);
+
 /// On SIGHUP, reads the tokens file again (with the same checks as at start) and makes it the
 /// known set, logging which names were added, removed or changed; connections and calls in flight
 /// are untouched. A file that cannot be used is logged and the tokens in force stay. (Without a
@@ -309,12 +312,21 @@ fn reload_tokens_on_hangup(auth: Authenticator, path: std::path::PathBuf) {
         };
         tokio::spawn(async move {
             while hangup.recv().await.is_some() {
-                let loaded = private::check(&path, "tokens file").map_err(|e| e.to_string()).and_then(|warning| {
-                    if let Some(w) = warning {
-                        warn!("{w}");
-                    }
-                    crate::tokens::load(&path).map_err(|e| e.to_string())
+                // Off the runtime, and bounded: a file on a stalled mount must not stop every call.
+                let at = path.clone();
+                let read = tokio::task::spawn_blocking(move || {
+                    private::check(&at, "tokens file").map_err(|e| e.to_string()).and_then(|warning| {
+                        if let Some(w) = warning {
+                            warn!("{w}");
+                        }
+                        crate::tokens::load(&at).map_err(|e| e.to_string())
+                    })
                 });
+                let loaded = match tokio::time::timeout(TOKENS_RELOAD_WAIT, read).await {
+                    Ok(Ok(loaded)) => loaded,
+                    Ok(Err(e)) => Err(format!("the reload failed: {e}")),
+                    Err(_) => Err(format!("not read within {} s", TOKENS_RELOAD_WAIT.as_secs())),
+                };
                 // (a TOML error spans lines, with a caret under the fault: one log line says it)
                 let loaded = loaded
                     .map_err(|e| e.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" "));

@@ -1046,6 +1046,18 @@ async fn a_tokens_file_emptied_or_broken_keeps_the_tokens_in_force() {
     let line = reload("cannot be used").await;
     assert!(line.contains("line 3, column 8") && line.contains("must be quoted"), "the reason on one line: {line}");
     acc.list_projects(pb::ListProjectsRequest::default()).await.expect("the tokens in force stay");
+    // a pipe at the path: the reload hung on it, and every call with it, for good
+    std::fs::remove_file(&file).expect("removed");
+    let made = Command::new("mkfifo").args(["-m", "600"]).arg(&file).status().expect("mkfifo runs");
+    assert!(made.success());
+    let line = reload("not a regular file").await;
+    assert!(line.contains("cannot be used"), "{line}");
+    let answered =
+        tokio::time::timeout(std::time::Duration::from_secs(10), acc.list_projects(pb::ListProjectsRequest::default()))
+            .await
+            .expect("answered: the reload holds nothing up");
+    answered.expect("the tokens in force stay");
+    std::fs::remove_file(&file).expect("removed");
     std::fs::write(&file, kept).expect("restored");
     d.stop();
 }

@@ -257,8 +257,31 @@ pub fn load(path: &Path) -> Result<Vec<TokenEntry>, TokenError> {
     Ok(out)
 }
 
+/// Most bytes of a tokens file (about 100,000 entries).
+pub const TOKENS_FILE_BYTES_MAX: u64 = 16 * 1024 * 1024;
+
 fn read(path: &Path) -> Result<TokensFile, TokenError> {
-    let text = std::fs::read_to_string(path).map_err(|source| TokenError::Io { path: path.to_owned(), source })?;
+    use std::io::Read;
+    let io = |source| TokenError::Io { path: path.to_owned(), source };
+    // A pipe or a device would block its reader (fiscusd's SIGHUP reload hung on a pipe for good)
+    // or never end; a link to a regular file is read (the file is managed elsewhere).
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a pipe, a device or a folder): a tokens file is a file",
+        )));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path).and_then(|f| f.take(TOKENS_FILE_BYTES_MAX + 1).read_to_end(&mut bytes)).map_err(io)?;
+    if bytes.len() as u64 > TOKENS_FILE_BYTES_MAX {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("over {TOKENS_FILE_BYTES_MAX} bytes"),
+        )));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| io(std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text")))?;
     toml::from_str(&text).map_err(|e| TokenError::Parse { path: path.to_owned(), message: e.to_string() })
 }
 
@@ -377,6 +400,14 @@ fn lock(path: &Path) -> Result<std::fs::File, TokenError> {
 fn write_private(path: &Path, text: &str) -> Result<(), TokenError> {
     use std::io::Write;
     let io = |source| TokenError::Io { path: path.to_owned(), source };
+    // The file is replaced by a rename: a link there would be replaced, not the file it names (a
+    // daemon reading that file would never see the change, and a revoked token would stay valid).
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "is a symbolic link: give the path of the file itself (it is replaced whole)",
+        )));
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
         _ => PathBuf::from("."),
@@ -394,6 +425,29 @@ fn write_private(path: &Path, text: &str) -> Result<(), TokenError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A link at the tokens path is not replaced by `add` or `revoke` (the daemon would go on
+    /// reading the file it names: a revoked token would stay valid), and a pipe there is refused,
+    /// not waited on for good; a link is read, as a file managed elsewhere.
+    #[cfg(unix)]
+    #[test]
+    fn a_link_or_a_pipe_at_the_tokens_path_is_refused_for_writing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let real = dir.path().join("real.toml");
+        add(&real, &Role::Auditor, Some("ann")).expect("added");
+        let link = dir.path().join("tokens.toml");
+        std::os::unix::fs::symlink(&real, &link).expect("symlink");
+        assert_eq!(load(&link).expect("a link is read").len(), 1);
+        let refused = add(&link, &Role::Auditor, Some("bob")).expect_err("a link is not replaced").to_string();
+        assert!(refused.contains("is a symbolic link"), "{refused}");
+        assert!(std::fs::symlink_metadata(&link).expect("meta").file_type().is_symlink());
+        assert_eq!(load(&real).expect("read").len(), 1, "nothing added anywhere");
+        let pipe = dir.path().join("pipe.toml");
+        let made = std::process::Command::new("mkfifo").arg(&pipe).status().expect("mkfifo runs");
+        assert!(made.success());
+        let refused = load(&pipe).expect_err("a pipe").to_string();
+        assert!(refused.contains("not a regular file"), "{refused}");
+    }
 
     #[test]
     fn a_revoked_token_is_gone_from_the_file_and_the_others_stay() {
