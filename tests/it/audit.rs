@@ -173,6 +173,12 @@ async fn a_clean_ledger_passes_online_and_from_its_archive_and_forged_archives_a
         use std::os::unix::fs::PermissionsExt as _;
         assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
     }
+    // a link or a pipe at --out is refused and left as it is (the rename replaced it)
+    let link = dir.path().join("link.archive");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    let (ok, _, out) = fiscus(&d, &auditor, &["archive", "--out", &link.display().to_string()]);
+    assert!(!ok && out.contains("is a symbolic link"), "{out}");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
     let (ok, archived, out) = offline(&["audit", "--archive", &f, "--pin", &key]);
     assert!(ok, "{out}");
     for field in ["commits", "records", "chains", "checkpoints", "verified_against"] {

@@ -60,6 +60,8 @@ fn io(path: &Path, e: impl std::fmt::Display) -> Failure {
 /// the same folder, synced, then renamed over `path`, so that a crash leaves no file or the
 /// whole one.
 pub async fn write<S: Source>(src: &mut S, path: &Path, bar: &ProgressBar) -> Result<Counts, Failure> {
+    // the rename at the end would replace a link, a pipe or a device at the path
+    crate::files::refuse_unless_file(path).map_err(|e| io(path, e))?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

@@ -1347,6 +1347,13 @@ fn an_export_replaces_a_file_at_its_path_and_refuses_anything_else() {
     assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep me", "the link's target is untouched");
     assert!(std::fs::symlink_metadata(&link).expect("meta").file_type().is_symlink(), "the link is left");
     assert!(std::fs::metadata(&fifo).expect("meta").file_type().is_fifo(), "the pipe is left");
+    // a file inside the store folder would replace one of the store's own
+    let inside = format!("{store}/db");
+    let (code, _, err) = run(&["--store", &store, "export", "hledger", "-o", &inside]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is inside the store folder"), "{err}");
+    let v = json(&["verify", "--store", &store]);
+    assert_eq!(v["ok"], true, "the store is whole: {v}");
     let (code, out, err) = run(&["--store", &store, "export", "csv", "-o", "-"]);
     assert_eq!(code, 0, "{err}");
     assert!(
