@@ -123,9 +123,25 @@ impl TokenChanges {
     }
 }
 
+/// The standing a connection gets at the connection cap from a call with a token of `role`.
+fn standing_of(role: &Role) -> crate::connections::Vouched {
+    use crate::connections::Vouched;
+    match role {
+        Role::Admin | Role::Accountant => Vouched::Staff,
+        Role::Auditor => Vouched::Auditor,
+        Role::Project(_) => Vouched::Project,
+    }
+}
+
+/// Tells the connections which token names are in force, with their standing.
+fn publish_standings(tokens: &[TokenEntry]) {
+    crate::connections::tokens_in_force(tokens.iter().map(|t| (t.name.clone(), standing_of(&t.role))));
+}
+
 impl Authenticator {
     /// An authenticator knowing `tokens`.
     pub fn new(tokens: Vec<TokenEntry>) -> Authenticator {
+        publish_standings(&tokens);
         Authenticator { tokens: Arc::new(RwLock::new(Arc::new(tokens))) }
     }
 
@@ -148,8 +164,8 @@ impl Authenticator {
         changes.removed =
             old.iter().filter(|o| !tokens.iter().any(|t| t.name == o.name)).map(|o| o.name.clone()).collect();
         *self.tokens.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(tokens);
-        // every connection's standing starts over under the new tokens (a revoked one's included)
-        crate::connections::tokens_reloaded();
+        // a connection's standing is at most what its token gives now (none for one revoked)
+        publish_standings(&self.current());
         changes
     }
 
@@ -159,8 +175,7 @@ impl Authenticator {
         let mut principal = self.principal(request.metadata().get("authorization").map(|v| v.as_bytes()))?;
         // a staff token's connection keeps its place at the connection cap
         if let Some(conn) = crate::connections::ConnInfo::of(request.extensions()) {
-            use crate::connections::Vouched;
-            conn.vouched(if matches!(principal.role, Role::Project(_)) { Vouched::Project } else { Vouched::Staff });
+            conn.vouched(&principal.name, standing_of(&principal.role));
         }
         if let Some(notes) = request.extensions().get::<CallNotes>() {
             notes.principal(&principal.name, &principal.role.to_string());

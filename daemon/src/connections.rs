@@ -3,10 +3,9 @@
 //! - At most `connections_max` connections are open at once. At the cap, a new connection takes
 //!   the place of the oldest open one that has made no call with a known token (anyone on the
 //!   machine can open connections), else of the oldest one whose calls showed only a project's
-//!   token (a project's organisers are outside the sponsor); a connection that made a call with an
-//!   admin's, accountant's or auditor's token keeps its place. When the tokens file is loaded
-//!   again, every connection's standing starts over (a revoked token's connections keep none) until
-//!   its next call. When every open connection is a staff one, the new connection is closed as soon
+//!   token (a project's organisers are outside the sponsor), else an auditor's; a connection that
+//!   made a call with an admin's or accountant's token keeps its place. A connection's standing is
+//!   at most what its token gives now: a token revoked (the tokens file loaded again) gives none. When every open connection is a staff one, the new connection is closed as soon
 //!   as it is accepted. A warning says either, at most once a second, so the listen queue never
 //!   fills with connections nobody serves, and connections held by someone without a token, or
 //!   with a project's, cannot keep the sponsor's accountants out.
@@ -19,13 +18,13 @@
 //!
 //! The soft limit on open files is raised to the hard limit at start ([`raise_file_limit`]).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -50,12 +49,12 @@ const CAP_WARNING_EVERY: Duration = Duration::from_secs(1);
 /// How long a new connection at the cap waits for the place of the connection it closed.
 const EVICTION_WAIT: Duration = Duration::from_secs(1);
 
-/// What the accept loop and the calls on one connection share: the highest [`Vouched`] a call on
-/// it has shown since the tokens were last loaded, and the signal that closes it to make room.
+/// What the accept loop and the calls on one connection share: the highest standing a call on it
+/// has shown (with the token's name, so that a token revoked or lowered since loses it), and the
+/// signal that closes it to make room.
 #[derive(Debug, Default)]
 struct Standing {
-    /// `(tokens generation << 2) | Vouched as u64`.
-    vouched: AtomicU64,
+    vouched: Mutex<Option<(String, Vouched)>>,
     evicted: AtomicBool,
     close: Arc<Notify>,
 }
@@ -68,37 +67,35 @@ pub enum Vouched {
     Nothing = 0,
     /// A project's token (`project:<id>`).
     Project = 1,
-    /// An admin's, accountant's or auditor's token: never closed to make room.
-    Staff = 2,
+    /// An auditor's token (often an outside party's; it records nothing).
+    Auditor = 2,
+    /// An admin's or accountant's token: never closed to make room.
+    Staff = 3,
 }
 
-/// How many times the tokens file was loaded: a standing vouched under an earlier load counts as
-/// [`Vouched::Nothing`].
-static TOKENS_GENERATION: AtomicU64 = AtomicU64::new(0);
+/// The standing each token name in force gives, set whenever the tokens file is loaded: a
+/// connection's standing is at most its token's now (none for a token revoked since).
+static TOKEN_STANDING: RwLock<Option<HashMap<String, Vouched>>> = RwLock::new(None);
 
-/// Starts every connection's standing over: the tokens file was loaded again (a token may have
-/// been revoked).
-pub fn tokens_reloaded() {
-    TOKENS_GENERATION.fetch_add(1, Ordering::Relaxed);
+/// Makes `tokens` (name, standing) the tokens in force for connection standings.
+pub fn tokens_in_force(tokens: impl IntoIterator<Item = (String, Vouched)>) {
+    let map: HashMap<String, Vouched> = tokens.into_iter().collect();
+    *TOKEN_STANDING.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(map);
 }
 
 impl Standing {
-    /// What the calls have shown under the current tokens.
+    /// What the calls have shown, as far as their token is still in force.
     fn vouched(&self) -> Vouched {
-        let v = self.vouched.load(Ordering::Relaxed);
-        if v >> 2 != TOKENS_GENERATION.load(Ordering::Relaxed) {
-            return Vouched::Nothing;
-        }
-        match v & 3 {
-            2 => Vouched::Staff,
-            1 => Vouched::Project,
-            _ => Vouched::Nothing,
-        }
+        let marked = self.vouched.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let Some((name, level)) = marked else { return Vouched::Nothing };
+        let tokens = TOKEN_STANDING.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = tokens.as_ref().and_then(|t| t.get(&name).copied()).unwrap_or(Vouched::Nothing);
+        level.min(now)
     }
 }
 
 /// The connect info of a connection (in each request's extensions): its addresses, and the mark
-/// the token check sets ([`ConnInfo::authenticated`]).
+/// the token check sets ([`ConnInfo::vouched`]).
 #[derive(Clone, Debug)]
 pub struct ConnInfo {
     /// The local and remote addresses.
@@ -112,14 +109,13 @@ impl ConnInfo {
         self.tcp.remote_addr()
     }
 
-    /// Marks the connection as one that made a call with a known token of `role`: a staff token's
-    /// connection is not closed to make room at the cap, and a project token's only after every
-    /// connection without a token.
-    pub fn vouched(&self, by: Vouched) {
-        let standing = &self.standing;
-        if standing.vouched() < by {
-            let generation = TOKENS_GENERATION.load(Ordering::Relaxed);
-            standing.vouched.store((generation << 2) | by as u64, Ordering::Relaxed);
+    /// Marks the connection as one that made a call with the known token `name`, of standing
+    /// `by`: a staff token's connection is not closed to make room at the cap, an auditor's only
+    /// after project tokens' and those without a token, a project token's after those without.
+    pub fn vouched(&self, name: &str, by: Vouched) {
+        if self.standing.vouched() < by {
+            *self.standing.vouched.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some((name.to_owned(), by));
         }
     }
 

@@ -257,6 +257,32 @@ async fn project_and_revoked_tokens_give_their_places_at_the_cap() {
     let again = alice.list_projects(pb::ListProjectsRequest::default()).await;
     assert!(again.is_ok(), "and keeps the place: {again:?}");
     drop((organiser, more, alice));
+    // an auditor's connections (an outside party's, recording nothing) give theirs too
+    let auditor = hold(d.tokens.auditor.clone()).await;
+    let (read, _alice) = read_by(d.tokens.accountant.clone()).await;
+    assert!(read.is_ok(), "an accountant gets in past an auditor's connections: {read:?}\nlog:\n{}", d.log());
+    drop(auditor);
+
+    // a tokens file loaded again keeps the standing of the tokens still in force: an accountant's
+    // live connection is not given to connections without a token after a SIGHUP
+    let mut carol = d.ledger(Some(&d.tokens.accountant)).await;
+    carol.list_projects(pb::ListProjectsRequest::default()).await.expect("carol reads");
+    let sent = std::process::Command::new("kill").args(["-HUP", &d.pid().to_string()]).status().expect("kill runs");
+    assert!(sent.success());
+    let started = Instant::now();
+    while !d.log().contains("tokens file reloaded") {
+        assert!(started.elapsed() < CLOSE_DEADLINE, "no reload; log:\n{}", d.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut raw = Vec::new();
+    for _ in 0..12 {
+        let mut s = tokio::net::TcpStream::connect(d.addr).await.expect("connects");
+        let _ = tokio::io::AsyncWriteExt::write_all(&mut s, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await;
+        raw.push(s);
+    }
+    let kept = carol.list_projects(pb::ListProjectsRequest::default()).await;
+    assert!(kept.is_ok(), "carol's connection keeps its place after the reload: {kept:?}");
+    drop((raw, carol));
 
     // a staff token's connections hold every place, then the token is revoked
     let bobs = hold(d.tokens.accountant2.clone()).await;
@@ -271,6 +297,11 @@ async fn project_and_revoked_tokens_give_their_places_at_the_cap() {
     let started = Instant::now();
     while !d.log().contains("tokens file reloaded") {
         assert!(started.elapsed() < CLOSE_DEADLINE, "no reload; log:\n{}", d.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let started = Instant::now();
+    while d.log().matches("tokens file reloaded").count() < 2 {
+        assert!(started.elapsed() < CLOSE_DEADLINE, "no second reload; log:\n{}", d.log());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (read, _alice) = read_by(d.tokens.accountant.clone()).await;
