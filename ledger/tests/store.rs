@@ -1063,6 +1063,13 @@ fn a_duplicate_event_id_is_damage() {
     let d = forged(6, |r| r.event.event_id = "c-1-1".to_owned());
     assert_first(&d, "proj-1", 6, "c-1-1");
     // an id of another chain is lawful: event ids are unique per project (docs/FORMAT.md section 2)
+    let (_dir, store) = forged_whole(6, |r| r.event.event_id = "c-0-1".to_owned());
+    assert!(store.damage().is_empty(), "{:?}", store.damage());
+}
+
+/// A store of 2 projects and 8 contributions each whose proj-1 record `seq` is changed by `edit`,
+/// every later hash recomputed, opened again.
+fn forged_whole(seq: u64, mut edit: impl FnMut(&mut fiscus_ledger::record::Record)) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("tempdir");
     build(dir.path(), 2, 8).close().expect("close");
     {
@@ -1070,8 +1077,8 @@ fn a_duplicate_event_id_is_damage() {
         forge(
             &tree,
             |r| {
-                if r.event.project.as_str() == "proj-1" && r.seq == 6 {
-                    r.event.event_id = "c-0-1".to_owned();
+                if r.event.project.as_str() == "proj-1" && r.seq == seq {
+                    edit(r);
                 }
             },
             |_, _| {},
@@ -1079,7 +1086,7 @@ fn a_duplicate_event_id_is_damage() {
         db.flush().expect("flush");
     }
     let (store, _) = Store::open(dir.path()).expect("open");
-    assert!(store.damage().is_empty(), "{:?}", store.damage());
+    (dir, store)
 }
 
 #[test]
@@ -1169,22 +1176,8 @@ fn a_record_key_past_the_index_range_is_damage_not_an_abort() {
 /// the chain's money not served, an old archive failing its audit); only new commits follow it.
 #[test]
 fn a_stored_record_dated_ahead_of_its_recording_is_lawful() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    build(dir.path(), 2, 8).close().expect("close");
-    {
-        let (db, tree) = open_tree(dir.path()).expect("tree");
-        forge(
-            &tree,
-            |r| {
-                if r.event.project.as_str() == "proj-1" && r.seq == 9 {
-                    r.event.effective_date = chrono::NaiveDate::from_ymd_opt(2062, 5, 1).expect("date");
-                }
-            },
-            |_, _| {},
-        );
-        db.flush().expect("flush");
-    }
-    let (mut store, _) = Store::open(dir.path()).expect("open");
+    let (_dir, mut store) =
+        forged_whole(9, |r| r.event.effective_date = chrono::NaiveDate::from_ymd_opt(2062, 5, 1).expect("date"));
     assert!(store.damage().is_empty(), "{:?}", store.damage());
     // a new commit dated so is refused
     let mut ahead = contribution("late", "proj-1", "1.00");

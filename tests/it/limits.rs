@@ -267,13 +267,7 @@ async fn project_and_revoked_tokens_give_their_places_at_the_cap() {
     // live connection is not given to connections without a token after a SIGHUP
     let mut carol = d.ledger(Some(&d.tokens.accountant)).await;
     carol.list_projects(pb::ListProjectsRequest::default()).await.expect("carol reads");
-    let sent = std::process::Command::new("kill").args(["-HUP", &d.pid().to_string()]).status().expect("kill runs");
-    assert!(sent.success());
-    let started = Instant::now();
-    while !d.log().contains("tokens file reloaded") {
-        assert!(started.elapsed() < CLOSE_DEADLINE, "no reload; log:\n{}", d.log());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    reloaded(&d, 1).await;
     let mut raw = Vec::new();
     for _ in 0..12 {
         let mut s = tokio::net::TcpStream::connect(d.addr).await.expect("connects");
@@ -292,20 +286,21 @@ async fn project_and_revoked_tokens_give_their_places_at_the_cap() {
         .output()
         .expect("fiscusd runs");
     assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
-    let sent = std::process::Command::new("kill").args(["-HUP", &d.pid().to_string()]).status().expect("kill runs");
-    assert!(sent.success());
-    let started = Instant::now();
-    while !d.log().contains("tokens file reloaded") {
-        assert!(started.elapsed() < CLOSE_DEADLINE, "no reload; log:\n{}", d.log());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let started = Instant::now();
-    while d.log().matches("tokens file reloaded").count() < 2 {
-        assert!(started.elapsed() < CLOSE_DEADLINE, "no second reload; log:\n{}", d.log());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    reloaded(&d, 2).await;
     let (read, _alice) = read_by(d.tokens.accountant.clone()).await;
     assert!(read.is_ok(), "a revoked token's connections give their places: {read:?}\nlog:\n{}", d.log());
     drop(bobs);
     d.stop();
+}
+
+/// Sends SIGHUP to the daemon and waits until its log says the tokens file was loaded again, the
+/// `nth` time.
+async fn reloaded(d: &Daemon, nth: usize) {
+    let sent = std::process::Command::new("kill").args(["-HUP", &d.pid().to_string()]).status().expect("kill runs");
+    assert!(sent.success());
+    let started = Instant::now();
+    while d.log().matches("tokens file reloaded").count() < nth {
+        assert!(started.elapsed() < CLOSE_DEADLINE, "no reload {nth}; log:\n{}", d.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
