@@ -1354,6 +1354,16 @@ fn an_export_replaces_a_file_at_its_path_and_refuses_anything_else() {
     assert!(err.contains("is inside the store folder"), "{err}");
     let v = json(&["verify", "--store", &store]);
     assert_eq!(v["ok"], true, "the store is whole: {v}");
+    // nor in any other store's folder (a daemon's data folder: its `db` was replaced)
+    let other = dir.path().join("other-data");
+    std::fs::create_dir(&other).expect("mkdir");
+    for f in ["conf", "db"] {
+        std::fs::write(other.join(f), "a store's own").expect("write");
+    }
+    let (code, _, err) = run(&["--store", &store, "export", "hledger", "-o", &other.join("db").display().to_string()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("which holds a store"), "{err}");
+    assert_eq!(std::fs::read_to_string(other.join("db")).expect("read"), "a store's own");
     let (code, out, err) = run(&["--store", &store, "export", "csv", "-o", "-"]);
     assert_eq!(code, 0, "{err}");
     assert!(

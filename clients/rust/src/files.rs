@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-/// Refuses a `path` that names anything but a regular file or nothing (`InvalidInput`, saying
-/// what it names): the file written there is put in place by a rename, which would replace a
-/// symbolic link, a device, a pipe or a folder (as root, `-o /dev/null` replaced the machine's
-/// `/dev/null`).
+/// Refuses a `path` that names anything but a regular file or nothing, or that is in a store's
+/// folder (`InvalidInput`, saying what it names): the file written there is put in place by a
+/// rename, which would replace a symbolic link, a device, a pipe, a folder (as root, `-o
+/// /dev/null` replaced the machine's `/dev/null`) or a store's own file.
 pub fn refuse_unless_file(path: &Path) -> std::io::Result<()> {
     let refuse = |what: &str| {
         Err(std::io::Error::new(
@@ -15,6 +15,23 @@ pub fn refuse_unless_file(path: &Path) -> std::io::Result<()> {
             format!("is {what}, not a regular file: give the path of a file to write (it is replaced whole)"),
         ))
     };
+    // A store's folder (sled's `conf` and `db` beside each other: a daemon's data folder or a
+    // `--store`) holds no file a command makes: `archive --out DATA/db` replaced a running
+    // daemon's store file, and its books were gone at its next start.
+    let folder = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if folder.join("conf").is_file() && folder.join("db").is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "is in {}, which holds a store: a file written there could replace the store's own; write it \
+                 elsewhere",
+                folder.display()
+            ),
+        ));
+    }
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
