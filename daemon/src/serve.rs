@@ -292,6 +292,12 @@ fn private_files(settings: &Settings) -> Result<Vec<String>, Box<dyn Error + Sen
     Ok(warnings)
 }
 
+/// True when the file at `path` holds nothing but white space (it is a regular file: the reload
+/// read it just now).
+fn blank(path: &std::path::Path) -> bool {
+    std::fs::read(path).is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace))
+}
+
 /// How long a reload of the tokens file may take before it is given up (the tokens in force stay).
 const TOKENS_RELOAD_WAIT: Duration = Duration::from_secs(10);
 
@@ -319,7 +325,9 @@ fn reload_tokens_on_hangup(auth: Authenticator, path: std::path::PathBuf) {
                         if let Some(w) = warning {
                             warn!("{w}");
                         }
-                        crate::tokens::load(&at).map_err(|e| e.to_string())
+                        let tokens = crate::tokens::load(&at).map_err(|e| e.to_string())?;
+                        let emptied = tokens.is_empty() && blank(&at);
+                        Ok((tokens, emptied))
                     })
                 });
                 let loaded = match tokio::time::timeout(TOKENS_RELOAD_WAIT, read).await {
@@ -331,13 +339,14 @@ fn reload_tokens_on_hangup(auth: Authenticator, path: std::path::PathBuf) {
                 let loaded = loaded
                     .map_err(|e| e.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" "));
                 match loaded {
-                    // a file emptied, or caught while an editor writes it, would lock every caller out
-                    Ok(tokens) if tokens.is_empty() => error!(
+                    // a file emptied, or caught while an editor writes it, would lock every caller out;
+                    // `token revoke` of the last token writes `token = []`, which is applied
+                    Ok((_, true)) => error!(
                         tokens = %path.display(),
-                        "SIGHUP: the tokens file holds no token; the tokens in force stay (to refuse every \
-                         token, stop fiscusd)"
+                        "SIGHUP: the tokens file is empty (truncated, or caught while written?); the tokens in \
+                         force stay (`token revoke` of the last token writes `token = []`)"
                     ),
-                    Ok(tokens) => {
+                    Ok((tokens, false)) => {
                         let count = tokens.len();
                         let changes = auth.replace(tokens);
                         info!(

@@ -1039,7 +1039,7 @@ async fn a_tokens_file_emptied_or_broken_keeps_the_tokens_in_force() {
         }
     };
     std::fs::write(&file, "").expect("emptied");
-    reload("holds no token").await;
+    reload("the tokens file is empty").await;
     let mut acc = d.ledger(Some(&d.tokens.accountant)).await;
     acc.list_projects(pb::ListProjectsRequest::default()).await.expect("the tokens in force stay");
     std::fs::write(&file, "[[token]]\nname = \"x\"\nrole = \n").expect("broken");
@@ -1059,5 +1059,10 @@ async fn a_tokens_file_emptied_or_broken_keeps_the_tokens_in_force() {
     answered.expect("the tokens in force stay");
     std::fs::remove_file(&file).expect("removed");
     std::fs::write(&file, kept).expect("restored");
+    // the last token revoked (`token = []`, as `token revoke` writes it) is applied: no token works
+    std::fs::write(&file, "token = []\n").expect("every token revoked");
+    reload("tokens file reloaded").await;
+    let refused = acc.list_projects(pb::ListProjectsRequest::default()).await;
+    assert_eq!(refused.map(drop).map_err(|s| s.code()), Err(Code::Unauthenticated));
     d.stop();
 }
