@@ -18,6 +18,8 @@ use crate::tokens::{hash_token, Role, TokenEntry};
 pub struct Principal {
     /// The token's name.
     pub name: String,
+    /// The token's hash, as the tokens file keeps it: a stream of a token revoked since ends.
+    pub token: crate::connections::TokenHash,
     /// What it may do.
     pub role: Role,
     /// The facts of the current call for its access-log line (the permission checks add the
@@ -135,7 +137,7 @@ fn standing_of(role: &Role) -> crate::connections::Vouched {
 
 /// Tells the connections which token names are in force, with their standing.
 fn publish_standings(tokens: &[TokenEntry]) {
-    crate::connections::tokens_in_force(tokens.iter().map(|t| (t.name.clone(), standing_of(&t.role))));
+    crate::connections::tokens_in_force(tokens.iter().map(|t| (*t.hash.as_bytes(), standing_of(&t.role))));
 }
 
 impl Authenticator {
@@ -175,7 +177,7 @@ impl Authenticator {
         let mut principal = self.principal(request.metadata().get("authorization").map(|v| v.as_bytes()))?;
         // a staff token's connection keeps its place at the connection cap
         if let Some(conn) = crate::connections::ConnInfo::of(request.extensions()) {
-            conn.vouched(&principal.name, standing_of(&principal.role));
+            conn.vouched(&principal.token, standing_of(&principal.role));
         }
         if let Some(notes) = request.extensions().get::<CallNotes>() {
             notes.principal(&principal.name, &principal.role.to_string());
@@ -205,7 +207,12 @@ impl Authenticator {
             }
         }
         let entry = found.ok_or_else(|| Status::unauthenticated("unknown token"))?;
-        Ok(Principal { name: entry.name.clone(), role: entry.role.clone(), notes: CallNotes::default() })
+        Ok(Principal {
+            name: entry.name.clone(),
+            token: *entry.hash.as_bytes(),
+            role: entry.role.clone(),
+            notes: CallNotes::default(),
+        })
     }
 }
 

@@ -5,7 +5,8 @@
 //!   machine can open connections), else of the oldest one whose calls showed only a project's
 //!   token (a project's organisers are outside the sponsor), else an auditor's; a connection that
 //!   made a call with an admin's or accountant's token keeps its place. A connection's standing is
-//!   at most what its token gives now: a token revoked (the tokens file loaded again) gives none. When every open connection is a staff one, the new connection is closed as soon
+//!   at most what its token gives now: a token revoked (the tokens file loaded again) gives none,
+//!   also when another token took its name. When every open connection is a staff one, the new connection is closed as soon
 //!   as it is accepted. A warning says either, at most once a second, so the listen queue never
 //!   fills with connections nobody serves, and connections held by someone without a token, or
 //!   with a project's, cannot keep the sponsor's accountants out.
@@ -50,11 +51,11 @@ const CAP_WARNING_EVERY: Duration = Duration::from_secs(1);
 const EVICTION_WAIT: Duration = Duration::from_secs(1);
 
 /// What the accept loop and the calls on one connection share: the highest standing a call on it
-/// has shown (with the token's name, so that a token revoked or lowered since loses it), and the
+/// has shown (with the token's hash, so that a token revoked or lowered since loses it), and the
 /// signal that closes it to make room.
 #[derive(Debug, Default)]
 struct Standing {
-    vouched: Mutex<Option<(String, Vouched)>>,
+    vouched: Mutex<Option<(TokenHash, Vouched)>>,
     evicted: AtomicBool,
     close: Arc<Notify>,
 }
@@ -73,23 +74,37 @@ pub enum Vouched {
     Staff = 3,
 }
 
-/// The standing each token name in force gives, set whenever the tokens file is loaded: a
-/// connection's standing is at most its token's now (none for a token revoked since).
-static TOKEN_STANDING: RwLock<Option<HashMap<String, Vouched>>> = RwLock::new(None);
+/// A token as the tokens file keeps it: its hash.
+pub type TokenHash = [u8; 32];
 
-/// Makes `tokens` (name, standing) the tokens in force for connection standings.
-pub fn tokens_in_force(tokens: impl IntoIterator<Item = (String, Vouched)>) {
-    let map: HashMap<String, Vouched> = tokens.into_iter().collect();
+/// The standing each token in force gives (by its hash, so that a token rotated under the same name
+/// gives the old one none), set whenever the tokens file is loaded: a connection's standing is at
+/// most its token's now (none for a token revoked since).
+static TOKEN_STANDING: RwLock<Option<HashMap<TokenHash, Vouched>>> = RwLock::new(None);
+
+/// Makes `tokens` (hash, standing) the tokens in force.
+pub fn tokens_in_force(tokens: impl IntoIterator<Item = (TokenHash, Vouched)>) {
+    let map: HashMap<TokenHash, Vouched> = tokens.into_iter().collect();
     *TOKEN_STANDING.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(map);
+}
+
+/// True while the token `hash` is in the tokens file loaded last (a stream of a token revoked
+/// since ends).
+pub fn token_in_force(hash: &TokenHash) -> bool {
+    TOKEN_STANDING
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_ref()
+        .is_some_and(|t| t.contains_key(hash))
 }
 
 impl Standing {
     /// What the calls have shown, as far as their token is still in force.
     fn vouched(&self) -> Vouched {
-        let marked = self.vouched.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        let Some((name, level)) = marked else { return Vouched::Nothing };
+        let marked = self.vouched.lock().map_or_else(|p| *p.into_inner(), |g| *g);
+        let Some((token, level)) = marked else { return Vouched::Nothing };
         let tokens = TOKEN_STANDING.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = tokens.as_ref().and_then(|t| t.get(&name).copied()).unwrap_or(Vouched::Nothing);
+        let now = tokens.as_ref().and_then(|t| t.get(&token).copied()).unwrap_or(Vouched::Nothing);
         level.min(now)
     }
 }
@@ -109,13 +124,13 @@ impl ConnInfo {
         self.tcp.remote_addr()
     }
 
-    /// Marks the connection as one that made a call with the known token `name`, of standing
-    /// `by`: a staff token's connection is not closed to make room at the cap, an auditor's only
-    /// after project tokens' and those without a token, a project token's after those without.
-    pub fn vouched(&self, name: &str, by: Vouched) {
+    /// Marks the connection as one that made a call with the known token `token` (its hash), of
+    /// standing `by`: a staff token's connection is not closed to make room at the cap, an
+    /// auditor's only after project tokens' and those without a token, a project token's after
+    /// those without.
+    pub fn vouched(&self, token: &TokenHash, by: Vouched) {
         if self.standing.vouched() < by {
-            *self.standing.vouched.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-                Some((name.to_owned(), by));
+            *self.standing.vouched.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((*token, by));
         }
     }
 

@@ -57,10 +57,11 @@ pub fn start(
         ));
     }
     let permit = shared.subscribers.take(&principal.name)?;
+    let token = principal.token;
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
     tokio::spawn(async move {
         let _permit = permit;
-        if let Err(status) = feed(&shared, filter, request.after_commit, &tx).await {
+        if let Err(status) = feed(&shared, filter, request.after_commit, token, &tx).await {
             let _ = tx.send(Err(status)).await;
         }
     });
@@ -71,6 +72,7 @@ async fn feed(
     shared: &Arc<Shared>,
     filter: Option<String>,
     after: u64,
+    token: crate::connections::TokenHash,
     tx: &mpsc::Sender<Result<pb::SubscribeResponse, Status>>,
 ) -> Result<(), Status> {
     let mut snapshots = shared.snapshot.clone();
@@ -82,6 +84,12 @@ async fn feed(
     loop {
         if *shutdown.borrow() {
             return Err(shutting_down());
+        }
+        // a token revoked since the stream began reads nothing more
+        if !crate::connections::token_in_force(&token) {
+            return Err(Status::unauthenticated(
+                "the token was revoked (the tokens file was loaded again); the stream ends",
+            ));
         }
         let snapshot = snapshots.borrow_and_update().clone();
         let head = snapshot.commit_head.number;

@@ -191,3 +191,36 @@ async fn a_cursor_past_the_head_is_refused() {
     record(&mut admin, vec![contribution("c-2", OWN_PROJECT, "5.00", None)]).await.expect("commit 2");
     assert_eq!(next(&mut at_head).await.commit, 2);
 }
+
+/// A stream of a token revoked since it began ends before it sends another commit: a leaked
+/// accountant's `tail` went on receiving every project's money movements after the revocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_tokens_stream_ends() {
+    let d = Daemon::start().await;
+    let mut admin = d.ledger(Some(&d.tokens.admin)).await;
+    open(&mut admin, OWN_PROJECT, 0).await;
+    let mut bob = d.ledger(Some(&d.tokens.accountant2)).await;
+    let mut stream = bob
+        .subscribe(pb::SubscribeRequest { after_commit: 1, project: String::new() })
+        .await
+        .expect("subscribed")
+        .into_inner();
+    let file = d.dir.path().join("tokens.toml").display().to_string();
+    let revoked = std::process::Command::new(fiscusd_bin())
+        .args(["token", "revoke", "--tokens", &file, "--name", "accountant:bob"])
+        .output()
+        .expect("fiscusd runs");
+    assert!(revoked.status.success());
+    let sent = std::process::Command::new("kill").args(["-HUP", &d.pid().to_string()]).status().expect("kill runs");
+    assert!(sent.success());
+    let started = std::time::Instant::now();
+    while !d.log().contains("tokens file reloaded") {
+        assert!(started.elapsed() < Duration::from_secs(20), "no reload; log:\n{}", d.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    record(&mut admin, vec![contribution("c-2", OWN_PROJECT, "5.00", None)]).await.expect("commit 2");
+    let ended = tokio::time::timeout(Duration::from_secs(10), stream.message()).await.expect("ends in time");
+    let status = ended.expect_err("no commit for a revoked token");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert!(status.message().contains("revoked"), "{}", status.message());
+}
