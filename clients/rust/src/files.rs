@@ -15,6 +15,12 @@ pub fn refuse_unless_file(path: &Path) -> std::io::Result<()> {
             format!("is {what}, not a regular file: give the path of a file to write (it is replaced whole)"),
         ))
     };
+    if path == Path::new("-") {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "is `-`: this command writes a file, not standard output; give its path",
+        ));
+    }
     // A store's folder (sled's `conf` and `db` beside each other: a daemon's data folder or a
     // `--store`) holds no file a command makes: `archive --out DATA/db` replaced a running
     // daemon's store file, and its books were gone at its next start.

@@ -631,6 +631,8 @@ mod tests {
         std::os::unix::fs::symlink(&target, &linked).expect("symlink");
         let refused = write_state(&linked, "third\n").expect_err("a link is refused").to_string();
         assert!(refused.contains("is a symbolic link"), "{refused}");
+        let dash = write_state(Path::new("-"), "fourth\n").expect_err("`-` is no file here").to_string();
+        assert!(dash.contains("not standard output"), "{dash}");
         assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep me");
     }
 
