@@ -47,12 +47,10 @@ pub const LOGGED_MESSAGE_CHARS_MAX: usize = 1024;
 /// `value` as a line holds it: whole up to `max` characters, else its first 40 (or `max`, if
 /// less), `…` and its length in characters.
 fn logged(value: &str, max: usize) -> String {
-    let chars = value.chars().count();
-    if chars <= max {
-        return value.to_owned();
+    match fiscus_ledger::error::cut(value, max, max.min(40)) {
+        Some((start, chars)) => format!("{start}…({chars} characters)"),
+        None => value.to_owned(),
     }
-    let start: String = value.chars().take(max.min(40)).collect();
-    format!("{start}…({chars} characters)")
 }
 
 /// The format of fiscusd's log lines (`--log-format`).

@@ -51,8 +51,8 @@ pub const FIELD_CHARS_MAX: usize = 256;
 
 /// `text`, or its first `max` characters and `…` when it is longer.
 pub fn bounded(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => format!("{}…", &text[..end]),
+    match fiscus_ledger::error::cut(text, max, max) {
+        Some((start, _)) => format!("{start}…"),
         None => text.to_owned(),
     }
 }

@@ -423,13 +423,22 @@ pub const QUOTED_CHARS_MAX: usize = 64;
 /// length (`"1234567890…" (3000000 characters)`). A refusal never sends back a megabyte it was sent:
 /// that flooded the daemon's log and went past the 16 KiB of metadata gRPC clients read.
 pub fn quoted(value: &str) -> String {
-    let chars = value.chars().count();
-    if chars <= QUOTED_CHARS_MAX {
-        return format!("{value:?}");
+    match cut(value, QUOTED_CHARS_MAX, 40) {
+        None => format!("{value:?}"),
+        Some((start, chars)) => {
+            let shown = format!("{start:?}");
+            format!("{}…\" ({chars} characters)", shown.strip_suffix('"').unwrap_or(&shown))
+        }
     }
-    let start: String = value.chars().take(40).collect();
-    let shown = format!("{start:?}");
-    format!("{}…\" ({chars} characters)", shown.strip_suffix('"').unwrap_or(&shown))
+}
+
+/// Where a text from outside is cut before it is shown (in a message, a status, a log line):
+/// `None` when it has at most `max` characters; else its first `keep` characters (a slice ending
+/// on a character boundary) and its length in characters.
+pub fn cut(text: &str, max: usize, keep: usize) -> Option<(&str, usize)> {
+    text.char_indices().nth(max)?;
+    let end = text.char_indices().nth(keep).map_or(text.len(), |(i, _)| i);
+    Some((&text[..end], text.chars().count()))
 }
 
 /// A field path into a request message: `prefix.name`, or `name` when there is no prefix

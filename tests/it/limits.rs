@@ -298,15 +298,3 @@ async fn project_and_revoked_tokens_give_their_places_at_the_cap() {
     drop(bobs);
     d.stop();
 }
-
-/// Sends SIGHUP to the daemon and waits until its log says the tokens file was loaded again, the
-/// `nth` time.
-async fn reloaded(d: &Daemon, nth: usize) {
-    let sent = std::process::Command::new("kill").args(["-HUP", &d.pid().to_string()]).status().expect("kill runs");
-    assert!(sent.success());
-    let started = Instant::now();
-    while d.log().matches("tokens file reloaded").count() < nth {
-        assert!(started.elapsed() < CLOSE_DEADLINE, "no reload {nth}; log:\n{}", d.log());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}

@@ -211,13 +211,7 @@ async fn a_revoked_tokens_stream_ends() {
         .output()
         .expect("fiscusd runs");
     assert!(revoked.status.success());
-    let sent = std::process::Command::new("kill").args(["-HUP", &d.pid().to_string()]).status().expect("kill runs");
-    assert!(sent.success());
-    let started = std::time::Instant::now();
-    while !d.log().contains("tokens file reloaded") {
-        assert!(started.elapsed() < Duration::from_secs(20), "no reload; log:\n{}", d.log());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    reloaded(&d, 1).await;
     record(&mut admin, vec![contribution("c-2", OWN_PROJECT, "5.00", None)]).await.expect("commit 2");
     let ended = tokio::time::timeout(Duration::from_secs(10), stream.message()).await.expect("ends in time");
     let status = ended.expect_err("no commit for a revoked token");

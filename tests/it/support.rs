@@ -564,3 +564,15 @@ pub fn assert_code<T: std::fmt::Debug>(result: Result<T, Status>, code: Code) ->
         }
     }
 }
+
+/// Sends SIGHUP to the daemon and waits until its log says the tokens file was loaded again, the
+/// `nth` time.
+pub async fn reloaded(d: &Daemon, nth: usize) {
+    let sent = std::process::Command::new("kill").args(["-HUP", &d.pid().to_string()]).status().expect("kill runs");
+    assert!(sent.success());
+    let started = std::time::Instant::now();
+    while d.log().matches("tokens file reloaded").count() < nth {
+        assert!(started.elapsed() < Duration::from_secs(20), "no reload {nth}; log:\n{}", d.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

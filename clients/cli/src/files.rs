@@ -50,25 +50,6 @@ pub fn write_replacing<T>(
 
 pub use fiscus_client::files::refuse_unless_file;
 
-/// Refuses an output `path` inside the store folder `store` (the one `--store` names): a file
-/// written there replaces one of the store's own (`export -o BOOKS/db` destroyed the books).
-pub fn refuse_inside_store(path: &Path, store: &Path) -> Result<(), String> {
-    let Ok(store) = store.canonicalize() else { return Ok(()) };
-    let parent = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    match parent.canonicalize() {
-        Ok(folder) if folder.starts_with(&store) => Err(format!(
-            "{} is inside the store folder {}: a file written there would replace the store's own; write it \
-             elsewhere",
-            path.display(),
-            store.display()
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// Why a file was not read.
 #[derive(Debug)]
 pub enum FileError {

@@ -30,7 +30,7 @@ mod witness;
 // (fuzz/) call the very code the command line runs.
 use fiscus_cli::{fail, files, import, record};
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -635,9 +635,6 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
                 ExportFormat::Csv => commands::Format::Csv,
                 ExportFormat::Jsonl => commands::Format::Jsonl,
             };
-            if let (Some(store), Some(path)) = (&t.store, output.as_deref().filter(|p| *p != Path::new("-"))) {
-                fiscus_cli::files::refuse_inside_store(path, store).map_err(Failure::usage)?;
-            }
             commands::export(&connect(t).await?, format, project.as_deref(), output.as_deref(), json).await
         }
         Command::Verify { bundle: Some(_), state: Some(_), .. }
@@ -678,12 +675,7 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
         Command::Audit { pin, policy, archive: None, quiet } => {
             audit::run(Some(&connect(t).await?), None, &pin, policy.as_deref(), quiet, json).await
         }
-        Command::Archive { out, quiet } => {
-            if let Some(store) = &t.store {
-                fiscus_cli::files::refuse_inside_store(&out, store).map_err(Failure::usage)?;
-            }
-            audit::archive(&connect(t).await?, &out, quiet, json).await
-        }
+        Command::Archive { out, quiet } => audit::archive(&connect(t).await?, &out, quiet, json).await,
         Command::Bundle { project, out, pin, policy, wait } => {
             if t.store.is_some() {
                 // a local store has no signed checkpoint: refuse before opening (or creating) it

@@ -1348,10 +1348,11 @@ fn an_export_replaces_a_file_at_its_path_and_refuses_anything_else() {
     assert!(std::fs::symlink_metadata(&link).expect("meta").file_type().is_symlink(), "the link is left");
     assert!(std::fs::metadata(&fifo).expect("meta").file_type().is_fifo(), "the pipe is left");
     // a file inside the store folder would replace one of the store's own
-    let inside = format!("{store}/db");
-    let (code, _, err) = run(&["--store", &store, "export", "hledger", "-o", &inside]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("is inside the store folder"), "{err}");
+    for inside in [format!("{store}/db"), format!("{store}/blobs/x.journal"), format!("{store}/../books/db")] {
+        let (code, _, err) = run(&["--store", &store, "export", "hledger", "-o", &inside]);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("which holds a store"), "{inside}: {err}");
+    }
     let v = json(&["verify", "--store", &store]);
     assert_eq!(v["ok"], true, "the store is whole: {v}");
     // nor in any other store's folder (a daemon's data folder: its `db` was replaced)

@@ -21,22 +21,25 @@ pub fn refuse_unless_file(path: &Path) -> std::io::Result<()> {
             "is `-`: this command writes a file, not standard output; give its path",
         ));
     }
-    // A store's folder (sled's `conf` and `db` beside each other: a daemon's data folder or a
-    // `--store`) holds no file a command makes: `archive --out DATA/db` replaced a running
-    // daemon's store file, and its books were gone at its next start.
+    // No store's folder, nor a folder in one (sled's `conf` and `db` beside each other: a daemon's
+    // data folder or a `--store`), holds a file a command makes: `archive --out DATA/db` replaced a
+    // running daemon's store file, and its books were gone at its next start. The folder is taken
+    // as it resolves (through `..` and links).
     let folder = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    if folder.join("conf").is_file() && folder.join("db").is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!(
-                "is in {}, which holds a store: a file written there could replace the store's own; write it \
-                 elsewhere",
-                folder.display()
-            ),
-        ));
+    if let Ok(folder) = folder.canonicalize() {
+        if let Some(store) = folder.ancestors().find(|d| d.join("conf").is_file() && d.join("db").is_file()) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "is in {}, which holds a store: a file written there could replace the store's own; write \
+                     it elsewhere",
+                    store.display()
+                ),
+            ));
+        }
     }
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
