@@ -55,6 +55,15 @@ pub enum KeyError {
         /// What is wrong.
         message: String,
     },
+    /// No key in the data folder, and none may be made.
+    #[error(
+        "no log key {path}: fiscusd makes it on its first start (`fiscusd --data DIR --create`), or `fiscusd key \
+         show --create` makes it now; check --data names the right folder"
+    )]
+    Missing {
+        /// The key file looked for.
+        path: PathBuf,
+    },
     /// The key was made for another origin than the config's.
     #[error(
         "log key {path} signs for origin {found:?} but the config says {expected:?}: checkpoints of one log keep \
@@ -90,6 +99,20 @@ pub fn load_or_create(data: &Path, origin: &str) -> Result<(NoteSigner, Option<S
         let mut file = options.open(&path).map_err(io)?;
         file.write_all(format!("{}\n", signer.signer_key()).as_bytes()).map_err(io)?;
         file.sync_all().map_err(io)?;
+    }
+    load(data, origin)
+}
+
+/// The key in `data`'s [`KEY_FILE`], made by [`load_or_create`] before ([`KeyError::Missing`] when
+/// there is none: a mistyped folder gets no key that could be pinned by mistake). Also answers a
+/// warning when group or others may read it.
+pub fn load(data: &Path, origin: &str) -> Result<(NoteSigner, Option<String>), KeyError> {
+    let path = data.join(KEY_FILE);
+    let io = |source| KeyError::Io { path: path.clone(), source };
+    match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(KeyError::Missing { path }),
+        Err(e) => return Err(io(e)),
+        Ok(_) => {}
     }
     let warning = private::check(&path, "log key").map_err(io)?;
     let text = std::fs::read_to_string(&path).map_err(io)?;
@@ -134,5 +157,18 @@ mod tests {
         assert!(matches!(load_or_create(&data, "other.example/fiscus"), Err(KeyError::WrongOrigin { .. })));
         std::fs::write(data.join(KEY_FILE), "not a key\n").unwrap();
         assert!(matches!(load_or_create(&data, "books.example/fiscus"), Err(KeyError::Malformed { .. })));
+    }
+
+    #[test]
+    fn a_folder_without_a_key_gets_none_from_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("mistyped");
+        let e = load(&data, ORIGIN_DEFAULT).unwrap_err();
+        assert!(matches!(e, KeyError::Missing { .. }), "{e}");
+        assert!(e.to_string().contains("--create"), "{e}");
+        assert!(!data.exists(), "no folder is made");
+        let (made, _) = load_or_create(&data, ORIGIN_DEFAULT).unwrap();
+        let (loaded, _) = load(&data, ORIGIN_DEFAULT).unwrap();
+        assert_eq!(made.verifier_key(), loaded.verifier_key());
     }
 }

@@ -7,8 +7,8 @@
 //! - `fiscusd token list --tokens FILE` lists the names and roles of the tokens file;
 //! - `fiscusd token revoke --tokens FILE --name NAME` removes a token (SIGHUP makes a running
 //!   `fiscusd` reload the file).
-//! - `fiscusd key show --data DIR [--log-origin O] [--config F]` prints the transparency log's
-//!   verifier key (making the key when the data folder has none yet).
+//! - `fiscusd key show --data DIR [--create] [--log-origin O] [--config F]` prints the transparency
+//!   log's verifier key (making the key only with `--create` when the data folder has none yet).
 
 mod access;
 mod audit_service;
@@ -112,11 +112,14 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum KeyAction {
     /// Prints the verifier key (`name+keyid+base64`, as Go's sumdb/note writes it) that clients
-    /// pin with `fiscus verify --pin KEY`; makes the key when the data folder has none yet.
+    /// pin with `fiscus verify --pin KEY`. A folder without a key is refused unless --create.
     Show {
         /// Directory of the store.
         #[arg(long, value_name = "DIR")]
         data: Option<PathBuf>,
+        /// Make the key (and the folder) when there is none yet, as the daemon's first start does.
+        #[arg(long)]
+        create: bool,
         /// The log's origin line [default: localhost/fiscus].
         #[arg(long, value_name = "ORIGIN")]
         log_origin: Option<String>,
@@ -133,8 +136,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Token { action }) => token_command(action),
-        Some(Command::Key { action: KeyAction::Show { data, log_origin, config } }) => {
-            key_show(data, log_origin, config)
+        Some(Command::Key { action: KeyAction::Show { data, create, log_origin, config } }) => {
+            key_show(data, create, log_origin, config)
         }
         None => {
             if let Some(commit) = cli.serve.fault_writer_panic_at_commit {
@@ -165,7 +168,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn key_show(data: Option<PathBuf>, log_origin: Option<String>, config: Option<PathBuf>) -> ExitCode {
+fn key_show(data: Option<PathBuf>, create: bool, log_origin: Option<String>, config: Option<PathBuf>) -> ExitCode {
     let file = match &config {
         Some(path) => config::FileConfig::load(path).map_err(|e| e.to_string()),
         None => Ok(config::FileConfig::default()),
@@ -173,7 +176,9 @@ fn key_show(data: Option<PathBuf>, log_origin: Option<String>, config: Option<Pa
     let shown = file.and_then(|file| {
         let data = data.or(file.data).ok_or("--data is required")?;
         let origin = log_origin.or(file.log_origin).unwrap_or_else(|| log_key::ORIGIN_DEFAULT.to_owned());
-        let (signer, warning) = log_key::load_or_create(&data, &origin).map_err(|e| e.to_string())?;
+        let key =
+            if create || file.create { log_key::load_or_create(&data, &origin) } else { log_key::load(&data, &origin) };
+        let (signer, warning) = key.map_err(|e| e.to_string())?;
         if let Some(w) = warning {
             eprintln!("fiscusd: warning: {w}");
         }

@@ -17,13 +17,50 @@ const ORIGIN: &str = "localhost/fiscus";
 
 /// `fiscusd key show` on the daemon's data folder.
 pub fn verifier_key(data: &std::path::Path) -> String {
-    let out = std::process::Command::new(fiscusd_bin())
-        .args(["key", "show", "--data"])
-        .arg(data)
-        .output()
-        .expect("fiscusd key show runs");
+    key_show(data, false)
+}
+
+/// `fiscusd key show --create`: the key made before the daemon's first start, as a sponsor who
+/// publishes it beforehand makes it.
+pub fn verifier_key_made(data: &std::path::Path) -> String {
+    key_show(data, true)
+}
+
+fn key_show(data: &std::path::Path, create: bool) -> String {
+    let mut command = std::process::Command::new(fiscusd_bin());
+    command.args(["key", "show", "--data"]).arg(data);
+    if create {
+        command.arg("--create");
+    }
+    let out = command.output().expect("fiscusd key show runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("UTF-8").trim().to_owned()
+}
+
+/// `fiscusd key show` on a folder with no key (a mistyped `--data`) makes no key that could be
+/// published and pinned by mistake: it is refused, naming `--create`, and the folder is not made.
+#[test]
+fn key_show_makes_no_key_without_create() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("dta");
+    let show = |create: bool| {
+        let mut command = std::process::Command::new(fiscusd_bin());
+        command.args(["key", "show", "--data"]).arg(&data);
+        if create {
+            command.arg("--create");
+        }
+        command.output().expect("fiscusd key show runs")
+    };
+    let refused = show(false);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && refused.stdout.is_empty(), "{said}");
+    assert!(said.contains("no log key") && said.contains("--create"), "{said}");
+    assert!(!data.exists(), "no folder is made without --create");
+    let made = show(true);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let key = String::from_utf8(made.stdout).expect("UTF-8");
+    assert!(key.starts_with(&format!("{ORIGIN}+")), "{key}");
+    assert_eq!(verifier_key(&data), key.trim(), "the key made is the one shown after");
 }
 
 fn hash(bytes: &[u8]) -> Hash {

@@ -18,7 +18,7 @@ use fiscus_tlog::{AddCheckpoint, Checkpoint, Hash, Note, NoteSigner, NoteVerifie
 use tonic_health::pb::health_check_response::ServingStatus;
 
 use crate::support::*;
-use crate::tlog::verifier_key;
+use crate::tlog::verifier_key_made;
 
 /// The default origin of a daemon started without `log_origin`.
 const ORIGIN: &str = "localhost/fiscus";
@@ -117,7 +117,7 @@ struct TwoWitnesses {
 impl TwoWitnesses {
     async fn start(contributions: usize) -> TwoWitnesses {
         let (dir, tokens) = Daemon::prepare();
-        let log_key = verifier_key(&dir.path().join("data"));
+        let log_key = verifier_key_made(&dir.path().join("data"));
         let w1 = WitnessProcess::start(dir.path(), "w1", &log_key);
         let w2 = WitnessProcess::start(dir.path(), "w2", &log_key);
         let config = config(dir.path(), &[("one", &w1), ("two", &w2)]);
@@ -329,7 +329,7 @@ async fn both_witnesses_cosign_and_a_stopped_one_stops_nothing_but_its_quorum() 
 async fn a_witness_holding_a_forked_history_refuses_and_nothing_of_it_is_stored() {
     let (dir, tokens) = Daemon::prepare();
     let data = dir.path().join("data");
-    let log_key = verifier_key(&data);
+    let log_key = verifier_key_made(&data);
     let honest = WitnessProcess::start(dir.path(), "honest", &log_key);
     let forked = WitnessProcess::start(dir.path(), "forked", &log_key);
     // The forked witness first sees another history of this log: a checkpoint of size 2 signed by
@@ -372,7 +372,7 @@ async fn a_bad_witness_entry_stops_the_start_naming_its_field() {
     let (dir, _tokens) = Daemon::prepare();
     let config = dir.path().join("fiscusd.toml");
     // a log key where a witness's cosigner key belongs
-    let log_key = verifier_key(&dir.path().join("data"));
+    let log_key = verifier_key_made(&dir.path().join("data"));
     std::fs::write(
         &config,
         format!("[[witnesses]]\nname = \"auditor\"\nurl = \"http://127.0.0.1:7380\"\nkey = \"{log_key}\"\n"),
@@ -817,7 +817,7 @@ async fn a_bundle_made_with_a_policy_is_under_a_checkpoint_meeting_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bundle_without_cosignatures_warns() {
     let (dir, tokens) = Daemon::prepare();
-    let log_key = verifier_key(&dir.path().join("data"));
+    let log_key = verifier_key_made(&dir.path().join("data"));
     let d = Daemon::spawn(dir.clone(), tokens, &[]).await;
     let t = d.tokens.clone();
     let mut admin = d.ledger(Some(&t.admin)).await;
