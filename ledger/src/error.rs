@@ -323,6 +323,14 @@ pub enum LedgerError {
         /// The process holding it, in words (`process 4242 (fiscus)`), as far as it can be known.
         holder: String,
     },
+    /// The store's files are damaged past what sled can open (a page failing its checksum).
+    #[error("the store in {dir} is damaged: {problem}; restore it from a backup or an archive")]
+    Damaged {
+        /// The store's folder.
+        dir: String,
+        /// What sled found.
+        problem: String,
+    },
     /// The store refuses writes until an operator acts (verification failed on open, or a write failed).
     #[error("the store is read-only: {0}")]
     ReadOnly(String),
@@ -353,9 +361,10 @@ impl LedgerError {
             LedgerError::UnknownProject { .. } => ErrorClass::NotFound,
             LedgerError::ProjectExists { .. } | LedgerError::IdConflict { .. } => ErrorClass::Conflict,
             LedgerError::HeadMismatch { .. } => ErrorClass::Stale,
-            LedgerError::Corrupt { .. } | LedgerError::CommitChain { .. } | LedgerError::Format(_) => {
-                ErrorClass::Corrupt
-            }
+            LedgerError::Corrupt { .. }
+            | LedgerError::CommitChain { .. }
+            | LedgerError::Format(_)
+            | LedgerError::Damaged { .. } => ErrorClass::Corrupt,
             LedgerError::ReadOnly(_)
             | LedgerError::Io(_)
             | LedgerError::StoreInUse { .. }

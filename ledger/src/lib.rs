@@ -29,6 +29,8 @@ pub mod rules;
 pub mod statement;
 #[cfg(feature = "store")]
 pub mod store;
+#[cfg(feature = "store")]
+pub mod synced;
 pub mod verify;
 
 pub use chain::Hash;

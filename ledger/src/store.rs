@@ -56,6 +56,10 @@ use crate::projection::{Head, Projection};
 use crate::record::{encode_value, push_framed, Framed, Record, FORMAT_VERSION};
 use crate::replay::{replay, Damage, ReplayOptions, Replayed};
 use crate::rules::History;
+use crate::synced::{self, SyncedFile, SyncedHead};
+
+/// The name under which damage found by the synced head ([`crate::synced`]) is reported.
+pub const SYNCED_NAME: &str = "commit log";
 
 /// Generation of the store's layout (keyspaces, runs, chunk compression), for tools that keep
 /// generated stores between runs. Generation 2 compresses sealed chunks and writes runs; it reads
@@ -184,6 +188,8 @@ pub struct Store {
     signer: Option<LogSigner>,
     /// Set by [`Store::measure_without_log`] only.
     without_log: bool,
+    /// The last synced commit, kept outside sled ([`crate::synced`]).
+    synced: SyncedFile,
 }
 
 /// What opening a store found.
@@ -242,8 +248,26 @@ impl Store {
             }
         }
         let log_file = File::options().read(true).open(dir.join("db"))?;
-        let Replayed { projection, damage, commits, mut phases, ids, log, log_migration } =
+        let Replayed { projection, mut damage, commits, mut phases, ids, log, log_migration } =
             replay(&tree, options, progress)?;
+        let head = projection.commit_head;
+        let synced_problem = match synced::read(dir) {
+            Ok(Some(synced)) => synced::check(synced, head.number, |number| {
+                let reader = Reader { tree: tree.clone(), writes: Arc::default() };
+                reader.commits(number - 1, head.number, 1).ok()?.first().map(|entry| entry.hash)
+            })
+            .map(|problem| (synced.number, problem)),
+            Ok(None) => None,
+            Err(e) => Some((head.number, e.to_string())),
+        };
+        if let Some((seq, problem)) = synced_problem {
+            damage.push(Damage { project: SYNCED_NAME.to_owned(), seq, problem });
+        }
+        let synced = SyncedFile::open(dir)?;
+        if damage.is_empty() {
+            // a store made before the file existed gets it now
+            synced.write(SyncedHead { number: head.number, hash: head.hash })?;
+        }
         if let (Some(migration), true) = (log_migration, damage.is_empty()) {
             // A store written before the log existed: its log, rebuilt by replay, written once.
             let mut batch = sled::Batch::default();
@@ -282,6 +306,7 @@ impl Store {
             log,
             signer: None,
             without_log: false,
+            synced,
         };
         Ok((store, report))
     }
@@ -350,6 +375,7 @@ impl Store {
             }
         };
         self.write(|tree| tree.apply_batch(batch))?;
+        let head = staged.head;
         for c in self.projection.absorb(staged) {
             for r in &c.records {
                 // CHAINS_MAX (2^20) chains and seqs up to 2^44 − 1 fit: the writer never reaches either
@@ -357,6 +383,10 @@ impl Store {
                     let _ = self.ids.insert(r.event.event_id.as_bytes(), chain, r.seq);
                 }
             }
+        }
+        if let Err(e) = self.synced.write(SyncedHead { number: head.number, hash: head.hash }) {
+            // the group is durable and its answers stand; the next one could not be checked on open
+            self.read_only = Some(format!("the synced head could not be written ({e}); restart fiscusd"));
         }
         Ok(answers)
     }
@@ -1440,6 +1470,11 @@ pub fn open_tree(dir: &Path) -> Result<(sled::Db, sled::Tree), LedgerError> {
             }
             Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
                 return Err(LedgerError::StoreInUse { dir: dir.display().to_string(), holder: holder_of(dir) })
+            }
+            Err(sled::Error::Corruption { at, .. }) => {
+                let at = at.map_or_else(String::new, |at| format!(" at {at}"));
+                let problem = format!("sled found a page failing its checksum{at} in its files");
+                return Err(LedgerError::Damaged { dir: dir.display().to_string(), problem });
             }
             Err(e) => return Err(e.into()),
         }

@@ -1085,6 +1085,8 @@ fn forged_whole(seq: u64, mut edit: impl FnMut(&mut fiscus_ledger::record::Recor
         );
         db.flush().expect("flush");
     }
+    // the whole history is rewritten, so the synced head kept beside it would name another commit
+    std::fs::remove_file(dir.path().join(fiscus_ledger::synced::SYNCED_FILE)).expect("remove the synced head");
     let (store, _) = Store::open(dir.path()).expect("open");
     (dir, store)
 }
@@ -1184,4 +1186,104 @@ fn a_stored_record_dated_ahead_of_its_recording_is_lawful() {
     ahead.effective_date = chrono::NaiveDate::from_ymd_opt(2062, 5, 1).expect("date");
     let err = store.commit(&request(vec![ahead])).expect_err("dated ahead");
     assert_eq!(err.field(), Some("events[0].effective_date"), "{err}");
+}
+
+/// Copies the files of a closed store's folder into a fresh one.
+fn copy_store(from: &Path) -> tempfile::TempDir {
+    let to = tempfile::tempdir().expect("tempdir");
+    for entry in walk(from) {
+        let relative = entry.strip_prefix(from).expect("inside");
+        let target = to.path().join(relative);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).expect("folder");
+        }
+        std::fs::copy(&entry, &target).expect("copy");
+    }
+    to
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read folder") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// A store whose sled files lost their end (as sled recovers a log with a damaged record: up to
+/// there) opens with its synced commits missing; the synced head kept beside them says so, and
+/// the store refuses writes. A store whose history was replaced past it is caught the same way.
+#[test]
+fn a_store_behind_the_commits_it_synced_is_damaged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    build(dir.path(), 2, 1).close().expect("close");
+    let before = copy_store(dir.path());
+    let mut store = reopen(dir.path());
+    store.commit(&request(vec![contribution("late-1", "proj-0", "7.00")])).expect("commit");
+    store.commit(&request(vec![contribution("late-2", "proj-1", "8.00")])).expect("commit");
+    let synced = store.projection().commit_head.number;
+    store.close().expect("close");
+    let kept = std::fs::read(dir.path().join("synced")).expect("the synced head is kept");
+
+    // the earlier sled files with the later synced head
+    std::fs::write(before.path().join("synced"), &kept).expect("write");
+    let (mut lost, report) = Store::open(before.path()).expect("opens");
+    let problem = report.damage.iter().find(|d| d.project == "commit log").expect("damage reported");
+    assert_eq!(problem.seq, synced, "{problem:?}");
+    assert!(problem.problem.contains(&format!("commit {synced} was synced")), "{problem:?}");
+    assert!(lost.commit(&request(vec![contribution("more", "proj-0", "1.00")])).is_err(), "read-only");
+    drop(lost);
+
+    // the same first commits, then others past the synced number: another history
+    let other = tempfile::tempdir().expect("tempdir");
+    let mut store = build(other.path(), 2, 1);
+    for i in 0..3 {
+        store.commit(&request(vec![contribution(&format!("other-{i}"), "proj-0", "1.00")])).expect("commit");
+    }
+    store.close().expect("close");
+    std::fs::write(other.path().join("synced"), &kept).expect("write");
+    let (_, report) = Store::open(other.path()).expect("opens");
+    let problem = report.damage.iter().find(|d| d.project == "commit log").expect("damage reported");
+    assert!(problem.problem.contains(&format!("commit {synced} is not")), "{problem:?}");
+
+    // the store itself, untouched, opens sound
+    let (_, report) = Store::open(dir.path()).expect("opens");
+    assert!(report.damage.is_empty(), "{:?}", report.damage);
+}
+
+/// One flipped byte anywhere in a closed store's files never yields a store that opens with fewer
+/// commits and no damage: it opens whole, or reports damage, or is refused as damaged. (sled
+/// takes a record failing its checksum for the torn end of its log and drops the rest.)
+#[test]
+fn a_flipped_byte_in_the_store_files_never_loses_commits_quietly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = build(dir.path(), 2, 3);
+    let commits = store.projection().commit_head.number;
+    store.close().expect("close");
+    let db = std::fs::read(dir.path().join("db")).expect("db");
+    let mut quiet = Vec::new();
+    for at in (0..db.len()).step_by(61) {
+        let copy = copy_store(dir.path());
+        let mut bytes = db.clone();
+        bytes[at] ^= 0x10;
+        std::fs::write(copy.path().join("db"), &bytes).expect("write");
+        match Store::open(copy.path()) {
+            Ok((store, report)) => {
+                if store.projection().commit_head.number < commits && report.damage.is_empty() {
+                    quiet.push((at, store.projection().commit_head.number));
+                }
+            }
+            Err(LedgerError::Damaged { .. }) => {}
+            Err(e) => panic!("a flip at {at}: {e}"),
+        }
+    }
+    assert!(
+        quiet.is_empty(),
+        "{commits} commits; flips that opened with fewer and no damage (offset, commits): {quiet:?}"
+    );
 }
