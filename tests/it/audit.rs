@@ -287,6 +287,62 @@ async fn a_clean_ledger_passes_online_and_from_its_archive_and_forged_archives_a
     assert!(!ok, "a moved commit time passed: {out}");
     let found = damage(&json);
     assert!(found.iter().any(|(_, problem)| problem.contains("commit 4's entry says")), "{found:?}");
+
+    // a cosignature line of the policy's witness that does not verify, on a checkpoint before the
+    // cosigned latest: damage, though the quorum is met at the latest
+    let line_start = format!("\u{2014} {} ", witness.name());
+    let bad: String = older_cosigned
+        .lines()
+        .map(|line| match line.strip_prefix(&line_start) {
+            Some(sig) => {
+                let mut sig = sig.to_owned().into_bytes();
+                sig[60] = if sig[60] == b'A' { b'B' } else { b'A' };
+                format!("{line_start}{}\n", String::from_utf8(sig).unwrap())
+            }
+            None => format!("{line}\n"),
+        })
+        .collect();
+    assert_ne!(bad, older_cosigned);
+    let mut frames_bad = frames.clone();
+    for (kind, payload) in frames_bad.iter_mut() {
+        if *kind == b'K' && payload[..8] == 8u64.to_be_bytes() {
+            *payload = [8u64.to_be_bytes().as_slice(), cosigned.as_bytes()].concat();
+        }
+    }
+    let forged = write(dir.path(), "bad-cosignature.archive", &with_checkpoint(&frames_bad, 5, &bad));
+    let (ok, json, out) = offline(&["audit", "--archive", &forged, "--pin", &key, "--policy", &policy_file]);
+    assert!(!ok, "a bad cosignature of a listed witness passed: {out}");
+    let found = damage(&json);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].0 == "checkpoint of size 5" && found[0].1.contains("witness policy"), "{found:?}");
+
+    // a record frame labelled with another record's place (the label over the bytes' own seq),
+    // and the last record of a chain twice: the archive is refused as malformed
+    let record_at = |frames: &[(u8, Vec<u8>)], seq: u64| {
+        frames
+            .iter()
+            .position(|(k, p)| {
+                *k == b'R'
+                    && p[1..1 + OWN_PROJECT.len()] == *OWN_PROJECT.as_bytes()
+                    && p[1 + OWN_PROJECT.len()..][..8] == seq.to_be_bytes()
+            })
+            .expect("a record of the project")
+    };
+    let mut relabelled = frames.clone();
+    let at = record_at(&relabelled, 3);
+    relabelled[at].1[1 + OWN_PROJECT.len()..][..8].copy_from_slice(&2u64.to_be_bytes());
+    let forged = write(dir.path(), "relabelled.archive", &assemble(&relabelled));
+    let (ok, _, out) = offline(&["audit", "--archive", &forged, "--pin", &key]);
+    assert!(!ok && out.contains("labelled seq 2 where seq 3 was due"), "{out}");
+    let mut doubled = frames.clone();
+    let at = record_at(&doubled, 4);
+    doubled.insert(at + 1, doubled[at].clone());
+    let end = doubled.last_mut().expect("the end frame");
+    let records = u64::from_be_bytes(end.1[16..24].try_into().unwrap()) + 1;
+    end.1[16..24].copy_from_slice(&records.to_be_bytes());
+    let forged = write(dir.path(), "doubled.archive", &assemble(&doubled));
+    let (ok, _, out) = offline(&["audit", "--archive", &forged, "--pin", &key]);
+    assert!(!ok && out.contains("labelled seq 4 where seq 5 was due"), "a record twice passed: {out}");
 }
 
 /// A server that rewrites one record on disk and recomputes every later hash (its chains, commit
@@ -308,14 +364,38 @@ async fn a_history_rewritten_on_disk_fails_only_against_its_stored_checkpoints()
     std::fs::remove_file(dir.path().join("fiscusd.log")).unwrap();
     let honest = Daemon::spawn(honest_dir.clone(), tokens.clone(), &[]).await;
     gifts(&honest, 3..6, None).await;
+    // an auditor keeps the checkpoint of the honest history it audited
+    let kept = tempfile::tempdir().unwrap();
+    let state = kept.path().join("checkpoint").display().to_string();
+    let (ok, json, out) = fiscus(&honest, &tokens.auditor, &["audit", "--pin", &key, "--state", &state]);
+    assert!(ok && json["kept_size"].is_null(), "{out}");
+    let (ok, json, out) = fiscus(&honest, &tokens.auditor, &["audit", "--pin", &key, "--state", &state]);
+    assert!(ok && json["kept_size"] == 8, "the second audit holds the first one's checkpoint: {out}");
+    let kept_note = std::fs::read_to_string(&state).unwrap();
+    assert!(kept_note.starts_with(&format!("{ORIGIN}\n8\n")), "{kept_note}");
     assert!(honest.stop().success());
 
     // the same history from commit 6 on with gift 3 changed, every later hash recomputed and
     // signed by the same key
     let forged = Daemon::spawn(dir.clone(), tokens.clone(), &[]).await;
+    // before its new commits, it is behind the checkpoint kept: a log never goes back
+    let (ok, json, out) = fiscus(&forged, &tokens.auditor, &["audit", "--pin", &key, "--state", &state]);
+    assert!(!ok, "{out}");
+    let found = damage(&json);
+    assert!(
+        found.iter().any(|(place, p)| place == "checkpoint of size 8" && p.contains("never goes back")),
+        "{found:?}"
+    );
     gifts(&forged, 3..6, Some(3)).await;
     let (ok, json, out) = fiscus(&forged, &tokens.auditor, &["audit", "--pin", &key]);
     assert!(ok && json["ok"] == true, "the rewritten history passes alone: {out}");
+    // against the checkpoint kept from the honest history, it is another history; the file stays
+    let (ok, json, out) = fiscus(&forged, &tokens.auditor, &["audit", "--pin", &key, "--state", &state]);
+    assert!(!ok, "{out}");
+    let found = damage(&json);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].0 == "checkpoint of size 8" && found[0].1.contains("another history"), "{found:?}");
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), kept_note, "a failing audit keeps nothing");
     assert!(forged.stop().success());
 
     // the checkpoints the server had signed for the honest history, kept in its store

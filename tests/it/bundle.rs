@@ -113,4 +113,13 @@ async fn a_bundle_written_from_the_daemon_verifies_offline_under_the_pinned_key_
     let wrong = fiscus_tlog::NoteSigner::generate("localhost/fiscus").unwrap().verifier_key();
     let (ok, out) = fiscus(None, None, &["verify", "--bundle", &f, "--pin", &wrong]);
     assert!(!ok && out.contains("does not verify"), "{out}");
+
+    // Asked for one project, a bundle of another is refused; of the same one, verified.
+    let (ok, out) = fiscus(None, None, &["verify", "--bundle", &f, "--pin", &key, "--project", "conf-b"]);
+    assert!(!ok && out.contains("the bundle is of project conf-a, not of --project conf-b"), "{out}");
+    let (ok, out) = fiscus(None, None, &["verify", "--bundle", &f, "--pin", &key, "--project", OWN_PROJECT]);
+    assert!(ok && out.contains("Verified bundle of conf-a"), "{out}");
+    // a receipt and a bundle at once: refused, not one of them checked in silence
+    let (ok, out) = fiscus(None, None, &["verify", "--bundle", &f, "--receipt", &f, "--pin", &key]);
+    assert!(!ok && out.contains("cannot be used with"), "{out}");
 }

@@ -466,6 +466,15 @@ async fn the_command_line_keeps_and_checks_receipts_and_verifies_under_the_pinne
         ),
     )
     .unwrap();
+    // a receipt path in the daemon's data folder (a store's folder) is refused before anything is sent
+    let inside = d.data().join("commit.tlog-proof");
+    let (ok, out) = fiscus(
+        &d,
+        &t.accountant,
+        &["record", "--file", &commit.display().to_string(), "--receipt", &inside.display().to_string()],
+    );
+    assert!(!ok && out.contains("which holds a store") && out.contains("nothing was recorded"), "{out}");
+    assert!(!inside.exists(), "no file made in the store's folder");
     let receipt = dir.path().join("commit.tlog-proof");
     let r = receipt.display().to_string();
     let (ok, out) = fiscus(&d, &t.accountant, &["record", "--file", &commit.display().to_string(), "--receipt", &r]);
@@ -485,6 +494,16 @@ async fn the_command_line_keeps_and_checks_receipts_and_verifies_under_the_pinne
     let other = fiscus_tlog::NoteSigner::generate(ORIGIN).unwrap().verifier_key();
     let (ok, out) = fiscus(&d, &t.accountant, &["verify", "--receipt", &r, "--pin", &other]);
     assert!(!ok && out.contains("refused"), "{out}");
+    // asked for a project the receipt holds no record of: refused; of its own project: verified
+    let (ok, out) = fiscus(&d, &t.accountant, &["verify", "--receipt", &r, "--pin", &key, "--project", "conf-zz"]);
+    assert!(!ok && out.contains("holds no record of --project conf-zz"), "{out}");
+    let (ok, out) = fiscus(&d, &t.accountant, &["verify", "--receipt", &r, "--pin", &key, "--project", OWN_PROJECT]);
+    assert!(ok && out.contains("receipt verified: commit 2"), "{out}");
+    // the log's signing key given as the pin: named as a secret, and never echoed
+    let signing = std::fs::read_to_string(d.data().join("log.key")).unwrap();
+    let (ok, out) = fiscus(&d, &t.accountant, &["verify", "--receipt", &r, "--pin", signing.trim()]);
+    let secret = signing.trim().rsplit('+').next().unwrap();
+    assert!(!ok && out.contains("private signing key") && !out.contains(secret), "{out}");
     // one record hash changed in the receipt: refused
     let parsed = fiscus_tlog::TlogProof::parse(&std::fs::read_to_string(&receipt).unwrap()).unwrap();
     let mut forged = fiscus_ledger::log::Receipt::from_tlog_proof(&parsed).unwrap();

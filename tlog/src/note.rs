@@ -255,6 +255,13 @@ impl NoteVerifier {
         if text.len() > 1024 {
             return Err(TlogError::TooLarge { what: "verifier key bytes", found: text.len() as u64, max: 1024 });
         }
+        if text.starts_with("PRIVATE+KEY+") {
+            return Err(TlogError::malformed(
+                WHAT,
+                "this is a private signing key (PRIVATE+KEY+...), which must stay secret: give the verifier key \
+                 (name+keyid+base64) made from it",
+            ));
+        }
         let (name, rest) = text.split_once('+').ok_or(TlogError::malformed(WHAT, "no '+' after the name"))?;
         let (id_hex, key_base64) = rest.split_once('+').ok_or(TlogError::malformed(WHAT, "no '+' after the key id"))?;
         check_key_name(name)?;
@@ -595,6 +602,9 @@ mod tests {
         assert!(NoteVerifier::from_verifier_key("+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW").is_err());
         assert!(NoteSigner::from_signer_key("PRIVATE+KEY+PeterNeumann+c74f20a3+AYEK").is_err());
         assert!(NoteSigner::from_signer_key(GO_VERIFIER).is_err());
+        // a signing key given where a verifier key goes is named as such, its secret never shown
+        let said = NoteVerifier::from_verifier_key(GO_SIGNER).expect_err("a signing key").to_string();
+        assert!(said.contains("private signing key") && !said.contains("AYEK"), "{said}");
         assert!(NoteSigner::from_seed("a b", [0; 32]).is_err());
         let generated = NoteSigner::generate("example.org/log").unwrap();
         let again = NoteSigner::from_signer_key(&generated.signer_key()).unwrap();

@@ -254,7 +254,8 @@ impl Drop for ArchiveSource {
 impl ArchiveSource {
     /// Opens `path`, checks its magic line and starts reading its frames.
     pub fn open(path: &Path) -> Result<ArchiveSource, Failure> {
-        let file = std::fs::File::open(path).map_err(|e| io(path, e))?;
+        let file = crate::files::open_within(path, u64::MAX)
+            .map_err(|e| Failure::other(e.message(&path.display().to_string(), "archive")))?;
         if file.metadata().is_ok_and(|m| m.is_dir()) {
             return Err(io(path, "is a folder, not an archive (a store's folder is read with --store DIR)"));
         }
@@ -372,14 +373,24 @@ impl Source for ArchiveSource {
         Ok(page)
     }
 
-    async fn records(&mut self, chain: &str, _from: u64, last: u64) -> Result<Vec<Vec<u8>>, Failure> {
+    async fn records(&mut self, chain: &str, from: u64, last: u64) -> Result<Vec<Vec<u8>>, Failure> {
         let mut page = Vec::new();
         while page.len() < PAGE_ITEMS_MAX && self.peek_kind()? == RECORD {
             let f = self.next_frame()?;
             let (of, seq, bytes) = record_frame(&f.payload).ok_or_else(|| self.malformed("a short record frame"))?;
-            if of != chain || seq > last {
+            let due = from.saturating_add(page.len() as u64);
+            // another chain's frames, or this chain's past what the entries list (`finish` names
+            // them), come after this chain's
+            if of != chain || (seq > last && seq == due) {
                 self.peeked = Some(f);
                 break;
+            }
+            // a frame's label is the record's place: one out of place (a record twice, one
+            // missing, a label over another record) is a fault of the archive, not of the ledger
+            if seq != due {
+                return Err(
+                    self.malformed(&format!("a record frame of {chain} labelled seq {seq} where seq {due} was due"))
+                );
             }
             if bytes.len() > RECORD_BYTES_MAX {
                 return Err(self.malformed("a record over its size limit"));

@@ -119,6 +119,10 @@ pub struct Summary {
     pub cosignatures_verified: bool,
     /// The largest checkpoint that opened with the pinned key and whose root the rebuilt log has.
     pub verified_against: Option<Checkpoint>,
+    /// Its signed note, as stored (what `--state` keeps).
+    pub verified_note: Option<String>,
+    /// The size of the checkpoint kept from before (`--state`) that the rebuilt log holds.
+    pub kept_size: Option<u64>,
     /// With a policy: why the latest checkpoint does not meet its quorum yet (size, reason).
     pub unwitnessed: Option<(u64, String)>,
     /// With a policy: the largest checkpoint that passed and meets its quorum (the history the
@@ -160,6 +164,7 @@ pub async fn audit<S: Source>(
     src: &mut S,
     pin: &NoteVerifier,
     policy: Option<&Policy>,
+    kept: Option<&Checkpoint>,
     bar: &ProgressBar,
 ) -> Result<Summary, Failure> {
     let started = Instant::now();
@@ -197,8 +202,10 @@ pub async fn audit<S: Source>(
     let sizes: Vec<u64> = checkpoints.iter().map(|(size, _)| *size).collect();
     let (to_log, entries) = std::sync::mpsc::channel::<LogPage>();
     let log_thread = {
-        let (pin, policy) = (pin.clone(), policy.cloned());
-        std::thread::spawn(move || rebuild_log(&entries, &checkpoints, &pin, policy.as_ref(), latest_size))
+        let (pin, policy, kept) = (pin.clone(), policy.cloned(), kept.cloned());
+        std::thread::spawn(move || {
+            rebuild_log(&entries, &checkpoints, &pin, policy.as_ref(), kept.as_ref(), latest_size)
+        })
     };
     let mut prev: Hash = COMMIT_GENESIS;
     let mut chains: Vec<(String, Listed)> = Vec::new();
@@ -402,7 +409,27 @@ pub async fn audit<S: Source>(
             ),
         });
     }
+    if let Some(kept) = kept.filter(|kept| !rebuilt.kept_checked && kept.size >= next) {
+        s.damage.push(Damage {
+            place: Place::Checkpoint(kept.size),
+            problem: if s.commits == head {
+                format!(
+                    "the checkpoint kept from before (--state) is of size {}, but the log holds {head} commits: a log \
+                     never goes back",
+                    kept.size
+                )
+            } else {
+                format!(
+                    "the checkpoint kept from before (--state) is not checked: the commit log was rebuilt only up to \
+                     commit {}",
+                    next - 1
+                )
+            },
+        });
+    }
+    s.kept_size = kept.filter(|_| rebuilt.kept_checked).map(|k| k.size);
     s.verified_against = rebuilt.good;
+    s.verified_note = rebuilt.good_note;
     s.witnessed = rebuilt.witnessed;
     s.unwitnessed = rebuilt.unwitnessed;
     // With a policy, some checkpoint must meet its quorum; the newest (fiscusd submits only its
@@ -444,8 +471,12 @@ struct Rebuilt {
     damage: Vec<Damage>,
     /// Cosignatures counted on the checkpoints (see [`Summary::cosignatures`]).
     cosignatures: u64,
-    /// The largest checkpoint that passed.
+    /// The largest checkpoint that passed, and its note.
     good: Option<Checkpoint>,
+    good_note: Option<String>,
+    /// Whether the log reached the size of the checkpoint kept from before, which was compared
+    /// with it (damage when the roots differ).
+    kept_checked: bool,
     /// The commit entry the log refused, which ended the rebuild.
     refused: Option<Damage>,
     /// With a policy: the largest passing checkpoint that meets its quorum.
@@ -462,12 +493,15 @@ fn rebuild_log(
     checkpoints: &[(u64, String)],
     pin: &NoteVerifier,
     policy: Option<&Policy>,
+    kept: Option<&Checkpoint>,
     latest_size: Option<u64>,
 ) -> Rebuilt {
     let mut s = Summary::default();
     let mut log = LedgerLog::new();
     let mut pending = checkpoints.iter().peekable();
     let mut good: Option<Checkpoint> = None;
+    let mut good_note: Option<&str> = None;
+    let mut kept_checked = false;
     let mut refused = None;
     let mut chains: Vec<String> = Vec::new();
     'entries: for page in entries {
@@ -483,7 +517,26 @@ fn rebuild_log(
                 break 'entries;
             }
             while let Some((size, text)) = pending.next_if(|(size, _)| *size == number) {
+                let before = good.as_ref().map(|c| c.size);
                 check_checkpoint(&mut s, &log, *size, text, pin, policy, latest_size, &mut good);
+                if good.as_ref().map(|c| c.size) != before {
+                    good_note = Some(text);
+                }
+            }
+            if let Some(kept) = kept.filter(|kept| kept.size == number) {
+                kept_checked = true;
+                let root = log.root();
+                if kept.root != root {
+                    s.damage.push(Damage {
+                        place: Place::Checkpoint(kept.size),
+                        problem: format!(
+                            "the checkpoint kept from before (--state) has root {}, but the log rebuilt from the \
+                             commit entries has {} at its size: this is another history than the one accepted then",
+                            kept.root.to_base64(),
+                            root.to_base64()
+                        ),
+                    });
+                }
             }
         }
     }
@@ -491,6 +544,8 @@ fn rebuild_log(
         damage: s.damage,
         cosignatures: s.cosignatures,
         good,
+        good_note: good_note.map(str::to_owned),
+        kept_checked,
         refused,
         witnessed: s.witnessed,
         unwitnessed: s.unwitnessed,
@@ -537,25 +592,30 @@ fn check_checkpoint(
             return damage(format!("not consistent with the checkpoint of size {}: {e}", old.size));
         }
     }
+    // the checkpoint is the log's: later ones are checked against it, whatever its cosignatures
+    *good = Some(cp);
     match policy {
         None => {
             let own = opened.note.signatures.iter().filter(|l| l.name == pin.name()).count();
             s.cosignatures += opened.note.signatures.len().saturating_sub(own) as u64;
         }
         Some(policy) => {
-            let mut known = vec![pin.clone()];
-            known.extend(policy.witnesses().map(|(_, key)| key.clone()));
-            if let Ok(o) = open_checkpoint(text, pin.name(), &known) {
-                s.cosignatures += o.verified.iter().filter(|v| v.key_type == KEY_TYPE_COSIGNATURE_V1).count() as u64;
-            }
-            match policy.verify_checkpoint(text, pin.name()) {
-                Ok(_) => s.witnessed = Some(size),
-                Err(e) if latest_size == Some(size) => s.unwitnessed = Some((size, e.to_string())),
-                Err(_) => {}
+            // A cosignature line of a policy witness that does not verify is damage, met quorum
+            // or not (C2SP signed-note: a signature by a known key that fails refuses the note).
+            let checked = match policy.cosigners(text, pin.name()) {
+                Ok(checked) => checked,
+                Err(e) => return damage(format!("its cosignatures under the witness policy: {e}")),
+            };
+            let verified = &checked.opened.verified;
+            s.cosignatures += verified.iter().filter(|v| v.key_type == KEY_TYPE_COSIGNATURE_V1).count() as u64;
+            if policy.quorum_met(&checked.cosigned_by) {
+                s.witnessed = Some(size);
+            } else if latest_size == Some(size) {
+                let why = policy.verify_checkpoint(text, pin.name()).err().map(|e| e.to_string());
+                s.unwitnessed = Some((size, why.unwrap_or_default()));
             }
         }
     }
-    *good = Some(cp);
 }
 
 /// Prints the summary (a table of damage, or JSON) and answers a failure when there is damage.
@@ -574,6 +634,7 @@ pub fn report(s: &Summary, source: &str, json: bool) -> Result<(), Failure> {
             "verified_against": s.verified_against.as_ref().map(|c| json!({
                 "origin": c.origin, "size": c.size, "root": c.root.to_base64(),
             })),
+            "kept_size": s.kept_size,
             "witnessed_size": s.witnessed,
             "latest_not_witnessed": s.unwitnessed.as_ref().map(|(size, why)| json!({ "size": size, "why": why })),
             "elapsed_ms": s.elapsed_ms.to_string(),
@@ -603,6 +664,9 @@ pub fn report(s: &Summary, source: &str, json: bool) -> Result<(), Failure> {
         match &s.verified_against {
             Some(c) => outln!("verified against checkpoint {} size {} root {}", c.origin, c.size, c.root.to_base64()),
             None => outln!("no stored checkpoint verified against the pinned key"),
+        }
+        if let Some(size) = s.kept_size {
+            outln!("the log holds the checkpoint kept from before (size {size}), with the same root");
         }
         if let Some(size) = s.witnessed {
             outln!("the witness policy's quorum cosigned the history up to checkpoint size {size}");
@@ -647,11 +711,17 @@ pub fn bar(quiet: bool) -> ProgressBar {
 }
 
 /// `fiscus audit`: the archive at `archive` offline, else the daemon or store of `backend`.
+///
+/// With `state`, the checkpoint kept there (`fiscus_client::read_state`, the file `fiscus verify
+/// --pin --state` keeps too) must be held by the rebuilt log, and a passing audit keeps the
+/// checkpoint it verified against there (`fiscus_client::write_state`); a failing one leaves the
+/// file as it was.
 pub async fn run(
     backend: Option<&crate::backend::Backend>,
     archive: Option<&std::path::Path>,
     pin: &str,
     policy: Option<&std::path::Path>,
+    state: Option<&std::path::Path>,
     quiet: bool,
     json: bool,
 ) -> Result<(), Failure> {
@@ -659,22 +729,38 @@ pub async fn run(
     use crate::backend::Backend;
     let pin = crate::verify::pin_of(pin)?;
     let policy = crate::bundle::read_policy(policy)?;
+    let kept = match state {
+        Some(state) => {
+            // the file is replaced by a rename at the end: refused now if that would replace a link
+            crate::files::refuse_unless_file(state).map_err(|e| Failure::usage(format!("--state {e}")))?;
+            fiscus_client::read_state(state, &pin)?
+        }
+        None => None,
+    };
     let bar = bar(quiet);
+    let (p, k) = (policy.as_ref(), kept.as_ref());
     let (summary, source) = match (archive, backend) {
         (Some(path), _) => {
             let mut src = ArchiveSource::open(path)?;
-            (audit(&mut src, &pin, policy.as_ref(), &bar).await?, format!("archive {}", path.display()))
+            (audit(&mut src, &pin, p, k, &bar).await?, format!("archive {}", path.display()))
         }
         (None, Some(Backend::Remote(client))) => {
-            (audit(&mut RemoteSource::new(client), &pin, policy.as_ref(), &bar).await?, "the server".to_owned())
+            (audit(&mut RemoteSource::new(client), &pin, p, k, &bar).await?, "the server".to_owned())
         }
         (None, Some(Backend::Local { store, .. })) => {
-            (audit(&mut StoreSource::new(store), &pin, policy.as_ref(), &bar).await?, "the store".to_owned())
+            (audit(&mut StoreSource::new(store), &pin, p, k, &bar).await?, "the store".to_owned())
         }
         (None, None) => return Err(Failure::usage("fiscus audit needs --archive FILE, --server URL or --store DIR")),
     };
     bar.finish_and_clear();
-    report(&summary, &source, json)
+    report(&summary, &source, json)?;
+    if let (Some(state), Some(note), Some(c)) = (state, &summary.verified_note, &summary.verified_against) {
+        fiscus_client::write_state(state, note)?;
+        if !json {
+            outln!("kept checkpoint size {} in {} for the next audit", c.size, state.display());
+        }
+    }
+    Ok(())
 }
 
 /// `fiscus archive --out FILE`: the archive of the daemon or store of `backend`.

@@ -311,14 +311,28 @@ fn read_bundle(path: &Path) -> Result<String, Failure> {
     crate::files::read_text_from(std::io::Cursor::new(start).chain(file), BUNDLE_BYTES_MAX).map_err(failed)
 }
 
-/// `fiscus verify --bundle FILE --pin KEY [--policy FILE]`: checks the bundle offline and shows what
-/// it proves.
-pub fn verify_file(path: &Path, pin: &str, policy: Option<&Path>, json: bool) -> Result<(), Failure> {
+/// `fiscus verify --bundle FILE --pin KEY [--policy FILE] [--project P]`: checks the bundle offline
+/// and shows what it proves; with `project`, a bundle of another project is refused.
+pub fn verify_file(
+    path: &Path,
+    pin: &str,
+    policy: Option<&Path>,
+    project: Option<&str>,
+    json: bool,
+) -> Result<(), Failure> {
     let pin = crate::verify::pin_of(pin)?;
+    let project = project.map(fiscus_client::project_id).transpose()?;
     let policy = read_policy(policy)?;
     let text = read_bundle(path)?;
     let verified =
         verify(&text, &pin, policy.as_ref()).map_err(|e| Failure::other(format!("{}: {e}", path.display())))?;
+    if let Some(project) = project.filter(|p| *p != verified.project) {
+        return Err(Failure::other(format!(
+            "{}: the bundle is of project {}, not of --project {project}",
+            path.display(),
+            verified.project
+        )));
+    }
     let hash = hex::encode(verified.head.1);
     if json {
         let balances: Vec<serde_json::Value> = verified

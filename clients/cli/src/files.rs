@@ -83,14 +83,46 @@ pub fn read_bytes_from(reader: impl Read, max: u64) -> Result<Vec<u8>, FileError
     Ok(bytes)
 }
 
+/// How long a pipe is waited for to open: a named pipe (made by `mkfifo`) opens only once a
+/// program writes to it, and one nobody writes to would block its reader for good, as `cat` blocks.
+pub const PIPE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The file at `path`, opened for reading, refused at once as [`FileError::TooLarge`] when it is a
-/// regular file of more than `max` bytes (a large sparse file is not read to find out).
+/// regular file of more than `max` bytes (a large sparse file is not read to find out). A pipe
+/// (`<(…)`, `/dev/stdin`, a named pipe) is waited for at most [`PIPE_WAIT`] to open.
 pub fn open_within(path: &Path, max: u64) -> Result<std::fs::File, FileError> {
-    let file = std::fs::File::open(path).map_err(FileError::Io)?;
+    let file = open_waiting(path, PIPE_WAIT)?;
     match file.metadata() {
         Ok(m) if m.is_file() && m.len() > max => Err(FileError::TooLarge(max)),
         _ => Ok(file),
     }
+}
+
+/// Opens `path` for reading; a pipe on a thread of its own, waited for at most `wait` (a thread
+/// left blocked on a pipe nobody writes to ends with the process).
+fn open_waiting(path: &Path, wait: std::time::Duration) -> Result<std::fs::File, FileError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let owned = path.to_owned();
+            std::thread::spawn(move || {
+                let _ = tx.send(std::fs::File::open(owned));
+            });
+            return match rx.recv_timeout(wait) {
+                Ok(opened) => opened.map_err(FileError::Io),
+                Err(_) => Err(FileError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "a pipe that did not open within {} s (a named pipe no program writes to?)",
+                        wait.as_secs_f64()
+                    ),
+                ))),
+            };
+        }
+    }
+    std::fs::File::open(path).map_err(FileError::Io)
 }
 
 /// The bytes of the file at `path`, as [`read_bytes_from`] reads them.
@@ -158,6 +190,23 @@ mod tests {
         let missing = read_named(Path::new("/nonexistent/receipt.txt"), 10, "receipt").expect_err("no file");
         assert!(missing.starts_with("/nonexistent/receipt.txt: "), "{missing}");
         assert!(matches!(read_bytes_from(std::io::repeat(0), 10), Err(FileError::TooLarge(10))));
+        // a named pipe no program writes to is waited for, not for good; one written to is read
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+        assert!(made.success());
+        let waited = open_waiting(&fifo, std::time::Duration::from_millis(300)).expect_err("no writer");
+        assert!(waited.message("fifo", "receipt").contains("did not open within 0.3 s"), "{waited:?}");
+        // (another pipe: the first one's opening thread is still waiting on it)
+        let fifo = dir.path().join("fifo-2");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+        assert!(made.success());
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::write(fifo, "a receipt"))
+        };
+        assert_eq!(read_named(&fifo, 100, "receipt").expect("written to"), "a receipt");
+        writer.join().expect("the writer ends").expect("written");
         assert_eq!(read_bytes_from(&[0xff_u8, 0xfe][..], 10).expect("bytes, not text"), vec![0xff, 0xfe]);
     }
 

@@ -209,7 +209,8 @@ enum Command {
     /// from fiscusd without trusting it (--server --project; every readable project without
     /// --project).
     Verify {
-        /// The project to verify (with --server).
+        /// The project to verify (with --server); with --bundle or --receipt, the project the
+        /// bundle, or some record of the receipt, must be of.
         #[arg(long)]
         project: Option<String>,
         /// Verify a take-away bundle offline instead (no daemon, no store; `-` reads it from standard
@@ -238,7 +239,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         state: Option<PathBuf>,
         /// Check a receipt kept by `fiscus record --receipt FILE`, offline, with --pin.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "bundle")]
         receipt: Option<PathBuf>,
     },
     /// Audit the whole ledger trusting only the log's verifier key: every chain (rules re-checked),
@@ -257,6 +258,12 @@ enum Command {
         /// Audit an archive written by `fiscus archive` instead, offline.
         #[arg(long, value_name = "FILE")]
         archive: Option<std::path::PathBuf>,
+        /// The file keeping the last checkpoint an audit (or `fiscus verify --pin`) accepted: the
+        /// rebuilt log must hold it (same size, same root; a log never goes back), and a passing
+        /// audit keeps its latest checkpoint there. A missing file is a first use; an empty one,
+        /// a link or anything but a regular file is refused.
+        #[arg(long, value_name = "FILE")]
+        state: Option<std::path::PathBuf>,
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
@@ -643,9 +650,9 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
                  carries no proof that its checkpoint is consistent with one you kept (check that online with \
                  `fiscus verify --server … --project P --pin KEY --state FILE`)",
         )),
-        Command::Verify { bundle: Some(file), pin, policy, .. } => {
+        Command::Verify { bundle: Some(file), pin, policy, project, .. } => {
             let pin = pin.ok_or_else(|| Failure::usage("--bundle needs --pin KEY"))?;
-            bundle::verify_file(&file, &pin, policy.as_deref(), json)
+            bundle::verify_file(&file, &pin, policy.as_deref(), project.as_deref(), json)
         }
         Command::Verify { project, pin, state, receipt, bundle: None, policy, wait } => {
             if policy.is_some() && (receipt.is_some() || t.store.is_some()) {
@@ -654,7 +661,11 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
                 ));
             }
             match (receipt, &t.store, &t.server, pin) {
-                (Some(file), _, _, pin) => verify::receipt(&file, pin.as_deref(), json),
+                (Some(file), _, _, pin) => verify::receipt(&file, pin.as_deref(), project.as_deref(), json),
+                (None, Some(_), _, _) if project.is_some() => Err(Failure::usage(
+                    "--project applies to --server, --bundle and --receipt: a local store is verified whole (drop \
+                     --project)",
+                )),
                 (None, Some(_), _, Some(_)) => Err(Failure::usage(
                     "--pin applies to --server, --bundle and --receipt: a local store holds its own checkpoints \
                      (check them with `fiscus --store DIR audit --pin KEY`)",
@@ -669,11 +680,11 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
                 (None, None, None, _) => Err(no_target()),
             }
         }
-        Command::Audit { pin, policy, archive: Some(file), quiet } => {
-            audit::run(None, Some(&file), &pin, policy.as_deref(), quiet, json).await
+        Command::Audit { pin, policy, archive: Some(file), state, quiet } => {
+            audit::run(None, Some(&file), &pin, policy.as_deref(), state.as_deref(), quiet, json).await
         }
-        Command::Audit { pin, policy, archive: None, quiet } => {
-            audit::run(Some(&connect(t).await?), None, &pin, policy.as_deref(), quiet, json).await
+        Command::Audit { pin, policy, archive: None, state, quiet } => {
+            audit::run(Some(&connect(t).await?), None, &pin, policy.as_deref(), state.as_deref(), quiet, json).await
         }
         Command::Archive { out, quiet } => audit::archive(&connect(t).await?, &out, quiet, json).await,
         Command::Bundle { project, out, pin, policy, wait } => {

@@ -668,8 +668,8 @@ pub fn read_commit_file(path: &Path) -> Result<(Vec<Event>, ExpectedHeads), Fail
     let (text, base) = if path == Path::new("-") {
         (read_bounded(std::io::stdin(), "standard input")?, PathBuf::from("."))
     } else {
-        let file =
-            std::fs::File::open(path).map_err(|e| Failure::other(format!("cannot read {}: {e}", path.display())))?;
+        let file = crate::files::open_within(path, COMMIT_FILE_BYTES_MAX)
+            .map_err(|e| Failure::other(format!("cannot read {}", e.message(&name, "commit file"))))?;
         (read_bounded(file, &name)?, path.parent().map(Path::to_path_buf).unwrap_or_default())
     };
     parse_commit_file(&text, &base, &name)
@@ -718,6 +718,8 @@ pub fn check_receipt_file(path: &Path) -> Result<bool, Failure> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
         Err(e) => return Err(refuse(format!("cannot be read ({e})"))),
     };
+    // the rule the receipt's writing keeps (no file in a store's folder), checked before sending
+    crate::files::refuse_unless_file(path).map_err(|e| refuse(e.to_string()))?;
     // A new file is made with O_EXCL, which never follows a link made meanwhile.
     std::fs::OpenOptions::new()
         .write(true)

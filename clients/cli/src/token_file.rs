@@ -43,9 +43,8 @@ pub fn read(path: &Path) -> Result<String, Failure> {
     Ok(token.to_owned())
 }
 
-/// How long a token file is waited for: a named pipe nobody writes to would block its reader for
-/// good, as `cat` blocks.
-pub const PIPE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+// how long a token file is waited for (a pipe's opening and its one line)
+use crate::files::PIPE_WAIT;
 
 /// Reads the token file on a thread of its own, waiting at most `wait` for it.
 fn read_within(path: &Path, wait: std::time::Duration) -> Result<Result<String, crate::files::FileError>, Failure> {

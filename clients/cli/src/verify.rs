@@ -399,14 +399,25 @@ fn balances_text(v: &VerifiedProject) -> String {
 }
 
 /// Checks a receipt file offline against the pinned key.
-pub fn receipt(file: &Path, key: Option<&str>, json: bool) -> Result<(), Failure> {
+pub fn receipt(file: &Path, key: Option<&str>, project: Option<&str>, json: bool) -> Result<(), Failure> {
     let key = key.ok_or_else(|| Failure::usage("verify --receipt needs --pin KEY"))?;
     let pin = pin_of(key)?;
+    let project = project.map(fiscus_client::project_id).transpose()?;
     let checked = crate::record::read_receipt(file).and_then(|r| {
         r.verify_labels(pin.name(), std::slice::from_ref(&pin)).map(|c| (r, c)).map_err(|e| e.to_string())
     });
     let (r, (checkpoint, labels)) =
         checked.map_err(|e| Failure::other(format!("receipt {} refused: {e}", file.display())))?;
+    if let Some(project) = &project {
+        if !labels.iter().flatten().any(|(p, _)| p == project.as_str()) {
+            return Err(Failure::other(format!(
+                "receipt {}: it proves commit {}, which holds no record of --project {project} (a record kept as \
+                 its hash alone is of a project the receipt does not name)",
+                file.display(),
+                r.commit
+            )));
+        }
+    }
     // labels come from the records' bytes, bound by the commit hash; a record without bytes is a hash
     let shown = r.records.iter().zip(&labels);
     if json {

@@ -178,10 +178,13 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     }
     let mut verifiers = Vec::new();
     for key in &keys {
+        // a key is named in messages by its name and id only: a signing key given by mistake is
+        // never echoed into terminals and logs
+        let named = key.trim().split('+').take(2).collect::<Vec<_>>().join("+");
         let verifier =
-            NoteVerifier::from_verifier_key(key.trim()).map_err(|e| Failure::usage(format!("--log {key:?}: {e}")))?;
+            NoteVerifier::from_verifier_key(key.trim()).map_err(|e| Failure::usage(format!("--log {named:?}: {e}")))?;
         if verifier.key_type() != KEY_TYPE_ED25519 {
-            return Err(Failure::usage(format!("--log {key:?}: not a log's Ed25519 note key (type 0x01)")));
+            return Err(Failure::usage(format!("--log {named:?}: not a log's Ed25519 note key (type 0x01)")));
         }
         verifiers.push(verifier);
     }
