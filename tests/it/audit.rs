@@ -244,6 +244,11 @@ async fn a_clean_ledger_passes_online_and_from_its_archive_and_forged_archives_a
         "{out}"
     );
     assert_eq!(json["witnessed_size"].as_u64(), Some(8), "{out}");
+    // a policy naming another log: refused as such before anything is read
+    let wrong_text = format!("log {}\nwitness w1 {}\nquorum w1\n", other.verifier_key(), witness.verifier_key());
+    let wrong_policy = write(dir.path(), "wrong-policy", wrong_text.as_bytes());
+    let (ok, _, out) = offline(&["audit", "--archive", &witnessed, "--pin", &key, "--policy", &wrong_policy]);
+    assert!(!ok && out.contains("lists no log line with the pinned key"), "{out}");
     // only an older checkpoint cosigned (the newest is not yet, as right after a commit): the audit
     // passes and says up to which size the witnesses vouch
     let older = frames.iter().find(|(k, p)| *k == b'K' && p[..8] == 5u64.to_be_bytes()).unwrap();

@@ -728,7 +728,7 @@ pub async fn run(
     use crate::archive::{ArchiveSource, RemoteSource, StoreSource};
     use crate::backend::Backend;
     let pin = crate::verify::pin_of(pin)?;
-    let policy = crate::bundle::read_policy(policy)?;
+    let policy = crate::bundle::read_policy(policy, Some(&pin))?;
     let kept = match state {
         Some(state) => {
             // the file is replaced by a rename at the end: refused now if that would replace a link

@@ -275,13 +275,19 @@ pub fn build(
     })
 }
 
-/// Reads the tlog-policy file at `path`, when given.
-pub fn read_policy(path: Option<&Path>) -> Result<Option<Policy>, Failure> {
+/// Reads the tlog-policy file at `path`, when given; with `pin`, one of its `log` lines must be
+/// that key (otherwise no checkpoint of the pinned log could meet it, and every one would be
+/// refused for want of a known signature).
+pub fn read_policy(path: Option<&Path>, pin: Option<&NoteVerifier>) -> Result<Option<Policy>, Failure> {
     let Some(path) = path else { return Ok(None) };
     let max = fiscus_client::fiscus_tlog::policy::POLICY_BYTES_MAX as u64;
     let text =
         crate::files::read_named(path, max, "witness policy").map_err(|e| Failure::usage(format!("--policy {e}")))?;
-    Policy::parse(&text).map(Some).map_err(|e| Failure::usage(format!("--policy {}: {e}", path.display())))
+    let policy = Policy::parse(&text).map_err(|e| Failure::usage(format!("--policy {}: {e}", path.display())))?;
+    if let Some(pin) = pin {
+        policy.check_log(pin).map_err(|e| Failure::usage(format!("--policy {}: {e}", path.display())))?;
+    }
+    Ok(Some(policy))
 }
 
 /// The text of the bundle at `path` (`-`: standard input), read up to [`BUNDLE_BYTES_MAX`] from
@@ -322,7 +328,7 @@ pub fn verify_file(
 ) -> Result<(), Failure> {
     let pin = crate::verify::pin_of(pin)?;
     let project = project.map(fiscus_client::project_id).transpose()?;
-    let policy = read_policy(policy)?;
+    let policy = read_policy(policy, Some(&pin))?;
     let text = read_bundle(path)?;
     let verified =
         verify(&text, &pin, policy.as_ref()).map_err(|e| Failure::other(format!("{}: {e}", path.display())))?;

@@ -173,7 +173,7 @@ pub const WAIT_SECONDS_DEFAULT: u64 = 10;
 
 /// The witness requirement of `--policy FILE` and `--wait SECONDS`, when a policy is given.
 pub fn witnesses(policy: Option<&Path>, wait: Option<u64>) -> Result<Option<WitnessRequirement>, Failure> {
-    let Some(policy) = crate::bundle::read_policy(policy)? else { return Ok(None) };
+    let Some(policy) = crate::bundle::read_policy(policy, None)? else { return Ok(None) };
     let seconds = wait.unwrap_or(WAIT_SECONDS_DEFAULT);
     let wait = Duration::from_secs(seconds);
     if wait > fiscus_client::COSIGNED_WAIT_MAX {

@@ -70,11 +70,12 @@ pub enum ClientError {
     },
     /// Local verification failed: the server's chain is broken, or what it reports differs from
     /// what the verified records add up to.
-    #[error("verification of {project} failed at seq {seq}: {problem}")]
+    #[error("verification of {project} failed{}: {problem}", at_seq(*seq))]
     Verification {
         /// The project.
         project: String,
-        /// The seq of the first bad record, or the head seq the differing report is about.
+        /// The seq of the first bad record, or the head seq the differing report is about; 0 when
+        /// the problem is with no record (a checkpoint refused), and then not shown.
         seq: u64,
         /// What differs, as a sentence.
         problem: String,
@@ -176,6 +177,14 @@ impl From<tonic::Status> for ClientError {
 }
 
 /// " (head proven under checkpoint N)", or nothing before a checkpoint was fetched.
+fn at_seq(seq: u64) -> String {
+    if seq == 0 {
+        String::new()
+    } else {
+        format!(" at seq {seq}")
+    }
+}
+
 fn head_under(size: u64) -> String {
     if size == 0 {
         String::new()
@@ -241,5 +250,14 @@ mod tests {
         let e = ClientError::from(transport("h2 protocol error: http2 error"));
         assert_eq!(e.code(), Some(Code::Unknown), "{e}");
         assert!(!e.to_string().contains(CUT_OFF_MID_CALL), "{e}");
+    }
+
+    /// A verification failure names the seq of the record it is about, and no seq when it is
+    /// about no record (a checkpoint refused).
+    #[test]
+    fn a_verification_failure_names_a_seq_only_for_a_record() {
+        let at = |seq| ClientError::Verification { project: "conf-a".to_owned(), seq, problem: "why".to_owned() };
+        assert_eq!(at(3).to_string(), "verification of conf-a failed at seq 3: why");
+        assert_eq!(at(0).to_string(), "verification of conf-a failed: why");
     }
 }
