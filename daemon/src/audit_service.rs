@@ -530,8 +530,9 @@ impl pb::audit_server::Audit for AuditService {
             }
             if let Some(d) = damaged {
                 let status = Status::data_loss(format!(
-                    "{} seq {} failed verification: {}; the export ends before it",
-                    d.project, d.seq, d.problem
+                    "{} failed verification: {}; the export ends before it",
+                    d.place(),
+                    d.problem
                 ));
                 let _ = tx.send(Err(status)).await;
             }

@@ -129,6 +129,18 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
         elapsed_ms = opening.elapsed().as_millis() as u64,
         "store opened and verified"
     );
+    // The commit log behind the commits it synced and answered: no project's books are known
+    // whole (any may miss those commits), so nothing is served from it.
+    if let Some(d) = report.damage.iter().find(|d| d.project == fiscus_ledger::store::SYNCED_NAME) {
+        return Err(format!(
+            "the store in {} is damaged, and nothing is served from it: {}; `fiscus --store {} verify` says what \
+             it holds",
+            settings.data.display(),
+            d.problem,
+            settings.data.display()
+        )
+        .into());
+    }
     for d in &report.damage {
         error!(project = %d.project, seq = d.seq, problem = %d.problem, "chain failed verification");
     }

@@ -80,8 +80,9 @@ impl Shared {
         project_id(field, project).map_err(|e| ledger_status(&e))?;
         if let Some(d) = self.damage_of(project) {
             return Err(Status::data_loss(format!(
-                "{} seq {} failed verification ({}); its data is not served until an operator acts",
-                d.project, d.seq, d.problem
+                "{} failed verification ({}); its data is not served until an operator acts",
+                d.place(),
+                d.problem
             )));
         }
         let snapshot = self.snapshot();

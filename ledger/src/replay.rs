@@ -33,15 +33,32 @@ use crate::store::{
 };
 use crate::verify::{step_view, ChainWalker};
 
+/// The name [`Damage::project`] holds for damage to the commit log as a whole (commits synced and
+/// answered that the store no longer holds: `crate::synced`), with the commit's number as `seq`.
+pub const COMMIT_LOG: &str = "commit log";
+
 /// A chain that failed verification, with its first bad record.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Damage {
-    /// The chain.
+    /// The chain ([`COMMIT_LOG`] for the commit log as a whole).
     pub project: String,
-    /// The first bad seq (for a broken commit chain: the first record of the first bad commit).
+    /// The first bad seq (for a broken commit chain: the first record of the first bad commit;
+    /// for [`COMMIT_LOG`], a commit number).
     pub seq: u64,
     /// What is wrong.
     pub problem: String,
+}
+
+impl Damage {
+    /// Where the damage is, in words: `commit N` for the commit log, `the transparency log at
+    /// commit N` for the log, else `P seq N`.
+    pub fn place(&self) -> String {
+        match self.project.as_str() {
+            COMMIT_LOG => format!("commit {}", self.seq),
+            LOG_NAME => format!("the {LOG_NAME} at commit {}", self.seq),
+            chain => format!("{chain} seq {}", self.seq),
+        }
+    }
 }
 
 /// What a replay produced.

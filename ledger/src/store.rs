@@ -59,7 +59,7 @@ use crate::rules::History;
 use crate::synced::{self, SyncedFile, SyncedHead};
 
 /// The name under which damage found by the synced head ([`crate::synced`]) is reported.
-pub const SYNCED_NAME: &str = "commit log";
+pub const SYNCED_NAME: &str = crate::replay::COMMIT_LOG;
 
 /// Generation of the store's layout (keyspaces, runs, chunk compression), for tools that keep
 /// generated stores between runs. Generation 2 compresses sealed chunks and writes runs; it reads
@@ -188,8 +188,8 @@ pub struct Store {
     signer: Option<LogSigner>,
     /// Set by [`Store::measure_without_log`] only.
     without_log: bool,
-    /// The last synced commit, kept outside sled ([`crate::synced`]).
-    synced: SyncedFile,
+    /// The last synced commit, kept outside sled ([`crate::synced`]); none for a damaged store.
+    synced: Option<SyncedFile>,
 }
 
 /// What opening a store found.
@@ -251,7 +251,9 @@ impl Store {
         let Replayed { projection, mut damage, commits, mut phases, ids, log, log_migration } =
             replay(&tree, options, progress)?;
         let head = projection.commit_head;
-        let synced_problem = match synced::read(dir) {
+        let kept = synced::read(dir);
+        let kept_file = matches!(kept, Ok(Some(_)));
+        let synced_problem = match kept {
             Ok(Some(synced)) => synced::check(synced, head.number, |number| {
                 let reader = Reader { tree: tree.clone(), writes: Arc::default() };
                 reader.commits(number - 1, head.number, 1).ok()?.first().map(|entry| entry.hash)
@@ -263,11 +265,21 @@ impl Store {
         if let Some((seq, problem)) = synced_problem {
             damage.push(Damage { project: SYNCED_NAME.to_owned(), seq, problem });
         }
-        let synced = SyncedFile::open(dir)?;
-        if damage.is_empty() {
-            // a store made before the file existed gets it now
-            synced.write(SyncedHead { number: head.number, hash: head.hash })?;
-        }
+        // written only to a sound store: a damaged one refuses writes, and its file is evidence
+        let synced = if damage.is_empty() {
+            let now = SyncedHead { number: head.number, hash: head.hash };
+            Some(match kept_file {
+                // a store made before the file existed gets it now
+                false => SyncedFile::create(dir, now)?,
+                true => {
+                    let file = SyncedFile::open(dir)?;
+                    file.write(now)?;
+                    file
+                }
+            })
+        } else {
+            None
+        };
         if let (Some(migration), true) = (log_migration, damage.is_empty()) {
             // A store written before the log existed: its log, rebuilt by replay, written once.
             let mut batch = sled::Batch::default();
@@ -286,10 +298,7 @@ impl Store {
         };
         let read_only = (!damage.is_empty()).then(|| {
             let d = &damage[0];
-            format!(
-                "verification failed at {} seq {}: {}; an operator must act before writes resume",
-                d.project, d.seq, d.problem
-            )
+            format!("verification failed at {}: {}; an operator must act before writes resume", d.place(), d.problem)
         });
         let packer = Packer::new();
         let store = Store {
@@ -384,7 +393,8 @@ impl Store {
                 }
             }
         }
-        if let Err(e) = self.synced.write(SyncedHead { number: head.number, hash: head.hash }) {
+        let written = self.synced.as_ref().map(|f| f.write(SyncedHead { number: head.number, hash: head.hash }));
+        if let Some(Err(e)) = written {
             // the group is durable and its answers stand; the next one could not be checked on open
             self.read_only = Some(format!("the synced head could not be written ({e}); restart fiscusd"));
         }

@@ -7,8 +7,10 @@
 //! happened, and every chain, the commit chain and the log still verify. After every synced commit
 //! group the store writes the group's last commit (number and commit-chain hash) here; when it
 //! opens, a commit head behind this one, or another commit at its number, is damage
-//! ([`check`]). The file is written after the group's sync and not synced itself: after a power
-//! loss it may be behind the store, never ahead of it. It guards against damage, not against
+//! ([`check`]), as is a file that is there but holds no valid slot, or is not a regular file
+//! ([`read`]). The file is made whole or not at all ([`SyncedFile::create`]), then written in
+//! place after each group's sync and not synced itself: after a power loss it may be behind the
+//! store, never ahead of it. It guards against damage, not against
 //! whoever may write the folder (who can rewrite both): clients, witnesses and kept checkpoints do
 //! that (`docs/FORMAT.md`, sections 8 and 9).
 //!
@@ -64,22 +66,43 @@ impl SyncedHead {
     }
 }
 
+/// What to do when the store's files are known whole and the file is not (for example after a
+/// restore of `db` and `conf` alone from a backup).
+const IF_WHOLE: &str = "if the store's files are known to be whole (restored from a backup), remove the file \
+                        and open the store again";
+
+fn invalid(path: &Path, why: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("{}: {why}", path.display()))
+}
+
 /// The synced head the file in `dir` holds: `Ok(None)` when there is no file (a store made before
-/// it existed, or a new one); an error when the file is there but neither slot is valid.
+/// it existed, or a new one). An error, naming the file, when it is there but is not a regular
+/// file (a link, a folder, a pipe or a device: it is never followed nor opened), cannot be read,
+/// or holds no valid slot (an empty file included: the file is made whole or not at all, see
+/// [`SyncedFile::create`]). At most two slots' bytes are read.
 pub fn read(dir: &Path) -> io::Result<Option<SyncedHead>> {
-    let bytes = match std::fs::read(dir.join(SYNCED_FILE)) {
-        Ok(bytes) => bytes,
+    use std::io::Read as _;
+    let path = dir.join(SYNCED_FILE);
+    match std::fs::symlink_metadata(&path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let best = bytes.chunks(SLOT_BYTES).take(2).filter_map(SyncedHead::parse).max_by_key(|h| h.number);
+        Err(e) => return Err(invalid(&path, e)),
+        Ok(m) if !m.is_file() => {
+            return Err(invalid(
+                &path,
+                "is not a regular file (a link, a folder, a pipe or a device); the store keeps its synced head there",
+            ))
+        }
+        Ok(_) => {}
+    }
+    let mut bytes = Vec::with_capacity(2 * SLOT_BYTES);
+    File::open(&path)
+        .and_then(|f| f.take(2 * SLOT_BYTES as u64).read_to_end(&mut bytes))
+        .map_err(|e| invalid(&path, e))?;
+    let best = bytes.chunks(SLOT_BYTES).filter_map(SyncedHead::parse).max_by_key(|h| h.number);
     match best {
         Some(head) => Ok(Some(head)),
-        None if bytes.is_empty() => Ok(None),
-        None => Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{}: neither of its slots holds a valid synced head", dir.join(SYNCED_FILE).display()),
-        )),
+        None if bytes.is_empty() => Err(invalid(&path, format!("is empty, so it holds no synced head; {IF_WHOLE}"))),
+        None => Err(invalid(&path, format!("neither of its slots holds a valid synced head; {IF_WHOLE}"))),
     }
 }
 
@@ -89,7 +112,7 @@ pub fn check(synced: SyncedHead, head: u64, hash_at: impl FnOnce(u64) -> Option<
     if synced.number > head {
         return Some(format!(
             "the store holds {head} commits, but commit {} was synced and answered before (file {SYNCED_FILE}): \
-             the store lost its end (a damaged or truncated file); restore it from a backup or an archive",
+             the store lost its end (a damaged or truncated file); restore it from a backup or an archive ({IF_WHOLE})",
             synced.number
         ));
     }
@@ -110,16 +133,40 @@ pub struct SyncedFile {
 }
 
 impl SyncedFile {
-    /// Opens (creating, owner-only) the file in `dir`.
+    /// Opens the file in `dir`, which [`read`] found valid, to write it in place.
     pub fn open(dir: &Path) -> io::Result<SyncedFile> {
-        let mut options = std::fs::OpenOptions::new();
-        options.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(crate::private::FILE_MODE);
-        }
-        Ok(SyncedFile { file: options.open(dir.join(SYNCED_FILE))? })
+        let path = dir.join(SYNCED_FILE);
+        let file = std::fs::OpenOptions::new().write(true).open(&path).map_err(|e| invalid(&path, e))?;
+        Ok(SyncedFile { file })
+    }
+
+    /// Makes the file in `dir`, where there is none, holding `head`: written (owner-only) under
+    /// another name, synced and renamed into place, the folder synced, so that the file is whole
+    /// or absent after any crash (an empty one is damage, see [`read`]).
+    pub fn create(dir: &Path, head: SyncedHead) -> io::Result<SyncedFile> {
+        let path = dir.join(SYNCED_FILE);
+        let new = dir.join(format!("{SYNCED_FILE}.new"));
+        let made = (|| {
+            match std::fs::remove_file(&new) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            let mut options = std::fs::OpenOptions::new();
+            // create_new: a link left at the name is never followed
+            options.read(true).write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(crate::private::FILE_MODE);
+            }
+            let file = options.open(&new)?;
+            write_at(&file, &head.slot(), (head.number % 2) * SLOT_BYTES as u64)?;
+            file.sync_all()?;
+            std::fs::rename(&new, &path)?;
+            File::open(dir)?.sync_all()?;
+            Ok(file)
+        })();
+        made.map(|file| SyncedFile { file }).map_err(|e| invalid(&path, e))
     }
 
     /// Writes `head` in its slot (not synced: see the module's documentation).
@@ -150,10 +197,12 @@ mod tests {
     fn the_valid_slot_with_the_higher_number_is_the_head() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(read(dir.path()).unwrap(), None);
-        let file = SyncedFile::open(dir.path()).unwrap();
-        for number in 1..=5u64 {
+        let file = SyncedFile::create(dir.path(), SyncedHead { number: 1, hash: [1; 32] }).unwrap();
+        assert_eq!(read(dir.path()).unwrap(), Some(SyncedHead { number: 1, hash: [1; 32] }));
+        for number in 2..=5u64 {
             file.write(SyncedHead { number, hash: [number as u8; 32] }).unwrap();
         }
+        assert!(SyncedFile::open(dir.path()).is_ok());
         assert_eq!(read(dir.path()).unwrap(), Some(SyncedHead { number: 5, hash: [5; 32] }));
         // a write torn in slot 1 (commit 5's) leaves commit 4's in slot 0
         let path = dir.path().join(SYNCED_FILE);
@@ -163,7 +212,37 @@ mod tests {
         assert_eq!(read(dir.path()).unwrap(), Some(SyncedHead { number: 4, hash: [4; 32] }));
         bytes[3] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
-        assert!(read(dir.path()).is_err(), "neither slot valid");
+        let said = read(dir.path()).expect_err("neither slot valid").to_string();
+        assert!(said.contains("neither of its slots") && said.contains("remove the file"), "{said}");
+        // an empty file is damage, not a first use
+        std::fs::write(&path, b"").unwrap();
+        let said = read(dir.path()).expect_err("empty").to_string();
+        assert!(said.starts_with(&path.display().to_string()) && said.contains("is empty"), "{said}");
+        // a file of any length is read no further than its two slots
+        let mut long = SyncedHead { number: 9, hash: [9; 32] }.slot().to_vec();
+        long.resize(1 << 20, 0xff);
+        std::fs::write(&path, &long).unwrap();
+        assert_eq!(read(dir.path()).unwrap(), Some(SyncedHead { number: 9, hash: [9; 32] }));
+    }
+
+    /// A link, a folder or a pipe at the file's name is named as such and never followed nor
+    /// opened (a pipe nobody writes to would block the opening for good).
+    #[cfg(unix)]
+    #[test]
+    fn anything_but_a_regular_file_is_refused_unopened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SYNCED_FILE);
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(elsewhere.path().join(SYNCED_FILE), &path).unwrap();
+        let said = read(dir.path()).expect_err("a link").to_string();
+        assert!(said.contains("is not a regular file"), "{said}");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert!(read(dir.path()).expect_err("a folder").to_string().contains("is not a regular file"));
+        std::fs::remove_dir(&path).unwrap();
+        assert!(std::process::Command::new("mkfifo").arg(&path).status().unwrap().success());
+        assert!(read(dir.path()).expect_err("a pipe").to_string().contains("is not a regular file"));
+        assert!(!elsewhere.path().join(SYNCED_FILE).exists(), "nothing made through the link");
     }
 
     #[test]

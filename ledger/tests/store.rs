@@ -1238,6 +1238,13 @@ fn a_store_behind_the_commits_it_synced_is_damaged() {
     assert!(problem.problem.contains(&format!("commit {synced} was synced")), "{problem:?}");
     assert!(lost.commit(&request(vec![contribution("more", "proj-0", "1.00")])).is_err(), "read-only");
     drop(lost);
+    assert_eq!(std::fs::read(before.path().join("synced")).expect("kept"), kept, "the evidence is left as it was");
+
+    // an empty synced head (its commits gone with it) is damage too, not a store without one
+    std::fs::write(before.path().join("synced"), b"").expect("write");
+    let (_, report) = Store::open(before.path()).expect("opens");
+    let problem = report.damage.iter().find(|d| d.project == "commit log").expect("damage reported");
+    assert!(problem.problem.contains("is empty"), "{problem:?}");
 
     // the same first commits, then others past the synced number: another history
     let other = tempfile::tempdir().expect("tempdir");

@@ -483,3 +483,47 @@ async fn a_store_with_a_record_changed_on_disk_is_named_by_its_audit() {
     let counts = (json["commits"].as_u64(), json["chains"].as_u64(), json["records"].as_u64());
     assert_eq!(counts, (Some(8), Some(2), Some(7)), "{out}");
 }
+
+/// A data folder whose sled files lost their last commits (an older copy of `db` and `conf` under
+/// the synced head of the later commits): every chain, the commit chain, the log and the stored
+/// checkpoints of what is left agree, so only the synced head tells. `audit --store` fails naming
+/// the commit, `archive` writes nothing, and fiscusd refuses to serve it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_lost_synced_commits_fails_its_audit_and_is_not_served() {
+    let d = Daemon::start().await;
+    let key = verifier_key(&d.data());
+    opened(&d).await;
+    gifts(&d, 0..2, None).await;
+    let (dir, data, tokens) = (d.dir.clone(), d.data(), d.tokens.clone());
+    assert!(d.stop().success());
+    // the folder after commit 4, kept aside
+    let lost = tempfile::tempdir().unwrap();
+    copy_dir(&data, &lost.path().join("data"));
+    std::fs::copy(dir.path().join("tokens.toml"), lost.path().join("tokens.toml")).unwrap();
+    let d = Daemon::spawn(dir.clone(), tokens, &[]).await;
+    gifts(&d, 2..4, None).await;
+    assert!(d.stop().success());
+    let synced = std::fs::read(data.join("synced")).expect("the synced head");
+    std::fs::write(lost.path().join("data/synced"), &synced).unwrap();
+
+    let kept = lost.path().join("data").display().to_string();
+    let mut command = std::process::Command::new(crate::cli::fiscus_bin());
+    command.env_remove("FISCUS_SERVER").env_remove("FISCUS_TOKEN").env("FISCUS_STORE", &kept);
+    let (ok, json, out) = run(command, &["audit", "--pin", &key]);
+    assert!(!ok && json["ok"] == false, "a store without its last synced commits passed: {out}");
+    let found = damage(&json);
+    assert!(
+        found.iter().any(|(place, p)| place == "commit 6" && p.contains("found when the store opened")),
+        "{found:?}"
+    );
+    let archive = lost.path().join("lost.archive");
+    let mut command = std::process::Command::new(crate::cli::fiscus_bin());
+    command.env_remove("FISCUS_SERVER").env_remove("FISCUS_TOKEN").env("FISCUS_STORE", &kept);
+    let (ok, _, out) = run(command, &["archive", "--out", &archive.display().to_string()]);
+    assert!(!ok && out.contains("the store is damaged (commit 6:"), "{out}");
+    assert!(!archive.exists(), "no archive written");
+
+    let (code, err) = refused_start(lost.path());
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("is damaged, and nothing is served from it") && err.contains("commit 6 was synced"), "{err}");
+}

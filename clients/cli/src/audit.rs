@@ -748,7 +748,9 @@ pub async fn run(
             (audit(&mut RemoteSource::new(client), &pin, p, k, &bar).await?, "the server".to_owned())
         }
         (None, Some(Backend::Local { store, .. })) => {
-            (audit(&mut StoreSource::new(store), &pin, p, k, &bar).await?, "the store".to_owned())
+            let mut summary = audit(&mut StoreSource::new(store), &pin, p, k, &bar).await?;
+            with_damage_found_on_open(&mut summary, store.damage());
+            (summary, "the store".to_owned())
         }
         (None, None) => return Err(Failure::usage("fiscus audit needs --archive FILE, --server URL or --store DIR")),
     };
@@ -763,6 +765,19 @@ pub async fn run(
     Ok(())
 }
 
+/// Adds to `s` the damage to the commit log a local store's opening found: commits it synced and
+/// answered that its files no longer hold (`fiscus_ledger::synced`), which only the store can
+/// know (the audit reads what is there, and that verifies). The rest of what the opening found,
+/// the audit finds itself.
+fn with_damage_found_on_open(s: &mut Summary, found: &[fiscus_client::fiscus_ledger::replay::Damage]) {
+    for d in found.iter().filter(|d| d.project == fiscus_client::fiscus_ledger::replay::COMMIT_LOG) {
+        s.damage.push(Damage {
+            place: Place::Commit(d.seq),
+            problem: format!("found when the store opened: {}", d.problem),
+        });
+    }
+}
+
 /// `fiscus archive --out FILE`: the archive of the daemon or store of `backend`.
 pub async fn archive(
     backend: &crate::backend::Backend,
@@ -772,6 +787,17 @@ pub async fn archive(
 ) -> Result<(), Failure> {
     use crate::archive::{write, RemoteSource, StoreSource};
     use crate::backend::Backend;
+    if let Backend::Local { store, .. } = backend {
+        // an archive holds what the files hold: one of a store that lost commits would audit clean
+        if let Some(d) = store.damage().first() {
+            return Err(Failure::other(format!(
+                "the store is damaged ({}: {}); no archive is written, as it would not show it: `fiscus --store \
+                 DIR verify` says what is damaged",
+                d.place(),
+                d.problem
+            )));
+        }
+    }
     let bar = bar(quiet);
     let counts = match backend {
         Backend::Remote(client) => write(&mut RemoteSource::new(client), out, &bar).await?,

@@ -63,9 +63,10 @@ pub fn open_store(dir: &Path) -> Result<(Store, OpenReport), Failure> {
 fn intact(store: &Store, project: Option<&ProjectId>) -> Result<(), Failure> {
     match store.damage().iter().find(|d| project.is_none_or(|p| d.project == p.as_str())) {
         Some(d) => Err(Failure::other(format!(
-            "{} seq {} failed verification ({}); its data is not served: `fiscus --store DIR verify` says \
-             what is damaged",
-            d.project, d.seq, d.problem
+            "{} failed verification ({}); its data is not served: `fiscus --store DIR verify` says what is \
+             damaged",
+            d.place(),
+            d.problem
         ))),
         None => Ok(()),
     }

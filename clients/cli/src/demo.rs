@@ -220,7 +220,7 @@ fn run_in(dir: &Path, events: Option<u64>, seed: u64, kept: bool, json: bool) ->
     let verify_started = Instant::now();
     let (store, report) = Store::open(&dir)?;
     if let Some(d) = report.damage.first() {
-        return Err(Failure::other(format!("verification failed: {} seq {}: {}", d.project, d.seq, d.problem)));
+        return Err(Failure::other(format!("verification failed: {}: {}", d.place(), d.problem)));
     }
     for chain in store.projection().chains() {
         let limit = usize::try_from(chain.head.seq).unwrap_or(usize::MAX);

@@ -104,13 +104,13 @@ pub fn store(dir: &Path, json: bool) -> Result<(), Failure> {
         if !json {
             outln!("{t}");
         }
-        let first = &problems[0];
+        let (project, seq, problem) = problems[0].clone();
+        let first = fiscus_client::fiscus_ledger::replay::Damage { project, seq, problem };
         Err(Failure::other(format!(
-            "verification failed: {} damaged chain(s); first: {} seq {}: {}",
+            "verification failed: {} problem(s); first: {}: {}",
             problems.len(),
-            first.0,
-            first.1,
-            first.2
+            first.place(),
+            first.problem
         )))
     }
 }
