@@ -346,6 +346,12 @@ async fn a_clean_ledger_passes_online_and_from_its_archive_and_forged_archives_a
     let records = u64::from_be_bytes(end.1[16..24].try_into().unwrap()) + 1;
     end.1[16..24].copy_from_slice(&records.to_be_bytes());
     let forged = write(dir.path(), "doubled.archive", &assemble(&doubled));
+    let mut unknown = frames.clone();
+    let end = unknown.len() - 1;
+    unknown.insert(end, (b'Z', vec![1, 2, 3]));
+    let odd = write(dir.path(), "unknown.archive", &assemble(&unknown));
+    let (ok, _, out) = offline(&["audit", "--archive", &odd, "--pin", &key]);
+    assert!(!ok && out.contains("a frame of unknown kind 0x5a"), "{out}");
     let (ok, _, out) = offline(&["audit", "--archive", &forged, "--pin", &key]);
     assert!(!ok && out.contains("labelled seq 4 where seq 5 was due"), "a record twice passed: {out}");
 }

@@ -32,7 +32,7 @@ pub use checkpoint::{open_checkpoint, Checkpoint, OpenedCheckpoint};
 pub use cosignature::Cosigner;
 pub use error::{TlogError, BYTE_ORDER_MARK, CRLF_LINE_ENDINGS, CR_LINE_ENDINGS};
 pub use hash::{empty_root, leaf_hash, merkle_root, node_hash, Hash, HASH_BYTES};
-pub use note::{Note, NoteSignature, NoteSigner, NoteVerifier, VerifiedSignature};
+pub use note::{is_signer_key, Note, NoteSignature, NoteSigner, NoteVerifier, VerifiedSignature};
 pub use policy::{Policy, PolicyCheckpoint, PolicyError};
 pub use proof::{verify_consistency, verify_inclusion};
 pub use tlog_proof::TlogProof;

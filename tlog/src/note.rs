@@ -255,7 +255,7 @@ impl NoteVerifier {
         if text.len() > 1024 {
             return Err(TlogError::TooLarge { what: "verifier key bytes", found: text.len() as u64, max: 1024 });
         }
-        if text.starts_with("PRIVATE+KEY+") {
+        if is_signer_key(text) {
             return Err(TlogError::malformed(
                 WHAT,
                 "this is a private signing key (PRIVATE+KEY+...), which must stay secret: give the verifier key \
@@ -328,6 +328,13 @@ impl NoteVerifier {
             _ => None,
         }
     }
+}
+
+/// Whether `text` starts as a signer key does (`PRIVATE+KEY+`, Go's `note.NewSigner` form, after
+/// any leading whitespace): a secret, which a program given it by mistake (as a verifier key, a
+/// bearer token, an import file) refuses by name and never shows nor sends.
+pub fn is_signer_key(text: impl AsRef<[u8]>) -> bool {
+    text.as_ref().trim_ascii_start().starts_with(b"PRIVATE+KEY+")
 }
 
 fn parse_key_id(hex: &str) -> Option<u32> {

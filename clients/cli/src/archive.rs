@@ -52,6 +52,12 @@ pub struct Counts {
     pub records: u64,
 }
 
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} checkpoints, {} commits and {} records", self.checkpoints, self.commits, self.records)
+    }
+}
+
 fn io(path: &Path, e: impl std::fmt::Display) -> Failure {
     Failure::other(format!("{}: {e}", path.display()))
 }
@@ -432,7 +438,7 @@ impl Source for ArchiveSource {
                         return Err(io(
                             &self.path,
                             format!(
-                                "the archive is damaged: its end frame counts {stated:?}, but it holds {:?}",
+                                "the archive is damaged: its end frame counts {stated}, but it holds {}",
                                 self.read
                             ),
                         ));
@@ -442,7 +448,9 @@ impl Source for ArchiveSource {
                     }
                     return Ok(unlisted);
                 }
-                _ => return Err(self.malformed("a checkpoint or commit frame after the records")),
+                CHECKPOINT | COMMIT => return Err(self.malformed("a checkpoint or commit frame after the records")),
+                HEAD => return Err(self.malformed("a second head frame")),
+                other => return Err(self.malformed(&format!("a frame of unknown kind 0x{other:02x}"))),
             }
         }
     }

@@ -427,6 +427,12 @@ pub fn read(path: &Path) -> Result<Vec<u8>, String> {
         false => read_bytes(path, IMPORT_FILE_BYTES_MAX),
     };
     let name = source_name(path);
+    if read.as_ref().is_ok_and(fiscus_tlog::is_signer_key) {
+        return Err(format!(
+            "{name}: this is a private signing key (PRIVATE+KEY+...), not a bank export; nothing of it is shown or \
+             recorded: keep it secret"
+        ));
+    }
     read.map_err(|e| match e {
         FileError::TooLarge(max) => format!(
             "{name}: an import file is at most {max} bytes (32 MiB); import a larger export in parts (a part \
@@ -453,6 +459,17 @@ mod tests {
         2026-03-01,conf-a,sponsorship,1000.00,USD,Acme,Gold package,INV-1\n\
         2026-03-02,conf-a,expense,-250.00,USD,Venue Ltd,Deposit,BANK-7\n\
         2026-03-03,conf-a,ticket-sales,99.5,usd,Tito,Payout,\n";
+
+    /// A signing key's file given as the import file is refused by name, none of it shown.
+    #[test]
+    fn a_signing_key_is_no_bank_export() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("log.key");
+        std::fs::write(&path, "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz\n")
+            .expect("write");
+        let said = read(&path).expect_err("a signing key");
+        assert!(said.contains("private signing key") && !said.contains("AYEK"), "{said}");
+    }
 
     #[test]
     fn good_rows_become_events_with_stable_ids() {

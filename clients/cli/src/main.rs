@@ -236,7 +236,7 @@ enum Command {
         /// The file keeping the last checkpoint accepted with --pin [default:
         /// ~/.fiscus/checkpoint-<key id>]. A missing file is a first use; an empty one, a link or
         /// anything but a regular file is refused.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", requires = "pin")]
         state: Option<PathBuf>,
         /// Check a receipt kept by `fiscus record --receipt FILE`, offline, with --pin.
         #[arg(long, value_name = "FILE", conflicts_with = "bundle")]

@@ -37,6 +37,13 @@ pub fn read(path: &Path) -> Result<String, Failure> {
     let text = read_within(path, PIPE_WAIT)?
         .map_err(|e| Failure::usage(format!("--token-file {}", e.message(&shown.to_string(), "token file"))))?;
     let token = text.lines().next().unwrap_or_default().trim();
+    if fiscus_tlog::is_signer_key(token) {
+        // never sent: a bearer token goes to the server
+        return Err(Failure::usage(format!(
+            "--token-file {shown}: the file holds a private signing key (PRIVATE+KEY+...), not a token; it is not \
+             sent (keep it secret)"
+        )));
+    }
     if token.is_empty() {
         return Err(Failure::usage(format!("--token-file {shown}: the file holds no token")));
     }
@@ -108,6 +115,21 @@ mod tests {
         ] {
             assert!(refuse_plaintext(refused).is_err(), "{refused}");
         }
+    }
+
+    /// A signing key's file given as the token file (both are owner-only) is refused by name, and
+    /// neither sent nor shown.
+    #[cfg(unix)]
+    #[test]
+    fn a_signing_key_is_no_token() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("log.key");
+        std::fs::write(&path, "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz\n")
+            .expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let said = read(&path).expect_err("a signing key").to_string();
+        assert!(said.contains("private signing key") && !said.contains("AYEK"), "{said}");
     }
 
     #[cfg(unix)]

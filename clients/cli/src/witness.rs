@@ -177,14 +177,14 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         return Err(Failure::usage("no log to witness: give --log KEY (the log's verifier key, `fiscusd key show`)"));
     }
     let mut verifiers = Vec::new();
-    for key in &keys {
-        // a key is named in messages by its name and id only: a signing key given by mistake is
-        // never echoed into terminals and logs
-        let named = key.trim().split('+').take(2).collect::<Vec<_>>().join("+");
+    for (i, key) in keys.iter().enumerate() {
+        // a key is named in messages by its place, never by its text: a signing key (or its bare
+        // secret) given by mistake is never echoed into terminals and logs
+        let named = format!("key {} of {}", i + 1, keys.len());
         let verifier =
-            NoteVerifier::from_verifier_key(key.trim()).map_err(|e| Failure::usage(format!("--log {named:?}: {e}")))?;
+            NoteVerifier::from_verifier_key(key.trim()).map_err(|e| Failure::usage(format!("--log ({named}): {e}")))?;
         if verifier.key_type() != KEY_TYPE_ED25519 {
-            return Err(Failure::usage(format!("--log {named:?}: not a log's Ed25519 note key (type 0x01)")));
+            return Err(Failure::usage(format!("--log ({named}): not a log's Ed25519 note key (type 0x01)")));
         }
         verifiers.push(verifier);
     }

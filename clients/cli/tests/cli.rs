@@ -1374,3 +1374,21 @@ fn an_export_replaces_a_file_at_its_path_and_refuses_anything_else() {
     );
     assert!(!Path::new("-").exists(), "no file named -");
 }
+
+/// A signing key (or its bare secret) given where a verifier key goes is refused and never
+/// shown; `--state` without `--pin` keeps nothing and is refused, not ignored.
+#[test]
+fn a_signing_key_is_never_shown_and_state_needs_pin() {
+    const SECRET: &str = "AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state").display().to_string();
+    for key in [format!("PRIVATE+KEY+PeterNeumann+c74f20a3+{SECRET}"), SECRET.to_owned()] {
+        let (code, out, err) = run(&["witness", "serve", "--state", &state, "--log", &key, "--listen", "127.0.0.1:0"]);
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(err.contains("--log (key 1 of 1)") && !err.contains("FALVFG"), "{err}");
+    }
+    let (code, _, err) = run(&["--server", "http://127.0.0.1:9", "verify", "--project", "conf-a", "--state", &state]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--pin"), "{err}");
+    assert!(!Path::new(&state).exists(), "nothing kept");
+}
