@@ -24,6 +24,11 @@ pub enum ErrorClass {
     Storage,
 }
 
+/// How a refusal of a write by a read-only store begins ([`LedgerError::ReadOnly`]), as the
+/// daemon's `UNAVAILABLE` answer carries it: a client tells by it that the daemon did answer, and
+/// that nothing was recorded.
+pub const READ_ONLY: &str = "the store is read-only";
+
 /// Everything that can go wrong in the ledger. A refused commit changes nothing.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -331,7 +336,8 @@ pub enum LedgerError {
         /// What sled found.
         problem: String,
     },
-    /// The store refuses writes until an operator acts (verification failed on open, or a write failed).
+    /// The store refuses writes until an operator acts (verification failed on open, or a write
+    /// failed). Its text starts with [`READ_ONLY`].
     #[error("the store is read-only: {0}")]
     ReadOnly(String),
     /// sled failed.

@@ -457,8 +457,15 @@ impl Backend {
 /// or may not have been recorded: says so, and that running the same command again is safe, since
 /// the same event ids are recorded once (a retry answers with the first commit's positions).
 fn unanswered(e: fiscus_client::ClientError) -> Failure {
-    use fiscus_client::Code;
+    use fiscus_client::{ClientError, Code};
     match e.code() {
+        // the daemon answered: its store refuses writes, and nothing was recorded
+        Some(Code::Unavailable)
+            if matches!(&e, ClientError::Status { message, .. }
+                if message.starts_with(fiscus_client::fiscus_ledger::error::READ_ONLY)) =>
+        {
+            Failure::Client(e)
+        }
         Some(Code::Unknown | Code::Unavailable | Code::Cancelled | Code::DeadlineExceeded) => Failure::Unanswered(e),
         _ => Failure::Client(e),
     }
@@ -480,5 +487,10 @@ mod tests {
         }
         let refused = super::unanswered(status(Code::FailedPrecondition)).to_string();
         assert!(!refused.contains("run the same command again"), "{refused}");
+        // a read-only store's refusal is an answer: nothing was recorded
+        let read_only = fiscus_client::fiscus_ledger::LedgerError::ReadOnly("a write failed".to_owned()).to_string();
+        let e = ClientError::Status { code: Code::Unavailable, message: read_only, field: None };
+        let said = super::unanswered(e).to_string();
+        assert!(!said.contains("may or may not"), "{said}");
     }
 }
