@@ -181,6 +181,9 @@ async fn a_clean_ledger_passes_online_and_from_its_archive_and_forged_archives_a
     assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
     let (ok, archived, out) = offline(&["audit", "--archive", &f, "--pin", &key]);
     assert!(ok, "{out}");
+    // a server given as well is not read, and the audit says so
+    let (ok, _, out) = fiscus(&d, &auditor, &["audit", "--archive", &f, "--pin", &key]);
+    assert!(ok && out.contains("the archive is audited offline; http://"), "{out}");
     for field in ["commits", "records", "chains", "checkpoints", "verified_against"] {
         assert_eq!(archived[field], online[field], "{field}: {out}");
     }

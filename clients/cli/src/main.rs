@@ -681,6 +681,9 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Audit { pin, policy, archive: Some(file), state, quiet } => {
+            if let Some(other) = t.store.as_ref().map(|d| d.display().to_string()).or_else(|| t.server.clone()) {
+                eprintln!("fiscus: the archive is audited offline; {other} is not read");
+            }
             audit::run(None, Some(&file), &pin, policy.as_deref(), state.as_deref(), quiet, json).await
         }
         Command::Audit { pin, policy, archive: None, state, quiet } => {
