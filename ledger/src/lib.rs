@@ -11,6 +11,7 @@ mod decode;
 pub mod error;
 pub mod event;
 pub mod export;
+pub mod files;
 pub mod id_index;
 pub mod ids;
 pub mod log;

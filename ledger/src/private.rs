@@ -11,6 +11,8 @@
 use std::io;
 use std::path::Path;
 
+use crate::files::{check_regular, Links};
+
 /// Mode of a store's folder: its owner only.
 pub const DIR_MODE: u32 = 0o700;
 
@@ -26,8 +28,35 @@ const OTHERS_READ: u32 = 0o044;
 /// Checks the mode of `path` (a folder or a file; `what` names it in messages, such as "data
 /// folder"). Returns `Ok(None)` when only its owner may read it, `Ok(Some(warning))` when group or
 /// others may read it, and an error of kind `PermissionDenied` naming the `chmod` that fixes it
-/// when group or others may write it. A missing path is an error of kind `NotFound`.
+/// when group or others may write it. A missing path is an error of kind `NotFound`. Anything but
+/// a folder or a regular file (a device such as `/dev/zero`, a pipe) is refused as such, before any
+/// advice: `chmod` on a device changes the device.
 pub fn check(path: &Path, what: &str) -> io::Result<Option<String>> {
+    if !std::fs::metadata(path)?.is_dir() {
+        check_regular(path, Links::Follow).map_err(|e| named(path, what, e))?;
+    }
+    check_mode(path, what)
+}
+
+/// [`check`] for a path that must be a regular file: the tokens file, a TLS key (links followed),
+/// or a file the program keeps, such as the log's key ([`Links::Refuse`]: a link there is refused,
+/// and `chmod` advice would reach whatever it names). Anything else is refused as not a regular
+/// file, before any advice.
+pub fn check_file(path: &Path, what: &str, links: Links) -> io::Result<Option<String>> {
+    check_regular(path, links).map_err(|e| named(path, what, e))?;
+    check_mode(path, what)
+}
+
+/// `e` of `check_regular` with the file named, as the mode's refusal names it: `what path is not a
+/// regular file ...` (a missing file stays the operating system's error).
+fn named(path: &Path, what: &str, e: io::Error) -> io::Error {
+    match e.kind() {
+        io::ErrorKind::InvalidInput => io::Error::new(e.kind(), format!("{what} {} {e}", path.display())),
+        _ => e,
+    }
+}
+
+fn check_mode(path: &Path, what: &str) -> io::Result<Option<String>> {
     let mode = mode_of(path)?;
     if mode & OTHERS_WRITE != 0 {
         let fix = if std::fs::metadata(path)?.is_dir() { "700" } else { "600" };
@@ -153,6 +182,40 @@ mod tests {
         let refused = create_dir(&dir, "data folder").expect_err("writable is refused");
         assert_eq!(refused.kind(), io::ErrorKind::PermissionDenied);
         assert!(refused.to_string().contains("chmod 700"), "{refused}");
+    }
+
+    /// A device (mode 666) or a pipe is refused as not a regular file, never with `chmod` advice
+    /// that would change the device; a link to one, as well; a file the program keeps is refused
+    /// when it is a link at all, whatever it names.
+    #[test]
+    fn only_a_regular_file_gets_mode_advice() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let fifo = root.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+        assert!(made.success());
+        let to_zero = root.path().join("witness.key");
+        std::os::unix::fs::symlink("/dev/zero", &to_zero).expect("symlink");
+        for (path, links) in [
+            (Path::new("/dev/zero"), Links::Follow),
+            (&fifo, Links::Follow),
+            (&to_zero, Links::Follow),
+            (&to_zero, Links::Refuse),
+        ] {
+            let refused = check_file(path, "tokens file", links).expect_err("not a regular file");
+            let message = refused.to_string();
+            assert!(message.contains("is not a regular file") && !message.contains("chmod"), "{message}");
+        }
+        let refused = check(Path::new("/dev/zero"), "tokens file").expect_err("a device");
+        assert!(refused.to_string().contains("is not a regular file (a device)"), "{refused}");
+        let file = root.path().join("file");
+        std::fs::write(&file, b"x").expect("write");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+        let link = root.path().join("link");
+        std::os::unix::fs::symlink(&file, &link).expect("symlink");
+        let refused = check_file(&link, "log key", Links::Refuse).expect_err("a link to a file is kept as no file");
+        assert!(refused.to_string().contains("(a symbolic link)") && !refused.to_string().contains("chmod"));
+        let refused = check_file(&link, "tokens file", Links::Follow).expect_err("writable by others");
+        assert!(refused.to_string().contains("chmod 600"), "{refused}");
     }
 
     #[test]

@@ -48,6 +48,7 @@ use crate::chain::Hash;
 use crate::commit::{CommitRequest, Committed, Group, Lookup, Recorded, StagedCommit};
 use crate::error::LedgerError;
 use crate::event::Event;
+use crate::files::Links;
 use crate::id_index::IdIndex;
 use crate::ids::ProjectId;
 use crate::log::{CommitRecord, GroupCommit, GroupLog, LogLeaf, LogState, RecentCommits, LOG_LEAF_BYTES, LOG_NAME};
@@ -1327,6 +1328,28 @@ pub const SLED_SEGMENT_BYTES: usize = 8 << 20;
 /// sled's page compression level in stores of layout 1 (which used it).
 const LAYOUT_1_COMPRESSION_LEVEL: i32 = 1;
 
+/// Most bytes of sled's `conf` file (a few `name: value` lines and a checksum).
+pub const SLED_CONF_BYTES_MAX: u64 = 64 * 1024;
+
+/// Most bytes of a [`HOLDER_FILE`] (one `PID PROGRAM` line).
+pub const HOLDER_BYTES_MAX: u64 = 4096;
+
+/// An error reading or checking the file at `path` of a store's folder, naming it.
+fn kept_file_error(path: &Path, e: std::io::Error) -> LedgerError {
+    LedgerError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+}
+
+/// Refuses the file `name` of the store folder `dir` when it is there and is not a regular file (a
+/// named pipe there would block whoever opens it for good; a link is not the store's own).
+fn refuse_unless_kept_file(dir: &Path, name: &str) -> Result<(), LedgerError> {
+    let path = dir.join(name);
+    match crate::files::check_regular(&path, Links::Refuse) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(kept_file_error(&path, e)),
+    }
+}
+
 /// The settings sled keeps in a database's `conf` file, which it refuses to open with others.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct SledSettings {
@@ -1338,11 +1361,14 @@ pub struct SledSettings {
 
 impl SledSettings {
     /// The settings of the database in `dir`, or `None` when there is none yet.
+    /// Anything but a regular file there (a named pipe would block sled and this read for good)
+    /// is refused naming the file.
     pub fn persisted(dir: &Path) -> Result<Option<SledSettings>, LedgerError> {
-        let bytes = match std::fs::read(dir.join("conf")) {
+        let path = dir.join("conf");
+        let bytes = match crate::files::read_bounded(&path, SLED_CONF_BYTES_MAX, "sled settings file", Links::Refuse) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(kept_file_error(&path, e)),
         };
         // `name: value` lines, then a checksum sled verifies itself
         let text = String::from_utf8_lossy(&bytes);
@@ -1379,7 +1405,11 @@ fn program_name() -> String {
 /// process is not believed).
 fn holder_of(dir: &Path) -> String {
     let unknown = "another process (it left no record of its pid)".to_owned();
-    let Ok(text) = std::fs::read_to_string(dir.join(HOLDER_FILE)) else { return unknown };
+    let path = dir.join(HOLDER_FILE);
+    // (never a pipe waited on: opening the store refuses one there before this is read)
+    let Ok(text) = crate::files::read_text_bounded(&path, HOLDER_BYTES_MAX, "holder file", Links::Refuse) else {
+        return unknown;
+    };
     let mut words = text.split_whitespace();
     let (Some(pid), program) = (words.next().and_then(|p| p.parse::<u32>().ok()), words.next()) else {
         return unknown;
@@ -1416,6 +1446,7 @@ pub struct FolderLock {
 /// [`LedgerError::Io`].
 pub fn lock_folder(dir: &Path, what: &str) -> Result<FolderLock, LedgerError> {
     use std::io::Write as _;
+    refuse_unless_kept_file(dir, HOLDER_FILE)?;
     let mut options = std::fs::OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
@@ -1454,6 +1485,11 @@ pub const OPEN_LOCK_WAIT_MS_MAX: u64 = 5_000;
 /// milliseconds after the close; a lock held that way is waited for, up to [`OPEN_LOCK_WAIT_MS_MAX`].
 pub fn open_tree(dir: &Path) -> Result<(sled::Db, sled::Tree), LedgerError> {
     crate::private::create_dir(dir, "store folder")?;
+    // sled opens `db` and `conf` itself, and blocks for good on a named pipe; `holder` is written
+    // below.
+    for name in ["db", HOLDER_FILE] {
+        refuse_unless_kept_file(dir, name)?;
+    }
     let (compression, segment) = match SledSettings::persisted(dir)? {
         Some(s) => (s.use_compression, s.segment_size),
         None => (false, SLED_SEGMENT_BYTES),

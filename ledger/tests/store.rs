@@ -727,6 +727,57 @@ proptest::proptest! {
 /// records `from ..= head` and the commits `after + 1 ..= head` of the head they were published:
 /// no chunk skipped, nothing past it. (The writer publishes a head only after its batch is applied,
 /// as the daemon's writer does.) Bounded: at most `GROUPS` groups and a few seconds.
+/// Runs `open` on a thread of its own and answers its result, or fails the test when it has not
+/// answered within ten seconds (it blocked: the thread is left behind).
+fn within_seconds<T: Send + 'static>(open: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(open());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10)).expect("answered at once, not blocked on a named pipe")
+}
+
+fn mkfifo(path: &Path) {
+    let made = std::process::Command::new("mkfifo").arg(path).status().expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
+/// A named pipe in a store's folder where sled's `conf` or `db`, or the `holder` file, belongs is
+/// refused at once naming it (each blocked the open for good), as is a link there; a folder held
+/// by `lock_folder` refuses a pipe as its holder file too.
+#[cfg(unix)]
+#[test]
+fn a_pipe_among_the_store_files_is_refused_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    build(dir.path(), 1, 1).close().expect("close");
+    for name in ["conf", "holder", "db"] {
+        let copy = copy_store(dir.path());
+        let path = copy.path().join(name);
+        std::fs::remove_file(&path).expect("remove");
+        mkfifo(&path);
+        let at = copy.path().to_owned();
+        let refused = within_seconds(move || Store::open(&at).map(|_| ())).expect_err(name);
+        let message = refused.to_string();
+        assert!(
+            message.contains(&path.display().to_string()) && message.contains("is not a regular file (a named pipe)"),
+            "{name}: {message}"
+        );
+    }
+    let copy = copy_store(dir.path());
+    let conf = copy.path().join("conf");
+    let moved = copy.path().join("conf.real");
+    std::fs::rename(&conf, &moved).expect("rename");
+    std::os::unix::fs::symlink(&moved, &conf).expect("symlink");
+    let refused = Store::open(copy.path()).map(|_| ()).expect_err("a link as conf").to_string();
+    assert!(refused.contains("(a symbolic link)"), "{refused}");
+    let folder = tempfile::tempdir().expect("tempdir");
+    mkfifo(&folder.path().join("holder"));
+    let at = folder.path().to_owned();
+    let refused = within_seconds(move || fiscus_ledger::store::lock_folder(&at, "witness state folder").map(|_| ()))
+        .expect_err("a pipe as holder");
+    assert!(refused.to_string().contains("is not a regular file (a named pipe)"), "{refused}");
+}
+
 #[test]
 fn readers_racing_the_writer_see_exactly_the_published_heads() {
     use std::sync::atomic::{AtomicBool, Ordering};
