@@ -26,6 +26,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use fiscus_ledger::commit::COMMIT_EVENTS_MAX;
+use fiscus_ledger::files::{read_text_bounded, Links};
 use fiscus_ledger::ids::MEMO_CHARS_MAX;
 use fiscus_ledger::store::GROUP_REQUESTS_MAX;
 use serde::Deserialize;
@@ -225,12 +226,17 @@ pub struct FileConfig {
     pub witnesses: Vec<WitnessConfig>,
 }
 
+/// Most bytes of a config file.
+pub const CONFIG_FILE_BYTES_MAX: u64 = 1024 * 1024;
+
 impl FileConfig {
-    /// Reads and parses a config file.
+    /// Reads and parses a config file: a regular file (a link to one is followed) of at most
+    /// [`CONFIG_FILE_BYTES_MAX`] bytes; a parse error gives the line and column, never the text.
     pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })
+        let text = read_text_bounded(path, CONFIG_FILE_BYTES_MAX, "config file", Links::Follow)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        fiscus_tokens::toml_file::parse(&text)
+            .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })
     }
 }
 
@@ -366,6 +372,31 @@ page_size_default = 5000
         .expect("parses");
         let error = Settings::merge(flags, file).expect_err("refused").to_string();
         assert!(error.contains("limits.page_size_default") && error.contains("5000 is outside 1 to 1000"), "{error}");
+    }
+
+    /// A signing key given as the config file is refused with the line and column of the fault,
+    /// none of its text (toml's message quoted the line, secret and all); a named pipe is refused
+    /// at once, not read (it blocked for good), and a sparse file of 20 GiB from its size.
+    #[cfg(unix)]
+    #[test]
+    fn a_key_a_pipe_or_a_huge_file_as_the_config_is_refused_safely() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = dir.path().join("log.key");
+        let secret = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=";
+        std::fs::write(&key, format!("PRIVATE+KEY+localhost/fiscus+1b2c3d4e+{secret}\n")).expect("write");
+        let refused = FileConfig::load(&key).expect_err("not a config");
+        assert!(matches!(refused, ConfigError::Parse { .. }), "{refused}");
+        let message = refused.to_string();
+        assert!(message.starts_with(&format!("config file {}: line 1, column ", key.display())), "{message}");
+        assert!(!message.contains(secret) && !message.contains("PRIVATE+KEY"), "{message}");
+        let pipe = dir.path().join("pipe.toml");
+        assert!(std::process::Command::new("mkfifo").arg(&pipe).status().expect("mkfifo").success());
+        let refused = FileConfig::load(&pipe).expect_err("a pipe").to_string();
+        assert!(refused.contains("is not a regular file (a named pipe)"), "{refused}");
+        let huge = dir.path().join("huge.toml");
+        std::fs::File::create(&huge).and_then(|f| f.set_len(20 << 30)).expect("a sparse file");
+        let refused = FileConfig::load(&huge).expect_err("too large").to_string();
+        assert!(refused.contains("a config file is at most 1048576 bytes"), "{refused}");
     }
 
     #[test]

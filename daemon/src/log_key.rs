@@ -7,11 +7,16 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use fiscus_ledger::files::{read_text_bounded, Links};
 use fiscus_ledger::private;
 use fiscus_tlog::NoteSigner;
 
 /// The key's file name in the data folder.
 pub const KEY_FILE: &str = "log.key";
+
+/// Most bytes of the key file: one signer key line (`PRIVATE+KEY+` origin, key id and key) is
+/// under 400 bytes with the longest origin.
+pub const KEY_FILE_BYTES_MAX: u64 = 4096;
 
 /// The origin line when the config names none. An operator should set `log_origin` to a name of
 /// their own (by recommendation a schema-less URL such as `books.example.org/fiscus`): witnesses
@@ -55,6 +60,10 @@ pub enum KeyError {
         /// What is wrong.
         message: String,
     },
+    /// The file is not one to use as it is (not a regular file, or others may write it); the
+    /// message names it.
+    #[error("{0}")]
+    Refused(String),
     /// No key in the data folder, and none may be made.
     #[error(
         "no log key {path}: fiscusd makes it on its first start (`fiscusd --data DIR --create`), or `fiscusd key \
@@ -85,7 +94,9 @@ pub fn load_or_create(data: &Path, origin: &str) -> Result<(NoteSigner, Option<S
     let path = data.join(KEY_FILE);
     let io = |source| KeyError::Io { path: path.clone(), source };
     private::create_dir(data, "data folder").map_err(io)?;
-    if !path.exists() {
+    // (the link itself: a dangling link there is refused by `load`, not written through)
+    let absent = matches!(std::fs::symlink_metadata(&path), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+    if absent {
         check_origin(origin).map_err(|message| KeyError::Malformed { path: path.clone(), message })?;
         let signer = NoteSigner::generate(origin)
             .map_err(|e| KeyError::Malformed { path: path.clone(), message: format!("origin {origin:?}: {e}") })?;
@@ -114,8 +125,13 @@ pub fn load(data: &Path, origin: &str) -> Result<(NoteSigner, Option<String>), K
         Err(e) => return Err(io(e)),
         Ok(_) => {}
     }
-    let warning = private::check(&path, "log key").map_err(io)?;
-    let text = std::fs::read_to_string(&path).map_err(io)?;
+    // A pipe, a device or a link there is refused before any mode advice (`chmod` would act on
+    // what a link names), and the read is bounded.
+    let warning = private::check_file(&path, "log key", Links::Refuse).map_err(|e| match e.kind() {
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::InvalidInput => KeyError::Refused(e.to_string()),
+        _ => io(e),
+    })?;
+    let text = read_text_bounded(&path, KEY_FILE_BYTES_MAX, "log key", Links::Refuse).map_err(io)?;
     let signer = NoteSigner::from_signer_key(text.trim_end())
         .map_err(|e| KeyError::Malformed { path: path.clone(), message: e.to_string() })?;
     if signer.name() != origin {
@@ -157,6 +173,35 @@ mod tests {
         assert!(matches!(load_or_create(&data, "other.example/fiscus"), Err(KeyError::WrongOrigin { .. })));
         std::fs::write(data.join(KEY_FILE), "not a key\n").unwrap();
         assert!(matches!(load_or_create(&data, "books.example/fiscus"), Err(KeyError::Malformed { .. })));
+    }
+
+    /// A named pipe as the key is refused at once (reading it blocked for good), a sparse file of
+    /// 20 GiB from its size (it was read whole: out of memory), and a link, even to a device, is
+    /// refused as such with no `chmod` advice (which would change what it names).
+    #[cfg(unix)]
+    #[test]
+    fn a_key_that_is_no_regular_file_or_too_large_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        load_or_create(&data, ORIGIN_DEFAULT).unwrap();
+        let key = data.join(KEY_FILE);
+        std::fs::remove_file(&key).unwrap();
+        assert!(std::process::Command::new("mkfifo").arg(&key).status().unwrap().success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let at = data.clone();
+        std::thread::spawn(move || tx.send(load(&at, ORIGIN_DEFAULT).map(|_| ()).map_err(|e| e.to_string())));
+        let refused = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("answered, not blocked").unwrap_err();
+        assert!(refused.contains(&key.display().to_string()) && refused.contains("is not a regular file"), "{refused}");
+        std::fs::remove_file(&key).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &key).unwrap();
+        for refused in [load(&data, ORIGIN_DEFAULT), load_or_create(&data, ORIGIN_DEFAULT)] {
+            let refused = refused.unwrap_err().to_string();
+            assert!(refused.contains("(a symbolic link)") && !refused.contains("chmod"), "{refused}");
+        }
+        std::fs::remove_file(&key).unwrap();
+        std::fs::File::create(&key).and_then(|f| f.set_len(20 << 30)).unwrap();
+        let refused = load(&data, ORIGIN_DEFAULT).unwrap_err().to_string();
+        assert!(refused.contains("a log key is at most 4096 bytes"), "{refused}");
     }
 
     #[test]

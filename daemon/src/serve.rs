@@ -12,6 +12,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use fiscus_ledger::files::{read_bounded, Links};
 use fiscus_ledger::private;
 use fiscus_ledger::replay::ReplayOptions;
 use fiscus_ledger::store::Store;
@@ -83,12 +84,17 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
         )
         .into());
     }
+    // The operator's files are checked and read before the data folder is made: a start refused
+    // for a bad tokens file or certificate leaves no empty folder behind.
     for warning in private_files(&settings)? {
         warn!("{warning}");
     }
+    let tokens = crate::tokens::load(&settings.tokens)?;
     // A certificate no client can accept is refused now, in words, not at every handshake.
     let tls = settings.tls.as_ref().map(crate::tls::server_config).transpose()?;
-    let tokens = crate::tokens::load(&settings.tokens)?;
+    if let Some(warning) = private::create_dir(&settings.data, "data folder").map_err(|e| named(&settings.data, e))? {
+        warn!("{warning}");
+    }
     if tokens.is_empty() {
         warn!(tokens = %settings.tokens.display(), "the tokens file holds no token: every call will be refused");
     }
@@ -286,28 +292,34 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     Ok(())
 }
 
-/// Checks the files other local users must not reach (see `fiscus_ledger::private`): the data
-/// folder (created 0700 when absent), the tokens file and the TLS key. One that group or others may
-/// write is an error naming the `chmod` that fixes it; one they may read gives a warning back.
+/// Checks the files other local users must not reach (see `fiscus_ledger::private`) that the
+/// operator names: the tokens file and the TLS key, each a regular file (anything else is refused
+/// as such, before any `chmod` advice). One that group or others may write is an error naming the
+/// `chmod` that fixes it; one they may read gives a warning back. (The data folder is checked when
+/// it is made, after these.)
 fn private_files(settings: &Settings) -> Result<Vec<String>, Box<dyn Error + Send + Sync>> {
-    // A refusal names the file itself; other errors (a missing file) get its name here.
-    let named = |path: &std::path::Path, e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::PermissionDenied => e.to_string(),
-        _ => format!("{}: {e}", path.display()),
-    };
     let mut warnings = Vec::new();
-    warnings.extend(private::create_dir(&settings.data, "data folder").map_err(|e| named(&settings.data, e))?);
-    warnings.extend(private::check(&settings.tokens, "tokens file").map_err(|e| named(&settings.tokens, e))?);
+    warnings.extend(crate::tokens::check_private(&settings.tokens)?);
     if let Some(tls) = &settings.tls {
-        warnings.extend(private::check(&tls.key, "TLS key").map_err(|e| named(&tls.key, e))?);
+        warnings.extend(private::check_file(&tls.key, "TLS key", Links::Follow).map_err(|e| named(&tls.key, e))?);
     }
     Ok(warnings)
+}
+
+/// An error of `fiscus_ledger::private` as said to the operator: its refusals name the file
+/// themselves; other errors (a missing file) get its name here.
+fn named(path: &std::path::Path, e: std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::InvalidInput => e.to_string(),
+        _ => format!("{}: {e}", path.display()),
+    }
 }
 
 /// True when the file at `path` holds nothing but white space (it is a regular file: the reload
 /// read it just now).
 fn blank(path: &std::path::Path) -> bool {
-    std::fs::read(path).is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace))
+    read_bounded(path, crate::tokens::TOKENS_FILE_BYTES_MAX, "tokens file", Links::Follow)
+        .is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace))
 }
 
 /// How long a reload of the tokens file may take before it is given up (the tokens in force stay).
@@ -333,7 +345,7 @@ fn reload_tokens_on_hangup(auth: Authenticator, path: std::path::PathBuf) {
                 // Off the runtime, and bounded: a file on a stalled mount must not stop every call.
                 let at = path.clone();
                 let read = tokio::task::spawn_blocking(move || {
-                    private::check(&at, "tokens file").map_err(|e| e.to_string()).and_then(|warning| {
+                    crate::tokens::check_private(&at).map_err(|e| e.to_string()).and_then(|warning| {
                         if let Some(w) = warning {
                             warn!("{w}");
                         }

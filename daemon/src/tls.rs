@@ -13,6 +13,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use fiscus_ledger::files::{read_bounded, Links};
+
 use tonic::transport::Identity;
 use tonic::transport::ServerTlsConfig;
 
@@ -23,14 +25,22 @@ use rustls::{CertificateError, Error as TlsError, InconsistentKeys, RootCertStor
 
 use crate::config::TlsFiles;
 
+/// Most bytes of the PEM certificate chain (`--tls-cert`), as the command line's `--tls-ca`.
+pub const CERTIFICATES_BYTES_MAX: u64 = 1024 * 1024;
+
+/// Most bytes of the PEM private key (`--tls-key`): an RSA key of 16384 bits is about 13 KiB.
+pub const KEY_BYTES_MAX: u64 = 64 * 1024;
+
 /// Where an operator finds how to make a certificate that works.
 const RECIPE: &str = "see daemon/README.md, \"TLS\", for a recipe that makes one";
 
 /// Reads and checks `files`; answers the TLS configuration with that identity, or why it cannot
 /// serve, naming the file.
 pub fn server_config(files: &TlsFiles) -> Result<ServerTlsConfig, String> {
-    let cert = std::fs::read(&files.cert).map_err(|e| format!("TLS certificate {}: {e}", files.cert.display()))?;
-    let key = std::fs::read(&files.key).map_err(|e| format!("TLS key {}: {e}", files.key.display()))?;
+    let cert = read_bounded(&files.cert, CERTIFICATES_BYTES_MAX, "TLS certificate chain", Links::Follow)
+        .map_err(|e| format!("TLS certificate {}: {e}", files.cert.display()))?;
+    let key = read_bounded(&files.key, KEY_BYTES_MAX, "TLS key", Links::Follow)
+        .map_err(|e| format!("TLS key {}: {e}", files.key.display()))?;
     check(&cert, &key, &files.cert, &files.key, UnixTime::now())?;
     Ok(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
 }

@@ -34,7 +34,7 @@ pub fn check_regular(path: &Path, links: Links) -> io::Result<std::fs::Metadata>
         Links::Follow => std::fs::metadata(path)?,
         Links::Refuse => std::fs::symlink_metadata(path)?,
     };
-    refuse_unless_regular(&meta)?;
+    refuse_unless_regular(&meta, links)?;
     Ok(meta)
 }
 
@@ -47,7 +47,7 @@ pub fn read_bounded(path: &Path, max_bytes: u64, what: &str, links: Links) -> io
     refuse_over(meta.len(), max_bytes, what)?;
     let file = open_without_waiting(path, links)?;
     let meta = file.metadata()?;
-    refuse_unless_regular(&meta)?;
+    refuse_unless_regular(&meta, links)?;
     refuse_over(meta.len(), max_bytes, what)?;
     let mut bytes = Vec::new();
     file.take(max_bytes.saturating_add(1)).read_to_end(&mut bytes)?;
@@ -91,18 +91,15 @@ fn kind_of(meta: &std::fs::Metadata) -> &'static str {
     }
 }
 
-fn refuse_unless_regular(meta: &std::fs::Metadata) -> io::Result<()> {
+fn refuse_unless_regular(meta: &std::fs::Metadata, links: Links) -> io::Result<()> {
     if meta.is_file() {
         return Ok(());
     }
-    Err(io::Error::new(
-        io::ErrorKind::InvalidInput,
-        format!(
-            "is not a regular file ({}); only a regular file is read here (a pipe, a device, a folder or, for a \
-             file the program keeps, a symbolic link is not supported)",
-            kind_of(meta)
-        ),
-    ))
+    let remedy = match links {
+        Links::Follow => "give the path of a regular file",
+        Links::Refuse => "the program keeps a regular file of its own here; put the file itself in its place",
+    };
+    Err(io::Error::new(io::ErrorKind::InvalidInput, format!("is not a regular file ({}): {remedy}", kind_of(meta))))
 }
 
 fn refuse_over(len: u64, max_bytes: u64, what: &str) -> io::Result<()> {

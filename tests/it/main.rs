@@ -18,6 +18,7 @@ mod field_paths;
 mod idempotency;
 mod limits;
 mod month_end;
+mod operator_files;
 mod overflow;
 mod private_files;
 mod race;

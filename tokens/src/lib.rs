@@ -24,10 +24,13 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use fiscus_ledger::files::Links;
 use fiscus_ledger::ids::{check_text, ACTOR_LEN_MAX};
 use fiscus_ledger::private;
 use fiscus_ledger::ProjectId;
 use serde::{Deserialize, Serialize};
+
+pub mod toml_file;
 
 /// The `token` subcommand of `fiscusd` and `fiscus`, which both manage this file.
 #[cfg(feature = "cli")]
@@ -261,28 +264,23 @@ pub fn load(path: &Path) -> Result<Vec<TokenEntry>, TokenError> {
 pub const TOKENS_FILE_BYTES_MAX: u64 = 16 * 1024 * 1024;
 
 fn read(path: &Path) -> Result<TokensFile, TokenError> {
-    use std::io::Read;
-    let io = |source| TokenError::Io { path: path.to_owned(), source };
     // A pipe or a device would block its reader (fiscusd's SIGHUP reload hung on a pipe for good)
     // or never end; a link to a regular file is read (the file is managed elsewhere).
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if !meta.is_file() {
-        return Err(io(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file (a pipe, a device or a folder): a tokens file is a file",
-        )));
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path).and_then(|f| f.take(TOKENS_FILE_BYTES_MAX + 1).read_to_end(&mut bytes)).map_err(io)?;
-    if bytes.len() as u64 > TOKENS_FILE_BYTES_MAX {
-        return Err(io(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("over {TOKENS_FILE_BYTES_MAX} bytes"),
-        )));
-    }
-    let text = String::from_utf8(bytes)
-        .map_err(|_| io(std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text")))?;
-    toml::from_str(&text).map_err(|e| TokenError::Parse { path: path.to_owned(), message: e.to_string() })
+    let text = fiscus_ledger::files::read_text_bounded(path, TOKENS_FILE_BYTES_MAX, "tokens file", Links::Follow)
+        .map_err(|source| TokenError::Io { path: path.to_owned(), source })?;
+    toml_file::parse(&text).map_err(|e| TokenError::Parse { path: path.to_owned(), message: e.to_string() })
+}
+
+/// Checks that the tokens file at `path` is a regular file (a link to one is followed) that group
+/// and others may not write ([`private::check_file`]); answers a warning when they may read it.
+/// Anything but a regular file (a pipe, a device such as `/dev/zero`) is refused as such, with no
+/// `chmod` advice.
+pub fn check_private(path: &Path) -> Result<Option<String>, TokenError> {
+    private::check_file(path, "tokens file", Links::Follow).map_err(|e| match e.kind() {
+        // (these name the file themselves)
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::InvalidInput => TokenError::Invalid(e.to_string()),
+        _ => TokenError::Io { path: path.to_owned(), source: e },
+    })
 }
 
 /// Checks a token's name: 1 to [`NAME_LEN_MAX`] characters of [`NAME_CHARS`].
@@ -313,13 +311,22 @@ pub fn add(path: &Path, role: &Role, name: Option<&str>) -> Result<(String, Toke
     if let Some(n) = name {
         check_name(n)?;
     }
+    // (before the lock file is made beside it: `--tokens /dev/zero` made /dev/zero.lock)
+    let present = match std::fs::symlink_metadata(path) {
+        Ok(_) => {
+            check_private(path)?;
+            true
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(io(e)),
+    };
     let _lock = lock(path)?;
     let mut file = match std::fs::symlink_metadata(path) {
         Ok(_) => {
-            private::check(path, "tokens file").map_err(io)?;
+            check_private(path)?;
             read(path)?
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => TokensFile::default(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !present => TokensFile::default(),
         Err(e) => return Err(io(e)),
     };
     let token = generate()?;
@@ -349,9 +356,9 @@ pub fn add(path: &Path, role: &Role, name: Option<&str>) -> Result<(String, Toke
 /// and with the same private write as [`add`], and the file is read back to check it is gone.
 /// Errors: no token of that name ([`TokenError::Invalid`], listing the names there are).
 pub fn revoke(path: &Path, name: &str) -> Result<TokenEntry, TokenError> {
-    let io = |source| TokenError::Io { path: path.to_owned(), source };
+    check_private(path)?;
     let _lock = lock(path)?;
-    private::check(path, "tokens file").map_err(io)?;
+    check_private(path)?;
     let entries = load(path)?;
     let Some(entry) = entries.iter().find(|e| e.name == name).cloned() else {
         let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
@@ -447,6 +454,47 @@ mod tests {
         assert!(made.success());
         let refused = load(&pipe).expect_err("a pipe").to_string();
         assert!(refused.contains("not a regular file"), "{refused}");
+    }
+
+    /// A signing key given as the tokens file (`--tokens DATA/log.key`) is refused saying where
+    /// it does not parse, without its text: the key's secret is in no message.
+    #[test]
+    fn a_private_key_as_the_tokens_file_is_refused_without_its_secret() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("log.key");
+        let secret = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=";
+        std::fs::write(&path, format!("PRIVATE+KEY+localhost/fiscus+1b2c3d4e+{secret}\n")).expect("write");
+        let refused = load(&path).expect_err("not a tokens file").to_string();
+        assert!(refused.contains(&format!("tokens file {}: line 1, column ", path.display())), "{refused}");
+        let added = add(&path, &Role::Admin, Some("x")).expect_err("not a tokens file").to_string();
+        for message in [refused, added] {
+            assert!(!message.contains(secret) && !message.contains("PRIVATE+KEY"), "{message}");
+        }
+    }
+
+    /// A device (by a link, as `/dev/zero` itself) or a pipe as the tokens file is refused as not a
+    /// regular file, with no `chmod` advice (as root it would change the device) and no lock file
+    /// made beside it.
+    #[cfg(unix)]
+    #[test]
+    fn a_device_or_a_pipe_as_the_tokens_file_gets_no_chmod_advice() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let zero = dir.path().join("zero.toml");
+        std::os::unix::fs::symlink("/dev/zero", &zero).expect("symlink");
+        let pipe = dir.path().join("pipe.toml");
+        let made = std::process::Command::new("mkfifo").arg(&pipe).status().expect("mkfifo runs");
+        assert!(made.success());
+        for path in [Path::new("/dev/zero"), &zero, &pipe] {
+            for refused in [
+                add(path, &Role::Admin, Some("x")).map(|_| ()),
+                revoke(path, "x").map(|_| ()),
+                check_private(path).map(|_| ()),
+            ] {
+                let message = refused.expect_err("not a regular file").to_string();
+                assert!(message.contains("is not a regular file") && !message.contains("chmod"), "{message}");
+            }
+        }
+        assert!(!dir.path().join("zero.toml.lock").exists() && !dir.path().join("pipe.toml.lock").exists());
     }
 
     #[test]

@@ -37,6 +37,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use fiscus_client::fiscus_ledger::files::Links;
 use fiscus_client::fiscus_ledger::private;
 use fiscus_tlog::note::KEY_TYPE_ED25519;
 use fiscus_tlog::witness::ADD_CHECKPOINT_PROOF_LINES_MAX;
@@ -159,7 +160,9 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         Some(path) => {
             let text = crate::files::read_named(path, CONFIG_BYTES_MAX, "witness config")
                 .map_err(|e| Failure::usage(format!("--config {e}")))?;
-            toml::from_str::<Config>(&text).map_err(|e| Failure::usage(format!("--config {}: {e}", path.display())))?
+            // (where it does not parse, never its text: a key given by mistake is not printed)
+            fiscus_tokens::toml_file::parse::<Config>(&text)
+                .map_err(|e| Failure::usage(format!("--config {}: {e}", path.display())))?
         }
         None => Config::default(),
     };
@@ -445,8 +448,10 @@ fn make_state_dir(dir: &Path) -> Result<(), Failure> {
 /// 0600) when there is none. A key file group or others may write is refused; one they may read is warned about.
 fn load_or_make_key(dir: &Path, name: Option<&str>) -> Result<Cosigner, Failure> {
     let path = dir.join(KEY_FILE);
-    if path.exists() {
-        if let Some(warning) = private::check(&path, "witness key").map_err(Failure::from)? {
+    // The link itself: a link there (even one to nowhere) is refused, as a pipe or a device is,
+    // before any mode advice (`chmod` would change what it names).
+    if std::fs::symlink_metadata(&path).is_ok() {
+        if let Some(warning) = private::check_file(&path, "witness key", Links::Refuse).map_err(Failure::from)? {
             eprintln!("fiscus witness: warning: {warning}");
         }
         let text = crate::files::read_named(&path, KEY_FILE_BYTES_MAX, "witness key").map_err(Failure::other)?;

@@ -261,3 +261,42 @@ fn refuses_to_start_without_logs_a_name_or_with_a_damaged_state() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("refusing to start"), "{err}");
 }
+
+/// A signing key given as the witness's config (`--config S/witness.key`) is refused with the
+/// place of the fault and none of the key's text (toml's message printed the line); a `witness.key`
+/// that is a link (here to `/dev/zero`) is refused as not a regular file, never with `chmod`
+/// advice that would change the device it names.
+#[cfg(unix)]
+#[test]
+fn a_key_as_the_config_and_a_link_as_the_key_are_refused_safely() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = dir.path().join("made");
+    let out = fiscus().args(["witness", "key", "--name", NAME, "--state"]).arg(&made).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let key_file = made.join("witness.key");
+    let key_text = std::fs::read_to_string(&key_file).unwrap();
+    let secret = key_text.trim().splitn(5, '+').nth(4).unwrap().to_owned();
+    assert!(key_text.starts_with("PRIVATE+KEY+") && secret.len() > 20, "{key_text}");
+    let log = NoteSigner::from_seed(ORIGIN, [1; 32]).unwrap().verifier_key();
+    let state = dir.path().join("state");
+    let out = fiscus()
+        .args(["witness", "serve", "--name", NAME, "--log", &log, "--listen", "127.0.0.1:0", "--config"])
+        .arg(&key_file)
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("--config {}: line 1, column ", key_file.display())), "{err}");
+    assert!(!err.contains(&secret) && !err.contains("PRIVATE+KEY"), "{err}");
+
+    let linked = dir.path().join("linked");
+    std::fs::create_dir(&linked).unwrap();
+    std::fs::set_permissions(&linked, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", linked.join("witness.key")).unwrap();
+    let out = fiscus().args(["witness", "key", "--state"]).arg(&linked).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("is not a regular file (a symbolic link)") && !err.contains("chmod"), "{err}");
+}
