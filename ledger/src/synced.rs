@@ -25,6 +25,7 @@ use std::io;
 use std::path::Path;
 
 use crate::chain::Hash;
+use crate::files::Links;
 
 /// The file's name in the store's folder.
 pub const SYNCED_FILE: &str = "synced";
@@ -79,25 +80,15 @@ fn invalid(path: &Path, why: impl std::fmt::Display) -> io::Error {
 /// it existed, or a new one). An error, naming the file, when it is there but is not a regular
 /// file (a link, a folder, a pipe or a device: it is never followed nor opened), cannot be read,
 /// or holds no valid slot (an empty file included: the file is made whole or not at all, see
-/// [`SyncedFile::create`]). At most two slots' bytes are read.
+/// [`SyncedFile::create`]). It is read as the store's other files are
+/// ([`crate::files::read_bounded`]): at most its two slots' bytes.
 pub fn read(dir: &Path) -> io::Result<Option<SyncedHead>> {
-    use std::io::Read as _;
     let path = dir.join(SYNCED_FILE);
-    match std::fs::symlink_metadata(&path) {
+    let bytes = match crate::files::read_bounded(&path, 2 * SLOT_BYTES as u64, "synced head", Links::Refuse) {
+        Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(invalid(&path, e)),
-        Ok(m) if !m.is_file() => {
-            return Err(invalid(
-                &path,
-                "is not a regular file (a link, a folder, a pipe or a device); the store keeps its synced head there",
-            ))
-        }
-        Ok(_) => {}
-    }
-    let mut bytes = Vec::with_capacity(2 * SLOT_BYTES);
-    File::open(&path)
-        .and_then(|f| f.take(2 * SLOT_BYTES as u64).read_to_end(&mut bytes))
-        .map_err(|e| invalid(&path, e))?;
+        Err(e) => return Err(invalid(&path, format!("{e}; {IF_WHOLE}"))),
+    };
     let best = bytes.chunks(SLOT_BYTES).filter_map(SyncedHead::parse).max_by_key(|h| h.number);
     match best {
         Some(head) => Ok(Some(head)),
@@ -218,11 +209,11 @@ mod tests {
         std::fs::write(&path, b"").unwrap();
         let said = read(dir.path()).expect_err("empty").to_string();
         assert!(said.starts_with(&path.display().to_string()) && said.contains("is empty"), "{said}");
-        // a file of any length is read no further than its two slots
+        // a file longer than its two slots is damage too, and is not read past them
         let mut long = SyncedHead { number: 9, hash: [9; 32] }.slot().to_vec();
         long.resize(1 << 20, 0xff);
         std::fs::write(&path, &long).unwrap();
-        assert_eq!(read(dir.path()).unwrap(), Some(SyncedHead { number: 9, hash: [9; 32] }));
+        assert!(read(dir.path()).is_err(), "a file longer than two slots");
     }
 
     /// A link, a folder or a pipe at the file's name is named as such and never followed nor
