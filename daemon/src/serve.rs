@@ -74,6 +74,9 @@ pub fn run(settings: Settings) -> ExitCode {
 }
 
 async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
+    // SIGHUP is taken from the start: one sent while the store opens (the port already accepts
+    // connections) ended the daemon without a word; it now reloads the tokens once they serve.
+    let hangup = hangup_signal();
     let limits = settings.limits.clone();
     // Before anything makes the folder: a path with no store is refused unless asked to create.
     if !settings.create && !fiscus_ledger::store::present(&settings.data) {
@@ -177,7 +180,7 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     });
 
     let auth = Authenticator::new(tokens);
-    reload_tokens_on_hangup(auth.clone(), settings.tokens.clone());
+    reload_tokens_on_hangup(hangup, auth.clone(), settings.tokens.clone());
     let (health, health_service) = tonic_health::server::health_reporter();
     // Reflection v1, and v1alpha for the clients that speak only it (Python's grpcio-reflection,
     // older generic tools), both from the same descriptor sets.
@@ -325,21 +328,30 @@ fn blank(path: &std::path::Path) -> bool {
 /// How long a reload of the tokens file may take before it is given up (the tokens in force stay).
 const TOKENS_RELOAD_WAIT: Duration = Duration::from_secs(10);
 
-/// On SIGHUP, reads the tokens file again (with the same checks as at start) and makes it the
-/// known set, logging which names were added, removed or changed; connections and calls in flight
-/// are untouched. A file that cannot be used is logged and the tokens in force stay. (Without a
-/// handler SIGHUP would end the daemon without a word.)
-fn reload_tokens_on_hangup(auth: Authenticator, path: std::path::PathBuf) {
-    #[cfg(unix)]
+/// SIGHUP's stream, its handler installed now (without one SIGHUP ends the process without a
+/// word); a signal that comes before the stream is read is kept for it. `None` when it cannot be
+/// had (logged).
+#[cfg(unix)]
+fn hangup_signal() -> Option<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{signal, SignalKind};
+    signal(SignalKind::hangup())
+        .map_err(|e| warn!(error = %e, "cannot listen for SIGHUP; restart fiscusd to reload the tokens file"))
+        .ok()
+}
+
+#[cfg(not(unix))]
+fn hangup_signal() -> Option<()> {
+    None
+}
+
+/// On SIGHUP (`hangup`, from [`hangup_signal`]), reads the tokens file again (with the same
+/// checks as at start) and makes it the known set, logging which names were added, removed or
+/// changed; connections and calls in flight are untouched. A file that cannot be used is logged
+/// and the tokens in force stay.
+#[cfg(unix)]
+fn reload_tokens_on_hangup(hangup: Option<tokio::signal::unix::Signal>, auth: Authenticator, path: std::path::PathBuf) {
     {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut hangup = match signal(SignalKind::hangup()) {
-            Ok(s) => s,
-            Err(e) => {
-                warn!(error = %e, "cannot listen for SIGHUP; restart fiscusd to reload the tokens file");
-                return;
-            }
-        };
+        let Some(mut hangup) = hangup else { return };
         tokio::spawn(async move {
             while hangup.recv().await.is_some() {
                 // Off the runtime, and bounded: a file on a stalled mount must not stop every call.
@@ -392,9 +404,10 @@ fn reload_tokens_on_hangup(auth: Authenticator, path: std::path::PathBuf) {
             }
         });
     }
-    #[cfg(not(unix))]
-    let _ = (auth, path);
 }
+
+#[cfg(not(unix))]
+fn reload_tokens_on_hangup(_hangup: Option<()>, _auth: Authenticator, _path: std::path::PathBuf) {}
 
 /// Listens for SIGTERM at once (a SIGTERM that came before the handler was installed would kill the
 /// daemon without a clean shutdown) and returns a future that waits for it or Ctrl-C (SIGINT) and

@@ -7,40 +7,19 @@
 //! data folder behind.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use crate::support::*;
 
 /// How long a refusal may take: each hang this guards against was for good.
 const REFUSAL_DEADLINE: Duration = Duration::from_secs(20);
 
-/// Runs `command` until it exits, at most [`REFUSAL_DEADLINE`] (then it is killed and the test
-/// fails: it blocked); returns its exit code and standard error.
-fn run_to_exit(mut command: Command) -> (Option<i32>, String) {
-    let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("starts");
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            let mut err = String::new();
-            use std::io::Read;
-            child.stderr.take().expect("piped").read_to_string(&mut err).expect("stderr");
-            return (status.code(), err);
-        }
-        if started.elapsed() > REFUSAL_DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{command:?} did not exit within {} s (blocked)", REFUSAL_DEADLINE.as_secs());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// `fiscusd` with `args` (on a port picked at run time), run until it exits.
 fn fiscusd(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
     let mut command = under_umask_022(fiscusd_bin());
     command.args(args).args(["--listen", "127.0.0.1:0"]);
-    run_to_exit(command)
+    run_to_exit(command, REFUSAL_DEADLINE)
 }
 
 fn mkfifo(path: &Path) {
@@ -169,21 +148,30 @@ async fn a_private_key_given_as_a_toml_file_is_not_printed() {
             "--tokens".as_ref(),
             key.as_ref(),
         ]),
-        run_to_exit({
-            let mut c = Command::new(fiscusd_bin());
-            c.args(["token", "add", "--role", "admin", "--name", "x", "--tokens"]).arg(&key);
-            c
-        }),
-        run_to_exit({
-            let mut c = Command::new(crate::cli::fiscus_bin());
-            c.args(["token", "add", "--role", "admin", "--name", "x", "--tokens"]).arg(&key);
-            c
-        }),
-        run_to_exit({
-            let mut c = Command::new(fiscusd_bin());
-            c.args(["key", "show", "--data"]).arg(&data).arg("--config").arg(&key);
-            c
-        }),
+        run_to_exit(
+            {
+                let mut c = Command::new(fiscusd_bin());
+                c.args(["token", "add", "--role", "admin", "--name", "x", "--tokens"]).arg(&key);
+                c
+            },
+            REFUSAL_DEADLINE,
+        ),
+        run_to_exit(
+            {
+                let mut c = Command::new(crate::cli::fiscus_bin());
+                c.args(["token", "add", "--role", "admin", "--name", "x", "--tokens"]).arg(&key);
+                c
+            },
+            REFUSAL_DEADLINE,
+        ),
+        run_to_exit(
+            {
+                let mut c = Command::new(fiscusd_bin());
+                c.args(["key", "show", "--data"]).arg(&data).arg("--config").arg(&key);
+                c
+            },
+            REFUSAL_DEADLINE,
+        ),
     ];
     for (code, err) in refusals {
         assert_ne!(code, Some(0), "{err}");
@@ -207,7 +195,7 @@ async fn pipes_and_huge_files_in_the_data_folder_are_refused_at_once() {
     let key_show = || {
         let mut c = Command::new(fiscusd_bin());
         c.args(["key", "show", "--data"]).arg(&data);
-        run_to_exit(c)
+        run_to_exit(c, REFUSAL_DEADLINE)
     };
     for name in ["log.key", "holder", "conf"] {
         let path = data.join(name);

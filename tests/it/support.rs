@@ -77,17 +77,22 @@ pub fn fiscusd_bin() -> &'static str {
 /// Runs `fiscusd` on `dir`'s data folder and tokens file until it exits (it is expected to refuse
 /// to start); returns its exit code and standard error.
 pub fn refused_start(dir: &Path) -> (Option<i32>, String) {
-    let mut child = under_umask_022(fiscusd_bin())
+    let mut command = under_umask_022(fiscusd_bin());
+    command
         .arg("--data")
         .arg(dir.join("data"))
         .arg("--create")
         .arg("--tokens")
         .arg(dir.join("tokens.toml"))
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("fiscusd starts");
+        .args(["--listen", "127.0.0.1:0"]);
+    run_to_exit(command, START_DEADLINE)
+}
+
+/// Runs `command` until it exits, at most `deadline` (then it is killed and the test fails: it
+/// kept running where it should have refused, or blocked); returns its exit code and standard
+/// error.
+pub fn run_to_exit(mut command: Command, deadline: Duration) -> (Option<i32>, String) {
+    let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("starts");
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
@@ -96,9 +101,10 @@ pub fn refused_start(dir: &Path) -> (Option<i32>, String) {
             child.stderr.take().expect("piped").read_to_string(&mut err).expect("stderr");
             return (status.code(), err);
         }
-        if started.elapsed() > START_DEADLINE {
+        if started.elapsed() > deadline {
             let _ = child.kill();
-            panic!("fiscusd kept running on a folder it should refuse");
+            let _ = child.wait();
+            panic!("{command:?} did not exit within {} s", deadline.as_secs());
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -388,7 +394,7 @@ impl Drop for Daemon {
     }
 }
 
-fn read_log(path: &Path) -> String {
+pub fn read_log(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
