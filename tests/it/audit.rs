@@ -349,6 +349,11 @@ async fn a_clean_ledger_passes_online_and_from_its_archive_and_forged_archives_a
     let records = u64::from_be_bytes(end.1[16..24].try_into().unwrap()) + 1;
     end.1[16..24].copy_from_slice(&records.to_be_bytes());
     let forged = write(dir.path(), "doubled.archive", &assemble(&doubled));
+    let mut short_head = frames.clone();
+    short_head[0].1 = 7u64.to_be_bytes().to_vec();
+    let odd = write(dir.path(), "short-head.archive", &assemble(&short_head));
+    let (ok, _, out) = offline(&["audit", "--archive", &odd, "--pin", &key]);
+    assert!(!ok && out.contains("a checkpoint of size 8, beyond the commit head 7"), "{out}");
     let mut unknown = frames.clone();
     let end = unknown.len() - 1;
     unknown.insert(end, (b'Z', vec![1, 2, 3]));

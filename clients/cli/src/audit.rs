@@ -181,9 +181,14 @@ pub async fn audit<S: Source>(
         let Some(&(last, _)) = page.last() else { break };
         for (size, text) in page {
             let after = checkpoints.last().map_or(0, |(s, _)| *s);
-            if size <= after || size > head {
+            if size > head {
                 return Err(Failure::other(format!(
-                    "the source's checkpoints are out of order: size {size} after {after} (head {head})"
+                    "the source gives a checkpoint of size {size}, beyond the commit head {head} it states"
+                )));
+            }
+            if size <= after {
+                return Err(Failure::other(format!(
+                    "the source's checkpoints are out of order: size {size} after {after}"
                 )));
             }
             checkpoints.push((size, text));
