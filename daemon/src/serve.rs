@@ -121,7 +121,33 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     let (store, report) = tokio::task::spawn_blocking(move || {
         let progress = |records: u64| info!(records, "verifying the store");
         let (mut store, report) = Store::open_reporting(&data, ReplayOptions::default(), Some(&progress))?;
+        let key_path = data.join(crate::log_key::KEY_FILE);
+        let had_key = std::fs::symlink_metadata(&key_path).is_ok();
         let (signer, warning) = crate::log_key::load_or_create(&data, &origin)?;
+        // The log's identity never changes silently: a key made now, or another key, on a store
+        // whose checkpoints it did not sign would sign every new one under another identity, and
+        // every client and witness that pinned the log's key would refuse them.
+        if let Some((size, note)) = store.reader().latest_checkpoint()? {
+            if let Err(e) = fiscus_tlog::open_checkpoint(&note, &origin, &[signer.verifier()]) {
+                if !had_key {
+                    // (the key just made is no one's: the store's own is to be put back)
+                    let _ = std::fs::remove_file(&key_path);
+                    return Err(format!(
+                        "{} is missing, and the store's checkpoints (the latest of size {size}) were signed with it: \
+                         restore it from a backup; fiscusd does not give a log another key",
+                        key_path.display()
+                    )
+                    .into());
+                }
+                return Err(format!(
+                    "{} is not the key that signed the store's checkpoints under origin {origin:?} (the latest, of \
+                     size {size}: {e}): put the store's own key back, or give the origin it was made with \
+                     (--log-origin); fiscusd does not give a log another key",
+                    key_path.display()
+                )
+                .into());
+            }
+        }
         if let Some(w) = warning {
             warn!("{w}");
         }

@@ -100,18 +100,27 @@ pub fn create_dir(dir: &Path, what: &str) -> io::Result<Option<String>> {
     check(dir, what)
 }
 
-/// Takes group and others' bits away from every file and folder inside `dir` (one level of
-/// sub-folders deep, which is all sled makes: `db`, `conf`, `blobs/`, `snap.*`). The folder's own
-/// mode is left as its owner set it.
-pub fn tighten(dir: &Path) -> io::Result<()> {
-    tighten_in(dir, 2)
+/// The names of what a store and fiscusd make in a store's folder: sled's `db`, `conf`,
+/// `blobs/` and `snap.*`, and `holder`, `synced` (with `synced.new`) and `log.key`.
+fn made_by_the_store(name: &std::ffi::OsStr) -> bool {
+    let name = name.to_string_lossy();
+    matches!(&*name, "db" | "conf" | "blobs" | "holder" | "synced" | "synced.new" | "log.key")
+        || name.starts_with("snap.")
 }
 
-fn tighten_in(dir: &Path, depth: u32) -> io::Result<()> {
+/// Takes group and others' bits away from what the store made in `dir` ([`made_by_the_store`],
+/// and everything in `blobs/`): regular files and folders only, never a link, a device or a pipe,
+/// and nothing else in the folder (a `--create` given a folder of other files, `/dev` or a home,
+/// changed every one of them). The folder's own mode is left as its owner set it.
+pub fn tighten(dir: &Path) -> io::Result<()> {
+    tighten_in(dir, 2, true)
+}
+
+fn tighten_in(dir: &Path, depth: u32, top: bool) -> io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let kind = entry.file_type()?;
-        if kind.is_symlink() {
+        if !(kind.is_file() || kind.is_dir()) || (top && !made_by_the_store(&entry.file_name())) {
             continue;
         }
         let path = entry.path();
@@ -121,7 +130,7 @@ fn tighten_in(dir: &Path, depth: u32) -> io::Result<()> {
             set_mode(&path, private)?;
         }
         if kind.is_dir() && depth > 1 {
-            tighten_in(&path, depth - 1)?;
+            tighten_in(&path, depth - 1, false)?;
         }
     }
     Ok(())
@@ -230,9 +239,18 @@ mod tests {
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o666)).expect("chmod");
         }
         std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        // what is not the store's is left as it is
+        let other = root.path().join("README");
+        std::fs::write(&other, b"x").expect("write");
+        std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let fifo = root.path().join("snap.pipe");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+        std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o666)).expect("chmod");
         tighten(root.path()).expect("tighten");
         assert_eq!(mode(&file), 0o600);
         assert_eq!(mode(&sub), 0o700);
         assert_eq!(mode(&sub.join("1")), 0o600);
+        assert_eq!(mode(&other), 0o644, "another's file");
+        assert_eq!(mode(&fifo), 0o666, "a pipe");
     }
 }

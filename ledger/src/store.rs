@@ -1026,6 +1026,20 @@ impl Reader {
         })
     }
 
+    /// The stored checkpoint of the largest size, with its size, if any was signed.
+    pub fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, LedgerError> {
+        self.settled(|| match self.tree.range(checkpoint_key(0)..=checkpoint_key(u64::MAX)).next_back() {
+            None => Ok(None),
+            Some(item) => {
+                let (key, value) = item?;
+                let at = key_number(&key);
+                let text = String::from_utf8(value.to_vec())
+                    .map_err(|_| log_corrupt(at, "the stored checkpoint is not UTF-8".to_owned()))?;
+                Ok(Some((at, text)))
+            }
+        })
+    }
+
     /// Stored checkpoints of sizes `from ..= last`, in size order, at most `limit` (the first
     /// ones): each with its size, as [`Reader::checkpoint`] reads it. Not every size has one (one is
     /// signed per commit group); an auditor pages through them to check every stored checkpoint.
@@ -1350,6 +1364,35 @@ fn refuse_unless_kept_file(dir: &Path, name: &str) -> Result<(), LedgerError> {
     }
 }
 
+/// Refuses a file of sled's snapshots (`snap.*`, which sled reads whole when it opens) that is not
+/// a regular file (a pipe blocked the opening for good; a link is not the store's own) or that
+/// is larger than the `db` file its page table points into, by more than 1 MiB (a sparse file
+/// of 20 GB, or a link to `/dev/zero`, was read until memory ran out).
+fn refuse_odd_snapshots(dir: &Path) -> Result<(), LedgerError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(kept_file_error(dir, e)),
+    };
+    let db = std::fs::symlink_metadata(dir.join("db")).map_or(0, |m| m.len());
+    for entry in entries {
+        let entry = entry.map_err(|e| kept_file_error(dir, e))?;
+        if !entry.file_name().to_string_lossy().starts_with("snap.") {
+            continue;
+        }
+        let path = entry.path();
+        let meta = crate::files::check_regular(&path, Links::Refuse).map_err(|e| kept_file_error(&path, e))?;
+        if meta.len() > db.saturating_add(1 << 20) {
+            let e = std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("sled's snapshot holds {} bytes, more than its database ({db} bytes) could need", meta.len()),
+            );
+            return Err(kept_file_error(&path, e));
+        }
+    }
+    Ok(())
+}
+
 /// The settings sled keeps in a database's `conf` file, which it refuses to open with others.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct SledSettings {
@@ -1490,6 +1533,7 @@ pub fn open_tree(dir: &Path) -> Result<(sled::Db, sled::Tree), LedgerError> {
     for name in ["db", HOLDER_FILE] {
         refuse_unless_kept_file(dir, name)?;
     }
+    refuse_odd_snapshots(dir)?;
     let (compression, segment) = match SledSettings::persisted(dir)? {
         Some(s) => (s.use_compression, s.segment_size),
         None => (false, SLED_SEGMENT_BYTES),

@@ -103,7 +103,8 @@ pub fn check(synced: SyncedHead, head: u64, hash_at: impl FnOnce(u64) -> Option<
     if synced.number > head {
         return Some(format!(
             "the store holds {head} commits, but commit {} was synced and answered before (file {SYNCED_FILE}): \
-             the store lost its end (a damaged or truncated file); restore it from a backup or an archive ({IF_WHOLE})",
+             the store lost its end (a damaged or truncated file); restore the whole folder from a backup, or the \
+             books from an archive (the files as they are now are evidence: keep a copy)",
             synced.number
         ));
     }
@@ -241,6 +242,8 @@ mod tests {
         let synced = SyncedHead { number: 7, hash: [7; 32] };
         let said = check(synced, 5, |_| None).unwrap();
         assert!(said.contains("holds 5 commits") && said.contains("commit 7"), "{said}");
+        // a store behind its synced head is never told to drop the file that says so
+        assert!(!said.contains("remove the file"), "{said}");
         let said = check(synced, 9, |_| Some([8; 32])).unwrap();
         assert!(said.contains("commit 7 is not"), "{said}");
         assert_eq!(check(synced, 9, |n| (n == 7).then_some([7; 32])), None);

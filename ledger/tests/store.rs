@@ -763,6 +763,19 @@ fn a_pipe_among_the_store_files_is_refused_at_once() {
             "{name}: {message}"
         );
     }
+    // sled's snapshots: a pipe, a link to /dev/zero, a sparse file far past the database
+    for odd in ["pipe", "zero", "sparse"] {
+        let copy = copy_store(dir.path());
+        let path = copy.path().join("snap.00000000FFFFFFFF");
+        match odd {
+            "pipe" => mkfifo(&path),
+            "zero" => std::os::unix::fs::symlink("/dev/zero", &path).expect("symlink"),
+            _ => std::fs::File::create(&path).expect("create").set_len(20 << 30).expect("sparse"),
+        }
+        let at = copy.path().to_owned();
+        let refused = within_seconds(move || Store::open(&at).map(|_| ())).expect_err(odd).to_string();
+        assert!(refused.contains(&path.display().to_string()), "{odd}: {refused}");
+    }
     let copy = copy_store(dir.path());
     let conf = copy.path().join("conf");
     let moved = copy.path().join("conf.real");

@@ -537,6 +537,20 @@ async fn a_store_that_lost_synced_commits_fails_its_audit_and_is_not_served() {
     assert!(!ok && out.contains("the store is damaged (commit 6:"), "{out}");
     assert!(!archive.exists(), "no archive written");
 
+    // nor are any project's books read from it
+    for args in [
+        vec!["balance", OWN_PROJECT],
+        vec!["statement", OWN_PROJECT],
+        vec!["projects"],
+        vec!["events", OWN_PROJECT],
+        vec!["export", "csv"],
+    ] {
+        let mut command = std::process::Command::new(crate::cli::fiscus_bin());
+        command.env_remove("FISCUS_SERVER").env_remove("FISCUS_TOKEN").env("FISCUS_STORE", &kept);
+        let (ok, _, out) = run(command, &args);
+        assert!(!ok && out.contains("commit 6 failed verification"), "{args:?} read a store that lost commits: {out}");
+    }
+
     let (code, err) = refused_start(lost.path());
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("is damaged, and nothing is served from it") && err.contains("commit 6 was synced"), "{err}");

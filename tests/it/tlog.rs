@@ -63,6 +63,42 @@ fn key_show_makes_no_key_without_create() {
     assert_eq!(verifier_key(&data), key.trim(), "the key made is the one shown after");
 }
 
+/// A store whose checkpoints are signed is never given another log key: with its `log.key`
+/// missing (a backup without the secret), fiscusd made a new key and signed every new checkpoint
+/// under another identity; with another store's key, it signed with that one. Both are refused,
+/// and no key is left made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_is_never_given_another_log_key() {
+    let d = Daemon::start().await;
+    let mut admin = d.ledger(Some(&d.tokens.admin)).await;
+    open(&mut admin, OWN_PROJECT, 500).await;
+    let (dir, tokens) = (d.dir.clone(), d.tokens.clone());
+    assert!(d.stop().success());
+    let key_file = dir.path().join("data/log.key");
+    let kept = std::fs::read(&key_file).expect("the key");
+    std::fs::remove_file(&key_file).expect("remove");
+    let (code, err) = refused_start(dir.path());
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("log.key is missing") && err.contains("restore it from a backup"), "{err}");
+    assert!(!key_file.exists(), "no new key is left in place");
+    // another store's key, of the same origin
+    let other = tempfile::tempdir().expect("tempdir");
+    let made = std::process::Command::new(fiscusd_bin())
+        .args(["key", "show", "--create", "--data"])
+        .arg(other.path().join("data"))
+        .output()
+        .expect("key show runs");
+    assert!(made.status.success());
+    std::fs::copy(other.path().join("data/log.key"), &key_file).expect("copy");
+    let (code, err) = refused_start(dir.path());
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("is not the key that signed the store's checkpoints"), "{err}");
+    // its own key back: it serves again
+    std::fs::write(&key_file, &kept).expect("write");
+    let d = Daemon::spawn(dir.clone(), tokens, &[]).await;
+    assert!(d.stop().success());
+}
+
 fn hash(bytes: &[u8]) -> Hash {
     Hash(bytes.try_into().expect("32 bytes"))
 }
@@ -417,11 +453,21 @@ async fn a_pinned_client_refuses_forged_checkpoints() {
     assert!(e.contains("checkpoint is refused"), "{e}");
     assert!(!fresh.exists());
 
-    // A valid signature over another root: that server given the honest key (an operator signing
-    // a history of its own) — consistent with nothing the client kept.
-    std::fs::copy(d.data().join("log.key"), other.data().join("log.key")).unwrap();
-    let other = other.restart().await;
-    gifts(&other, "z", 2).await;
+    // A valid signature over another root: a server of a history of its own signed with the
+    // honest key from its start (an operator forging one; fiscusd refuses to sign a store's
+    // checkpoints with another key than their own) — consistent with nothing the client kept.
+    let (forged_dir, forged_tokens) = Daemon::prepare();
+    std::fs::create_dir(forged_dir.path().join("data")).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let data = forged_dir.path().join("data");
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    std::fs::copy(d.data().join("log.key"), forged_dir.path().join("data/log.key")).unwrap();
+    let other = Daemon::spawn(forged_dir, forged_tokens, &[]).await;
+    let mut forger = other.ledger(Some(&other.tokens.admin)).await;
+    open(&mut forger, OWN_PROJECT, 500).await;
+    gifts(&other, "z", 11).await;
     let refused =
         project_client(&other).await.verify_project_pinned(&project, &pin, &state, None, &mut |_, _| {}).await;
     let e = refused.expect_err("another history under the honest key is refused").to_string();

@@ -61,10 +61,28 @@ pub fn open_store(dir: &Path) -> Result<(Store, OpenReport), Failure> {
 /// it damaged, as fiscusd refuses it (`DATA_LOSS`): its records up to the damage are not shown as
 /// its books (a balance of a chain damaged at seq 5 was the balance at seq 4, exit 0).
 fn intact(store: &Store, project: Option<&ProjectId>) -> Result<(), Failure> {
-    match store.damage().iter().find(|d| project.is_none_or(|p| d.project == p.as_str())) {
+    // damage to the commit log (commits synced and answered that the files no longer hold) is
+    // every project's: any of them may miss those commits
+    let whole = fiscus_client::fiscus_ledger::replay::COMMIT_LOG;
+    match store.damage().iter().find(|d| d.project == whole || project.is_none_or(|p| d.project == p.as_str())) {
         Some(d) => Err(Failure::other(format!(
             "{} failed verification ({}); its data is not served: `fiscus --store DIR verify` says what is \
              damaged",
+            d.place(),
+            d.problem
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Refuses every read of a store whose commit log is damaged ([`intact`]'s first rule), where a
+/// listing of the other projects goes on past a damaged chain.
+fn whole(store: &Store) -> Result<(), Failure> {
+    let lost = store.damage().iter().find(|d| d.project == fiscus_client::fiscus_ledger::replay::COMMIT_LOG);
+    match lost {
+        Some(d) => Err(Failure::other(format!(
+            "{} failed verification ({}); no project's books are served from this store: `fiscus --store DIR verify` \
+             says what is damaged",
             d.place(),
             d.problem
         ))),
@@ -128,12 +146,15 @@ impl Backend {
     pub async fn projects(&self, include_closed: bool) -> Result<Vec<ProjectSummary>, Failure> {
         match self {
             Backend::Remote(c) => Ok(c.projects(include_closed).await?),
-            Backend::Local { store, .. } => Ok(store
-                .projection()
-                .projects()
-                .filter_map(ProjectSummary::of)
-                .filter(|p| include_closed || !p.closed)
-                .collect()),
+            Backend::Local { store, .. } => Ok({
+                whole(store)?;
+                store
+                    .projection()
+                    .projects()
+                    .filter_map(ProjectSummary::of)
+                    .filter(|p| include_closed || !p.closed)
+                    .collect()
+            }),
         }
     }
 
@@ -391,6 +412,10 @@ impl Backend {
         match self {
             Backend::Remote(c) => Ok(c.head(project).await?),
             Backend::Local { store, .. } => {
+                match project {
+                    Some(_) => intact(store, project)?,
+                    None => whole(store)?,
+                }
                 let p = store.projection();
                 if let Some(id) = project {
                     p.project(id.as_str()).ok_or_else(|| not_found(id))?;
@@ -410,6 +435,7 @@ impl Backend {
         match self {
             Backend::Remote(c) => Ok(c.export_chain(project).await?),
             Backend::Local { store, .. } => {
+                intact(store, Some(project))?;
                 let head = store.projection().project(project.as_str()).ok_or_else(|| not_found(project))?.head.seq;
                 let limit = usize::try_from(head).unwrap_or(usize::MAX);
                 Ok(store

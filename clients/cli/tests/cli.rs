@@ -1387,6 +1387,15 @@ fn a_signing_key_is_never_shown_and_state_needs_pin() {
         assert_eq!(code, 2, "{out}{err}");
         assert!(err.contains("--log (key 1 of 1)") && !err.contains("FALVFG"), "{err}");
     }
+    // as a token, from the command line or the environment: refused before anything is sent
+    let signing = format!("PRIVATE+KEY+PeterNeumann+c74f20a3+{SECRET}");
+    let (code, out, err) = run(&["--server", "http://127.0.0.1:9", "--token", &signing, "projects"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("private signing key") && !err.contains("FALVFG"), "{err}");
+    let (code, out, err) =
+        common::run_env(&[("FISCUS_TOKEN", &signing)], &["--server", "http://127.0.0.1:9", "projects"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("private signing key") && !err.contains("FALVFG"), "{err}");
     let (code, _, err) = run(&["--server", "http://127.0.0.1:9", "verify", "--project", "conf-a", "--state", &state]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--pin"), "{err}");

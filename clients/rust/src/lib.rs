@@ -165,14 +165,21 @@ impl Client {
         } else if options.tls_ca.is_some() {
             return Err(config("a TLS CA was given for a plain http:// URL; use https://".to_owned()));
         }
-        let bearer = match &options.token {
-            Some(t) => Some(
-                format!("Bearer {}", t.trim())
-                    .parse::<MetadataValue<Ascii>>()
-                    .map_err(|_| config("the token must be printable ASCII".to_owned()))?,
-            ),
-            None => None,
-        };
+        let bearer =
+            match &options.token {
+                // a signing key given as the token (both are one secret line) is never sent
+                Some(t) if fiscus_tlog::is_signer_key(t) => return Err(config(
+                    "the token is a private signing key (PRIVATE+KEY+...), not a bearer token: it is not sent; keep \
+                     it secret"
+                        .to_owned(),
+                )),
+                Some(t) => Some(
+                    format!("Bearer {}", t.trim())
+                        .parse::<MetadataValue<Ascii>>()
+                        .map_err(|_| config("the token must be printable ASCII".to_owned()))?,
+                ),
+                None => None,
+            };
         // The whole of connecting, HTTP/2's start included: a stopped server's port still takes the
         // TCP connection (which `connect_timeout` bounds), and then nothing answers.
         let connected = tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), endpoint.connect()).await;
