@@ -166,7 +166,7 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     );
     // The commit log behind the commits it synced and answered: no project's books are known
     // whole (any may miss those commits), so nothing is served from it.
-    if let Some(d) = report.damage.iter().find(|d| d.project == fiscus_ledger::store::SYNCED_NAME) {
+    if let Some(d) = report.damage.iter().find(|d| d.project == fiscus_ledger::replay::COMMIT_LOG) {
         return Err(format!(
             "the store in {} is damaged, and nothing is served from it: {}; `fiscus --store {} verify` says what \
              it holds",

@@ -59,9 +59,6 @@ use crate::replay::{replay, Damage, ReplayOptions, Replayed};
 use crate::rules::History;
 use crate::synced::{self, SyncedFile, SyncedHead};
 
-/// The name under which damage found by the synced head ([`crate::synced`]) is reported.
-pub const SYNCED_NAME: &str = crate::replay::COMMIT_LOG;
-
 /// Generation of the store's layout (keyspaces, runs, chunk compression), for tools that keep
 /// generated stores between runs. Generation 2 compresses sealed chunks and writes runs; it reads
 /// generation 1 stores too (plain chunks, one value per record).
@@ -264,7 +261,7 @@ impl Store {
             Err(e) => Some((head.number, e.to_string())),
         };
         if let Some((seq, problem)) = synced_problem {
-            damage.push(Damage { project: SYNCED_NAME.to_owned(), seq, problem });
+            damage.push(Damage { project: crate::replay::COMMIT_LOG.to_owned(), seq, problem });
         }
         // written only to a sound store: a damaged one refuses writes, and its file is evidence
         let synced = if damage.is_empty() {

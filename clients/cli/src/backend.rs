@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use fiscus_client::fiscus_ledger::chain::Hash;
 use fiscus_client::fiscus_ledger::commit::{CommitRequest, Committed};
 use fiscus_client::fiscus_ledger::record::Record;
-use fiscus_client::fiscus_ledger::replay::ReplayOptions;
+use fiscus_client::fiscus_ledger::replay::{ReplayOptions, COMMIT_LOG};
 use fiscus_client::fiscus_ledger::store::{self, OpenReport, Store};
 use fiscus_client::fiscus_ledger::{Currency, Event, LedgerError, ProjectId};
 use fiscus_client::{fiscus_ledger::report, OpenPledges};
@@ -63,26 +63,24 @@ pub fn open_store(dir: &Path) -> Result<(Store, OpenReport), Failure> {
 fn intact(store: &Store, project: Option<&ProjectId>) -> Result<(), Failure> {
     // damage to the commit log (commits synced and answered that the files no longer hold) is
     // every project's: any of them may miss those commits
-    let whole = fiscus_client::fiscus_ledger::replay::COMMIT_LOG;
-    match store.damage().iter().find(|d| d.project == whole || project.is_none_or(|p| d.project == p.as_str())) {
-        Some(d) => Err(Failure::other(format!(
-            "{} failed verification ({}); its data is not served: `fiscus --store DIR verify` says what is \
-             damaged",
-            d.place(),
-            d.problem
-        ))),
-        None => Ok(()),
-    }
+    refuse_damage(store, |d| d.project == COMMIT_LOG || project.is_none_or(|p| d.project == p.as_str()))
 }
 
 /// Refuses every read of a store whose commit log is damaged ([`intact`]'s first rule), where a
 /// listing of the other projects goes on past a damaged chain.
 fn whole(store: &Store) -> Result<(), Failure> {
-    let lost = store.damage().iter().find(|d| d.project == fiscus_client::fiscus_ledger::replay::COMMIT_LOG);
-    match lost {
+    refuse_damage(store, |d| d.project == COMMIT_LOG)
+}
+
+/// The refusal of a read from a store whose opening found damage that `concerns` the read.
+fn refuse_damage(
+    store: &Store,
+    concerns: impl Fn(&fiscus_client::fiscus_ledger::replay::Damage) -> bool,
+) -> Result<(), Failure> {
+    match store.damage().iter().find(|d| concerns(d)) {
         Some(d) => Err(Failure::other(format!(
-            "{} failed verification ({}); no project's books are served from this store: `fiscus --store DIR verify` \
-             says what is damaged",
+            "{} failed verification ({}); its data is not served: `fiscus --store DIR verify` says what is \
+             damaged",
             d.place(),
             d.problem
         ))),
