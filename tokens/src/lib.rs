@@ -311,10 +311,12 @@ pub fn add(path: &Path, role: &Role, name: Option<&str>) -> Result<(String, Toke
     if let Some(n) = name {
         check_name(n)?;
     }
-    // (before the lock file is made beside it: `--tokens /dev/zero` made /dev/zero.lock)
+    // Checked and parsed before the lock file is made beside it: `--tokens /dev/zero` made
+    // /dev/zero.lock, and a file that is no tokens file (`--tokens /etc/shadow`) its own.
     let present = match std::fs::symlink_metadata(path) {
         Ok(_) => {
             check_private(path)?;
+            read(path)?;
             true
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
@@ -357,6 +359,7 @@ pub fn add(path: &Path, role: &Role, name: Option<&str>) -> Result<(String, Toke
 /// Errors: no token of that name ([`TokenError::Invalid`], listing the names there are).
 pub fn revoke(path: &Path, name: &str) -> Result<TokenEntry, TokenError> {
     check_private(path)?;
+    read(path)?; // (no lock file is made beside a file that is no tokens file)
     let _lock = lock(path)?;
     check_private(path)?;
     let entries = load(path)?;
@@ -495,6 +498,27 @@ mod tests {
             }
         }
         assert!(!dir.path().join("zero.toml.lock").exists() && !dir.path().join("pipe.toml.lock").exists());
+    }
+
+    /// A private file that is no tokens file is refused by `add` and `revoke` without a lock file
+    /// made beside it (`--tokens /etc/shadow` as root left /etc/shadow.lock) and is left as it was.
+    #[test]
+    fn a_file_that_is_no_tokens_file_gets_no_lock_file_beside_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("shadow");
+        let text = "root:*:19000:0:99999:7:::\n";
+        std::fs::write(&path, text).expect("write");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        }
+        for refused in [add(&path, &Role::Admin, Some("x")).map(|_| ()), revoke(&path, "x").map(|_| ())] {
+            let message = refused.expect_err("no tokens file").to_string();
+            assert!(message.contains(&format!("tokens file {}: line 1", path.display())), "{message}");
+        }
+        assert!(!dir.path().join("shadow.lock").exists(), "a lock file was left beside it");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
     }
 
     #[test]
