@@ -93,11 +93,12 @@ pub enum KeyError {
 pub fn load_or_create(data: &Path, origin: &str) -> Result<(NoteSigner, Option<String>), KeyError> {
     let path = data.join(KEY_FILE);
     let io = |source| KeyError::Io { path: path.clone(), source };
+    // (before the folder is made: a refused origin left an empty data folder behind)
+    check_origin(origin).map_err(|message| KeyError::Malformed { path: path.clone(), message })?;
     private::create_dir(data, "data folder").map_err(io)?;
     // (the link itself: a dangling link there is refused by `load`, not written through)
     let absent = matches!(std::fs::symlink_metadata(&path), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
     if absent {
-        check_origin(origin).map_err(|message| KeyError::Malformed { path: path.clone(), message })?;
         let signer = NoteSigner::generate(origin)
             .map_err(|e| KeyError::Malformed { path: path.clone(), message: format!("origin {origin:?}: {e}") })?;
         let mut options = std::fs::OpenOptions::new();

@@ -95,18 +95,19 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     let tokens = crate::tokens::load(&settings.tokens)?;
     // A certificate no client can accept is refused now, in words, not at every handshake.
     let tls = settings.tls.as_ref().map(crate::tls::server_config).transpose()?;
+    // The address is taken before the store is replayed, so that a port in use is said at once
+    // (not after a full verification), naming the address; and before --create makes the data
+    // folder, which a start refused for its port left empty behind it.
+    crate::connections::raise_file_limit(limits.connections_max);
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e} (is another fiscusd running there?)", settings.listen))?;
     if let Some(warning) = private::create_dir(&settings.data, "data folder").map_err(|e| named(&settings.data, e))? {
         warn!("{warning}");
     }
     if tokens.is_empty() {
         warn!(tokens = %settings.tokens.display(), "the tokens file holds no token: every call will be refused");
     }
-    // The address is taken before the store is replayed, so that a port in use is said at once
-    // (not after a full verification), naming the address.
-    crate::connections::raise_file_limit(limits.connections_max);
-    let listener = TcpListener::bind(settings.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e} (is another fiscusd running there?)", settings.listen))?;
     if settings.tls.is_none() && !settings.listen.ip().is_loopback() {
         warn!(
             address = %settings.listen,

@@ -236,3 +236,27 @@ async fn pipes_and_huge_files_in_the_data_folder_are_refused_at_once() {
     let (code, err) = key_show();
     assert_eq!(code, Some(0), "the store's own key is shown again: {err}");
 }
+
+/// A start with `--create` refused because its port is taken, and `fiscusd key show --create`
+/// refused for its origin, leave no data folder behind: each made an empty one before.
+#[test]
+fn a_start_refused_for_its_port_or_origin_leaves_no_data_folder() {
+    let f = files();
+    let data = f.dir.path().join("new-data");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let address = taken.local_addr().expect("its address").to_string();
+    let mut command = under_umask_022(fiscusd_bin());
+    command.args(["--data".as_ref(), data.as_os_str(), "--create".as_ref(), "--tokens".as_ref(), f.tokens.as_os_str()]);
+    command.args(["--listen", &address]);
+    let (code, err) = run_to_exit(command, REFUSAL_DEADLINE);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains(&format!("cannot listen on {address}")), "{err}");
+    assert!(!data.exists(), "a start refused for its port made {}", data.display());
+    let mut command = under_umask_022(fiscusd_bin());
+    command.args(["key".as_ref(), "show".as_ref(), "--data".as_ref(), data.as_os_str(), "--create".as_ref()]);
+    command.args(["--log-origin", "two words"]);
+    let (code, err) = run_to_exit(command, REFUSAL_DEADLINE);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("\"two words\" is not a log origin"), "{err}");
+    assert!(!data.exists(), "a key refused for its origin made {}", data.display());
+}
