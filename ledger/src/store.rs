@@ -574,8 +574,8 @@ impl Store {
         lines: &[fiscus_tlog::NoteSignature],
     ) -> Result<Option<String>, LedgerError> {
         let Some(stored) = self.tree.get(checkpoint_key(size))? else { return Ok(None) };
-        let text = std::str::from_utf8(&stored).map_err(|_| log_corrupt(size, "checkpoint is not UTF-8".to_owned()))?;
-        let mut note = fiscus_tlog::Note::parse(text).map_err(|e| log_corrupt(size, format!("checkpoint: {e}")))?;
+        let text = stored_checkpoint(size, &stored)?;
+        let mut note = fiscus_tlog::Note::parse(&text).map_err(|e| log_corrupt(size, format!("checkpoint: {e}")))?;
         for line in lines {
             if !note.signatures.contains(line) {
                 note.signatures.push(line.clone());
@@ -1015,26 +1015,12 @@ impl Reader {
     /// The stored checkpoint of tree size `size` (a signed note, with any cosignatures), if one was
     /// signed at that size.
     pub fn checkpoint(&self, size: u64) -> Result<Option<String>, LedgerError> {
-        self.settled(|| match self.tree.get(checkpoint_key(size))? {
-            None => Ok(None),
-            Some(v) => String::from_utf8(v.to_vec())
-                .map(Some)
-                .map_err(|_| log_corrupt(size, "the stored checkpoint is not UTF-8".to_owned())),
-        })
+        self.settled(|| self.tree.get(checkpoint_key(size))?.map(|v| stored_checkpoint(size, &v)).transpose())
     }
 
     /// The stored checkpoint of the largest size, with its size, if any was signed.
     pub fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, LedgerError> {
-        self.settled(|| match self.tree.range(checkpoint_key(0)..=checkpoint_key(u64::MAX)).next_back() {
-            None => Ok(None),
-            Some(item) => {
-                let (key, value) = item?;
-                let at = key_number(&key);
-                let text = String::from_utf8(value.to_vec())
-                    .map_err(|_| log_corrupt(at, "the stored checkpoint is not UTF-8".to_owned()))?;
-                Ok(Some((at, text)))
-            }
-        })
+        self.checkpoint_at_most(u64::MAX)
     }
 
     /// Stored checkpoints of sizes `from ..= last`, in size order, at most `limit` (the first
@@ -1049,9 +1035,7 @@ impl Reader {
             for item in self.tree.range(checkpoint_key(from)..=checkpoint_key(last)).take(limit) {
                 let (key, value) = item?;
                 let at = key_number(&key);
-                let text = String::from_utf8(value.to_vec())
-                    .map_err(|_| log_corrupt(at, "the stored checkpoint is not UTF-8".to_owned()))?;
-                out.push((at, text));
+                out.push((at, stored_checkpoint(at, &value)?));
             }
             Ok(out)
         })
@@ -1065,9 +1049,7 @@ impl Reader {
             };
             let (key, value) = found?;
             let at = key_number(&key);
-            let text = String::from_utf8(value.to_vec())
-                .map_err(|_| log_corrupt(at, "the stored checkpoint is not UTF-8".to_owned()))?;
-            Ok(Some((at, text)))
+            Ok(Some((at, stored_checkpoint(at, &value)?)))
         })
     }
 
@@ -1279,6 +1261,12 @@ fn chunk_start(n: u64, chunk: u64) -> u64 {
 }
 
 /// The number a commit log key holds (0, never a commit's, for a malformed key).
+/// The text of the checkpoint of size `size` as stored: its note, which must be UTF-8 (read
+/// further by [`fiscus_tlog`]).
+fn stored_checkpoint(size: u64, stored: &[u8]) -> Result<String, LedgerError> {
+    String::from_utf8(stored.to_vec()).map_err(|_| log_corrupt(size, "the stored checkpoint is not UTF-8".to_owned()))
+}
+
 pub(crate) fn key_number(key: &[u8]) -> u64 {
     key.get(1..).and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes)
 }
