@@ -103,8 +103,8 @@ pub fn check(synced: SyncedHead, head: u64, hash_at: impl FnOnce(u64) -> Option<
     if synced.number > head {
         return Some(format!(
             "the store holds {head} commits, but commit {} was synced and answered before (file {SYNCED_FILE}): \
-             the store lost its end (a damaged or truncated file); restore the whole folder from a backup, or the \
-             books from an archive (the files as they are now are evidence: keep a copy)",
+             the store lost its end (a damaged or truncated file); copy the folder as it is now (it is evidence, and \
+             every open may change it), then restore the whole folder from a backup, log.key included",
             synced.number
         ));
     }
