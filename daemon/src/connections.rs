@@ -82,10 +82,22 @@ pub type TokenHash = [u8; 32];
 /// most its token's now (none for a token revoked since).
 static TOKEN_STANDING: RwLock<Option<HashMap<TokenHash, Vouched>>> = RwLock::new(None);
 
-/// Makes `tokens` (hash, standing) the tokens in force.
+/// How many times the tokens in force were set: a stream waiting for the next commit wakes at
+/// each change, so that one of a token revoked since ends at once rather than at the next commit.
+static TOKEN_LOADS: std::sync::LazyLock<tokio::sync::watch::Sender<u64>> =
+    std::sync::LazyLock::new(|| tokio::sync::watch::Sender::new(0));
+
+/// Makes `tokens` (hash, standing) the tokens in force, and wakes the streams ([`token_loads`]).
 pub fn tokens_in_force(tokens: impl IntoIterator<Item = (TokenHash, Vouched)>) {
     let map: HashMap<TokenHash, Vouched> = tokens.into_iter().collect();
     *TOKEN_STANDING.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(map);
+    TOKEN_LOADS.send_modify(|loads| *loads = loads.wrapping_add(1));
+}
+
+/// A receiver that changes each time the tokens in force are set (the tokens file loaded again):
+/// a stream marks it seen, checks [`token_in_force`], and waits on it beside its other events.
+pub fn token_loads() -> tokio::sync::watch::Receiver<u64> {
+    TOKEN_LOADS.subscribe()
 }
 
 /// True while the token `hash` is in the tokens file loaded last (a stream of a token revoked

@@ -78,6 +78,7 @@ async fn feed(
     let mut snapshots = shared.snapshot.clone();
     let mut shutdown = shared.shutdown.clone();
     let lag_max = shared.limits.subscriber_lag_commits_max;
+    let mut token_loads = crate::connections::token_loads();
     let mut cursor = after;
     let mut prev: Option<Hash> = None;
     let mut live = false;
@@ -85,7 +86,9 @@ async fn feed(
         if *shutdown.borrow() {
             return Err(shutting_down());
         }
-        // a token revoked since the stream began reads nothing more
+        // A token revoked since the stream began reads nothing more: checked after each commit
+        // and each load of the tokens file (marked seen first, so that none is missed).
+        token_loads.borrow_and_update();
         if !crate::connections::token_in_force(&token) {
             return Err(Status::unauthenticated(
                 "the token was revoked (the tokens file was loaded again); the stream ends",
@@ -122,6 +125,7 @@ async fn feed(
                 }
             }
             _ = shutdown.changed() => return Err(shutting_down()),
+            _ = token_loads.changed() => {}
             _ = tx.closed() => return Ok(()),
         }
     }

@@ -218,3 +218,32 @@ async fn a_revoked_tokens_stream_ends() {
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     assert!(status.message().contains("revoked"), "{}", status.message());
 }
+
+/// A stream of a token revoked while it waits for the next commit ends at the reload, not at the
+/// next commit: an idle ledger kept a revoked token's stream open (and its subscriber slot taken)
+/// until someone recorded something.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_tokens_idle_stream_ends_at_the_reload() {
+    let d = Daemon::start().await;
+    let mut admin = d.ledger(Some(&d.tokens.admin)).await;
+    open(&mut admin, OWN_PROJECT, 0).await;
+    let mut bob = d.ledger(Some(&d.tokens.accountant2)).await;
+    let mut stream = bob
+        .subscribe(pb::SubscribeRequest { after_commit: 1, project: String::new() })
+        .await
+        .expect("subscribed")
+        .into_inner();
+    let file = d.dir.path().join("tokens.toml").display().to_string();
+    let revoked = std::process::Command::new(fiscusd_bin())
+        .args(["token", "revoke", "--tokens", &file, "--name", "accountant:bob"])
+        .output()
+        .expect("fiscusd runs");
+    assert!(revoked.status.success());
+    reloaded(&d, 1).await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), stream.message())
+        .await
+        .expect("the idle stream ends at the reload, with no commit recorded");
+    let status = ended.expect_err("ended by the revocation");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert!(status.message().contains("revoked"), "{}", status.message());
+}
