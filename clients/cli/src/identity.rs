@@ -86,11 +86,13 @@ pub fn headline_money(kind: &EventKind) -> Option<Money> {
 }
 
 /// What a likely duplicate matches on: project, reference, effective date, amount and currency.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// References are compared without regard to case or the spaces around them (`INV-7` and ` inv-7`
+/// are one bank reference: banks and accountants write them both ways).
+#[derive(Clone, Debug)]
 pub struct MatchKey {
     /// The project.
     pub project: ProjectId,
-    /// The external reference (events without one are never matched).
+    /// The external reference as the event gives it, trimmed (events without one are never matched).
     pub reference: String,
     /// The accounting date.
     pub date: NaiveDate,
@@ -98,6 +100,8 @@ pub struct MatchKey {
     pub amount: Decimal,
     /// Its currency.
     pub currency: Currency,
+    /// The reference as compared: lower case.
+    folded: String,
 }
 
 impl MatchKey {
@@ -111,7 +115,39 @@ impl MatchKey {
             date: event.effective_date,
             amount: money.amount().normalize(),
             currency: money.currency(),
+            folded: reference.trim().to_lowercase(),
         })
+    }
+
+    /// What two keys are compared on.
+    fn compared(&self) -> (&ProjectId, &str, NaiveDate, Decimal, Currency) {
+        (&self.project, &self.folded, self.date, self.amount, self.currency)
+    }
+}
+
+impl PartialEq for MatchKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.compared() == other.compared()
+    }
+}
+
+impl Eq for MatchKey {}
+
+impl std::hash::Hash for MatchKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.compared().hash(state);
+    }
+}
+
+impl PartialOrd for MatchKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for MatchKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.compared().cmp(&other.compared())
     }
 }
 
@@ -234,5 +270,12 @@ mod tests {
         let mut no_reference = second.clone();
         no_reference.reference = None;
         assert!(known.duplicate_of(&no_reference).is_none());
+        let mut other_case = second.clone();
+        other_case.reference = Some(" bank-1 ".to_owned());
+        let dup = known.duplicate_of(&other_case).expect("the same reference in another case");
+        assert!(dup.to_string().contains("\"bank-1\""), "the new event's own reference is named: {dup}");
+        let mut other_reference = second.clone();
+        other_reference.reference = Some("BANK-10".to_owned());
+        assert!(known.duplicate_of(&other_reference).is_none());
     }
 }
