@@ -609,6 +609,7 @@ impl pb::ledger_server::Ledger for LedgerService {
     ) -> Result<Response<pb::GetTrialBalanceResponse>, Status> {
         let principal = Principal::of(&request)?;
         principal.require(READ_ALL, "read the trial balance")?;
+        self.shared.whole_ledger()?;
         let r = request.get_ref();
         let as_of = as_of_field("as_of", r.as_of.as_deref())?;
         let snapshot = self.shared.snapshot();
@@ -643,11 +644,13 @@ impl pb::ledger_server::Ledger for LedgerService {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let (only, snapshot) = self.shared.scope(principal, &r.project)?;
+        if only.is_none() {
+            self.shared.whole_ledger()?;
+        }
         let as_of = as_of_field("as_of", r.as_of.as_deref())?.unwrap_or_else(today_utc);
         let chains: Vec<_> = snapshot
             .projects()
             .filter(|p| only.as_deref().is_none_or(|o| o == p.id.as_str()))
-            .filter(|p| self.shared.damage_of(p.id.as_str()).is_none())
             .map(|p| (p.id.clone(), p.head.seq))
             .collect();
         let mut open = Vec::new();
@@ -677,13 +680,15 @@ impl pb::ledger_server::Ledger for LedgerService {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let (only, snapshot) = self.shared.scope(principal, &r.project)?;
+        if only.is_none() {
+            self.shared.whole_ledger()?;
+        }
         let after = r.after.as_ref().map(|a| (a.project.as_str(), a.seq));
         let all: Vec<pb::PendingExpense> = snapshot
             .pending_requests()
             .into_iter()
             .filter(|p| only.as_deref().is_none_or(|o| o == p.project.as_str()))
             .filter(|p| after.is_none_or(|a| (p.project.as_str(), p.seq) > a))
-            .filter(|p| self.shared.damage_of(p.project.as_str()).is_none())
             .map(|p| pb::PendingExpense {
                 position: Some(pb::Position { project: p.project.as_str().to_owned(), seq: p.seq }),
                 details: Some(details_pb(&p.request.details)),

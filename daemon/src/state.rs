@@ -60,6 +60,22 @@ impl Shared {
         self.damage.iter().find(|d| d.project == project)
     }
 
+    /// Refuses (`DATA_LOSS`) a read of the whole ledger (a trial balance, every project's pledges
+    /// or pending expenses) while a chain is damaged: its sums would take in the damaged chain's
+    /// records, or silently leave it out, so no figure is given for the whole. The callers are
+    /// staff and auditors, whom the damaged chain's name may be told.
+    pub fn whole_ledger(&self) -> Result<(), Status> {
+        match self.damage.first() {
+            Some(d) => Err(Status::data_loss(format!(
+                "{} failed verification ({}): the ledger's books are not whole, and no figure is given for the \
+                 whole ledger until an operator acts; reads of each intact project go on",
+                d.place(),
+                d.problem
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The projects a listing answers for, and the snapshot it answers from: the request's
     /// `project` field `asked` (checked by [`Shared::readable`]), or when it is empty every project
     /// the caller may read ([`scope_of`]: for a project token, its own).

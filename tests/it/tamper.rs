@@ -51,6 +51,23 @@ async fn a_tampered_record_is_reported_and_only_its_chain_is_withheld() {
         acc.list_events(pb::ListEventsRequest { project: "conf-b".into(), after_seq: 0, page_size: 0 }).await,
         Code::DataLoss,
     );
+    // Nothing is summed over the whole ledger: the trial balance took in the damaged record's
+    // amount, and the pledges and pending expenses of every project silently left conf-b out.
+    for as_of in [None, Some("2999-12-31".to_owned())] {
+        let request = pb::GetTrialBalanceRequest { as_of: as_of.clone(), ..Default::default() };
+        let s = assert_code(acc.get_trial_balance(request).await, Code::DataLoss);
+        assert!(s.message().contains("conf-b seq 2") && s.message().contains("not whole"), "{}", s.message());
+    }
+    let pledges = pb::ListOpenPledgesRequest { as_of: Some("2999-12-31".into()), ..Default::default() };
+    let s = assert_code(acc.list_open_pledges(pledges).await, Code::DataLoss);
+    assert!(s.message().contains("conf-b seq 2"), "{}", s.message());
+    let s = assert_code(acc.list_pending_expenses(pb::ListPendingExpensesRequest::default()).await, Code::DataLoss);
+    assert!(s.message().contains("conf-b seq 2"), "{}", s.message());
+    // Each intact project's own lists go on.
+    let pledges_a = pb::ListOpenPledgesRequest { project: "conf-a".into(), ..Default::default() };
+    acc.list_open_pledges(pledges_a).await.expect("the intact project's pledges");
+    let pending_a = pb::ListPendingExpensesRequest { project: "conf-a".into(), ..Default::default() };
+    acc.list_pending_expenses(pending_a).await.expect("the intact project's pending expenses");
     let s = assert_code(record(&mut acc, vec![contribution("a-new", "conf-a", "1.00", None)]).await, Code::Unavailable);
     assert!(s.message().contains("conf-b"), "{}", s.message());
 
