@@ -37,6 +37,10 @@ use crate::verify::{step_view, ChainWalker};
 /// answered that the store no longer holds: `crate::synced`), with the commit's number as `seq`.
 pub const COMMIT_LOG: &str = "commit log";
 
+/// The name [`Damage::project`] holds for a key of the store that lies outside every keyspace
+/// (`docs/FORMAT.md` section 6), with `seq` 0.
+pub const STORE_KEYS: &str = "store keys";
+
 /// A chain that failed verification, with its first bad record.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Damage {
@@ -55,6 +59,7 @@ impl Damage {
     pub fn place(&self) -> String {
         match self.project.as_str() {
             COMMIT_LOG => format!("commit {}", self.seq),
+            STORE_KEYS => "the store's keys".to_owned(),
             LOG_NAME => format!("the {LOG_NAME} at commit {}", self.seq),
             chain => format!("{chain} seq {}", self.seq),
         }
@@ -453,7 +458,7 @@ fn stray_keys(tree: &sled::Tree, projection: &Projection, damage: &mut Vec<Damag
             let (key, _) = item?;
             let shown: String = key.iter().take(48).map(|b| format!("{b:02x}")).collect();
             damage.push(Damage {
-                project: String::from_utf8_lossy(&key).into_owned(),
+                project: STORE_KEYS.to_owned(),
                 seq: 0,
                 problem: format!("key {shown} lies outside every keyspace"),
             });

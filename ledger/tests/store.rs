@@ -1061,6 +1061,8 @@ fn a_key_outside_every_keyspace_is_damage() {
         });
         assert_eq!(d.len(), 1, "{d:?}");
         assert!(d[0].problem.contains("outside every keyspace"), "{d:?}");
+        // placed as the store's keys, not as a chain named after the key ("zz seq 0")
+        assert_eq!(d[0].place(), "the store's keys", "{d:?}");
     }
 }
 

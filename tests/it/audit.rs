@@ -555,3 +555,44 @@ async fn a_store_that_lost_synced_commits_fails_its_audit_and_is_not_served() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("is damaged, and nothing is served from it") && err.contains("commit 6 was synced"), "{err}");
 }
+
+/// A store whose derived entries are damaged (a chain's head entry deleted, a key outside every
+/// keyspace added) refuses writes when it opens; `audit --store` passed it ("every chain, the
+/// commit chain, the log and every checkpoint agree"), since it reads the records and commit
+/// entries only. It now fails, naming what the opening found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_with_damaged_derived_entries_fails_its_audit() {
+    let d = Daemon::start().await;
+    let key = verifier_key(&d.data());
+    opened(&d).await;
+    gifts(&d, 0..2, None).await;
+    let (_dir, data) = (d.dir.clone(), d.data());
+    assert!(d.stop().success());
+    // (the heads keyspace is `h`, docs/FORMAT.md section 6)
+    let head_key = [b"h".as_slice(), OWN_PROJECT.as_bytes()].concat();
+    let cases =
+        [("head entry deleted", format!("chain {OWN_PROJECT} seq ")), ("stray key", "the store's keys".to_owned())];
+    for (what, place) in cases {
+        let copy = tempfile::tempdir().unwrap();
+        let store = copy.path().join("data");
+        copy_dir(&data, &store);
+        std::fs::remove_file(store.join("holder")).ok();
+        {
+            let (db, tree) = fiscus_ledger::store::open_tree(&store).unwrap();
+            match what {
+                "head entry deleted" => drop(tree.remove(&head_key).unwrap().expect("the head entry is stored")),
+                _ => drop(tree.insert(b"zz", b"x".to_vec()).unwrap()),
+            }
+            db.flush().unwrap();
+        }
+        let mut command = std::process::Command::new(crate::cli::fiscus_bin());
+        command.env_remove("FISCUS_SERVER").env_remove("FISCUS_TOKEN").env("FISCUS_STORE", &store);
+        let (ok, json, out) = run(command, &["audit", "--pin", &key]);
+        assert!(!ok && json["ok"] == false, "{what}: the audit passed: {out}");
+        let found = damage(&json);
+        assert!(
+            found.iter().any(|(p, problem)| p.starts_with(&place) && problem.contains("found when the store opened")),
+            "{what}: {found:?}"
+        );
+    }
+}

@@ -79,6 +79,9 @@ pub enum Place {
     Commit(u64),
     /// A stored checkpoint, by tree size.
     Checkpoint(u64),
+    /// Something else a local store's opening found damaged (its derived entries: a chain's head
+    /// entry, the log's map index, a key outside every keyspace), in the opening's words.
+    Store(String),
 }
 
 impl std::fmt::Display for Place {
@@ -87,6 +90,7 @@ impl std::fmt::Display for Place {
             Place::Record { chain, seq } => write!(f, "chain {chain} seq {seq}"),
             Place::Commit(n) => write!(f, "commit {n}"),
             Place::Checkpoint(size) => write!(f, "checkpoint of size {size}"),
+            Place::Store(place) => write!(f, "{place}"),
         }
     }
 }
@@ -649,6 +653,7 @@ pub fn report(s: &Summary, source: &str, json: bool) -> Result<(), Failure> {
                     Place::Record { chain, seq } => { v["chain"] = json!(chain); v["seq"] = json!(seq); }
                     Place::Commit(n) => v["commit"] = json!(n),
                     Place::Checkpoint(size) => v["checkpoint_size"] = json!(size),
+                    Place::Store(_) => {}
                 }
                 v
             }).collect::<Vec<_>>(),
@@ -770,16 +775,31 @@ pub async fn run(
     Ok(())
 }
 
-/// Adds to `s` the damage to the commit log a local store's opening found: commits it synced and
-/// answered that its files no longer hold (`fiscus_ledger::synced`), which only the store can
-/// know (the audit reads what is there, and that verifies). The rest of what the opening found,
-/// the audit finds itself.
+/// Adds to `s` what a local store's opening found damaged and the audit did not find itself: the
+/// commits it synced and answered that its files no longer hold (`fiscus_ledger::synced`), which
+/// only the store can know, and its derived entries (a chain's head entry, the log's map index, a
+/// key outside every keyspace), which the audit does not read: a store whose opening refuses
+/// writes never audits clean. Damage to a chain the audit found damaged is not said twice.
 fn with_damage_found_on_open(s: &mut Summary, found: &[fiscus_client::fiscus_ledger::replay::Damage]) {
-    for d in found.iter().filter(|d| d.project == fiscus_client::fiscus_ledger::replay::COMMIT_LOG) {
-        s.damage.push(Damage {
-            place: Place::Commit(d.seq),
-            problem: format!("found when the store opened: {}", d.problem),
-        });
+    use fiscus_client::fiscus_ledger::log::LOG_NAME;
+    use fiscus_client::fiscus_ledger::replay::COMMIT_LOG;
+    // (the audit's own finding in the log, a checkpoint or a commit, is the more precise one)
+    let log_found = s.damage.iter().any(|a| matches!(a.place, Place::Checkpoint(_) | Place::Commit(_)));
+    for d in found {
+        let place = match d.project.as_str() {
+            COMMIT_LOG => Place::Commit(d.seq),
+            LOG_NAME if log_found => continue,
+            chain if fiscus_client::fiscus_ledger::ProjectId::parse("chain", chain).is_ok() => {
+                let found_already =
+                    s.damage.iter().any(|a| matches!(&a.place, Place::Record { chain: c, .. } if c == chain));
+                if found_already {
+                    continue;
+                }
+                Place::Record { chain: chain.to_owned(), seq: d.seq }
+            }
+            _ => Place::Store(d.place()),
+        };
+        s.damage.push(Damage { place, problem: format!("found when the store opened: {}", d.problem) });
     }
 }
 
