@@ -37,6 +37,17 @@ pub fn start(
     principal: &Principal,
     request: pb::SubscribeRequest,
 ) -> Result<ReceiverStream<Result<pb::SubscribeResponse, Status>>, Status> {
+    // A project's token names its project (SubscribeRequest.project): a stream of every project
+    // has no gap between commits, which clients check, and this one would skip the others' commits.
+    if let ("", Some(own)) = (request.project.as_str(), principal.own_project()) {
+        return Err(crate::status::invalid(
+            "project",
+            format!(
+                "is empty, but a project's token must name its project ({own}): its stream holds that project's \
+                 commits only"
+            ),
+        ));
+    }
     let filter = crate::state::scope_of(principal, &request.project);
     match &filter {
         Some(p) => {

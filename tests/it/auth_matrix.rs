@@ -104,6 +104,9 @@ enum Call {
 const U: Code = Code::Unauthenticated;
 const OK: Code = Code::Ok;
 const NO: Code = Code::PermissionDenied;
+/// A project's token must name its project where a listing of every project would have no gaps
+/// (Subscribe).
+const NAME: Code = Code::InvalidArgument;
 
 /// The matrix: (method, variant) → expected code per column of [`COLUMNS`].
 const TABLE: &[(&str, Call, [Code; 8])] = &[
@@ -122,7 +125,7 @@ const TABLE: &[(&str, Call, [Code; 8])] = &[
     ("fiscus.v1.Ledger/ListOpenPledges", Call::ListOpenPledges, [U, U, U, OK, OK, OK, OK, NO]),
     ("fiscus.v1.Ledger/ListOpenPledges", Call::ListOpenPledgesOfAll, [U, U, U, OK, OK, OK, OK, OK]),
     ("fiscus.v1.Ledger/Subscribe", Call::Subscribe, [U, U, U, OK, OK, OK, OK, NO]),
-    ("fiscus.v1.Ledger/Subscribe", Call::SubscribeToAll, [U, U, U, OK, OK, OK, OK, OK]),
+    ("fiscus.v1.Ledger/Subscribe", Call::SubscribeToAll, [U, U, U, OK, OK, OK, NAME, NAME]),
     ("fiscus.v1.Audit/GetHead", Call::GetHead, [U, U, U, OK, OK, OK, OK, NO]),
     ("fiscus.v1.Audit/GetHead", Call::GetHeadOfAll, [U, U, U, OK, OK, OK, OK, OK]),
     ("fiscus.v1.Audit/Verify", Call::Verify, [U, U, U, OK, NO, OK, NO, NO]),

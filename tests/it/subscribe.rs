@@ -95,10 +95,17 @@ async fn a_cursor_resumes_and_a_project_filter_keeps_only_that_project() {
     assert_eq!(next(&mut s).await.commit, 6);
     assert_eq!(next(&mut s).await.commit, 7);
 
-    // The organiser's stream (empty project: its own) holds its project's commits only: 1, 3 and 6.
+    // The organiser's stream names its project (an empty one is refused: a stream of every project
+    // has no gaps, which `fiscus tail` checks, and it called the filtered stream malformed), and
+    // holds its project's commits only: 1, 3 and 6.
     let mut org = d.ledger(Some(&d.tokens.project)).await;
+    let s = assert_code(
+        org.subscribe(pb::SubscribeRequest { after_commit: 0, project: String::new() }).await,
+        Code::InvalidArgument,
+    );
+    assert!(s.message().contains("project") && s.message().contains(OWN_PROJECT), "{}", s.message());
     let mut s = org
-        .subscribe(pb::SubscribeRequest { after_commit: 0, project: String::new() })
+        .subscribe(pb::SubscribeRequest { after_commit: 0, project: OWN_PROJECT.into() })
         .await
         .expect("sub")
         .into_inner();
