@@ -188,6 +188,9 @@ pub struct Store {
     without_log: bool,
     /// The last synced commit, kept outside sled ([`crate::synced`]); none for a damaged store.
     synced: Option<SyncedFile>,
+    /// Held for the store's life ([`lock_folder`]'s lock, beside sled's own on `db`); the last
+    /// field, so that it is let go of after sled's handle.
+    _folder: FolderLock,
 }
 
 /// What opening a store found.
@@ -228,7 +231,7 @@ impl Store {
         progress: Option<&dyn Fn(u64)>,
     ) -> Result<(Store, OpenReport), LedgerError> {
         let started = std::time::Instant::now();
-        let (db, tree) = open_tree(dir)?;
+        let (folder, db, tree) = open_locked(dir)?;
         let sled_open = started.elapsed();
         let warnings = crate::private::check(dir, "store folder")?.into_iter().collect();
         match tree.get(prefixed(META, b"format"))? {
@@ -314,6 +317,7 @@ impl Store {
             signer: None,
             without_log: false,
             synced,
+            _folder: folder,
         };
         Ok((store, report))
     }
@@ -1473,6 +1477,16 @@ pub struct FolderLock {
 /// (read from the [`HOLDER_FILE`], as for a store in use). Other failures are
 /// [`LedgerError::Io`].
 pub fn lock_folder(dir: &Path, what: &str) -> Result<FolderLock, LedgerError> {
+    try_lock_folder(dir)?.ok_or_else(|| LedgerError::FolderInUse {
+        what: what.to_owned(),
+        dir: dir.display().to_string(),
+        holder: holder_of(dir),
+    })
+}
+
+/// Takes the [`FolderLock`] of `dir` and names this process in its [`HOLDER_FILE`], or answers
+/// `None` at once when another holds it (the file is then left as it is: it names the holder).
+fn try_lock_folder(dir: &Path) -> Result<Option<FolderLock>, LedgerError> {
     use std::io::Write as _;
     refuse_unless_kept_file(dir, HOLDER_FILE)?;
     let mut options = std::fs::OpenOptions::new();
@@ -1486,19 +1500,13 @@ pub fn lock_folder(dir: &Path, what: &str) -> Result<FolderLock, LedgerError> {
     #[cfg(unix)]
     match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => {}
-        Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
-            return Err(LedgerError::FolderInUse {
-                what: what.to_owned(),
-                dir: dir.display().to_string(),
-                holder: holder_of(dir),
-            })
-        }
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => return Ok(None),
         Err(e) => return Err(LedgerError::Io(e.into())),
     }
     file.set_len(0)?;
     file.write_all(holder_line().as_bytes())?;
     file.sync_all()?;
-    Ok(FolderLock { _file: file })
+    Ok(Some(FolderLock { _file: file }))
 }
 
 /// How long opening waits for a store that was just closed to release its lock.
@@ -1512,13 +1520,35 @@ pub const OPEN_LOCK_WAIT_MS_MAX: u64 = 5_000;
 /// sled lets go of its file lock only when its I/O threads have finished with a closed handle, a few
 /// milliseconds after the close; a lock held that way is waited for, up to [`OPEN_LOCK_WAIT_MS_MAX`].
 pub fn open_tree(dir: &Path) -> Result<(sled::Db, sled::Tree), LedgerError> {
+    let (_folder, db, tree) = open_locked(dir)?;
+    Ok((db, tree))
+}
+
+/// [`open_tree`], also holding the folder's [`FolderLock`], which a [`Store`] keeps for its life:
+/// every program that keeps a folder (a store, a witness's state) takes the same lock before it
+/// writes anything there, so that none of them takes a folder another is using (a witness
+/// started on a running fiscusd's folder wrote its own pid into its `holder`, and a store was
+/// made in a running witness's state folder).
+fn open_locked(dir: &Path) -> Result<(FolderLock, sled::Db, sled::Tree), LedgerError> {
     crate::private::create_dir(dir, "store folder")?;
-    // sled opens `db` and `conf` itself, and blocks for good on a named pipe; `holder` is written
-    // below.
+    // sled opens `db` and `conf` itself, and blocks for good on a named pipe; `holder` is locked
+    // and written below.
     for name in ["db", HOLDER_FILE] {
         refuse_unless_kept_file(dir, name)?;
     }
     refuse_odd_snapshots(dir)?;
+    let started = std::time::Instant::now();
+    let in_use = || LedgerError::StoreInUse { dir: dir.display().to_string(), holder: holder_of(dir) };
+    let folder = loop {
+        match try_lock_folder(dir)? {
+            Some(folder) => break folder,
+            // (a store just closed by this process lets go at once; wait as for sled's lock below)
+            None if started.elapsed() < std::time::Duration::from_millis(OPEN_LOCK_WAIT_MS_MAX) => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            None => return Err(in_use()),
+        }
+    };
     let (compression, segment) = match SledSettings::persisted(dir)? {
         Some(s) => (s.use_compression, s.segment_size),
         None => (false, SLED_SEGMENT_BYTES),
@@ -1533,7 +1563,6 @@ pub fn open_tree(dir: &Path) -> Result<(sled::Db, sled::Tree), LedgerError> {
         // layout 1 use sled's page compression, and sled must open them with it.
         .use_compression(compression)
         .compression_factor(LAYOUT_1_COMPRESSION_LEVEL);
-    let started = std::time::Instant::now();
     let db = loop {
         match config.open() {
             Ok(db) => break db,
@@ -1543,9 +1572,7 @@ pub fn open_tree(dir: &Path) -> Result<(sled::Db, sled::Tree), LedgerError> {
             {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
-            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
-                return Err(LedgerError::StoreInUse { dir: dir.display().to_string(), holder: holder_of(dir) })
-            }
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => return Err(in_use()),
             Err(sled::Error::Corruption { at, .. }) => {
                 let at = at.map_or_else(String::new, |at| format!(" at {at}"));
                 let problem = format!("sled found a page failing its checksum{at} in its files");
@@ -1554,11 +1581,9 @@ pub fn open_tree(dir: &Path) -> Result<(sled::Db, sled::Tree), LedgerError> {
             Err(e) => return Err(e.into()),
         }
     };
-    // Said to whoever finds the store locked next (see [`HOLDER_FILE`]).
-    std::fs::write(dir.join(HOLDER_FILE), holder_line())?;
     let tree = db.open_tree("fiscus")?;
     crate::private::tighten(dir)?;
-    Ok((db, tree))
+    Ok((folder, db, tree))
 }
 
 impl Store {

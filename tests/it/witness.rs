@@ -830,3 +830,38 @@ async fn a_bundle_without_cosignatures_warns() {
     assert!(err.contains("warning: checkpoint") && err.contains("carries no cosignatures"), "{err}");
     d.stop();
 }
+
+/// A witness started on a running fiscusd's data folder is refused, naming fiscusd, and leaves
+/// the folder's `holder` naming fiscusd; a store opened in a running witness's state folder is
+/// refused, naming the witness, and makes nothing there. Each took the other's folder: the
+/// witness wrote its pid into fiscusd's `holder` (later refusals then named a process that had
+/// ended, inviting the operator to treat a live lock as stale), and `fiscus --store` made a store
+/// beside a witness's key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_witness_and_a_store_never_take_each_others_folder() {
+    let d = Daemon::start().await;
+    let held = format!("process {} (fiscusd)", d.pid());
+    let holder_before = std::fs::read_to_string(d.data().join("holder")).expect("fiscusd's holder file");
+    let log_key = verifier_key_made(&d.data());
+    let out = fiscus()
+        .args(["witness", "serve", "--listen", "127.0.0.1:0", "--log", &log_key, "--state"])
+        .arg(d.data())
+        .output()
+        .expect("fiscus witness serve runs");
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("in use by") && said.contains(&held), "names fiscusd: {said}");
+    assert_eq!(std::fs::read_to_string(d.data().join("holder")).expect("holder"), holder_before);
+
+    let dir = tempfile::tempdir().unwrap();
+    let origin = "example.org/folder-test";
+    let witnessed = NoteSigner::from_seed(origin, [7; 32]).unwrap().verifier_key();
+    let witness = WitnessProcess::start(dir.path(), "w", &witnessed);
+    let pid = witness.child.as_ref().map(Child::id).expect("running");
+    let state = dir.path().join("w");
+    let out = fiscus().arg("--store").arg(&state).args(["init"]).output().expect("fiscus runs");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("in use by") && said.contains(&pid.to_string()), "names the witness: {said}");
+    assert!(!state.join("db").exists(), "a store was made in the witness's folder");
+}
