@@ -596,3 +596,26 @@ async fn a_store_with_damaged_derived_entries_fails_its_audit() {
         );
     }
 }
+
+/// A commit written with `fiscus --store` to a store whose log fiscusd signs is refused, and
+/// nothing is recorded: it went in under no checkpoint, and the store's next audit failed ("the
+/// head is under no stored checkpoint") until fiscusd opened the store again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_commit_to_a_store_with_a_signed_log_is_refused() {
+    let d = Daemon::start().await;
+    let key = verifier_key(&d.data());
+    opened(&d).await;
+    gifts(&d, 0..2, None).await;
+    let (_dir, data) = (d.dir.clone(), d.data());
+    assert!(d.stop().success());
+    let mut command = std::process::Command::new(crate::cli::fiscus_bin());
+    command.env_remove("FISCUS_SERVER").env_remove("FISCUS_TOKEN").env("FISCUS_STORE", &data);
+    let args =
+        ["record", "contribution", "--project", OWN_PROJECT, "--amount", "2", "--currency", "USD", "--from", "Emb"];
+    let (ok, _, out) = run(command, &args);
+    assert!(!ok && out.contains("record through fiscusd") && out.contains("nothing was recorded"), "{out}");
+    let mut command = std::process::Command::new(crate::cli::fiscus_bin());
+    command.env_remove("FISCUS_SERVER").env_remove("FISCUS_TOKEN").env("FISCUS_STORE", &data);
+    let (ok, json, out) = run(command, &["audit", "--pin", &key]);
+    assert!(ok && json["ok"] == true, "the store audits clean: {out}");
+}

@@ -88,6 +88,21 @@ fn refuse_damage(
     }
 }
 
+/// Refuses a commit written here to a store whose log fiscusd signs (it holds a signed
+/// checkpoint): the command line holds no log key, so the commit would be under no checkpoint,
+/// which every audit of the store reports as damage until fiscusd next opens it and signs one.
+fn refuse_unsigned_commit(store: &Store) -> Result<(), Failure> {
+    match store.reader().latest_checkpoint()? {
+        Some((size, _)) => Err(Failure::other(format!(
+            "the store in {} has a signed transparency log (its latest checkpoint is of size {size}), and a commit \
+             written here would be under no checkpoint: record through fiscusd (--server URL), which signs one \
+             after every commit; nothing was recorded",
+            store.dir().display()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The refusal of a `--store DIR` that holds no store: it names the folder and how to make one,
 /// so that a mistyped path never reads as empty books (or silently starts new ones).
 pub fn no_store(dir: &Path) -> Failure {
@@ -372,6 +387,7 @@ impl Backend {
                 if options.dry_run {
                     return Ok(store.check(&request)?);
                 }
+                refuse_unsigned_commit(store)?;
                 Ok(store.commit(&request)?)
             }
         }
