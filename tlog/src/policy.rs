@@ -13,9 +13,9 @@
 //! Log keys are Ed25519 note keys (type 0x01) named as the log's origin; witness keys are
 //! `cosignature/v1` keys (type 0x04). A group is witnessed when at least k of its n members are
 //! (`any` is k = 1, `all` is k = n); a witness is witnessed when its cosignature on the checkpoint
-//! verifies. Names may only refer to lines above them, each name is a member at most once, and no
-//! two lines hold the same public key, so that one witness counts once however many times it
-//! signs or is named.
+//! verifies. Names may only refer to lines above them, each name is a member of one group at
+//! most (and once in it), and no two lines hold the same public key, so that one witness counts
+//! once however many times it signs or is named.
 //!
 //! [`Policy::verify_checkpoint`] opens a checkpoint by these rules: a signature by one of the
 //! policy's logs for the checkpoint's origin, then the quorum over the cosignatures that verify.
@@ -122,7 +122,8 @@ impl Policy {
 
     /// Parses a policy from untrusted text (bounded by [`POLICY_BYTES_MAX`] and
     /// [`POLICY_ENTRIES_MAX`]), with every rule of tlog-policy: exactly one quorum line, names
-    /// defined before use and at most once, no member twice in a group, `1 <= k <= n`, no
+    /// defined before use and at most once, each name a member of one group at most and once in
+    /// it, `1 <= k <= n`, no
     /// duplicate public keys, log keys of type 0x01 and witness keys of type 0x04, only tab and
     /// newline as control characters.
     pub fn parse(text: &str) -> Result<Policy, PolicyError> {
@@ -141,6 +142,8 @@ impl Policy {
         let mut names: BTreeMap<String, usize> = BTreeMap::new();
         let mut quorum: Option<Option<usize>> = None;
         let mut keys_seen: Vec<[u8; 32]> = Vec::new();
+        // Member index -> the group that lists it and that group's line.
+        let mut listed_in: BTreeMap<usize, (String, usize)> = BTreeMap::new();
         for (i, raw) in text.split('\n').enumerate() {
             let line = i + 1;
             if raw.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f) {
@@ -202,9 +205,24 @@ impl Policy {
                     for member in listed {
                         let index = *names.get(*member).ok_or_else(|| syntax(line, "member not defined above"))?;
                         if indexes.contains(&index) {
-                            return Err(syntax(line, "member listed twice"));
+                            return Err(syntax(line, &format!("member {member} listed twice")));
+                        }
+                        // tlog-policy: each name is a group member at most once in the whole
+                        // policy, so a witness cannot count twice towards the quorum through two
+                        // groups.
+                        if let Some((group, at)) = listed_in.get(&index) {
+                            return Err(syntax(
+                                line,
+                                &format!(
+                                    "{member} is already a member of group {group} (line {at}): a name may be a \
+                                     member of one group only, so that one witness counts once"
+                                ),
+                            ));
                         }
                         indexes.push(index);
+                    }
+                    for index in &indexes {
+                        listed_in.insert(*index, ((*name).to_owned(), line));
                     }
                     let threshold = match *threshold {
                         "all" => indexes.len(),
@@ -522,6 +540,34 @@ mod tests {
         }
         let at = Policy::parse(&format!("log {l}\nfrobnicate\nquorum none\n")).expect_err("a bad line").to_string();
         assert!(at.starts_with("policy line 2: "), "{at}");
+    }
+
+    #[test]
+    fn a_name_is_a_member_of_one_group_only() {
+        let (log, w, body) = setup();
+        let l = log.verifier_key();
+        let a = w[0].verifier_key();
+        let b = w[1].verifier_key();
+        // One witness through two groups would meet a 2-of-2 quorum alone.
+        let twice = format!(
+            "log {l}\nwitness a {a}\nwitness b {b}\ngroup g1 any a\ngroup g2 any a\ngroup g 2 g1 g2\nquorum g\n"
+        );
+        let said = Policy::parse(&twice).expect_err("a in g1 and g2").to_string();
+        assert!(said.starts_with("policy line 5: a is already a member of group g1 (line 4)"), "{said}");
+        // A group listed by two groups, likewise.
+        let nested =
+            format!("witness a {a}\nwitness b {b}\ngroup g1 all a b\ngroup g2 any g1\ngroup g3 any g1\nquorum g3\n");
+        let said = Policy::parse(&nested).expect_err("g1 in g2 and g3").to_string();
+        assert!(said.starts_with("policy line 5: g1 is already a member of group g2 (line 4)"), "{said}");
+        // Each name in one group: nesting is fine, and one witness does not meet 2 of 2.
+        let once = format!(
+            "log {l}\nwitness a {a}\nwitness b {b}\ngroup g1 any a\ngroup g2 any b\ngroup g 2 g1 g2\nquorum g\n"
+        );
+        let policy = Policy::parse(&once).unwrap();
+        let alone = policy.verify_checkpoint(&cosigned(&log, &body, &[&w[0]]), ORIGIN).unwrap_err();
+        assert!(matches!(alone, PolicyError::QuorumNotMet { cosigned: 1, .. }), "{alone}");
+        let both = policy.verify_checkpoint(&cosigned(&log, &body, &[&w[0], &w[1]]), ORIGIN).unwrap();
+        assert_eq!(both.cosigned_by, vec!["a".to_owned(), "b".to_owned()]);
     }
 
     #[test]
