@@ -4,11 +4,15 @@
 //!
 //! A generated year is summed up rather than listed (its output is bounded whatever N is): totals per
 //! currency, the busiest projects, one month's statement of one project. Without `--store` the
-//! store is a temporary directory, removed at the end unless `--keep` is given; the output says
-//! where it is and how to remove it.
+//! store is a temporary directory, removed at the end unless `--keep` is given, or when the demo
+//! is stopped by Ctrl-C (SIGINT) or SIGTERM; the output says where it is and how to remove it.
+//! `--events` is at most [`DEMO_EVENTS_MAX`], and a generated year reports its progress on
+//! standard error: a bar on a terminal, else a line every [`PROGRESS_EVERY`].
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use std::collections::BTreeMap;
 
@@ -27,6 +31,33 @@ use serde_json::json;
 use crate::commands::progress;
 use crate::fail::Failure;
 use crate::show;
+
+/// Most events `--events` may ask for: a generated store takes about 350 bytes of disk and as much
+/// memory per event (3.5 GB each at this bound); more is a mistake, not a demo.
+pub const DEMO_EVENTS_MAX: u64 = 10_000_000;
+
+/// How often a generated year reports its progress on standard error when that is not a terminal
+/// (on a terminal a bar is drawn).
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// How long the demo is given to stop on its own after SIGINT or SIGTERM before its temporary
+/// store is removed under it.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Exit code after SIGINT (128 + 2), as a shell reports a process it stopped with Ctrl-C.
+pub const EXIT_SIGINT: i32 = 130;
+/// Exit code after SIGTERM (128 + 15).
+pub const EXIT_SIGTERM: i32 = 143;
+
+/// `--events N`: a whole number from 0 to [`DEMO_EVENTS_MAX`] (clap names the flag and the value).
+pub fn events_arg(text: &str) -> Result<u64, String> {
+    let bound = "at most 10,000,000 events (a generated year takes about 350 bytes of disk and of memory per event)";
+    let n: u64 = text.trim().parse().map_err(|_| format!("a whole number of events is needed, {bound}"))?;
+    if n > DEMO_EVENTS_MAX {
+        return Err(bound.to_owned());
+    }
+    Ok(n)
+}
 
 /// Commit requests written per group (one batch, one sync) when generating a large year.
 pub const DEMO_GROUP_REQUESTS: usize = 256;
@@ -118,12 +149,96 @@ fn totals_table(rows: &[(ProjectSummary, Balances)]) -> comfy_table::Table {
     t
 }
 
+/// SIGINT and SIGTERM, watched from before the demo's store exists until it ends, so that a
+/// stopped demo removes its temporary store (the default action would leave it behind).
+struct Stops {
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Stops {
+    fn watch() -> Stops {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let watch = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    eprintln!(
+                        "fiscus: cannot watch for {name} ({e}): stopping the demo with it leaves its store behind"
+                    );
+                    None
+                }
+            };
+            Stops {
+                interrupt: watch(SignalKind::interrupt(), "SIGINT"),
+                terminate: watch(SignalKind::terminate(), "SIGTERM"),
+            }
+        }
+        #[cfg(not(unix))]
+        Stops {}
+    }
+
+    /// Waits for a signal; answers the exit code it calls for.
+    async fn next(&mut self) -> i32 {
+        #[cfg(unix)]
+        {
+            async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                () = recv(&mut self.interrupt) => EXIT_SIGINT,
+                () = recv(&mut self.terminate) => EXIT_SIGTERM,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            EXIT_SIGINT
+        }
+    }
+}
+
 /// `fiscus demo [--store DIR] [--events N] [--seed S] [--keep]`.
-pub fn run(dir: Option<&Path>, events: Option<u64>, seed: u64, keep: bool, json: bool) -> Result<(), Failure> {
+pub async fn run(dir: Option<&Path>, events: Option<u64>, seed: u64, keep: bool, json: bool) -> Result<(), Failure> {
+    // Before the temporary store exists: a signal from then on finds it.
+    let mut stops = Stops::watch();
     let temporary = dir.is_none();
     let dir = store_dir(dir)?;
     let removed = temporary && !keep;
-    let result = run_in(&dir, events, seed, !removed, json);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut work = tokio::task::spawn_blocking({
+        let (dir, stop) = (dir.clone(), Arc::clone(&stop));
+        move || run_in(&dir, events, seed, !removed, json, &stop)
+    });
+    let result = tokio::select! {
+        joined = &mut work => joined.map_err(|e| Failure::other(format!("the demo stopped: {e}"))).and_then(|r| r),
+        code = stops.next() => {
+            // Let the demo stop between two groups of commits and close its store; remove the store
+            // under it if it does not in time (the process ends right after).
+            stop.store(true, Ordering::Relaxed);
+            let _ = tokio::time::timeout(STOP_GRACE, &mut work).await;
+            let d = dir.display();
+            if removed {
+                match remove_dir(&dir) {
+                    Ok(()) => eprintln!("fiscus: demo stopped; its temporary store {d} was removed"),
+                    Err(e) => eprintln!("fiscus: demo stopped; could not remove its temporary store {d}: {e}"),
+                }
+            } else {
+                eprintln!("fiscus: demo stopped; its store {d} is kept, with what was recorded so far");
+            }
+            std::process::exit(code);
+        }
+    };
     if removed {
         // Best effort: a failure to remove a temporary directory is reported, not fatal.
         if let Err(e) = std::fs::remove_dir_all(&dir) {
@@ -150,8 +265,34 @@ pub fn run(dir: Option<&Path>, events: Option<u64>, seed: u64, keep: bool, json:
     Ok(())
 }
 
+/// Removes the demo's temporary store, trying again a few times: a store still being written can
+/// gain a file while it is being removed.
+fn remove_dir(dir: &Path) -> std::io::Result<()> {
+    let mut tries = 3;
+    loop {
+        match std::fs::remove_dir_all(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound && tries > 1 => tries -= 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            other => return other,
+        }
+    }
+}
+
+/// The error of a demo stopped by a signal (`stop`); the signal's handler reports it.
+fn stopped() -> Failure {
+    Failure::other("the demo was stopped")
+}
+
 /// Records the year into `dir` and prints it; answers the project whose statement it showed.
-fn run_in(dir: &Path, events: Option<u64>, seed: u64, kept: bool, json: bool) -> Result<String, Failure> {
+/// Stops between two groups of commits, or two chains verified, once `stop` is set.
+fn run_in(
+    dir: &Path,
+    events: Option<u64>,
+    seed: u64,
+    kept: bool,
+    json: bool,
+    stop: &AtomicBool,
+) -> Result<String, Failure> {
     let dir = dir.to_owned();
     let started = Instant::now();
     let (mut store, _) = Store::open(&dir)?;
@@ -174,8 +315,14 @@ fn run_in(dir: &Path, events: Option<u64>, seed: u64, kept: bool, json: bool) ->
         }
         Some(n) => {
             let bar = progress(Some(n), "recording a generated year");
+            // Not on a terminal, the bar is not drawn: a line every PROGRESS_EVERY instead.
+            let lines = bar.is_hidden();
+            let mut reported = Instant::now();
             let mut workload = generate(&WorkloadConfig::new(n, seed));
             loop {
+                if stop.load(Ordering::Relaxed) {
+                    return Err(stopped());
+                }
                 let group: Vec<CommitRequest> = workload.by_ref().take(DEMO_GROUP_REQUESTS).collect();
                 if group.is_empty() {
                     break;
@@ -185,8 +332,21 @@ fn run_in(dir: &Path, events: Option<u64>, seed: u64, kept: bool, json: bool) ->
                     answer.map_err(|e| Failure::other(format!("a generated commit was refused (seed {seed}): {e}")))?;
                 }
                 bar.inc(events);
+                if lines && reported.elapsed() >= PROGRESS_EVERY {
+                    reported = Instant::now();
+                    let done = bar.position();
+                    let percent = u128::from(done) * 100 / u128::from(n.max(1));
+                    eprintln!(
+                        "fiscus demo: recorded {done} of {n} events ({percent}%) in {} s, into {}",
+                        started.elapsed().as_secs(),
+                        dir.display()
+                    );
+                }
             }
             bar.finish_and_clear();
+            if started.elapsed() >= PROGRESS_EVERY {
+                eprintln!("fiscus demo: recorded {n} events; verifying the store (every record re-hashed)");
+            }
         }
     }
     let recorded_ms = started.elapsed().as_millis();
@@ -223,6 +383,9 @@ fn run_in(dir: &Path, events: Option<u64>, seed: u64, kept: bool, json: bool) ->
         return Err(Failure::other(format!("verification failed: {}: {}", d.place(), d.problem)));
     }
     for chain in store.projection().chains() {
+        if stop.load(Ordering::Relaxed) {
+            return Err(stopped());
+        }
         let limit = usize::try_from(chain.head.seq).unwrap_or(usize::MAX);
         let raws = store.raw_records(chain.id.as_str(), 1, limit)?;
         let state = verify_chain(&chain.id, raws.iter().map(|r| r.bytes.as_slice()))?;

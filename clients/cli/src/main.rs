@@ -338,14 +338,17 @@ enum Command {
 /// `fiscus demo` options.
 #[derive(Args, Debug)]
 struct DemoArgs {
-    /// Instead of the scripted year, generate N events with the ledger's workload generator.
-    #[arg(long, value_name = "N")]
+    /// Instead of the scripted year, generate N events with the ledger's workload generator: at
+    /// most 10,000,000 (a generated store takes about 350 bytes of disk and of memory per event).
+    /// Progress is shown on standard error.
+    #[arg(long, value_name = "N", value_parser = demo::events_arg)]
     events: Option<u64>,
     /// Seed of the generator (the same seed gives the same books).
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Keep the temporary store (without --store) to look around in it afterwards; it is removed
-    /// at the end otherwise. A store given with --store is always kept.
+    /// at the end otherwise, and when the demo is stopped (Ctrl-C, SIGTERM). A store given with
+    /// --store is always kept.
     #[arg(long)]
     keep: bool,
 }
@@ -596,7 +599,7 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
     let json = cli.json;
     let t = &cli.target;
     match cli.command {
-        Command::Demo(a) => demo::run(t.store.as_deref(), a.events, a.seed, a.keep, json),
+        Command::Demo(a) => demo::run(t.store.as_deref(), a.events, a.seed, a.keep, json).await,
         Command::Token { action } => commands::token(action, json),
         Command::Witness { action } => witness::run(action, json).await,
         Command::Balance { project, currency, as_of } => {
