@@ -492,6 +492,31 @@ fn fiscus(d: &Daemon, token: &str, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// `fiscus verify --pin KEY` of a project that holds no money (only opened) says so, where it
+/// printed an empty balance ("balance ; proven under …"); its JSON lists no balances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proven_project_with_no_money_says_so() {
+    let d = Daemon::start().await;
+    let key = verifier_key(&d.data());
+    let t = d.tokens.clone();
+    let mut admin = d.ledger(Some(&t.admin)).await;
+    open(&mut admin, OWN_PROJECT, 500).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state").display().to_string();
+    let args = ["verify", "--project", OWN_PROJECT, "--pin", &key, "--state", &state];
+    let (ok, out) = fiscus(&d, &t.project, &args);
+    assert!(ok, "{out}");
+    assert!(out.contains("balance: nothing (no money recorded yet); proven under checkpoint"), "{out}");
+    assert!(!out.contains("balance ;"), "{out}");
+    let mut json = vec!["--json"];
+    json.extend_from_slice(&args);
+    let (ok, out) = fiscus(&d, &t.project, &json);
+    assert!(ok, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(v["projects"][0]["balances"], serde_json::json!([]), "{out}");
+    assert_eq!(v["projects"][0]["ok"], true, "{out}");
+}
+
 /// `fiscus record --receipt FILE` keeps the receipt, `fiscus verify --receipt FILE --pin KEY`
 /// checks it offline (and refuses it with another key, or altered), and `fiscus verify --pin KEY`
 /// says which checkpoint it verified against.

@@ -338,12 +338,12 @@ async fn remote(b: &Backend, project: Option<&str>, pinned: Option<Pinned<'_>>, 
                         None => String::new(),
                     };
                     outln!(
-                        "{p}: verified {} records, head seq {} {}, balance {}; proven under checkpoint {} size {} \
+                        "{p}: verified {} records, head seq {} {}, {}; proven under checkpoint {} size {} \
                          root {}{witnessed}{since}",
                         v.records,
                         v.head_seq,
                         short(&v.head_hash),
-                        balances_text(v),
+                        balance_phrase(v),
                         c.origin,
                         c.size,
                         c.root.to_base64()
@@ -393,9 +393,24 @@ async fn remote(b: &Backend, project: Option<&str>, pinned: Option<Pinned<'_>>, 
     }
 }
 
-/// A verified project's balances, one per currency, for a line of text.
+/// What a verified project that holds no money shows as its balance (its JSON `balances` is `[]`).
+const NO_MONEY: &str = "nothing (no money recorded yet)";
+
+/// A verified project's balances, one per currency, for a line of text; [`NO_MONEY`] when its
+/// chain moved no money (a project only opened), rather than an empty text.
 fn balances_text(v: &VerifiedProject) -> String {
+    if v.balances.is_empty() {
+        return NO_MONEY.to_owned();
+    }
     v.balances.iter().map(|b| show::amount(b.balance, b.currency)).collect::<Vec<_>>().join(", ")
+}
+
+/// "balance 1,250.00 USD", or "balance: nothing (no money recorded yet)".
+fn balance_phrase(v: &VerifiedProject) -> String {
+    match v.balances.is_empty() {
+        true => format!("balance: {NO_MONEY}"),
+        false => format!("balance {}", balances_text(v)),
+    }
 }
 
 /// Checks a receipt file offline against the pinned key.
