@@ -73,19 +73,59 @@ pub enum KeyError {
         /// The key file looked for.
         path: PathBuf,
     },
-    /// The key was made for another origin than the config's.
+    /// The key was made for another origin than the one expected.
     #[error(
-        "log key {path} signs for origin {found:?} but the config says {expected:?}: checkpoints of one log keep \
-         one origin (set log_origin back, or move the key away to start a new log identity)"
+        "log key {path} signs for origin {found:?}, not {expected:?}{}: the checkpoints of one log keep one \
+         origin; give --log-origin {found:?} (or log_origin = {found:?} in the config file) to use this key, or \
+         move the key away to start a new log identity",
+        from.as_deref().map(|f| format!(" ({f})")).unwrap_or_default()
     )]
     WrongOrigin {
         /// The key file.
         path: PathBuf,
-        /// The configured origin.
+        /// The origin expected.
         expected: String,
         /// The key's name.
         found: String,
+        /// Where the expected origin came from, when the caller says ([`KeyError::origin_from`]).
+        from: Option<String>,
     },
+}
+
+/// Where the origin a key is checked against came from, for [`KeyError::WrongOrigin`]'s message:
+/// the default, `--log-origin`, or a config file's `log_origin`.
+#[derive(Debug, Clone, Copy)]
+pub enum OriginFrom<'a> {
+    /// Neither the flag nor a config file named one: [`ORIGIN_DEFAULT`].
+    Default,
+    /// `--log-origin`.
+    Flag,
+    /// The `log_origin` of this config file.
+    ConfigFile(&'a Path),
+}
+
+impl std::fmt::Display for OriginFrom<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OriginFrom::Default => {
+                write!(f, "the default origin, as neither --log-origin nor a config file's log_origin gives one")
+            }
+            OriginFrom::Flag => write!(f, "given with --log-origin"),
+            OriginFrom::ConfigFile(path) => write!(f, "the log_origin of the config file {}", path.display()),
+        }
+    }
+}
+
+impl KeyError {
+    /// The same error, a [`KeyError::WrongOrigin`] saying where its expected origin came from.
+    pub fn origin_from(self, from: OriginFrom<'_>) -> KeyError {
+        match self {
+            KeyError::WrongOrigin { path, expected, found, .. } => {
+                KeyError::WrongOrigin { path, expected, found, from: Some(from.to_string()) }
+            }
+            other => other,
+        }
+    }
 }
 
 /// The key in `data`'s [`KEY_FILE`]; made (mode 0600) when absent. Also answers a warning when
@@ -136,7 +176,12 @@ pub fn load(data: &Path, origin: &str) -> Result<(NoteSigner, Option<String>), K
     let signer = NoteSigner::from_signer_key(text.trim_end())
         .map_err(|e| KeyError::Malformed { path: path.clone(), message: e.to_string() })?;
     if signer.name() != origin {
-        return Err(KeyError::WrongOrigin { path, expected: origin.to_owned(), found: signer.name().to_owned() });
+        return Err(KeyError::WrongOrigin {
+            path,
+            expected: origin.to_owned(),
+            found: signer.name().to_owned(),
+            from: None,
+        });
     }
     Ok((signer, warning))
 }

@@ -175,10 +175,14 @@ fn key_show(data: Option<PathBuf>, create: bool, log_origin: Option<String>, con
     };
     let shown = file.and_then(|file| {
         let data = data.or(file.data).ok_or("--data is required")?;
-        let origin = log_origin.or(file.log_origin).unwrap_or_else(|| log_key::ORIGIN_DEFAULT.to_owned());
+        let (origin, from) = match (log_origin, file.log_origin, &config) {
+            (Some(flag), _, _) => (flag, log_key::OriginFrom::Flag),
+            (None, Some(origin), Some(path)) => (origin, log_key::OriginFrom::ConfigFile(path)),
+            _ => (log_key::ORIGIN_DEFAULT.to_owned(), log_key::OriginFrom::Default),
+        };
         let key =
             if create || file.create { log_key::load_or_create(&data, &origin) } else { log_key::load(&data, &origin) };
-        let (signer, warning) = key.map_err(|e| e.to_string())?;
+        let (signer, warning) = key.map_err(|e| e.origin_from(from).to_string())?;
         if let Some(w) = warning {
             eprintln!("fiscusd: warning: {w}");
         }

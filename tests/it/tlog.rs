@@ -63,6 +63,51 @@ fn key_show_makes_no_key_without_create() {
     assert_eq!(verifier_key(&data), key.trim(), "the key made is the one shown after");
 }
 
+/// `fiscusd key show` on a key made for another origin than the one expected says where the
+/// expected one came from (the default, `--log-origin` or the config file) and to give
+/// `--log-origin` with the key's origin: it said "the config says" with no config file given.
+#[test]
+fn key_show_of_another_origin_says_where_the_expected_one_came_from() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("og");
+    let origin = "books.example.org/—";
+    let show = |extra: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(fiscusd_bin())
+            .args(["key", "show", "--data"])
+            .arg(&data)
+            .args(extra)
+            .output()
+            .expect("fiscusd key show runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (made, key, err) = show(&["--create".as_ref(), "--log-origin".as_ref(), origin.as_ref()]);
+    assert!(made && key.starts_with(&format!("{origin}+")), "{err}");
+    let advice = format!("give --log-origin {origin:?}");
+
+    let (ok, out, err) = show(&[]);
+    assert!(!ok && out.is_empty(), "{out}");
+    assert!(!err.contains("config says"), "{err}");
+    assert!(err.contains(&format!("signs for origin {origin:?}, not {ORIGIN:?} (the default origin")), "{err}");
+    assert!(err.contains(&advice), "{err}");
+
+    let (ok, _, err) = show(&["--log-origin".as_ref(), "other.example/x".as_ref()]);
+    assert!(!ok && err.contains("not \"other.example/x\" (given with --log-origin)") && err.contains(&advice), "{err}");
+
+    let config = dir.path().join("fiscusd.toml");
+    std::fs::write(&config, "log_origin = \"conf.example/y\"\n").expect("write the config");
+    let (ok, _, err) = show(&["--config".as_ref(), config.as_os_str()]);
+    let from = format!("not \"conf.example/y\" (the log_origin of the config file {})", config.display());
+    assert!(!ok && err.contains(&from) && err.contains(&advice), "{err}");
+
+    // as advised: the key shown
+    let (ok, shown, err) = show(&["--log-origin".as_ref(), origin.as_ref()]);
+    assert!(ok && shown == key, "{err}");
+}
+
 /// A store whose checkpoints are signed is never given another log key: with its `log.key`
 /// missing (a backup without the secret), fiscusd made a new key and signed every new checkpoint
 /// under another identity; with another store's key, it signed with that one. Both are refused,
