@@ -66,9 +66,12 @@ pub fn read_text_bounded(path: &Path, max_bytes: u64, what: &str, links: Links) 
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("is not UTF-8 text; a {what} is text")))
 }
 
-/// What a file that is not a regular file is, in words.
-fn kind_of(meta: &std::fs::Metadata) -> &'static str {
+/// What a path is, in words: "a regular file", "a folder", "a device", "a named pipe" …
+pub fn kind_of(meta: &std::fs::Metadata) -> &'static str {
     let kind = meta.file_type();
+    if kind.is_file() {
+        return "a regular file";
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileTypeExt as _;

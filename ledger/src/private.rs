@@ -83,8 +83,23 @@ fn check_mode(path: &Path, what: &str) -> io::Result<Option<String>> {
 
 /// Creates `dir` (and missing parents) with mode [`DIR_MODE`] when it does not exist, then checks
 /// it with [`check`]: an existing folder writable by group or others is refused; one they may read
-/// gives the warning back.
+/// gives the warning back. A path that is there but is no folder (a file, a device) is refused as
+/// not a folder.
 pub fn create_dir(dir: &Path, what: &str) -> io::Result<Option<String>> {
+    // A folder is wanted: a file or a device there is refused as not a folder, never as "not a
+    // regular file" with advice to give a file.
+    if let Ok(meta) = std::fs::metadata(dir) {
+        if !meta.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{what} {} is {}, not a folder: give the path of a folder (a new one is made)",
+                    dir.display(),
+                    crate::files::kind_of(&meta)
+                ),
+            ));
+        }
+    }
     if !dir.exists() {
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
@@ -191,6 +206,22 @@ mod tests {
         let refused = create_dir(&dir, "data folder").expect_err("writable is refused");
         assert_eq!(refused.kind(), io::ErrorKind::PermissionDenied);
         assert!(refused.to_string().contains("chmod 700"), "{refused}");
+    }
+
+    /// A folder to make or use that is a file or a device is refused as not a folder: `/dev/null`
+    /// was refused as "not a regular file", with advice to give a regular file.
+    #[test]
+    fn a_folder_that_is_a_file_or_a_device_is_refused_as_not_a_folder() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let file = root.path().join("tokens.toml");
+        std::fs::write(&file, b"x").expect("write");
+        for (path, kind) in [(Path::new("/dev/null"), "a device"), (file.as_path(), "a regular file")] {
+            let refused = create_dir(path, "store folder").expect_err("not a folder").to_string();
+            let said = format!("store folder {} is {kind}, not a folder: give the path of a folder", path.display());
+            assert!(refused.starts_with(&said), "{refused}");
+            assert!(!refused.contains("regular file:"), "{refused}");
+        }
+        assert_eq!(std::fs::read(&file).expect("read"), b"x", "the file is left as it was");
     }
 
     /// A device (mode 666) or a pipe is refused as not a regular file, never with `chmod` advice

@@ -595,9 +595,28 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     })
 }
 
+/// Refuses a `--store` (or `FISCUS_STORE`) that is there but is no folder, a file or a device:
+/// a store is a folder. Without this a file given as the store was told to run `fiscus --store FILE
+/// init`, which cannot make a store of it.
+fn store_is_a_folder(dir: &std::path::Path) -> Result<(), Failure> {
+    match std::fs::metadata(dir) {
+        Ok(meta) if !meta.is_dir() => Err(Failure::usage(format!(
+            "--store {} is {}, not a folder: a store is a folder; give --store the folder that holds the books \
+             (or a new folder's path, with `fiscus --store DIR init` or --create)",
+            dir.display(),
+            fiscus_ledger::files::kind_of(&meta)
+        ))),
+        _ => Ok(()),
+    }
+}
+
 async fn run_command(cli: Cli) -> Result<(), Failure> {
     let json = cli.json;
     let t = &cli.target;
+    // (tokens and the witness work on their own files, whatever FISCUS_STORE says)
+    if let (Some(dir), false) = (&t.store, matches!(cli.command, Command::Token { .. } | Command::Witness { .. })) {
+        store_is_a_folder(dir)?;
+    }
     match cli.command {
         Command::Demo(a) => demo::run(t.store.as_deref(), a.events, a.seed, a.keep, json).await,
         Command::Token { action } => commands::token(action, json),

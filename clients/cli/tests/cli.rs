@@ -1401,3 +1401,26 @@ fn a_signing_key_is_never_shown_and_state_needs_pin() {
     assert!(err.contains("--pin"), "{err}");
     assert!(!Path::new(&state).exists(), "nothing kept");
 }
+
+/// A `--store` that is a file or a device is refused as not a folder, whatever the command:
+/// `/dev/null` was refused as "not a regular file: give the path of a regular file", and a file
+/// was told to run `fiscus --store FILE init`, which cannot make a store of it.
+#[test]
+fn a_store_that_is_a_file_or_a_device_is_refused_as_not_a_folder() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let file = tmp.path().join("tokens.toml");
+    std::fs::write(&file, "x = 1\n").expect("write");
+    let file = file.display().to_string();
+    for (store, kind) in [("/dev/null", "a device"), (file.as_str(), "a regular file")] {
+        for args in [vec!["init"], vec!["balance", "conf-a"], vec!["--create", "projects"], vec!["verify"]] {
+            let mut all = vec!["--store", store];
+            all.extend(args.iter().copied());
+            let (code, out, err) = run(&all);
+            assert_eq!(code, 2, "{all:?}: {out}{err}");
+            let said = format!("--store {store} is {kind}, not a folder: a store is a folder");
+            assert!(err.contains(&said), "{all:?}: {err}");
+            assert!(!err.contains("regular file:") && !err.contains(&format!("--store {store} init")), "{err}");
+        }
+    }
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), "x = 1\n", "the file is left as it was");
+}
