@@ -22,6 +22,13 @@ fn fiscus(d: &Daemon, token: &str, args: &[&str]) -> (bool, Value, String) {
     run(command, args)
 }
 
+/// `fiscus --json` on the store in `data` (`FISCUS_STORE`), with no server.
+fn on_store(data: &Path, args: &[&str]) -> (bool, Value, String) {
+    let mut command = std::process::Command::new(crate::cli::fiscus_bin());
+    command.env_remove("FISCUS_SERVER").env_remove("FISCUS_TOKEN").env("FISCUS_STORE", data);
+    run(command, args)
+}
+
 /// `fiscus --json` with no server at all.
 fn offline(args: &[&str]) -> (bool, Value, String) {
     let mut command = std::process::Command::new(crate::cli::fiscus_bin());
@@ -52,6 +59,18 @@ async fn gifts(d: &Daemon, range: std::ops::Range<usize>, forged: Option<usize>)
         let project = if i % 2 == 0 { OWN_PROJECT } else { "other-conf" };
         record(&mut admin, vec![contribution(&format!("gift-{i}"), project, amount, None)]).await.unwrap();
     }
+}
+
+/// A daemon's books, the two projects opened and `count` gifts recorded, after it stopped: its
+/// folder (which holds them while it lives), its data folder and its log's verifier key.
+async fn stopped_books(count: usize) -> (std::sync::Arc<tempfile::TempDir>, std::path::PathBuf, String) {
+    let d = Daemon::start().await;
+    let key = verifier_key(&d.data());
+    opened(&d).await;
+    gifts(&d, 0..count, None).await;
+    let (dir, data) = (d.dir.clone(), d.data());
+    assert!(d.stop().success());
+    (dir, data, key)
 }
 
 /// Copies a folder and everything in it.
@@ -442,9 +461,7 @@ async fn a_history_rewritten_on_disk_fails_only_against_its_stored_checkpoints()
     // the store itself, audited offline: every stored checkpoint from size 6 on disagrees
     let data = forged.data();
     assert!(forged.stop().success());
-    let mut command = std::process::Command::new(crate::cli::fiscus_bin());
-    command.env_remove("FISCUS_SERVER").env_remove("FISCUS_TOKEN").env("FISCUS_STORE", &data);
-    let (ok, json, out) = run(command, &["audit", "--pin", &key]);
+    let (ok, json, out) = on_store(&data, &["audit", "--pin", &key]);
     assert!(!ok, "{out}");
     let found = damage(&json);
     let places: Vec<&str> = found.iter().map(|(place, _)| place.as_str()).collect();
@@ -458,13 +475,7 @@ async fn a_history_rewritten_on_disk_fails_only_against_its_stored_checkpoints()
 /// thread).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_with_a_record_changed_on_disk_is_named_by_its_audit() {
-    let d = Daemon::start().await;
-    let key = verifier_key(&d.data());
-    opened(&d).await;
-    gifts(&d, 0..6, None).await;
-    // the folder outlives the daemon
-    let (_dir, data) = (d.dir.clone(), d.data());
-    assert!(d.stop().success());
+    let (_dir, data, key) = stopped_books(6).await;
     {
         // one flipped bit in the project's last record (seq 4, a gift's amount region), at the
         // end of the stored value of the project's that begins last (its chunk is not sealed)
@@ -485,9 +496,7 @@ async fn a_store_with_a_record_changed_on_disk_is_named_by_its_audit() {
         tree.insert(key, value).unwrap();
         db.flush().unwrap();
     }
-    let mut command = std::process::Command::new(crate::cli::fiscus_bin());
-    command.env_remove("FISCUS_SERVER").env_remove("FISCUS_TOKEN").env("FISCUS_STORE", &data);
-    let (ok, json, out) = run(command, &["audit", "--pin", &key]);
+    let (ok, json, out) = on_store(&data, &["audit", "--pin", &key]);
     assert!(!ok && json["ok"] == false, "{out}");
     let found = damage(&json);
     assert_eq!(found.len(), 1, "{found:?}");
@@ -521,9 +530,7 @@ async fn a_store_that_lost_synced_commits_fails_its_audit_and_is_not_served() {
     std::fs::write(lost.path().join("data/synced"), &synced).unwrap();
 
     let kept = lost.path().join("data").display().to_string();
-    let mut command = std::process::Command::new(crate::cli::fiscus_bin());
-    command.env_remove("FISCUS_SERVER").env_remove("FISCUS_TOKEN").env("FISCUS_STORE", &kept);
-    let (ok, json, out) = run(command, &["audit", "--pin", &key]);
+    let (ok, json, out) = on_store(Path::new(&kept), &["audit", "--pin", &key]);
     assert!(!ok && json["ok"] == false, "a store without its last synced commits passed: {out}");
     let found = damage(&json);
     assert!(
@@ -531,9 +538,7 @@ async fn a_store_that_lost_synced_commits_fails_its_audit_and_is_not_served() {
         "{found:?}"
     );
     let archive = lost.path().join("lost.archive");
-    let mut command = std::process::Command::new(crate::cli::fiscus_bin());
-    command.env_remove("FISCUS_SERVER").env_remove("FISCUS_TOKEN").env("FISCUS_STORE", &kept);
-    let (ok, _, out) = run(command, &["archive", "--out", &archive.display().to_string()]);
+    let (ok, _, out) = on_store(Path::new(&kept), &["archive", "--out", &archive.display().to_string()]);
     assert!(!ok && out.contains("the store is damaged (commit 6:"), "{out}");
     assert!(!archive.exists(), "no archive written");
 
@@ -545,9 +550,7 @@ async fn a_store_that_lost_synced_commits_fails_its_audit_and_is_not_served() {
         vec!["events", OWN_PROJECT],
         vec!["export", "csv"],
     ] {
-        let mut command = std::process::Command::new(crate::cli::fiscus_bin());
-        command.env_remove("FISCUS_SERVER").env_remove("FISCUS_TOKEN").env("FISCUS_STORE", &kept);
-        let (ok, _, out) = run(command, &args);
+        let (ok, _, out) = on_store(Path::new(&kept), &args);
         assert!(!ok && out.contains("commit 6 failed verification"), "{args:?} read a store that lost commits: {out}");
     }
 
@@ -562,12 +565,7 @@ async fn a_store_that_lost_synced_commits_fails_its_audit_and_is_not_served() {
 /// entries only. It now fails, naming what the opening found.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_with_damaged_derived_entries_fails_its_audit() {
-    let d = Daemon::start().await;
-    let key = verifier_key(&d.data());
-    opened(&d).await;
-    gifts(&d, 0..2, None).await;
-    let (_dir, data) = (d.dir.clone(), d.data());
-    assert!(d.stop().success());
+    let (_dir, data, key) = stopped_books(2).await;
     // (the heads keyspace is `h`, docs/FORMAT.md section 6)
     let head_key = [b"h".as_slice(), OWN_PROJECT.as_bytes()].concat();
     let cases =
@@ -585,9 +583,7 @@ async fn a_store_with_damaged_derived_entries_fails_its_audit() {
             }
             db.flush().unwrap();
         }
-        let mut command = std::process::Command::new(crate::cli::fiscus_bin());
-        command.env_remove("FISCUS_SERVER").env_remove("FISCUS_TOKEN").env("FISCUS_STORE", &store);
-        let (ok, json, out) = run(command, &["audit", "--pin", &key]);
+        let (ok, json, out) = on_store(&store, &["audit", "--pin", &key]);
         assert!(!ok && json["ok"] == false, "{what}: the audit passed: {out}");
         let found = damage(&json);
         assert!(
@@ -602,20 +598,11 @@ async fn a_store_with_damaged_derived_entries_fails_its_audit() {
 /// head is under no stored checkpoint") until fiscusd opened the store again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_local_commit_to_a_store_with_a_signed_log_is_refused() {
-    let d = Daemon::start().await;
-    let key = verifier_key(&d.data());
-    opened(&d).await;
-    gifts(&d, 0..2, None).await;
-    let (_dir, data) = (d.dir.clone(), d.data());
-    assert!(d.stop().success());
-    let mut command = std::process::Command::new(crate::cli::fiscus_bin());
-    command.env_remove("FISCUS_SERVER").env_remove("FISCUS_TOKEN").env("FISCUS_STORE", &data);
+    let (_dir, data, key) = stopped_books(2).await;
     let args =
         ["record", "contribution", "--project", OWN_PROJECT, "--amount", "2", "--currency", "USD", "--from", "Emb"];
-    let (ok, _, out) = run(command, &args);
+    let (ok, _, out) = on_store(&data, &args);
     assert!(!ok && out.contains("record through fiscusd") && out.contains("nothing was recorded"), "{out}");
-    let mut command = std::process::Command::new(crate::cli::fiscus_bin());
-    command.env_remove("FISCUS_SERVER").env_remove("FISCUS_TOKEN").env("FISCUS_STORE", &data);
-    let (ok, json, out) = run(command, &["audit", "--pin", &key]);
+    let (ok, json, out) = on_store(&data, &["audit", "--pin", &key]);
     assert!(ok && json["ok"] == true, "the store audits clean: {out}");
 }

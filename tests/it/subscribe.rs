@@ -199,15 +199,15 @@ async fn a_cursor_past_the_head_is_refused() {
     assert_eq!(next(&mut at_head).await.commit, 2);
 }
 
-/// A stream of a token revoked since it began ends before it sends another commit: a leaked
-/// accountant's `tail` went on receiving every project's money movements after the revocation.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoked_tokens_stream_ends() {
+/// A daemon with `OWN_PROJECT` opened (commit 1), an admin's client, and a stream of every
+/// project on accountant:bob's token, taken after commit 1, whose token was then revoked (the
+/// tokens file reloaded).
+async fn revoked_stream() -> (Daemon, Ledger, tonic::Streaming<pb::SubscribeResponse>) {
     let d = Daemon::start().await;
     let mut admin = d.ledger(Some(&d.tokens.admin)).await;
     open(&mut admin, OWN_PROJECT, 0).await;
     let mut bob = d.ledger(Some(&d.tokens.accountant2)).await;
-    let mut stream = bob
+    let stream = bob
         .subscribe(pb::SubscribeRequest { after_commit: 1, project: String::new() })
         .await
         .expect("subscribed")
@@ -219,6 +219,14 @@ async fn a_revoked_tokens_stream_ends() {
         .expect("fiscusd runs");
     assert!(revoked.status.success());
     reloaded(&d, 1).await;
+    (d, admin, stream)
+}
+
+/// A stream of a token revoked since it began ends before it sends another commit: a leaked
+/// accountant's `tail` went on receiving every project's money movements after the revocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_tokens_stream_ends() {
+    let (_d, mut admin, mut stream) = revoked_stream().await;
     record(&mut admin, vec![contribution("c-2", OWN_PROJECT, "5.00", None)]).await.expect("commit 2");
     let ended = tokio::time::timeout(Duration::from_secs(10), stream.message()).await.expect("ends in time");
     let status = ended.expect_err("no commit for a revoked token");
@@ -231,22 +239,7 @@ async fn a_revoked_tokens_stream_ends() {
 /// until someone recorded something.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_tokens_idle_stream_ends_at_the_reload() {
-    let d = Daemon::start().await;
-    let mut admin = d.ledger(Some(&d.tokens.admin)).await;
-    open(&mut admin, OWN_PROJECT, 0).await;
-    let mut bob = d.ledger(Some(&d.tokens.accountant2)).await;
-    let mut stream = bob
-        .subscribe(pb::SubscribeRequest { after_commit: 1, project: String::new() })
-        .await
-        .expect("subscribed")
-        .into_inner();
-    let file = d.dir.path().join("tokens.toml").display().to_string();
-    let revoked = std::process::Command::new(fiscusd_bin())
-        .args(["token", "revoke", "--tokens", &file, "--name", "accountant:bob"])
-        .output()
-        .expect("fiscusd runs");
-    assert!(revoked.status.success());
-    reloaded(&d, 1).await;
+    let (_d, _admin, mut stream) = revoked_stream().await;
     let ended = tokio::time::timeout(Duration::from_secs(10), stream.message())
         .await
         .expect("the idle stream ends at the reload, with no commit recorded");
