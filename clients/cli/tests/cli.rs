@@ -1375,6 +1375,18 @@ fn an_export_replaces_a_file_at_its_path_and_refuses_anything_else() {
     assert!(!Path::new("-").exists(), "no file named -");
 }
 
+/// An empty token (`FISCUS_TOKEN=`, or spaces) and one with letters no token holds are refused
+/// before anything is sent: each was sent and answered "unknown token".
+#[test]
+fn an_empty_or_non_ascii_token_is_refused_before_it_is_sent() {
+    for (token, said) in [("", "the token is empty"), ("   ", "the token is empty"), ("tökén", "printable ASCII")] {
+        let (code, out, err) =
+            common::run_env(&[("FISCUS_TOKEN", token)], &["--server", "http://127.0.0.1:9", "projects"]);
+        assert_eq!(code, 1, "{token:?}: {out}{err}");
+        assert!(err.contains(said) && !err.contains("unknown token") && !err.contains("connect"), "{token:?}: {err}");
+    }
+}
+
 /// A signing key (or its bare secret) given where a verifier key goes is refused and never
 /// shown; `--state` without `--pin` keeps nothing and is refused, not ignored.
 #[test]

@@ -173,6 +173,20 @@ impl Client {
                      it secret"
                         .to_owned(),
                 )),
+                // (an empty FISCUS_TOKEN, or a token typed with letters no token holds, was sent
+                // and answered "unknown token")
+                Some(t) if t.trim().is_empty() => {
+                    return Err(config(
+                        "the token is empty: give the bearer token `fiscus token add` printed (--token-file, or \
+                     FISCUS_TOKEN)"
+                            .to_owned(),
+                    ))
+                }
+                Some(t) if !t.trim().is_ascii() => {
+                    return Err(config(
+                        "the token must be printable ASCII, as every token made by `fiscus token add` is".to_owned(),
+                    ))
+                }
                 Some(t) => Some(
                     format!("Bearer {}", t.trim())
                         .parse::<MetadataValue<Ascii>>()
