@@ -260,3 +260,22 @@ fn a_start_refused_for_its_port_or_origin_leaves_no_data_folder() {
     assert!(err.contains("\"two words\" is not a log origin"), "{err}");
     assert!(!data.exists(), "a key refused for its origin made {}", data.display());
 }
+
+/// `--data` naming a device or a regular file is refused as not a folder, with or without
+/// `--create`: without it, fiscusd said "no store in /dev/null: … give --create".
+#[test]
+fn a_data_path_that_is_no_folder_is_refused_as_such() {
+    let f = files();
+    for (data, kind) in [(Path::new("/dev/null"), "a device"), (f.plain.as_path(), "a regular file")] {
+        for create in [false, true] {
+            let mut args = vec!["--data".as_ref(), data.as_os_str(), "--tokens".as_ref(), f.tokens.as_os_str()];
+            if create {
+                args.push("--create".as_ref());
+            }
+            let (code, err) = fiscusd(&args);
+            assert_ne!(code, Some(0), "{err}");
+            assert!(err.contains(&format!("{} is {kind}, not a folder", data.display())), "{err}");
+            assert!(!err.contains("give --create"), "{err}");
+        }
+    }
+}
