@@ -79,16 +79,12 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error + Send + Sync>> {
     let hangup = hangup_signal();
     let limits = settings.limits.clone();
     // A file or a device given as the folder is said to be one, not "no store: give --create".
-    match std::fs::metadata(&settings.data) {
-        Ok(meta) if !meta.is_dir() => {
-            return Err(format!(
-                "--data {} is {}, not a folder: a store is a folder; give --data the folder that holds the books",
-                settings.data.display(),
-                fiscus_ledger::files::kind_of(&meta)
-            )
-            .into())
-        }
-        _ => {}
+    if let Some(kind) = fiscus_ledger::files::not_a_folder(&settings.data) {
+        return Err(format!(
+            "--data {} is {kind}, not a folder: a store is a folder; give --data the folder that holds the books",
+            settings.data.display()
+        )
+        .into());
     }
     // Before anything makes the folder: a path with no store is refused unless asked to create.
     if !settings.create && !fiscus_ledger::store::present(&settings.data) {

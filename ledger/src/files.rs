@@ -66,6 +66,13 @@ pub fn read_text_bounded(path: &Path, max_bytes: u64, what: &str, links: Links) 
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("is not UTF-8 text; a {what} is text")))
 }
 
+/// What `path` is, in words ([`kind_of`]), when it is there but is no folder (a file, a device, a
+/// pipe); `None` for a folder, a link to one, or nothing there. One rule for every folder a
+/// program is given (a store's, fiscusd's `--data`, a witness's state).
+pub fn not_a_folder(path: &Path) -> Option<&'static str> {
+    std::fs::metadata(path).ok().filter(|m| !m.is_dir()).map(|m| kind_of(&m))
+}
+
 /// What a path is, in words: "a regular file", "a folder", "a device", "a named pipe" …
 pub fn kind_of(meta: &std::fs::Metadata) -> &'static str {
     let kind = meta.file_type();

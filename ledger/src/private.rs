@@ -88,17 +88,11 @@ fn check_mode(path: &Path, what: &str) -> io::Result<Option<String>> {
 pub fn create_dir(dir: &Path, what: &str) -> io::Result<Option<String>> {
     // A folder is wanted: a file or a device there is refused as not a folder, never as "not a
     // regular file" with advice to give a file.
-    if let Ok(meta) = std::fs::metadata(dir) {
-        if !meta.is_dir() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "{what} {} is {}, not a folder: give the path of a folder (a new one is made)",
-                    dir.display(),
-                    crate::files::kind_of(&meta)
-                ),
-            ));
-        }
+    if let Some(kind) = crate::files::not_a_folder(dir) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{what} {} is {kind}, not a folder: give the path of a folder (a new one is made)", dir.display()),
+        ));
     }
     if !dir.exists() {
         let mut builder = std::fs::DirBuilder::new();

@@ -599,14 +599,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 /// a store is a folder. Without this a file given as the store was told to run `fiscus --store FILE
 /// init`, which cannot make a store of it.
 fn store_is_a_folder(dir: &std::path::Path) -> Result<(), Failure> {
-    match std::fs::metadata(dir) {
-        Ok(meta) if !meta.is_dir() => Err(Failure::usage(format!(
-            "--store {} is {}, not a folder: a store is a folder; give --store the folder that holds the books \
+    match fiscus_ledger::files::not_a_folder(dir) {
+        Some(kind) => Err(Failure::usage(format!(
+            "--store {} is {kind}, not a folder: a store is a folder; give --store the folder that holds the books \
              (or a new folder's path, with `fiscus --store DIR init` or --create)",
-            dir.display(),
-            fiscus_ledger::files::kind_of(&meta)
+            dir.display()
         ))),
-        _ => Ok(()),
+        None => Ok(()),
     }
 }
 
