@@ -1413,9 +1413,9 @@ impl SledSettings {
 }
 
 /// The file in a store's folder naming the process that opened the store last: `PID PROGRAM`
-/// (`4242 fiscusd`), written once sled's lock on `db` is taken (or, in a folder held by
-/// [`lock_folder`], once its own lock is). It is read only when that lock is refused, so that the
-/// refusal names the process holding the folder; no hash covers it.
+/// (`4242 fiscusd`), written only by the process holding its `flock` ([`lock_folder`]; a store
+/// holds it while open, beside sled's lock on `db`). It is read only when that lock is refused, so
+/// that the refusal names the process holding the folder; no hash covers it.
 pub const HOLDER_FILE: &str = "holder";
 
 /// Whether `dir` holds a store (sled's `db` file), without opening or creating anything: callers
